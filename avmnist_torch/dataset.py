@@ -1,0 +1,194 @@
+"""``AVMNISTAudioDataset``: the AV-MNIST audio modality, one item at a time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+from .rendering import DEFAULT_STYLE, RENDERERS, STYLES, get_renderer
+from .schemes import Scheme, apply_scheme, get_scheme, item_rng
+from .sources.audio import load_wav
+from .sources.fsdd import SPLITS
+from .sources.index import SplitIndex, build_split_index
+from .sources.labels import LabelsLike
+from .sources.noise import NoiseBank
+
+PathLike = Union[str, os.PathLike]
+
+
+class AVMNISTAudioDataset(torch.utils.data.Dataset):
+    """The audio half of AV-MNIST: item ``i`` is the spoken digit for MNIST item ``i``.
+
+    Each item is an FSDD recording of the same digit, degraded by a scheme
+    (mixed with ESC-50 noise, masked, filtered or distorted) and rendered as the
+    reference notebook's 112x112 grey spectrogram. An item is a pure function
+    of (data, split, scheme, index, seed, options): the same bytes in any order,
+    with any number of DataLoader workers, on any machine.
+
+    Parameters
+    ----------
+    root : path, optional
+        The notebook's data root: ``recordings/``, ``noise_recordings/{audio,meta}``
+        and ``avmnist/{train,test}_labels.npy``. Any part can instead be given
+        on its own with ``recordings``, ``noises`` or ``labels``.
+    split : {"train", "test"}
+    scheme : str or Scheme
+        ``"extreme_noise"``, ``"multi_band"``, ``"burst_noise"``, ``"aliased"``,
+        ``"distorted"`` or ``"clean"`` (the notebook's upper-case names work too),
+        or a :class:`~avmnist_torch.schemes.Scheme` of your own.
+    seed : int
+        Seeds every item's own random generator (mask positions).
+    renderer : {"fast", "matplotlib"}
+        ``"fast"`` reproduces matplotlib's pixels exactly without matplotlib;
+        ``"matplotlib"`` draws with the installed matplotlib, as the notebook did.
+    style : {"3.10", "3.11", "3.9"}, optional
+        Which matplotlib version's pixels the fast renderer reproduces; default
+        ``"3.10"``, the notebook's. With ``renderer="matplotlib"`` the style is
+        the installed version's.
+    transform, target_transform : callable, optional
+        Applied to the image tensor and to the label.
+    recordings : path, optional
+        FSDD ``recordings`` folder (default ``root/recordings``).
+    noises : path, optional
+        ESC-50 folder with ``audio/`` and ``meta/esc50.csv`` (default
+        ``root/noise_recordings``). Only needed by schemes that add noise.
+    labels : path or array, optional
+        The split's labels: an array, a .npy file, an MNIST idx file (raw or .gz)
+        or a folder (default ``root``, i.e. ``root/avmnist/{split}_labels.npy``).
+    noise_cache : path, optional
+        Folder for resampled noise clips, shared by all workers through memory
+        maps. Default: none; each process keeps its own in-memory cache.
+    download : bool
+        Download whatever is missing under ``root`` first.
+    """
+
+    def __init__(
+        self,
+        root: Optional[PathLike] = None,
+        split: str = "train",
+        scheme: Union[str, Scheme] = "burst_noise",
+        seed: int = 0,
+        renderer: str = "fast",
+        style: Optional[str] = None,
+        transform: Optional[Callable] = None,
+        target_transform: Optional[Callable] = None,
+        *,
+        recordings: Optional[PathLike] = None,
+        noises: Optional[PathLike] = None,
+        labels: Optional[LabelsLike] = None,
+        noise_cache: Optional[PathLike] = None,
+        download: bool = False,
+    ) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}: choose 'train' or 'test'")
+        if renderer not in RENDERERS:
+            raise ValueError(f"unknown renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
+        if style is not None and str(style) not in STYLES:
+            raise ValueError(f"unknown style {style!r}: choose one of {', '.join(STYLES)} (matplotlib versions)")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.split = split
+        self.scheme = get_scheme(scheme)
+        self.seed = int(seed)
+        self.renderer = renderer
+        self.style = str(style) if style is not None else (DEFAULT_STYLE if renderer == "fast" else None)
+        self.transform = transform
+        self.target_transform = target_transform
+
+        root = Path(root) if root is not None else None
+        if root is None and (recordings is None or labels is None):
+            raise ValueError("give root, or both recordings= and labels= (and noises= for schemes that add noise)")
+        if download:
+            if root is None:
+                raise ValueError("download=True needs root: the folder to download into")
+            from .sources.download import download as download_sources
+
+            download_sources(root)
+        recordings = Path(recordings) if recordings is not None else root / "recordings"
+        if noises is None and root is not None:
+            noises = root / "noise_recordings"
+        if noises is None and self.scheme.uses_noise:
+            raise ValueError(f"scheme {self.scheme.name!r} adds noise: give noises= (an ESC-50 folder) or root")
+        if labels is None:
+            labels = root
+        self.index: SplitIndex = build_split_index(
+            split, recordings, noises if self.scheme.uses_noise else None, labels
+        )
+        self.noise_bank = NoiseBank(noise_cache)
+        if renderer == "matplotlib":
+            # Fail at construction, not in a worker, if matplotlib is absent or the style cannot be drawn.
+            get_renderer(renderer, self.style)
+
+    # ------------------------------------------------------------------
+    @property
+    def labels(self) -> np.ndarray:
+        return self.index.labels
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _check_index(self, index: int) -> int:
+        n = len(self)
+        if not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index must be an integer, got {type(index).__name__}")
+        if index < -n or index >= n:
+            raise IndexError(f"index {index} out of range for {n} {self.split} items")
+        return int(index) % n
+
+    def _noise_path(self, index: int) -> Optional[str]:
+        if not self.scheme.uses_noise or not self.index.noises:
+            return None
+        return self.index.noises[self.index.noise_ids[index]]
+
+    def waveform(self, index: int) -> Tuple[np.ndarray, int, list]:
+        """The degraded waveform of item ``index``, its sample rate and its random draws."""
+        index = self._check_index(index)
+        samples, sample_rate = load_wav(self.index.recordings[self.index.recording_ids[index]])
+        noise_path = self._noise_path(index)
+        noise = (lambda: self.noise_bank.get(noise_path, sample_rate)) if noise_path else None
+        rng = item_rng(self.seed, self.split, self.scheme.name, index)
+        out, draws = apply_scheme(samples, sample_rate, self.scheme, rng=rng, noise=noise)
+        return out, sample_rate, draws
+
+    def image(self, index: int) -> np.ndarray:
+        """Item ``index`` as a (112, 112) uint8 numpy array."""
+        samples, sample_rate, _ = self.waveform(index)
+        return get_renderer(self.renderer, self.style).render(samples, sample_rate)
+
+    def __getitem__(self, index: int) -> Tuple[Any, Any]:
+        index = self._check_index(index)
+        image = torch.from_numpy(self.image(index)).unsqueeze(0)
+        label = int(self.index.labels[index])
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return image, label
+
+    def describe(self, index: int) -> Dict[str, Any]:
+        """Where item ``index`` comes from and what was drawn for it."""
+        index = self._check_index(index)
+        _, sample_rate, draws = self.waveform(index)
+        return {
+            "index": index,
+            "split": self.split,
+            "scheme": self.scheme.name,
+            "seed": self.seed,
+            "label": int(self.index.labels[index]),
+            "recording": self.index.recordings[self.index.recording_ids[index]],
+            "noise": self._noise_path(index),
+            "sample_rate": sample_rate,
+            "draws": draws,
+            "renderer": self.renderer,
+            "style": self.style or get_renderer(self.renderer).style,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(split={self.split!r}, scheme={self.scheme.name!r}, seed={self.seed}, "
+            f"renderer={self.renderer!r}, style={self.style!r}, items={len(self)})"
+        )

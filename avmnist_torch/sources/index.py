@@ -1,0 +1,100 @@
+"""The item -> (recording, noise) mapping of one split, computed once for all items."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Union
+
+import numpy as np
+
+from .audio import check_audio_files
+from .esc50 import NoiseSplit, read_noise_split
+from .fsdd import SPLITS, SourceError, list_recordings, recordings_by_digit
+from .labels import LabelsLike, load_labels
+
+PathLike = Union[str, os.PathLike]
+
+
+def occurrence_rank(labels: np.ndarray) -> np.ndarray:
+    """k[i] = how many j < i have labels[j] == labels[i], for all i at once."""
+    rank = np.empty(len(labels), dtype=np.int64)
+    for digit in range(10):
+        where = np.flatnonzero(labels == digit)
+        rank[where] = np.arange(len(where))
+    return rank
+
+
+@dataclass(frozen=True)
+class SplitIndex:
+    """Where every item of a split comes from.
+
+    Item ``i`` has digit ``labels[i]``, recording ``recordings[recording_ids[i]]``
+    and noise ``noises[noise_ids[i]]``. Each digit cycles through its own
+    recordings (``k_i mod n_digit``) and the noises cycle with the item index,
+    as in the notebook's ``generate_augmented_npy``.
+    """
+
+    split: str
+    labels: np.ndarray
+    recordings: List[str]
+    recording_ids: np.ndarray
+    noises: List[str]
+    noise_ids: np.ndarray
+    test_categories: List[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def build_split_index(
+    split: str,
+    recordings_dir: PathLike,
+    esc50_dir: Optional[PathLike],
+    labels: LabelsLike,
+    *,
+    check_audio: bool = True,
+) -> SplitIndex:
+    """Index one split's sources and map every item to its recording and noise.
+
+    ``esc50_dir`` may be None for schemes that add no noise. With
+    ``check_audio`` every recording and noise of the split has its header read,
+    so a corrupt file is reported now, by name, rather than mid-epoch.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: choose 'train' or 'test'")
+    label_array = load_labels(labels, split)
+    by_digit = recordings_by_digit(list_recordings(recordings_dir), split, folder=recordings_dir)
+
+    flat = [str(p) for paths in by_digit for p in paths]
+    offsets = np.cumsum([0] + [len(paths) for paths in by_digit[:-1]])
+    counts = np.array([len(paths) for paths in by_digit])
+    rank = occurrence_rank(label_array)
+    recording_ids = (offsets[label_array] + rank % counts[label_array]).astype(np.int64)
+
+    noises: List[str] = []
+    test_categories: List[str] = []
+    noise_ids = np.full(len(label_array), -1, dtype=np.int64)
+    if esc50_dir is not None:
+        noise_split: NoiseSplit = read_noise_split(esc50_dir)
+        noises = [str(p) for p in noise_split.files(split)]
+        if not noises:
+            raise SourceError(f"{esc50_dir}: no {split} noise clips")
+        noise_ids = np.arange(len(label_array), dtype=np.int64) % len(noises)
+        test_categories = list(noise_split.test_categories)
+
+    if check_audio:
+        check_audio_files(flat, what=f"{split} recording")
+        check_audio_files(noises, what=f"{split} noise")
+    for arr in (recording_ids, noise_ids):
+        arr.setflags(write=False)
+    return SplitIndex(
+        split=split,
+        labels=label_array,
+        recordings=flat,
+        recording_ids=recording_ids,
+        noises=noises,
+        noise_ids=noise_ids,
+        test_categories=test_categories,
+    )

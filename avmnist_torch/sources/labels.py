@@ -1,0 +1,85 @@
+"""Loading the MNIST label sequence that AV-MNIST items follow."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from .fsdd import SourceError
+
+PathLike = Union[str, os.PathLike]
+LabelsLike = Union[PathLike, np.ndarray, list]
+
+
+def validate_labels(labels, *, origin: str = "labels") -> np.ndarray:
+    """Check that ``labels`` is a non-empty 1-D integer sequence of digits 0-9.
+
+    Returns the labels as a read-only int64 array.
+    """
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise SourceError(f"{origin}: labels must be 1-D, got shape {arr.shape}")
+    if arr.size == 0:
+        raise SourceError(f"{origin}: labels are empty")
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise SourceError(f"{origin}: labels must be integers 0-9, got dtype {arr.dtype}")
+    low, high = int(arr.min()), int(arr.max())
+    if low < 0 or high > 9:
+        bad = int(np.flatnonzero((arr < 0) | (arr > 9))[0])
+        raise SourceError(f"{origin}: labels must be digits 0-9; item {bad} is {int(arr[bad])}")
+    out = arr.astype(np.int64, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def load_labels(source: LabelsLike, split: str) -> np.ndarray:
+    """Load one split's labels from an array, a .npy file, an MNIST idx file or a folder.
+
+    Parameters
+    ----------
+    source : array-like or path
+        - an array or list of digits;
+        - a ``.npy`` file (the notebook's ``{split}_labels.npy``);
+        - an MNIST idx1 file, raw or ``.gz`` (``train-labels-idx1-ubyte``);
+        - a folder: a notebook data root (``avmnist/{split}_labels.npy``), a folder
+          holding ``{split}_labels.npy``, or a torchvision MNIST root.
+    split : {"train", "test"}
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        return validate_labels(source, origin="labels array")
+    path = Path(source)
+    if path.is_dir():
+        for candidate in (path / "avmnist" / f"{split}_labels.npy", path / f"{split}_labels.npy"):
+            if candidate.is_file():
+                return load_labels(candidate, split)
+        try:
+            from .mnist_idx import find_torchvision_mnist_labels
+        except ImportError:  # pragma: no cover - idx support missing from this build
+            find_torchvision_mnist_labels = None
+        if find_torchvision_mnist_labels is not None:
+            try:
+                return load_labels(find_torchvision_mnist_labels(path, split), split)
+            except FileNotFoundError:
+                pass
+        raise SourceError(
+            f"{path}: no {split} labels found; expected avmnist/{split}_labels.npy, {split}_labels.npy "
+            "or a torchvision MNIST root (run 'avmnist-audio download --root DATA')"
+        )
+    if not path.is_file():
+        raise SourceError(f"{path}: labels file not found (run 'avmnist-audio download --root DATA')")
+    if path.suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except Exception as err:
+            raise SourceError(f"{path}: not a readable .npy labels file ({err})") from None
+        return validate_labels(arr, origin=str(path))
+    from .mnist_idx import read_idx_labels
+
+    try:
+        arr = read_idx_labels(path)
+    except ValueError as err:
+        raise SourceError(str(err)) from None
+    return validate_labels(arr, origin=str(path))
