@@ -82,6 +82,14 @@ class _Handler(BaseHTTPRequestHandler):
                 srv.drops[self.path] = (drop[0], drop[1] - 1)
             else:
                 drop = None
+            fail = srv.fails.get(self.path)
+            if fail is not None and fail[1] > 0:
+                srv.fails[self.path] = (fail[0], fail[1] - 1)
+            else:
+                fail = None
+        if fail is not None:
+            self.send_error(fail[0])
+            return
         if data is None:
             self.send_error(404, "Not Found")
             return
@@ -121,6 +129,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.files: dict[str, bytes] = {}
         self.drops: dict[str, tuple[int, int]] = {}  # path -> (bytes before the cut, times)
+        self.fails: dict[str, tuple[int, int]] = {}  # path -> (HTTP status, times)
         self.ranges = True
         self.log: list[tuple[str, str | None]] = []
         self.sent: dict[str, int] = {}
@@ -348,6 +357,29 @@ def test_resume_uses_range(tmp_path, server, fsdd):
     assert server.requests(FSDD_PATH) == [f"bytes={cut}-"]
     assert server.sent[FSDD_PATH] == len(data) - cut
     assert len(list((root / "recordings").glob("*.wav"))) == len(fsdd.recordings)
+
+
+def test_complete_part_is_finished_by_a_416(tmp_path, server, fsdd):
+    # A run killed between the last byte and the rename leaves a whole .part; the server
+    # answers the resume with 416 and the file is used as it is.
+    data = fsdd.archive()
+    server.files[FSDD_PATH] = data
+    (tmp_path / ".downloads").mkdir()
+    (tmp_path / ".downloads" / (FSDD_ARCHIVE + ".part")).write_bytes(data)
+    _get(tmp_path, server, sources=["fsdd"], manifest=fsdd.manifest)
+    assert server.requests(FSDD_PATH) == [f"bytes={len(data)}-"]
+    assert FSDD_PATH not in server.sent
+    assert (tmp_path / "recordings").is_dir()
+
+
+def test_server_error_is_retried(tmp_path, server, fsdd):
+    server.files[FSDD_PATH] = fsdd.archive()
+    server.fails[FSDD_PATH] = (503, 2)
+    _get(tmp_path, server, sources=["fsdd"], manifest=fsdd.manifest)
+    assert len(server.requests(FSDD_PATH)) == 3
+    server.fails[FSDD_PATH] = (503, 99)
+    with pytest.raises(dl.DownloadError, match=r"HTTP 503.*gave up after 2 attempts"):
+        _get(tmp_path / "again", server, sources=["fsdd"], manifest=fsdd.manifest, retries=1)
 
 
 def test_server_ignoring_range_restarts_cleanly(tmp_path, server, fsdd):
