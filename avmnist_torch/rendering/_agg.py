@@ -132,3 +132,73 @@ def resample(chan, alpha, plan):
     out_a = np.empty_like(out_c)
     _resample(chan, alpha, *plan["row"], *plan["col"], out_c, out_a)
     return out_c, out_a
+
+
+def _draw_rgba_py(chan, alpha, row_idx, row_w, row_n, col_idx, col_w, col_n,
+                  out_h, out_w, xdst, ydst, premultiplied, canvas):
+    """Resample (3.10 or 3.11 rules), convert to bytes and blend over white, fused.
+
+    ``canvas`` (112, 112) uint8 must arrive filled with 255. Canvas row k shows
+    resampled row ``out_h - 1 - (k - ydst)`` (draw_image attaches the image
+    bottom-up), column c shows column ``c - xdst``.
+    """
+    size = canvas.shape[0]
+    for k in range(size):
+        r = out_h - 1 - (k - ydst)
+        if r < 0 or r >= out_h:
+            continue
+        for cc in range(size):
+            c = cc - xdst
+            if c < 0 or c >= out_w:
+                continue
+            acc_c = 0.0
+            acc_a = 0.0
+            total = 0
+            for j in range(row_n[r]):
+                wy = row_w[r, j]
+                ri = row_idx[r, j]
+                for q in range(col_n[c]):
+                    w = (wy * col_w[c, q] + 8192) >> 14
+                    ci = col_idx[c, q]
+                    acc_c += chan[ri, ci] * w
+                    acc_a += alpha[ri, ci] * w
+                    total += w
+            v = acc_c / total
+            a = acc_a / total
+            if premultiplied:
+                # span_image_resample_rgba_affine's clamps, then blender_rgba_pre
+                # into the zeroed output and image.py's demultiply.
+                if v < 0.0:
+                    v = 0.0
+                if a < 0.0:
+                    a = 0.0
+                if a > 1.0:
+                    a = 1.0
+                if v > a:
+                    v = a
+                if a <= 0.0:
+                    continue
+                if a < 1.0:
+                    a = a * 255 / 255
+                    v = v * 255 / 255
+                v = v / a
+            else:
+                # RGB resampled with alpha 1 (A is exactly 1), alpha on its own.
+                if v < 0.0:
+                    v = 0.0
+                if v > 1.0:
+                    v = 1.0
+            r8 = int(v * 255)
+            a8 = int(a * 255)
+            if a8 == 0:
+                continue
+            if a8 == 255:
+                canvas[k, cc] = r8
+            else:
+                canvas[k, cc] = ((r8 * 256 - 65025) * a8 + 65025 * 256) // (a8 + 65280)
+
+
+if _njit is not None:
+    _draw_rgba = _njit(_draw_rgba_py)
+else:  # pragma: no cover
+    _draw_rgba = _draw_rgba_py
