@@ -3,12 +3,13 @@
 A scheme is an ordered tuple of steps; each step is a small frozen dataclass
 holding its parameters (audiomentations-style), and does its work through the
 pure functions below. Randomness is explicit: a step draws its mask positions
-from the ``numpy.random.Generator`` it is given and records them, so an item's
+from the item's :class:`ItemRandom` stream and records them, so an item's
 draws can be reported (``AVMNISTAudioDataset.describe``) and replayed.
 
 The notebook's order of operations and float32 arithmetic are kept exactly:
 every function here computes what the notebook's line does, with the same
-numpy expression, so the waveforms are byte-identical.
+numpy expression (``dsp`` stands in for librosa's stft/istft/resample with the
+same arithmetic), so the waveforms are byte-identical.
 
 Adding a scheme needs no change to the library::
 
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from . import dsp
 
 MIN_LENGTH = 2048
 N_FFT = 2048  # librosa.stft's default, which the notebook used
@@ -41,6 +44,7 @@ __all__ = [
     "SCHEMES",
     "SCHEME_NAMES",
     "get_scheme",
+    "ItemRandom",
     "item_rng",
     "pad_to_min_length",
     "fit_noise_length",
@@ -98,10 +102,10 @@ def add_noise(samples: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
     return samples
 
 
-def draw_time_masks(n_samples: int, ratio: float, count: int, rng: np.random.Generator) -> List[Tuple[int, int]]:
+def draw_time_masks(n_samples: int, ratio: float, count: int, rng: "ItemRandom") -> List[Tuple[int, int]]:
     """Draw ``count`` (start, length) spans of ``int(n_samples * ratio)`` samples; starts uniform, inclusive."""
     length = int(n_samples * ratio)
-    return [(int(rng.integers(0, n_samples - length, endpoint=True)), length) for _ in range(count)]
+    return [(rng.integers(0, n_samples - length), length) for _ in range(count)]
 
 
 def apply_time_masks(samples: np.ndarray, spans: Sequence[Tuple[int, int]]) -> np.ndarray:
@@ -112,43 +116,36 @@ def apply_time_masks(samples: np.ndarray, spans: Sequence[Tuple[int, int]]) -> n
     return out
 
 
-def draw_frequency_masks(n_bins: int, ratio: float, count: int, rng: np.random.Generator) -> List[Tuple[int, int]]:
+def draw_frequency_masks(n_bins: int, ratio: float, count: int, rng: "ItemRandom") -> List[Tuple[int, int]]:
     """Draw ``count`` (start, size) bin ranges of ``int(n_bins * ratio)`` bins; starts uniform, inclusive."""
     size = int(n_bins * ratio)
-    return [(int(rng.integers(0, n_bins - size, endpoint=True)), size) for _ in range(count)]
+    return [(rng.integers(0, n_bins - size), size) for _ in range(count)]
 
 
 def apply_frequency_masks(samples: np.ndarray, ranges: Sequence[Tuple[int, int]]) -> np.ndarray:
     """Zero STFT bin ranges and resynthesise: ``librosa.stft`` -> zero rows -> ``librosa.istft`` (no ``length``)."""
-    import librosa
-
-    stft = librosa.stft(samples)
+    spectrum = dsp.stft(samples)
     for start, size in ranges:
-        stft[start : start + size, :] = 0
-    return librosa.istft(stft)
+        spectrum[start : start + size, :] = 0
+    return dsp.istft(spectrum)
 
 
 def keep_bands(samples: np.ndarray, sample_rate: int, bands: Sequence[Tuple[float, float]]) -> np.ndarray:
     """Keep only STFT bins whose frequency lies inside a band (inclusive); zero the rest; resynthesise."""
-    import librosa
-
-    stft = librosa.stft(samples)
-    n_freqs = stft.shape[0]
+    spectrum = dsp.stft(samples)
+    n_freqs = spectrum.shape[0]
     response = np.zeros(n_freqs)
     freq_bins = np.linspace(0, sample_rate / 2, n_freqs)
     for low, high in bands:
         response[(freq_bins >= low) & (freq_bins <= high)] = 1
-    stft *= response[:, np.newaxis]
-    return librosa.istft(stft)
+    spectrum *= response[:, np.newaxis]
+    return dsp.istft(spectrum)
 
 
 def down_up_resample(samples: np.ndarray, sample_rate: int, factor: int) -> np.ndarray:
     """Resample to ``sample_rate // factor`` and back with ``librosa.resample`` (soxr_hq)."""
-    import librosa
-
     low_rate = sample_rate // factor
-    down = librosa.resample(samples, orig_sr=sample_rate, target_sr=low_rate)
-    return librosa.resample(down, orig_sr=low_rate, target_sr=sample_rate)
+    return dsp.resample(dsp.resample(samples, sample_rate, low_rate), low_rate, sample_rate)
 
 
 def distort(samples: np.ndarray, factor: float) -> np.ndarray:
@@ -166,7 +163,7 @@ class ItemContext:
     """What a step may use besides the waveform: the rate, the item's generator and noise."""
 
     sample_rate: int
-    rng: np.random.Generator
+    rng: "ItemRandom"
     noise: Optional[Callable[[], np.ndarray]] = None
     draws: List[dict] = field(default_factory=list)
 
@@ -290,8 +287,56 @@ def get_scheme(scheme: Union[str, Scheme]) -> Scheme:
     return SCHEMES[key]
 
 
-def item_rng(seed: int, split: str, scheme_name: str, index: int) -> np.random.Generator:
-    """The generator an item draws from, derived from (seed, split, scheme, index) alone.
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+class ItemRandom:
+    """The random stream of one item: SplitMix64 over a key of (seed, split, scheme, index).
+
+    Plain Python integer arithmetic, so the draws are the same on every machine
+    and cost about a microsecond each (numpy's SeedSequence costs 40 us an item).
+    ``integers(low, high)`` is uniform over ``low..high`` inclusive, like the
+    notebook's ``random.randint``; ``numpy()`` gives a numpy Generator derived
+    from the same key, for custom steps that want one.
+    """
+
+    __slots__ = ("_key", "_state")
+
+    def __init__(self, *key: int) -> None:
+        state = 0
+        for part in key:
+            state = _splitmix64(state ^ (int(part) & _MASK64))
+        self._key = tuple(int(k) for k in key)
+        self._state = state
+
+    def next_uint64(self) -> int:
+        self._state = (self._state + 0x9E3779B97F4A7C15) & _MASK64
+        return _splitmix64(self._state)
+
+    def integers(self, low: int, high: int) -> int:
+        """A uniform integer in ``[low, high]``, both ends included (Lemire's multiply-shift, with rejection)."""
+        span = high - low + 1
+        if span <= 0:
+            raise ValueError(f"empty range [{low}, {high}]")
+        threshold = ((1 << 64) - span) % span
+        while True:
+            product = self.next_uint64() * span
+            if (product & _MASK64) >= threshold:
+                return low + (product >> 64)
+
+    def numpy(self) -> np.random.Generator:
+        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(self._key) + [self.next_uint64()])))
+
+
+def item_rng(seed: int, split: str, scheme_name: str, index: int) -> ItemRandom:
+    """The random stream an item draws from, derived from (seed, split, scheme, index) alone.
 
     The notebook used Python's global ``random``, so an item's masks depended on
     every item generated before it. Here each item has its own stream, so its
@@ -300,7 +345,7 @@ def item_rng(seed: int, split: str, scheme_name: str, index: int) -> np.random.G
     if seed < 0 or index < 0:
         raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
     scheme_id = zlib.crc32(scheme_name.encode("utf-8"))
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, SPLIT_IDS[split], scheme_id, index])))
+    return ItemRandom(seed, SPLIT_IDS[split], scheme_id, index)
 
 
 def apply_scheme(
@@ -308,7 +353,7 @@ def apply_scheme(
     sample_rate: int,
     scheme: Scheme,
     *,
-    rng: np.random.Generator,
+    rng: "ItemRandom",
     noise: Optional[Callable[[], np.ndarray]] = None,
 ) -> Tuple[np.ndarray, List[dict]]:
     """Pad, then run the scheme's steps in order.
