@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"avmnist-torch {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_download(subparsers)
+    from .export import add_export_parser, add_verify_parser
+
+    add_export_parser(subparsers)
+    add_verify_parser(subparsers)
     return parser
 
 

@@ -16,6 +16,7 @@ from .sources.fsdd import SPLITS
 from .sources.index import SplitIndex, build_split_index
 from .sources.labels import LabelsLike
 from .sources.noise import NoiseBank
+from .storage import CacheInfo, cached_rows, metadata_for, resolve_cache
 
 PathLike = Union[str, os.PathLike]
 
@@ -64,6 +65,16 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         maps. Default: none; each process keeps its own in-memory cache.
     download : bool
         Download whatever is missing under ``root`` first.
+    cache : path or "auto", optional
+        Serve items from a finished export (memory-mapped) instead of
+        generating them. A file with sidecar metadata (written by ``export``)
+        must match this dataset's options exactly, or construction fails
+        saying what differs; ``"auto"`` uses
+        ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy`` only when it
+        matches, and generates otherwise. A file without metadata, such as the
+        notebook's own headerless files, is served as it is: those rows are
+        the notebook's, from its own random draws, not what this dataset would
+        generate, and ``describe()`` says so.
     """
 
     def __init__(
@@ -82,6 +93,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         labels: Optional[LabelsLike] = None,
         noise_cache: Optional[PathLike] = None,
         download: bool = False,
+        cache: Optional[PathLike] = None,
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}: choose 'train' or 'test'")
@@ -122,6 +134,10 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         if renderer == "matplotlib":
             # Fail at construction, not in a worker, if matplotlib is absent or the style cannot be drawn.
             get_renderer(renderer, self.style)
+        # Only the path travels to DataLoader workers; each process maps the file itself.
+        self.cache: Optional[CacheInfo] = None
+        if cache is not None:
+            self.cache = resolve_cache(cache, root, split, self.scheme.name, lambda: metadata_for(self))
 
     # ------------------------------------------------------------------
     @property
@@ -156,6 +172,8 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
 
     def image(self, index: int) -> np.ndarray:
         """Item ``index`` as a (112, 112) uint8 numpy array."""
+        if self.cache is not None:
+            return np.array(cached_rows(self.cache.path, self.cache.rows)[self._check_index(index)])
         samples, sample_rate, _ = self.waveform(index)
         return get_renderer(self.renderer, self.style).render(samples, sample_rate)
 
@@ -185,6 +203,13 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
             "draws": draws,
             "renderer": self.renderer,
             "style": self.style or get_renderer(self.renderer).style,
+            "cache": None if self.cache is None else {
+                "path": self.cache.path,
+                "provenance": self.cache.provenance,
+                "note": "rows made by this package with these options" if self.cache.provenance == "sidecar"
+                else "rows served as stored (no metadata, e.g. the notebook's file): the draws above are what "
+                     "this dataset would generate, not what made them",
+            },
         }
 
     def __repr__(self) -> str:
