@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .rendering import DEFAULT_STYLE, RENDERERS, STYLES, get_renderer
-from .schemes import Scheme, apply_scheme, get_scheme, item_rng
+from .schemes import MIN_LENGTH, Scheme, apply_scheme, get_scheme, item_rng
 from .sources.audio import load_wav
 from .sources.fsdd import SPLITS
 from .sources.index import SplitIndex, build_split_index
@@ -60,9 +60,11 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     labels : path or array, optional
         The split's labels: an array, a .npy file, an MNIST idx file (raw or .gz)
         or a folder (default ``root``, i.e. ``root/avmnist/{split}_labels.npy``).
-    noise_cache : path, optional
-        Folder for resampled noise clips, shared by all workers through memory
-        maps. Default: none; each process keeps its own in-memory cache.
+    noise_cache : path, "auto" or None
+        Folder for the table of resampled noise clips, which every worker maps
+        instead of holding a copy (see :mod:`avmnist_torch.sources.noise`).
+        "auto" (default) is ``$AVMNIST_CACHE`` or ``~/.cache/avmnist-torch``;
+        None keeps them in each process's memory. Never changes an item's bytes.
     download : bool
         Download whatever is missing under ``root`` first.
     cache : path or "auto", optional
@@ -91,7 +93,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         recordings: Optional[PathLike] = None,
         noises: Optional[PathLike] = None,
         labels: Optional[LabelsLike] = None,
-        noise_cache: Optional[PathLike] = None,
+        noise_cache: Union[PathLike, str, None] = "auto",
         download: bool = False,
         cache: Optional[PathLike] = None,
     ) -> None:
@@ -130,7 +132,10 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         self.index: SplitIndex = build_split_index(
             split, recordings, noises if self.scheme.uses_noise else None, labels
         )
-        self.noise_bank = NoiseBank(noise_cache)
+        longest = self.index.max_recording_length
+        self.noise_bank = NoiseBank(
+            self.index.noises, keep=max(longest, MIN_LENGTH) if longest else None, cache_dir=noise_cache
+        )
         if renderer == "matplotlib":
             # Fail at construction, not in a worker, if matplotlib is absent or the style cannot be drawn.
             get_renderer(renderer, self.style)
@@ -155,17 +160,21 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
             raise IndexError(f"index {index} out of range for {n} {self.split} items")
         return int(index) % n
 
-    def _noise_path(self, index: int) -> Optional[str]:
+    def _noise_id(self, index: int) -> Optional[int]:
         if not self.scheme.uses_noise or not self.index.noises:
             return None
-        return self.index.noises[self.index.noise_ids[index]]
+        return int(self.index.noise_ids[index])
+
+    def _noise_path(self, index: int) -> Optional[str]:
+        noise_id = self._noise_id(index)
+        return None if noise_id is None else self.index.noises[noise_id]
 
     def waveform(self, index: int) -> Tuple[np.ndarray, int, list]:
         """The degraded waveform of item ``index``, its sample rate and its random draws."""
         index = self._check_index(index)
         samples, sample_rate = load_wav(self.index.recordings[self.index.recording_ids[index]])
-        noise_path = self._noise_path(index)
-        noise = (lambda: self.noise_bank.get(noise_path, sample_rate)) if noise_path else None
+        noise_id = self._noise_id(index)
+        noise = (lambda: self.noise_bank.get(noise_id, sample_rate)) if noise_id is not None else None
         rng = item_rng(self.seed, self.split, self.scheme.name, index)
         out, draws = apply_scheme(samples, sample_rate, self.scheme, rng=rng, noise=noise)
         return out, sample_rate, draws

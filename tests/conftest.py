@@ -12,6 +12,20 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_noise_cache(tmp_path_factory):
+    """Tests never write to the user's ~/.cache: the noise table goes to a session folder."""
+    import os
+
+    previous = os.environ.get("AVMNIST_CACHE")
+    os.environ["AVMNIST_CACHE"] = str(tmp_path_factory.mktemp("noise-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("AVMNIST_CACHE", None)
+    else:
+        os.environ["AVMNIST_CACHE"] = previous
+
+
 def _real_data_or_skip() -> dict:
     paths = {
         "recordings": SHARED_DATA / "fsdd" / "recordings",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -101,18 +101,23 @@ def _read_pcm16_wav(data: bytes) -> Optional[Tuple[np.ndarray, int]]:
     return samples, int(sample_rate)
 
 
-def check_audio_files(paths, *, what: str = "audio") -> None:
+def check_audio_files(paths, *, what: str = "audio") -> List[Tuple[int, int]]:
     """Open every file's header; raise :class:`AudioFileError` naming each unreadable or empty one.
 
     Costs about 0.1 ms a file (no samples are decoded), so a dataset can find a
     corrupt recording at construction instead of in a DataLoader worker.
+
+    Returns
+    -------
+    list of (sample_rate, frames), one per path
     """
     import soundfile
 
-    bad = []
+    bad, found = [], []
     for path in paths:
         try:
             with soundfile.SoundFile(str(path)) as f:
+                found.append((int(f.samplerate), int(f.frames)))
                 if f.frames == 0:
                     bad.append(f"{path}: the file holds no samples")
         except Exception as err:
@@ -121,3 +126,4 @@ def check_audio_files(paths, *, what: str = "audio") -> None:
     if bad:
         more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
         raise AudioFileError(f"{len(bad)} unusable {what} file(s){more}: " + "; ".join(bad[:3]))
+    return found

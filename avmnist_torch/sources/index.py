@@ -43,6 +43,9 @@ class SplitIndex:
     noises: List[str]
     noise_ids: np.ndarray
     test_categories: List[str]
+    #: The longest recording in samples (at least the 2,048 the schemes pad to):
+    #: no item needs more noise than this.
+    max_recording_length: int = 0
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -84,8 +87,10 @@ def build_split_index(
         noise_ids = np.arange(len(label_array), dtype=np.int64) % len(noises)
         test_categories = list(noise_split.test_categories)
 
+    max_recording_length = 0
     if check_audio:
-        check_audio_files(flat, what=f"{split} recording")
+        headers = check_audio_files(flat, what=f"{split} recording")
+        max_recording_length = max(frames for _, frames in headers)
         check_audio_files(noises, what=f"{split} noise")
     for arr in (recording_ids, noise_ids):
         arr.setflags(write=False)
@@ -97,4 +102,5 @@ def build_split_index(
         noises=noises,
         noise_ids=noise_ids,
         test_categories=test_categories,
+        max_recording_length=max_recording_length,
     )
