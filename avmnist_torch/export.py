@@ -296,7 +296,12 @@ def export(
             path = output_path(root, sp, sc.name, out=out, layout=layout, several_schemes=len(schemes) > 1)
             dataset = AVMNISTAudioDataset(root, split=sp, scheme=sc, seed=seed, renderer=renderer, style=style,
                                           **dataset_kwargs)
-            if _export_one(dataset, path, workers=workers, shard=(k, n), progress=progress, chunk_rows=chunk_rows):
+            # Provenance only (not compared): lets `verify` find the sources again.
+            made_from = {"root": None if root is None else str(Path(root).resolve())}
+            made_from.update({k: str(Path(v).resolve()) for k, v in dataset_kwargs.items()
+                              if k in ("recordings", "noises", "labels") and isinstance(v, (str, os.PathLike))})
+            if _export_one(dataset, path, workers=workers, shard=(k, n), progress=progress, chunk_rows=chunk_rows,
+                           made_from=made_from):
                 if layout == "multibench" and not str(out or "").endswith(".npy"):
                     _write_multibench_labels(path, dataset.labels)
                 done.append(path)
@@ -304,8 +309,8 @@ def export(
 
 
 def _export_one(dataset: AVMNISTAudioDataset, path: Path, *, workers: int, shard: Tuple[int, int],
-                progress: bool, chunk_rows: int) -> bool:
-    target = ExportTarget(path, metadata_for(dataset), chunk_rows)
+                progress: bool, chunk_rows: int, made_from: Optional[Dict[str, Any]] = None) -> bool:
+    target = ExportTarget(path, dict(metadata_for(dataset), made_from=made_from or {}), chunk_rows)
     if target.open() == "complete":
         if progress:
             print(f"{path}: already complete", file=sys.stderr)
@@ -406,7 +411,8 @@ def verify(
         its masks from a global random stream, so only rows of schemes without
         random draws can match it).
     root : path, optional
-        The data root; inferred for the notebook layout (``root/avmnist/audio/``).
+        The data root. Default: the one the sidecar records, else the one the
+        notebook layout implies (``root/avmnist/audio/FILE``).
     sample : int or None
         How many rows to check, spread at random (seeded) over the file, first
         and last always included; None checks every row.
@@ -439,7 +445,14 @@ def verify(
         raise ValueError(f"{path}: cannot tell its split and scheme (no sidecar, no notebook name); "
                          "give --split and --scheme")
     if root is None and "recordings" not in dataset_kwargs:
-        root = _infer_root(path)
+        made_from = (meta or {}).get("made_from") or {}
+        if made_from.get("root") or made_from.get("recordings"):
+            root = made_from.get("root")
+            for key in ("recordings", "noises", "labels"):
+                if made_from.get(key):
+                    dataset_kwargs.setdefault(key, made_from[key])
+        else:
+            root = _infer_root(path)
         if root is None:
             raise ValueError(f"{path}: give --root (the data root the file was made from)")
     if isinstance(scheme, str) and meta is not None and scheme not in SCHEME_NAMES:
