@@ -1,0 +1,96 @@
+"""The noise table: exact, shared between processes, robust to torn writes; caches never change bytes."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+
+import numpy as np
+import pytest
+
+from avmnist_torch import AVMNISTAudioDataset
+from avmnist_torch.sources import noise as noise_module
+from avmnist_torch.sources.noise import NoiseBank
+from conftest import digest
+
+librosa = pytest.importorskip("librosa")
+
+
+def _noise_paths(root):
+    return sorted(str(p) for p in (root / "noise_recordings" / "audio").glob("*.wav"))
+
+
+def _notebook_noise(path, rate):
+    y, sr = librosa.load(path, sr=None)
+    return librosa.resample(y, orig_sr=sr, target_sr=rate)
+
+
+def test_rows_equal_librosa_load_and_resample(synthetic_root, tmp_path):
+    paths = _noise_paths(synthetic_root)[:4]
+    bank = NoiseBank(paths, keep=6000, cache_dir=tmp_path)
+    for i, path in enumerate(paths):
+        expected = _notebook_noise(path, 8000)[:6000]
+        assert bank.get(i, 8000).tobytes() == expected.tobytes()
+    whole = NoiseBank(paths, keep=None, cache_dir=None)
+    assert whole.get(0, 8000).tobytes() == _notebook_noise(paths[0], 8000).tobytes()
+
+
+def _fill(args):
+    paths, cache = args
+    bank = NoiseBank(paths, keep=5000, cache_dir=cache)
+    return [digest(bank.get(i, 8000)) for i in range(len(paths))]
+
+
+def test_a_second_process_reads_the_table_without_resampling(synthetic_root, tmp_path, monkeypatch):
+    paths = _noise_paths(synthetic_root)[:3]
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        filled = pool.map(_fill, [(paths, str(tmp_path))])[0]
+    assert len(list(tmp_path.glob("noise-8000hz-*.f32"))) == 1
+
+    def forbidden(*a, **k):
+        raise AssertionError("resampled again although the table holds the row")
+
+    monkeypatch.setattr(noise_module, "resample_noise", forbidden)
+    bank = NoiseBank(paths, keep=5000, cache_dir=tmp_path)
+    assert [digest(bank.get(i, 8000)) for i in range(3)] == filled
+
+
+def test_torn_row_is_recomputed(synthetic_root, tmp_path):
+    paths = _noise_paths(synthetic_root)[:2]
+    good = NoiseBank(paths, keep=5000, cache_dir=tmp_path).get(1, 8000).copy()
+    (table,) = tmp_path.glob("*.f32")
+    raw = bytearray(table.read_bytes())
+    row_start = 1 * 5000 * 4
+    raw[row_start + 400 : row_start + 404] = b"\x00\x00\xc0\x7f"  # a NaN where a sample was
+    table.write_bytes(bytes(raw))
+    fresh = NoiseBank(paths, keep=5000, cache_dir=tmp_path)
+    assert fresh.get(1, 8000).tobytes() == good.tobytes()
+
+
+def test_unwritable_cache_falls_back_to_memory(synthetic_root, tmp_path):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    bank = NoiseBank(_noise_paths(synthetic_root)[:1], keep=3000, cache_dir=blocked / "cache")
+    with pytest.warns(RuntimeWarning, match="cannot use the noise cache"):
+        row = bank.get(0, 8000)
+    assert row.tobytes() == _notebook_noise(_noise_paths(synthetic_root)[0], 8000)[:3000].tobytes()
+
+
+@pytest.mark.parametrize("scheme", ["burst_noise", "distorted"])
+def test_items_are_the_same_with_and_without_the_table(synthetic_root, tmp_path, scheme):
+    a = AVMNISTAudioDataset(synthetic_root, split="train", scheme=scheme, noise_cache=tmp_path)
+    b = AVMNISTAudioDataset(synthetic_root, split="train", scheme=scheme, noise_cache=None)
+    for i in (0, 5, 77, 119):
+        assert a.waveform(i)[0].tobytes() == b.waveform(i)[0].tobytes()
+    # warm table, new dataset object: still the same
+    c = AVMNISTAudioDataset(synthetic_root, split="train", scheme=scheme, noise_cache=tmp_path)
+    assert c.waveform(77)[0].tobytes() == b.waveform(77)[0].tobytes()
+
+
+def test_auto_cache_honours_the_environment(synthetic_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("AVMNIST_CACHE", str(tmp_path / "here"))
+    ds = AVMNISTAudioDataset(synthetic_root, split="test", scheme="burst_noise")
+    ds.waveform(0)
+    assert list((tmp_path / "here").glob("noise-8000hz-*.f32"))
+    assert os.environ["AVMNIST_CACHE"] == str(tmp_path / "here")
