@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_parser(subparsers)
     add_verify_parser(subparsers)
+    from .inspection import add_info_parser, add_preview_parser
+
+    add_info_parser(subparsers)
+    add_preview_parser(subparsers)
     return parser
 
 

@@ -1,0 +1,309 @@
+"""Looking at the data: what was found where (``info``) and a picture of items (``preview``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from .schemes import SCHEME_NAMES
+from .sources.fsdd import SPLITS, SourceError
+
+PathLike = Union[str, os.PathLike]
+
+__all__ = ["info", "format_info", "preview", "add_info_parser", "add_preview_parser"]
+
+
+def _sources(root: Optional[PathLike], recordings, noises, labels):
+    root = Path(root) if root is not None else None
+    recordings = Path(recordings) if recordings is not None else (root / "recordings" if root else None)
+    noises = Path(noises) if noises is not None else (root / "noise_recordings" if root else None)
+    labels = labels if labels is not None else root
+    return root, recordings, noises, labels
+
+
+def info(root: Optional[PathLike] = None, *, recordings: Optional[PathLike] = None,
+         noises: Optional[PathLike] = None, labels: Optional[PathLike] = None) -> Dict[str, Any]:
+    """What data is where: recordings, noises and labels per split and digit, and exported files.
+
+    Nothing here raises for missing data: each part reports ``found: False``
+    with the reason, so the answer says everything that is wrong at once.
+
+    Returns
+    -------
+    dict
+        ``recordings``, ``noises``, ``labels`` and ``exports`` sections.
+    """
+    from .sources.esc50 import read_noise_split
+    from .sources.fsdd import list_recordings
+    from .sources.labels import load_labels
+
+    root, rec_dir, noise_dir, labels_src = _sources(root, recordings, noises, labels)
+    out: Dict[str, Any] = {"root": None if root is None else str(root)}
+
+    section: Dict[str, Any] = {"path": None if rec_dir is None else str(rec_dir)}
+    try:
+        if rec_dir is None:
+            raise SourceError("no root and no recordings folder given")
+        recs = list_recordings(rec_dir)
+        section.update(found=True, total=len(recs), speakers=sorted({r.speaker for r in recs}))
+        for split in SPLITS:
+            counts = np.bincount([r.digit for r in recs if r.split == split], minlength=10)
+            section[split] = {"total": int(counts.sum()), "per_digit": counts.tolist()}
+    except SourceError as err:
+        section.update(found=False, error=str(err))
+    out["recordings"] = section
+
+    section = {"path": None if noise_dir is None else str(noise_dir)}
+    try:
+        if noise_dir is None:
+            raise SourceError("no root and no noises folder given")
+        split_noise = read_noise_split(noise_dir)
+        section.update(found=True, test_categories=list(split_noise.test_categories),
+                       train_categories=len(split_noise.train_categories))
+        for split in SPLITS:
+            section[split] = {"clips": len(split_noise.files(split))}
+    except SourceError as err:
+        section.update(found=False, error=str(err))
+    out["noises"] = section
+
+    section = {"source": None if labels_src is None else str(labels_src)}
+    for split in SPLITS:
+        try:
+            if labels_src is None:
+                raise SourceError("no root and no labels given")
+            arr = load_labels(labels_src, split)
+            section[split] = {"found": True, "items": len(arr), "per_digit": np.bincount(arr, minlength=10).tolist()}
+        except SourceError as err:
+            section[split] = {"found": False, "error": str(err)}
+    out["labels"] = section
+
+    out["exports"] = _exports(root / "avmnist" / "audio") if root is not None else []
+    return out
+
+
+def _exports(folder: Path) -> List[Dict[str, Any]]:
+    from .storage import StorageError, done_chunks, open_rows, read_sidecar
+
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.npy")):
+        entry: Dict[str, Any] = {"path": str(path)}
+        try:
+            array, kind = open_rows(path)
+            entry.update(kind=kind, rows=int(array.shape[0]))
+            meta = read_sidecar(path)
+            if meta is not None:
+                entry.update({k: meta.get(k) for k in ("split", "scheme", "seed", "style", "version")})
+            elif kind == "raw":
+                entry["note"] = "the notebook's raw file (no .npy header, no metadata)"
+        except StorageError as err:
+            entry.update(kind="unreadable", error=str(err))
+        found.append(entry)
+    for partial in sorted(folder.glob("*.npy.partial")):
+        final = Path(str(partial)[: -len(".partial")])
+        entry = {"path": str(final), "kind": "in progress", "chunks_done": len(done_chunks(final))}
+        try:
+            import json
+
+            started = json.loads(Path(f"{partial}.json").read_text())
+            rows, chunk = int(started["shape"][0]), int(started["chunk_rows"])
+            entry.update(rows=rows, chunks=-(-rows // chunk), seed=started.get("seed"), scheme=started.get("scheme"))
+        except (OSError, ValueError, KeyError):
+            pass
+        found.append(entry)
+    return found
+
+
+def format_info(report: Dict[str, Any]) -> str:
+    """``info``'s answer as text for a person."""
+    lines = [f"data root: {report['root'] or '(none)'}"]
+    rec = report["recordings"]
+    if rec.get("found"):
+        lines.append(f"recordings: {rec['path']}: {rec['total']} files, speakers {', '.join(rec['speakers'])}")
+        for split in SPLITS:
+            s = rec[split]
+            lines.append(f"  {split:5s} {s['total']:5d}  per digit 0-9: {' '.join(map(str, s['per_digit']))}")
+    else:
+        lines.append(f"recordings: NOT FOUND: {rec['error']}")
+    noi = report["noises"]
+    if noi.get("found"):
+        lines.append(f"noises: {noi['path']}: train {noi['train']['clips']} clips "
+                     f"({noi['train_categories']} categories), test {noi['test']['clips']} clips")
+        lines.append(f"  test categories: {', '.join(noi['test_categories'])}")
+    else:
+        lines.append(f"noises: NOT FOUND: {noi['error']}")
+    lab = report["labels"]
+    lines.append(f"labels: {lab['source'] or '(none)'}")
+    for split in SPLITS:
+        s = lab[split]
+        if s["found"]:
+            lines.append(f"  {split:5s} {s['items']:5d} items, per digit 0-9: {' '.join(map(str, s['per_digit']))}")
+        else:
+            lines.append(f"  {split:5s} NOT FOUND: {s['error']}")
+    if report["exports"]:
+        lines.append("exported files:")
+        for e in report["exports"]:
+            name = Path(e["path"]).name
+            if e["kind"] == "in progress":
+                total = e.get("chunks", "?")
+                lines.append(f"  {name}: in progress, {e['chunks_done']}/{total} chunks written "
+                             "(rerun the export command to continue)")
+            elif e["kind"] == "unreadable":
+                lines.append(f"  {name}: {e['error']}")
+            elif e.get("seed") is not None:
+                lines.append(f"  {name}: {e['rows']} rows, seed {e['seed']}, style {e['style']}, "
+                             f"avmnist-torch {e['version']}")
+            else:
+                lines.append(f"  {name}: {e['rows']} rows, {e['kind']}; {e.get('note', 'no metadata')}")
+    elif report["root"]:
+        lines.append(f"exported files: none under {Path(report['root']) / 'avmnist' / 'audio'}")
+    return "\n".join(lines)
+
+
+def preview(
+    root: Optional[PathLike] = None,
+    out: PathLike = "preview.png",
+    *,
+    split: str = "test",
+    index: Optional[int] = None,
+    schemes: Sequence[str] = SCHEME_NAMES,
+    random_items: int = 6,
+    seed: int = 0,
+    renderer: str = "fast",
+    style: Optional[str] = None,
+    **dataset_kwargs: Any,
+) -> Path:
+    """Draw a PNG grid: one item under every scheme (and clean), then a few random items.
+
+    Parameters
+    ----------
+    root : path
+        The data root, as for the dataset.
+    out : path
+        The PNG to write.
+    split : {"train", "test"}
+    index : int, optional
+        The item shown under every scheme (default: the first item of the split).
+    schemes : names
+        Schemes for the first row; default all five and ``clean``.
+    random_items : int
+        How many random (item, scheme) pairs follow, drawn with ``seed``.
+    seed, renderer, style, **dataset_kwargs
+        Passed to the datasets.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .dataset import AVMNISTAudioDataset
+
+    datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, seed=seed, renderer=renderer, style=style,
+                                          **dataset_kwargs) for name in schemes}
+    first = next(iter(datasets.values()))
+    n = len(first)
+    index = 0 if index is None else int(index) % n
+    tiles = [(name, index) for name in schemes]
+    rng = np.random.default_rng(seed)
+    for _ in range(random_items):
+        j = int(rng.integers(max(n - 1, 1)))
+        tiles.append((str(rng.choice(list(schemes))), j + (n > 1 and j >= index)))  # never the first row's item
+    cols = min(len(schemes), 6)
+    rows = -(-len(tiles) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.6 * rows + 0.3), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, i) in zip(axes.flat, tiles):
+        ds = datasets[name]
+        ax.imshow(ds.image(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(f"{name}\n#{i}  digit {int(ds.labels[i])}", fontsize=8)
+    style_name = first.style or "installed matplotlib"
+    fig.suptitle(f"AV-MNIST audio, {split} split (seed {seed}, {renderer} renderer, style {style_name}); "
+                 f"first row: item {index} under each scheme", fontsize=9)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def _add_sources(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", type=Path, default=None, help="data root (recordings/, noise_recordings/, avmnist/)")
+    p.add_argument("--recordings", type=Path, default=None, help="FSDD recordings folder (default ROOT/recordings)")
+    p.add_argument("--noises", type=Path, default=None, help="ESC-50 folder (default ROOT/noise_recordings)")
+    p.add_argument("--labels", type=Path, default=None, help="labels folder or file (default ROOT)")
+
+
+def _kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    return {k: getattr(args, k) for k in ("recordings", "noises", "labels") if getattr(args, k) is not None}
+
+
+def add_info_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``info``; returns its parser (``func`` default set)."""
+    p = subparsers.add_parser(
+        "info", help="what data was found where: counts per split and digit, test noise categories, exports",
+        description="Report the recordings, noises and labels found (per split and digit), the five "
+                    "held-out noise categories, and exported files under ROOT/avmnist/audio. "
+                    "Exit status 1 when a source is missing.",
+    )
+    _add_sources(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_cli_info)
+    return p
+
+
+def _cli_info(args: argparse.Namespace) -> int:
+    if args.root is None and args.recordings is None:
+        print("avmnist-audio info: error: give --root (or --recordings, --noises and --labels)", file=sys.stderr)
+        return 2
+    report = info(args.root, **_kwargs(args))
+    if args.json:
+        import json
+
+        print(json.dumps(report, indent=1))
+    else:
+        print(format_info(report))
+    ok = report["recordings"].get("found") and report["noises"].get("found") and all(
+        report["labels"][s]["found"] for s in SPLITS)
+    return 0 if ok else 1
+
+
+def add_preview_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``preview``; returns its parser (``func`` default set)."""
+    p = subparsers.add_parser(
+        "preview", help="a PNG grid: one digit under each scheme and clean, plus random items",
+        description="Draw one item under every scheme and clean, then a few random items, "
+                    "each tile titled with its scheme, index and digit.",
+    )
+    _add_sources(p)
+    p.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write (default preview.png)")
+    p.add_argument("--split", default="test", choices=SPLITS)
+    p.add_argument("--index", type=int, default=None, help="the item shown under every scheme (default 0)")
+    p.add_argument("--random", type=int, default=6, help="random items after the first row (default 6)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--renderer", default="fast", choices=("fast", "matplotlib"))
+    p.add_argument("--style", default=None)
+    p.set_defaults(func=_cli_preview)
+    return p
+
+
+def _cli_preview(args: argparse.Namespace) -> int:
+    if args.root is None and args.recordings is None:
+        print("avmnist-audio preview: error: give --root (or --recordings, --noises and --labels)", file=sys.stderr)
+        return 2
+    out = preview(args.root, args.out, split=args.split, index=args.index, random_items=args.random,
+                  seed=args.seed, renderer=args.renderer, style=args.style, **_kwargs(args))
+    print(out)
+    return 0
