@@ -13,6 +13,7 @@ from typing import List, Optional
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .demo import add_cli_parser as add_demo
     from .sources.download import add_cli_parser as add_download
 
     parser = argparse.ArgumentParser(
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"avmnist-torch {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_demo(subparsers)
     add_download(subparsers)
     from .export import add_export_parser, add_verify_parser
 
