@@ -199,13 +199,14 @@ def metadata_differences(found: Mapping[str, Any], expected: Mapping[str, Any],
     return out
 
 
-def _describe_differences(diffs: Sequence[Tuple[str, Any, Any]], found_word: str, expected_word: str) -> str:
-    def short(key: str, value: Any) -> str:
-        if key == "sources" and isinstance(value, str):
-            return f"{key}={value[:12]}..."
-        return f"{key}={value}"
+def _short(key: str, value: Any) -> str:
+    if key == "sources" and isinstance(value, str):
+        return f"{key}={value[:12]}... (a fingerprint of the recordings, noises and labels)"
+    return f"{key}={value}"
 
-    return ", ".join(f"{short(k, a)} ({found_word}) vs {short(k, b)} ({expected_word})" for k, a, b in diffs)
+
+def _describe_differences(diffs: Sequence[Tuple[str, Any, Any]], found_word: str, expected_word: str) -> str:
+    return ", ".join(f"{_short(k, a)} ({found_word}) vs {_short(k, b)} ({expected_word})" for k, a, b in diffs)
 
 
 def read_sidecar(path: PathLike) -> Optional[Dict[str, Any]]:
@@ -637,8 +638,10 @@ class ExportTarget:
         if started is not None:
             diffs = metadata_differences(started, self.metadata)
             if diffs:
+                started_with = ", ".join(_short(k, a) for k, a, _ in diffs)
+                asked = ", ".join(_short(k, b) for k, _, b in diffs)
                 raise MetadataMismatch(
-                    f"{self.path} was started with {_describe_differences(diffs, 'started', 'this run')}; "
+                    f"{self.path} was started with {started_with}, this run has {asked}; "
                     f"delete {self.partial} (and {pmeta_path.name}, {_done_dir(self.path).name}) "
                     "or use the same options"
                 )

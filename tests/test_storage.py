@@ -119,7 +119,7 @@ def test_resume_continues_and_refuses_other_options(tmp_path):
     assert done_chunks(path) == {0, 1}
 
     other = ExportTarget(path, _meta(20, seed=1), chunk_rows=4)
-    with pytest.raises(MetadataMismatch, match=r"x\.npy was started with seed=0 .* seed=1 \(this run\); delete .*x\.npy\.partial"):
+    with pytest.raises(MetadataMismatch, match=r"x\.npy was started with seed=0, this run has seed=1; delete .*x\.npy\.partial.* or use the same options"):
         other.open()
 
     # a resumed run keeps the chunk size it started with, whatever it is asked for now
