@@ -58,3 +58,15 @@ def test_draws_are_pinned():
     rng = item_rng(0, "train", "burst_noise", 0)
     # Recorded when the stream was introduced (avmnist-torch 0.1.0).
     assert [rng.integers(0, 2898) for _ in range(4)] == [2425, 119, 746, 1139]
+
+
+def test_rms_is_numpy_mean_bit_for_bit():
+    from avmnist_torch.schemes import _rms
+
+    rng = np.random.default_rng(0)
+    for n in list(range(1, 130)) + [2048, 3358, 18262, 40000]:
+        for scale in (1e-30, 1e-3, 1.0, 1e4):
+            x = (rng.standard_normal(n) * scale).astype(np.float32)
+            expected = np.sqrt(np.mean(x**2))
+            got = _rms(x)
+            assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), (n, scale)
