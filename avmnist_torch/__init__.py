@@ -1,12 +1,14 @@
 """avmnist-torch: the audio modality of AV-MNIST, generated on the fly as a PyTorch Dataset."""
 
-from .dataset import AVMNISTAudioDataset
-from .rendering import render_batch, render_spectrogram
-from .schemes import SCHEME_NAMES, SCHEMES, Scheme, get_scheme
-from .sources.audio import AudioFileError
-from .sources.fsdd import SourceError
-
 __version__ = "0.1.0"
+
+from .dataset import AVMNISTAudioDataset  # noqa: E402
+from .export import export, verify  # noqa: E402
+from .rendering import render_batch, render_spectrogram  # noqa: E402
+from .schemes import SCHEME_NAMES, SCHEMES, Scheme, get_scheme  # noqa: E402
+from .sources.audio import AudioFileError  # noqa: E402
+from .sources.download import download  # noqa: E402
+from .sources.fsdd import SourceError  # noqa: E402
 
 __all__ = [
     "AVMNISTAudioDataset",
@@ -16,7 +18,10 @@ __all__ = [
     "Scheme",
     "SourceError",
     "__version__",
+    "download",
+    "export",
     "get_scheme",
     "render_batch",
     "render_spectrogram",
+    "verify",
 ]
