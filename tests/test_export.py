@@ -253,3 +253,35 @@ def test_verify_finds_a_changed_row(tree, tmp_path):
     report = verify(path, sample=None, workers=2)
     assert report.mismatches == [(17, 1)] and "row 17 (1 px)" in report.summary()
     assert verify(path, sample=5).checked[0] == 0
+
+
+def test_ctrl_c_through_the_cli_then_rerun_equals_uninterrupted(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) with 2 workers:
+    exit 130, a message saying how to continue, no final file; the same command then completes it."""
+    root = make_synthetic_tree(tmp_path / "big", n_train=4000, n_test=10, noise_seconds=0.5)
+    out = tmp_path / "interrupted"
+    path = output_path(out, "train", "clean")
+    command = [sys.executable, "-m", "avmnist_torch.cli", "export", "--root", str(root), "--split", "train",
+               "--scheme", "clean", "--workers", "2", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(command, cwd=REPO, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(done_chunks(path)) < 2:
+            assert proc.poll() is None, "the export ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no progress recorded within 120 s"
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "rerun the same command" in stderr
+    assert not path.exists() and partial_path(path).exists()
+    assert len(done_chunks(path)) < 16, "interrupted too late to test anything"
+
+    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    [whole] = export(root, "train", "clean", out=tmp_path / "whole", workers=2, progress=False)
+    assert file_digest(path) == file_digest(whole)
