@@ -202,3 +202,268 @@ if _njit is not None:
     _draw_rgba = _njit(_draw_rgba_py)
 else:  # pragma: no cover
     _draw_rgba = _draw_rgba_py
+
+
+# ---------------------------------------------------------------------------
+# The fused per-clip kernels of the fast path (numba only; without numba the
+# spelled-out numpy path in fast.py runs instead).
+#
+# ``_window`` writes the Hann-windowed frames into the complex input of numpy's
+# FFT; ``_finish`` does everything after the FFT for styles 3.10 and 3.11: the
+# PSD's element-wise steps and dB (the float operations numpy performs, in its
+# order), the colour lookup, Agg's resampling and the blend over white. The
+# resampling loops run y tap outer, x tap inner for every pixel, exactly as Agg
+# sums; the loop over output columns is innermost only so that it vectorises,
+# which does not change any pixel's order of additions. Taps are padded to a
+# fixed count with weight 0: adding ``red * 0 == 0.0`` to a non-negative sum
+# leaves it unchanged, so padding is exact (the colour and alpha are finite).
+# ---------------------------------------------------------------------------
+
+if _njit is not None:
+    from numba import types as _types
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def _fma(typingctx, a, b, c):
+        """A fused multiply-add (one rounding), as numpy's FMA-built complex multiply."""
+        sig = _types.float64(_types.float64, _types.float64, _types.float64)
+
+        def codegen(context, builder, signature, args):
+            return builder.fma(*args)  # llvm.fma.f64: always fused, whatever the CPU
+
+        return sig, codegen
+
+    _kernel = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+
+    @_kernel
+    def _window(x, start, n_frames, hop, window, out):
+        """out[row + f, k] = x[f * hop + k] * window[k] (float64), imaginary part 0."""
+        nfft = window.shape[0]
+        for f in range(n_frames):
+            base = f * hop
+            for k in range(nfft):
+                out[start + f, k] = complex(np.float64(x[base + k]) * window[k], 0.0)
+
+    @_kernel
+    def _post(v, a, premultiplied):
+        """One output pixel from its resampled colour and alpha (as ``_draw_rgba_py``); -1: canvas unchanged."""
+        if premultiplied:
+            # span_image_resample_rgba_affine's clamps, then blender_rgba_pre
+            # into the zeroed output and image.py's demultiply.
+            if v < 0.0:
+                v = 0.0
+            if a < 0.0:
+                a = 0.0
+            if a > 1.0:
+                a = 1.0
+            if v > a:
+                v = a
+            if a <= 0.0:
+                return -1
+            if a < 1.0:
+                a = a * 255 / 255
+                v = v * 255 / 255
+            v = v / a
+        else:
+            # RGB resampled with alpha 1 (A is exactly 1), alpha on its own.
+            if v < 0.0:
+                v = 0.0
+            if v > 1.0:
+                v = 1.0
+        r8 = int(v * 255)
+        a8 = int(a * 255)
+        if a8 == 0:
+            return -1
+        if a8 == 255:
+            return r8
+        return ((r8 * 256 - 65025) * a8 + 65025 * 256) // (a8 + 65280)
+
+    @_kernel
+    def _finish(spec, start, n_frames, scl_fs, scl_win, cmul_fma, lut,
+                ridx, rwy, cidx, cwx, k0, cc0, premultiplied, z, canvas):
+        """PSD -> dB -> colour -> Agg resample -> canvas, for one clip (styles 3.10, 3.11).
+
+        ``spec[start:start + n_frames, :129]`` is the FFT of the clip's frames.
+        ``z`` (n_frames, 129) receives the dB values, bins flipped (Nyquist first).
+        ``ridx``/``rwy`` (3, nk): source row and LUT weight of each row tap of
+        canvas rows ``k0 .. k0 + nk - 1``; ``cidx``/``cwx`` (2 or 3, nc): the
+        column taps of canvas columns ``cc0 .. cc0 + nc - 1``. Returns 1 when
+        the spectrum holds a non-finite value (the caller then takes the numpy
+        route, whose NaN/inf propagation this kernel does not replay), else 0.
+        """
+        n_rows = z.shape[1]
+        last = n_rows - 1
+        # mlab: conj(r) * r, bins 1..last-1 times 2, / Fs, / sum(window**2)
+        # (numpy's complex division by a real: (re + im * 0) * (1 / d)), then
+        # Axes.specgram's 10 * log10 and flipud.
+        chk = 0.0
+        for f in range(n_frames):
+            zf = z[f]
+            for b in range(n_rows):
+                v = spec[start + f, b]
+                re = v.real
+                im = v.imag
+                chk += (re - re) + (im - im)  # NaN once anything is inf or NaN
+                if cmul_fma:
+                    p = _fma(re, re, im * im)
+                else:
+                    p = re * re + im * im
+                if b != 0 and b != last:
+                    p = p * 2.0
+                p = p * scl_fs
+                p = p * scl_win
+                zf[last - b] = 10.0 * math.log10(p)
+        if not chk == 0.0:
+            return 1
+        # Normalize (limits over the finite cells) and gray_r; masked cells (0, 0).
+        vmin = np.inf
+        vmax = -np.inf
+        masked = False
+        for f in range(n_frames):
+            for i in range(n_rows):
+                t = z[f, i]
+                if math.isfinite(t):
+                    vmin = min(vmin, t)
+                    vmax = max(vmax, t)
+                else:
+                    masked = True
+        red = np.empty((n_frames, n_rows), np.float64)
+        alpha = np.empty((n_frames, n_rows), np.float64)
+        span = vmax - vmin
+        for f in range(n_frames):
+            for i in range(n_rows):
+                t = z[f, i]
+                if math.isfinite(t):
+                    if vmin == vmax:
+                        xv = 0.0
+                    else:
+                        xv = (t - vmin) / span
+                    xv = xv * 256
+                    if xv == 256:
+                        xv = 255.0
+                    red[f, i] = lut[int(xv)]
+                    alpha[f, i] = 1.0
+                else:
+                    red[f, i] = 0.0
+                    alpha[f, i] = 0.0
+        size = canvas.shape[0]
+        for i in range(size):
+            for j in range(size):
+                canvas[i, j] = 255
+        n_rt = ridx.shape[0]
+        nk = ridx.shape[1]
+        n_ct = cidx.shape[0]
+        nc = cidx.shape[1]
+        if nk == 0 or nc == 0:
+            return 0
+        # Source values per (source column, row tap, canvas row), so that the
+        # pixel loop below reads contiguous vectors (no gathers).
+        fr = np.empty((n_frames, n_rt, nk), np.float64)
+        for ci in range(n_frames):
+            for j in range(n_rt):
+                for t in range(nk):
+                    fr[ci, j, t] = red[ci, ridx[j, t]]
+        if masked:
+            fa = np.empty((n_frames, n_rt, nk), np.float64)
+            for ci in range(n_frames):
+                for j in range(n_rt):
+                    for t in range(nk):
+                        fa[ci, j, t] = alpha[ci, ridx[j, t]]
+        else:
+            fa = fr[:1]
+        acc = np.empty(nk, np.float64)
+        acc_a = np.empty(nk, np.float64)
+        tot = np.empty(nk, np.float64)
+        col = np.empty(nk, np.uint8)
+        # Tap weight (wy * wx + 8192) >> 14, exact in float64 (products < 2**28);
+        # np.floor keeps it a float, so the loops vectorise over canvas rows.
+        s14 = 1.0 / 16384.0
+        for u in range(nc):
+            if n_rt == 3 and n_ct == 2:
+                wy0 = rwy[0]
+                wy1 = rwy[1]
+                wy2 = rwy[2]
+                wxa = cwx[0, u]
+                wxb = cwx[1, u]
+                a0 = fr[cidx[0, u], 0]
+                b0 = fr[cidx[1, u], 0]
+                a1 = fr[cidx[0, u], 1]
+                b1 = fr[cidx[1, u], 1]
+                a2 = fr[cidx[0, u], 2]
+                b2 = fr[cidx[1, u], 2]
+                for t in range(nk):
+                    w00 = np.floor((wy0[t] * wxa + 8192.0) * s14)
+                    w01 = np.floor((wy0[t] * wxb + 8192.0) * s14)
+                    w10 = np.floor((wy1[t] * wxa + 8192.0) * s14)
+                    w11 = np.floor((wy1[t] * wxb + 8192.0) * s14)
+                    w20 = np.floor((wy2[t] * wxa + 8192.0) * s14)
+                    w21 = np.floor((wy2[t] * wxb + 8192.0) * s14)
+                    s = 0.0
+                    s += a0[t] * w00
+                    s += b0[t] * w01
+                    s += a1[t] * w10
+                    s += b1[t] * w11
+                    s += a2[t] * w20
+                    s += b2[t] * w21
+                    acc[t] = s
+                    tot[t] = ((((w00 + w01) + w10) + w11) + w20) + w21
+                if masked:
+                    a0 = fa[cidx[0, u], 0]
+                    b0 = fa[cidx[1, u], 0]
+                    a1 = fa[cidx[0, u], 1]
+                    b1 = fa[cidx[1, u], 1]
+                    a2 = fa[cidx[0, u], 2]
+                    b2 = fa[cidx[1, u], 2]
+                    for t in range(nk):
+                        w00 = np.floor((wy0[t] * wxa + 8192.0) * s14)
+                        w01 = np.floor((wy0[t] * wxb + 8192.0) * s14)
+                        w10 = np.floor((wy1[t] * wxa + 8192.0) * s14)
+                        w11 = np.floor((wy1[t] * wxb + 8192.0) * s14)
+                        w20 = np.floor((wy2[t] * wxa + 8192.0) * s14)
+                        w21 = np.floor((wy2[t] * wxb + 8192.0) * s14)
+                        s = 0.0
+                        s += a0[t] * w00
+                        s += b0[t] * w01
+                        s += a1[t] * w10
+                        s += b1[t] * w11
+                        s += a2[t] * w20
+                        s += b2[t] * w21
+                        acc_a[t] = s
+            else:
+                # Any tap counts: y taps outer, x taps inner, per pixel.
+                for t in range(nk):
+                    acc[t] = 0.0
+                    acc_a[t] = 0.0
+                    tot[t] = 0.0
+                for j in range(n_rt):
+                    wy = rwy[j]
+                    for q in range(n_ct):
+                        wx = cwx[q, u]
+                        e = fr[cidx[q, u], j]
+                        for t in range(nk):
+                            w = np.floor((wy[t] * wx + 8192.0) * s14)
+                            acc[t] += e[t] * w
+                            tot[t] += w
+                        if masked:
+                            e = fa[cidx[q, u], j]
+                            for t in range(nk):
+                                acc_a[t] += e[t] * np.floor((wy[t] * wx + 8192.0) * s14)
+            cc = cc0 + u
+            if not masked:
+                # Alpha is 1 everywhere, so the resampled alpha is exactly 1 and
+                # both styles reduce to the clamped colour, truncated.
+                for t in range(nk):
+                    v = acc[t] / tot[t]
+                    v = min(max(v, 0.0), 1.0)
+                    col[t] = np.uint8(v * 255)
+                for t in range(nk):
+                    canvas[k0 + t, cc] = col[t]
+            else:
+                for t in range(nk):
+                    px = _post(acc[t] / tot[t], acc_a[t] / tot[t], premultiplied)
+                    if px >= 0:
+                        canvas[k0 + t, cc] = px
+        return 0
+else:  # pragma: no cover
+    _window = None
+    _finish = None

@@ -25,6 +25,99 @@ _WINDOW = np.hanning(NFFT)
 _WINDOW_COL = _WINDOW.reshape((-1, 1))
 _WINDOW_SQ_SUM = (_WINDOW**2).sum()
 _LUT = np.linspace(1.0, 0.0, 256)  # gray_r's red channel (equal to matplotlib's _lut)
+_HOP = NFFT - NOVERLAP
+_INV_WINDOW_SQ_SUM = 1.0 / _WINDOW_SQ_SUM
+
+try:  # the ufunc behind np.fft.fft (numpy >= 2): same transform, without the wrapper's overhead
+    from numpy.fft import _pocketfft_umath as _pfu
+
+    _PFU_FFT = _pfu.fft
+except Exception:  # pragma: no cover
+    _PFU_FFT = None
+
+
+def _fft_rows(spec: np.ndarray) -> np.ndarray:
+    """``np.fft.fft(spec, axis=1)`` for a complex (frames, NFFT) array: numpy's own transform."""
+    if _PFU_FFT is not None:
+        out = np.empty_like(spec)
+        _PFU_FFT(spec, 1, axes=[(1,), (), (1,)], out=out)
+        return out
+    return np.fft.fft(spec, axis=1)  # pragma: no cover
+
+
+_FUSED_MODE: list = []  # [None | bool]: how numpy's complex multiply rounds here (decided once)
+_FUSED_LOCK = threading.Lock()
+
+
+def _fused_mode():
+    """Whether the fused kernels reproduce ``_psd_db`` here, and with which multiply.
+
+    numpy's complex multiply is built with FMA on x86-64-v3 machines
+    (``conj(r) * r`` has real part ``fma(re, re, im * im)``) and without it
+    elsewhere, and its log10 may be a SIMD one. Instead of assuming, the kernel's
+    dB values are compared with ``_psd_db`` on probe clips once per process; if
+    neither variant is bit-identical the spelled-out numpy path is used.
+    """
+    if _FUSED_MODE:
+        return _FUSED_MODE[0]
+    with _FUSED_LOCK:
+        if _FUSED_MODE:
+            return _FUSED_MODE[0]
+        mode = None
+        if _agg._finish is not None:
+            rng = np.random.default_rng(12345)
+            probes = [(rng.standard_normal(6000) * s).astype(np.float32) for s in (1e-3, 1.0, 3e3)]
+            probes += [rng.standard_normal(4000), rng.uniform(-1, 1, 9000).astype(np.float32)]
+            for candidate in (True, False):
+                ok = True
+                for x in probes:
+                    for fs in (8000, 22050):
+                        ref = _psd_db(_frames(x), fs)
+                        z = _fused_z(x, fs, candidate)
+                        if z is None or not np.array_equal(z, ref, equal_nan=True):
+                            ok = False
+                            break
+                    if not ok:
+                        break
+                if ok:
+                    mode = candidate
+                    break
+        _FUSED_MODE.append(mode)
+        return mode
+
+
+def _spectrum(x: np.ndarray) -> np.ndarray:
+    """The FFT of the windowed frames, (frames, NFFT) complex (the fused path's first half)."""
+    n_frames = (len(x) - NFFT) // _HOP + 1
+    spec = np.empty((n_frames, NFFT), np.complex128)
+    _agg._window(x, 0, n_frames, _HOP, _WINDOW, spec)
+    return _fft_rows(spec)
+
+
+_DUMMY_I = np.zeros((3, 0), np.int64)  # no taps: the kernel stops after the colour step
+_DUMMY_F = np.zeros((3, 0), np.float64)
+
+
+def _fused_z(x, fs, cmul_fma):
+    """The kernel's dB values alone (for the probe): no pixels drawn."""
+    x = _fused_input(x)
+    spec = _spectrum(x)
+    z = np.empty((spec.shape[0], _N_ROWS), np.float64)
+    canvas = np.empty((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    status = _agg._finish(spec, 0, spec.shape[0], 1.0 / float(fs), _INV_WINDOW_SQ_SUM, cmul_fma, _LUT,
+                          _DUMMY_I, _DUMMY_F, _DUMMY_I, _DUMMY_F, 0, 0, False, z, canvas)
+    return None if status else z.T
+
+
+def _fused_input(x: np.ndarray):
+    """The samples as the kernels take them (float32/float64, >= NFFT long), or None."""
+    if (x.dtype != np.float32 and x.dtype != np.float64) or len(x) == 0:
+        return None
+    if len(x) < NFFT:  # mlab zero-pads short input to NFFT
+        y = np.zeros(NFFT, x.dtype)
+        y[: len(x)] = x
+        return y
+    return np.ascontiguousarray(x)
 
 
 def _frames(x: np.ndarray) -> np.ndarray:
@@ -135,6 +228,52 @@ class FastRenderer:
             with self._lock:
                 self._plans[key] = plan
         return plan
+
+    def _fused_plan(self, n_frames: int, sample_rate) -> tuple:
+        """The plan as the fused kernel takes it, per drawn canvas row and column.
+
+        Row taps of canvas rows ``k0 ..`` (draw_image attaches the image bottom
+        up: canvas row k shows image row ``out_h - 1 - (k - ydst)``) and column
+        taps of canvas columns ``cc0 ..``, padded to fixed counts with weight 0
+        (as ``_axis_taps`` pads them), weights as floats.
+        """
+        key = ("fused", n_frames, float(sample_rate))
+        fp = self._plans.get(key)
+        if fp is None:
+            plan = self._plan(n_frames, sample_rate)
+            row_idx, row_w, _ = plan["row"]
+            col_idx, col_w, _ = plan["col"]
+            h, w = plan["out_h"], plan["out_w"]
+            xdst = int(plan["x0"])
+            ydst = int(IMAGE_SIZE - (plan["y0"] + h))
+            k0, k1 = max(ydst, 0), min(ydst + h, IMAGE_SIZE)
+            c0, c1 = max(0, -xdst), min(w, IMAGE_SIZE - xdst)
+            rows = [h - 1 - (k - ydst) for k in range(k0, k1)]
+            fp = (
+                np.ascontiguousarray(row_idx[rows].T, np.int64),
+                np.ascontiguousarray(row_w[rows].T, np.float64),
+                np.ascontiguousarray(col_idx[c0:c1].T, np.int64),
+                np.ascontiguousarray(col_w[c0:c1].T, np.float64),
+                k0,
+                c0 + xdst,
+            )
+            with self._lock:
+                self._plans[key] = fp
+        return fp
+
+    def _render_fused(self, x: np.ndarray, sample_rate, spec=None, start=0):
+        """3.10/3.11 through the fused kernels; None when the numpy route must be taken."""
+        mode = _fused_mode()
+        if mode is None:
+            return None
+        if spec is None:
+            spec = _spectrum(x)
+        n_frames = (len(x) - NFFT) // _HOP + 1
+        z = np.empty((n_frames, _N_ROWS), np.float64)
+        canvas = np.empty((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        status = _agg._finish(spec, start, n_frames, 1.0 / float(sample_rate), _INV_WINDOW_SQ_SUM, mode, _LUT,
+                              *self._fused_plan(n_frames, sample_rate), self.style == "3.11", z, canvas)
+        return None if status else canvas
 
     def _draw(self, z: np.ndarray, sample_rate) -> np.ndarray:
         red, alpha = _colour(z)
@@ -279,6 +418,12 @@ class FastRenderer:
         x = np.asarray(samples)
         if x.ndim != 1:
             raise ValueError(f"samples must be 1-D, got shape {x.shape}")
+        if self.style != "3.9" and _agg._finish is not None:
+            xf = _fused_input(x)
+            if xf is not None:
+                img = self._render_fused(xf, sample_rate)
+                if img is not None:
+                    return img
         z = _psd_db(_frames(x), sample_rate)
         return self._draw(z, sample_rate)
 
@@ -302,6 +447,9 @@ class FastRenderer:
             for i, clip in enumerate(clips):
                 out[i] = self.render(clip, sample_rate)
             return out
+        if self.style != "3.9" and _agg._finish is not None and _fused_mode() is not None:
+            self._render_batch_fused(clips, sample_rate, out)
+            return out
         # One FFT and one pass of the element-wise PSD steps over all clips'
         # frames side by side: every step is per column, so each clip's values
         # are the bits ``render`` computes (tested), with the per-call overhead
@@ -317,6 +465,36 @@ class FastRenderer:
                 out[start + i] = self._draw(np.ascontiguousarray(z_all[:, col : col + w]), sample_rate)
                 col += w
         return out
+
+    def _render_batch_fused(self, clips, sample_rate, out) -> None:
+        """Window many clips into one array, one FFT call for them all, then the kernel per clip.
+
+        The FFT transforms each frame on its own, so a frame's spectrum has
+        the same bits whichever clips share the call (tested).
+        """
+        max_frames = 256  # 1 MiB of complex input per FFT call: stays in cache
+        i = 0
+        while i < len(clips):
+            part = []
+            total = 0
+            while i < len(clips) and (not part or total < max_frames):
+                xf = _fused_input(clips[i])
+                if xf is None:
+                    out[i] = self.render(clips[i], sample_rate)
+                else:
+                    n = (len(xf) - NFFT) // _HOP + 1
+                    part.append((i, xf, total, n))
+                    total += n
+                i += 1
+            if not part:
+                continue
+            spec = np.empty((total, NFFT), np.complex128)
+            for _, xf, start, n in part:
+                _agg._window(xf, start, n, _HOP, _WINDOW, spec)
+            spec = _fft_rows(spec)
+            for k, xf, start, n in part:
+                img = self._render_fused(xf, sample_rate, spec, start)
+                out[k] = img if img is not None else self.render(clips[k], sample_rate)
 
 
 _RENDERERS: dict = {}
