@@ -45,6 +45,16 @@ def _window_sumsquare(n_frames: int) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=512)
+def _normaliser(n_frames: int):
+    """The trimmed window sum-square of ``istft`` and where librosa divides by it (> float32 tiny)."""
+    start = N_FFT // 2
+    wss = _window_sumsquare(n_frames)[start : start + HOP * (n_frames - 1)]
+    nonzero = wss > np.finfo(np.float32).tiny
+    nonzero.setflags(write=False)
+    return wss, nonzero
+
+
 def stft(samples: np.ndarray) -> np.ndarray:
     """``librosa.stft(samples)`` for a 1-D float32 array: complex64, shape (1025, 1 + len // 512).
 
@@ -77,9 +87,9 @@ def istft(spectrum: np.ndarray) -> np.ndarray:
     full = blocks.reshape(-1)
     start = N_FFT // 2
     out = full[start : start + HOP * (n_frames - 1)].copy()
-    wss = _window_sumsquare(n_frames)[start : start + len(out)]
-    nonzero = wss > np.finfo(np.float32).tiny
-    out[nonzero] /= wss[nonzero]
+    wss, nonzero = _normaliser(n_frames)
+    # librosa: y[nonzero] /= wss[nonzero]; the same float32 divisions, without fancy indexing
+    np.divide(out, wss, out=out, where=nonzero)
     return out
 
 
