@@ -278,9 +278,13 @@ if _njit is not None:
             return r8
         return ((r8 * 256 - 65025) * a8 + 65025 * 256) // (a8 + 65280)
 
+    def work_size(n_frames, n_rows, n_rt, nk):
+        """Scratch elements ``_finish`` needs."""
+        return 2 * n_frames * n_rows + 2 * n_frames * n_rt * nk
+
     @_kernel
     def _finish(spec, start, n_frames, scl_fs, scl_win, cmul_fma, lut,
-                ridx, rwy, cidx, cwx, k0, cc0, premultiplied, z, canvas):
+                ridx, rwy, cidx, cwx, k0, cc0, premultiplied, z, work, canvas):
         """PSD -> dB -> colour -> Agg resample -> canvas, for one clip (styles 3.10, 3.11).
 
         ``spec[start:start + n_frames, :129]`` is the FFT of the clip's frames.
@@ -290,6 +294,8 @@ if _njit is not None:
         column taps of canvas columns ``cc0 .. cc0 + nc - 1``. Returns 1 when
         the spectrum holds a non-finite value (the caller then takes the numpy
         route, whose NaN/inf propagation this kernel does not replay), else 0.
+        ``work`` is float64 scratch of at least ``work_size`` elements (reused
+        between calls by the caller: fresh large arrays cost page faults).
         """
         n_rows = z.shape[1]
         last = n_rows - 1
@@ -297,10 +303,14 @@ if _njit is not None:
         # (numpy's complex division by a real: (re + im * 0) * (1 / d)), then
         # Axes.specgram's 10 * log10 and flipud.
         chk = 0.0
+        vmin = np.inf
+        vmax = -np.inf
+        masked = False
         for f in range(n_frames):
+            row = spec[start + f]
             zf = z[f]
             for b in range(n_rows):
-                v = spec[start + f, b]
+                v = row[b]
                 re = v.real
                 im = v.imag
                 chk += (re - re) + (im - im)  # NaN once anything is inf or NaN
@@ -312,40 +322,47 @@ if _njit is not None:
                     p = p * 2.0
                 p = p * scl_fs
                 p = p * scl_win
-                zf[last - b] = 10.0 * math.log10(p)
-        if not chk == 0.0:
-            return 1
-        # Normalize (limits over the finite cells) and gray_r; masked cells (0, 0).
-        vmin = np.inf
-        vmax = -np.inf
-        masked = False
-        for f in range(n_frames):
-            for i in range(n_rows):
-                t = z[f, i]
-                if math.isfinite(t):
+                t = 10.0 * math.log10(p)
+                zf[last - b] = t
+                # Normalize's limits: min and max of the finite cells.
+                if -np.inf < t < np.inf:
                     vmin = min(vmin, t)
                     vmax = max(vmax, t)
                 else:
                     masked = True
-        red = np.empty((n_frames, n_rows), np.float64)
-        alpha = np.empty((n_frames, n_rows), np.float64)
+        if not chk == 0.0:
+            return 1
+        # Normalize and gray_r: index int(x * 256), x == 1 -> 255, i.e.
+        # int(min(x * 256, 255)) as x is in [0, 1]; masked cells are (0, 0).
+        cells = n_frames * n_rows
+        red = work[:cells].reshape((n_frames, n_rows))
+        alpha = work[cells : 2 * cells].reshape((n_frames, n_rows))
         span = vmax - vmin
+        flat = vmin == vmax
         for f in range(n_frames):
+            zf = z[f]
+            rf = red[f]
+            af = alpha[f]
+            if not masked and not flat:
+                for i in range(n_rows):
+                    rf[i] = lut[int(min(((zf[i] - vmin) / span) * 256, 255.0))]
+                    af[i] = 1.0
+                continue
             for i in range(n_rows):
-                t = z[f, i]
-                if math.isfinite(t):
-                    if vmin == vmax:
+                t = zf[i]
+                if -np.inf < t < np.inf:
+                    if flat:
                         xv = 0.0
                     else:
                         xv = (t - vmin) / span
                     xv = xv * 256
                     if xv == 256:
                         xv = 255.0
-                    red[f, i] = lut[int(xv)]
-                    alpha[f, i] = 1.0
+                    rf[i] = lut[int(xv)]
+                    af[i] = 1.0
                 else:
-                    red[f, i] = 0.0
-                    alpha[f, i] = 0.0
+                    rf[i] = 0.0
+                    af[i] = 0.0
         size = canvas.shape[0]
         for i in range(size):
             for j in range(size):
@@ -358,13 +375,14 @@ if _njit is not None:
             return 0
         # Source values per (source column, row tap, canvas row), so that the
         # pixel loop below reads contiguous vectors (no gathers).
-        fr = np.empty((n_frames, n_rt, nk), np.float64)
+        taps = n_frames * n_rt * nk
+        fr = work[2 * cells : 2 * cells + taps].reshape((n_frames, n_rt, nk))
         for ci in range(n_frames):
             for j in range(n_rt):
                 for t in range(nk):
                     fr[ci, j, t] = red[ci, ridx[j, t]]
         if masked:
-            fa = np.empty((n_frames, n_rt, nk), np.float64)
+            fa = work[2 * cells + taps : 2 * cells + 2 * taps].reshape((n_frames, n_rt, nk))
             for ci in range(n_frames):
                 for j in range(n_rt):
                     for t in range(nk):
@@ -467,3 +485,4 @@ if _njit is not None:
 else:  # pragma: no cover
     _window = None
     _finish = None
+    work_size = None

@@ -36,27 +36,19 @@ except Exception:  # pragma: no cover
     _PFU_FFT = None
 
 
-def _fft_rows(spec: np.ndarray) -> np.ndarray:
-    """``np.fft.fft(spec, axis=1)`` for a complex (frames, NFFT) array: numpy's own transform."""
-    if _PFU_FFT is not None:
-        out = np.empty_like(spec)
-        _PFU_FFT(spec, 1, axes=[(1,), (), (1,)], out=out)
-        return out
-    return np.fft.fft(spec, axis=1)  # pragma: no cover
-
-
 _FUSED_MODE: list = []  # [None | bool]: how numpy's complex multiply rounds here (decided once)
 _FUSED_LOCK = threading.Lock()
 
 
 def _fused_mode():
-    """Whether the fused kernels reproduce ``_psd_db`` here, and with which multiply.
+    """Whether the fused kernels reproduce ``_psd_db`` here, and how: ``(cmul_fma,)`` or None.
 
     numpy's complex multiply is built with FMA on x86-64-v3 machines
     (``conj(r) * r`` has real part ``fma(re, re, im * im)``) and without it
-    elsewhere, and its log10 may be a SIMD one. Instead of assuming, the kernel's
-    dB values are compared with ``_psd_db`` on probe clips once per process; if
-    neither variant is bit-identical the spelled-out numpy path is used.
+    elsewhere, and its log10 may be a SIMD one rather than the C library's.
+    Instead of assuming, the kernel's dB values are compared with ``_psd_db``
+    on probe clips once per process; if neither variant is bit-identical the
+    numpy route is used.
     """
     if _FUSED_MODE:
         return _FUSED_MODE[0]
@@ -68,7 +60,7 @@ def _fused_mode():
             rng = np.random.default_rng(12345)
             probes = [(rng.standard_normal(6000) * s).astype(np.float32) for s in (1e-3, 1.0, 3e3)]
             probes += [rng.standard_normal(4000), rng.uniform(-1, 1, 9000).astype(np.float32)]
-            for candidate in (True, False):
+            for candidate in ((True,), (False,)):
                 ok = True
                 for x in probes:
                     for fs in (8000, 22050):
@@ -86,26 +78,62 @@ def _fused_mode():
         return mode
 
 
+_TLS = threading.local()
+
+
+def _scratch(n_frames: int):
+    """Per-thread buffers for the fused path, grown on demand: (FFT input, FFT output, z, work).
+
+    Reusing them matters: a fresh array of a few hundred KiB is a fresh mmap
+    and its page faults cost more than the FFT.
+    """
+    s = getattr(_TLS, "bufs", None)
+    if s is None or s[0] < n_frames:
+        cap = max(n_frames, 2 * NFFT)
+        s = (
+            cap,
+            np.empty((cap, NFFT), np.complex128),
+            np.empty((cap, NFFT), np.complex128),
+            np.empty((cap, _N_ROWS), np.float64),
+            np.empty(_agg.work_size(cap, _N_ROWS, 3, IMAGE_SIZE + 2), np.float64),
+        )
+        _TLS.bufs = s
+    return s
+
+
+def _fft_into(spec_in: np.ndarray, spec_out: np.ndarray) -> None:
+    """``spec_out[:] = np.fft.fft(spec_in, axis=1)``: numpy's own transform."""
+    if _PFU_FFT is not None:
+        _PFU_FFT(spec_in, 1, axes=[(1,), (), (1,)], out=spec_out)
+    else:  # pragma: no cover
+        spec_out[...] = np.fft.fft(spec_in, axis=1)
+
+
 def _spectrum(x: np.ndarray) -> np.ndarray:
-    """The FFT of the windowed frames, (frames, NFFT) complex (the fused path's first half)."""
+    """The FFT of the windowed frames, (frames, NFFT) complex (a view of this thread's scratch)."""
     n_frames = (len(x) - NFFT) // _HOP + 1
-    spec = np.empty((n_frames, NFFT), np.complex128)
-    _agg._window(x, 0, n_frames, _HOP, _WINDOW, spec)
-    return _fft_rows(spec)
+    _, buf_in, buf_out, _, _ = _scratch(n_frames)
+    spec_in = buf_in[:n_frames]
+    _agg._window(x, 0, n_frames, _HOP, _WINDOW, spec_in)
+    spec = buf_out[:n_frames]
+    _fft_into(spec_in, spec)
+    return spec
 
 
 _DUMMY_I = np.zeros((3, 0), np.int64)  # no taps: the kernel stops after the colour step
 _DUMMY_F = np.zeros((3, 0), np.float64)
 
 
-def _fused_z(x, fs, cmul_fma):
+def _fused_z(x, fs, mode):
     """The kernel's dB values alone (for the probe): no pixels drawn."""
     x = _fused_input(x)
     spec = _spectrum(x)
-    z = np.empty((spec.shape[0], _N_ROWS), np.float64)
+    n_frames = spec.shape[0]
+    z = np.empty((n_frames, _N_ROWS), np.float64)
+    work = np.empty(_agg.work_size(n_frames, _N_ROWS, 3, 0), np.float64)
     canvas = np.empty((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    status = _agg._finish(spec, 0, spec.shape[0], 1.0 / float(fs), _INV_WINDOW_SQ_SUM, cmul_fma, _LUT,
-                          _DUMMY_I, _DUMMY_F, _DUMMY_I, _DUMMY_F, 0, 0, False, z, canvas)
+    status = _agg._finish(spec, 0, n_frames, 1.0 / float(fs), _INV_WINDOW_SQ_SUM, *mode, _LUT,
+                          _DUMMY_I, _DUMMY_F, _DUMMY_I, _DUMMY_F, 0, 0, False, z, work, canvas)
     return None if status else z.T
 
 
@@ -269,10 +297,13 @@ class FastRenderer:
         if spec is None:
             spec = _spectrum(x)
         n_frames = (len(x) - NFFT) // _HOP + 1
-        z = np.empty((n_frames, _N_ROWS), np.float64)
+        fp = self._fused_plan(n_frames, sample_rate)
+        _, _, _, zbuf, work = _scratch(n_frames)
+        if len(work) < _agg.work_size(n_frames, _N_ROWS, fp[0].shape[0], fp[0].shape[1]):
+            work = np.empty(_agg.work_size(n_frames, _N_ROWS, fp[0].shape[0], fp[0].shape[1]), np.float64)
         canvas = np.empty((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-        status = _agg._finish(spec, start, n_frames, 1.0 / float(sample_rate), _INV_WINDOW_SQ_SUM, mode, _LUT,
-                              *self._fused_plan(n_frames, sample_rate), self.style == "3.11", z, canvas)
+        status = _agg._finish(spec, start, n_frames, 1.0 / float(sample_rate), _INV_WINDOW_SQ_SUM, *mode, _LUT,
+                              *fp, self.style == "3.11", zbuf[:n_frames], work, canvas)
         return None if status else canvas
 
     def _draw(self, z: np.ndarray, sample_rate) -> np.ndarray:
@@ -424,6 +455,10 @@ class FastRenderer:
                 img = self._render_fused(xf, sample_rate)
                 if img is not None:
                     return img
+        return self._render_numpy(x, sample_rate)
+
+    def _render_numpy(self, x: np.ndarray, sample_rate) -> np.ndarray:
+        """The spelled-out route: numpy PSD as mlab computes it, then ``_draw``."""
         z = _psd_db(_frames(x), sample_rate)
         return self._draw(z, sample_rate)
 
@@ -480,7 +515,7 @@ class FastRenderer:
             while i < len(clips) and (not part or total < max_frames):
                 xf = _fused_input(clips[i])
                 if xf is None:
-                    out[i] = self.render(clips[i], sample_rate)
+                    out[i] = self._render_numpy(clips[i], sample_rate)
                 else:
                     n = (len(xf) - NFFT) // _HOP + 1
                     part.append((i, xf, total, n))
@@ -488,13 +523,15 @@ class FastRenderer:
                 i += 1
             if not part:
                 continue
-            spec = np.empty((total, NFFT), np.complex128)
+            _, spec_in, spec, _, _ = _scratch(total)
             for _, xf, start, n in part:
-                _agg._window(xf, start, n, _HOP, _WINDOW, spec)
-            spec = _fft_rows(spec)
+                _agg._window(xf, start, n, _HOP, _WINDOW, spec_in)
+            spec = spec[:total]
+            _fft_into(spec_in[:total], spec)
             for k, xf, start, n in part:
                 img = self._render_fused(xf, sample_rate, spec, start)
-                out[k] = img if img is not None else self.render(clips[k], sample_rate)
+                # (not self.render: that would overwrite the scratch spectra still in use)
+                out[k] = img if img is not None else self._render_numpy(clips[k], sample_rate)
 
 
 _RENDERERS: dict = {}
