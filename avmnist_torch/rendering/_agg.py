@@ -302,7 +302,6 @@ if _njit is not None:
         # mlab: conj(r) * r, bins 1..last-1 times 2, / Fs, / sum(window**2)
         # (numpy's complex division by a real: (re + im * 0) * (1 / d)), then
         # Axes.specgram's 10 * log10 and flipud.
-        chk = 0.0
         vmin = np.inf
         vmax = -np.inf
         masked = False
@@ -313,7 +312,6 @@ if _njit is not None:
                 v = row[b]
                 re = v.real
                 im = v.imag
-                chk += (re - re) + (im - im)  # NaN once anything is inf or NaN
                 if cmul_fma:
                     p = _fma(re, re, im * im)
                 else:
@@ -328,10 +326,12 @@ if _njit is not None:
                 if -np.inf < t < np.inf:
                     vmin = min(vmin, t)
                     vmax = max(vmax, t)
-                else:
+                elif t == -np.inf:  # PSD 0 (a silent frame): a masked cell
                     masked = True
-        if not chk == 0.0:
-            return 1
+                else:
+                    # +inf or NaN: the spectrum held inf/NaN (any such re or im
+                    # makes p inf or NaN) or p overflowed; numpy's route then.
+                    return 1
         # Normalize and gray_r: index int(x * 256), x == 1 -> 255, i.e.
         # int(min(x * 256, 255)) as x is in [0, 1]; masked cells are (0, 0).
         cells = n_frames * n_rows

@@ -507,7 +507,7 @@ class FastRenderer:
         The FFT transforms each frame on its own, so a frame's spectrum has
         the same bits whichever clips share the call (tested).
         """
-        max_frames = 256  # 1 MiB of complex input per FFT call: stays in cache
+        max_frames = 64  # 256 KiB of FFT input (and output) per call: stays in L2
         i = 0
         while i < len(clips):
             part = []
