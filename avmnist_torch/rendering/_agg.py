@@ -237,12 +237,18 @@ if _njit is not None:
 
     @_kernel
     def _window(x, start, n_frames, hop, window, out):
-        """out[row + f, k] = x[f * hop + k] * window[k] (float64), imaginary part 0."""
+        """out[start + f, k] = x[f * hop + k] * window[k] (float64), as real parts.
+
+        ``out`` is a float64 view of the complex FFT input; its imaginary parts
+        (odd columns) must already be 0 (the caller's buffer is zeroed once
+        and the FFT does not write its input).
+        """
         nfft = window.shape[0]
         for f in range(n_frames):
             base = f * hop
+            row = out[start + f]
             for k in range(nfft):
-                out[start + f, k] = complex(np.float64(x[base + k]) * window[k], 0.0)
+                row[2 * k] = np.float64(x[base + k]) * window[k]
 
     @_kernel
     def _post(v, a, premultiplied):
@@ -289,7 +295,7 @@ if _njit is not None:
 
         ``spec[start:start + n_frames, :129]`` is the FFT of the clip's frames.
         ``z`` (n_frames, 129) receives the dB values, bins flipped (Nyquist first).
-        ``ridx``/``rwy`` (3, nk): source row and LUT weight of each row tap of
+        ``ridx``/``rwy`` (3, nk): source row and LUT weight / 2**14 of each row tap of
         canvas rows ``k0 .. k0 + nk - 1``; ``cidx``/``cwx`` (2 or 3, nc): the
         column taps of canvas columns ``cc0 .. cc0 + nc - 1``. Returns 1 when
         the spectrum holds a non-finite value (the caller then takes the numpy
@@ -302,36 +308,41 @@ if _njit is not None:
         # mlab: conj(r) * r, bins 1..last-1 times 2, / Fs, / sum(window**2)
         # (numpy's complex division by a real: (re + im * 0) * (1 / d)), then
         # Axes.specgram's 10 * log10 and flipud.
-        vmin = np.inf
-        vmax = -np.inf
-        masked = False
+        # Three passes (the element-wise steps vectorise; log10 is a libm call).
         for f in range(n_frames):
             row = spec[start + f]
             zf = z[f]
             for b in range(n_rows):
-                v = row[b]
-                re = v.real
-                im = v.imag
+                re = row[b].real
+                im = row[b].imag
                 if cmul_fma:
                     p = _fma(re, re, im * im)
                 else:
                     p = re * re + im * im
-                if b != 0 and b != last:
-                    p = p * 2.0
-                p = p * scl_fs
-                p = p * scl_win
-                t = 10.0 * math.log10(p)
-                zf[last - b] = t
-                # Normalize's limits: min and max of the finite cells.
-                if -np.inf < t < np.inf:
-                    vmin = min(vmin, t)
-                    vmax = max(vmax, t)
-                elif t == -np.inf:  # PSD 0 (a silent frame): a masked cell
-                    masked = True
-                else:
-                    # +inf or NaN: the spectrum held inf/NaN (any such re or im
-                    # makes p inf or NaN) or p overflowed; numpy's route then.
-                    return 1
+                zf[last - b] = p * 2.0 if b != 0 and b != last else p
+            for i in range(n_rows):
+                zf[i] = (zf[i] * scl_fs) * scl_win
+            for i in range(n_rows):
+                zf[i] = 10.0 * math.log10(zf[i])
+        # Normalize's limits: min and max of the finite cells.
+        vmin = np.inf
+        vmax = -np.inf
+        n_neg_inf = 0
+        n_bad = 0
+        for f in range(n_frames):
+            zf = z[f]
+            for i in range(n_rows):
+                t = zf[i]
+                fin = -np.inf < t < np.inf
+                vmin = min(vmin, t) if fin else vmin
+                vmax = max(vmax, t) if fin else vmax
+                n_neg_inf += t == -np.inf  # PSD 0 (a silent frame): a masked cell
+                n_bad += not (t == t) or t == np.inf
+        if n_bad:
+            # +inf or NaN: the spectrum held inf/NaN (any such re or im makes
+            # p inf or NaN) or p overflowed; numpy's route then.
+            return 1
+        masked = n_neg_inf > 0
         # Normalize and gray_r: index int(x * 256), x == 1 -> 255, i.e.
         # int(min(x * 256, 255)) as x is in [0, 1]; masked cells are (0, 0).
         cells = n_frames * n_rows
@@ -393,9 +404,9 @@ if _njit is not None:
         acc_a = np.empty(nk, np.float64)
         tot = np.empty(nk, np.float64)
         col = np.empty(nk, np.uint8)
-        # Tap weight (wy * wx + 8192) >> 14, exact in float64 (products < 2**28);
+        # Tap weight (wy * wx + 8192) >> 14 == floor(wy / 2**14 * wx + 0.5), every
+        # step exact in float64 (``rwy`` arrives divided by 2**14; products < 2**28);
         # np.floor keeps it a float, so the loops vectorise over canvas rows.
-        s14 = 1.0 / 16384.0
         for u in range(nc):
             if n_rt == 3 and n_ct == 2:
                 wy0 = rwy[0]
@@ -410,12 +421,12 @@ if _njit is not None:
                 a2 = fr[cidx[0, u], 2]
                 b2 = fr[cidx[1, u], 2]
                 for t in range(nk):
-                    w00 = np.floor((wy0[t] * wxa + 8192.0) * s14)
-                    w01 = np.floor((wy0[t] * wxb + 8192.0) * s14)
-                    w10 = np.floor((wy1[t] * wxa + 8192.0) * s14)
-                    w11 = np.floor((wy1[t] * wxb + 8192.0) * s14)
-                    w20 = np.floor((wy2[t] * wxa + 8192.0) * s14)
-                    w21 = np.floor((wy2[t] * wxb + 8192.0) * s14)
+                    w00 = np.floor(wy0[t] * wxa + 0.5)
+                    w01 = np.floor(wy0[t] * wxb + 0.5)
+                    w10 = np.floor(wy1[t] * wxa + 0.5)
+                    w11 = np.floor(wy1[t] * wxb + 0.5)
+                    w20 = np.floor(wy2[t] * wxa + 0.5)
+                    w21 = np.floor(wy2[t] * wxb + 0.5)
                     s = 0.0
                     s += a0[t] * w00
                     s += b0[t] * w01
@@ -433,12 +444,12 @@ if _njit is not None:
                     a2 = fa[cidx[0, u], 2]
                     b2 = fa[cidx[1, u], 2]
                     for t in range(nk):
-                        w00 = np.floor((wy0[t] * wxa + 8192.0) * s14)
-                        w01 = np.floor((wy0[t] * wxb + 8192.0) * s14)
-                        w10 = np.floor((wy1[t] * wxa + 8192.0) * s14)
-                        w11 = np.floor((wy1[t] * wxb + 8192.0) * s14)
-                        w20 = np.floor((wy2[t] * wxa + 8192.0) * s14)
-                        w21 = np.floor((wy2[t] * wxb + 8192.0) * s14)
+                        w00 = np.floor(wy0[t] * wxa + 0.5)
+                        w01 = np.floor(wy0[t] * wxb + 0.5)
+                        w10 = np.floor(wy1[t] * wxa + 0.5)
+                        w11 = np.floor(wy1[t] * wxb + 0.5)
+                        w20 = np.floor(wy2[t] * wxa + 0.5)
+                        w21 = np.floor(wy2[t] * wxb + 0.5)
                         s = 0.0
                         s += a0[t] * w00
                         s += b0[t] * w01
@@ -459,13 +470,13 @@ if _njit is not None:
                         wx = cwx[q, u]
                         e = fr[cidx[q, u], j]
                         for t in range(nk):
-                            w = np.floor((wy[t] * wx + 8192.0) * s14)
+                            w = np.floor(wy[t] * wx + 0.5)
                             acc[t] += e[t] * w
                             tot[t] += w
                         if masked:
                             e = fa[cidx[q, u], j]
                             for t in range(nk):
-                                acc_a[t] += e[t] * np.floor((wy[t] * wx + 8192.0) * s14)
+                                acc_a[t] += e[t] * np.floor(wy[t] * wx + 0.5)
             cc = cc0 + u
             if not masked:
                 # Alpha is 1 everywhere, so the resampled alpha is exactly 1 and

@@ -92,7 +92,7 @@ def _scratch(n_frames: int):
         cap = max(n_frames, 2 * NFFT)
         s = (
             cap,
-            np.empty((cap, NFFT), np.complex128),
+            np.zeros((cap, NFFT), np.complex128),  # imaginary parts stay 0: _window writes real parts
             np.empty((cap, NFFT), np.complex128),
             np.empty((cap, _N_ROWS), np.float64),
             np.empty(_agg.work_size(cap, _N_ROWS, 3, IMAGE_SIZE + 2), np.float64),
@@ -114,7 +114,7 @@ def _spectrum(x: np.ndarray) -> np.ndarray:
     n_frames = (len(x) - NFFT) // _HOP + 1
     _, buf_in, buf_out, _, _ = _scratch(n_frames)
     spec_in = buf_in[:n_frames]
-    _agg._window(x, 0, n_frames, _HOP, _WINDOW, spec_in)
+    _agg._window(x, 0, n_frames, _HOP, _WINDOW, spec_in.view(np.float64))
     spec = buf_out[:n_frames]
     _fft_into(spec_in, spec)
     return spec
@@ -279,7 +279,7 @@ class FastRenderer:
             rows = [h - 1 - (k - ydst) for k in range(k0, k1)]
             fp = (
                 np.ascontiguousarray(row_idx[rows].T, np.int64),
-                np.ascontiguousarray(row_w[rows].T, np.float64),
+                np.ascontiguousarray(row_w[rows].T, np.float64) / 16384.0,  # exact: a power of 2
                 np.ascontiguousarray(col_idx[c0:c1].T, np.int64),
                 np.ascontiguousarray(col_w[c0:c1].T, np.float64),
                 k0,
@@ -525,7 +525,7 @@ class FastRenderer:
                 continue
             _, spec_in, spec, _, _ = _scratch(total)
             for _, xf, start, n in part:
-                _agg._window(xf, start, n, _HOP, _WINDOW, spec_in)
+                _agg._window(xf, start, n, _HOP, _WINDOW, spec_in.view(np.float64))
             spec = spec[:total]
             _fft_into(spec_in[:total], spec)
             for k, xf, start, n in part:
