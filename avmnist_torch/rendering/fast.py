@@ -82,40 +82,54 @@ _TLS = threading.local()
 
 
 def _scratch(n_frames: int):
-    """Per-thread buffers for the fused path, grown on demand: (FFT input, FFT output, z, work).
+    """Per-thread buffers for the fused path, grown on demand.
 
-    Reusing them matters: a fresh array of a few hundred KiB is a fresh mmap
-    and its page faults cost more than the FFT.
+    Returns (capacity, FFT input as float64 pairs, z, work, views) where
+    ``views[n]`` caches the (FFT input, FFT output) views of n rows. Reusing
+    the buffers matters: a fresh array of a few hundred KiB is a fresh mmap and
+    its page faults cost more than the FFT.
     """
     s = getattr(_TLS, "bufs", None)
     if s is None or s[0] < n_frames:
         cap = max(n_frames, 2 * NFFT)
+        buf_in = np.zeros((cap, NFFT), np.complex128)  # imaginary parts stay 0: _window writes real parts
+        buf_out = np.empty((cap, NFFT), np.complex128)
+        views = {}
         s = (
             cap,
-            np.zeros((cap, NFFT), np.complex128),  # imaginary parts stay 0: _window writes real parts
-            np.empty((cap, NFFT), np.complex128),
+            buf_in.view(np.float64),
             np.empty((cap, _N_ROWS), np.float64),
             np.empty(_agg.work_size(cap, _N_ROWS, 3, IMAGE_SIZE + 2), np.float64),
+            views,
+            buf_in,
+            buf_out,
         )
         _TLS.bufs = s
     return s
 
 
+def _fft_views(s, n: int):
+    v = s[4].get(n)
+    if v is None:
+        v = s[4][n] = (s[5][:n], s[6][:n])
+    return v
+
+
 def _fft_into(spec_in: np.ndarray, spec_out: np.ndarray) -> None:
-    """``spec_out[:] = np.fft.fft(spec_in, axis=1)``: numpy's own transform."""
+    """``spec_out[:] = np.fft.fft(spec_in, axis=-1)``: numpy's own transform."""
     if _PFU_FFT is not None:
-        _PFU_FFT(spec_in, 1, axes=[(1,), (), (1,)], out=spec_out)
+        _PFU_FFT(spec_in, 1, out=spec_out)  # the core dimension is the last axis
     else:  # pragma: no cover
-        spec_out[...] = np.fft.fft(spec_in, axis=1)
+        spec_out[...] = np.fft.fft(spec_in, axis=-1)
 
 
-def _spectrum(x: np.ndarray) -> np.ndarray:
+def _spectrum(x: np.ndarray, s=None) -> np.ndarray:
     """The FFT of the windowed frames, (frames, NFFT) complex (a view of this thread's scratch)."""
     n_frames = (len(x) - NFFT) // _HOP + 1
-    _, buf_in, buf_out, _, _ = _scratch(n_frames)
-    spec_in = buf_in[:n_frames]
-    _agg._window(x, 0, n_frames, _HOP, _WINDOW, spec_in.view(np.float64))
-    spec = buf_out[:n_frames]
+    if s is None:
+        s = _scratch(n_frames)
+    _agg._window(x, 0, n_frames, _HOP, _WINDOW, s[1])
+    spec_in, spec = _fft_views(s, n_frames)
     _fft_into(spec_in, spec)
     return spec
 
@@ -285,25 +299,25 @@ class FastRenderer:
                 k0,
                 c0 + xdst,
             )
+            fp = (fp, _agg.work_size(n_frames, _N_ROWS, fp[0].shape[0], fp[0].shape[1]))
             with self._lock:
                 self._plans[key] = fp
         return fp
 
     def _render_fused(self, x: np.ndarray, sample_rate, spec=None, start=0):
         """3.10/3.11 through the fused kernels; None when the numpy route must be taken."""
-        mode = _fused_mode()
+        mode = _FUSED_MODE[0] if _FUSED_MODE else _fused_mode()
         if mode is None:
             return None
-        if spec is None:
-            spec = _spectrum(x)
         n_frames = (len(x) - NFFT) // _HOP + 1
-        fp = self._fused_plan(n_frames, sample_rate)
-        _, _, _, zbuf, work = _scratch(n_frames)
-        if len(work) < _agg.work_size(n_frames, _N_ROWS, fp[0].shape[0], fp[0].shape[1]):
-            work = np.empty(_agg.work_size(n_frames, _N_ROWS, fp[0].shape[0], fp[0].shape[1]), np.float64)
+        s = _scratch(n_frames)
+        if spec is None:
+            spec = _spectrum(x, s)
+        fp, need = self._fused_plan(n_frames, sample_rate)
+        work = s[3] if len(s[3]) >= need else np.empty(need, np.float64)
         canvas = np.empty((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
         status = _agg._finish(spec, start, n_frames, 1.0 / float(sample_rate), _INV_WINDOW_SQ_SUM, *mode, _LUT,
-                              *fp, self.style == "3.11", zbuf[:n_frames], work, canvas)
+                              *fp, self.style == "3.11", s[2], work, canvas)
         return None if status else canvas
 
     def _draw(self, z: np.ndarray, sample_rate) -> np.ndarray:
@@ -523,11 +537,11 @@ class FastRenderer:
                 i += 1
             if not part:
                 continue
-            _, spec_in, spec, _, _ = _scratch(total)
+            s = _scratch(total)
             for _, xf, start, n in part:
-                _agg._window(xf, start, n, _HOP, _WINDOW, spec_in.view(np.float64))
-            spec = spec[:total]
-            _fft_into(spec_in[:total], spec)
+                _agg._window(xf, start, n, _HOP, _WINDOW, s[1])
+            spec_in, spec = s[5][:total], s[6][:total]
+            _fft_into(spec_in, spec)
             for k, xf, start, n in part:
                 img = self._render_fused(xf, sample_rate, spec, start)
                 # (not self.render: that would overwrite the scratch spectra still in use)
