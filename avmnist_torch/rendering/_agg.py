@@ -359,6 +359,16 @@ if _njit is not None:
                     rf[i] = lut[int(min(((zf[i] - vmin) / span) * 256, 255.0))]
                     af[i] = 1.0
                 continue
+            if not flat:  # finite or -inf here (+inf/NaN returned above)
+                for i in range(n_rows):
+                    t = zf[i]
+                    if t == -np.inf:
+                        rf[i] = 0.0
+                        af[i] = 0.0
+                    else:
+                        rf[i] = lut[int(min(((t - vmin) / span) * 256, 255.0))]
+                        af[i] = 1.0
+                continue
             for i in range(n_rows):
                 t = zf[i]
                 if -np.inf < t < np.inf:
@@ -392,14 +402,20 @@ if _njit is not None:
             for j in range(n_rt):
                 for t in range(nk):
                     fr[ci, j, t] = red[ci, ridx[j, t]]
+        # Masked cells usually fill whole frames (silent spans). Output columns
+        # whose taps touch no frame with a masked cell have alpha exactly 1
+        # (the integer weights sum exactly) and take the unmasked formula.
+        col_bad = np.zeros(n_frames, np.bool_)
+        fa = work[2 * cells + taps : 2 * cells + 2 * taps].reshape((n_frames, n_rt, nk))
         if masked:
-            fa = work[2 * cells + taps : 2 * cells + 2 * taps].reshape((n_frames, n_rt, nk))
             for ci in range(n_frames):
+                for i in range(n_rows):
+                    if alpha[ci, i] != 1.0:
+                        col_bad[ci] = True
+                        break
                 for j in range(n_rt):
                     for t in range(nk):
                         fa[ci, j, t] = alpha[ci, ridx[j, t]]
-        else:
-            fa = fr[:1]
         acc = np.empty(nk, np.float64)
         acc_a = np.empty(nk, np.float64)
         tot = np.empty(nk, np.float64)
@@ -408,6 +424,11 @@ if _njit is not None:
         # step exact in float64 (``rwy`` arrives divided by 2**14; products < 2**28);
         # np.floor keeps it a float, so the loops vectorise over canvas rows.
         for u in range(nc):
+            umasked = False
+            if masked:
+                for q in range(n_ct):
+                    if col_bad[cidx[q, u]]:
+                        umasked = True
             if n_rt == 3 and n_ct == 2:
                 wy0 = rwy[0]
                 wy1 = rwy[1]
@@ -436,7 +457,7 @@ if _njit is not None:
                     s += b2[t] * w21
                     acc[t] = s
                     tot[t] = ((((w00 + w01) + w10) + w11) + w20) + w21
-                if masked:
+                if umasked:
                     a0 = fa[cidx[0, u], 0]
                     b0 = fa[cidx[1, u], 0]
                     a1 = fa[cidx[0, u], 1]
@@ -473,12 +494,12 @@ if _njit is not None:
                             w = np.floor(wy[t] * wx + 0.5)
                             acc[t] += e[t] * w
                             tot[t] += w
-                        if masked:
+                        if umasked:
                             e = fa[cidx[q, u], j]
                             for t in range(nk):
                                 acc_a[t] += e[t] * np.floor(wy[t] * wx + 0.5)
             cc = cc0 + u
-            if not masked:
+            if not umasked:
                 # Alpha is 1 everywhere, so the resampled alpha is exactly 1 and
                 # both styles reduce to the clamped colour, truncated.
                 for t in range(nk):
