@@ -250,40 +250,6 @@ if _njit is not None:
             for k in range(nfft):
                 row[2 * k] = np.float64(x[base + k]) * window[k]
 
-    @_kernel
-    def _post(v, a, premultiplied):
-        """One output pixel from its resampled colour and alpha (as ``_draw_rgba_py``); -1: canvas unchanged."""
-        if premultiplied:
-            # span_image_resample_rgba_affine's clamps, then blender_rgba_pre
-            # into the zeroed output and image.py's demultiply.
-            if v < 0.0:
-                v = 0.0
-            if a < 0.0:
-                a = 0.0
-            if a > 1.0:
-                a = 1.0
-            if v > a:
-                v = a
-            if a <= 0.0:
-                return -1
-            if a < 1.0:
-                a = a * 255 / 255
-                v = v * 255 / 255
-            v = v / a
-        else:
-            # RGB resampled with alpha 1 (A is exactly 1), alpha on its own.
-            if v < 0.0:
-                v = 0.0
-            if v > 1.0:
-                v = 1.0
-        r8 = int(v * 255)
-        a8 = int(a * 255)
-        if a8 == 0:
-            return -1
-        if a8 == 255:
-            return r8
-        return ((r8 * 256 - 65025) * a8 + 65025 * 256) // (a8 + 65280)
-
     def work_size(n_frames, n_rows, n_rt, nk):
         """Scratch elements ``_finish`` needs."""
         return 2 * n_frames * n_rows + 2 * n_frames * n_rt * nk
@@ -406,6 +372,8 @@ if _njit is not None:
         # whose taps touch no frame with a masked cell have alpha exactly 1
         # (the integer weights sum exactly) and take the unmasked formula.
         col_bad = np.zeros(n_frames, np.bool_)
+        n_ct = cidx.shape[0]
+        nc = cidx.shape[1]
         fa = work[2 * cells + taps : 2 * cells + 2 * taps].reshape((n_frames, n_rt, nk))
         if masked:
             for ci in range(n_frames):
@@ -413,9 +381,20 @@ if _njit is not None:
                     if alpha[ci, i] != 1.0:
                         col_bad[ci] = True
                         break
-                for j in range(n_rt):
-                    for t in range(nk):
-                        fa[ci, j, t] = alpha[ci, ridx[j, t]]
+            # alpha taps of every frame that an output column touching a bad frame reads
+            need = np.zeros(n_frames, np.bool_)
+            for u in range(nc):
+                bad = False
+                for q in range(n_ct):
+                    bad = bad or col_bad[cidx[q, u]]
+                if bad:
+                    for q in range(n_ct):
+                        need[cidx[q, u]] = True
+            for ci in range(n_frames):
+                if need[ci]:
+                    for j in range(n_rt):
+                        for t in range(nk):
+                            fa[ci, j, t] = alpha[ci, ridx[j, t]]
         acc = np.empty(nk, np.float64)
         acc_a = np.empty(nk, np.float64)
         tot = np.empty(nk, np.float64)
@@ -508,11 +487,33 @@ if _njit is not None:
                     col[t] = np.uint8(v * 255)
                 for t in range(nk):
                     canvas[k0 + t, cc] = col[t]
-            else:
+            elif premultiplied:
+                # _draw_rgba_py's per-pixel rules for 3.11, branch-free: every canvas value comes out of
+                # fixed_blender_rgba_plain's formula (a8 == 255 gives r8, a8 == 0
+                # gives the white 255), in float64 where all values are exact
+                # integers and floor(N / D) is exact (N < 2**31, D <= 65535).
                 for t in range(nk):
-                    px = _post(acc[t] / tot[t], acc_a[t] / tot[t], premultiplied)
-                    if px >= 0:
-                        canvas[k0 + t, cc] = px
+                    v = max(acc[t] / tot[t], 0.0)
+                    a = min(max(acc_a[t] / tot[t], 0.0), 1.0)
+                    v = min(v, a)
+                    part = a < 1.0
+                    a2 = a * 255 / 255 if part else a
+                    v2 = v * 255 / 255 if part else v
+                    v3 = v2 / a2 if a > 0.0 else 0.0
+                    r8 = np.floor(v3 * 255)
+                    a8 = np.floor(a2 * 255) if a > 0.0 else 0.0
+                    col[t] = np.uint8(np.floor(((r8 * 256 - 65025) * a8 + 65025 * 256) / (a8 + 65280)))
+                for t in range(nk):
+                    canvas[k0 + t, cc] = col[t]
+            else:
+                # _draw_rgba_py's per-pixel rules for 3.10, branch-free as above.
+                for t in range(nk):
+                    v = min(max(acc[t] / tot[t], 0.0), 1.0)
+                    r8 = np.floor(v * 255)
+                    a8 = np.floor((acc_a[t] / tot[t]) * 255)
+                    col[t] = np.uint8(np.floor(((r8 * 256 - 65025) * a8 + 65025 * 256) / (a8 + 65280)))
+                for t in range(nk):
+                    canvas[k0 + t, cc] = col[t]
         return 0
 else:  # pragma: no cover
     _window = None
