@@ -37,9 +37,9 @@ def load_wav(path: PathLike) -> Tuple[np.ndarray, int]:
     AudioFileError
         If the file is missing, unreadable, or holds no samples.
     """
-    path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         raise AudioFileError(f"{path}: audio file not found") from None
     except OSError as err:
