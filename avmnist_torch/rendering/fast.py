@@ -6,6 +6,13 @@ with NFFT 256, noverlap 128, ``gray_r``, Agg, red channel) under a chosen
 matplotlib version: ``"3.10"`` (the notebook's), ``"3.11"`` or ``"3.9"``.
 The facts it follows are in ``RENDERING.md``; each step below names the
 matplotlib or Agg code it replays.
+
+Styles 3.10 and 3.11 normally take the fused route: the windowed frames go
+through numpy's own FFT ufunc, then one numba kernel (``_agg._finish``) does
+the PSD steps, dB, colour, Agg's resampling and the blend, with the same float
+operations in the same order as the spelled-out numpy route below (which 3.9,
+non-float input, non-finite spectra and installs without numba take, and which
+the tests compare the fused route with).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ except Exception:  # pragma: no cover
     _PFU_FFT = None
 
 
-_FUSED_MODE: list = []  # [None | bool]: how numpy's complex multiply rounds here (decided once)
+_FUSED_MODE: list = []  # [None | (cmul_fma,)]: how numpy's complex multiply rounds here (decided once)
 _FUSED_LOCK = threading.Lock()
 
 
@@ -149,6 +156,15 @@ def _fused_z(x, fs, mode):
     status = _agg._finish(spec, 0, n_frames, 1.0 / float(fs), _INV_WINDOW_SQ_SUM, *mode, _LUT,
                           _DUMMY_I, _DUMMY_F, _DUMMY_I, _DUMMY_F, 0, 0, False, z, work, canvas)
     return None if status else z.T
+
+
+def _fused_rate(sample_rate) -> bool:
+    """Sample rates the kernel's ``* (1 / Fs)`` replays numpy's complex division for (finite, non-zero)."""
+    try:
+        fs = float(sample_rate)
+    except (TypeError, ValueError):
+        return False
+    return fs != 0.0 and np.isfinite(fs)
 
 
 def _fused_input(x: np.ndarray):
@@ -277,7 +293,8 @@ class FastRenderer:
         Row taps of canvas rows ``k0 ..`` (draw_image attaches the image bottom
         up: canvas row k shows image row ``out_h - 1 - (k - ydst)``) and column
         taps of canvas columns ``cc0 ..``, padded to fixed counts with weight 0
-        (as ``_axis_taps`` pads them), weights as floats.
+        (as ``_axis_taps`` pads them), weights as floats (row weights / 2**14).
+        Returns (the kernel's plan arguments, the work size it needs).
         """
         key = ("fused", n_frames, float(sample_rate))
         fp = self._plans.get(key)
@@ -463,7 +480,7 @@ class FastRenderer:
         x = np.asarray(samples)
         if x.ndim != 1:
             raise ValueError(f"samples must be 1-D, got shape {x.shape}")
-        if self.style != "3.9" and _agg._finish is not None:
+        if self.style != "3.9" and _agg._finish is not None and _fused_rate(sample_rate):
             xf = _fused_input(x)
             if xf is not None:
                 img = self._render_fused(xf, sample_rate)
@@ -496,7 +513,8 @@ class FastRenderer:
             for i, clip in enumerate(clips):
                 out[i] = self.render(clip, sample_rate)
             return out
-        if self.style != "3.9" and _agg._finish is not None and _fused_mode() is not None:
+        if (self.style != "3.9" and _agg._finish is not None and _fused_rate(sample_rate)
+                and _fused_mode() is not None):
             self._render_batch_fused(clips, sample_rate, out)
             return out
         # One FFT and one pass of the element-wise PSD steps over all clips'
