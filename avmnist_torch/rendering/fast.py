@@ -17,6 +17,7 @@ the tests compare the fused route with).
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Iterable, Sequence
 
@@ -164,7 +165,7 @@ def _fused_rate(sample_rate) -> bool:
         fs = float(sample_rate)
     except (TypeError, ValueError):
         return False
-    return fs != 0.0 and np.isfinite(fs)
+    return fs != 0.0 and math.isfinite(fs)
 
 
 def _fused_input(x: np.ndarray):
