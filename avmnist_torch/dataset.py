@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from .rendering import DEFAULT_STYLE, RENDERERS, STYLES, get_renderer
+from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
 from .schemes import MIN_LENGTH, Scheme, apply_scheme, get_scheme, item_rng
 from .sources.audio import load_wav
 from .sources.fsdd import SPLITS
@@ -188,7 +188,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> Tuple[Any, Any]:
         index = self._check_index(index)
-        image = torch.from_numpy(self.image(index)).unsqueeze(0)
+        image = torch.from_numpy(self.image(index).reshape(1, IMAGE_SIZE, IMAGE_SIZE))
         label = int(self.index.labels[index])
         if self.transform is not None:
             image = self.transform(image)

@@ -74,23 +74,57 @@ def stft(samples: np.ndarray) -> np.ndarray:
 def istft(spectrum: np.ndarray) -> np.ndarray:
     """``librosa.istft(spectrum)`` (no ``length``): float32 of ``512 * (frames - 1)`` samples."""
     n_frames = spectrum.shape[1]
-    frames = _window() * np.fft.irfft(spectrum.T, n=N_FFT, axis=-1)
+    frames = np.fft.irfft(spectrum.T, n=N_FFT, axis=-1)
+    wss, nonzero = _normaliser(n_frames)
+    return _overlap_add(frames, _window(), wss, nonzero)
+
+
+def _overlap_add_numpy(frames, window, wss, nonzero):
     # Overlap-add in frame order, as librosa's loop does: sample block b receives
     # frame b-3's last quarter first and frame b's first quarter last. Adding one
     # quarter of every frame at a time, last quarter first, keeps that order per
     # sample (float64 add, float32 store) while leaving the loop to numpy.
+    n_frames = frames.shape[0]
+    frames = window * frames
     quarters = N_FFT // HOP
     blocks = np.zeros((n_frames + quarters - 1, HOP), dtype=np.float32)
     parts = frames.reshape(n_frames, quarters, HOP)
     for q in range(quarters - 1, -1, -1):
         blocks[q : q + n_frames] += parts[:, q, :]
-    full = blocks.reshape(-1)
     start = N_FFT // 2
-    out = full[start : start + HOP * (n_frames - 1)].copy()
-    wss, nonzero = _normaliser(n_frames)
+    out = blocks.reshape(-1)[start : start + HOP * (n_frames - 1)].copy()
     # librosa: y[nonzero] /= wss[nonzero]; the same float32 divisions, without fancy indexing
     np.divide(out, wss, out=out, where=nonzero)
     return out
+
+
+def _overlap_add_kernel(frames, window, wss, nonzero):
+    # The numpy route's arithmetic element by element (float64 window product,
+    # float64 add rounded to float32, float32 division), in one pass without
+    # temporaries. numba contracts nothing into FMAs without fastmath, so the
+    # bits are the same; tests/test_dsp.py checks that against librosa.
+    n_frames = frames.shape[0]
+    start = N_FFT // 2
+    n_out = HOP * (n_frames - 1)
+    out = np.zeros(n_out, dtype=np.float32)
+    for k in range(n_frames):
+        base = k * HOP - start
+        lo = max(0, -base)
+        hi = min(N_FFT, n_out - base)
+        for j in range(lo, hi):
+            out[base + j] = np.float32(np.float64(out[base + j]) + window[j] * np.float64(frames[k, j]))
+    for i in range(n_out):
+        if nonzero[i]:
+            out[i] = out[i] / wss[i]
+    return out
+
+
+try:
+    import numba
+
+    _overlap_add = numba.njit(cache=True, nogil=True)(_overlap_add_kernel)
+except ImportError:  # pragma: no cover - numba comes with librosa
+    _overlap_add = _overlap_add_numpy
 
 
 def resample(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

@@ -48,3 +48,15 @@ def test_stft_istft_resample_are_librosa_bit_for_bit(k):
         a = librosa.resample(librosa.resample(x, orig_sr=8000, target_sr=lo), orig_sr=lo, target_sr=8000)
         b = dsp.resample(dsp.resample(x, 8000, lo), lo, 8000)
         assert b.dtype == a.dtype and b.tobytes() == a.tobytes()
+
+
+def test_numba_overlap_add_equals_the_numpy_route():
+    rng = np.random.default_rng(11)
+    for n in (2048, 2049, 2560, 3358, 7001, 18262):
+        spectrum = dsp.stft(rng.standard_normal(n).astype(np.float32))
+        spectrum[30:200] = 0
+        frames = np.fft.irfft(spectrum.T, n=dsp.N_FFT, axis=-1)
+        wss, nonzero = dsp._normaliser(spectrum.shape[1])
+        expected = dsp._overlap_add_numpy(frames, dsp._window(), wss, nonzero)
+        got = dsp._overlap_add(frames, dsp._window(), wss, nonzero)
+        assert got.tobytes() == expected.tobytes(), n

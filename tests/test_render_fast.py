@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import notebook_reference as nb
 from _render_cases import SR, real_clips, synthetic_clips
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,26 +27,7 @@ if INSTALLED not in STYLES:
     pytest.skip(f"installed matplotlib {INSTALLED} is not one of the styles {STYLES}", allow_module_level=True)
 
 
-def notebook_wav_to_spectrogram(samples, sample_rate, spectrogram_dimensions=(112, 112), NFFT=256, noverlap=128,
-                                cmap="gray_r"):
-    """The notebook's function, literally (a fresh pyplot figure per clip)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure()
-    fig.set_size_inches((spectrogram_dimensions[0] / fig.get_dpi(), spectrogram_dimensions[1] / fig.get_dpi()))
-    ax = plt.Axes(fig, [0.0, 0.0, 1.0, 1.0])
-    ax.set_axis_off()
-    fig.add_axes(ax)
-    ax.specgram(samples, cmap=cmap, NFFT=NFFT, Fs=sample_rate, noverlap=noverlap)
-    ax.xaxis.set_major_locator(plt.NullLocator())
-    ax.yaxis.set_major_locator(plt.NullLocator())
-    fig.canvas.draw()
-    spectrogram_array = np.array(fig.canvas.renderer.buffer_rgba())[:, :, 0]
-    plt.close(fig)
-    return spectrogram_array
+notebook_wav_to_spectrogram = nb.wav_to_spectrogram  # the notebook's function, copied literally there
 
 
 @pytest.fixture(scope="module")
