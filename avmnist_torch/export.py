@@ -14,6 +14,7 @@ import argparse
 import multiprocessing
 import os
 import re
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,9 @@ def _init_worker(dataset: AVMNISTAudioDataset) -> None:
     global _WORKER_DATASET
     _WORKER_DATASET = dataset
     _limit_threads()
+    # Ctrl-C reaches the whole process group. A worker that dies of it mid-task leaves
+    # the pool waiting for a result forever; the parent alone handles it, by terminating the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _render_rows(dataset: AVMNISTAudioDataset, start: int, stop: int) -> np.ndarray:
