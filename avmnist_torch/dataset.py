@@ -15,6 +15,7 @@ from .sources.audio import load_wav
 from .sources.fsdd import SPLITS
 from .sources.index import SplitIndex, build_split_index
 from .sources.labels import LabelsLike
+from .sources.clips import ClipBank, package_versions
 from .sources.noise import NoiseBank
 from .storage import CacheInfo, cached_rows, metadata_for, resolve_cache
 
@@ -61,10 +62,11 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         The split's labels: an array, a .npy file, an MNIST idx file (raw or .gz)
         or a folder (default ``root``, i.e. ``root/avmnist/{split}_labels.npy``).
     noise_cache : path, "auto" or None
-        Folder for the table of resampled noise clips, which every worker maps
-        instead of holding a copy (see :mod:`avmnist_torch.sources.noise`).
-        "auto" (default) is ``$AVMNIST_CACHE`` or ``~/.cache/avmnist-torch``;
-        None keeps them in each process's memory. Never changes an item's bytes.
+        Folder for the tables of decoded recordings and resampled noise clips,
+        which every worker maps instead of holding a copy (see
+        :mod:`avmnist_torch.sources.clips`). "auto" (default) is
+        ``$AVMNIST_CACHE`` or ``~/.cache/avmnist-torch``; None keeps them in
+        each process's memory. Never changes an item's bytes.
     download : bool
         Download whatever is missing under ``root`` first.
     cache : path or "auto", optional
@@ -133,6 +135,10 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
             split, recordings, noises if self.scheme.uses_noise else None, labels
         )
         longest = self.index.max_recording_length
+        self.recording_bank = ClipBank(
+            self.index.recordings, load_wav, kind="recordings", keep=longest or None, cache_dir=noise_cache,
+            key=package_versions("numpy", "soundfile"),
+        )
         self.noise_bank = NoiseBank(
             self.index.noises, keep=max(longest, MIN_LENGTH) if longest else None, cache_dir=noise_cache
         )
@@ -172,7 +178,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     def waveform(self, index: int) -> Tuple[np.ndarray, int, list]:
         """The degraded waveform of item ``index``, its sample rate and its random draws."""
         index = self._check_index(index)
-        samples, sample_rate = load_wav(self.index.recordings[self.index.recording_ids[index]])
+        samples, sample_rate = self.recording_bank.get(int(self.index.recording_ids[index]))
         noise_id = self._noise_id(index)
         noise = (lambda: self.noise_bank.get(noise_id, sample_rate)) if noise_id is not None else None
         rng = item_rng(self.seed, self.split, self.scheme.name, index)

@@ -1,4 +1,5 @@
-"""The noise table: exact, shared between processes, robust to torn writes; caches never change bytes."""
+"""The clip tables (resampled noise, decoded recordings): exact, shared between processes,
+robust to torn writes; caches never change bytes."""
 
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def test_unwritable_cache_falls_back_to_memory(synthetic_root, tmp_path):
     blocked = tmp_path / "file-not-folder"
     blocked.write_text("x")
     bank = NoiseBank(_noise_paths(synthetic_root)[:1], keep=3000, cache_dir=blocked / "cache")
-    with pytest.warns(RuntimeWarning, match="cannot use the noise cache"):
+    with pytest.warns(RuntimeWarning, match="cannot use the clip cache"):
         row = bank.get(0, 8000)
     assert row.tobytes() == _notebook_noise(_noise_paths(synthetic_root)[0], 8000)[:3000].tobytes()
 
@@ -93,4 +94,5 @@ def test_auto_cache_honours_the_environment(synthetic_root, tmp_path, monkeypatc
     ds = AVMNISTAudioDataset(synthetic_root, split="test", scheme="burst_noise")
     ds.waveform(0)
     assert list((tmp_path / "here").glob("noise-8000hz-*.f32"))
+    assert list((tmp_path / "here").glob("recordings-*.f32"))
     assert os.environ["AVMNIST_CACHE"] == str(tmp_path / "here")

@@ -70,3 +70,14 @@ def test_rms_is_numpy_mean_bit_for_bit():
             expected = np.sqrt(np.mean(x**2))
             got = _rms(x)
             assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), (n, scale)
+
+
+def test_padding_is_numpy_pad():
+    from avmnist_torch.schemes import pad_to_min_length
+
+    rng = np.random.default_rng(2)
+    for n in (1, 100, 1148, 2047, 2048, 3000):
+        x = rng.standard_normal(n).astype(np.float32)
+        expected = np.pad(x, (0, max(0, 2048 - n)), mode="constant")
+        got = pad_to_min_length(x)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
