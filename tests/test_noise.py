@@ -96,3 +96,42 @@ def test_auto_cache_honours_the_environment(synthetic_root, tmp_path, monkeypatc
     assert list((tmp_path / "here").glob("noise-8000hz-*.f32"))
     assert list((tmp_path / "here").glob("recordings-*.f32"))
     assert os.environ["AVMNIST_CACHE"] == str(tmp_path / "here")
+
+
+def _rss_file_kb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1])
+    pytest.skip("no RssFile in /proc/self/status")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc to read resident memory")
+def test_a_process_visiting_every_row_keeps_only_a_few_mapped(tmp_path):
+    """Fault-around would map most of every row touched; the bank drops its mapping now and then,
+    so resident memory stays near RELEASE_EVERY rows, not the whole table (here 80 MB)."""
+    from avmnist_torch.sources.clips import RELEASE_EVERY, ClipBank
+
+    n, keep = 1000, 20000
+    paths = []
+    for i in range(n):
+        p = tmp_path / "clips" / f"{i}.bin"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"")
+        paths.append(p)
+
+    def load(path):
+        return np.full(keep, float(int(os.path.basename(path).split(".")[0])), dtype=np.float32), 8000
+
+    bank = ClipBank(paths, load, kind="test", keep=keep, cache_dir=tmp_path / "cache")
+    for i in range(n):  # fill
+        bank.get(i)
+    reader = ClipBank(paths, load, kind="test", keep=keep, cache_dir=tmp_path / "cache")
+    reader.get(0)
+    before = _rss_file_kb()
+    for i in range(n):
+        samples, rate = reader.get(i)
+        assert float(samples[:3000].sum()) == 3000.0 * i and rate == 8000
+    grown_mb = (_rss_file_kb() - before) / 1024
+    assert RELEASE_EVERY * keep * 4 / 2**20 < 25  # at most ~20 MB mapped between releases
+    assert grown_mb < 40, f"{grown_mb:.0f} MB of the 80 MB table stayed mapped"

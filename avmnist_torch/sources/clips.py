@@ -33,6 +33,8 @@ PathLike = Union[str, os.PathLike]
 CACHE_ENV = "AVMNIST_CACHE"
 _LAYOUT = "clip-table-v2"  # bump when the file layout changes: the name changes with it
 Loader = Callable[[str], Tuple[np.ndarray, int]]
+#: How many rows a process reads between two releases of its mapping (see ``_Table.release_now_and_then``).
+RELEASE_EVERY = 256
 
 
 def default_cache_dir() -> Path:
@@ -79,6 +81,21 @@ class _Table:
         self.crcs = np.frombuffer(self._map, dtype=np.uint32, count=n_rows, offset=meta + 8 * n_rows)
         self.ready = np.frombuffer(self._map, dtype=np.uint8, count=n_rows, offset=meta + 12 * n_rows)
         self.verified = np.zeros(n_rows, dtype=bool)
+        self._reads = 0
+
+    def release_now_and_then(self) -> None:
+        """Every ``RELEASE_EVERY`` reads, drop this process's mapping of the table (not the file).
+
+        Reading a few kB of a row makes the kernel map up to 64 kB around it
+        (fault-around), so a worker that visits every row would end up with the
+        whole table resident. Dropping the mappings now and then keeps a worker
+        at a few hundred rows; the data stay in the page cache, shared, and a
+        later read just maps them again. Safe while a caller still holds a row:
+        a shared file mapping refaults with the same bytes.
+        """
+        self._reads += 1
+        if self._reads % RELEASE_EVERY == 0 and hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
 
     def row(self, i: int) -> Optional[Tuple[np.ndarray, int]]:
         if not self.verified[i]:
@@ -182,6 +199,7 @@ class ClipBank:
         """Clip ``i``: its first ``keep`` samples (read-only) and its sample rate."""
         table = self._table if self._opened else self._open()
         if table is not None:
+            table.release_now_and_then()
             found = table.row(i)
             if found is None:
                 found = table.store(i, *self.load(self.paths[i]))
