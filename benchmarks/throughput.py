@@ -10,8 +10,8 @@ any data root in the notebook's layout::
     (librosa.load, librosa.resample of the noise for every item, a new figure
     per item), on the same items;
 (b) ``AVMNISTAudioDataset(..., renderer="fast")[i]`` in this process: a pass on
-    an empty noise table (cold: every noise clip resampled once), then a pass on
-    the filled table (warm), which the ratio uses;
+    empty clip tables (cold: every recording decoded and noise clip resampled
+    once), then passes on the filled tables (warm), which the ratio uses;
 (c) a ``DataLoader`` with 2 persistent workers over the same items, in a fresh
     process (so its workers inherit nothing of (a)), timed on its second epoch;
     worker RSS is the largest worker's peak.
@@ -84,7 +84,7 @@ def notebook_rate(p, scheme, n, rounds):
 
 
 def dataset_rate(p, scheme, n, cache, rounds):
-    """(b): first-item latency, items/s on an empty noise table (cold), then the best of
+    """(b): first-item latency, items/s on empty clip tables (cold), then the best of
     ``rounds`` passes on the filled table (warm)."""
     start = time.perf_counter()
     ds = AVMNISTAudioDataset(split="train", scheme=scheme, renderer="fast", noise_cache=cache, **p)
@@ -178,7 +178,7 @@ def main():
     with scratch:
         for scheme in args.schemes:
             a = notebook_rate(p, scheme, args.notebook_items, args.rounds)
-            # (b) starts on an empty noise table; (c) then finds it filled, as a second epoch would.
+            # (b) starts on empty clip tables; (c) then finds them filled, as a second epoch would.
             cache = Path(scratch.name) / "cache" / scheme
             cold, b, first = dataset_rate(p, scheme, args.items, cache, args.rounds)
             c, worker_peak = loader_rate(p, scheme, args.items, 2, cache)
@@ -186,8 +186,8 @@ def main():
             print(f"{scheme:<14}{a:>9.1f} it/s{cold:>7.0f} it/s{b:>7.0f} it/s{c:>11.0f} it/s{b / a:>7.1f}x"
                   f"{c / b:>6.2f}x{first * 1e3:>9.0f} ms{worker_peak:>9.0f} MB")
     print("-" * len(header))
-    print("b/a and c/b use (b) warm: the noise table filled, as from the second pass over the noises on;")
-    print("(b) cold pays each noise clip's resampling once, as the first epoch does.")
+    print("b/a and c/b use (b) warm: the clip tables filled, as from the second pass over the sources on;")
+    print("(b) cold pays each recording's decoding and each noise clip's resampling once, as the first epoch does.")
     print(f"median (b)/(a) over schemes: {statistics.median(ratios):.1f}x   lowest: {min(ratios):.1f}x")
     print(f"peak resident memory of this process (notebook pipeline included): "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
