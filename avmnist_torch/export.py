@@ -510,7 +510,8 @@ def _compare(report: VerifyReport, i: int, stored: np.ndarray, regenerated: np.n
 # CLI
 
 
-def _add_source_args(p: argparse.ArgumentParser) -> None:
+def add_source_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``--recordings/--noises/--labels`` options every data-reading subcommand shares."""
     p.add_argument("--recordings", type=Path, default=None, help="FSDD recordings folder (default ROOT/recordings)")
     p.add_argument("--noises", type=Path, default=None,
                    help="ESC-50 folder with audio/ and meta/esc50.csv (default ROOT/noise_recordings)")
@@ -519,7 +520,8 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
                         "(default ROOT)")
 
 
-def _source_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+def source_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    """The dataset keywords given by :func:`add_source_arguments`'s options."""
     return {k: getattr(args, k) for k in ("recordings", "noises", "labels") if getattr(args, k, None) is not None}
 
 
@@ -549,7 +551,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
                    help="K/N: write the K-th (from 0) of N row ranges (default: RANK/WORLD_SIZE when set)")
     p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_source_args(p)
+    add_source_arguments(p)
     p.set_defaults(func=_cli_export)
     return p
 
@@ -561,7 +563,7 @@ def _cli_export(args: argparse.Namespace) -> int:
     paths = export(
         args.root, args.split, args.scheme, out=args.out, layout=args.layout, workers=args.workers,
         seed=args.seed, renderer=args.renderer, style=args.style, shard=args.shard,
-        progress=not args.quiet, chunk_rows=args.chunk_rows, **_source_kwargs(args),
+        progress=not args.quiet, chunk_rows=args.chunk_rows, **source_kwargs(args),
     )
     for path in paths:
         print(path)
@@ -589,7 +591,7 @@ def add_verify_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--style", default=None)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--quiet", action="store_true")
-    _add_source_args(p)
+    add_source_arguments(p)
     p.set_defaults(func=_cli_verify)
     return p
 
@@ -598,7 +600,7 @@ def _cli_verify(args: argparse.Namespace) -> int:
     report = verify(
         args.file, args.root, sample=None if args.all else args.sample, rows=args.rows, split=args.split,
         scheme=args.scheme, seed=args.seed, renderer=args.renderer, style=args.style, workers=args.workers,
-        progress=not args.quiet, **_source_kwargs(args),
+        progress=not args.quiet, **source_kwargs(args),
     )
     print(report.summary())
     return 0 if report.ok else 1

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .export import add_source_arguments, source_kwargs
 from .schemes import SCHEME_NAMES
 from .sources.fsdd import SPLITS, SourceError
 
@@ -241,13 +242,7 @@ def preview(
 
 def _add_sources(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", type=Path, default=None, help="data root (recordings/, noise_recordings/, avmnist/)")
-    p.add_argument("--recordings", type=Path, default=None, help="FSDD recordings folder (default ROOT/recordings)")
-    p.add_argument("--noises", type=Path, default=None, help="ESC-50 folder (default ROOT/noise_recordings)")
-    p.add_argument("--labels", type=Path, default=None, help="labels folder or file (default ROOT)")
-
-
-def _kwargs(args: argparse.Namespace) -> Dict[str, Any]:
-    return {k: getattr(args, k) for k in ("recordings", "noises", "labels") if getattr(args, k) is not None}
+    add_source_arguments(p)
 
 
 def add_info_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -268,7 +263,7 @@ def _cli_info(args: argparse.Namespace) -> int:
     if args.root is None and args.recordings is None:
         print("avmnist-audio info: error: give --root (or --recordings, --noises and --labels)", file=sys.stderr)
         return 2
-    report = info(args.root, **_kwargs(args))
+    report = info(args.root, **source_kwargs(args))
     if args.json:
         import json
 
@@ -304,6 +299,6 @@ def _cli_preview(args: argparse.Namespace) -> int:
         print("avmnist-audio preview: error: give --root (or --recordings, --noises and --labels)", file=sys.stderr)
         return 2
     out = preview(args.root, args.out, split=args.split, index=args.index, random_items=args.random,
-                  seed=args.seed, renderer=args.renderer, style=args.style, **_kwargs(args))
+                  seed=args.seed, renderer=args.renderer, style=args.style, **source_kwargs(args))
     print(out)
     return 0
