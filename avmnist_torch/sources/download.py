@@ -702,23 +702,44 @@ def _extract_and_install(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _already_in_place(ctx: _Ctx, name: str, title: str, target: Path, marked: Path, count: int,
+                      check: Callable[[], None]) -> bool:
+    """True when ``target`` is already verified (marker) or verifies in place (a manual copy).
+
+    A folder that exists but does not verify is an error: it is never overwritten.
+    """
+    if _marker_ok(ctx, name, marked):
+        ctx.say(f"{title}: {target} already verified")
+        return True
+    if not target.exists():
+        return False
+    try:
+        check()
+    except VerificationError as exc:
+        raise VerificationError(
+            f"{title}: {target} exists but does not verify; move it away (or fix it) and "
+            "run again.\n  " + "\n  ".join(exc.problems), exc.problems
+        ) from None
+    _write_marker(ctx, name, count, f"verified in place: {target}")
+    ctx.say(f"{title}: existing {target} verified")
+    return True
+
+
+def _install_archive(ctx: _Ctx, name: str, title: str, archive: Path, origin: str,
+                     pick: Callable[[PurePosixPath], str | None], verify: Callable[[Path, dict[str, str]], None],
+                     target: Path, count: int) -> None:
+    _extract_and_install(ctx, title, archive, origin, pick, verify, target)
+    _write_marker(ctx, name, count, origin)
+    if not ctx.keep_archives:
+        archive.unlink(missing_ok=True)
+    ctx.say(f"{title}: installed {target}")
+
+
 def _install_fsdd(ctx: _Ctx) -> None:
     title = f"FSDD {FSDD_TAG}"
     target = ctx.root / "recordings"
     manifest = load_fsdd_manifest() if ctx.fsdd_manifest is None else ctx.fsdd_manifest
-    if _marker_ok(ctx, "fsdd", target):
-        ctx.say(f"{title}: {target} already verified")
-        return
-    if target.exists():
-        try:
-            verify_fsdd(target, manifest)
-        except VerificationError as exc:
-            raise VerificationError(
-                f"{title}: {target} exists but does not verify; move it away (or fix it) and "
-                "run again.\n  " + "\n  ".join(exc.problems), exc.problems
-            ) from None
-        _write_marker(ctx, "fsdd", len(manifest), f"verified in place: {target}")
-        ctx.say(f"{title}: existing {target} verified")
+    if _already_in_place(ctx, "fsdd", title, target, target, len(manifest), lambda: verify_fsdd(target, manifest)):
         return
 
     dest = ctx.downloads / f"free-spoken-digit-dataset-{FSDD_TAG.lstrip('v')}.tar.gz"
@@ -739,29 +760,14 @@ def _install_fsdd(ctx: _Ctx) -> None:
             raise VerificationError("FSDD check failed", problems)
 
     ctx.say(f"{title}: extracting and verifying")
-    _extract_and_install(ctx, title, archive, origin, pick, verify, target)
-    _write_marker(ctx, "fsdd", len(manifest), origin)
-    if not ctx.keep_archives:
-        archive.unlink(missing_ok=True)
-    ctx.say(f"{title}: installed {target}")
+    _install_archive(ctx, "fsdd", title, archive, origin, pick, verify, target, len(manifest))
 
 
 def _install_esc50(ctx: _Ctx) -> None:
     title = f"ESC-50 ({ESC50_COMMIT[:7]})"
     target = ctx.root / "noise_recordings"
-    if _marker_ok(ctx, "esc50", target / "audio"):
-        ctx.say(f"{title}: {target} already verified")
-        return
-    if target.exists():
-        try:
-            verify_esc50(target, ctx.esc50_expected)
-        except VerificationError as exc:
-            raise VerificationError(
-                f"{title}: {target} exists but does not verify; move it away (or fix it) and "
-                "run again.\n  " + "\n  ".join(exc.problems), exc.problems
-            ) from None
-        _write_marker(ctx, "esc50", ctx.esc50_expected, f"verified in place: {target}")
-        ctx.say(f"{title}: existing {target} verified")
+    if _already_in_place(ctx, "esc50", title, target, target / "audio", ctx.esc50_expected,
+                         lambda: verify_esc50(target, ctx.esc50_expected)):
         return
 
     dest = ctx.downloads / f"ESC-50-{ESC50_COMMIT}.tar.gz"
@@ -780,11 +786,7 @@ def _install_esc50(ctx: _Ctx) -> None:
         verify_esc50(folder, ctx.esc50_expected)
 
     ctx.say(f"{title}: extracting and verifying (about 900 MB on disk)")
-    _extract_and_install(ctx, title, archive, origin, pick, verify, target)
-    _write_marker(ctx, "esc50", ctx.esc50_expected, origin)
-    if not ctx.keep_archives:
-        archive.unlink(missing_ok=True)
-    ctx.say(f"{title}: installed {target}")
+    _install_archive(ctx, "esc50", title, archive, origin, pick, verify, target, ctx.esc50_expected)
 
 
 def _install_mnist(ctx: _Ctx) -> None:
