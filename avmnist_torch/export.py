@@ -520,6 +520,14 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
                         "(default ROOT)")
 
 
+def sources_given(args: argparse.Namespace, command: str) -> bool:
+    """False, after saying what to give, when neither --root nor --recordings was given."""
+    if args.root is None and args.recordings is None:
+        print(f"avmnist-audio {command}: error: give --root (or --recordings, --noises and --labels)", file=sys.stderr)
+        return False
+    return True
+
+
 def source_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """The dataset keywords given by :func:`add_source_arguments`'s options."""
     return {k: getattr(args, k) for k in ("recordings", "noises", "labels") if getattr(args, k, None) is not None}
@@ -557,8 +565,7 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 
 def _cli_export(args: argparse.Namespace) -> int:
-    if args.root is None and args.recordings is None:
-        print("avmnist-audio export: error: give --root (or --recordings, --noises and --labels)", file=sys.stderr)
+    if not sources_given(args, "export"):
         return 2
     paths = export(
         args.root, args.split, args.scheme, out=args.out, layout=args.layout, workers=args.workers,

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .export import add_source_arguments, source_kwargs
+from .export import add_source_arguments, source_kwargs, sources_given
 from .schemes import SCHEME_NAMES
 from .sources.fsdd import SPLITS, SourceError
 
@@ -260,8 +260,7 @@ def add_info_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def _cli_info(args: argparse.Namespace) -> int:
-    if args.root is None and args.recordings is None:
-        print("avmnist-audio info: error: give --root (or --recordings, --noises and --labels)", file=sys.stderr)
+    if not sources_given(args, "info"):
         return 2
     report = info(args.root, **source_kwargs(args))
     if args.json:
@@ -295,8 +294,7 @@ def add_preview_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 
 def _cli_preview(args: argparse.Namespace) -> int:
-    if args.root is None and args.recordings is None:
-        print("avmnist-audio preview: error: give --root (or --recordings, --noises and --labels)", file=sys.stderr)
+    if not sources_given(args, "preview"):
         return 2
     out = preview(args.root, args.out, split=args.split, index=args.index, random_items=args.random,
                   seed=args.seed, renderer=args.renderer, style=args.style, **source_kwargs(args))
