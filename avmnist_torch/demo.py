@@ -47,10 +47,10 @@ def run_demo(
         print(f"  {scheme:<14} {n} items, {rate:7.0f} items/s, mean pixel {float(np.mean([x.float().mean() for x in images])):6.1f}")
 
     print(f"\nexporting the {split} split, notebook layout, {workers} worker(s):")
-    paths = export(root, split=split, scheme="all", out=out, workers=workers, progress=True)
-    for path in paths:
+    for scheme in NOTEBOOK_SCHEMES:
+        [path] = export(root, split=split, scheme=scheme, out=out, workers=workers, progress=True)
         rows = np.load(path, mmap_mode="r")
-        ds = AVMNISTAudioDataset(root, split=split, scheme=path.stem.split("_data_augmented_")[-1])
+        ds = AVMNISTAudioDataset(root, split=split, scheme=scheme)
         checked = [0, len(rows) // 2, len(rows) - 1]
         same = all(np.array_equal(rows[i], ds.image(i)) for i in checked)
         print(f"  {path}  {rows.shape} {rows.dtype}  rows {checked} == ds[i]: {same}")
