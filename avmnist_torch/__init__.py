@@ -1,18 +1,29 @@
 """avmnist-torch: the audio modality of AV-MNIST, generated on the fly as a PyTorch Dataset."""
 
-__version__ = "0.1.0"
-
+from .common import (  # noqa: E402
+    AudioFileError,
+    AVMNISTError,
+    DownloadError,
+    ParameterError,
+    SourceError,
+    StorageError,
+    VerificationError,
+    __version__,
+)
 from .dataset import AVMNISTAudioDataset  # noqa: E402
 from .export import export, verify  # noqa: E402
 from .rendering import render_batch, render_spectrogram  # noqa: E402
 from .schemes import SCHEME_NAMES, SCHEMES, Scheme, get_scheme  # noqa: E402
-from .sources.audio import AudioFileError  # noqa: E402
 from .sources.download import download  # noqa: E402
-from .sources.fsdd import SourceError  # noqa: E402
 
 __all__ = [
     "AVMNISTAudioDataset",
+    "AVMNISTError",
     "AudioFileError",
+    "DownloadError",
+    "ParameterError",
+    "StorageError",
+    "VerificationError",
     "SCHEMES",
     "SCHEME_NAMES",
     "Scheme",

@@ -44,6 +44,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import numpy as np
 
+from .common import LockedError, MetadataMismatch, StorageError
+
 PathLike = Union[str, os.PathLike]
 
 ITEM_SHAPE = (112, 112)
@@ -80,18 +82,6 @@ __all__ = [
     "done_chunks",
     "ExportTarget",
 ]
-
-
-class StorageError(RuntimeError):
-    """A file of items cannot be read, written or trusted; the message names it and says what to do."""
-
-
-class MetadataMismatch(StorageError):
-    """A file was made with other parameters than the ones asked for."""
-
-
-class LockedError(StorageError):
-    """Another exporter is writing the same rows of the same file."""
 
 
 # ----------------------------------------------------------------------------
@@ -161,7 +151,7 @@ def metadata_for(dataset: Any) -> Dict[str, Any]:
     not the renderer's name, is what decides the pixels: the fast renderer and
     the figure route of one style give the same bytes.
     """
-    from . import __version__
+    from .common import __version__
 
     style = dataset.style
     if style is None:

@@ -9,11 +9,9 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
+from ..common import AudioFileError
+
 PathLike = Union[str, os.PathLike]
-
-
-class AudioFileError(ValueError):
-    """A recording or noise file that cannot be used; the message names the file."""
 
 
 def _read_file(path: PathLike) -> bytes:

@@ -55,6 +55,8 @@ from urllib.request import Request, urlopen
 
 import numpy as np
 
+from ..common import DownloadError, VerificationError
+
 from .mnist_idx import (
     MNIST_GZ_MD5,
     MNIST_LABEL_COUNTS,
@@ -117,27 +119,6 @@ _CHUNK = 1 << 20
 # that tests can set it to 0.
 _RETRY_BASE_S = 1.0
 _MAX_LISTED = 10
-
-
-class DownloadError(RuntimeError):
-    """A part of the data could not be downloaded, verified or installed.
-
-    The message names every URL tried with its reason and where to put a manual copy.
-    """
-
-
-class VerificationError(DownloadError):
-    """Files are present but are not what they should be.
-
-    Attributes
-    ----------
-    problems : list of str
-        One line per problem, each naming the file.
-    """
-
-    def __init__(self, message: str, problems: Sequence[str] = ()):
-        super().__init__(message)
-        self.problems = list(problems)
 
 
 class _Transient(Exception):

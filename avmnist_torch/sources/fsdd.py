@@ -12,14 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Union
 
+from ..common import SPLITS, SourceError
+
 PathLike = Union[str, os.PathLike]
 
-SPLITS = ("train", "test")
 _NAME = re.compile(r"^(\d)_(.+)_(\d+)\.wav$")
-
-
-class SourceError(ValueError):
-    """A data folder or file that is missing or malformed; the message says which and how to fix it."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,79 @@
+"""Names every layer of the package shares: the version, the splits, and the error family.
+
+This module sits at the bottom: it imports nothing from the package, so any
+module may import it. Every error the package raises on purpose is an
+:class:`AVMNISTError`, so a caller can catch them all with one ``except``;
+each also derives from the builtin it replaced (``ValueError``,
+``RuntimeError``, ...), so code written against earlier releases keeps working.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Union
+
+__version__ = "0.1.0"
+
+#: The two splits of AV-MNIST, in the order the notebook makes them.
+SPLITS = ("train", "test")
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class AVMNISTError(Exception):
+    """Base of every error this package raises on purpose; the message names the file and what to do."""
+
+
+class SourceError(AVMNISTError, ValueError):
+    """A data source (recordings, noises, labels, images) is missing or not what it should be."""
+
+
+class AudioFileError(SourceError):
+    """An audio file cannot be decoded, or is not mono audio at a usable rate."""
+
+
+class ParameterError(AVMNISTError, ValueError):
+    """An option or step parameter is out of range; raised where it is given, never later in a worker."""
+
+
+class StorageError(AVMNISTError, RuntimeError):
+    """A file of items cannot be read, written or trusted; the message names it and says what to do."""
+
+
+class MetadataMismatch(StorageError):
+    """A file was made with other parameters than the ones asked for."""
+
+
+class LockedError(StorageError):
+    """Another process holds the lock on the same file or rows."""
+
+
+class CacheError(StorageError):
+    """A cache folder or clip table cannot be created, reserved or read."""
+
+
+class DownloadError(AVMNISTError, RuntimeError):
+    """A source could not be fetched; the message says what was tried and how to get the files by hand."""
+
+
+class VerificationError(DownloadError):
+    """Fetched or local files do not match the published checksums.
+
+    ``problems`` lists every file that failed (name: reason); the message
+    names the first few.
+    """
+
+    def __init__(self, message: str, problems=()):
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+class UnsupportedPlatformError(AVMNISTError, NotImplementedError):
+    """A feature needs something this operating system does not offer; the message says what and where it works."""
+
+
+def check_split(split: str) -> str:
+    """``split`` if it is one of :data:`SPLITS`, else a :class:`ParameterError` listing them."""
+    if split not in SPLITS:
+        raise ParameterError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
+    return split

@@ -1,0 +1,334 @@
+"""Portable file-system primitives: the cache folder, locks, space reservation, atomic writes.
+
+Everything here works on Linux, macOS and Windows, and what differs between
+them is said where it differs:
+
+=====================  ===============================  ===============================
+primitive              POSIX (Linux, macOS)             Windows
+=====================  ===============================  ===============================
+whole-file lock        ``filelock`` (``flock``)          ``filelock`` (``msvcrt``)
+byte-range lock        ``fcntl.lockf``; the holder's     ``msvcrt.locking``; the holder
+                       pid is reported (Linux, macOS)    is not reported
+space reservation      ``posix_fallocate`` (Linux);      zeros written over the range
+                       zeros written where it is absent
+                       (macOS) or not supported
+process alive?         ``os.kill(pid, 0)``               ``OpenProcess`` through ctypes
+=====================  ===============================  ===============================
+
+No POSIX-only module is imported at module level: ``fcntl`` and ``msvcrt``
+are looked up when first needed, so importing the package never fails on a
+platform that lacks one.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import json
+import os
+import struct
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from .common import CacheError, PathLike, StorageError, UnsupportedPlatformError
+
+#: Environment variable that overrides the cache folder.
+CACHE_ENV = "AVMNIST_CACHE"
+_APP = "avmnist-torch"
+_ZERO_BLOCK = 1 << 20
+
+
+# ----------------------------------------------------------------------------
+# cache folder
+
+
+def default_cache_dir() -> Path:
+    """Where the package keeps its shared tables: ``$AVMNIST_CACHE``, else the platform's user cache folder.
+
+    The platform folder comes from ``platformdirs``: ``~/.cache/avmnist-torch``
+    on Linux (``$XDG_CACHE_HOME`` respected), ``~/Library/Caches/avmnist-torch``
+    on macOS, ``%LOCALAPPDATA%\\avmnist-torch\\Cache`` on Windows.
+    """
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override)
+    import platformdirs  # a small pure-Python package; imported here so a missing one names itself on use
+
+    return Path(platformdirs.user_cache_dir(_APP, appauthor=False))
+
+
+# ----------------------------------------------------------------------------
+# errors
+
+
+def io_error(err: OSError, path: PathLike, doing: str, cls: type = StorageError) -> StorageError:
+    """A package error naming ``path``, what was being done and, in plain words, why it failed."""
+    if err.errno == errno.ENOSPC:
+        what = "no space left on device"
+    elif err.errno == getattr(errno, "EDQUOT", -1):
+        what = "disk quota exceeded"
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what = "not writable (permission denied or read-only file system)"
+    else:
+        what = os.strerror(err.errno) if err.errno else str(err)
+    return cls(f"{path}: {what} while {doing}")
+
+
+# ----------------------------------------------------------------------------
+# atomic writes
+
+
+def fsync_dir(folder: PathLike) -> None:
+    """Make a rename in ``folder`` durable where the platform can (not on Windows, where it need not)."""
+    if os.name == "nt":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a directory; the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: PathLike, data: Mapping[str, Any]) -> None:
+    """Write JSON so that ``path`` holds either the old content or all of the new."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` (``os.pwrite`` where it exists, seek and write elsewhere)."""
+    view = memoryview(data)
+    pwrite = getattr(os, "pwrite", None)
+    while view:
+        if pwrite is not None:
+            n = pwrite(fd, view, offset)
+        else:  # Windows: no pwrite; the fd is this process's own, so seek+write is safe
+            os.lseek(fd, offset, os.SEEK_SET)
+            n = os.write(fd, view)
+        if n == 0:
+            raise OSError(errno.EIO, "short write")
+        view = view[n:]
+        offset += n
+
+
+# ----------------------------------------------------------------------------
+# space reservation
+
+
+def reserve_space(fd: int, size: int) -> str:
+    """Allocate every block of the file behind ``fd`` up to ``size`` bytes; returns how.
+
+    A file grown with ``ftruncate`` alone is sparse: writing into it later
+    through a memory map on a full disk kills the process with SIGBUS, and
+    through ``write`` fails half way. Reserving the blocks now turns both into
+    one ``OSError`` (``ENOSPC``/``EDQUOT``) here.
+
+    Returns ``"fallocate"`` where ``posix_fallocate`` did it (Linux), else
+    ``"zeros"``: the bytes past the current end are written as zeros (macOS,
+    Windows, and file systems without fallocate). Existing content is never
+    overwritten.
+    """
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is not None:
+        try:
+            fallocate(fd, 0, size)
+            return "fallocate"
+        except OSError as err:
+            if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+    current = os.fstat(fd).st_size
+    if current < size:
+        block = bytes(min(_ZERO_BLOCK, size - current))
+        offset = current
+        while offset < size:
+            n = min(len(block), size - offset)
+            pwrite_all(fd, block[:n], offset)
+            offset += n
+    return "zeros"
+
+
+# ----------------------------------------------------------------------------
+# locks
+
+
+def file_lock(path: PathLike, timeout: float = -1):
+    """A whole-file, inter-process lock at ``path`` (``filelock.FileLock``), portable and re-entrant.
+
+    Use it as a context manager. ``timeout=-1`` waits as long as it takes;
+    a timeout raises :class:`LockedError`-compatible ``filelock.Timeout``.
+    """
+    import filelock
+
+    return filelock.FileLock(str(path), timeout=timeout)
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+class RangeLocks:
+    """Byte-range locks on one open file: the OS's own, on POSIX and on Windows.
+
+    POSIX record locks (``fcntl.lockf``) belong to the process: closing any fd
+    of the file drops all of them, and one process cannot lock against itself.
+    Windows locks (``msvcrt.locking``) belong to the handle. Callers that keep
+    one fd per file and one user per process per file (as the exporter does)
+    see the same behaviour on both.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._fcntl = _module("fcntl")
+        self._msvcrt = None if self._fcntl is not None else _module("msvcrt")
+        if self._fcntl is None and self._msvcrt is None:
+            raise UnsupportedPlatformError(
+                f"byte-range file locks are not available on {sys.platform} (neither fcntl nor msvcrt); "
+                "exports need them to keep exporters apart: export from Linux, macOS or Windows"
+            )
+
+    @property
+    def reports_holder(self) -> bool:
+        """Whether :meth:`holder_pid` can name the process holding a lock (POSIX only)."""
+        return self._fcntl is not None
+
+    def acquire(self, start: int, length: int, blocking: bool = True) -> bool:
+        """Lock ``[start, start+length)``; False when ``blocking`` is off and another holds part of it."""
+        if self._fcntl is not None:
+            flags = self._fcntl.LOCK_EX | (0 if blocking else self._fcntl.LOCK_NB)
+            try:
+                self._fcntl.lockf(self.fd, flags, length, start, os.SEEK_SET)
+                return True
+            except OSError as err:
+                if not blocking and err.errno in (errno.EAGAIN, errno.EACCES):
+                    return False
+                raise
+        msvcrt = self._msvcrt
+        mode = msvcrt.LK_LOCK if blocking else msvcrt.LK_NBLCK
+        while True:
+            os.lseek(self.fd, start, os.SEEK_SET)
+            try:
+                msvcrt.locking(self.fd, mode, length)
+                return True
+            except OSError:
+                if not blocking:
+                    return False
+                # LK_LOCK gives up after ten one-second tries; keep waiting as POSIX does.
+
+    def release(self, start: int, length: int) -> None:
+        if self._fcntl is not None:
+            self._fcntl.lockf(self.fd, self._fcntl.LOCK_UN, length, start, os.SEEK_SET)
+            return
+        os.lseek(self.fd, start, os.SEEK_SET)
+        try:
+            self._msvcrt.locking(self.fd, self._msvcrt.LK_UNLCK, length)
+        except OSError:
+            pass  # not held: nothing to release
+
+    def holder_pid(self, start: int, length: int) -> Optional[int]:
+        """The pid holding a lock that conflicts with ``[start, start+length)``, where the OS says (POSIX)."""
+        fcntl = self._fcntl
+        if fcntl is None:
+            return None
+        layout = _flock_layout()
+        if layout is None:
+            return None
+        fmt, fields = layout
+        values = {"l_type": fcntl.F_WRLCK, "l_whence": os.SEEK_SET, "l_start": start, "l_len": length, "l_pid": 0}
+        try:
+            res = fcntl.fcntl(self.fd, fcntl.F_GETLK, struct.pack(fmt, *(values[f] for f in fields)))
+            got = dict(zip(fields, struct.unpack(fmt, res[: struct.calcsize(fmt)])))
+        except (OSError, struct.error):
+            return None
+        return got["l_pid"] if got["l_type"] != fcntl.F_UNLCK and got["l_pid"] > 0 else None
+
+
+def _flock_layout():
+    """``struct flock`` for F_GETLK: field order and sizes differ between Linux and the BSDs (macOS)."""
+    if sys.platform.startswith("linux"):
+        return "hhqqi4x", ("l_type", "l_whence", "l_start", "l_len", "l_pid")
+    if sys.platform == "darwin" or "bsd" in sys.platform:
+        return "qqihh", ("l_start", "l_len", "l_pid", "l_type", "l_whence")
+    return None
+
+
+# ----------------------------------------------------------------------------
+# processes
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (True when it cannot be told)."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        try:
+            code = ctypes.c_ulong()
+            if kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+                return code.value == 259  # STILL_ACTIVE
+            return True
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return True
+    return True
+
+
+def check_writable_dir(folder: PathLike, what: str, cls: type = StorageError) -> Path:
+    """Create ``folder`` if needed and check it is writable, or raise ``cls`` naming it and ``what`` it is for."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise io_error(err, folder, f"creating the {what}", cls) from None
+    if not os.access(folder, os.W_OK):
+        raise cls(f"{folder}: the {what} is not writable; choose another folder or fix its permissions")
+    return folder
+
+
+__all__ = [
+    "CACHE_ENV",
+    "CacheError",
+    "RangeLocks",
+    "check_writable_dir",
+    "default_cache_dir",
+    "file_lock",
+    "fsync_dir",
+    "io_error",
+    "process_alive",
+    "pwrite_all",
+    "reserve_space",
+    "write_json_atomic",
+]
