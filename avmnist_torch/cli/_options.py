@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any, Dict
 
 from ..common import ParameterError
+from ..schemes import SCHEME_NAMES
 
-__all__ = ["add_command", "add_root_argument", "add_source_arguments", "require_sources", "source_kwargs"]
+__all__ = ["add_command", "add_root_argument", "add_source_arguments", "require_sources", "source_kwargs",
+           "positive_int", "non_negative_int", "scheme_name", "scheme_name_or_all"]
 
 
 def add_command(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any) -> argparse.ArgumentParser:
@@ -48,3 +50,44 @@ def require_sources(args: argparse.Namespace) -> None:
 def source_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     """The dataset keywords given by :func:`add_source_arguments`'s options."""
     return {k: getattr(args, k) for k in ("recordings", "noises", "labels") if getattr(args, k, None) is not None}
+
+
+# argparse types: a bad value is a usage error naming the option, before any data is read.
+
+
+def _whole_number(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (worker and row counts)."""
+    return _whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0 (seeds, counts that may be zero)."""
+    return _whole_number(text, 0)
+
+
+def scheme_name(text: str) -> str:
+    """An argparse type: one of the package's scheme names (any case, as ``get_scheme`` accepts)."""
+    if text.strip().lower() not in SCHEME_NAMES:
+        raise argparse.ArgumentTypeError(f"unknown scheme {text!r}: choose one of {', '.join(SCHEME_NAMES)}")
+    return text
+
+
+def scheme_name_or_all(text: str) -> str:
+    """:func:`scheme_name`, or ``all`` for the notebook's five schemes."""
+    if text.strip().lower() == "all":
+        return text
+    try:
+        return scheme_name(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"unknown scheme {text!r}: choose one of {', '.join(SCHEME_NAMES)}, or all (the five)") from None

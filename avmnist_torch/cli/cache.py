@@ -16,6 +16,15 @@ from ..filesystem import default_cache_dir
 from ..sources.clips import TableInfo, clear_tables, format_tables, list_tables, prune_tables
 from ._options import add_command
 
+DESCRIPTION = """\
+List the clip tables (decoded recordings and resampled noises that every
+process maps instead of decoding again) and remove them. They live in the
+cache folder: $AVMNIST_CACHE, else the platform's user cache folder; --dir
+overrides both. A moved or changed data tree leaves its old tables behind:
+'prune' removes those whose source files are gone, 'clear' removes all.
+Removing a table never changes an item, only the time of its first use.
+"""
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``cache`` with its actions ``list`` (the default), ``clear`` and ``prune``."""
@@ -23,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         subparsers,
         "cache",
         help="list the clip tables in the cache folder (size, kind, sources, last use), or remove them",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_dir(p)

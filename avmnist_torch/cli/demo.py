@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..demo import run_demo
-from ._options import add_command
+from ._options import add_command, positive_int
 
 DESCRIPTION = """\
 On a fresh machine with nothing downloaded, this shows what the package does:
@@ -29,8 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default ./demo)")
     p.add_argument("--root", type=Path, default=None, help="a real data root instead of the synthetic tree")
     p.add_argument("--split", choices=("train", "test"), default="test")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--items", type=int, default=100, help="synthetic items per split, and items timed per scheme")
+    p.add_argument("--workers", type=positive_int, default=1)
+    p.add_argument("--items", type=positive_int, default=100, help="synthetic items per split, and items timed per scheme")
     p.set_defaults(func=run)
     return p
 

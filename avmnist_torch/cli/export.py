@@ -7,8 +7,18 @@ from pathlib import Path
 
 from ..common import SPLITS
 from ..export import DEFAULT_CHUNK_ROWS, LAYOUTS, export
+from ..rendering import RENDERERS, STYLES
 from ..schemes import SCHEME_NAMES
-from ._options import add_command, add_root_argument, add_source_arguments, require_sources, source_kwargs
+from ._options import (
+    add_command,
+    add_root_argument,
+    add_source_arguments,
+    non_negative_int,
+    positive_int,
+    require_sources,
+    scheme_name_or_all,
+    source_kwargs,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,17 +36,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     add_root_argument(p)
     p.add_argument("--split", default="train", choices=(*SPLITS, "all"))
-    p.add_argument("--scheme", default="burst_noise", help=f"one of {', '.join(SCHEME_NAMES)}, or all (the five)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--scheme", default="burst_noise", type=scheme_name_or_all, help=f"one of {', '.join(SCHEME_NAMES)}, or all (the five)")
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
     p.add_argument("--layout", default="notebook", choices=LAYOUTS)
     p.add_argument("--out", type=Path, default=None,
                    help="output root (notebook), folder (multibench) or a .npy file (default under ROOT)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--renderer", default="fast", choices=("fast", "matplotlib"))
-    p.add_argument("--style", default=None, help="matplotlib pixel style for the fast renderer: 3.9, 3.10, 3.11")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--renderer", default="fast", choices=RENDERERS)
+    p.add_argument("--style", default=None, choices=STYLES, help="matplotlib pixel style for the fast renderer")
     p.add_argument("--shard", default=None,
                    help="K/N: write the K-th (from 0) of N row ranges (default: RANK/WORLD_SIZE when set)")
-    p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help=argparse.SUPPRESS)
+    p.add_argument("--chunk-rows", type=positive_int, default=DEFAULT_CHUNK_ROWS, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_source_arguments(p)
     p.set_defaults(func=run)

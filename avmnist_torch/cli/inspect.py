@@ -9,7 +9,15 @@ from typing import Tuple
 
 from ..common import SPLITS
 from ..inspection import format_info, info, preview
-from ._options import add_command, add_root_argument, add_source_arguments, require_sources, source_kwargs
+from ..rendering import RENDERERS, STYLES
+from ._options import (
+    add_command,
+    add_root_argument,
+    add_source_arguments,
+    non_negative_int,
+    require_sources,
+    source_kwargs,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -62,10 +70,10 @@ def add_preview_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--split", default="test", choices=SPLITS)
     p.add_argument("--index", type=int, default=None,
                    help="the item shown under every scheme, from 0 (default 0)")
-    p.add_argument("--random", type=int, default=6, help="random items after the first row (default 6)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--renderer", default="fast", choices=("fast", "matplotlib"))
-    p.add_argument("--style", default=None)
+    p.add_argument("--random", type=non_negative_int, default=6, help="random items after the first row (default 6)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--renderer", default="fast", choices=RENDERERS)
+    p.add_argument("--style", default=None, choices=STYLES)
     p.set_defaults(func=run_preview)
     return p
 

@@ -7,7 +7,16 @@ from pathlib import Path
 
 from ..common import SPLITS
 from ..verify import verify
-from ._options import add_command, add_root_argument, add_source_arguments, source_kwargs
+from ..rendering import RENDERERS, STYLES
+from ._options import (
+    add_command,
+    add_root_argument,
+    add_source_arguments,
+    non_negative_int,
+    positive_int,
+    scheme_name,
+    source_kwargs,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -21,16 +30,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("file", type=Path)
     add_root_argument(p, help="data root (default: inferred from ROOT/avmnist/audio/FILE)")
-    p.add_argument("--sample", type=int, default=64, help="rows to check (default 64, first and last included)")
+    p.add_argument("--sample", type=positive_int, default=64, help="rows to check (default 64, first and last included)")
     p.add_argument("--all", action="store_true", help="check every row")
     p.add_argument("--rows", type=int, nargs="+", default=None,
                    help="check exactly these rows (0 to the file's row count - 1)")
     p.add_argument("--split", default=None, choices=SPLITS, help="override the sidecar / file name")
-    p.add_argument("--scheme", default=None, help="override the sidecar / file name")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--renderer", default=None, choices=("fast", "matplotlib"))
-    p.add_argument("--style", default=None)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--scheme", default=None, type=scheme_name, help="override the sidecar / file name")
+    p.add_argument("--seed", type=non_negative_int, default=None)
+    p.add_argument("--renderer", default=None, choices=RENDERERS)
+    p.add_argument("--style", default=None, choices=STYLES)
+    p.add_argument("--workers", type=positive_int, default=1)
     p.add_argument("--quiet", action="store_true")
     add_source_arguments(p)
     p.set_defaults(func=run)
