@@ -160,7 +160,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 
 def worker_pool(dataset: AVMNISTAudioDataset, workers: int) -> multiprocessing.pool.Pool:
-    """A pool of ``workers`` processes, each holding ``dataset``, for :func:`worker_image` and friends.
+    """A pool of ``workers`` processes, each holding ``dataset`` (see :func:`worker_image`).
 
     Workers use one thread each and ignore Ctrl-C: the parent handles it by
     terminating the pool, so no worker dies mid-task and leaves the pool waiting.
