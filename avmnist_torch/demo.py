@@ -1,4 +1,4 @@
-"""``avmnist-audio demo``: the whole job on a data tree the package makes itself.
+"""The whole job on a data tree the package makes itself (``avmnist-audio demo``).
 
 On a fresh machine with nothing downloaded, this shows what the package does:
 it writes a small tree in the shapes of FSDD, ESC-50 and the AV-MNIST labels
@@ -10,23 +10,44 @@ data instead.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from .dataset import AVMNISTAudioDataset
 from .export import NOTEBOOK_SCHEMES, export
+from .inspection import preview
+from .sources.synthetic import make_synthetic_tree
+
+__all__ = ["run_demo"]
 
 
 def run_demo(
     out: Path, *, root: Optional[Path] = None, split: str = "test", workers: int = 1, items: int = 100
 ) -> int:
-    from .dataset import AVMNISTAudioDataset
-    from .inspection import preview
-    from .sources.synthetic import make_synthetic_tree
+    """Make (or use) a data tree, time items per scheme, export, check the files, draw a preview.
 
+    Parameters
+    ----------
+    out : path
+        Folder for everything written: the synthetic tree (``out/data``), the
+        notebook-layout exports (``out/avmnist/audio``) and ``out/preview.png``.
+    root : path, optional
+        A real data root to use instead of the synthetic tree.
+    split : {"train", "test"}
+    workers : int
+        Worker processes for the export.
+    items : int
+        Synthetic items per split, and items timed per scheme.
+
+    Returns
+    -------
+    int
+        0 when every exported file equals the dataset's items, 1 otherwise
+        (an exit status; what differs is printed).
+    """
     out = Path(out)
     if root is None:
         root = out / "data"
@@ -63,19 +84,3 @@ def run_demo(
     print("\nnext, on real data:\n  avmnist-audio download --root DATA\n"
           "  avmnist-audio export --root DATA --split all --scheme all --workers 2")
     return 0
-
-
-def add_cli_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "demo",
-        help="run the whole job on a small synthetic tree (or --root DATA): items, export, check, preview PNG",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default ./demo)")
-    p.add_argument("--root", type=Path, default=None, help="a real data root instead of the synthetic tree")
-    p.add_argument("--split", choices=("train", "test"), default="test")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--items", type=int, default=100, help="synthetic items per split, and items timed per scheme")
-    p.set_defaults(func=lambda a: run_demo(a.out, root=a.root, split=a.split, workers=a.workers, items=a.items))
-    return p

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .export import add_source_arguments, source_kwargs, sources_given
+from .common import SPLITS, ParameterError, SourceError
+from .dataset import AVMNISTAudioDataset
+from .filesystem import io_error
 from .schemes import SCHEME_NAMES
-from .sources.fsdd import SPLITS, SourceError
+from .sources.esc50 import read_noise_split
+from .sources.fsdd import list_recordings
+from .sources.labels import load_labels
+from .storage import StorageError, done_chunks, open_rows, read_sidecar
 
 PathLike = Union[str, os.PathLike]
 
-__all__ = ["info", "format_info", "preview", "add_info_parser", "add_preview_parser"]
+__all__ = ["info", "format_info", "preview"]
 
 
 def _sources(root: Optional[PathLike], recordings, noises, labels):
@@ -39,10 +43,6 @@ def info(root: Optional[PathLike] = None, *, recordings: Optional[PathLike] = No
     dict
         ``recordings``, ``noises``, ``labels`` and ``exports`` sections.
     """
-    from .sources.esc50 import read_noise_split
-    from .sources.fsdd import list_recordings
-    from .sources.labels import load_labels
-
     root, rec_dir, noise_dir, labels_src = _sources(root, recordings, noises, labels)
     out: Dict[str, Any] = {"root": None if root is None else str(root)}
 
@@ -88,8 +88,6 @@ def info(root: Optional[PathLike] = None, *, recordings: Optional[PathLike] = No
 
 
 def _exports(folder: Path) -> List[Dict[str, Any]]:
-    from .storage import StorageError, done_chunks, open_rows, read_sidecar
-
     if not folder.is_dir():
         return []
     found = []
@@ -110,8 +108,6 @@ def _exports(folder: Path) -> List[Dict[str, Any]]:
         final = Path(str(partial)[: -len(".partial")])
         entry = {"path": str(final), "kind": "in progress", "chunks_done": len(done_chunks(final))}
         try:
-            import json
-
             started = json.loads(Path(f"{partial}.json").read_text())
             rows, chunk = int(started["shape"][0]), int(started["chunk_rows"])
             entry.update(rows=rows, chunks=-(-rows // chunk), seed=started.get("seed"), scheme=started.get("scheme"))
@@ -190,7 +186,8 @@ def preview(
         The PNG to write.
     split : {"train", "test"}
     index : int, optional
-        The item shown under every scheme (default: the first item of the split).
+        The item shown under every scheme, from 0 to the split's size - 1
+        (default 0).
     schemes : names
         Schemes for the first row; default all five and ``clean``.
     random_items : int
@@ -202,24 +199,36 @@ def preview(
     -------
     Path
         ``out``.
+
+    Raises
+    ------
+    ParameterError
+        ``index`` outside the split (the message gives its size), no schemes,
+        or a negative ``random_items``.
+    StorageError
+        ``out`` cannot be written.
     """
+    schemes = list(schemes)
+    if not schemes:
+        raise ParameterError("preview: give at least one scheme for the first row")
+    if isinstance(random_items, bool) or not isinstance(random_items, (int, np.integer)) or random_items < 0:
+        raise ParameterError(f"preview: random_items must be a whole number >= 0, got {random_items!r}")
+    datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, seed=seed, renderer=renderer, style=style,
+                                          **dataset_kwargs) for name in schemes}
+    first = next(iter(datasets.values()))
+    n = len(first)
+    index = 0 if index is None else _check_index(index, n, split, dataset_kwargs.get("labels", root))
+    tiles = [(name, index) for name in schemes]
+    rng = np.random.default_rng(seed)
+    for _ in range(random_items):
+        j = int(rng.integers(max(n - 1, 1)))
+        tiles.append((str(rng.choice(schemes)), j + (n > 1 and j >= index)))  # never the first row's item
+    # matplotlib is imported only to draw: the default renderer never needs it, and it takes a second to load.
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from .dataset import AVMNISTAudioDataset
-
-    datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, seed=seed, renderer=renderer, style=style,
-                                          **dataset_kwargs) for name in schemes}
-    first = next(iter(datasets.values()))
-    n = len(first)
-    index = 0 if index is None else int(index) % n
-    tiles = [(name, index) for name in schemes]
-    rng = np.random.default_rng(seed)
-    for _ in range(random_items):
-        j = int(rng.integers(max(n - 1, 1)))
-        tiles.append((str(rng.choice(list(schemes))), j + (n > 1 and j >= index)))  # never the first row's item
     cols = min(len(schemes), 6)
     rows = -(-len(tiles) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.6 * rows + 0.3), squeeze=False,
@@ -234,69 +243,21 @@ def preview(
     fig.suptitle(f"AV-MNIST audio, {split} split (seed {seed}, {renderer} renderer, style {style_name}); "
                  f"first row: item {index} under each scheme", fontsize=9)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100)
+    except OSError as err:
+        raise io_error(err, out, "writing the preview") from None
+    finally:
+        plt.close(fig)
     return out
 
 
-def _add_sources(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", type=Path, default=None, help="data root (recordings/, noise_recordings/, avmnist/)")
-    add_source_arguments(p)
-
-
-def add_info_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``info``; returns its parser (``func`` default set)."""
-    p = subparsers.add_parser(
-        "info", help="what data was found where: counts per split and digit, test noise categories, exports",
-        description="Report the recordings, noises and labels found (per split and digit), the five "
-                    "held-out noise categories, and exported files under ROOT/avmnist/audio. "
-                    "Exit status 1 when a source is missing.",
-    )
-    _add_sources(p)
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=_cli_info)
-    return p
-
-
-def _cli_info(args: argparse.Namespace) -> int:
-    if not sources_given(args, "info"):
-        return 2
-    report = info(args.root, **source_kwargs(args))
-    if args.json:
-        import json
-
-        print(json.dumps(report, indent=1))
-    else:
-        print(format_info(report))
-    ok = report["recordings"].get("found") and report["noises"].get("found") and all(
-        report["labels"][s]["found"] for s in SPLITS)
-    return 0 if ok else 1
-
-
-def add_preview_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``preview``; returns its parser (``func`` default set)."""
-    p = subparsers.add_parser(
-        "preview", help="a PNG grid: one digit under each scheme and clean, plus random items",
-        description="Draw one item under every scheme and clean, then a few random items, "
-                    "each tile titled with its scheme, index and digit.",
-    )
-    _add_sources(p)
-    p.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write (default preview.png)")
-    p.add_argument("--split", default="test", choices=SPLITS)
-    p.add_argument("--index", type=int, default=None, help="the item shown under every scheme (default 0)")
-    p.add_argument("--random", type=int, default=6, help="random items after the first row (default 6)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--renderer", default="fast", choices=("fast", "matplotlib"))
-    p.add_argument("--style", default=None)
-    p.set_defaults(func=_cli_preview)
-    return p
-
-
-def _cli_preview(args: argparse.Namespace) -> int:
-    if not sources_given(args, "preview"):
-        return 2
-    out = preview(args.root, args.out, split=args.split, index=args.index, random_items=args.random,
-                  seed=args.seed, renderer=args.renderer, style=args.style, **source_kwargs(args))
-    print(out)
-    return 0
+def _check_index(index: Any, n: int, split: str, labels: Any) -> int:
+    """``index`` if it names an item of the split (0 .. n-1), else a :class:`ParameterError`."""
+    where = f"{labels}: the {split} split" if labels is not None else f"the {split} split"
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise ParameterError(f"{where}: index must be a whole number from 0 to {n - 1}, got {index!r}")
+    if not 0 <= index < n:
+        raise ParameterError(f"{where} has {n} items (0 to {n - 1}); index {index} is out of range")
+    return int(index)

@@ -19,9 +19,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from avmnist_torch import AVMNISTAudioDataset
-from avmnist_torch.export import export, output_path, parse_shard, verify
+from avmnist_torch.export import export, output_path, parse_shard
 from avmnist_torch.sources.synthetic import make_synthetic_tree
 from avmnist_torch.storage import MetadataMismatch, StorageError, done_chunks, partial_path, read_sidecar
+from avmnist_torch.verify import verify
 from conftest import REPO, digest
 
 

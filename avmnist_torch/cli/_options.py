@@ -1,0 +1,93 @@
+"""Options several commands share, and the one way every command is registered."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Dict
+
+from ..common import ParameterError
+from ..schemes import SCHEME_NAMES
+
+__all__ = ["add_command", "add_root_argument", "add_source_arguments", "require_sources", "source_kwargs",
+           "positive_int", "non_negative_int", "scheme_name", "scheme_name_or_all"]
+
+
+def add_command(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """``subparsers.add_parser(name, **kwargs)`` plus the options every command takes (``--traceback``).
+
+    ``--traceback`` is accepted before the command too (``avmnist-audio --traceback export ...``);
+    here it defaults to "not given" so that it never resets the value given there.
+    """
+    p = subparsers.add_parser(name, **kwargs)
+    p.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
+                   help="on any error, print the full traceback instead of one line")
+    return p
+
+
+def add_root_argument(p: argparse.ArgumentParser, help: str = "data root (recordings/, noise_recordings/, avmnist/)",
+                      ) -> None:
+    """The ``--root`` option of the data-reading commands."""
+    p.add_argument("--root", type=Path, default=None, help=help)
+
+
+def add_source_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``--recordings/--noises/--labels`` options every data-reading subcommand shares."""
+    p.add_argument("--recordings", type=Path, default=None, help="FSDD recordings folder (default ROOT/recordings)")
+    p.add_argument("--noises", type=Path, default=None,
+                   help="ESC-50 folder with audio/ and meta/esc50.csv (default ROOT/noise_recordings)")
+    p.add_argument("--labels", type=Path, default=None,
+                   help="labels: a folder holding {train,test}_labels.npy or a torchvision MNIST root "
+                        "(default ROOT)")
+
+
+def require_sources(args: argparse.Namespace) -> None:
+    """A :class:`ParameterError` saying what to give when neither --root nor --recordings was given."""
+    if args.root is None and args.recordings is None:
+        raise ParameterError("give --root (or --recordings, --noises and --labels)")
+
+
+def source_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    """The dataset keywords given by :func:`add_source_arguments`'s options."""
+    return {k: getattr(args, k) for k in ("recordings", "noises", "labels") if getattr(args, k, None) is not None}
+
+
+# argparse types: a bad value is a usage error naming the option, before any data is read.
+
+
+def _whole_number(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (worker and row counts)."""
+    return _whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0 (seeds, counts that may be zero)."""
+    return _whole_number(text, 0)
+
+
+def scheme_name(text: str) -> str:
+    """An argparse type: one of the package's scheme names (any case, as ``get_scheme`` accepts)."""
+    if text.strip().lower() not in SCHEME_NAMES:
+        raise argparse.ArgumentTypeError(f"unknown scheme {text!r}: choose one of {', '.join(SCHEME_NAMES)}")
+    return text
+
+
+def scheme_name_or_all(text: str) -> str:
+    """:func:`scheme_name`, or ``all`` for the notebook's five schemes."""
+    if text.strip().lower() == "all":
+        return text
+    try:
+        return scheme_name(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"unknown scheme {text!r}: choose one of {', '.join(SCHEME_NAMES)}, or all (the five)") from None

@@ -1,0 +1,58 @@
+"""``avmnist-audio download``: fetch, verify and lay out FSDD, ESC-50 and MNIST's labels."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..common import AVMNISTError, ParameterError
+from ..sources.download import MIRROR_ENV, SOURCES, download
+from ._options import add_command
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``download``; returns its parser (``func`` default set)."""
+    p = add_command(
+        subparsers,
+        "download",
+        help="download and verify FSDD, ESC-50 and MNIST's labels into the notebook's layout",
+        description=(
+            "Download FSDD v1.0.10, ESC-50 (a pinned commit) and MNIST's labels, verify "
+            "them, and lay them out under ROOT as recordings/, noise_recordings/ and "
+            "avmnist/{train,test}_labels.npy. Reruns skip what is already verified; partial "
+            "downloads resume."
+        ),
+    )
+    p.add_argument("--root", required=True, type=Path, help="data root to fill")
+    p.add_argument(
+        "--mirror",
+        default=None,
+        help=f"scheme://host[:port][/prefix] replacing the host of every URL, paths kept "
+             f"(default: ${MIRROR_ENV}, else the original hosts)",
+    )
+    p.add_argument("--only", action="append", choices=SOURCES, default=None,
+                   help="get only this part (repeatable); default all")
+    p.add_argument("--keep-archives", action="store_true",
+                   help="keep the downloaded archives in ROOT/.downloads")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Download; exit status 0 when everything is in place (failures raise a DownloadError: status 1)."""
+    try:
+        root = download(
+            args.root,
+            sources=tuple(args.only) if args.only else SOURCES,
+            mirror=args.mirror,
+            progress=not args.quiet,
+            keep_archives=args.keep_archives,
+        )
+    except ValueError as err:
+        if isinstance(err, AVMNISTError):
+            raise
+        # download() documents ValueError as "an option given to it is wrong" (a malformed mirror).
+        raise ParameterError(str(err)) from err
+    print(f"data ready under {root}")
+    return 0

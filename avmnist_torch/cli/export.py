@@ -1,0 +1,66 @@
+"""``avmnist-audio export``: whole splits into .npy files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..common import SPLITS
+from ..export import DEFAULT_CHUNK_ROWS, LAYOUTS, export
+from ..rendering import RENDERERS, STYLES
+from ..schemes import SCHEME_NAMES
+from ._options import (
+    add_command,
+    add_root_argument,
+    add_source_arguments,
+    non_negative_int,
+    positive_int,
+    require_sources,
+    scheme_name_or_all,
+    source_kwargs,
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``export``; returns its parser (``func`` default set)."""
+    p = add_command(
+        subparsers,
+        "export",
+        help="generate whole splits into .npy files (notebook or MultiBench layout)",
+        description=(
+            "Generate splits into real .npy files of (N, 112, 112) uint8: the notebook's "
+            "avmnist/audio/{split}_data_augmented_{scheme}.npy or MultiBench's {dir}/audio/{split}_data.npy. "
+            "Interrupted exports resume when the same command is run again; --shard K/N splits the rows "
+            "between machines sharing a file system."
+        ),
+    )
+    add_root_argument(p)
+    p.add_argument("--split", default="train", choices=(*SPLITS, "all"))
+    p.add_argument("--scheme", default="burst_noise", type=scheme_name_or_all, help=f"one of {', '.join(SCHEME_NAMES)}, or all (the five)")
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--layout", default="notebook", choices=LAYOUTS)
+    p.add_argument("--out", type=Path, default=None,
+                   help="output root (notebook), folder (multibench) or a .npy file (default under ROOT)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--renderer", default="fast", choices=RENDERERS)
+    p.add_argument("--style", default=None, choices=STYLES, help="matplotlib pixel style for the fast renderer")
+    p.add_argument("--shard", default=None,
+                   help="K/N: write the K-th (from 0) of N row ranges (default: RANK/WORLD_SIZE when set)")
+    p.add_argument("--chunk-rows", type=positive_int, default=DEFAULT_CHUNK_ROWS, help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_source_arguments(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export what ``args`` asks for and print each completed file; exit status 0."""
+    require_sources(args)
+    paths = export(
+        args.root, args.split, args.scheme, out=args.out, layout=args.layout, workers=args.workers,
+        seed=args.seed, renderer=args.renderer, style=args.style, shard=args.shard,
+        progress=not args.quiet, chunk_rows=args.chunk_rows, **source_kwargs(args),
+    )
+    for path in paths:
+        print(path)
+    return 0

@@ -1,0 +1,87 @@
+"""``avmnist-audio info`` and ``avmnist-audio preview``: looking at the data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Tuple
+
+from ..common import SPLITS
+from ..inspection import format_info, info, preview
+from ..rendering import RENDERERS, STYLES
+from ._options import (
+    add_command,
+    add_root_argument,
+    add_source_arguments,
+    non_negative_int,
+    require_sources,
+    source_kwargs,
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """Register ``info`` and ``preview``; returns their parsers (``func`` defaults set)."""
+    return add_info_parser(subparsers), add_preview_parser(subparsers)
+
+
+def add_info_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``info``; returns its parser (``func`` default set)."""
+    p = add_command(
+        subparsers,
+        "info",
+        help="what data was found where: counts per split and digit, test noise categories, exports",
+        description="Report the recordings, noises and labels found (per split and digit), the five "
+                    "held-out noise categories, and exported files under ROOT/avmnist/audio. "
+                    "Exit status 1 when a source is missing.",
+    )
+    add_root_argument(p)
+    add_source_arguments(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run_info)
+    return p
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """Print what was found; exit status 0 when every source is there, else 1."""
+    require_sources(args)
+    report = info(args.root, **source_kwargs(args))
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(format_info(report))
+    ok = report["recordings"].get("found") and report["noises"].get("found") and all(
+        report["labels"][s]["found"] for s in SPLITS)
+    return 0 if ok else 1
+
+
+def add_preview_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``preview``; returns its parser (``func`` default set)."""
+    p = add_command(
+        subparsers,
+        "preview",
+        help="a PNG grid: one digit under each scheme and clean, plus random items",
+        description="Draw one item under every scheme and clean, then a few random items, "
+                    "each tile titled with its scheme, index and digit.",
+    )
+    add_root_argument(p)
+    add_source_arguments(p)
+    p.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write (default preview.png)")
+    p.add_argument("--split", default="test", choices=SPLITS)
+    p.add_argument("--index", type=int, default=None,
+                   help="the item shown under every scheme, from 0 (default 0)")
+    p.add_argument("--random", type=non_negative_int, default=6, help="random items after the first row (default 6)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--renderer", default="fast", choices=RENDERERS)
+    p.add_argument("--style", default=None, choices=STYLES)
+    p.set_defaults(func=run_preview)
+    return p
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    """Draw the grid and print where it went; exit status 0."""
+    require_sources(args)
+    out = preview(args.root, args.out, split=args.split, index=args.index, random_items=args.random,
+                  seed=args.seed, renderer=args.renderer, style=args.style, **source_kwargs(args))
+    print(out)
+    return 0

@@ -1,0 +1,57 @@
+"""``avmnist-audio verify``: regenerate rows of an exported file and compare them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..common import SPLITS
+from ..verify import verify
+from ..rendering import RENDERERS, STYLES
+from ._options import (
+    add_command,
+    add_root_argument,
+    add_source_arguments,
+    non_negative_int,
+    positive_int,
+    scheme_name,
+    source_kwargs,
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``verify``; returns its parser (``func`` default set)."""
+    p = add_command(
+        subparsers,
+        "verify",
+        help="regenerate rows of an exported file and report any that differ",
+        description="Regenerate a sample of rows (or all) of FILE and compare them byte for byte. "
+                    "Exit status 0 when all match, 1 when any differs.",
+    )
+    p.add_argument("file", type=Path)
+    add_root_argument(p, help="data root (default: inferred from ROOT/avmnist/audio/FILE)")
+    p.add_argument("--sample", type=positive_int, default=64, help="rows to check (default 64, first and last included)")
+    p.add_argument("--all", action="store_true", help="check every row")
+    p.add_argument("--rows", type=int, nargs="+", default=None,
+                   help="check exactly these rows (0 to the file's row count - 1)")
+    p.add_argument("--split", default=None, choices=SPLITS, help="override the sidecar / file name")
+    p.add_argument("--scheme", default=None, type=scheme_name, help="override the sidecar / file name")
+    p.add_argument("--seed", type=non_negative_int, default=None)
+    p.add_argument("--renderer", default=None, choices=RENDERERS)
+    p.add_argument("--style", default=None, choices=STYLES)
+    p.add_argument("--workers", type=positive_int, default=1)
+    p.add_argument("--quiet", action="store_true")
+    add_source_arguments(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify and print the report; exit status 0 when every checked row matches, else 1."""
+    report = verify(
+        args.file, args.root, sample=None if args.all else args.sample, rows=args.rows, split=args.split,
+        scheme=args.scheme, seed=args.seed, renderer=args.renderer, style=args.style, workers=args.workers,
+        progress=not args.quiet, **source_kwargs(args),
+    )
+    print(report.summary())
+    return 0 if report.ok else 1

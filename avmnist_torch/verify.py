@@ -1,0 +1,229 @@
+"""Checking an exported file: regenerate rows and compare them byte for byte.
+
+Works on the files :func:`avmnist_torch.export` writes (their sidecar says
+how they were made) and on the notebook's own files (split and scheme from
+the name). Every item is a pure function of its index, so a row that differs
+means the file, the sources or the code changed.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .common import ParameterError
+from .dataset import AVMNISTAudioDataset
+from .export import worker_image, worker_pool
+from .schemes import SCHEME_NAMES, Scheme
+from .storage import StorageError, metadata_differences, metadata_for, open_rows, read_sidecar
+
+PathLike = Union[str, os.PathLike]
+
+__all__ = ["verify", "VerifyReport", "check_rows"]
+
+_NOTEBOOK_NAME = re.compile(r"^(train|test)_data_augmented_([a-z_]+)\.npy$")
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` found: rows compared, rows that differ, and metadata notes."""
+
+    path: Path
+    kind: str
+    rows: int
+    checked: List[int] = field(default_factory=list)
+    mismatches: List[Tuple[int, int]] = field(default_factory=list)  # (row, differing pixels)
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def summary(self) -> str:
+        lines = [f"{self.path}: {self.kind} file, {self.rows} rows; regenerated {len(self.checked)}"]
+        lines += [f"note: {n}" for n in self.notes]
+        if self.ok:
+            lines.append("all regenerated rows match")
+        else:
+            shown = ", ".join(f"row {r} ({px} px)" for r, px in self.mismatches[:20])
+            more = f" and {len(self.mismatches) - 20} more" if len(self.mismatches) > 20 else ""
+            lines.append(f"MISMATCH in {len(self.mismatches)} of {len(self.checked)} rows: {shown}{more}")
+        return "\n".join(lines)
+
+
+def check_rows(rows: Iterable[Any], n: int, where: str) -> List[int]:
+    """``rows`` as sorted distinct ints, each in ``0 .. n-1``, else a :class:`ParameterError`.
+
+    Parameters
+    ----------
+    rows : iterable of int
+        Row numbers, counted from 0. Negative numbers are refused rather than
+        counted from the end: a typo must not check another row than meant.
+    n : int
+        How many rows there are.
+    where : str
+        What holds them (a file name), for the message.
+    """
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
+        raise ParameterError(f"{where}: rows must be a list of row numbers, got {rows!r}")
+    picked = set()
+    for r in rows:
+        try:
+            if isinstance(r, (bool, np.bool_)):
+                raise TypeError
+            row = operator.index(r)
+        except TypeError:
+            raise ParameterError(f"{where}: row {r!r} is not a whole number; rows count from 0 to {n - 1}") from None
+        if not 0 <= row < n:
+            raise ParameterError(f"{where}: has {n} rows (0 to {n - 1}); row {row} is out of range")
+        picked.add(row)
+    if not picked:
+        raise ParameterError(f"{where}: no rows given to check; give row numbers from 0 to {n - 1}")
+    return sorted(picked)
+
+
+def _infer_root(path: Path) -> Optional[Path]:
+    if path.parent.name == "audio" and path.parent.parent.name == "avmnist":
+        return path.parent.parent.parent
+    return None
+
+
+def verify(
+    path: PathLike,
+    root: Optional[PathLike] = None,
+    *,
+    sample: Optional[int] = 64,
+    rows: Optional[Sequence[int]] = None,
+    split: Optional[str] = None,
+    scheme: Union[None, str, Scheme] = None,
+    seed: Optional[int] = None,
+    renderer: Optional[str] = None,
+    style: Optional[str] = None,
+    workers: int = 1,
+    progress: bool = False,
+    **dataset_kwargs: Any,
+) -> VerifyReport:
+    """Regenerate rows of a file and compare them byte for byte.
+
+    Parameters
+    ----------
+    path : path
+        A finished export (its sidecar gives split, scheme, seed and style) or a
+        notebook file (split and scheme from its name, seed 0; the notebook drew
+        its masks from a global random stream, so only rows of schemes without
+        random draws can match it).
+    root : path, optional
+        The data root. Default: the one the sidecar records, else the one the
+        notebook layout implies (``root/avmnist/audio/FILE``).
+    sample : int or None
+        How many rows to check (at least 1), spread at random (seeded) over
+        the file, first and last always included; None checks every row.
+    rows : list of int, optional
+        Exactly these rows instead, each from 0 to the file's row count - 1.
+    split, scheme, seed, renderer, style
+        Override what the sidecar or the name says.
+    workers : int
+        Processes regenerating rows (at least 1).
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    VerifyReport
+        ``ok`` is True when every regenerated row equals the stored one.
+
+    Raises
+    ------
+    ParameterError
+        A row outside the file, a sample or worker count below 1, or options
+        the file does not tell and the call does not give; the message names
+        the file (and its row count, for rows).
+    StorageError
+        The file is unreadable, or its row count is not the split's.
+    """
+    path = Path(path)
+    if workers < 1:
+        raise ParameterError(f"workers must be at least 1, got {workers}")
+    if rows is None and sample is not None and sample < 1:
+        raise ParameterError(f"sample must be at least 1 (or None for every row), got {sample}")
+    meta = read_sidecar(path)
+    array, kind = open_rows(path)
+    n = array.shape[0]
+    # Rows are checked before the sources are read: a wrong row number is the cheapest error to report.
+    checked = check_rows(rows, n, str(path)) if rows is not None else None
+    report = VerifyReport(path=path, kind=kind, rows=n)
+    name_match = _NOTEBOOK_NAME.match(path.name)
+    if meta is not None:
+        split = split or meta.get("split")
+        scheme = scheme or meta.get("scheme")
+        seed = meta.get("seed", 0) if seed is None else seed
+        style = style or meta.get("style")
+        renderer = renderer or ("fast" if style else meta.get("renderer", "fast"))
+    else:
+        report.notes.append("no sidecar metadata: options come from the file name and the arguments")
+        if name_match:
+            split = split or name_match.group(1)
+            scheme = scheme or name_match.group(2)
+        if kind == "raw":
+            report.notes.append("a raw notebook file: its random draws came from the notebook's global stream, "
+                                "so rows of schemes that draw masks are not expected to match")
+    if split is None or scheme is None:
+        raise ParameterError(f"{path}: cannot tell its split and scheme (no sidecar, no notebook name); "
+                             "give --split and --scheme")
+    if root is None and "recordings" not in dataset_kwargs:
+        made_from = (meta or {}).get("made_from") or {}
+        if made_from.get("root") or made_from.get("recordings"):
+            root = made_from.get("root")
+            for key in ("recordings", "noises", "labels"):
+                if made_from.get(key):
+                    dataset_kwargs.setdefault(key, made_from[key])
+        else:
+            root = _infer_root(path)
+        if root is None:
+            raise ParameterError(f"{path}: give --root (the data root the file was made from)")
+    if isinstance(scheme, str) and meta is not None and scheme not in SCHEME_NAMES:
+        raise ParameterError(f"{path}: made with the custom scheme {scheme!r}; "
+                             "call verify(..., scheme=<that Scheme>)")
+    dataset = AVMNISTAudioDataset(root, split=split, scheme=scheme, seed=seed or 0,
+                                  renderer=renderer or "fast", style=style, **dataset_kwargs)
+    if len(dataset) != n:
+        raise StorageError(f"{path}: has {n} rows but the {split} split has {len(dataset)} labels")
+    if meta is not None:
+        expected = metadata_for(dataset)
+        for key, found, now in metadata_differences(meta, expected):
+            if key == "sources":
+                report.notes.append("the sources under this root differ from those the file was made from")
+            else:
+                report.notes.append(f"{key}: file says {found!r}, regenerating with {now!r}")
+    if checked is None:
+        if sample is None or sample >= n:
+            checked = list(range(n))
+        else:
+            pick = np.random.default_rng(0).choice(np.arange(1, n - 1), size=max(0, sample - 2), replace=False)
+            checked = sorted({0, n - 1, *pick.tolist()})
+    report.checked = checked
+    iterator = tqdm(checked, unit="item", desc=f"verify {path.name}", file=sys.stderr) if progress else checked
+    if workers > 1 and len(checked) > 1:
+        with worker_pool(dataset, workers) as pool:
+            images = pool.imap(worker_image, iterator, chunksize=8)
+            for i, image in zip(checked, images):
+                _compare(report, i, array[i], image)
+    else:
+        for i in iterator:
+            _compare(report, i, array[i], dataset.image(i))
+    return report
+
+
+def _compare(report: VerifyReport, i: int, stored: np.ndarray, regenerated: np.ndarray) -> None:
+    differ = int(np.count_nonzero(np.asarray(stored) != regenerated))
+    if differ:
+        report.mismatches.append((i, differ))

@@ -1,0 +1,154 @@
+"""How the command line reports errors: one line for the package's own, a traceback for anything else.
+
+The package's errors (``AVMNISTError``) name the file and what to do, so a
+traceback would only bury that line; anything else is a bug or a surprise, and
+its traceback is what a report needs. ``--traceback`` shows it for every error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from avmnist_torch import AVMNISTAudioDataset, ParameterError, export
+from avmnist_torch.cli import main
+from avmnist_torch.inspection import preview
+from avmnist_torch.sources.synthetic import make_synthetic_tree
+
+N_TEST = 14
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    return make_synthetic_tree(tmp_path_factory.mktemp("errors-tree"), n_train=4, n_test=N_TEST, noise_seconds=0.5)
+
+
+@pytest.fixture(scope="module")
+def exported(tree) -> Path:
+    [path] = export(tree, split="test", scheme="clean", progress=False)
+    return path
+
+
+def run(capsys, *argv: str):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# --- verify --rows and preview --index: out of range is an error, not a modulo ------------------
+
+
+def test_verify_rows_out_of_range_is_one_line_naming_file_and_size(capsys, exported):
+    status, out, err = run(capsys, "verify", str(exported), "--rows", "3", "70000", "--quiet")
+    assert status == 2 and out == ""  # nothing was checked, so nothing is reported as matching
+    assert err == (f"avmnist-audio verify: error: {exported}: has {N_TEST} rows (0 to {N_TEST - 1}); "
+                   "row 70000 is out of range\n")
+
+
+def test_verify_negative_row_is_refused(capsys, exported):
+    status, out, err = run(capsys, "verify", str(exported), "--rows", "-1", "--quiet")
+    assert status == 2 and "row -1 is out of range" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("index", [N_TEST, 10_000, -1])
+def test_preview_index_out_of_range_names_split_and_size(tree, tmp_path, index):
+    out = tmp_path / "grid.png"
+    with pytest.raises(ParameterError) as caught:
+        preview(tree, out, index=index)
+    message = str(caught.value)
+    assert f"{tree}: the test split has {N_TEST} items (0 to {N_TEST - 1}); index {index} is out of range" == message
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("index", [1.0, "2", True])
+def test_preview_index_must_be_a_whole_number(tree, tmp_path, index):
+    with pytest.raises(ParameterError, match="index must be a whole number"):
+        preview(tree, tmp_path / "grid.png", index=index)
+
+
+def test_preview_index_out_of_range_on_the_command_line(capsys, tree, tmp_path):
+    status, out, err = run(capsys, "preview", "--root", str(tree), "--out", str(tmp_path / "p.png"), "--index", "99")
+    assert status == 2 and out == "" and not (tmp_path / "p.png").exists()
+    assert err == (f"avmnist-audio preview: error: {tree}: the test split has {N_TEST} items (0 to {N_TEST - 1}); "
+                   "index 99 is out of range\n")
+
+
+# --- one line for the package's errors, a traceback for the rest ------------------------------
+
+
+def test_package_error_is_one_line(capsys, tmp_path):
+    missing = tmp_path / "missing.npy"
+    status, out, err = run(capsys, "verify", str(missing), "--root", str(tmp_path))
+    assert status == 1
+    assert err.startswith("avmnist-audio verify: error: ") and str(missing) in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_traceback_flag_shows_it_for_package_errors(capsys, tmp_path, where):
+    missing = tmp_path / "missing.npy"
+    argv = ["verify", str(missing), "--root", str(tmp_path)]
+    argv = ["--traceback", *argv] if where == "before" else [*argv, "--traceback"]
+    status, out, err = run(capsys, *argv)
+    assert status == 1
+    assert "Traceback (most recent call last)" in err and "StorageError" in err and str(missing) in err
+
+
+def _fail_with(exc: BaseException):
+    def image(self, index):
+        raise exc
+
+    return image
+
+
+def test_unexpected_error_shows_its_traceback(capsys, monkeypatch, exported):
+    # A RuntimeError from inside the generation is nothing the package raised on purpose: a bug to report.
+    monkeypatch.setattr(AVMNISTAudioDataset, "image", _fail_with(RuntimeError("boom from a library")))
+    status, out, err = run(capsys, "verify", str(exported), "--rows", "1", "--quiet")
+    assert status == 1
+    assert "Traceback (most recent call last)" in err and "RuntimeError: boom from a library" in err
+    assert "avmnist-audio verify: unexpected error" in err
+
+
+def test_unexpected_os_error_shows_its_traceback(capsys, monkeypatch, exported):
+    monkeypatch.setattr(AVMNISTAudioDataset, "image", _fail_with(OSError(5, "Input/output error")))
+    status, out, err = run(capsys, "verify", str(exported), "--rows", "1", "--quiet")
+    assert status == 1 and "Traceback (most recent call last)" in err and "OSError" in err
+
+
+def test_ctrl_c_is_exit_130_without_traceback(capsys, monkeypatch, exported):
+    monkeypatch.setattr(AVMNISTAudioDataset, "image", _fail_with(KeyboardInterrupt()))
+    status, out, err = run(capsys, "verify", str(exported), "--rows", "1", "--quiet")
+    assert status == 130 and err == "interrupted\n"
+
+
+def test_missing_sources_is_a_usage_error(capsys):
+    status, out, err = run(capsys, "info")
+    assert status == 2 and err == "avmnist-audio info: error: give --root (or --recordings, --noises and --labels)\n"
+
+
+def test_malformed_mirror_is_a_usage_error_in_one_line(capsys, tmp_path):
+    status, out, err = run(capsys, "download", "--root", str(tmp_path), "--mirror", "nohost", "--quiet")
+    assert status == 2 and err.startswith("avmnist-audio download: error: ") and "scheme://host" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["export", "--scheme", "nope"], "--scheme"),
+    (["export", "--workers", "0"], "--workers"),
+    (["export", "--seed", "-1"], "--seed"),
+    (["export", "--style", "2.0"], "--style"),
+    (["verify", "f.npy", "--sample", "0"], "--sample"),
+    (["preview", "--random", "-2"], "--random"),
+])
+def test_bad_option_values_are_usage_errors_before_any_work(capsys, argv, option):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    err = capsys.readouterr().err
+    assert caught.value.code == 2 and f"argument {option}:" in err and "Traceback" not in err
+
+
+def test_rows_within_range_still_verify(capsys, exported):
+    status, out, err = run(capsys, "verify", str(exported), "--rows", "0", str(N_TEST - 1), "--quiet")
+    assert status == 0 and "regenerated 2" in out and "all regenerated rows match" in out
