@@ -30,8 +30,9 @@ Full disks
     table is opened, as an ``OSError``, instead of killing a DataLoader worker
     with SIGBUS ("Unexpected bus error") when a write into a sparse page finds
     no block. A table that cannot be reserved is removed again and its clips are
-    kept in memory, with one :class:`ClipCacheWarning` per folder per process
-    naming the folder, the size needed and how to choose another folder. On
+    kept in memory, with one :class:`ClipCacheWarning` naming the folder, the
+    size needed and how to choose another folder: once per folder and process,
+    and in a DataLoader only from worker 0 (the others meet the same disk). On
     copy-on-write file systems (btrfs, ZFS) a reservation cannot promise space
     for later overwrites; keep the cache on another file system there if the
     disk may fill up.
@@ -49,6 +50,7 @@ import json
 import mmap
 import os
 import re
+import sys
 import threading
 import time
 import warnings
@@ -127,12 +129,24 @@ def _folder_key(folder: Path) -> str:
     return os.path.abspath(folder)
 
 
+def _in_secondary_dataloader_worker() -> bool:
+    """Whether this process is a PyTorch DataLoader worker other than worker 0.
+
+    Every worker of a DataLoader meets the same full folder; worker 0 speaks for
+    all of them. torch is looked up, not imported: a process without it is no worker.
+    """
+    torch = sys.modules.get("torch")
+    get_worker_info = getattr(getattr(getattr(torch, "utils", None), "data", None), "get_worker_info", None)
+    info = get_worker_info() if get_worker_info is not None else None
+    return info is not None and getattr(info, "id", 0) != 0
+
+
 def _give_up_on(folder: Path, message: str) -> None:
-    """Remember ``folder`` as unusable and warn about it, once per folder per process."""
+    """Remember ``folder`` as unusable and warn about it: once per folder per process, once per DataLoader."""
     with _folder_lock:
         first = _folder_key(folder) not in _unusable_folders
         _unusable_folders.setdefault(_folder_key(folder), message)
-    if first:
+    if first and not _in_secondary_dataloader_worker():
         warnings.warn(message, ClipCacheWarning, stacklevel=5)
 
 
@@ -368,8 +382,8 @@ class ClipBank:
             _give_up_on(
                 self.cache_dir,
                 f"cannot use the clip cache in {self.cache_dir}: {io_error(err, path, doing, CacheError)}; "
-                f"clip tables there are kept in each process's memory instead (slower, and a copy per "
-                f"DataLoader worker). To share them, {advice}.",
+                f"clip tables there are kept in each process's memory for the rest of this process instead "
+                f"(slower, and a copy per DataLoader worker). To share them, {advice}.",
             )
             return None
 
