@@ -17,13 +17,12 @@ from typing import Dict, Optional, Sequence, Union
 import numpy as np
 
 from . import dsp
-from .filesystem import CACHE_ENV, default_cache_dir
 from .sources.audio import load_wav
 from .sources.clips import ClipBank, folder_found_unusable, package_versions
 
 PathLike = Union[str, os.PathLike]
 
-__all__ = ["CACHE_ENV", "NoiseBank", "default_cache_dir", "resample_noise"]
+__all__ = ["NoiseBank", "resample_noise"]
 
 
 def resample_noise(path: PathLike, target_rate: int) -> np.ndarray:

@@ -61,6 +61,35 @@ def test_no_space_at_reservation_gives_one_warning_and_the_same_items(synthetic_
     assert not list(full.glob("*.f32")) and not list(full.glob("*.json"))
 
 
+def test_a_whole_table_is_not_reserved_again_and_a_sparse_one_is(tmp_path, monkeypatch):
+    """Reserving runs only where blocks are missing: where posix_fallocate is emulated by writing
+    (NFSv3), reserving a table that others are filling could write over their rows."""
+    paths = _clip_files(tmp_path)
+    bank = _build(paths, tmp_path / "cache")
+    table = bank.table_path()
+    calls = []
+    real_reserve = clips.reserve_space
+
+    def counting(fd, size):
+        calls.append(size)
+        return real_reserve(fd, size)
+
+    monkeypatch.setattr(clips, "reserve_space", counting)
+    _build(paths, tmp_path / "cache")
+    assert calls == []
+
+    if getattr(os.stat(table), "st_blocks", None) is None:
+        pytest.skip("this platform reports no allocated blocks")
+    size = table.stat().st_size
+    table.unlink()
+    with open(table, "wb") as f:  # full length, no blocks: what ftruncate alone used to leave
+        f.truncate(size)
+    assert os.stat(table).st_blocks * 512 < size
+    _build(paths, tmp_path / "cache")
+    assert calls == [size]
+    assert os.stat(table).st_blocks * 512 >= size
+
+
 def _mount_tmpfs_command(mountpoint, size):
     """A command prefix that runs its argument with a private tmpfs at ``mountpoint``, or None."""
     unshare = shutil.which("unshare")

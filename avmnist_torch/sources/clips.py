@@ -59,7 +59,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -209,13 +209,17 @@ class _Table:
         with file_lock(path.parent / FOLDER_LOCK):
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
             try:
-                incomplete = os.fstat(fd).st_size < size
+                st = os.fstat(fd)
+                incomplete = st.st_size < size
+                blocks = getattr(st, "st_blocks", None)  # absent on Windows
                 try:
                     if incomplete or not sidecar.exists():
                         write_json_atomic(sidecar, description())
-                    # Cheap when the blocks are already there; a sparse or short file gets them now,
-                    # or fails here with ENOSPC/EDQUOT instead of SIGBUS in a worker later.
-                    reserve_space(fd, size)
+                    # A short or sparse file gets its blocks now, or fails here with ENOSPC/EDQUOT
+                    # instead of SIGBUS in a worker later. A table already whole is left alone: where
+                    # posix_fallocate is emulated (NFSv3), it would write into rows others are filling.
+                    if incomplete or (blocks is not None and blocks * 512 < size):
+                        reserve_space(fd, size)
                 except OSError:
                     if incomplete:  # never complete, so nobody maps it: give the space back
                         _remove_file(path)
