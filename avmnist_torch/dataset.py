@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import numpy as np
 import torch
 
+from .noise import NoiseBank
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
 from .schemes import MIN_LENGTH, Scheme, apply_scheme, get_scheme, item_rng
 from .sources.audio import load_wav
@@ -16,7 +17,6 @@ from .sources.fsdd import SPLITS
 from .sources.index import SplitIndex, build_split_index
 from .sources.labels import LabelsLike
 from .sources.clips import ClipBank, package_versions
-from .sources.noise import NoiseBank
 from .storage import CacheInfo, cached_rows, metadata_for, resolve_cache
 
 PathLike = Union[str, os.PathLike]

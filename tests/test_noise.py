@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from avmnist_torch import AVMNISTAudioDataset
-from avmnist_torch.sources import noise as noise_module
-from avmnist_torch.sources.noise import NoiseBank
+from avmnist_torch import noise as noise_module
+from avmnist_torch.noise import NoiseBank
 from conftest import digest
 
 librosa = pytest.importorskip("librosa")

@@ -3,9 +3,9 @@
 Generating an item reads one FSDD recording and, for the noise schemes, one
 ESC-50 clip resampled to 8 kHz. Both depend only on the file (and the rate), so
 a :class:`ClipBank` computes each at most once and keeps it in a *clip table*:
-one file per (kind, list of files, row length) under a cache folder, mapped by
-every process that uses it. DataLoader workers share its pages through the OS
-instead of each holding a copy, and a later run starts warm.
+one file per (kind, list of files, row length, package version) under a cache
+folder, mapped by every process that uses it. DataLoader workers share its
+pages through the OS instead of each holding a copy, and a later run starts warm.
 
 A row holds the first ``keep`` samples of one clip and its sample rate. Rows
 are filled lazily on first use, so nothing is computed before the first item.
@@ -13,36 +13,74 @@ A row counts as filled only when its ready flag is set and its CRC matches,
 checked once per process, so a crash in the middle of a write costs a
 recomputation, never wrong samples. Without a cache folder each process keeps
 its own rows in memory.
+
+Where the tables live
+    ``$AVMNIST_CACHE`` if set, else the platform's user cache folder
+    (:func:`~avmnist_torch.filesystem.default_cache_dir`), else the folder given
+    as the dataset's ``noise_cache``. Each table ``<kind>-<rows>x<keep>-<key>.f32``
+    has a small description beside it (``.json``: kind, source folders and
+    files, row count, package version, creation time); its modification time is
+    the table's last use (touched once per process when the table is opened).
+    :func:`list_tables`, :func:`prune_tables` and :func:`clear_tables` (and the
+    ``avmnist-audio cache`` command built on them) show and remove them.
+
+Full disks
+    A table's space is reserved (:func:`~avmnist_torch.filesystem.reserve_space`)
+    before it is mapped, so a full disk or an exhausted quota shows up when the
+    table is opened, as an ``OSError``, instead of killing a DataLoader worker
+    with SIGBUS ("Unexpected bus error") when a write into a sparse page finds
+    no block. A table that cannot be reserved is removed again and its clips are
+    kept in memory, with one :class:`ClipCacheWarning` naming the folder, the
+    size needed and how to choose another folder: once per folder and process,
+    and in a DataLoader only from worker 0 (the others meet the same disk). On
+    copy-on-write file systems (btrfs, ZFS) a reservation cannot promise space
+    for later overwrites; keep the cache on another file system there if the
+    disk may fill up.
+
+Versions
+    The key includes this package's version and the versions of the decoding
+    and resampling libraries, so a fix to either never reuses old rows.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
 import mmap
 import os
+import re
+import sys
+import threading
+import time
 import warnings
 import zlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..common import CacheError, __version__
+from ..filesystem import CACHE_ENV, default_cache_dir, file_lock, io_error, reserve_space, write_json_atomic
+
 PathLike = Union[str, os.PathLike]
-CACHE_ENV = "AVMNIST_CACHE"
 _LAYOUT = "clip-table-v2"  # bump when the file layout changes: the name changes with it
 Loader = Callable[[str], Tuple[np.ndarray, int]]
 #: How many rows a process reads between two releases of its mapping (see ``_Table.release_now_and_then``).
 RELEASE_EVERY = 256
+TABLE_SUFFIX = ".f32"
+DESCRIPTION_SUFFIX = ".json"
+#: Serialises creating, reserving and removing tables within one cache folder (never removed itself).
+FOLDER_LOCK = ".clip-tables.lock"
+_TABLE_NAME = re.compile(r"^(?P<kind>.+)-(?P<rows>\d+)x(?P<keep>\d+)-(?P<digest>[0-9a-f]{24})\.f32$")
+_NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
-def default_cache_dir() -> Path:
-    """``$AVMNIST_CACHE``, else ``$XDG_CACHE_HOME/avmnist-torch``, else ``~/.cache/avmnist-torch``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "avmnist-torch"
+class ClipCacheWarning(RuntimeWarning):
+    """A clip table cannot be used (full disk, unwritable folder); clips are kept in memory instead."""
 
 
 def package_versions(*packages: str) -> str:
@@ -56,24 +94,144 @@ def package_versions(*packages: str) -> str:
     return ",".join(found)
 
 
+def resolve_cache_dir(cache_dir: Union[PathLike, str, None]) -> Optional[Path]:
+    """``"auto"`` is :func:`default_cache_dir`, None stays None (memory only), anything else a path."""
+    if cache_dir is None:
+        return None
+    if isinstance(cache_dir, str) and cache_dir == "auto":
+        return default_cache_dir()
+    return Path(cache_dir)
+
+
+def table_bytes(n_rows: int, keep: int) -> int:
+    """Size of a table of ``n_rows`` rows of ``keep`` float32 samples, with each row's metadata."""
+    return n_rows * keep * 4 + n_rows * 13  # uint32 length, uint32 rate, uint32 crc, uint8 ready
+
+
+def _human(n_bytes: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n_bytes < 1000 or unit == "GB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1000
+    raise AssertionError("unreachable")
+
+
+# ----------------------------------------------------------------------------
+# one folder's state in this process
+
+_folder_lock = threading.Lock()
+#: Cache folders this process found unusable (full, unwritable): later tables there go to memory
+#: without another warning, and banks pickled to workers carry that decision with them.
+_unusable_folders: Dict[str, str] = {}
+
+
+def _folder_key(folder: Path) -> str:
+    return os.path.abspath(folder)
+
+
+def _in_secondary_dataloader_worker() -> bool:
+    """Whether this process is a PyTorch DataLoader worker other than worker 0.
+
+    Every worker of a DataLoader meets the same full folder; worker 0 speaks for
+    all of them. torch is looked up, not imported: a process without it is no worker.
+    """
+    torch = sys.modules.get("torch")
+    get_worker_info = getattr(getattr(getattr(torch, "utils", None), "data", None), "get_worker_info", None)
+    info = get_worker_info() if get_worker_info is not None else None
+    return info is not None and getattr(info, "id", 0) != 0
+
+
+def _give_up_on(folder: Path, message: str) -> None:
+    """Remember ``folder`` as unusable and warn about it: once per folder per process, once per DataLoader."""
+    with _folder_lock:
+        first = _folder_key(folder) not in _unusable_folders
+        _unusable_folders.setdefault(_folder_key(folder), message)
+    if first and not _in_secondary_dataloader_worker():
+        warnings.warn(message, ClipCacheWarning, stacklevel=5)
+
+
+def folder_found_unusable(cache_dir: Union[PathLike, str, None]) -> bool:
+    """Whether this process already fell back to memory for ``cache_dir`` (see :class:`ClipCacheWarning`)."""
+    folder = resolve_cache_dir(cache_dir)
+    return folder is not None and _folder_key(folder) in _unusable_folders
+
+
+# ----------------------------------------------------------------------------
+# one table
+
+
+def _description_path(table: Path) -> Path:
+    return table.with_suffix(DESCRIPTION_SUFFIX)
+
+
+def _describe(kind: str, paths: Sequence[str], stats: Sequence[os.stat_result], keep: int, key: str) -> dict:
+    """What the sidecar says: enough to list the table and to tell whether its sources are still there."""
+    folders: List[str] = []
+    files = []
+    for p, st in zip(paths, stats):
+        folder, name = os.path.split(os.path.abspath(p))
+        if folder not in folders:
+            folders.append(folder)
+        files.append([folders.index(folder), name, st.st_size, st.st_mtime_ns])
+    return {
+        "what": "avmnist-torch clip table",
+        "layout": _LAYOUT,
+        "kind": kind,
+        "rows": len(paths),
+        "keep": keep,
+        "package_version": __version__,
+        "key": key,
+        "created": time.time(),
+        "sources": folders,
+        "files": files,
+    }
+
+
+def _remove_file(path: Path) -> None:
+    """Remove ``path`` if it is there (a seam for tests of platforms that refuse to remove open files)."""
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
 class _Table:
     """One memory-mapped table: ``n`` rows of ``keep`` float32, plus lengths, rates, CRCs and ready flags."""
 
-    def __init__(self, path: Path, n_rows: int, keep: int) -> None:
+    def __init__(self, path: Path, n_rows: int, keep: int, description: Callable[[], dict]) -> None:
         self.n_rows, self.keep = n_rows, keep
+        size = table_bytes(n_rows, keep)
         data_bytes = n_rows * keep * 4
-        meta_bytes = n_rows * 13  # uint32 length, uint32 rate, uint32 crc, uint8 ready
-        size = data_bytes + meta_bytes
         path.parent.mkdir(parents=True, exist_ok=True)
-        # O_CREAT without O_EXCL: processes racing to create the table open the same
-        # file; growing it to its size is idempotent and never drops written rows.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        sidecar = _description_path(path)
+        # One creator at a time per folder: the space is reserved completely before
+        # anyone maps the file, so no process ever writes into an unreserved page.
+        with file_lock(path.parent / FOLDER_LOCK):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+            try:
+                st = os.fstat(fd)
+                incomplete = st.st_size < size
+                blocks = getattr(st, "st_blocks", None)  # absent on Windows
+                try:
+                    if incomplete or not sidecar.exists():
+                        write_json_atomic(sidecar, description())
+                    # A short or sparse file gets its blocks now, or fails here with ENOSPC/EDQUOT
+                    # instead of SIGBUS in a worker later. A table already whole is left alone: where
+                    # posix_fallocate is emulated (NFSv3), it would write into rows others are filling.
+                    if incomplete or (blocks is not None and blocks * 512 < size):
+                        reserve_space(fd, size)
+                except OSError:
+                    if incomplete:  # never complete, so nobody maps it: give the space back
+                        _remove_file(path)
+                        _remove_file(sidecar)
+                    raise
+                self._map = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
+            finally:
+                os.close(fd)
         try:
-            if os.fstat(fd).st_size < size:
-                os.ftruncate(fd, size)
-            self._map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        finally:
-            os.close(fd)
+            os.utime(sidecar)  # last use: once per process per table
+        except OSError:
+            pass
         self.data = np.frombuffer(self._map, dtype=np.float32, count=n_rows * keep).reshape(n_rows, keep)
         meta = data_bytes
         self.lengths = np.frombuffer(self._map, dtype=np.uint32, count=n_rows, offset=meta)
@@ -125,6 +283,10 @@ class _Table:
 class ClipBank:
     """Clips addressed by position in ``paths``, each loaded at most once and shared.
 
+    Safe to use from several threads at once: the table is opened once under a
+    lock, rows are stored under it, and the in-memory rows are an LRU guarded
+    by it (loading a clip happens outside the lock).
+
     Parameters
     ----------
     paths : sequence of paths
@@ -139,10 +301,13 @@ class ClipBank:
         their start. None: whole clips, in memory only.
     cache_dir : path, "auto" or None
         Where the table lives. "auto" is :func:`default_cache_dir`; None keeps
-        rows in this process's memory only. A folder that cannot be written
-        falls back to memory with a warning.
+        rows in this process's memory only. A folder that cannot be written, or
+        has no room for the table, falls back to memory with one
+        :class:`ClipCacheWarning` per folder and process.
     key : str
         More of what the rows depend on (package versions, a target rate).
+    max_in_memory : int
+        How many clips a bank without a table keeps (least recently used go first).
     """
 
     def __init__(
@@ -161,58 +326,299 @@ class ClipBank:
         self.kind = kind
         self.keep = keep
         self.key = key
-        self.cache_dir = default_cache_dir() if cache_dir == "auto" else (Path(cache_dir) if cache_dir else None)
+        self.cache_dir = resolve_cache_dir(cache_dir)
         self.max_in_memory = max_in_memory
+        self._lock = threading.Lock()
         self._table: Optional[_Table] = None
         self._opened = False
         self._memory: "OrderedDict[int, Tuple[np.ndarray, int]]" = OrderedDict()
 
     def __getstate__(self):
-        # Workers map the table themselves; an mmap or a parent's rows never travel by pickle.
+        # Workers map the table themselves; an mmap, a lock or a parent's rows never travel by pickle.
         state = self.__dict__.copy()
+        del state["_lock"]
         state["_table"] = None
         state["_opened"] = False
         state["_memory"] = OrderedDict()
+        if folder_found_unusable(self.cache_dir):
+            state["cache_dir"] = None  # this process already warned: workers go straight to memory
         return state
 
-    def _open(self) -> Optional[_Table]:
-        self._opened = True
+    def __setstate__(self, state) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def table_path(self) -> Optional[Path]:
+        """The file this bank's table lives in, or None when its rows stay in memory."""
         if self.cache_dir is None or not self.paths or not self.keep:
             return None
-        identity = [_LAYOUT, self.kind, f"keep={self.keep}", self.key]
-        for p in self.paths:
-            stat = os.stat(p)
-            identity.append(f"{os.path.abspath(p)}|{stat.st_size}|{stat.st_mtime_ns}")
+        return self._locate()[0]
+
+    def _locate(self) -> Tuple[Path, List[os.stat_result]]:
+        stats = [os.stat(p) for p in self.paths]
+        identity = [_LAYOUT, self.kind, f"keep={self.keep}", self.key, f"avmnist-torch={__version__}"]
+        for p, st in zip(self.paths, stats):
+            identity.append(f"{os.path.abspath(p)}|{st.st_size}|{st.st_mtime_ns}")
         digest = hashlib.sha256("\n".join(identity).encode()).hexdigest()[:24]
-        path = self.cache_dir / f"{self.kind}-{len(self.paths)}x{self.keep}-{digest}.f32"
+        assert self.cache_dir is not None
+        return self.cache_dir / f"{self.kind}-{len(self.paths)}x{self.keep}-{digest}{TABLE_SUFFIX}", stats
+
+    def _open(self) -> Optional[_Table]:
+        if self.cache_dir is None or not self.paths or not self.keep:
+            return None
+        if folder_found_unusable(self.cache_dir):
+            return None
+        path, stats = self._locate()
         try:
-            self._table = _Table(path, len(self.paths), self.keep)
-        except OSError as err:
-            warnings.warn(
-                f"{path}: cannot use the clip cache ({err}); {self.kind} are kept in memory instead",
-                RuntimeWarning,
-                stacklevel=4,
+            return _Table(
+                path, len(self.paths), self.keep, lambda: _describe(self.kind, self.paths, stats, self.keep, self.key)
             )
+        except OSError as err:
+            size = table_bytes(len(self.paths), self.keep)
+            doing = f"reserving {_human(size)} for the {self.kind} clip table"
+            advice = (
+                "free space there, or choose another folder with $" + CACHE_ENV + " or the dataset's noise_cache= "
+                "option (noise_cache=None keeps clips in memory without this warning)"
+                if err.errno in _NO_SPACE
+                else "choose a writable folder with $" + CACHE_ENV + " or the dataset's noise_cache= option "
+                "(noise_cache=None keeps clips in memory without this warning)"
+            )
+            _give_up_on(
+                self.cache_dir,
+                f"cannot use the clip cache in {self.cache_dir}: {io_error(err, path, doing, CacheError)}; "
+                f"clip tables there are kept in each process's memory for the rest of this process instead "
+                f"(slower, and a copy per DataLoader worker). To share them, {advice}.",
+            )
+            return None
+
+    def _table_or_none(self) -> Optional[_Table]:
+        if not self._opened:
+            with self._lock:
+                if not self._opened:
+                    self._table = self._open()
+                    self._opened = True  # only once _table is what it will stay
         return self._table
 
     def get(self, i: int) -> Tuple[np.ndarray, int]:
         """Clip ``i``: its first ``keep`` samples (read-only) and its sample rate."""
-        table = self._table if self._opened else self._open()
+        table = self._table_or_none()
         if table is not None:
             table.release_now_and_then()
             found = table.row(i)
             if found is None:
-                found = table.store(i, *self.load(self.paths[i]))
+                samples, rate = self.load(self.paths[i])
+                with self._lock:
+                    found = table.row(i) or table.store(i, samples, rate)
             return found
-        found = self._memory.get(i)
-        if found is None:
-            samples, rate = self.load(self.paths[i])
-            if self.keep:
-                samples = samples[: self.keep].copy()
-            samples.setflags(write=False)
-            found = self._memory[i] = (samples, rate)
-            if len(self._memory) > self.max_in_memory:
-                self._memory.popitem(last=False)
-        else:
-            self._memory.move_to_end(i)
+        with self._lock:
+            found = self._memory.get(i)
+            if found is not None:
+                self._memory.move_to_end(i)
+                return found
+        samples, rate = self.load(self.paths[i])
+        if self.keep:
+            samples = samples[: self.keep].copy()
+        samples.setflags(write=False)
+        with self._lock:
+            found = self._memory.get(i)
+            if found is None:
+                found = self._memory[i] = (samples, rate)
+                if len(self._memory) > self.max_in_memory:
+                    self._memory.popitem(last=False)
         return found
+
+
+# ----------------------------------------------------------------------------
+# listing and removing tables
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """One clip table in a cache folder, as :func:`list_tables` finds it.
+
+    Attributes
+    ----------
+    path : Path
+        The table file (its description is the ``.json`` beside it).
+    kind : str
+        ``"recordings"``, ``"noise-8000hz"``, ...
+    size_bytes : int
+        Bytes the table takes (all reserved when it was made).
+    sources : list of str
+        The folders its clips were read from (empty when it has no description:
+        tables made before tables described themselves).
+    sources_present : bool
+        Whether every file its rows were made from is still there, unchanged
+        (same size and modification time), i.e. whether a dataset could use it
+        again. False for a moved, deleted or touched data tree, and for a table
+        without a description.
+    rows : int
+        How many clips it holds.
+    last_used : float
+        When a process last opened it (seconds since the epoch).
+    """
+
+    path: Path
+    kind: str
+    size_bytes: int
+    sources: List[str]
+    sources_present: bool
+    rows: int
+    last_used: float
+
+
+def _read_description(path: Path) -> Optional[dict]:
+    try:
+        with open(path) as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _sources_unchanged(description: dict) -> bool:
+    try:
+        folders = [str(f) for f in description["sources"]]
+        for k, name, size, mtime_ns in description["files"]:
+            st = os.stat(os.path.join(folders[k], name))
+            if st.st_size != size or st.st_mtime_ns != mtime_ns:
+                return False
+    except (OSError, KeyError, IndexError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _table_info(path: Path) -> Optional[TableInfo]:
+    named = _TABLE_NAME.match(path.name)
+    if named is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:  # removed meanwhile
+        return None
+    sidecar = _description_path(path)
+    description = _read_description(sidecar)
+    last_used = st.st_mtime
+    try:
+        last_used = max(last_used, sidecar.stat().st_mtime)
+    except OSError:
+        pass
+    sources: List[str] = []
+    if description is not None and isinstance(description.get("sources"), list):
+        sources = [str(s) for s in description["sources"]]
+    return TableInfo(
+        path=path,
+        kind=named["kind"],
+        size_bytes=st.st_size,
+        sources=sources,
+        sources_present=description is not None and _sources_unchanged(description),
+        rows=int(named["rows"]),
+        last_used=last_used,
+    )
+
+
+def list_tables(cache_dir: Optional[PathLike] = None) -> List[TableInfo]:
+    """The clip tables in ``cache_dir`` (default: :func:`default_cache_dir`), oldest use first."""
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if not folder.is_dir():
+        return []
+    found = [info for info in map(_table_info, sorted(folder.glob("*" + TABLE_SUFFIX))) if info is not None]
+    return sorted(found, key=lambda info: (info.last_used, info.path.name))
+
+
+def _remove_tables(cache_dir: Optional[PathLike], which: Callable[[TableInfo], bool]) -> List[TableInfo]:
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if not folder.is_dir():
+        return []
+    removed = []
+    try:
+        lock = file_lock(folder / FOLDER_LOCK)
+        lock.acquire()
+    except OSError as err:
+        raise io_error(err, folder / FOLDER_LOCK, "locking the clip tables folder", CacheError) from None
+    try:
+        for info in list_tables(folder):
+            if not which(info):
+                continue
+            try:
+                # POSIX: a process that has the table mapped keeps its pages; the space is
+                # freed when it lets go. Windows refuses to remove a mapped file.
+                _remove_file(info.path)
+            except OSError as err:
+                warnings.warn(
+                    f"{info.path}: not removed ({os.strerror(err.errno) if err.errno else err}); it is probably "
+                    "in use by a running process (Windows cannot remove a file while it is mapped): "
+                    "stop the processes using it and run this again",
+                    ClipCacheWarning,
+                    stacklevel=3,
+                )
+                continue
+            try:
+                _remove_file(_description_path(info.path))
+            except OSError:
+                pass  # a description without its table is ignored by list_tables
+            removed.append(info)
+    finally:
+        lock.release()
+    return removed
+
+
+def clear_tables(cache_dir: Optional[PathLike] = None) -> List[TableInfo]:
+    """Remove every clip table in ``cache_dir`` (default: :func:`default_cache_dir`); returns the removed ones.
+
+    A table that cannot be removed (Windows: in use by a running process) is
+    reported with a :class:`ClipCacheWarning` and left in place.
+    """
+    return _remove_tables(cache_dir, lambda info: True)
+
+
+def prune_tables(cache_dir: Optional[PathLike] = None) -> List[TableInfo]:
+    """Remove the clip tables no dataset can use again: sources deleted, moved or changed, or no description.
+
+    Returns the removed ones; see :func:`clear_tables` for tables in use.
+    """
+    return _remove_tables(cache_dir, lambda info: not info.sources_present)
+
+
+def format_tables(tables: Sequence[TableInfo]) -> str:
+    """A table for people: size, kind, rows, last use and sources of each clip table, and the total."""
+    if not tables:
+        return "no clip tables"
+    rows = [("size", "kind", "rows", "last use", "sources")]
+    for info in tables:
+        sources = ", ".join(info.sources) if info.sources else "(unknown: made by an older version)"
+        if info.sources and not info.sources_present:
+            sources += "  (gone or changed)"
+        rows.append(
+            (
+                _human(info.size_bytes),
+                info.kind,
+                str(info.rows),
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(info.last_used)),
+                sources,
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+    lines = [
+        "  ".join([r[0].rjust(widths[0]), r[1].ljust(widths[1]), r[2].rjust(widths[2]), r[3].ljust(widths[3]), r[4]])
+        for r in rows
+    ]
+    total = sum(info.size_bytes for info in tables)
+    lines.append(f"{_human(total)} in {len(tables)} table{'s' if len(tables) != 1 else ''}")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "CACHE_ENV",
+    "ClipBank",
+    "ClipCacheWarning",
+    "TableInfo",
+    "clear_tables",
+    "default_cache_dir",
+    "format_tables",
+    "list_tables",
+    "package_versions",
+    "prune_tables",
+    "resolve_cache_dir",
+    "table_bytes",
+]

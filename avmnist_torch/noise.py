@@ -4,23 +4,25 @@ The notebook loads and resamples a 5 s, 44.1 kHz ESC-50 clip for every item
 (about 2.7 ms). The result depends only on the clip and the target rate, so
 :class:`NoiseBank` keeps one :class:`~avmnist_torch.sources.clips.ClipBank` per
 target rate: each clip is resampled at most once, into a table every process
-maps (see :mod:`avmnist_torch.sources.clips`).
+maps (see :mod:`avmnist_torch.sources.clips`). It sits above ``sources`` because
+it resamples with :func:`avmnist_torch.dsp.resample`.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from .. import dsp
-from .audio import load_wav
-from .clips import CACHE_ENV, ClipBank, default_cache_dir, package_versions
+from . import dsp
+from .sources.audio import load_wav
+from .sources.clips import ClipBank, folder_found_unusable, package_versions
 
 PathLike = Union[str, os.PathLike]
 
-__all__ = ["CACHE_ENV", "NoiseBank", "default_cache_dir", "resample_noise"]
+__all__ = ["NoiseBank", "resample_noise"]
 
 
 def resample_noise(path: PathLike, target_rate: int) -> np.ndarray:
@@ -60,23 +62,34 @@ class NoiseBank:
         self.keep = keep
         self.cache_dir = cache_dir
         self._banks: Dict[int, ClipBank] = {}
+        self._lock = threading.Lock()
 
     def __getstate__(self):
         # The banks hold a closure and, once used, a memory map: each process makes its own.
         state = self.__dict__.copy()
         state["_banks"] = {}
+        del state["_lock"]
+        if folder_found_unusable(self.cache_dir):
+            state["cache_dir"] = None  # this process already warned: workers go straight to memory
         return state
+
+    def __setstate__(self, state) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def get(self, noise_id: int, rate: int) -> np.ndarray:
         """Noise ``noise_id`` resampled to ``rate``: its first ``keep`` samples, read-only."""
         bank = self._banks.get(rate)
         if bank is None:
-            bank = self._banks[rate] = ClipBank(
-                self.paths,
-                lambda path: (resample_noise(path, rate), rate),
-                kind=f"noise-{rate}hz",
-                keep=self.keep,
-                cache_dir=self.cache_dir,
-                key=package_versions("soxr", "numpy"),
-            )
+            with self._lock:  # one bank per rate, even when threads ask for a new rate at once
+                bank = self._banks.get(rate)
+                if bank is None:
+                    bank = self._banks[rate] = ClipBank(
+                        self.paths,
+                        lambda path: (resample_noise(path, rate), rate),
+                        kind=f"noise-{rate}hz",
+                        keep=self.keep,
+                        cache_dir=self.cache_dir,
+                        key=package_versions("soxr", "numpy"),
+                    )
         return bank.get(noise_id)[0]
