@@ -24,12 +24,12 @@ import traceback
 from typing import List, Optional
 
 from ..common import AVMNISTError, ParameterError, __version__
-from . import demo, download, export, inspect, verify
+from . import cache, demo, download, export, inspect, verify
 
 __all__ = ["build_parser", "main", "COMMANDS"]
 
 #: The command modules, in the order ``--help`` lists them.
-COMMANDS = (demo, download, export, verify, inspect)
+COMMANDS = (demo, download, export, verify, inspect, cache)
 
 #: Exit statuses: 2 is argparse's own for a bad command line, 130 the shell's for SIGINT.
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
