@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Union
 
-from .fsdd import SourceError
+from ..common import SourceError
 
 PathLike = Union[str, os.PathLike]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Union
 
-from ..common import SPLITS, SourceError
+from ..common import SPLITS, SourceError, check_split
 
 PathLike = Union[str, os.PathLike]
 
@@ -62,8 +62,7 @@ def list_recordings(folder: PathLike) -> List[Recording]:
 
 def recordings_by_digit(recordings: List[Recording], split: str, *, folder: PathLike = "") -> List[List[Path]]:
     """Paths of one split's recordings, one list per digit 0-9, in sorted-name order."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}: choose 'train' or 'test'")
+    check_split(split)
     by_digit: List[List[Path]] = [[] for _ in range(10)]
     for rec in recordings:
         if rec.split == split:

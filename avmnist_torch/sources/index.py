@@ -11,7 +11,8 @@ import numpy as np
 
 from .audio import check_audio_files
 from .esc50 import NoiseSplit, read_noise_split
-from .fsdd import SPLITS, SourceError, list_recordings, recordings_by_digit
+from ..common import SourceError, check_split
+from .fsdd import list_recordings, recordings_by_digit
 from .labels import LabelsLike, load_labels
 
 PathLike = Union[str, os.PathLike]
@@ -65,8 +66,7 @@ def build_split_index(
     ``check_audio`` every recording and noise of the split has its header read,
     so a corrupt file is reported now, by name, rather than mid-epoch.
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}: choose 'train' or 'test'")
+    check_split(split)
     label_array = load_labels(labels, split)
     by_digit = recordings_by_digit(list_recordings(recordings_dir), split, folder=recordings_dir)
 

@@ -8,7 +8,8 @@ from typing import Union
 
 import numpy as np
 
-from .fsdd import SourceError
+from ..common import SourceError
+from .mnist_idx import find_torchvision_mnist_labels, read_idx_labels
 
 PathLike = Union[str, os.PathLike]
 LabelsLike = Union[PathLike, np.ndarray, list]
@@ -56,14 +57,9 @@ def load_labels(source: LabelsLike, split: str) -> np.ndarray:
             if candidate.is_file():
                 return load_labels(candidate, split)
         try:
-            from .mnist_idx import find_torchvision_mnist_labels
-        except ImportError:  # pragma: no cover - idx support missing from this build
-            find_torchvision_mnist_labels = None
-        if find_torchvision_mnist_labels is not None:
-            try:
-                return load_labels(find_torchvision_mnist_labels(path, split), split)
-            except FileNotFoundError:
-                pass
+            return load_labels(find_torchvision_mnist_labels(path, split), split)
+        except FileNotFoundError:
+            pass
         raise SourceError(
             f"{path}: no {split} labels found; expected avmnist/{split}_labels.npy, {split}_labels.npy "
             "or a torchvision MNIST root (run 'avmnist-audio download --root DATA')"
@@ -76,8 +72,6 @@ def load_labels(source: LabelsLike, split: str) -> np.ndarray:
         except Exception as err:
             raise SourceError(f"{path}: not a readable .npy labels file ({err})") from None
         return validate_labels(arr, origin=str(path))
-    from .mnist_idx import read_idx_labels
-
     try:
         arr = read_idx_labels(path)
     except ValueError as err:
