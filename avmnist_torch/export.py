@@ -29,7 +29,6 @@ from .storage import (
     ExportTarget,
     StorageError,
     metadata_differences,
-    metadata_for,
     multibench_path,
     notebook_path,
     open_rows,
@@ -314,7 +313,7 @@ def export(
 
 def _export_one(dataset: AVMNISTAudioDataset, path: Path, *, workers: int, shard: Tuple[int, int],
                 progress: bool, chunk_rows: int, made_from: Optional[Dict[str, Any]] = None) -> bool:
-    target = ExportTarget(path, dict(metadata_for(dataset), made_from=made_from or {}), chunk_rows)
+    target = ExportTarget(path, dict(dataset.metadata(), made_from=made_from or {}), chunk_rows)
     if target.open() == "complete":
         if progress:
             print(f"{path}: already complete", file=sys.stderr)
@@ -466,7 +465,7 @@ def verify(
     if len(dataset) != n:
         raise StorageError(f"{path}: has {n} rows but the {split} split has {len(dataset)} labels")
     if meta is not None:
-        expected = metadata_for(dataset)
+        expected = dataset.metadata()
         for key, found, now in metadata_differences(meta, expected):
             if key == "sources":
                 report.notes.append("the sources under this root differ from those the file was made from")

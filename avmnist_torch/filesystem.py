@@ -62,17 +62,20 @@ def default_cache_dir() -> Path:
 # errors
 
 
+def os_error_reason(err: OSError) -> str:
+    """Why a write failed, in plain words: "no space left on device", "disk quota exceeded", ..."""
+    if err.errno == errno.ENOSPC:
+        return "no space left on device"
+    if err.errno == getattr(errno, "EDQUOT", -1):
+        return "disk quota exceeded"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "not writable (permission denied or read-only file system)"
+    return os.strerror(err.errno) if err.errno else str(err)
+
+
 def io_error(err: OSError, path: PathLike, doing: str, cls: type = StorageError) -> StorageError:
     """A package error naming ``path``, what was being done and, in plain words, why it failed."""
-    if err.errno == errno.ENOSPC:
-        what = "no space left on device"
-    elif err.errno == getattr(errno, "EDQUOT", -1):
-        what = "disk quota exceeded"
-    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        what = "not writable (permission denied or read-only file system)"
-    else:
-        what = os.strerror(err.errno) if err.errno else str(err)
-    return cls(f"{path}: {what} while {doing}")
+    return cls(f"{path}: {os_error_reason(err)} while {doing}")
 
 
 # ----------------------------------------------------------------------------
@@ -198,13 +201,23 @@ class RangeLocks:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self._fcntl = _module("fcntl")
-        self._msvcrt = None if self._fcntl is not None else _module("msvcrt")
-        if self._fcntl is None and self._msvcrt is None:
+        self._fcntl, self._msvcrt = self._backends()
+
+    @staticmethod
+    def _backends():
+        fcntl = _module("fcntl")
+        msvcrt = None if fcntl is not None else _module("msvcrt")
+        if fcntl is None and msvcrt is None:
             raise UnsupportedPlatformError(
                 f"byte-range file locks are not available on {sys.platform} (neither fcntl nor msvcrt); "
                 "exports need them to keep exporters apart: export from Linux, macOS or Windows"
             )
+        return fcntl, msvcrt
+
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise :class:`UnsupportedPlatformError` where there are no byte-range locks (before any file is made)."""
+        cls._backends()
 
     @property
     def reports_holder(self) -> bool:
@@ -327,6 +340,7 @@ __all__ = [
     "file_lock",
     "fsync_dir",
     "io_error",
+    "os_error_reason",
     "process_alive",
     "pwrite_all",
     "reserve_space",

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from avmnist_torch import storage
+from avmnist_torch.cache import open_cached_items
 from avmnist_torch.storage import (
     ExportTarget,
     LockedError,
     MetadataMismatch,
     StorageError,
     done_chunks,
-    open_cached_items,
     open_rows,
     partial_path,
     read_sidecar,
