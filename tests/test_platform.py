@@ -217,3 +217,58 @@ def test_holder_pid_is_reported_where_the_os_tells_it(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+# ----------------------------------------------------------------------------
+# Windows cannot rename a file another process has open
+
+
+def _sharing_violation() -> PermissionError:
+    err = PermissionError(errno.EACCES, "The process cannot access the file: it is being used by another process")
+    err.winerror = 32  # what Windows sets; POSIX never raises this, it renames open files
+    return err
+
+
+def _write_rows(path: Path, rows: int) -> ExportTarget:
+    target = ExportTarget(path, _meta(rows), 4)
+    target.open()
+    for c in target.claim(0, target.n_chunks):
+        start, stop = target.chunk_range(c)
+        target.write_chunk(c, np.full((stop - start, 112, 112), c, np.uint8))
+    return target
+
+
+def _hold_partial_open(monkeypatch, times: int) -> None:
+    real_replace = os.replace
+    left = {"n": times}
+
+    def replace(source, target):
+        if str(source).endswith(".partial") and left["n"] > 0:
+            left["n"] -= 1
+            raise _sharing_violation()
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def test_finishing_waits_while_another_exporter_closes_the_file(tmp_path, monkeypatch):
+    _hold_partial_open(monkeypatch, times=3)
+    path = tmp_path / "x.npy"
+    with _write_rows(path, 10) as target:
+        assert target.finish()
+    assert np.load(path)[9, 0, 0] == 2 and not partial_path(path).exists()
+
+
+def test_finishing_leaves_a_file_still_held_open_to_its_holder_or_a_rerun(tmp_path, monkeypatch):
+    _hold_partial_open(monkeypatch, times=10**6)
+    path = tmp_path / "x.npy"
+    with _write_rows(path, 10) as target:
+        assert not target.finish()  # not complete, and not an error: the other exporter finishes it
+    assert not path.exists() and partial_path(path).exists()
+    monkeypatch.undo()
+    again = ExportTarget(path, _meta(10), 4)
+    assert again.open() == "partial"
+    with again:
+        assert again.claim(0, again.n_chunks) == []
+        assert again.finish()
+    assert np.load(path)[9, 0, 0] == 2

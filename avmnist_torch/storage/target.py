@@ -63,6 +63,27 @@ def done_chunks(path: PathLike) -> Set[int]:
     return done
 
 
+_SHARING_VIOLATION = 32  # Windows' ERROR_SHARING_VIOLATION: another handle has the file open
+_RENAME_TRIES = 20
+
+
+def _replace_when_closed(source: Path, target: Path) -> bool:
+    """``os.replace``, waiting up to a second for other handles of ``source`` to close (Windows).
+
+    POSIX renames open files; Windows refuses while any other process has the
+    file open. Returns False if it stayed open.
+    """
+    for _ in range(_RENAME_TRIES):
+        try:
+            os.replace(source, target)
+            return True
+        except PermissionError as err:
+            if getattr(err, "winerror", None) != _SHARING_VIOLATION:
+                raise
+            time.sleep(0.05)
+    return False
+
+
 #: Files this process is exporting: one process's byte-range locks cannot keep its own exporters apart.
 _ACTIVE: Set[str] = set()
 
@@ -376,14 +397,17 @@ class ExportTarget:
                 header_bytes=self._offset,
                 completed=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             )
-            # Windows cannot rename a file that is open.
+            # Windows cannot rename a file that is open, ours included.
             os.close(self._data_fd)
             self._data_fd = None
             try:
                 # Sidecar first: a crash between the two leaves a .partial that the next run
                 # finishes, never a final file without its provenance.
                 write_json_atomic(sidecar_path(self.path), sidecar)
-                os.replace(self.partial, self.path)
+                if not _replace_when_closed(self.partial, self.path):
+                    # Another exporter of this file (a shard done at the same moment) still has it
+                    # open; it finishes the file when it gets byte 0, or a rerun does.
+                    return False
             except OSError as err:
                 raise io_error(err, self.path, "finishing the export") from None
             fsync_dir(self.path.parent)
