@@ -79,7 +79,7 @@ def test_file_longer_than_its_header_is_refused(tmp_path):
     [
         (np.zeros((N, 112, 112), np.float32), r"holds float32 \(6, 112, 112\), not \(N, 112, 112\) uint8 items; give"),
         (np.zeros((N, 112, 111), np.uint8), r"holds uint8 \(6, 112, 111\), not .*; give a file written by export"),
-        (np.empty((N, 112, 112), object), r"holds Python objects \(object\).*; give a file written by export"),
+        (np.empty((N, 112, 112), object), r"holds Python objects \(object\), not .*; give a file written by export"),
         (np.asfortranarray(np.zeros((N, 112, 112), np.uint8)), r"holds a Fortran-ordered array.*np\.ascontiguousarray"),
     ],
     ids=["float32", "shape", "object", "fortran"],
@@ -132,7 +132,7 @@ def test_rerun_over_a_final_file_cut_short_refuses_instead_of_calling_it_complet
         ExportTarget(path, _meta(10)).open()
     message = str(err.value)
     assert message.startswith(f"{path}: cut short: 7 whole rows of the 10")
-    assert "x.npy.json matches this run, but the file is not whole: delete it and x.npy.json, then rerun" in message
+    assert "x.npy.json matches this run but the file does not: delete it and x.npy.json, then rerun" in message
     assert sidecar_path(path).exists()  # nothing of the user's is deleted behind their back
 
 
@@ -140,5 +140,6 @@ def test_rerun_over_a_final_file_with_a_foreign_header_refuses(tmp_path):
     path = tmp_path / "x.npy"
     _export_target(path, 4)
     np.save(path, np.zeros((4, 112, 112), np.int16))  # replaced by something else, sidecar left behind
-    with pytest.raises(StorageError, match=r"x\.npy: holds int16 \(4, 112, 112\)"):
+    with pytest.raises(StorageError, match=r"x\.npy: holds int16 \(4, 112, 112\), .*; its x\.npy\.json matches "
+                                           r"this run but the file does not: delete it and x\.npy\.json"):
         ExportTarget(path, _meta(4)).open()

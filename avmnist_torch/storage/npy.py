@@ -28,6 +28,7 @@ __all__ = ["ITEM_SHAPE", "ROW_BYTES", "NPY_MAGIC", "npy_header", "read_npy_heade
            "check_npy_items", "open_rows"]
 
 _REMAKE = "export it again, or copy it again from where it was made"
+_FOREIGN = "give a file written by export (or np.save of a (N, 112, 112) uint8 array)"
 
 
 def npy_header(shape: Sequence[int], dtype: Any = np.uint8) -> bytes:
@@ -67,36 +68,36 @@ def is_npy(path: PathLike) -> bool:
         raise StorageError(f"{path}: cannot be read ({err.strerror or err})") from None
 
 
-def check_npy_items(path: PathLike, rows: Optional[int] = None, remedy: str = _REMAKE) -> Tuple[int, int]:
+def check_npy_items(path: PathLike, rows: Optional[int] = None, remedy: Optional[str] = None) -> Tuple[int, int]:
     """Check that a .npy file holds whole item rows: ``(rows, data offset)``, else :class:`StorageError`.
 
     The header must describe ``(N, 112, 112) uint8`` in C order (``N == rows``
     when ``rows`` is given), and the file must be exactly as long as the
     header says: shorter is a file cut short (an interrupted copy), longer is
-    not a file numpy wrote. ``remedy`` ends the message of a file cut short
-    or too long: what the reader should do about it.
+    not a file numpy wrote. ``remedy``, when given, ends every message
+    instead of the default advice: what the caller's user should do.
     """
     shape, dtype, offset = read_npy_header(path)
     if dtype.hasobject:
         raise StorageError(f"{path}: holds Python objects ({dtype}), not (N, 112, 112) uint8 items; "
-                           "give a file written by export (or np.save of a uint8 array)")
+                           f"{remedy or _FOREIGN}")
     if dtype != np.uint8 or len(shape) != 3 or tuple(shape[1:]) != ITEM_SHAPE:
-        raise StorageError(f"{path}: holds {dtype} {shape}, not (N, 112, 112) uint8 items; "
-                           "give a file written by export (or np.save of a (N, 112, 112) uint8 array)")
+        raise StorageError(f"{path}: holds {dtype} {shape}, not (N, 112, 112) uint8 items; {remedy or _FOREIGN}")
     n = int(shape[0])
     if rows is not None and n != rows:
-        raise StorageError(f"{path}: has {n} rows, expected {rows} (one per label of the split)")
+        raise StorageError(f"{path}: has {n} rows, expected {rows} (one per label of the split)"
+                           + (f"; {remedy}" if remedy else ""))
     size = Path(path).stat().st_size
     expected = offset + n * ROW_BYTES
     if size < expected:
         found = max(0, size - offset) // ROW_BYTES
         raise StorageError(
             f"{path}: cut short: {found} whole rows of the {n} its header promises "
-            f"({size} bytes, expected {expected}); {remedy}"
+            f"({size} bytes, expected {expected}); {remedy or _REMAKE}"
         )
     if size > expected:
         raise StorageError(f"{path}: {size - expected} bytes follow its {n} rows, so numpy did not write it as it is; "
-                           f"{remedy}")
+                           f"{remedy or _REMAKE}")
     return n, offset
 
 

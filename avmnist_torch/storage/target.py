@@ -228,7 +228,7 @@ class ExportTarget:
         # cheap, rather than the sha256, which would read every row at every rerun.
         check_npy_items(
             self.path, self.rows,
-            remedy=f"its {side.name} matches this run, but the file is not whole: delete it and {side.name}, "
+            remedy=f"its {side.name} matches this run but the file does not: delete it and {side.name}, "
                    "then rerun the export",
         )
         header = meta.get("header_bytes")
