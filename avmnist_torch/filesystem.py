@@ -242,10 +242,14 @@ class RangeLocks:
             try:
                 msvcrt.locking(self.fd, mode, length)
                 return True
-            except OSError:
+            except OSError as err:
+                # Contention is EACCES (LK_NBLCK) or EDEADLOCK (LK_LOCK after ten one-second
+                # tries); anything else (a bad fd or range) is a real error, not "held".
+                if err.errno not in _CONTENTION:
+                    raise
                 if not blocking:
                     return False
-                # LK_LOCK gives up after ten one-second tries; keep waiting as POSIX does.
+                # LK_LOCK gave up; keep waiting as POSIX does.
 
     def release(self, start: int, length: int) -> None:
         if self._fcntl is not None:
@@ -273,6 +277,9 @@ class RangeLocks:
         except (OSError, struct.error):
             return None
         return got["l_pid"] if got["l_type"] != fcntl.F_UNLCK and got["l_pid"] > 0 else None
+
+
+_CONTENTION = (errno.EACCES, errno.EAGAIN, errno.EDEADLK, getattr(errno, "EDEADLOCK", errno.EDEADLK))
 
 
 def _flock_layout():

@@ -272,3 +272,24 @@ def test_finishing_leaves_a_file_still_held_open_to_its_holder_or_a_rerun(tmp_pa
         assert again.claim(0, again.n_chunks) == []
         assert again.finish()
     assert np.load(path)[9, 0, 0] == 2
+
+
+def test_windows_lock_errors_that_are_not_contention_are_raised(tmp_path, monkeypatch):
+    from avmnist_torch.filesystem import RangeLocks
+
+    _fake_msvcrt.install(monkeypatch)
+
+    def broken(fd, mode, nbytes):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(_fake_msvcrt, "locking", broken)
+    fd = os.open(tmp_path / "x.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        locks = RangeLocks(fd)
+        # not "another process holds it" (which would become a misleading LockedError), nor a wait forever
+        with pytest.raises(OSError, match="Invalid argument"):
+            locks.acquire(1, 2, blocking=False)
+        with pytest.raises(OSError, match="Invalid argument"):
+            locks.acquire(0, 1)
+    finally:
+        os.close(fd)
