@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import numpy as np
 import torch
 
+from .cache import CacheInfo, cached_rows, metadata_for, resolve_cache
 from .noise import NoiseBank
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
 from .schemes import MIN_LENGTH, Scheme, apply_scheme, get_scheme, item_rng
@@ -17,7 +18,6 @@ from .sources.fsdd import SPLITS
 from .sources.index import SplitIndex, build_split_index
 from .sources.labels import LabelsLike
 from .sources.clips import ClipBank, package_versions
-from .storage import CacheInfo, cached_rows, metadata_for, resolve_cache
 
 PathLike = Union[str, os.PathLike]
 
@@ -148,7 +148,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         # Only the path travels to DataLoader workers; each process maps the file itself.
         self.cache: Optional[CacheInfo] = None
         if cache is not None:
-            self.cache = resolve_cache(cache, root, split, self.scheme.name, lambda: metadata_for(self))
+            self.cache = resolve_cache(cache, root, split, self.scheme.name, self.metadata)
 
     # ------------------------------------------------------------------
     @property
@@ -157,6 +157,15 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def metadata(self) -> Dict[str, Any]:
+        """The identity of this dataset's items, as an export records it beside its file.
+
+        Two datasets with equal identity fields give the same bytes; see
+        :func:`avmnist_torch.cache.metadata_for`. Stats every source file.
+        """
+        return metadata_for(self.split, self.scheme, self.seed, self.style, self.renderer,
+                            self.index.recordings, self.index.noises, self.index.labels)
 
     def _check_index(self, index: int) -> int:
         n = len(self)

@@ -30,7 +30,6 @@ from .schemes import SCHEME_NAMES, Scheme, get_scheme
 from .storage import (
     ExportTarget,
     StorageError,
-    metadata_for,
     multibench_path,
     notebook_path,
 )
@@ -323,7 +322,7 @@ def export(
 
 def _export_one(dataset: AVMNISTAudioDataset, path: Path, *, workers: int, shard: Tuple[int, int],
                 progress: bool, chunk_rows: int, made_from: Optional[Dict[str, Any]] = None) -> bool:
-    target = ExportTarget(path, dict(metadata_for(dataset), made_from=made_from or {}), chunk_rows)
+    target = ExportTarget(path, dict(dataset.metadata(), made_from=made_from or {}), chunk_rows)
     if target.open() == "complete":
         if progress:
             print(f"{path}: already complete", file=sys.stderr)

@@ -62,17 +62,20 @@ def default_cache_dir() -> Path:
 # errors
 
 
+def os_error_reason(err: OSError) -> str:
+    """Why a write failed, in plain words: "no space left on device", "disk quota exceeded", ..."""
+    if err.errno == errno.ENOSPC:
+        return "no space left on device"
+    if err.errno == getattr(errno, "EDQUOT", -1):
+        return "disk quota exceeded"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "not writable (permission denied or read-only file system)"
+    return os.strerror(err.errno) if err.errno else str(err)
+
+
 def io_error(err: OSError, path: PathLike, doing: str, cls: type = StorageError) -> StorageError:
     """A package error naming ``path``, what was being done and, in plain words, why it failed."""
-    if err.errno == errno.ENOSPC:
-        what = "no space left on device"
-    elif err.errno == getattr(errno, "EDQUOT", -1):
-        what = "disk quota exceeded"
-    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        what = "not writable (permission denied or read-only file system)"
-    else:
-        what = os.strerror(err.errno) if err.errno else str(err)
-    return cls(f"{path}: {what} while {doing}")
+    return cls(f"{path}: {os_error_reason(err)} while {doing}")
 
 
 # ----------------------------------------------------------------------------
@@ -198,13 +201,23 @@ class RangeLocks:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self._fcntl = _module("fcntl")
-        self._msvcrt = None if self._fcntl is not None else _module("msvcrt")
-        if self._fcntl is None and self._msvcrt is None:
+        self._fcntl, self._msvcrt = self._backends()
+
+    @staticmethod
+    def _backends():
+        fcntl = _module("fcntl")
+        msvcrt = None if fcntl is not None else _module("msvcrt")
+        if fcntl is None and msvcrt is None:
             raise UnsupportedPlatformError(
                 f"byte-range file locks are not available on {sys.platform} (neither fcntl nor msvcrt); "
                 "exports need them to keep exporters apart: export from Linux, macOS or Windows"
             )
+        return fcntl, msvcrt
+
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise :class:`UnsupportedPlatformError` where there are no byte-range locks (before any file is made)."""
+        cls._backends()
 
     @property
     def reports_holder(self) -> bool:
@@ -229,10 +242,14 @@ class RangeLocks:
             try:
                 msvcrt.locking(self.fd, mode, length)
                 return True
-            except OSError:
+            except OSError as err:
+                # Contention is EACCES (LK_NBLCK) or EDEADLOCK (LK_LOCK after ten one-second
+                # tries); anything else (a bad fd or range) is a real error, not "held".
+                if err.errno not in _CONTENTION:
+                    raise
                 if not blocking:
                     return False
-                # LK_LOCK gives up after ten one-second tries; keep waiting as POSIX does.
+                # LK_LOCK gave up; keep waiting as POSIX does.
 
     def release(self, start: int, length: int) -> None:
         if self._fcntl is not None:
@@ -260,6 +277,9 @@ class RangeLocks:
         except (OSError, struct.error):
             return None
         return got["l_pid"] if got["l_type"] != fcntl.F_UNLCK and got["l_pid"] > 0 else None
+
+
+_CONTENTION = (errno.EACCES, errno.EAGAIN, errno.EDEADLK, getattr(errno, "EDEADLOCK", errno.EDEADLK))
 
 
 def _flock_layout():
@@ -327,6 +347,7 @@ __all__ = [
     "file_lock",
     "fsync_dir",
     "io_error",
+    "os_error_reason",
     "process_alive",
     "pwrite_all",
     "reserve_space",

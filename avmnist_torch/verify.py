@@ -24,7 +24,7 @@ from .common import ParameterError
 from .dataset import AVMNISTAudioDataset
 from .export import worker_image, worker_pool
 from .schemes import SCHEME_NAMES, Scheme
-from .storage import StorageError, metadata_differences, metadata_for, open_rows, read_sidecar
+from .storage import StorageError, metadata_differences, open_rows, read_sidecar
 
 PathLike = Union[str, os.PathLike]
 
@@ -198,7 +198,7 @@ def verify(
     if len(dataset) != n:
         raise StorageError(f"{path}: has {n} rows but the {split} split has {len(dataset)} labels")
     if meta is not None:
-        expected = metadata_for(dataset)
+        expected = dataset.metadata()
         for key, found, now in metadata_differences(meta, expected):
             if key == "sources":
                 report.notes.append("the sources under this root differ from those the file was made from")

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from avmnist_torch import storage
+from avmnist_torch.cache import open_cached_items
 from avmnist_torch.storage import (
     ExportTarget,
     LockedError,
     MetadataMismatch,
     StorageError,
     done_chunks,
-    open_cached_items,
     open_rows,
     partial_path,
     read_sidecar,
@@ -289,3 +289,43 @@ def test_unwritable_folder_is_a_clear_error(unwritable_dir):
     with pytest.raises(StorageError, match=r"ro(/audio)?: .*(not writable|read-only|permission)"):
         ExportTarget(path, _meta(4)).open()
     assert not path.exists()
+
+
+def _package_imports(path: Path, package: str):
+    """``(module imported, line)`` for every import in a file of ``package``, relative ones resolved."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            if node.level:
+                base = base[: len(base) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module
+            yield name, node.lineno
+
+
+def test_storage_knows_nothing_of_datasets():
+    """storage/ sits below the dataset layer: it may import only common, filesystem and itself."""
+    allowed = ("avmnist_torch.common", "avmnist_torch.filesystem", "avmnist_torch.storage")
+    folder = REPO / "avmnist_torch" / "storage"
+    wrong = [
+        f"{path.name}:{line} imports {name}"
+        for path in sorted(folder.glob("*.py"))
+        for name, line in _package_imports(path, "avmnist_torch.storage")
+        if name.startswith("avmnist_torch") and not name.startswith(allowed)
+    ]
+    assert not wrong, wrong
+
+
+def test_cache_and_storage_import_no_platform_module_at_load():
+    """fcntl and msvcrt exist on one platform each: importing them at load would break the other."""
+    files = sorted((REPO / "avmnist_torch" / "storage").glob("*.py")) + [REPO / "avmnist_torch" / "cache.py"]
+    found = [f"{path.name}:{line}" for path in files for name, line in _package_imports(path, "avmnist_torch")
+             if name in ("fcntl", "msvcrt")]
+    assert not found, found

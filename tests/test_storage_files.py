@@ -1,0 +1,145 @@
+"""Files of items that are not what they claim: cut short, too long, foreign arrays.
+
+Every reader (``cache=``, ``verify``, ``info``, a rerun of ``export``) must
+refuse them with a :class:`StorageError` naming the file, the rows found and
+expected, and what to do, never with numpy's "mmap length is greater than file
+size" and no path, and never by serving or accepting a file that is not whole.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avmnist_torch import AVMNISTAudioDataset, StorageError, verify
+from avmnist_torch.inspection import info
+from avmnist_torch.sources.synthetic import make_synthetic_tree
+from avmnist_torch.storage import ExportTarget, open_rows, sidecar_path
+
+ROW = 112 * 112
+N = 6  # test items of the synthetic tree
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    return make_synthetic_tree(tmp_path_factory.mktemp("files-tree"), n_train=8, n_test=N, noise_seconds=0.5)
+
+
+def _rows(n: int) -> np.ndarray:
+    return np.random.default_rng(n).integers(0, 256, (n, 112, 112), dtype=np.uint8)
+
+
+def _cut(path: Path, keep_bytes: int) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(keep_bytes)
+
+
+def _npy_cut_short(path: Path, n: int = N, whole_rows: int = 3) -> Path:
+    """An np.save file of ``n`` rows, cut after ``whole_rows`` rows and half of the next."""
+    np.save(path, _rows(n))
+    header = path.stat().st_size - n * ROW
+    _cut(path, header + whole_rows * ROW + ROW // 2)
+    return path
+
+
+def test_cache_cut_short_names_the_file_and_the_rows(tree, tmp_path):
+    path = _npy_cut_short(tmp_path / "test_data_augmented_clean.npy")
+    with pytest.raises(StorageError) as err:
+        AVMNISTAudioDataset(tree, split="test", scheme="clean", cache=path)
+    message = str(err.value)
+    assert str(path) in message
+    assert re.search(rf"cut short: 3 whole rows of the {N}", message)
+    assert "export it again" in message and "mmap" not in message
+
+
+def test_export_copy_cut_short_with_its_sidecar_is_refused_as_cache(tree, tmp_path):
+    # An exported file whose sidecar matches, copied incompletely: the sidecar cannot vouch for it.
+    from avmnist_torch import export
+
+    [path] = export(tree, "test", "clean", out=tmp_path, progress=False)
+    _cut(path, path.stat().st_size - ROW - 100)
+    with pytest.raises(StorageError, match=rf"{re.escape(str(path))}: cut short: {N - 2} whole rows of the {N}"):
+        AVMNISTAudioDataset(tree, split="test", scheme="clean", cache=path)
+
+
+def test_file_longer_than_its_header_is_refused(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, _rows(4))
+    with open(path, "ab") as f:
+        f.write(b"\0" * 100)
+    with pytest.raises(StorageError, match=r"x\.npy: 100 bytes follow its 4 rows"):
+        open_rows(path)
+
+
+@pytest.mark.parametrize(
+    "array,message",
+    [
+        (np.zeros((N, 112, 112), np.float32), r"holds float32 \(6, 112, 112\), not \(N, 112, 112\) uint8 items; give"),
+        (np.zeros((N, 112, 111), np.uint8), r"holds uint8 \(6, 112, 111\), not .*; give a file written by export"),
+        (np.empty((N, 112, 112), object), r"holds Python objects \(object\), not .*; give a file written by export"),
+        (np.asfortranarray(np.zeros((N, 112, 112), np.uint8)), r"holds a Fortran-ordered array.*np\.ascontiguousarray"),
+    ],
+    ids=["float32", "shape", "object", "fortran"],
+)
+def test_foreign_npy_as_cache_says_what_it_holds_and_what_to_do(tree, tmp_path, array, message):
+    path = tmp_path / "foreign.npy"
+    np.save(path, array, allow_pickle=True)
+    with pytest.raises(StorageError, match=rf"foreign\.npy: {message}"):
+        AVMNISTAudioDataset(tree, split="test", scheme="clean", cache=path)
+
+
+def test_verify_of_a_file_cut_short_is_a_storage_error(tmp_path):
+    path = _npy_cut_short(tmp_path / "test_data_augmented_clean.npy")
+    with pytest.raises(StorageError, match=r"test_data_augmented_clean\.npy: cut short: 3 whole rows of the 6"):
+        verify(path)
+
+
+def test_info_lists_a_file_cut_short_as_unreadable(tree, tmp_path):
+    folder = tmp_path / "avmnist" / "audio"
+    folder.mkdir(parents=True)
+    _npy_cut_short(folder / "test_data_augmented_clean.npy")
+    [entry] = info(tmp_path)["exports"]
+    assert entry["kind"] == "unreadable" and "cut short: 3 whole rows of the 6" in entry["error"]
+
+
+def _meta(rows: int) -> dict:
+    return {
+        "format": "avmnist-torch export 1", "split": "test", "scheme": "clean", "scheme_steps": "()", "seed": 0,
+        "style": "3.10", "renderer": "fast", "sources": "f" * 64, "version": "0.1.0",
+        "shape": [rows, 112, 112], "dtype": "uint8",
+    }
+
+
+def _export_target(path: Path, rows: int) -> None:
+    target = ExportTarget(path, _meta(rows), 4)
+    assert target.open() == "partial"
+    with target:
+        for c in target.claim(0, target.n_chunks):
+            start, stop = target.chunk_range(c)
+            target.write_chunk(c, _rows(rows)[start:stop])
+        assert target.finish()
+
+
+def test_rerun_over_a_final_file_cut_short_refuses_instead_of_calling_it_complete(tmp_path):
+    path = tmp_path / "x.npy"
+    _export_target(path, 10)
+    assert ExportTarget(path, _meta(10)).open() == "complete"
+    _cut(path, path.stat().st_size - 3 * ROW)
+    with pytest.raises(StorageError) as err:
+        ExportTarget(path, _meta(10)).open()
+    message = str(err.value)
+    assert message.startswith(f"{path}: cut short: 7 whole rows of the 10")
+    assert "x.npy.json matches this run but the file does not: delete it and x.npy.json, then rerun" in message
+    assert sidecar_path(path).exists()  # nothing of the user's is deleted behind their back
+
+
+def test_rerun_over_a_final_file_with_a_foreign_header_refuses(tmp_path):
+    path = tmp_path / "x.npy"
+    _export_target(path, 4)
+    np.save(path, np.zeros((4, 112, 112), np.int16))  # replaced by something else, sidecar left behind
+    with pytest.raises(StorageError, match=r"x\.npy: holds int16 \(4, 112, 112\), .*; its x\.npy\.json matches "
+                                           r"this run but the file does not: delete it and x\.npy\.json"):
+        ExportTarget(path, _meta(4)).open()
