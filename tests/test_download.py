@@ -27,6 +27,7 @@ import pytest
 import soundfile as sf
 
 from avmnist_torch.sources import download as dl
+from avmnist_torch.sources.download import http as dl_http
 from avmnist_torch.sources.mnist_idx import MNIST_LABEL_FILES, idx1_label_bytes, labels_md5
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def _loopback_only(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
     monkeypatch.delenv(dl.MIRROR_ENV, raising=False)
-    monkeypatch.setattr(dl, "_RETRY_BASE_S", 0.0)
+    monkeypatch.setattr(dl_http, "_RETRY_BASE_S", 0.0)
 
 
 # ------------------------------------------------------------------------------------------
@@ -670,14 +671,9 @@ def test_real_esc50_subset_verifies():
 
 
 def _cli(args: list[str]) -> subprocess.CompletedProcess:
-    if (PROJECT / "avmnist_torch" / "cli.py").is_file():
-        cmd = [sys.executable, "-m", "avmnist_torch.cli", *args]
-    else:  # until the CLI module lands, drive the subcommand through its own parser
-        cmd = [sys.executable, "-c",
-               "import argparse, sys; from avmnist_torch.sources.download import add_cli_parser;"
-               "p = argparse.ArgumentParser(prog='avmnist-audio');"
-               "add_cli_parser(p.add_subparsers(dest='cmd', required=True));"
-               "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))", *args]
+    # The console script's entry point (avmnist_torch.cli:main), whether cli is a module or a package.
+    cmd = [sys.executable, "-c",
+           "import sys; from avmnist_torch.cli import main; sys.exit(main(sys.argv[1:]))", *args]
     env = {k: v for k, v in os.environ.items() if k != dl.MIRROR_ENV}
     env["PYTHONPATH"] = str(PROJECT) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=PROJECT)
