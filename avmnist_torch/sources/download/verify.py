@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import re
 import zlib
 from collections.abc import Mapping
 from importlib import resources
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 20
+_MANIFEST = "data/fsdd_v1.0.10.sha256.txt"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def load_fsdd_manifest() -> dict[str, str]:
@@ -62,13 +65,27 @@ def load_fsdd_manifest() -> dict[str, str]:
     -------
     dict of str to str
         ``{"0_george_0.wav": "228ab6...", ...}``; shipped as
-        ``avmnist_torch/data/fsdd_sha256.csv`` (made by ``scripts/make_fsdd_manifest.py``).
+        ``avmnist_torch/data/fsdd_v1.0.10.sha256.txt``, a pooch registry (one
+        ``<file name> <sha256>`` line per recording) made by ``scripts/make_fsdd_manifest.py``.
+
+    Raises
+    ------
+    RuntimeError
+        If the shipped file is damaged (a line that is not a name and a sha256, a name twice).
     """
-    text = resources.files("avmnist_torch").joinpath("data/fsdd_sha256.csv").read_text("ascii")
-    rows = list(csv.reader(text.splitlines()))
-    if not rows or rows[0] != ["filename", "sha256"]:
-        raise RuntimeError("avmnist_torch/data/fsdd_sha256.csv: bad header (package damaged?)")
-    return {name: digest for name, digest in rows[1:]}
+    text = resources.files("avmnist_torch").joinpath(_MANIFEST).read_text("ascii")
+    manifest: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        if (len(fields) != 2 or not _SHA256.fullmatch(fields[1].lower())
+                or fields[0] in manifest):
+            raise RuntimeError(f"avmnist_torch/{_MANIFEST}, line {number}: {line!r} is not a "
+                               "new '<file name> <sha256>' entry (package damaged? reinstall it)")
+        manifest[fields[0]] = fields[1].lower()
+    return manifest
 
 
 def check_fsdd(found: Mapping[str, str], manifest: Mapping[str, str]) -> list[str]:
