@@ -28,6 +28,7 @@ import soundfile as sf
 
 from avmnist_torch.sources import download as dl
 from avmnist_torch.sources.download import http as dl_http
+from avmnist_torch.sources.download import workspace
 from avmnist_torch.sources import mnist_idx
 from avmnist_torch.sources.mnist_idx import (
     MNIST_IMAGE_FILES,
@@ -377,3 +378,9 @@ def start_downloaders(n, barrier, *args):
     for p in procs:
         p.start()
     return procs, results
+
+
+def hold_root_lock_in_child(downloads, results):
+    """Take a root's download lock in a spawned process; report "waiting" and then "got"."""
+    with workspace.RootLock(Path(downloads), lambda msg: results.put("waiting")):
+        results.put("got")

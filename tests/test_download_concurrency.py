@@ -7,11 +7,15 @@ processes are removed.
 
 from __future__ import annotations
 
+import builtins
+import errno
 import gzip
 import multiprocessing
 import os
 import subprocess
 import sys
+
+import numpy as np
 
 from _download_helpers import (  # noqa: F401  (fixtures are used by name)
     ESC50_PATH,
@@ -25,6 +29,7 @@ from _download_helpers import (  # noqa: F401  (fixtures are used by name)
     start_downloaders,
     esc50,
     fsdd,
+    hold_root_lock_in_child,
     idx3_image_bytes,
     image_md5_patches,
     apply_md5_patches,
@@ -148,3 +153,75 @@ def test_waiter_blocks_until_the_holder_is_done(tmp_path, fsdd, closed_port):
         child.join(timeout=60)
     assert (downloads / "fsdd.verified").is_file()
     assert sorted(p.name for p in downloads.iterdir()) == ["fsdd.verified"]
+
+
+def test_a_waiter_never_holds_a_lock_file_its_holder_removed(tmp_path):
+    """The holder removes the lock file before letting go; a process that was waiting on the
+    removed file must not count as holding the lock while a newcomer holds the new file."""
+    downloads = tmp_path / ".downloads"
+    downloads.mkdir()
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    child = ctx.Process(target=hold_root_lock_in_child, args=(str(downloads), results))
+    try:
+        with workspace.RootLock(downloads, lambda msg: None):
+            child.start()
+            assert results.get(timeout=120) == "waiting"  # the child now waits on this file
+        # Right away, a newcomer (this process) takes the lock on a new file at the same path.
+        with workspace.RootLock(downloads, lambda msg: None):
+            child.join(2.0)
+            assert results.empty(), "the waiter went ahead on the removed file"
+        assert results.get(timeout=60) == "got"
+        child.join(timeout=60)
+        assert child.exitcode == 0
+    finally:
+        if child.is_alive():
+            child.kill()
+    assert list(downloads.iterdir()) == []
+
+
+def test_read_only_root_with_everything_in_place(tmp_path, closed_port, fsdd, mnist,
+                                                 monkeypatch):
+    """A container image with the data baked in: nothing can be written, nothing needs to be."""
+    (tmp_path / "recordings").mkdir()
+    for n, b in fsdd.recordings.items():
+        (tmp_path / "recordings" / n).write_bytes(b)
+    (tmp_path / "avmnist").mkdir()
+    for split in ("train", "test"):
+        np.save(tmp_path / "avmnist" / f"{split}_labels.npy", mnist[split].astype(np.int64))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+
+    # The tests run as root, so a chmod would not stop a write: refuse writes under tmp_path
+    # the way a read-only file system does.
+    real_open, real_mkdir, real_io_open = os.open, os.mkdir, builtins.open
+
+    def inside(path) -> bool:
+        return str(os.fspath(path)).startswith(str(tmp_path))
+
+    def ro_open(path, flags, *args, **kw):
+        if inside(path) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args, **kw)
+
+    def ro_mkdir(path, *args, **kw):
+        if inside(path):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_mkdir(path, *args, **kw)
+
+    def ro_io_open(file, mode="r", *args, **kw):
+        if isinstance(file, (str, os.PathLike)) and inside(file) and set(mode) & set("wax+"):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
+        return real_io_open(file, mode, *args, **kw)
+
+    monkeypatch.setattr(os, "open", ro_open)
+    monkeypatch.setattr(os, "mkdir", ro_mkdir)
+    monkeypatch.setattr(builtins, "open", ro_io_open)
+    said = []
+    monkeypatch.setattr(sys, "stderr", type("W", (), {"write": lambda self, s: said.append(s),
+                                                       "flush": lambda self: None})())
+    out = dl.download(tmp_path, sources=["fsdd", "mnist"],
+                      mirror=f"http://127.0.0.1:{closed_port}", fsdd_manifest=fsdd.manifest)
+    monkeypatch.undo()
+    assert out == tmp_path.resolve()
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert any("not writable" in s for s in said), said

@@ -38,6 +38,7 @@ How it stays safe:
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -181,7 +182,11 @@ def download(
     try:
         ctx.downloads.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise io_error(err, ctx.downloads, "creating the download folder", DownloadError) from None
+        # A read-only root that exists may already hold everything: RootLock checks it
+        # without a lock, and anything that would have to be written fails naming the file.
+        if not (root.is_dir() and err.errno in (errno.EROFS, errno.EACCES, errno.EPERM)):
+            raise io_error(err, ctx.downloads, "creating the download folder",
+                           DownloadError) from None
 
     failures: list[DownloadError] = []
     with RootLock(ctx.downloads, ctx.say):

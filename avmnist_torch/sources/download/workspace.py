@@ -3,10 +3,9 @@
 Several processes may call ``download()`` on one root at once (every rank of a DDP job built
 with ``download=True``). They take turns:
 
-- ``ROOT/.downloads/download.lock`` is a file lock (``filelock``: ``flock`` on Linux and macOS,
-  ``msvcrt.locking`` on Windows). Whoever holds it downloads; the others wait, then find the
-  verified result and return without fetching anything. One writer at a time is what keeps a
-  ``.part`` file from being appended to by two processes.
+- ``ROOT/.downloads/download.lock`` is locked by whoever downloads (see `RootLock`); the
+  others wait, then find the verified result and return without fetching anything. One
+  writer at a time is what keeps a ``.part`` file from being appended to by two processes.
 - Extraction happens in ``ROOT/.avmnist-tmp-<host>-<pid>-<target>-<random>``: each tree names
   the process that owns it. A later run removes a tree only when its owner is a process of this
   machine that no longer exists; a tree of another machine (a root on a shared file system) is
@@ -14,26 +13,25 @@ with ``download=True``). They take turns:
 - A part that verified leaves ``ROOT/.downloads/<part>.verified`` so reruns are cheap.
 
 The lock file is removed by its holder before it lets go, so the bookkeeping folder holds only
-markers (and any kept archives). That is safe because a waiter, once it holds the lock, checks
-that the file it locked is still the one at the lock's path, and starts over if not.
+markers (and any kept archives).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import shutil
 import socket
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import filelock
-
 from ...common import DownloadError
-from ...filesystem import file_lock, io_error, process_alive
+from ...filesystem import RangeLocks, io_error, process_alive
 
 __all__ = [
     "DOWNLOADS",
@@ -71,59 +69,98 @@ def _same_file(fd: int, path: Path) -> bool:
 class RootLock:
     """One downloader per data root at a time; a context manager.
 
+    The lock is the operating system's own record lock on ``ROOT/.downloads/download.lock``
+    (``filesystem.RangeLocks``: ``fcntl.lockf`` on Linux and macOS, which also holds across
+    machines on NFS with a lock daemon; ``msvcrt.locking`` on Windows), plus a thread lock for
+    callers in the same process, since record locks belong to a process. A lock on our own
+    descriptor (rather than ``filelock``'s) is what lets the holder remove the file safely:
+    after locking, a waiter checks that its descriptor is still the file at the path, and
+    starts over if the previous holder removed it.
+
+    A root that cannot be written (a read-only container image with the data baked in) is
+    checked without a lock: no process can change it, and anything that would have to be
+    written there fails with an error naming it.
+
     Parameters
     ----------
     downloads : Path
-        The root's bookkeeping folder (``ROOT/.downloads``); must exist.
+        The root's bookkeeping folder (``ROOT/.downloads``).
     say : callable
-        Called with one line when this process has to wait for another.
+        Called with one line when this process has to wait for another, or the root is
+        read-only.
     """
+
+    _threads: dict[str, threading.Lock] = {}
+    _threads_guard = threading.Lock()
 
     def __init__(self, downloads: Path, say: Callable[[str], None]):
         self.path = downloads / LOCK_NAME
         self._say = say
-        self._lock: filelock.BaseFileLock | None = None
-        self._anchor: int | None = None
+        self._fd: int | None = None
+        with self._threads_guard:
+            self._thread = self._threads.setdefault(str(self.path), threading.Lock())
 
     def __enter__(self) -> "RootLock":
+        self._thread.acquire()
+        try:
+            self._fd = self._lock_file()
+        except BaseException:
+            self._thread.release()
+            raise
+        return self
+
+    def _lock_file(self) -> int | None:
         said = False
         while True:
             try:
-                # Held open until release: it pins the inode, so the identity check below
-                # cannot be fooled by a new file reusing a removed one's inode number.
-                anchor = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                if not self.path.parent.is_dir():
+                    return self._read_only("it has no .downloads folder and cannot make one")
+                continue  # removed between our check and open by a holder: try again
             except OSError as err:
+                if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    return self._read_only(f"{self.path} cannot be created")
                 raise io_error(err, self.path, "creating the download lock", DownloadError) from None
-            lock = file_lock(self.path)
             try:
-                try:
-                    lock.acquire(timeout=0)
-                except filelock.Timeout:
+                locks = RangeLocks(fd)
+                if not locks.acquire(0, 1, blocking=False):
                     if not said:
-                        self._say(f"another process is downloading into {self.path.parent.parent}; "
-                                  "waiting for it to finish")
+                        self._say(f"another process is downloading into "
+                                  f"{self.path.parent.parent}; waiting for it to finish")
                         said = True
-                    lock.acquire()
+                    locks.acquire(0, 1)
+            except OSError as err:
+                os.close(fd)
+                raise DownloadError(
+                    f"{self.path}: cannot lock it ({os.strerror(err.errno or 0) or err}); this "
+                    "file system may not support file locks. Download from one process first "
+                    "(e.g. 'avmnist-audio download --root ROOT'), then start the others."
+                ) from None
             except BaseException:
-                os.close(anchor)
+                os.close(fd)
                 raise
-            if _same_file(anchor, self.path):
-                self._lock, self._anchor = lock, anchor
-                return self
-            # The previous holder removed the file we had opened: what we hold guards nothing.
-            lock.release()
-            os.close(anchor)
+            if _same_file(fd, self.path):
+                return fd
+            os.close(fd)  # the previous holder removed what we locked: it guards nothing
+
+    def _read_only(self, why: str) -> None:
+        self._say(f"{self.path.parent.parent} is not writable ({why}); checking what is "
+                  "there without a lock")
+        return None
 
     def __exit__(self, *exc) -> None:
-        assert self._lock is not None and self._anchor is not None
         try:
-            if os.name != "nt":  # Windows cannot remove an open file; filelock removes it there
-                with contextlib.suppress(OSError):
-                    os.unlink(self.path)
+            if self._fd is not None:
+                # Removed while still locked (see the class docstring). Windows cannot remove
+                # an open file; the empty file stays there.
+                if os.name != "nt":
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.path)
+                os.close(self._fd)  # closing drops the record lock
         finally:
-            os.close(self._anchor)
-            self._lock.release()
-            self._lock = self._anchor = None
+            self._fd = None
+            self._thread.release()
 
 
 def temp_tree(root: Path, target: str) -> Path:
@@ -170,10 +207,17 @@ def marker_ok(downloads: Path, name: str, folder: Path) -> bool:
 
 
 def write_marker(downloads: Path, name: str, files: int, source: str) -> None:
-    """Record that part `name` verified, with its file count and where it came from."""
-    downloads.mkdir(parents=True, exist_ok=True)
-    (downloads / f"{name}.verified").write_text(
-        json.dumps({"files": files, "source": source}) + "\n")
+    """Record that part `name` verified, with its file count and where it came from.
+
+    A marker only saves the next run from verifying again, so a root that cannot be written
+    (read-only, full) goes without one.
+    """
+    try:
+        downloads.mkdir(parents=True, exist_ok=True)
+        (downloads / f"{name}.verified").write_text(
+            json.dumps({"files": files, "source": source}) + "\n")
+    except OSError:
+        pass
 
 
 def reject(path: Path) -> Path:
