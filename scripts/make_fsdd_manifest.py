@@ -9,11 +9,11 @@ The manifest is a pooch registry (one ``<file name> <sha256>`` line per recordin
 
 Usage::
 
-    python scripts/make_fsdd_manifest.py [RECORDINGS_DIR] [OUTPUT]
+    python scripts/make_fsdd_manifest.py RECORDINGS_DIR [OUTPUT]
 
-Defaults: ``../shared/data/fsdd/recordings`` (relative to the project root) and
-``avmnist_torch/data/fsdd_v1.0.10.sha256.txt``. Only hashes are written; the recordings
-themselves are never copied into the project.
+RECORDINGS_DIR is FSDD v1.0.10's ``recordings`` folder (e.g. ``DATA/recordings`` after
+``avmnist-audio download``); OUTPUT defaults to ``avmnist_torch/data/fsdd_v1.0.10.sha256.txt``.
+Only hashes are written; the recordings themselves are never copied into the project.
 """
 
 from __future__ import annotations
@@ -25,13 +25,15 @@ from pathlib import Path
 import pooch
 
 PROJECT = Path(__file__).resolve().parents[1]
-DEFAULT_SRC = PROJECT / ".." / "shared" / "data" / "fsdd" / "recordings"
 DEFAULT_OUT = PROJECT / "avmnist_torch" / "data" / "fsdd_v1.0.10.sha256.txt"
 EXPECTED = 3000
 
 
 def main(argv: list[str]) -> int:
-    src = Path(argv[0]) if argv else DEFAULT_SRC
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    src = Path(argv[0])
     out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
     files = sorted(p.name for p in src.iterdir() if p.is_file()) if src.is_dir() else []
     others = [n for n in files if not n.endswith(".wav")]

@@ -253,9 +253,10 @@ def install_esc50(ctx: Context) -> None:
 # MNIST's files (labels and images): single .gz files from a list of mirrors
 
 
-def _fetch_mnist(ctx: Context, title: str, files: Mapping[str, str],
+def _fetch_mnist(ctx: Context, kind: str, files: Mapping[str, str],
                  splits: Sequence[str]) -> tuple[list[tuple[str, Path, str]], list[str]]:
-    """Get each split's ``files[split].gz`` into ``ROOT/.downloads``, trying every mirror.
+    """Get each split's ``files[split].gz`` (MNIST's `kind`: labels or images) into
+    ``ROOT/.downloads``, trying every mirror.
 
     Returns (fetched as (split, path, origin), errors). A manual copy there, ``.gz`` or
     decompressed, is used as it is.
@@ -271,12 +272,12 @@ def _fetch_mnist(ctx: Context, title: str, files: Mapping[str, str],
             fetched.append((split, local, f"local file {local}"))
             continue
         urls = [apply_mirror(u, ctx.mirror) for u in originals]
-        ctx.say(f"{title}: downloading {fname}")
+        ctx.say(f"MNIST {kind}: downloading {fname}")
         try:
             used = fetch(urls, dest, retries=ctx.retries, timeout=ctx.timeout,
                          progress=ctx.progress, label=fname)
         except FetchFailed as exc:
-            errors.append(f"MNIST {split} {title.split()[-1]}: download failed.\n  "
+            errors.append(f"MNIST {split} {kind}: download failed.\n  "
                           + "\n  ".join(exc.attempts) + "\n" + _manual_hint(dest, originals))
             continue
         fetched.append((split, dest, used))
@@ -304,7 +305,7 @@ def install_mnist_labels(ctx: Context) -> None:
     if not todo:
         return
 
-    fetched, errors = _fetch_mnist(ctx, title, MNIST_LABEL_FILES, todo)
+    fetched, errors = _fetch_mnist(ctx, "labels", MNIST_LABEL_FILES, todo)
     for split, path, origin in fetched:
         try:
             check_mnist_labels_file(path, split)
@@ -366,7 +367,7 @@ def install_mnist_images(ctx: Context) -> None:
     if not todo:
         return
 
-    fetched, errors = _fetch_mnist(ctx, title, MNIST_IMAGE_FILES, todo)
+    fetched, errors = _fetch_mnist(ctx, "images", MNIST_IMAGE_FILES, todo)
     for split, path, origin in fetched:
         name = MNIST_IMAGE_FILES[split]
         try:
