@@ -15,15 +15,12 @@ import pytest
 
 from _download_helpers import (  # noqa: F401  (fixtures are used by name)
     MNIST_IMAGE_PATHS,
-    MNIST_PATHS,
     SHARED,
     _loopback_only,
-    _mnist_gz,
     apply_md5_patches,
     closed_port,
     idx3_image_bytes,
     image_md5_patches,
-    mnist,
     server,
     synthetic_mnist_images,
 )
@@ -95,7 +92,7 @@ def test_train_sized_images_download_install_and_rerun_free(tmp_path, server, im
     assert len(server.log) == n, "a rerun over verified images made HTTP requests"
 
 
-def test_images_are_not_in_the_default_download(tmp_path, closed_port, mnist):
+def test_images_are_not_in_the_default_download(tmp_path, closed_port):
     # download() without sources gets what the audio modality needs; a failing run on an
     # unreachable mirror names every URL it tried, and no image URL is among them.
     with pytest.raises(dl.DownloadError) as info:
