@@ -97,23 +97,24 @@ class RootLock:
         self.path = downloads / LOCK_NAME
         self._say = say
         self._fd: int | None = None
+        self._locks: RangeLocks | None = None
         with self._threads_guard:
             self._thread = self._threads.setdefault(str(self.path), threading.Lock())
 
     def __enter__(self) -> "RootLock":
         self._thread.acquire()
         try:
-            self._fd = self._lock_file()
+            self._fd, self._locks = self._lock_file()
         except BaseException:
             self._thread.release()
             raise
         return self
 
-    def _lock_file(self) -> int | None:
+    def _lock_file(self) -> tuple[int | None, RangeLocks | None]:
         said = False
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)  # umask decides
             except FileNotFoundError:
                 if not self.path.parent.is_dir():
                     return self._read_only("it has no .downloads folder and cannot make one")
@@ -133,7 +134,7 @@ class RootLock:
             except OSError as err:
                 os.close(fd)
                 raise DownloadError(
-                    f"{self.path}: cannot lock it ({os.strerror(err.errno or 0) or err}); this "
+                    f"{self.path}: cannot lock it ({err.strerror or err}); this "
                     "file system may not support file locks. Download from one process first "
                     "(e.g. 'avmnist-audio download --root ROOT'), then start the others."
                 ) from None
@@ -141,13 +142,13 @@ class RootLock:
                 os.close(fd)
                 raise
             if _same_file(fd, self.path):
-                return fd
+                return fd, locks
             os.close(fd)  # the previous holder removed what we locked: it guards nothing
 
-    def _read_only(self, why: str) -> None:
+    def _read_only(self, why: str) -> tuple[None, None]:
         self._say(f"{self.path.parent.parent} is not writable ({why}); checking what is "
                   "there without a lock")
-        return None
+        return None, None
 
     def __exit__(self, *exc) -> None:
         try:
@@ -157,9 +158,12 @@ class RootLock:
                 if os.name != "nt":
                     with contextlib.suppress(OSError):
                         os.unlink(self.path)
-                os.close(self._fd)  # closing drops the record lock
+                try:
+                    self._locks.release(0, 1)  # Windows wants it before the close
+                finally:
+                    os.close(self._fd)
         finally:
-            self._fd = None
+            self._fd = self._locks = None
             self._thread.release()
 
 
