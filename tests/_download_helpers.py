@@ -380,7 +380,13 @@ def start_downloaders(n, barrier, *args):
     return procs, results
 
 
-def hold_root_lock_in_child(downloads, results):
-    """Take a root's download lock in a spawned process; report "waiting" and then "got"."""
+def hold_root_lock_in_child(downloads, results, hold_s):
+    """Take a root's download lock in a spawned process and hold it for `hold_s` seconds.
+
+    Reports "waiting" (when it has to), "got" and "released" on `results`, a SimpleQueue:
+    its put() writes before returning, so "released" is readable before the lock is free.
+    """
     with workspace.RootLock(Path(downloads), lambda msg: results.put("waiting")):
         results.put("got")
+        time.sleep(hold_s)
+        results.put("released")
