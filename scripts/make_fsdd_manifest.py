@@ -4,39 +4,48 @@ The downloader checks every extracted recording against this manifest, so the ch
 depend on how the release archive was packed (GitHub regenerates archives; gzip headers and
 member order can change while the recordings stay the same).
 
+The manifest is a pooch registry (one ``<file name> <sha256>`` line per recording, written by
+``pooch.make_registry``), so it can also be loaded with ``pooch.Pooch.load_registry``.
+
 Usage::
 
-    python scripts/make_fsdd_manifest.py [RECORDINGS_DIR] [OUTPUT_CSV]
+    python scripts/make_fsdd_manifest.py RECORDINGS_DIR [OUTPUT]
 
-Defaults: ``../shared/data/fsdd/recordings`` (relative to the project root) and
-``avmnist_torch/data/fsdd_sha256.csv``. Only hashes are written; the recordings themselves are
-never copied into the project.
+RECORDINGS_DIR is FSDD v1.0.10's ``recordings`` folder (e.g. ``DATA/recordings`` after
+``avmnist-audio download``); OUTPUT defaults to ``avmnist_torch/data/fsdd_v1.0.10.sha256.txt``.
+Only hashes are written; the recordings themselves are never copied into the project.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
 import sys
 from pathlib import Path
 
+import pooch
+
 PROJECT = Path(__file__).resolve().parents[1]
-DEFAULT_SRC = PROJECT / ".." / "shared" / "data" / "fsdd" / "recordings"
-DEFAULT_OUT = PROJECT / "avmnist_torch" / "data" / "fsdd_sha256.csv"
+DEFAULT_OUT = PROJECT / "avmnist_torch" / "data" / "fsdd_v1.0.10.sha256.txt"
 EXPECTED = 3000
 
 
 def main(argv: list[str]) -> int:
-    src = Path(argv[0]) if argv else DEFAULT_SRC
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    src = Path(argv[0])
     out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
-    files = sorted(p for p in src.glob("*.wav") if p.is_file())
-    if len(files) != EXPECTED:
-        print(f"{src}: {len(files)} .wav files, expected {EXPECTED} (FSDD v1.0.10)", file=sys.stderr)
+    files = sorted(p.name for p in src.iterdir() if p.is_file()) if src.is_dir() else []
+    others = [n for n in files if not n.endswith(".wav")]
+    if len(files) - len(others) != EXPECTED or others:
+        print(f"{src}: {len(files) - len(others)} .wav files and {len(others)} other files, "
+              f"expected exactly {EXPECTED} .wav files (FSDD v1.0.10's recordings folder)",
+              file=sys.stderr)
         return 1
-    lines = ["filename,sha256"]
-    for p in files:
-        lines.append(f"{p.name},{hashlib.sha256(p.read_bytes()).hexdigest()}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n", encoding="ascii")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    pooch.make_registry(str(src), str(tmp), recursive=False)
+    os.replace(tmp, out)  # a killed run leaves the old manifest, never half of a new one
     print(f"wrote {out} ({len(files)} recordings)")
     return 0
 

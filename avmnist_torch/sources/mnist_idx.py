@@ -24,6 +24,9 @@ __all__ = [
     "MNIST_LABEL_COUNTS",
     "MNIST_GZ_MD5",
     "MNIST_RAW_MD5",
+    "MNIST_IMAGE_FILES",
+    "MNIST_IMAGE_GZ_MD5",
+    "MNIST_IMAGE_RAW_MD5",
     "read_idx_labels",
     "idx1_label_bytes",
     "labels_md5",
@@ -49,6 +52,22 @@ MNIST_GZ_MD5 = {
 MNIST_RAW_MD5 = {
     "train": "a25bea736e30d166cdddb491f175f624",
     "test": "27ae3e4e09519cfbb04c329615203637",
+}
+
+#: Image files MNIST publishes, per split (without the ``.gz`` suffix): idx3 files (magic 2051)
+#: holding the split's images in label order, 28 x 28 unsigned bytes each.
+MNIST_IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
+
+#: md5 of the published image ``.gz`` files (the values torchvision checks).
+MNIST_IMAGE_GZ_MD5 = {
+    "train": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "test": "9fb629c4189551a2d022fa330f9573f3",
+}
+
+#: md5 of the decompressed image files: the check that holds for a re-compressed copy.
+MNIST_IMAGE_RAW_MD5 = {
+    "train": "6bbc9ace898e44ae57da46a324031adb",
+    "test": "2646ac647ad5339dbf082846283269ea",
 }
 
 _HEADER = struct.Struct(">II")

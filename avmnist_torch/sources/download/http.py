@@ -1,0 +1,180 @@
+"""HTTP transfers that resume: one file from the first of several URLs that works.
+
+A transfer streams into ``<dest>.part`` and asks the server for the rest with an HTTP
+``Range`` request, both after a dropped connection within a run (a few retries, waiting
+``_RETRY_BASE_S * 2**k`` seconds before the k-th) and in a later run. Only a complete body is
+renamed to ``dest``.
+
+Why not pooch's ``HTTPDownloader`` here: it fetches a file whole and restarts it from the first
+byte on every retry, and the library under it (requests over urllib3) discards the bytes of a
+partly received chunk when a connection breaks, so even a hand-made resume on top of it cannot
+continue exactly where the transfer stopped. The standard library's ``urllib`` hands over every
+byte it received, which is what resuming a 600 MB archive over a poor link needs. The caller
+checks what arrived (see ``verify.py``); this module only moves bytes.
+
+The caller must hold the root's download lock (see ``workspace.py``): a ``.part`` file has one
+writer at a time.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.request import Request, urlopen
+
+from tqdm.auto import tqdm
+
+__all__ = ["FetchFailed", "fetch", "part_path"]
+
+_USER_AGENT = "avmnist-torch (python urllib)"
+_CHUNK = 1 << 20
+# Seconds before the k-th retry of a dropped transfer is base * 2**k; a module constant so
+# that tests can set it to 0.
+_RETRY_BASE_S = 1.0
+
+
+class FetchFailed(Exception):
+    """Every URL failed; ``attempts`` says, per URL, what happened."""
+
+    def __init__(self, attempts: list[str]):
+        super().__init__("; ".join(attempts))
+        self.attempts = attempts
+
+
+class _Transient(Exception):
+    """A transfer that may succeed if retried (dropped connection, short body, 5xx)."""
+
+
+def part_path(dest: Path) -> Path:
+    """Where the bytes of `dest` collect until the transfer is complete."""
+    return dest.with_name(dest.name + ".part")
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """Parse ``bytes START-END/TOTAL`` or ``bytes */TOTAL`` into (start, total)."""
+    if not value or not value.startswith("bytes "):
+        return None, None
+    spec, _, total_s = value[6:].partition("/")
+    total = int(total_s) if total_s.strip().isdigit() else None
+    start_s = spec.split("-", 1)[0].strip()
+    start = int(start_s) if start_s.isdigit() else None
+    return start, total
+
+
+def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, label: str) -> None:
+    """One HTTP request appending to `part`; returns when the body is complete.
+
+    Raises `_Transient` for a failure worth retrying (what arrived stays in `part`, so the
+    retry resumes), `HTTPError`/`URLError` otherwise.
+    """
+    offset = part.stat().st_size if part.exists() else 0
+    req = Request(url, headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"})
+    if offset:
+        req.add_header("Range", f"bytes={offset}-")
+    try:
+        resp = urlopen(req, timeout=timeout)
+    except HTTPError as exc:
+        if exc.code == 416 and offset:
+            # Our range starts at or past the end: either the part is already whole (a run
+            # killed between the last byte and the rename) or it is longer than the file.
+            _, total = _content_range(exc.headers.get("Content-Range"))
+            exc.close()
+            if total == offset:
+                return
+            part.unlink()
+            raise _Transient(f"HTTP 416 for a resume at byte {offset}; restarting") from exc
+        if exc.code >= 500:
+            exc.close()
+            raise _Transient(f"HTTP {exc.code} {exc.reason}") from exc
+        raise
+    except (TimeoutError, ConnectionResetError, http.client.RemoteDisconnected) as exc:
+        raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+
+    with resp:
+        mode = "wb"
+        if offset and resp.status == 206:
+            start, _ = _content_range(resp.headers.get("Content-Range"))
+            if start != offset:
+                part.unlink()
+                raise _Transient(
+                    f"server resumed at byte {start}, asked for {offset}; restarting"
+                )
+            mode = "ab"
+        else:
+            offset = 0  # the server ignored Range and sends the whole file
+        length = resp.headers.get("Content-Length")
+        expected = offset + int(length) if length and length.isdigit() else None
+        received = offset
+        bar = None
+        if progress:
+            bar = tqdm(total=expected, initial=offset, unit="B", unit_scale=True,
+                       unit_divisor=1024, desc=label, leave=False)
+        try:
+            with open(part, mode) as f:
+                while True:
+                    try:
+                        chunk = resp.read(_CHUNK)
+                    except (OSError, http.client.HTTPException) as exc:
+                        raise _Transient(
+                            f"connection lost after {received} bytes ({type(exc).__name__}: {exc})"
+                        ) from exc
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    received += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+        if expected is not None and received != expected:
+            raise _Transient(f"connection closed after {received} of {expected} bytes")
+
+
+def fetch(urls: Sequence[str], dest: Path, *, retries: int, timeout: float, progress: bool,
+          label: str) -> str:
+    """Download the first URL that works to `dest` (via ``dest.part``); return that URL.
+
+    Each URL gets ``1 + retries`` attempts for transient failures, each resuming where the
+    last stopped; a 4xx answer or an unreachable host moves on to the next URL at once.
+
+    Raises
+    ------
+    FetchFailed
+        Naming every URL tried and why it failed; what arrived stays in ``dest.part``.
+    """
+    part = part_path(dest)
+    attempts: list[str] = []
+    for url in urls:
+        for attempt in range(retries + 1):
+            try:
+                _fetch_once(url, part, timeout=timeout, progress=progress, label=label)
+            except _Transient as exc:
+                if attempt == retries:
+                    attempts.append(f"{url}: {exc} (gave up after {retries + 1} attempts; "
+                                    f"{_size(part)} kept in {part} for the next run to resume)")
+                    break
+                time.sleep(_RETRY_BASE_S * 2**attempt)
+                continue
+            except HTTPError as exc:
+                attempts.append(f"{url}: HTTP {exc.code} {exc.reason}")
+                exc.close()
+                break
+            except URLError as exc:
+                attempts.append(f"{url}: unreachable ({exc.reason})")
+                break
+            except OSError as exc:
+                attempts.append(f"{url}: {type(exc).__name__}: {exc}")
+                break
+            os.replace(part, dest)
+            return url
+    raise FetchFailed(attempts)
+
+
+def _size(path: Path) -> str:
+    n = path.stat().st_size if path.exists() else 0
+    return f"{n:,} bytes"
