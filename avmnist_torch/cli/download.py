@@ -1,4 +1,4 @@
-"""``avmnist-audio download``: fetch, verify and lay out FSDD, ESC-50 and MNIST's labels."""
+"""``avmnist-audio download``: fetch, verify and lay out FSDD, ESC-50, MNIST's labels and MNIST's images."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = add_command(
         subparsers,
         "download",
-        help="download and verify FSDD, ESC-50 and MNIST's labels into the notebook's layout",
+        help="download and verify FSDD, ESC-50 and MNIST's labels and images into the notebook's layout",
         description=(
-            "Download FSDD v1.0.10, ESC-50 (a pinned commit) and MNIST's labels, verify "
-            "them, and lay them out under ROOT as recordings/, noise_recordings/ and "
-            "avmnist/{train,test}_labels.npy. Reruns skip what is already verified; partial "
-            "downloads resume."
+            "Download FSDD v1.0.10, ESC-50 (a pinned commit), MNIST's labels and MNIST's image "
+            "files, verify them, and lay them out under ROOT as recordings/, noise_recordings/, "
+            "avmnist/{train,test}_labels.npy and mnist/{train,t10k}-images-idx3-ubyte.gz. Reruns "
+            "skip what is already verified; partial downloads resume; several processes on one "
+            "root take turns."
         ),
     )
     p.add_argument("--root", required=True, type=Path, help="data root to fill")
