@@ -204,7 +204,7 @@ class FastRenderer:
             For a clip that is not 1-D, empty or not real, or a sample rate
             that is not a positive whole number.
         """
-        return self.render_batch([samples], sample_rate)[0]
+        return self.render_batch([check_clip(samples)], sample_rate)[0]
 
     def render_batch(self, clips: Iterable[np.ndarray], sample_rate: int, *, out: Optional[np.ndarray] = None):
         """Render many clips of one sample rate; lengths may differ.

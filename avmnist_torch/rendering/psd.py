@@ -45,14 +45,17 @@ def psd_db(frames_: np.ndarray, sample_rate) -> np.ndarray:
     """``mlab._spectral_helper`` (psd) and ``Axes.specgram``'s dB, flipped: (129, frames), Nyquist first.
 
     The complex arithmetic is kept as matplotlib does it (complex multiply,
-    in-place complex division by the real scale factors).
+    in-place complex division by the real scale factors). Non-finite samples
+    propagate as in matplotlib, without its RuntimeWarnings (the figure route
+    silences them too).
     """
     result = frames_ * WINDOW.reshape((-1, 1))  # float32 frames times the float64 window -> float64
     result = np.fft.fft(result, n=NFFT, axis=0)[:N_ROWS, :]
-    result = np.conj(result) * result
-    result[1:-1] *= 2.0
-    result /= sample_rate
-    result /= WINDOW_SQ_SUM
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = np.conj(result) * result
+        result[1:-1] *= 2.0
+        result /= sample_rate
+        result /= WINDOW_SQ_SUM
     return np.flipud(decibels(result.real))
 
 

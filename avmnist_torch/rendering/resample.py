@@ -10,6 +10,8 @@ the same way and is tested against this.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .psd import GRAY_R, colour, to_u8
@@ -17,27 +19,45 @@ from .settings import IMAGE_SIZE
 from .taps import FILTER_SCALE, FILTER_SHIFT, Geometry
 
 
-def resample(values: np.ndarray, geom: Geometry):
-    """Agg's filtered resampling of one channel: the weighted sums over the integer weight totals.
+@functools.lru_cache(maxsize=128)
+def _pixel_taps(geom: Geometry):
+    """Per (row tap, column tap) pair, in Agg's order: (source rows, source columns, weight, real).
+
+    ``weight`` (out_h, out_w) is Agg's ``(wy * wx + 8192) >> 14`` per pixel,
+    0 where the pair is padding past the pixel's tap count; ``real`` is
+    False there. Built once per geometry (about 230 KiB; the most recent 128
+    are kept).
+    """
+    rows, cols = geom.rows, geom.cols
+    pairs = []
+    for j in range(rows.index.shape[1]):
+        for q in range(cols.index.shape[1]):
+            real = (rows.count[:, None] > j) & (cols.count[None, :] > q)
+            w = (rows.weight[:, j, None] * cols.weight[None, :, q] + FILTER_SCALE // 2) >> FILTER_SHIFT
+            w = np.where(real, w, 0).astype(np.int16)  # weights are at most 2**14
+            for a in (w, real):
+                a.setflags(write=False)
+            pairs.append((rows.index[:, j], cols.index[:, q], w, real))
+    return tuple(pairs)
+
+
+def resample(channels, geom: Geometry):
+    """Agg's filtered resampling of each channel: the weighted sums over the integer weight totals.
 
     For each output pixel the taps are summed in float64 one by one, row taps
     outer and column taps inner, as Agg does; the sum is vectorised over the
     pixels, not over the taps, so each pixel's additions keep Agg's order.
-    ``values`` must be finite. Returns (out_h, out_w) float64, before clamping.
+    Padding taps get weight 0, and adding an exact 0.0 to a non-negative sum
+    leaves it unchanged, so the channels must be finite and non-negative.
+    Returns one (out_h, out_w) float64 array per channel, before clamping.
     """
-    rows, cols = geom.rows, geom.cols
-    acc = np.zeros((geom.out_h, geom.out_w), np.float64)
+    acc = [np.zeros((geom.out_h, geom.out_w), np.float64) for _ in channels]
     total = np.zeros((geom.out_h, geom.out_w), np.int64)
-    for j in range(rows.index.shape[1]):
-        row_values = values[rows.index[:, j]]
-        for q in range(cols.index.shape[1]):
-            # Tap weight (wy * wx + 8192) >> 14; padding taps (past a pixel's count) get 0,
-            # and adding an exact 0.0 to a sum leaves it unchanged.
-            real = (rows.count[:, None] > j) & (cols.count[None, :] > q)
-            w = np.where(real, (np.outer(rows.weight[:, j], cols.weight[:, q]) + FILTER_SCALE // 2) >> FILTER_SHIFT, 0)
-            acc += row_values[:, cols.index[:, q]] * w
-            total += w
-    return acc / total
+    for src_rows, src_cols, w, _ in _pixel_taps(geom):
+        total += w
+        for a, values in zip(acc, channels):
+            a += values.take(src_rows, axis=0).take(src_cols, axis=1) * w
+    return [a / total for a in acc]
 
 
 def touches(mask: np.ndarray, geom: Geometry) -> np.ndarray:
@@ -45,13 +65,9 @@ def touches(mask: np.ndarray, geom: Geometry) -> np.ndarray:
 
     This is where Agg's sums meet a NaN: NaN times any integer weight is NaN.
     """
-    rows, cols = geom.rows, geom.cols
     out = np.zeros((geom.out_h, geom.out_w), bool)
-    for j in range(rows.index.shape[1]):
-        row_mask = mask[rows.index[:, j]]
-        for q in range(cols.index.shape[1]):
-            real = (rows.count[:, None] > j) & (cols.count[None, :] > q)
-            out |= row_mask[:, cols.index[:, q]] & real
+    for src_rows, src_cols, _, real in _pixel_taps(geom):
+        out |= mask.take(src_rows, axis=0).take(src_cols, axis=1) & real
     return out
 
 
@@ -59,8 +75,7 @@ def rgba_stage(red: np.ndarray, alpha: np.ndarray, geom: Geometry):
     """3.10 and 3.11: resample the colours, then convert to bytes. Returns (r8, a8) of the resampled image."""
     if geom.style == "3.11":
         # image.py premultiplies before resampling (a no-op when alpha is all 1).
-        c = resample(red * alpha, geom)
-        a = resample(alpha, geom)
+        c, a = resample([red * alpha, alpha], geom)
         # span_image_resample_rgba_affine clamps A to [0, 1] and R to [0, A].
         a = np.clip(a, 0.0, 1.0)
         c = np.minimum(np.maximum(c, 0.0), a)
@@ -73,8 +88,8 @@ def rgba_stage(red: np.ndarray, alpha: np.ndarray, geom: Geometry):
         c_f = c_s / np.where(a_s != 0, a_s, 1.0)
         return to_u8(c_f), to_u8(a_s)
     # 3.10: RGB resampled with alpha 1 everywhere (the clamp to [0, 1]), alpha resampled apart.
-    c = np.minimum(np.maximum(resample(red, geom), 0.0), 1.0)
-    return to_u8(c), to_u8(resample(alpha, geom))
+    c, a = resample([red, alpha], geom)
+    return to_u8(np.minimum(np.maximum(c, 0.0), 1.0)), to_u8(a)
 
 
 def data_stage(z: np.ndarray, finite: np.ndarray, geom: Geometry):
@@ -123,7 +138,7 @@ def data_stage(z: np.ndarray, finite: np.ndarray, geom: Geometry):
     # Masked cells turn every pixel that reads them into NaN (masked below);
     # the other pixels never read them, so they are summed as 0 here.
     a_scaled[~finite] = 0.0
-    res = resample(a_scaled, geom)
+    (res,) = resample([a_scaled], geom)
     out_mask = touches(~finite, geom)
     res -= offset
     vrange -= offset

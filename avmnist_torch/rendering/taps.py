@@ -130,7 +130,7 @@ def _reflect(v: int, size: int) -> int:
     return 2 * size - m - 1 if m >= size else m
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AxisTaps:
     """The filter taps of every output pixel along one axis.
 
@@ -177,7 +177,7 @@ def _filter_radius(scale: float):
     return _uround(scale * _SUBPIXEL_SCALE), _uround(1.0 / scale * _SUBPIXEL_SCALE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Geometry:
     """Everything about drawing a clip that depends only on (frame count, sample rate, style).
 
