@@ -37,7 +37,7 @@ _INV_WINDOW_SQ_SUM = 1.0 / WINDOW_SQ_SUM
 #: Frames windowed, transformed and coloured per pass of the fused route:
 #: enough to pay each call's overhead over many clips, few enough that the
 #: FFT's input and output (16 bytes x 256 per frame each) stay in cache.
-CHUNK_FRAMES = 512
+CHUNK_FRAMES = 256
 #: Sample dtypes the fused route reads (widened to float64 exactly as numpy's
 #: ``frames * window`` widens them); others take the numpy route.
 _FUSED_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
@@ -68,6 +68,7 @@ class _Scratch(threading.local):
 
     frames = 0
     work_elements = 0
+    n_canvases = 0
 
     def ensure(self, n_frames: int, work_elements: int = 0) -> "_Scratch":
         if n_frames > self.frames:
@@ -81,6 +82,13 @@ class _Scratch(threading.local):
             self.work = np.empty(max(work_elements, 2 * self.work_elements), np.float64)
             self.work_elements = len(self.work)
         return self
+
+    def canvases(self, n: int) -> np.ndarray:
+        """(n, 112, 112) uint8 staging canvases for the draw kernel (transposed images)."""
+        if n > self.n_canvases:
+            self.canvas_buffer = np.empty((max(n, 2 * self.n_canvases), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+            self.n_canvases = len(self.canvas_buffer)
+        return self.canvas_buffer[:n]
 
 
 _SCRATCH = _Scratch()
@@ -273,11 +281,13 @@ class FastRenderer:
         ``CHUNK_FRAMES`` frames: one windowing call, one FFT, one power pass and
         one log10 per chunk, then one kernel call per frame count in it. The
         FFT transforms each frame on its own, so a frame's spectrum has the
-        same bits whichever clips share the call (tested).
+        same bits whichever clips share the call (tested). The kernel draws
+        transposed images; one numpy copy turns them at the end.
         """
         counts = {i: frame_count(len(clips[i])) for i in indices}
         order = sorted(indices, key=counts.__getitem__)
         premultiplied = self.style == "3.11"
+        out_t = _SCRATCH.canvases(len(clips))
         left = []
         pos = 0
         while pos < len(order):
@@ -298,13 +308,17 @@ class FastRenderer:
                     end += 1
                 geom = geometry(n, sample_rate, self.style)
                 taps = geom.canvas_taps
-                s = _SCRATCH.ensure(0, kernels.work_size(n, N_ROWS, taps[0].shape[0], taps[0].shape[1]))
+                s = _SCRATCH.ensure(0, kernels.work_size(end - g, n, N_ROWS, taps[0].shape[0], taps[0].shape[1]))
                 starts = np.arange(start, start + (end - g) * n, n, dtype=np.int64)
                 dest = np.array(chunk[g:end], np.int64)
                 status = np.empty(end - g, np.int64)
                 kernels.draw(z, starts, n, dest, GRAY_R, *taps, geom.canvas_rows.start, geom.canvas_cols.start,
-                             premultiplied, s.work, out, status)
+                             premultiplied, s.work, out_t, status)
                 left += [chunk[g + k] for k in np.flatnonzero(status)]
                 start += (end - g) * n
                 g = end
+        if len(indices) == len(clips):
+            np.copyto(out, out_t.transpose(0, 2, 1))
+        else:
+            out[indices] = out_t[indices].transpose(0, 2, 1)
         return left

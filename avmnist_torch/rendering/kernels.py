@@ -85,25 +85,31 @@ def _power(spec, n_frames, scl_fs, scl_win, cmul_fma, z):
             zf[i] = (zf[i] * scl_fs) * scl_win
 
 
-def work_size(n_frames, n_rows, n_row_taps, n_canvas_rows):
-    """Float64 scratch elements ``draw`` needs for clips of ``n_frames`` frames."""
-    return 2 * n_frames * n_rows + 2 * n_frames * n_row_taps * n_canvas_rows
+def work_size(n_clips, n_frames, n_rows, n_row_taps, n_canvas_rows):
+    """Float64 scratch elements ``draw`` needs for ``n_clips`` clips of ``n_frames`` frames."""
+    return 2 * n_frames * n_rows + 2 * n_clips * n_frames * n_row_taps * n_canvas_rows
 
 
-def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premultiplied, work, out, status):
+def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premultiplied, work, out_t, status):
     """dB -> colour -> Agg resample -> canvas for clips of one geometry (styles 3.10, 3.11).
 
     Clip ``i`` has dB values ``z[starts[i] : starts[i] + n_frames]`` (frames,
-    129, Nyquist first) and is drawn into ``out[dest[i]]``. ``ridx``/``rwy``
+    129, Nyquist first) and is drawn into ``out_t[dest[i]]``, transposed
+    (``out_t[dest[i], column, row]``: each canvas column is then a contiguous
+    run the pixel loop stores in one go; the caller transposes the batch). ``ridx``/``rwy``
     (row taps, canvas rows): source row and LUT weight / 2**14 of each row tap
     of canvas rows ``k0 ..``; ``cidx``/``cwx`` (column taps, canvas columns):
     the column taps of canvas columns ``cc0 ..`` (``Geometry.canvas_taps``).
     ``status[i]`` becomes 1 when clip i's dB hold +inf or NaN (the caller then
     takes the numpy route, whose NaN propagation this kernel does not replay),
     else 0. ``work`` is float64 scratch of at least ``work_size`` elements.
+
+    The clips share the geometry, so each canvas column's tap weights are
+    worked out once for all of them.
     """
+    n_clips = starts.shape[0]
     n_rows = z.shape[1]
-    size = out.shape[1]
+    size = out_t.shape[1]
     n_rt = ridx.shape[0]
     nk = ridx.shape[1]
     n_ct = cidx.shape[0]
@@ -112,17 +118,13 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
     taps = n_frames * n_rt * nk
     red = work[:cells].reshape((n_frames, n_rows))
     alpha = work[cells : 2 * cells].reshape((n_frames, n_rows))
-    fr = work[2 * cells : 2 * cells + taps].reshape((n_frames, n_rt, nk))
-    fa = work[2 * cells + taps : 2 * cells + 2 * taps].reshape((n_frames, n_rt, nk))
-    acc = np.empty(nk, np.float64)
-    acc_a = np.empty(nk, np.float64)
-    tot = np.empty(nk, np.float64)
-    col = np.empty(nk, np.uint8)
-    col_bad = np.empty(n_frames, np.bool_)
-    need = np.empty(n_frames, np.bool_)
-    for i in range(starts.shape[0]):
+    fr = work[2 * cells : 2 * cells + n_clips * taps].reshape((n_clips, n_frames, n_rt, nk))
+    fa = work[2 * cells + n_clips * taps : 2 * cells + 2 * n_clips * taps].reshape((n_clips, n_frames, n_rt, nk))
+    col_bad = np.zeros((n_clips, n_frames), np.bool_)
+    clip_masked = np.zeros(n_clips, np.bool_)
+    for i in range(n_clips):
         zc = z[starts[i] : starts[i] + n_frames]
-        canvas = out[dest[i]]
+        canvas_t = out_t[dest[i]]
         # Normalize's limits: min and max of the finite cells.
         vmin = np.inf
         vmax = -np.inf
@@ -142,6 +144,7 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
             continue
         status[i] = 0
         masked = n_neg_inf > 0
+        clip_masked[i] = masked
         # Normalize and gray_r: index int(x * 256), x == 1 -> 255, i.e.
         # int(min(x * 256, 255)) as x is in [0, 1]; masked cells are (0, 0);
         # equal limits map every cell to 0.
@@ -164,34 +167,30 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
                 else:
                     rf[b] = lut[0] if flat else lut[int(min(((t - vmin) / span) * 256, 255.0))]
                     af[b] = 1.0
-        for r in range(size):
-            for c in range(size):
-                canvas[r, c] = 255
-        if nk == 0 or nc == 0:
-            continue
+        for c in range(size):
+            for r in range(size):
+                canvas_t[c, r] = 255
         # Source values per (source column, row tap, canvas row), so that the
         # pixel loop below reads contiguous vectors (no gathers).
         for ci in range(n_frames):
             for j in range(n_rt):
                 for t in range(nk):
-                    fr[ci, j, t] = red[ci, ridx[j, t]]
-        # Masked cells usually fill whole frames (silent spans). Output columns
-        # whose taps touch no frame with a masked cell have alpha exactly 1
-        # (the integer weights sum exactly) and take the unmasked formula.
-        for ci in range(n_frames):
-            col_bad[ci] = False
-            need[ci] = False
+                    fr[i, ci, j, t] = red[ci, ridx[j, t]]
         if masked:
+            # Masked cells usually fill whole frames (silent spans). Output
+            # columns whose taps touch no frame with a masked cell have alpha
+            # exactly 1 (the integer weights sum exactly) and take the unmasked
+            # formula; the others need the alpha taps of the frames they read.
             for ci in range(n_frames):
                 for b in range(n_rows):
                     if alpha[ci, b] != 1.0:
-                        col_bad[ci] = True
+                        col_bad[i, ci] = True
                         break
-            # alpha taps of every frame that an output column touching a bad frame reads
+            need = np.zeros(n_frames, np.bool_)
             for u in range(nc):
                 bad = False
                 for q in range(n_ct):
-                    bad = bad or col_bad[cidx[q, u]]
+                    bad = bad or col_bad[i, cidx[q, u]]
                 if bad:
                     for q in range(n_ct):
                         need[cidx[q, u]] = True
@@ -199,86 +198,75 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
                 if need[ci]:
                     for j in range(n_rt):
                         for t in range(nk):
-                            fa[ci, j, t] = alpha[ci, ridx[j, t]]
-        # Tap weight (wy * wx + 8192) >> 14 == floor(wy / 2**14 * wx + 0.5), every
-        # step exact in float64 (``rwy`` arrives divided by 2**14; products < 2**28);
-        # np.floor keeps it a float, so the loops vectorise over canvas rows.
-        for u in range(nc):
+                            fa[i, ci, j, t] = alpha[ci, ridx[j, t]]
+    if nk == 0 or nc == 0:
+        return
+    # Tap weight (wy * wx + 8192) >> 14 == floor(wy / 2**14 * wx + 0.5), every
+    # step exact in float64 (``rwy`` arrives divided by 2**14; products < 2**28);
+    # np.floor keeps it a float, so the loops vectorise over canvas rows.
+    # w[j * n_ct + q] holds the weights of row tap j and column tap q.
+    w = np.empty((n_rt * n_ct, nk), np.float64)
+    tot = np.empty(nk, np.float64)
+    acc = np.empty(nk, np.float64)
+    acc_a = np.empty(nk, np.float64)
+    fast_path = n_rt == 3 and n_ct == 2
+    for u in range(nc):
+        for j in range(n_rt):
+            for q in range(n_ct):
+                wx = cwx[q, u]
+                wy = rwy[j]
+                wjq = w[j * n_ct + q]
+                for t in range(nk):
+                    wjq[t] = np.floor(wy[t] * wx + 0.5)
+        for t in range(nk):
+            tot[t] = 0.0
+        for p in range(n_rt * n_ct):  # integers: exact in any order
+            for t in range(nk):
+                tot[t] += w[p, t]
+        for i in range(n_clips):
+            if status[i]:
+                continue
             umasked = False
-            if masked:
+            if clip_masked[i]:
                 for q in range(n_ct):
-                    if col_bad[cidx[q, u]]:
+                    if col_bad[i, cidx[q, u]]:
                         umasked = True
-            if n_rt == 3 and n_ct == 2:
-                wy0 = rwy[0]
-                wy1 = rwy[1]
-                wy2 = rwy[2]
-                wxa = cwx[0, u]
-                wxb = cwx[1, u]
-                a0 = fr[cidx[0, u], 0]
-                b0 = fr[cidx[1, u], 0]
-                a1 = fr[cidx[0, u], 1]
-                b1 = fr[cidx[1, u], 1]
-                a2 = fr[cidx[0, u], 2]
-                b2 = fr[cidx[1, u], 2]
-                for t in range(nk):
-                    w00 = np.floor(wy0[t] * wxa + 0.5)
-                    w01 = np.floor(wy0[t] * wxb + 0.5)
-                    w10 = np.floor(wy1[t] * wxa + 0.5)
-                    w11 = np.floor(wy1[t] * wxb + 0.5)
-                    w20 = np.floor(wy2[t] * wxa + 0.5)
-                    w21 = np.floor(wy2[t] * wxb + 0.5)
-                    s = 0.0
-                    s += a0[t] * w00
-                    s += b0[t] * w01
-                    s += a1[t] * w10
-                    s += b1[t] * w11
-                    s += a2[t] * w20
-                    s += b2[t] * w21
-                    acc[t] = s
-                    tot[t] = ((((w00 + w01) + w10) + w11) + w20) + w21
-                if umasked:
-                    a0 = fa[cidx[0, u], 0]
-                    b0 = fa[cidx[1, u], 0]
-                    a1 = fa[cidx[0, u], 1]
-                    b1 = fa[cidx[1, u], 1]
-                    a2 = fa[cidx[0, u], 2]
-                    b2 = fa[cidx[1, u], 2]
+            for pass_ in range(2 if umasked else 1):
+                src = fr[i] if pass_ == 0 else fa[i]
+                dst = acc if pass_ == 0 else acc_a
+                if fast_path:
+                    w00 = w[0]
+                    w01 = w[1]
+                    w10 = w[2]
+                    w11 = w[3]
+                    w20 = w[4]
+                    w21 = w[5]
+                    a0 = src[cidx[0, u], 0]
+                    b0 = src[cidx[1, u], 0]
+                    a1 = src[cidx[0, u], 1]
+                    b1 = src[cidx[1, u], 1]
+                    a2 = src[cidx[0, u], 2]
+                    b2 = src[cidx[1, u], 2]
                     for t in range(nk):
-                        w00 = np.floor(wy0[t] * wxa + 0.5)
-                        w01 = np.floor(wy0[t] * wxb + 0.5)
-                        w10 = np.floor(wy1[t] * wxa + 0.5)
-                        w11 = np.floor(wy1[t] * wxb + 0.5)
-                        w20 = np.floor(wy2[t] * wxa + 0.5)
-                        w21 = np.floor(wy2[t] * wxb + 0.5)
                         s = 0.0
-                        s += a0[t] * w00
-                        s += b0[t] * w01
-                        s += a1[t] * w10
-                        s += b1[t] * w11
-                        s += a2[t] * w20
-                        s += b2[t] * w21
-                        acc_a[t] = s
-            else:
-                # Any tap counts: y taps outer, x taps inner, per pixel.
-                for t in range(nk):
-                    acc[t] = 0.0
-                    acc_a[t] = 0.0
-                    tot[t] = 0.0
-                for j in range(n_rt):
-                    wy = rwy[j]
-                    for q in range(n_ct):
-                        wx = cwx[q, u]
-                        e = fr[cidx[q, u], j]
-                        for t in range(nk):
-                            w = np.floor(wy[t] * wx + 0.5)
-                            acc[t] += e[t] * w
-                            tot[t] += w
-                        if umasked:
-                            e = fa[cidx[q, u], j]
+                        s += a0[t] * w00[t]
+                        s += b0[t] * w01[t]
+                        s += a1[t] * w10[t]
+                        s += b1[t] * w11[t]
+                        s += a2[t] * w20[t]
+                        s += b2[t] * w21[t]
+                        dst[t] = s
+                else:
+                    # Any tap counts: y taps outer, x taps inner, per pixel.
+                    for t in range(nk):
+                        dst[t] = 0.0
+                    for j in range(n_rt):
+                        for q in range(n_ct):
+                            e = src[cidx[q, u], j]
+                            wjq = w[j * n_ct + q]
                             for t in range(nk):
-                                acc_a[t] += e[t] * np.floor(wy[t] * wx + 0.5)
-            cc = cc0 + u
+                                dst[t] += e[t] * wjq[t]
+            col = out_t[dest[i], cc0 + u, k0 : k0 + nk]
             if not umasked:
                 # Alpha is 1 everywhere, so the resampled alpha is exactly 1 and
                 # both styles reduce to the clamped colour, truncated.
@@ -310,8 +298,6 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
                     r8 = np.floor(v * 255)
                     a8 = np.floor((acc_a[t] / tot[t]) * 255)
                     col[t] = np.uint8(np.floor(((r8 * 256 - 65025) * a8 + 65025 * 256) / (a8 + 65280)))
-            for t in range(nk):
-                canvas[k0 + t, cc] = col[t]
 
 
 _OPTIONS = dict(nogil=True, fastmath=False, error_model="numpy")
