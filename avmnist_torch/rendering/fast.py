@@ -73,8 +73,8 @@ class _Scratch(threading.local):
     def ensure(self, n_frames: int, work_elements: int = 0) -> "_Scratch":
         if n_frames > self.frames:
             cap = max(n_frames, 2 * CHUNK_FRAMES)
-            self.fft_in = np.zeros((cap, NFFT), np.complex128)  # imaginary parts stay 0
-            self.fft_in_real = self.fft_in.view(np.float64)  # window_frames writes the real parts
+            self.fft_in = np.empty((cap, NFFT), np.complex128)
+            self.fft_in_real = self.fft_in.view(np.float64)  # what window_frames writes
             self.fft_out = np.empty((cap, NFFT), np.complex128)
             self.z = np.empty((cap, N_ROWS), np.float64)
             self.frames = cap
@@ -110,12 +110,13 @@ def _fused_decibels(clips, sample_rate: int, cmul_fma: bool) -> np.ndarray:
     :func:`.psd.decibels` in one call. Returns a view of this thread's scratch.
     """
     clips = [_padded(x) for x in clips]
-    counts = np.array([frame_count(len(x)) for x in clips], np.int64)
+    lengths = np.array([len(x) for x in clips], np.int64)
+    counts = (lengths - NFFT) // HOP + 1  # settings.frame_count of each (padded) clip
     frame_starts = np.zeros(len(clips), np.int64)
     np.cumsum(counts[:-1], out=frame_starts[1:])
     total = int(frame_starts[-1] + counts[-1])
     sample_starts = np.zeros(len(clips), np.int64)
-    np.cumsum([len(x) for x in clips[:-1]], out=sample_starts[1:])
+    np.cumsum(lengths[:-1], out=sample_starts[1:])
     same = all(x.dtype == np.float32 for x in clips)
     flat = np.concatenate(clips, dtype=np.float32 if same else np.float64)
     s = _SCRATCH.ensure(total)

@@ -45,19 +45,22 @@ else:  # pragma: no cover - numba arrives with librosa
 
 
 def _window_frames(flat, clip_starts, frame_starts, frame_counts, hop, window, out):
-    """``out[frame_starts[i] + f, 2k] = flat[clip_starts[i] + f * hop + k] * window[k]`` (float64).
+    """``out[frame_starts[i] + f]`` = frame f of clip i times the window, as complex numbers (float64 pairs).
 
-    ``out`` is a float64 view of the complex FFT input, so these are the real
-    parts; its imaginary parts (odd columns) must already be 0 (the caller's
-    buffer is zeroed once and the FFT does not write its input).
+    Frame f of clip i is ``flat[clip_starts[i] + f * hop :][:NFFT]``. ``out`` is
+    a float64 view of the complex FFT input: the real parts get the windowed
+    samples, the imaginary parts 0 (written, not assumed: contiguous stores
+    vectorise, stores to every other element do not).
     """
     nfft = window.shape[0]
     for i in range(clip_starts.shape[0]):
         for f in range(frame_counts[i]):
             base = clip_starts[i] + f * hop
+            src = flat[base : base + nfft]
             row = out[frame_starts[i] + f]
             for k in range(nfft):
-                row[2 * k] = np.float64(flat[base + k]) * window[k]
+                row[2 * k] = np.float64(src[k]) * window[k]
+                row[2 * k + 1] = 0.0
 
 
 def _power(spec, n_frames, scl_fs, scl_win, cmul_fma, z):
