@@ -37,6 +37,11 @@ def _mixed_clips(seed=0):
     clips.append(rng.standard_normal(7000))  # float64
     clips.append(rng.integers(-3000, 3000, 4000).astype(np.int16))
     clips.append(np.full(3000, 0.25, np.float32))  # DC
+    clips.append(rng.standard_normal(9000).astype(np.float32)[::2])  # not contiguous
+    clips.append(rng.standard_normal(4000).astype(">f4"))  # big-endian: not a dtype numba reads
+    readonly = rng.standard_normal(4500).astype(np.float32)
+    readonly.setflags(write=False)
+    clips.append(readonly)
     return clips
 
 

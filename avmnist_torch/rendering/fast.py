@@ -117,8 +117,11 @@ def _fused_decibels(clips, sample_rate: int, cmul_fma: bool) -> np.ndarray:
     total = int(frame_starts[-1] + counts[-1])
     sample_starts = np.zeros(len(clips), np.int64)
     np.cumsum(lengths[:-1], out=sample_starts[1:])
-    same = all(x.dtype == np.float32 for x in clips)
-    flat = np.concatenate(clips, dtype=np.float32 if same else np.float64)
+    if len(clips) == 1:
+        flat = clips[0]
+    else:  # widening to float64 is exact, and the kernel widens every sample to float64 anyway
+        same = all(x.dtype == np.float32 for x in clips)
+        flat = np.concatenate(clips, dtype=np.float32 if same else np.float64)
     s = _SCRATCH.ensure(total)
     kernels.window_frames(flat, sample_starts, frame_starts, counts, HOP, WINDOW, s.fft_in_real)
     _fft_into(s.fft_in[:total], s.fft_out[:total])
@@ -315,7 +318,8 @@ class FastRenderer:
                 status = np.empty(end - g, np.int64)
                 kernels.draw(z, starts, n, dest, GRAY_R, *taps, geom.canvas_rows.start, geom.canvas_cols.start,
                              premultiplied, s.work, out_t, status)
-                left += [chunk[g + k] for k in np.flatnonzero(status)]
+                if status.any():
+                    left += [chunk[g + k] for k in np.flatnonzero(status)]
                 start += (end - g) * n
                 g = end
         if len(indices) == len(clips):
