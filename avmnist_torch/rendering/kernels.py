@@ -125,6 +125,7 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
     fa = work[2 * cells + n_clips * taps : 2 * cells + 2 * n_clips * taps].reshape((n_clips, n_frames, n_rt, nk))
     col_bad = np.zeros((n_clips, n_frames), np.bool_)
     clip_masked = np.zeros(n_clips, np.bool_)
+    index = np.empty(n_rows, np.int64)
     for i in range(n_clips):
         zc = z[starts[i] : starts[i] + n_frames]
         canvas_t = out_t[dest[i]]
@@ -158,8 +159,10 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
             rf = red[f]
             af = alpha[f]
             if not masked and not flat:
+                for b in range(n_rows):  # the index apart: this loop vectorises, the lookup does not
+                    index[b] = np.int64(min(((zf[b] - vmin) / span) * 256, 255.0))
                 for b in range(n_rows):
-                    rf[b] = lut[int(min(((zf[b] - vmin) / span) * 256, 255.0))]
+                    rf[b] = lut[index[b]]
                     af[b] = 1.0
                 continue
             for b in range(n_rows):
