@@ -286,12 +286,13 @@ class FastRenderer:
         one log10 per chunk, then one kernel call per frame count in it. The
         FFT transforms each frame on its own, so a frame's spectrum has the
         same bits whichever clips share the call (tested). The kernel draws
-        transposed images; one numpy copy turns them at the end.
+        a chunk's images transposed into staging canvases (a chunk holds at
+        most CHUNK_FRAMES clips, so they stay small and in cache); one numpy
+        copy per chunk turns them into ``out``.
         """
         counts = {i: frame_count(len(clips[i])) for i in indices}
         order = sorted(indices, key=counts.__getitem__)
         premultiplied = self.style == "3.11"
-        out_t = _SCRATCH.canvases(len(clips))
         left = []
         pos = 0
         while pos < len(order):
@@ -303,6 +304,7 @@ class FastRenderer:
                 total += counts[order[pos]]
                 pos += 1
             z = _fused_decibels([clips[i] for i in chunk], sample_rate, cmul_fma)
+            staging = _SCRATCH.canvases(len(chunk))
             start = 0
             g = 0
             while g < len(chunk):  # runs of one frame count: one geometry, one kernel call
@@ -314,16 +316,16 @@ class FastRenderer:
                 taps = geom.canvas_taps
                 s = _SCRATCH.ensure(0, kernels.work_size(end - g, n, N_ROWS, taps[0].shape[0], taps[0].shape[1]))
                 starts = np.arange(start, start + (end - g) * n, n, dtype=np.int64)
-                dest = np.array(chunk[g:end], np.int64)
+                dest = np.arange(g, end, dtype=np.int64)
                 status = np.empty(end - g, np.int64)
                 kernels.draw(z, starts, n, dest, GRAY_R, *taps, geom.canvas_rows.start, geom.canvas_cols.start,
-                             premultiplied, s.work, out_t, status)
+                             premultiplied, s.work, staging, status)
                 if status.any():
                     left += [chunk[g + k] for k in np.flatnonzero(status)]
                 start += (end - g) * n
                 g = end
-        if len(indices) == len(clips):
-            np.copyto(out, out_t.transpose(0, 2, 1))
-        else:
-            out[indices] = out_t[indices].transpose(0, 2, 1)
+            if len(clips) == 1:  # a batch of one: skip the fancy indexing
+                np.copyto(out, staging.transpose(0, 2, 1))
+            else:
+                out[chunk] = staging.transpose(0, 2, 1)
         return left
