@@ -84,6 +84,18 @@ def test_batch_larger_than_a_chunk_with_non_finite_clips_amid(style):
     assert np.array_equal(render_batch(clips, SR, style=style), np.stack([ref._render_numpy(x, SR) for x in clips]))
 
 
+def test_long_clip_amid_short_ones():
+    """A clip of more frames than the kept scratch holds gets buffers of its own; the others are unaffected."""
+    rng = np.random.default_rng(4)
+    clips = _mixed_clips(seed=3)[:4] + [rng.standard_normal(128 * (8 * CHUNK_FRAMES + 40)).astype(np.float32)]
+    clips += _mixed_clips(seed=4)[:3]
+    for style in ("3.10", "3.11"):
+        ref = FastRenderer(style)
+        got = render_batch(clips, SR, style=style)
+        assert np.array_equal(got, np.stack([ref._render_numpy(x, SR) for x in clips]))
+    assert fast_module._SCRATCH.spectra.frames < 8 * CHUNK_FRAMES
+
+
 def test_out_argument():
     clips = _mixed_clips()[:5]
     out = np.full((5, 112, 112), 7, np.uint8)

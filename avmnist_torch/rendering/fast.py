@@ -59,29 +59,42 @@ def _fft_into(spec_in: np.ndarray, spec_out: np.ndarray) -> None:
         spec_out[...] = np.fft.fft(spec_in, axis=-1)
 
 
+class _Spectra:
+    """FFT input and output and dB buffers for ``frames`` frames."""
+
+    def __init__(self, frames: int) -> None:
+        self.fft_in = np.empty((frames, NFFT), np.complex128)
+        self.fft_in_real = self.fft_in.view(np.float64)  # what window_frames writes
+        self.fft_out = np.empty((frames, NFFT), np.complex128)
+        self.z = np.empty((frames, N_ROWS), np.float64)
+        self.frames = frames
+
+
 class _Scratch(threading.local):
     """Per-thread buffers of the fused route, grown on demand and then reused.
 
     Reusing them matters: a fresh array of a few hundred KiB is a fresh mmap
-    whose page faults cost more than the FFT.
+    whose page faults cost more than the FFT. A clip longer than
+    ``8 * CHUNK_FRAMES`` frames gets buffers of its own that are not kept
+    (about 8 KiB a frame: an hour at 8 kHz would pin 1.8 GB).
     """
 
-    frames = 0
+    spectra = _Spectra(0)
     work_elements = 0
     n_canvases = 0
 
-    def ensure(self, n_frames: int, work_elements: int = 0) -> "_Scratch":
-        if n_frames > self.frames:
-            cap = max(n_frames, 2 * CHUNK_FRAMES)
-            self.fft_in = np.empty((cap, NFFT), np.complex128)
-            self.fft_in_real = self.fft_in.view(np.float64)  # what window_frames writes
-            self.fft_out = np.empty((cap, NFFT), np.complex128)
-            self.z = np.empty((cap, N_ROWS), np.float64)
-            self.frames = cap
+    def spectra_for(self, n_frames: int) -> _Spectra:
+        if n_frames > 8 * CHUNK_FRAMES:
+            return _Spectra(n_frames)
+        if n_frames > self.spectra.frames:
+            self.spectra = _Spectra(max(n_frames, 2 * CHUNK_FRAMES))
+        return self.spectra
+
+    def ensure_work(self, work_elements: int) -> np.ndarray:
         if work_elements > self.work_elements:
             self.work = np.empty(max(work_elements, 2 * self.work_elements), np.float64)
             self.work_elements = len(self.work)
-        return self
+        return self.work
 
     def canvases(self, n: int) -> np.ndarray:
         """(n, 112, 112) uint8 staging canvases for the draw kernel (transposed images)."""
@@ -119,10 +132,10 @@ def _fused_decibels(clips, sample_rate: int, cmul_fma: bool) -> np.ndarray:
     np.cumsum(lengths[:-1], out=sample_starts[1:])
     if len(clips) == 1:
         flat = clips[0]
-    else:  # widening to float64 is exact, and the kernel widens every sample to float64 anyway
+    else:  # the kernel widens every sample to float64, as numpy's frames * window does; so may this
         same = all(x.dtype == np.float32 for x in clips)
         flat = np.concatenate(clips, dtype=np.float32 if same else np.float64)
-    s = _SCRATCH.ensure(total)
+    s = _SCRATCH.spectra_for(total)
     kernels.window_frames(flat, sample_starts, frame_starts, counts, HOP, WINDOW, s.fft_in_real)
     _fft_into(s.fft_in[:total], s.fft_out[:total])
     z = s.z[:total]
@@ -314,12 +327,13 @@ class FastRenderer:
                     end += 1
                 geom = geometry(n, sample_rate, self.style)
                 taps = geom.canvas_taps
-                s = _SCRATCH.ensure(0, kernels.work_size(end - g, n, N_ROWS, taps[0].shape[0], taps[0].shape[1]))
+                need = kernels.work_size(end - g, n, N_ROWS, taps[0].shape[0], taps[0].shape[1])
+                work = _SCRATCH.ensure_work(need)
                 starts = np.arange(start, start + (end - g) * n, n, dtype=np.int64)
                 dest = np.arange(g, end, dtype=np.int64)
                 status = np.empty(end - g, np.int64)
                 kernels.draw(z, starts, n, dest, GRAY_R, *taps, geom.canvas_rows.start, geom.canvas_cols.start,
-                             premultiplied, s.work, staging, status)
+                             premultiplied, work, staging, status)
                 if status.any():
                     left += [chunk[g + k] for k in np.flatnonzero(status)]
                 start += (end - g) * n
