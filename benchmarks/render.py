@@ -1,14 +1,19 @@
-"""Milliseconds per clip: the matplotlib figure route vs the fast renderer, on real clips.
+"""Milliseconds per clip for each rendering route, on real clips, with ratios taken in the same run.
 
 Single process, one core (thread pools pinned to 1 before numpy/numba load)::
 
-    python benchmarks/render.py [--n 500] [--style 3.10] [--repeat 5] [--no-figure]
+    python benchmarks/render.py [--n 512] [--batch 128] [--style 3.10] [--repeat 5] [--no-figure]
 
-Fast-renderer timings are CPU time of this process (``time.process_time``),
-the minimum over ``--repeat`` rounds, the variants interleaved round by round,
-so that other load on a shared machine disturbs them less. "numpy route" is
-the spelled-out path the fused kernels replaced (still used for style 3.9 and
-as the fallback), timed in the same rounds for an A/B ratio.
+Timings are CPU time of this process (``time.process_time``), the minimum over
+``--repeat`` rounds, the variants interleaved round by round, so that other
+load on a shared machine disturbs them less. An absolute time says little on
+a shared machine; the ratios, taken in one run, say more. Routes:
+
+* numpy route: the spelled-out reference (style 3.9 and every fallback take it);
+* fast, one clip at a time: ``render`` per clip (the fused route for 3.10/3.11);
+* fast, batched: ``render_batch`` over batches of ``--batch`` clips (as a
+  DataLoader batch), one FFT per chunk and one kernel call per frame count;
+* figure route: the installed matplotlib, as the notebook draws (``--no-figure`` skips it).
 
 Clips: FSDD recordings (padded to 2,048) with ESC-50 noise and time masks,
 from ../shared/data, by the test recipe (tests/_render_cases.py).
@@ -22,8 +27,10 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_
     os.environ[_v] = "1"
 
 import argparse  # noqa: E402
+import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -33,6 +40,28 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from _render_cases import SR, real_clips  # noqa: E402
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as the OS reports it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> str:
+    out = [f"python {platform.python_version()}"]
+    for dist in ("numpy", "numba", "matplotlib", "torch"):
+        try:
+            out.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{dist} absent")
+    return ", ".join(out)
 
 
 def _interleaved(fns: dict, repeat: int) -> dict:
@@ -48,7 +77,8 @@ def _interleaved(fns: dict, repeat: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=500)
+    ap.add_argument("--n", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--style", default="3.10")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-figure", action="store_true", help="skip the matplotlib figure route")
@@ -58,38 +88,50 @@ def main() -> int:
     except (AttributeError, OSError):
         pass
     data = ROOT.parent / "shared" / "data"
-    clips = [x for _, x in real_clips(data, args.n)]
+    try:
+        clips = [x for _, x in real_clips(data, args.n)]
+    except FileNotFoundError as exc:
+        print(f"real data not found at {data}: {exc}", file=sys.stderr)
+        return 2
     n = len(clips)
     frames = [(len(x) - 128) // 128 for x in clips]
+    batches = [clips[i : i + args.batch] for i in range(0, n, args.batch)]
 
-    from avmnist_torch.rendering.fast import FastRenderer
+    from avmnist_torch.rendering import fast, render_batch, render_spectrogram
 
-    fast = FastRenderer(args.style)
-    fast.render_batch(clips, SR)  # compile numba (cached), probe, fill the geometry cache
+    renderer = fast.FastRenderer(args.style)
+    t0 = time.process_time()
+    render_batch(clips, SR, style=args.style)  # compile or load the kernels, probe, build the geometries
+    warm = time.process_time() - t0
     for x in clips:
-        fast._render_numpy(x, SR)
+        renderer._render_numpy(x, SR)
 
     best = _interleaved(
         {
-            "numpy": lambda: [fast._render_numpy(x, SR) for x in clips],
-            "single": lambda: [fast.render(x, SR) for x in clips],
-            "batch": lambda: fast.render_batch(clips, SR),
+            "numpy": lambda: [renderer._render_numpy(x, SR) for x in clips],
+            "single": lambda: [render_spectrogram(x, SR, style=args.style) for x in clips],
+            "batch": lambda: [render_batch(b, SR, style=args.style) for b in batches],
         },
         args.repeat,
     )
     ms = lambda t: t / n * 1e3  # noqa: E731
+    print(f"CPU: {cpu_model()}; {versions()}")
     print(f"{n} real clips (frames per clip: median {int(np.median(frames))}, mean {np.mean(frames):.1f}, "
-          f"max {max(frames)}), sample rate {SR}, one core; fast style {args.style}")
-    print(f"CPU time, min of {args.repeat} interleaved rounds:")
-    print(f"numpy route (previous fast)  : {ms(best['numpy']):7.3f} ms/clip")
-    print(f"fast, one clip at a time     : {ms(best['single']):7.3f} ms/clip   "
-          f"({best['numpy'] / best['single']:4.1f}x the numpy route)")
-    print(f"fast, batched (render_batch) : {ms(best['batch']):7.3f} ms/clip   "
-          f"({best['numpy'] / best['batch']:4.1f}x the numpy route)")
-    same = np.array_equal(fast.render_batch(clips, SR), np.stack([fast._render_numpy(x, SR) for x in clips]))
-    print(f"fused == numpy route on all {n} clips: {same}")
+          f"max {max(frames)}), sample rate {SR}, one core; fast style {args.style}; "
+          f"fused route {'on' if args.style != '3.9' and fast.fused_mode() is not None else 'off'}")
+    print(f"first call (kernels, probe, geometries): {warm:.2f} s CPU")
+    print(f"CPU time per clip, min of {args.repeat} interleaved rounds:")
+    print(f"  numpy route                     : {ms(best['numpy']):7.3f} ms")
+    print(f"  fast, one clip at a time        : {ms(best['single']):7.3f} ms   "
+          f"({best['numpy'] / best['single']:5.1f}x the numpy route)")
+    print(f"  fast, batched ({args.batch:3d} a batch)     : {ms(best['batch']):7.3f} ms   "
+          f"({best['numpy'] / best['batch']:5.1f}x the numpy route, "
+          f"{best['single'] / best['batch']:4.2f}x one at a time)")
+    got = np.concatenate([render_batch(b, SR, style=args.style) for b in batches])
+    same = np.array_equal(got, np.stack([renderer._render_numpy(x, SR) for x in clips]))
+    print(f"batched == numpy route on all {n} clips: {same}")
     if args.no_figure:
-        return 0
+        return 0 if same else 1
     from avmnist_torch.rendering.figure import FigureRenderer
 
     fig = FigureRenderer()
@@ -97,12 +139,13 @@ def main() -> int:
     t = time.process_time()
     ref = [fig.render(x, SR) for x in clips]
     t_fig = time.process_time() - t
-    print(f"figure route (matplotlib {fig.style}): {ms(t_fig):7.3f} ms/clip   "
-          f"(fast single is {t_fig / best['single']:5.1f}x faster)")
+    print(f"  figure route (matplotlib {fig.style}) : {ms(t_fig):7.3f} ms   "
+          f"(batched fast is {t_fig / best['batch']:5.1f}x faster, one at a time {t_fig / best['single']:5.1f}x)")
     if fig.style == args.style:
-        print(f"pixels equal to the figure route on all {n} clips: "
-              f"{np.array_equal(np.stack(ref), fast.render_batch(clips, SR))}")
-    return 0
+        equal = np.array_equal(np.stack(ref), got)
+        print(f"pixels equal to the figure route on all {n} clips: {equal}")
+        same = same and equal
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

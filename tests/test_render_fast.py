@@ -104,10 +104,10 @@ def test_function_api_and_default_style():
 def test_fast_renderer_does_not_import_matplotlib():
     code = (
         "import sys, numpy as np\n"
-        "from avmnist_torch.rendering.fast import render, render_batch\n"
+        "from avmnist_torch.rendering import render_spectrogram, render_batch\n"
         "x = np.random.default_rng(0).standard_normal(4000).astype(np.float32)\n"
         "for s in ('3.9', '3.10', '3.11'):\n"
-        "    render(x, 8000, s); render_batch([x, x[:2500]], 8000, s)\n"
+        "    render_spectrogram(x, 8000, style=s); render_batch([x, x[:2500]], 8000, style=s)\n"
         "bad = sorted(m for m in sys.modules if m == 'matplotlib' or m.startswith('matplotlib.'))\n"
         "assert not bad, bad\n"
         "print('ok')\n"

@@ -3,250 +3,180 @@
 It reproduces, bit for bit, what the notebook's ``wav_to_spectrogram`` draws
 (a 112x112 figure at dpi 100, white, one axes covering it, ``ax.specgram``
 with NFFT 256, noverlap 128, ``gray_r``, Agg, red channel) under a chosen
-matplotlib version: ``"3.10"`` (the notebook's), ``"3.11"`` or ``"3.9"``.
-The facts it follows are in ``RENDERING.md``; each step below names the
-matplotlib or Agg code it replays.
+matplotlib version: ``"3.10"`` (the notebook's), ``"3.11"`` or ``"3.9"``
+(see docs/rendering.md).
 
-Styles 3.10 and 3.11 normally take the fused route: the windowed frames go
-through numpy's own FFT ufunc, then one numba kernel (``_agg._finish``) does
-the PSD steps, dB, colour, Agg's resampling and the blend, with the same float
-operations in the same order as the spelled-out numpy route below (which 3.9,
-non-float input, non-finite spectra and installs without numba take, and which
-the tests compare the fused route with).
+Two routes give the same bytes:
+
+* the numpy route (:mod:`.psd`, then :mod:`.resample`): every step spelled
+  out; style 3.9, non-finite spectra, unusual dtypes and installs without
+  numba take it, and it is what the fused route is tested against;
+* the fused route (styles 3.10 and 3.11): the clips of a batch are windowed
+  into one array, go through numpy's FFT and log10 in one call each, and a
+  numba kernel draws all clips of one frame count in one call, with the
+  geometry (:func:`.taps.geometry`) shared by them.
 """
 
 from __future__ import annotations
 
-import math
 import threading
-from typing import Iterable, Sequence
+from typing import Iterable, Optional
 
 import numpy as np
 
-from . import _agg, _geometry
-from .spec import DEFAULT_STYLE, IMAGE_SIZE, NFFT, NOVERLAP, STYLES
+from . import kernels
+from .inputs import check_clip, check_sample_rate
+from .psd import GRAY_R, WINDOW, WINDOW_SQ_SUM, decibels, frames, psd_db
+from .resample import draw
+from .settings import DEFAULT_STYLE, HOP, IMAGE_SIZE, N_ROWS, NFFT, STYLES, frame_count
+from .taps import geometry
 
-__all__ = ["FastRenderer", "render", "render_batch"]
+__all__ = ["FastRenderer", "fused_mode"]
 
-_N_ROWS = _geometry.N_ROWS
-_WINDOW = np.hanning(NFFT)
-_WINDOW_COL = _WINDOW.reshape((-1, 1))
-_WINDOW_SQ_SUM = (_WINDOW**2).sum()
-_LUT = np.linspace(1.0, 0.0, 256)  # gray_r's red channel (equal to matplotlib's _lut)
-_HOP = NFFT - NOVERLAP
-_INV_WINDOW_SQ_SUM = 1.0 / _WINDOW_SQ_SUM
+_INV_WINDOW_SQ_SUM = 1.0 / WINDOW_SQ_SUM
+#: Frames windowed, transformed and coloured per pass of the fused route:
+#: enough to pay each call's overhead over many clips, few enough that the
+#: FFT's input and output (16 bytes x 256 per frame each) stay in cache.
+CHUNK_FRAMES = 256
+#: Sample dtypes the fused route reads (widened to float64 exactly as numpy's
+#: ``frames * window`` widens them); others take the numpy route.
+_FUSED_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
+                                                 np.uint8, np.uint16, np.uint32, np.uint64))
 
-try:  # the ufunc behind np.fft.fft (numpy >= 2): same transform, without the wrapper's overhead
-    from numpy.fft import _pocketfft_umath as _pfu
+try:  # the ufunc behind np.fft.fft (numpy >= 2): the same transform, without the wrapper's overhead
+    from numpy.fft import _pocketfft_umath as _pocketfft
 
-    _PFU_FFT = _pfu.fft
-except Exception:  # pragma: no cover
-    _PFU_FFT = None
-
-
-_FUSED_MODE: list = []  # [None | (cmul_fma,)]: how numpy's complex multiply rounds here (decided once)
-_FUSED_LOCK = threading.Lock()
-
-
-def _fused_mode():
-    """Whether the fused kernels reproduce ``_psd_db`` here, and how: ``(cmul_fma,)`` or None.
-
-    numpy's complex multiply is built with FMA on x86-64-v3 machines
-    (``conj(r) * r`` has real part ``fma(re, re, im * im)``) and without it
-    elsewhere, and its log10 may be a SIMD one rather than the C library's.
-    Instead of assuming, the kernel's dB values are compared with ``_psd_db``
-    on probe clips once per process; if neither variant is bit-identical the
-    numpy route is used.
-    """
-    if _FUSED_MODE:
-        return _FUSED_MODE[0]
-    with _FUSED_LOCK:
-        if _FUSED_MODE:
-            return _FUSED_MODE[0]
-        mode = None
-        if _agg._finish is not None:
-            rng = np.random.default_rng(12345)
-            probes = [(rng.standard_normal(6000) * s).astype(np.float32) for s in (1e-3, 1.0, 3e3)]
-            probes += [rng.standard_normal(4000), rng.uniform(-1, 1, 9000).astype(np.float32)]
-            for candidate in ((True,), (False,)):
-                ok = True
-                for x in probes:
-                    for fs in (8000, 22050):
-                        ref = _psd_db(_frames(x), fs)
-                        z = _fused_z(x, fs, candidate)
-                        if z is None or not np.array_equal(z, ref, equal_nan=True):
-                            ok = False
-                            break
-                    if not ok:
-                        break
-                if ok:
-                    mode = candidate
-                    break
-        _FUSED_MODE.append(mode)
-        return mode
-
-
-_TLS = threading.local()
-
-
-def _scratch(n_frames: int):
-    """Per-thread buffers for the fused path, grown on demand.
-
-    Returns (capacity, FFT input as float64 pairs, z, work, views) where
-    ``views[n]`` caches the (FFT input, FFT output) views of n rows. Reusing
-    the buffers matters: a fresh array of a few hundred KiB is a fresh mmap and
-    its page faults cost more than the FFT.
-    """
-    s = getattr(_TLS, "bufs", None)
-    if s is None or s[0] < n_frames:
-        cap = max(n_frames, 2 * NFFT)
-        buf_in = np.zeros((cap, NFFT), np.complex128)  # imaginary parts stay 0: _window writes real parts
-        buf_out = np.empty((cap, NFFT), np.complex128)
-        views = {}
-        s = (
-            cap,
-            buf_in.view(np.float64),
-            np.empty((cap, _N_ROWS), np.float64),
-            np.empty(_agg.work_size(cap, _N_ROWS, 3, IMAGE_SIZE + 2), np.float64),
-            views,
-            buf_in,
-            buf_out,
-        )
-        _TLS.bufs = s
-    return s
-
-
-def _fft_views(s, n: int):
-    v = s[4].get(n)
-    if v is None:
-        v = s[4][n] = (s[5][:n], s[6][:n])
-    return v
+    _FFT_UFUNC = _pocketfft.fft
+except ImportError:  # pragma: no cover
+    _FFT_UFUNC = None
 
 
 def _fft_into(spec_in: np.ndarray, spec_out: np.ndarray) -> None:
-    """``spec_out[:] = np.fft.fft(spec_in, axis=-1)``: numpy's own transform."""
-    if _PFU_FFT is not None:
-        _PFU_FFT(spec_in, 1, out=spec_out)  # the core dimension is the last axis
+    """``spec_out[:] = np.fft.fft(spec_in, axis=-1)``: numpy's own transform, frame by frame."""
+    if _FFT_UFUNC is not None:
+        _FFT_UFUNC(spec_in, 1, out=spec_out)  # the core dimension is the last axis
     else:  # pragma: no cover
         spec_out[...] = np.fft.fft(spec_in, axis=-1)
 
 
-def _spectrum(x: np.ndarray, s=None) -> np.ndarray:
-    """The FFT of the windowed frames, (frames, NFFT) complex (a view of this thread's scratch)."""
-    n_frames = (len(x) - NFFT) // _HOP + 1
-    if s is None:
-        s = _scratch(n_frames)
-    _agg._window(x, 0, n_frames, _HOP, _WINDOW, s[1])
-    spec_in, spec = _fft_views(s, n_frames)
-    _fft_into(spec_in, spec)
-    return spec
+class _Spectra:
+    """FFT input and output and dB buffers for ``frames`` frames."""
+
+    def __init__(self, frames: int) -> None:
+        self.fft_in = np.empty((frames, NFFT), np.complex128)
+        self.fft_in_real = self.fft_in.view(np.float64)  # what window_frames writes
+        self.fft_out = np.empty((frames, NFFT), np.complex128)
+        self.z = np.empty((frames, N_ROWS), np.float64)
+        self.frames = frames
 
 
-_DUMMY_I = np.zeros((3, 0), np.int64)  # no taps: the kernel stops after the colour step
-_DUMMY_F = np.zeros((3, 0), np.float64)
+class _Scratch(threading.local):
+    """Per-thread buffers of the fused route, grown on demand and then reused.
 
-
-def _fused_z(x, fs, mode):
-    """The kernel's dB values alone (for the probe): no pixels drawn."""
-    x = _fused_input(x)
-    spec = _spectrum(x)
-    n_frames = spec.shape[0]
-    z = np.empty((n_frames, _N_ROWS), np.float64)
-    work = np.empty(_agg.work_size(n_frames, _N_ROWS, 3, 0), np.float64)
-    canvas = np.empty((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    status = _agg._finish(spec, 0, n_frames, 1.0 / float(fs), _INV_WINDOW_SQ_SUM, *mode, _LUT,
-                          _DUMMY_I, _DUMMY_F, _DUMMY_I, _DUMMY_F, 0, 0, False, z, work, canvas)
-    return None if status else z.T
-
-
-def _fused_rate(sample_rate) -> bool:
-    """Sample rates the kernel's ``* (1 / Fs)`` replays numpy's complex division for (finite, non-zero)."""
-    try:
-        fs = float(sample_rate)
-    except (TypeError, ValueError):
-        return False
-    return fs != 0.0 and math.isfinite(fs)
-
-
-def _fused_input(x: np.ndarray):
-    """The samples as the kernels take them (float32/float64, >= NFFT long), or None."""
-    if (x.dtype != np.float32 and x.dtype != np.float64) or len(x) == 0:
-        return None
-    if len(x) < NFFT:  # mlab zero-pads short input to NFFT
-        y = np.zeros(NFFT, x.dtype)
-        y[: len(x)] = x
-        return y
-    return np.ascontiguousarray(x)
-
-
-def _frames(x: np.ndarray) -> np.ndarray:
-    """mlab's frames: columns of NFFT samples every NFFT - NOVERLAP."""
-    if len(x) < NFFT:
-        n = len(x)
-        x = np.resize(x, NFFT)
-        x[n:] = 0
-    return np.lib.stride_tricks.sliding_window_view(x, NFFT, axis=0)[:: NFFT - NOVERLAP].T
-
-
-def _psd_db(frames: np.ndarray, sample_rate) -> np.ndarray:
-    """``mlab._spectral_helper`` (psd) and ``Axes.specgram``'s dB, flipped.
-
-    The complex arithmetic is kept as matplotlib does it (complex multiply,
-    in-place complex division by the real scale factors) so the values are
-    the same to the last bit, not only to a ULP.
+    Reusing them matters: a fresh array of a few hundred KiB is a fresh mmap
+    whose page faults cost more than the FFT. A clip longer than
+    ``8 * CHUNK_FRAMES`` frames gets buffers of its own that are not kept
+    (about 8 KiB a frame: an hour at 8 kHz would pin 1.8 GB).
     """
-    result = frames * _WINDOW_COL  # float32 frames times the float64 window -> float64
-    result = np.fft.fft(result, n=NFFT, axis=0)[:_N_ROWS, :]
-    result = np.conj(result) * result
-    result[1:-1] *= 2.0
-    result /= sample_rate
-    result /= _WINDOW_SQ_SUM
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = 10.0 * np.log10(result.real)
-    return np.flipud(z)
+
+    spectra = _Spectra(0)
+    work_elements = 0
+    n_canvases = 0
+
+    def spectra_for(self, n_frames: int) -> _Spectra:
+        if n_frames > 8 * CHUNK_FRAMES:
+            return _Spectra(n_frames)
+        if n_frames > self.spectra.frames:
+            self.spectra = _Spectra(max(n_frames, 2 * CHUNK_FRAMES))
+        return self.spectra
+
+    def ensure_work(self, work_elements: int) -> np.ndarray:
+        if work_elements > self.work_elements:
+            self.work = np.empty(max(work_elements, 2 * self.work_elements), np.float64)
+            self.work_elements = len(self.work)
+        return self.work
+
+    def canvases(self, n: int) -> np.ndarray:
+        """(n, 112, 112) uint8 staging canvases for the draw kernel (transposed images)."""
+        if n > self.n_canvases:
+            self.canvas_buffer = np.empty((max(n, 2 * self.n_canvases), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+            self.n_canvases = len(self.canvas_buffer)
+        return self.canvas_buffer[:n]
 
 
-def _colour(z: np.ndarray):
-    """Normalize + gray_r: the red channel and alpha of every cell.
+_SCRATCH = _Scratch()
 
-    Masked cells (-inf dB, or NaN) get the "bad" colour (0, 0, 0, 0). The
-    limits are the min and max of the finite cells; ``Normalize`` maps all
-    cells to 0 when they are equal. The index is ``int(x * 256)`` with
-    ``x == 1`` going to 255, as ``Colormap.__call__`` does.
+
+def _padded(x: np.ndarray) -> np.ndarray:
+    """mlab zero-pads input shorter than NFFT."""
+    if len(x) >= NFFT:
+        return x
+    y = np.zeros(NFFT, x.dtype)
+    y[: len(x)] = x
+    return y
+
+
+def _fused_decibels(clips, sample_rate: int, cmul_fma: bool) -> np.ndarray:
+    """The fused route's dB values of ``clips``, stacked (frames, 129), Nyquist first.
+
+    Windowing, one FFT and one power pass over all their frames, then
+    :func:`.psd.decibels` in one call. Returns a view of this thread's scratch.
     """
-    finite = np.isfinite(z)
-    red = np.zeros(z.shape, np.float64)
-    alpha = finite.astype(np.float64)
-    if not finite.any():
-        return red, alpha
-    vals = z[finite]
-    vmin = vals.min()
-    vmax = vals.max()
-    if vmin == vmax:
-        x = np.zeros_like(vals)
-    else:
-        x = vals - vmin
-        x /= vmax - vmin
-    x *= 256
-    x[x == 256] = 255
-    # Normalize does not clip by default; x is in [0, 256) here, so the cast is the lookup index.
-    red[finite] = _LUT[x.astype(np.int64)]
-    return red, alpha
+    clips = [_padded(x) for x in clips]
+    lengths = np.array([len(x) for x in clips], np.int64)
+    counts = (lengths - NFFT) // HOP + 1  # settings.frame_count of each (padded) clip
+    frame_starts = np.zeros(len(clips), np.int64)
+    np.cumsum(counts[:-1], out=frame_starts[1:])
+    total = int(frame_starts[-1] + counts[-1])
+    sample_starts = np.zeros(len(clips), np.int64)
+    np.cumsum(lengths[:-1], out=sample_starts[1:])
+    if len(clips) == 1:
+        flat = clips[0]
+    else:  # the kernel widens every sample to float64, as numpy's frames * window does; so may this
+        same = all(x.dtype == np.float32 for x in clips)
+        flat = np.concatenate(clips, dtype=np.float32 if same else np.float64)
+    s = _SCRATCH.spectra_for(total)
+    kernels.window_frames(flat, sample_starts, frame_starts, counts, HOP, WINDOW, s.fft_in_real)
+    _fft_into(s.fft_in[:total], s.fft_out[:total])
+    z = s.z[:total]
+    kernels.power(s.fft_out, total, 1.0 / sample_rate, _INV_WINDOW_SQ_SUM, cmul_fma, z)
+    return decibels(z, out=z)
 
 
-def _to_u8(v: np.ndarray) -> np.ndarray:
-    """``to_rgba(bytes=True)`` on floats: multiply by 255 and truncate."""
-    return (v * 255).astype(np.uint8)
+_MODE: list = []  # [None | cmul_fma]: decided once per process
+_MODE_LOCK = threading.Lock()
 
 
-def _over_white(r8: np.ndarray, a8: np.ndarray) -> np.ndarray:
-    """Agg's ``fixed_blender_rgba_plain`` of (r, a) over the opaque white canvas."""
-    r = r8.astype(np.int64)
-    a = a8.astype(np.int64)
-    blended = ((r * 256 - 65025) * a + 65025 * 256) // (a + 65280)
-    out = np.where(a == 255, r, blended)
-    out = np.where(a == 0, 255, out)
-    return out.astype(np.uint8)
+def fused_mode() -> Optional[bool]:
+    """Whether the fused route reproduces the numpy route's dB here: the ``cmul_fma`` to use, or None.
+
+    numpy's complex multiply is built with FMA on x86-64-v3 machines
+    (``conj(r) * r`` has real part ``fma(re, re, im * im)``) and without it
+    elsewhere. Instead of assuming, the fused dB values are compared with
+    :func:`.psd.psd_db` on probe clips once per process, for each variant;
+    if neither is bit-identical (or numba is absent) it is None and the numpy
+    route is used.
+    """
+    if _MODE:
+        return _MODE[0]
+    with _MODE_LOCK:
+        if _MODE:
+            return _MODE[0]
+        mode = None
+        if kernels.AVAILABLE:
+            rng = np.random.default_rng(12345)
+            probes = [(rng.standard_normal(6000) * s).astype(np.float32) for s in (1e-3, 1.0, 3e3)]
+            probes += [rng.standard_normal(4000), rng.uniform(-1, 1, 9000).astype(np.float32)]
+            for candidate in (True, False):
+                if all(
+                    np.array_equal(_fused_decibels([x], fs, candidate).T, psd_db(frames(x), fs))
+                    for x in probes
+                    for fs in (8000, 22050)
+                ):
+                    mode = candidate
+                    break
+        _MODE.append(mode)
+        return mode
 
 
 class FastRenderer:
@@ -260,9 +190,10 @@ class FastRenderer:
 
     Notes
     -----
-    Never imports matplotlib. The geometry of a clip (filter taps per output
-    row and column) depends only on its frame count and sample rate and is
-    cached; the per-clip work is one FFT, the colour lookup and the filter.
+    Never imports matplotlib. Everything that depends only on a clip's frame
+    count and the sample rate (transform, filter taps, placement) is built
+    once per process (:func:`.taps.geometry`) and shared by every renderer;
+    the per-clip work is the FFT, the colour lookup and the filter sums.
     """
 
     name = "fast"
@@ -272,316 +203,143 @@ class FastRenderer:
         if style not in STYLES:
             raise ValueError(f"unknown style {style!r}: choose one of {', '.join(STYLES)}")
         self.style = style
-        self._weights = _agg.hanning_lut(fixed=(style == "3.11"))
-        self._plans: dict = {}
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FastRenderer(style={self.style!r})"
-
-    def _plan(self, n_frames: int, sample_rate) -> dict:
-        key = (n_frames, float(sample_rate))
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = _geometry.resample_plan(n_frames, float(sample_rate), self.style, self._weights)
-            with self._lock:
-                self._plans[key] = plan
-        return plan
-
-    def _fused_plan(self, n_frames: int, sample_rate) -> tuple:
-        """The plan as the fused kernel takes it, per drawn canvas row and column.
-
-        Row taps of canvas rows ``k0 ..`` (draw_image attaches the image bottom
-        up: canvas row k shows image row ``out_h - 1 - (k - ydst)``) and column
-        taps of canvas columns ``cc0 ..``, padded to fixed counts with weight 0
-        (as ``_axis_taps`` pads them), weights as floats (row weights / 2**14).
-        Returns (the kernel's plan arguments, the work size it needs).
-        """
-        key = ("fused", n_frames, float(sample_rate))
-        fp = self._plans.get(key)
-        if fp is None:
-            plan = self._plan(n_frames, sample_rate)
-            row_idx, row_w, _ = plan["row"]
-            col_idx, col_w, _ = plan["col"]
-            h, w = plan["out_h"], plan["out_w"]
-            xdst = int(plan["x0"])
-            ydst = int(IMAGE_SIZE - (plan["y0"] + h))
-            k0, k1 = max(ydst, 0), min(ydst + h, IMAGE_SIZE)
-            c0, c1 = max(0, -xdst), min(w, IMAGE_SIZE - xdst)
-            rows = [h - 1 - (k - ydst) for k in range(k0, k1)]
-            fp = (
-                np.ascontiguousarray(row_idx[rows].T, np.int64),
-                np.ascontiguousarray(row_w[rows].T, np.float64) / 16384.0,  # exact: a power of 2
-                np.ascontiguousarray(col_idx[c0:c1].T, np.int64),
-                np.ascontiguousarray(col_w[c0:c1].T, np.float64),
-                k0,
-                c0 + xdst,
-            )
-            fp = (fp, _agg.work_size(n_frames, _N_ROWS, fp[0].shape[0], fp[0].shape[1]))
-            with self._lock:
-                self._plans[key] = fp
-        return fp
-
-    def _render_fused(self, x: np.ndarray, sample_rate, spec=None, start=0):
-        """3.10/3.11 through the fused kernels; None when the numpy route must be taken."""
-        mode = _FUSED_MODE[0] if _FUSED_MODE else _fused_mode()
-        if mode is None:
-            return None
-        n_frames = (len(x) - NFFT) // _HOP + 1
-        s = _scratch(n_frames)
-        if spec is None:
-            spec = _spectrum(x, s)
-        fp, need = self._fused_plan(n_frames, sample_rate)
-        work = s[3] if len(s[3]) >= need else np.empty(need, np.float64)
-        canvas = np.empty((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-        status = _agg._finish(spec, start, n_frames, 1.0 / float(sample_rate), _INV_WINDOW_SQ_SUM, *mode, _LUT,
-                              *fp, self.style == "3.11", s[2], work, canvas)
-        return None if status else canvas
-
-    def _draw(self, z: np.ndarray, sample_rate) -> np.ndarray:
-        red, alpha = _colour(z)
-        plan = self._plan(z.shape[1], sample_rate)
-        if self.style == "3.9":
-            r8, a8 = self._draw_data_stage(z, red, alpha, plan)
-            return self._place(_over_white(r8, a8), plan)
-        # 3.10 and 3.11: one fused pass (the numpy path in _draw_rgba_stage is the spelled-out form).
-        canvas = np.full((IMAGE_SIZE, IMAGE_SIZE), 255, np.uint8)
-        h = plan["out_h"]
-        _agg._draw_rgba(
-            red, alpha, *plan["row"], *plan["col"], h, plan["out_w"],
-            int(plan["x0"]), int(IMAGE_SIZE - (plan["y0"] + h)), self.style == "3.11", canvas,
-        )
-        return canvas
-
-    def _draw_rgba_stage(self, red, alpha, plan):
-        if self.style == "3.11":
-            # image.py premultiplies before resampling (a no-op when alpha is all 1).
-            c, a = _agg.resample(red * alpha, alpha, plan)
-            # span_image_resample_rgba_affine clamps A to [0, 1] and R to [0, A].
-            a = np.clip(a, 0.0, 1.0)
-            c = np.minimum(np.maximum(c, 0.0), a)
-            # The output pixfmt (blender_rgba_pre over zeros) copies opaque
-            # pixels, drops transparent ones and stores partly covered ones
-            # times cover 255 / 255; image.py then demultiplies.
-            partial = (a > 0) & (a < 1)
-            a_s = np.where(partial, a * 255 / 255, np.where(a >= 1, a, 0.0))
-            c_s = np.where(partial, c * 255 / 255, np.where(a >= 1, c, 0.0))
-            c_f = c_s / np.where(a_s != 0, a_s, 1.0)
-            return _to_u8(c_f), _to_u8(a_s)
-        # 3.10: RGB resampled with alpha 1 everywhere, alpha resampled apart (gray, no clamp).
-        c, a = _agg.resample(red, alpha, plan)
-        c = np.minimum(np.maximum(c, 0.0), 1.0)
-        return _to_u8(c), _to_u8(a)
-
-    def _draw_data_stage(self, z, red, alpha, plan):
-        """3.9: resample the dB values themselves, then colour (image.py 3.9.4:424-534).
-
-        The data are shifted and scaled into [0.1, 0.9] before resampling and
-        back after, with matplotlib's float operations in its order; any output
-        pixel whose filter footprint touches a masked (-inf) cell is masked
-        (bad colour, transparent, so white on the canvas).
-        """
-        finite = alpha > 0
-        h, w = plan["out_h"], plan["out_w"]
-        if not finite.any():
-            return np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
-        vals = z[finite]
-        a_min = vals.min()
-        a_max = vals.max()
-        vmin, vmax = a_min, a_max  # Normalize.autoscale_None on the masked array
-        a_scaled = np.array(z, dtype=np.float64)
-        dv = np.float64(vmax) - np.float64(vmin)
-        vmid = np.float64(vmin) + dv / 2
-        fact = 1e7
-        newmin = vmid - dv * fact
-        if newmin < a_min:
-            newmin = None
-        else:
-            a_min = np.float64(newmin)
-        newmax = vmid + dv * fact
-        if newmax > a_max:
-            newmax = None
-        else:
-            a_max = np.float64(newmax)
-        if newmax is not None or newmin is not None:
-            np.clip(a_scaled, newmin, newmax, out=a_scaled)
-        offset = 0.1
-        frac = 0.8
-        vrange = np.array([vmin, vmax], dtype=np.float64)
-        a_scaled -= a_min
-        vrange -= a_min
-        a_min = a_min.astype(np.float64).item()
-        a_max = a_max.astype(np.float64).item()
-        if a_min != a_max:
-            a_scaled /= (a_max - a_min) / frac
-            vrange /= (a_max - a_min) / frac
-        a_scaled += offset
-        vrange += offset
-        mask = np.where(finite, 1.0, np.nan)
-        res, out_alpha = _agg.resample(a_scaled, mask, plan)
-        res -= offset
-        vrange -= offset
-        if a_min != a_max:
-            res *= (a_max - a_min) / frac
-            vrange *= (a_max - a_min) / frac
-        res += a_min
-        vrange += a_min
-        out_mask = np.isnan(out_alpha)
-        s_vmin, s_vmax = vrange
-        # Normalize.__call__ with the shifted limits, then Colormap.__call__.
-        if s_vmin == s_vmax:
-            x = np.zeros_like(res)
-        else:
-            x = res.copy()
-            x -= s_vmin
-            x /= s_vmax - s_vmin
-        x *= 256
-        x[x == 256] = 255
-        under = x < 0
-        over = x >= 256
-        with np.errstate(invalid="ignore"):
-            idx = x.astype(np.int64)
-        idx[under] = 0
-        idx[over] = 255
-        idx[out_mask] = 0
-        r8 = _to_u8(_LUT)[idx]
-        a8 = np.where(out_mask, 0, 255).astype(np.uint8)
-        r8[out_mask] = 0
-        return r8, a8
-
-    @staticmethod
-    def _place(img: np.ndarray, plan) -> np.ndarray:
-        """``RendererAgg::draw_image``: flip to canvas rows, offset, clip, white elsewhere."""
-        h, w = img.shape
-        canvas = np.full((IMAGE_SIZE, IMAGE_SIZE), 255, np.uint8)
-        xdst = int(plan["x0"])
-        ydst = int(IMAGE_SIZE - (plan["y0"] + h))
-        flipped = img[::-1]
-        r0, c0 = max(ydst, 0), max(xdst, 0)
-        r1, c1 = min(ydst + h, IMAGE_SIZE), min(xdst + w, IMAGE_SIZE)
-        canvas[r0:r1, c0:c1] = flipped[r0 - ydst : r1 - ydst, c0 - xdst : c1 - xdst]
-        return canvas
 
     def render(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         """Render one clip.
 
         Parameters
         ----------
-        samples : 1-D float array
-            The waveform (the pipeline gives float32; any float dtype works
-            and is treated as matplotlib treats it).
+        samples : 1-D real array
+            The waveform (the pipeline gives float32; any real dtype works and
+            is treated as matplotlib treats it).
         sample_rate : int
-            Samples per second (``Fs``).
+            Samples per second (``Fs``): a positive whole number.
 
         Returns
         -------
         numpy.ndarray
             (112, 112) uint8: row 0 is the Nyquist frequency, dark is loud.
+
+        Raises
+        ------
+        ParameterError
+            For a clip that is not 1-D, empty or not real, or a sample rate
+            that is not a positive whole number.
         """
-        x = np.asarray(samples)
-        if x.ndim != 1:
-            raise ValueError(f"samples must be 1-D, got shape {x.shape}")
-        if self.style != "3.9" and _agg._finish is not None and _fused_rate(sample_rate):
-            xf = _fused_input(x)
-            if xf is not None:
-                img = self._render_fused(xf, sample_rate)
-                if img is not None:
-                    return img
-        return self._render_numpy(x, sample_rate)
+        return self.render_batch([check_clip(samples)], sample_rate)[0]
 
-    def _render_numpy(self, x: np.ndarray, sample_rate) -> np.ndarray:
-        """The spelled-out route: numpy PSD as mlab computes it, then ``_draw``."""
-        z = _psd_db(_frames(x), sample_rate)
-        return self._draw(z, sample_rate)
+    def render_batch(self, clips: Iterable[np.ndarray], sample_rate: int, *, out: Optional[np.ndarray] = None):
+        """Render many clips of one sample rate; lengths may differ.
 
-    def render_batch(self, clips: Iterable[np.ndarray], sample_rate: int) -> np.ndarray:
-        """Render many clips of one sample rate (lengths may differ).
+        Parameters
+        ----------
+        clips : iterable of 1-D real arrays
+        sample_rate : int
+        out : numpy.ndarray, optional
+            A C-contiguous (N, 112, 112) uint8 array to draw into (returned).
 
         Returns
         -------
         numpy.ndarray
             (N, 112, 112) uint8, the same bytes as ``render`` on each clip.
         """
-        clips = [np.asarray(c) for c in clips]
-        out = np.empty((len(clips), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-        if not clips:
-            return out
-        for c in clips:
-            if c.ndim != 1:
-                raise ValueError(f"samples must be 1-D, got shape {c.shape}")
-        dtypes = {c.dtype for c in clips}
-        if len(dtypes) != 1 or next(iter(dtypes)) not in (np.dtype(np.float32), np.dtype(np.float64)):
-            for i, clip in enumerate(clips):
-                out[i] = self.render(clip, sample_rate)
-            return out
-        if (self.style != "3.9" and _agg._finish is not None and _fused_rate(sample_rate)
-                and _fused_mode() is not None):
-            self._render_batch_fused(clips, sample_rate, out)
-            return out
-        # One FFT and one pass of the element-wise PSD steps over all clips'
-        # frames side by side: every step is per column, so each clip's values
-        # are the bits ``render`` computes (tested), with the per-call overhead
-        # paid once per chunk instead of once per clip.
-        chunk = 256
-        for start in range(0, len(clips), chunk):
-            part = clips[start : start + chunk]
-            frames = [_frames(c) for c in part]
-            widths = [f.shape[1] for f in frames]
-            z_all = _psd_db(np.concatenate(frames, axis=1), sample_rate)
-            col = 0
-            for i, w in enumerate(widths):
-                out[start + i] = self._draw(np.ascontiguousarray(z_all[:, col : col + w]), sample_rate)
-                col += w
+        fs = check_sample_rate(sample_rate)
+        clips = [check_clip(c, i) for i, c in enumerate(clips)]
+        shape = (len(clips), IMAGE_SIZE, IMAGE_SIZE)
+        if out is None:
+            out = np.empty(shape, np.uint8)
+        elif out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError(f"out must be a writeable C-contiguous uint8 array of shape {shape}, "
+                             f"got {out.dtype} {out.shape}")
+        fused = []
+        numpy_route = []
+        cmul_fma = fused_mode() if self.style != "3.9" else None
+        for i, x in enumerate(clips):
+            (fused if cmul_fma is not None and x.dtype in _FUSED_DTYPES else numpy_route).append(i)
+        if fused:
+            numpy_route += self._render_fused(clips, fused, fs, cmul_fma, out)
+        self._render_numpy_batch(clips, sorted(numpy_route), fs, out)
         return out
 
-    def _render_batch_fused(self, clips, sample_rate, out) -> None:
-        """Window many clips into one array, one FFT call for them all, then the kernel per clip.
+    def _render_numpy(self, x: np.ndarray, sample_rate) -> np.ndarray:
+        """The numpy route for one clip: ``psd.psd_db``, then ``resample.draw``."""
+        z = psd_db(frames(x), sample_rate)
+        return draw(z, geometry(z.shape[1], int(sample_rate), self.style))
 
-        The FFT transforms each frame on its own, so a frame's spectrum has
-        the same bits whichever clips share the call (tested).
+    def _render_numpy_batch(self, clips, indices, sample_rate: int, out) -> None:
+        """The numpy route over many clips: one ``psd_db`` over their frames side by side.
+
+        Every PSD step is per column, so each clip's values are the bits
+        ``_render_numpy`` computes (tested), with the per-call overhead paid
+        once per chunk instead of once per clip.
         """
-        max_frames = 64  # 256 KiB of FFT input (and output) per call: stays in L2
-        i = 0
-        while i < len(clips):
-            part = []
-            total = 0
-            while i < len(clips) and (not part or total < max_frames):
-                xf = _fused_input(clips[i])
-                if xf is None:
+        for first in range(0, len(indices), 256):
+            part = indices[first : first + 256]
+            dtypes = {clips[i].dtype for i in part}
+            if len(dtypes) != 1:  # mixed dtypes would be widened together: keep each clip's own arithmetic
+                for i in part:
                     out[i] = self._render_numpy(clips[i], sample_rate)
-                else:
-                    n = (len(xf) - NFFT) // _HOP + 1
-                    part.append((i, xf, total, n))
-                    total += n
-                i += 1
-            if not part:
                 continue
-            s = _scratch(total)
-            for _, xf, start, n in part:
-                _agg._window(xf, start, n, _HOP, _WINDOW, s[1])
-            spec_in, spec = s[5][:total], s[6][:total]
-            _fft_into(spec_in, spec)
-            for k, xf, start, n in part:
-                img = self._render_fused(xf, sample_rate, spec, start)
-                # (not self.render: that would overwrite the scratch spectra still in use)
-                out[k] = img if img is not None else self._render_numpy(clips[k], sample_rate)
+            cols = [frames(clips[i]) for i in part]
+            z_all = psd_db(np.concatenate(cols, axis=1), sample_rate)
+            start = 0
+            for i, c in zip(part, cols):
+                n = c.shape[1]
+                out[i] = draw(np.ascontiguousarray(z_all[:, start : start + n]), geometry(n, sample_rate, self.style))
+                start += n
 
+    def _render_fused(self, clips, indices, sample_rate: int, cmul_fma: bool, out) -> list:
+        """Draw ``clips[indices]`` through the fused route into ``out``; returns the ones it left to numpy.
 
-_RENDERERS: dict = {}
-
-
-def _get(style: str) -> FastRenderer:
-    r = _RENDERERS.get(style)
-    if r is None:
-        r = _RENDERERS.setdefault(style, FastRenderer(style))
-    return r
-
-
-def render(samples: np.ndarray, sample_rate: int, style: str = DEFAULT_STYLE) -> np.ndarray:
-    """Render one clip to (112, 112) uint8 in the given matplotlib style."""
-    return _get(str(style)).render(samples, sample_rate)
-
-
-def render_batch(clips: Sequence[np.ndarray], sample_rate: int, style: str = DEFAULT_STYLE) -> np.ndarray:
-    """Render many clips to (N, 112, 112) uint8 in the given matplotlib style."""
-    return _get(str(style)).render_batch(clips, sample_rate)
+        The clips are taken in order of frame count, in chunks of about
+        ``CHUNK_FRAMES`` frames: one windowing call, one FFT, one power pass and
+        one log10 per chunk, then one kernel call per frame count in it. The
+        FFT transforms each frame on its own, so a frame's spectrum has the
+        same bits whichever clips share the call (tested). The kernel draws
+        a chunk's images transposed into staging canvases (a chunk holds at
+        most CHUNK_FRAMES clips, so they stay small and in cache); one numpy
+        copy per chunk turns them into ``out``.
+        """
+        counts = {i: frame_count(len(clips[i])) for i in indices}
+        order = sorted(indices, key=counts.__getitem__)
+        premultiplied = self.style == "3.11"
+        left = []
+        pos = 0
+        while pos < len(order):
+            chunk = [order[pos]]
+            total = counts[order[pos]]
+            pos += 1
+            while pos < len(order) and total + counts[order[pos]] <= CHUNK_FRAMES:
+                chunk.append(order[pos])
+                total += counts[order[pos]]
+                pos += 1
+            z = _fused_decibels([clips[i] for i in chunk], sample_rate, cmul_fma)
+            staging = _SCRATCH.canvases(len(chunk))
+            start = 0
+            g = 0
+            while g < len(chunk):  # runs of one frame count: one geometry, one kernel call
+                n = counts[chunk[g]]
+                end = g
+                while end < len(chunk) and counts[chunk[end]] == n:
+                    end += 1
+                geom = geometry(n, sample_rate, self.style)
+                taps = geom.canvas_taps
+                need = kernels.work_size(end - g, n, N_ROWS, taps[0].shape[0], taps[0].shape[1])
+                work = _SCRATCH.ensure_work(need)
+                starts = np.arange(start, start + (end - g) * n, n, dtype=np.int64)
+                dest = np.arange(g, end, dtype=np.int64)
+                status = np.empty(end - g, np.int64)
+                kernels.draw(z, starts, n, dest, GRAY_R, *taps, geom.canvas_rows.start, geom.canvas_cols.start,
+                             premultiplied, work, staging, status)
+                if status.any():
+                    left += [chunk[g + k] for k in np.flatnonzero(status)]
+                start += (end - g) * n
+                g = end
+            if len(clips) == 1:  # a batch of one: skip the fancy indexing
+                np.copyto(out, staging.transpose(0, 2, 1))
+            else:
+                out[chunk] = staging.transpose(0, 2, 1)
+        return left

@@ -3,7 +3,7 @@
 This is the notebook's ``wav_to_spectrogram`` with one change that does not
 touch a pixel: the figure is made once per process and reused, instead of once
 per item. It is the reference that the fast renderer is tested against, and its
-pixels depend on which matplotlib is installed (see ``RENDERING.md``).
+pixels depend on which matplotlib is installed (see docs/rendering.md).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import threading
 
 import numpy as np
 
-from .spec import IMAGE_SIZE, NFFT, NOVERLAP, CMAP
+from .inputs import check_clip, check_sample_rate
+from .settings import CMAP, IMAGE_SIZE, NFFT, NOVERLAP
 
 #: rcParams that decide the notebook's pixels. They are pinned to matplotlib's
 #: own defaults while drawing, so a user's matplotlibrc cannot change the data.
@@ -33,6 +34,10 @@ _PINNED_RC_KEYS = (
     "axes.ymargin",
     "axes.autolimit_mode",
 )
+
+
+class UnverifiedMatplotlibWarning(UserWarning):
+    """The installed matplotlib is not one whose pixels the package has verified (3.9, 3.10, 3.11)."""
 
 
 def installed_matplotlib_version() -> str:
@@ -71,7 +76,7 @@ class FigureRenderer:
                 fig = Figure()
                 FigureCanvasAgg(fig)
                 # The notebook's exact arithmetic: 112 / dpi inches, so the canvas
-                # is ``(112 / 100) * 100`` px, a float just above 112 (RENDERING.md).
+                # is ``(112 / 100) * 100`` px, a float just above 112 (docs/rendering.md).
                 fig.set_size_inches((IMAGE_SIZE / fig.get_dpi(), IMAGE_SIZE / fig.get_dpi()))
                 ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
             state = (fig, ax, rc)
@@ -83,6 +88,8 @@ class FigureRenderer:
         import matplotlib
         from matplotlib.ticker import NullLocator
 
+        samples = check_clip(samples)
+        sample_rate = check_sample_rate(sample_rate)
         fig, ax, rc = self._figure()
         with matplotlib.rc_context(rc), np.errstate(divide="ignore", invalid="ignore"):
             ax.cla()
@@ -94,9 +101,12 @@ class FigureRenderer:
             image = np.array(fig.canvas.renderer.buffer_rgba())[:, :, 0]
         return image
 
-    def render_batch(self, clips, sample_rate: int) -> np.ndarray:
-        clips = list(clips)
-        out = np.empty((len(clips), IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    def render_batch(self, clips, sample_rate: int, *, out=None) -> np.ndarray:
+        """Render many clips one by one; ``out`` as :meth:`FastRenderer.render_batch`."""
+        sample_rate = check_sample_rate(sample_rate)
+        clips = [check_clip(c, i) for i, c in enumerate(clips)]
+        if out is None:
+            out = np.empty((len(clips), IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
         for i, clip in enumerate(clips):
             out[i] = self.render(clip, sample_rate)
         return out

@@ -1,0 +1,313 @@
+"""The fused route's numba kernels: windowing, the PSD's element-wise steps, and colour-resample-blend.
+
+They do what :mod:`.psd` and :mod:`.resample` spell out in numpy (styles 3.10
+and 3.11), with the same float operations in the same order, over many clips
+per call. Two steps stay numpy's own on both routes, because a re-written one
+could differ in the last bit: the FFT (numpy's pocketfft ufunc) and log10
+(:func:`.psd.decibels`, which may be a SIMD one). How numpy's complex multiply
+rounds here (fused multiply-add or not) is probed once per process by the
+renderer (``fast.fused_mode``), which falls back to the numpy route if neither
+variant reproduces it.
+
+The resampling loops run y tap outer, x tap inner for every pixel, exactly as
+Agg sums; the loop over canvas rows is innermost only so that it vectorises,
+which does not change any pixel's order of additions. Taps are padded to a
+fixed count with weight 0: adding ``value * 0 == 0.0`` to a non-negative sum
+leaves it unchanged, so padding is exact (colour and alpha are finite). No
+fast-math anywhere: flat regions of the image sit exactly on uint8 truncation
+boundaries.
+
+Without numba every kernel here is None and the renderer takes the numpy route.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import jit
+
+if jit.AVAILABLE:
+    from numba import types as _types
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def _fma(typingctx, a, b, c):
+        """A fused multiply-add (one rounding), as numpy's FMA-built complex multiply."""
+        sig = _types.float64(_types.float64, _types.float64, _types.float64)
+
+        def codegen(context, builder, signature, args):
+            return builder.fma(*args)  # llvm.fma.f64: always fused, whatever the CPU
+
+        return sig, codegen
+
+else:  # pragma: no cover - numba arrives with librosa
+    _fma = None
+
+
+def _window_frames(flat, clip_starts, frame_starts, frame_counts, hop, window, out):
+    """``out[frame_starts[i] + f]`` = frame f of clip i times the window, as complex numbers (float64 pairs).
+
+    Frame f of clip i is ``flat[clip_starts[i] + f * hop :][:NFFT]``. ``out`` is
+    a float64 view of the complex FFT input: the real parts get the windowed
+    samples, the imaginary parts 0 (written, not assumed: contiguous stores
+    vectorise, stores to every other element do not).
+    """
+    nfft = window.shape[0]
+    for i in range(clip_starts.shape[0]):
+        for f in range(frame_counts[i]):
+            base = clip_starts[i] + f * hop
+            src = flat[base : base + nfft]
+            row = out[frame_starts[i] + f]
+            for k in range(nfft):
+                row[2 * k] = np.float64(src[k]) * window[k]
+                row[2 * k + 1] = 0.0
+
+
+def _power(spec, n_frames, scl_fs, scl_win, cmul_fma, z):
+    """mlab's PSD before the dB, flipped: ``z[f, 128 - b]`` for bin b of frame f.
+
+    ``conj(r) * r`` (real part; ``fma(re, re, im * im)`` where numpy's complex
+    multiply is FMA-built), bins 1..127 times 2, then numpy's complex division
+    by the real ``Fs`` and by ``sum(window**2)``, which for a real divisor is
+    ``(re + im * 0) * (1 / d)``: a multiply by the reciprocal.
+    """
+    n_rows = z.shape[1]
+    last = n_rows - 1
+    for f in range(n_frames):
+        row = spec[f]
+        zf = z[f]
+        for b in range(n_rows):
+            re = row[b].real
+            im = row[b].imag
+            if cmul_fma:
+                p = _fma(re, re, im * im)
+            else:
+                p = re * re + im * im
+            zf[last - b] = p * 2.0 if b != 0 and b != last else p
+        for i in range(n_rows):  # a pass of its own: it vectorises
+            zf[i] = (zf[i] * scl_fs) * scl_win
+
+
+def work_size(n_clips, n_frames, n_rows, n_row_taps, n_canvas_rows):
+    """Float64 scratch elements ``draw`` needs for ``n_clips`` clips of ``n_frames`` frames."""
+    return 2 * n_frames * n_rows + 2 * n_clips * n_frames * n_row_taps * n_canvas_rows
+
+
+def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premultiplied, work, out_t, status):
+    """dB -> colour -> Agg resample -> canvas for clips of one geometry (styles 3.10, 3.11).
+
+    Clip ``i`` has dB values ``z[starts[i] : starts[i] + n_frames]`` (frames,
+    129, Nyquist first) and is drawn into ``out_t[dest[i]]``, transposed
+    (``out_t[dest[i], column, row]``: each canvas column is then a contiguous
+    run the pixel loop stores in one go; the caller transposes the batch). ``ridx``/``rwy``
+    (row taps, canvas rows): source row and LUT weight / 2**14 of each row tap
+    of canvas rows ``k0 ..``; ``cidx``/``cwx`` (column taps, canvas columns):
+    the column taps of canvas columns ``cc0 ..`` (``Geometry.canvas_taps``).
+    ``status[i]`` becomes 1 when clip i's dB hold +inf or NaN (the caller then
+    takes the numpy route, whose NaN propagation this kernel does not replay),
+    else 0. ``work`` is float64 scratch of at least ``work_size`` elements.
+
+    The clips share the geometry, so each canvas column's tap weights are
+    worked out once for all of them.
+    """
+    n_clips = starts.shape[0]
+    n_rows = z.shape[1]
+    size = out_t.shape[1]
+    n_rt = ridx.shape[0]
+    nk = ridx.shape[1]
+    n_ct = cidx.shape[0]
+    nc = cidx.shape[1]
+    cells = n_frames * n_rows
+    taps = n_frames * n_rt * nk
+    red = work[:cells].reshape((n_frames, n_rows))
+    alpha = work[cells : 2 * cells].reshape((n_frames, n_rows))
+    fr = work[2 * cells : 2 * cells + n_clips * taps].reshape((n_clips, n_frames, n_rt, nk))
+    fa = work[2 * cells + n_clips * taps : 2 * cells + 2 * n_clips * taps].reshape((n_clips, n_frames, n_rt, nk))
+    col_bad = np.zeros((n_clips, n_frames), np.bool_)
+    clip_masked = np.zeros(n_clips, np.bool_)
+    index = np.empty(n_rows, np.int64)
+    for i in range(n_clips):
+        zc = z[starts[i] : starts[i] + n_frames]
+        canvas_t = out_t[dest[i]]
+        # Normalize's limits: min and max of the finite cells.
+        vmin = np.inf
+        vmax = -np.inf
+        n_neg_inf = 0
+        n_bad = 0
+        for f in range(n_frames):
+            zf = zc[f]
+            for b in range(n_rows):
+                t = zf[b]
+                fin = -np.inf < t < np.inf
+                vmin = min(vmin, t) if fin else vmin
+                vmax = max(vmax, t) if fin else vmax
+                n_neg_inf += t == -np.inf  # PSD 0 (a silent frame): a masked cell
+                n_bad += not (t == t) or t == np.inf
+        if n_bad:
+            status[i] = 1
+            continue
+        status[i] = 0
+        masked = n_neg_inf > 0
+        clip_masked[i] = masked
+        # Normalize and gray_r: index int(x * 256), x == 1 -> 255, i.e.
+        # int(min(x * 256, 255)) as x is in [0, 1]; masked cells are (0, 0);
+        # equal limits map every cell to 0.
+        span = vmax - vmin
+        flat = vmin == vmax
+        for f in range(n_frames):
+            zf = zc[f]
+            rf = red[f]
+            af = alpha[f]
+            if not masked and not flat:
+                for b in range(n_rows):  # the index apart: this loop vectorises, the lookup does not
+                    index[b] = np.int64(min(((zf[b] - vmin) / span) * 256, 255.0))
+                for b in range(n_rows):
+                    rf[b] = lut[index[b]]
+                    af[b] = 1.0
+                continue
+            for b in range(n_rows):
+                t = zf[b]
+                if t == -np.inf:
+                    rf[b] = 0.0
+                    af[b] = 0.0
+                else:
+                    rf[b] = lut[0] if flat else lut[int(min(((t - vmin) / span) * 256, 255.0))]
+                    af[b] = 1.0
+        for c in range(size):
+            for r in range(size):
+                canvas_t[c, r] = 255
+        # Source values per (source column, row tap, canvas row), so that the
+        # pixel loop below reads contiguous vectors (no gathers).
+        for ci in range(n_frames):
+            for j in range(n_rt):
+                for t in range(nk):
+                    fr[i, ci, j, t] = red[ci, ridx[j, t]]
+        if masked:
+            # Masked cells usually fill whole frames (silent spans). Output
+            # columns whose taps touch no frame with a masked cell have alpha
+            # exactly 1 (the integer weights sum exactly) and take the unmasked
+            # formula; the others need the alpha taps of the frames they read.
+            for ci in range(n_frames):
+                for b in range(n_rows):
+                    if alpha[ci, b] != 1.0:
+                        col_bad[i, ci] = True
+                        break
+            need = np.zeros(n_frames, np.bool_)
+            for u in range(nc):
+                bad = False
+                for q in range(n_ct):
+                    bad = bad or col_bad[i, cidx[q, u]]
+                if bad:
+                    for q in range(n_ct):
+                        need[cidx[q, u]] = True
+            for ci in range(n_frames):
+                if need[ci]:
+                    for j in range(n_rt):
+                        for t in range(nk):
+                            fa[i, ci, j, t] = alpha[ci, ridx[j, t]]
+    if nk == 0 or nc == 0:
+        return
+    # Tap weight (wy * wx + 8192) >> 14 == floor(wy / 2**14 * wx + 0.5), every
+    # step exact in float64 (``rwy`` arrives divided by 2**14; products < 2**28);
+    # np.floor keeps it a float, so the loops vectorise over canvas rows.
+    # w[j * n_ct + q] holds the weights of row tap j and column tap q.
+    w = np.empty((n_rt * n_ct, nk), np.float64)
+    tot = np.empty(nk, np.float64)
+    acc = np.empty(nk, np.float64)
+    acc_a = np.empty(nk, np.float64)
+    fast_path = n_rt == 3 and n_ct == 2
+    for u in range(nc):
+        for j in range(n_rt):
+            for q in range(n_ct):
+                wx = cwx[q, u]
+                wy = rwy[j]
+                wjq = w[j * n_ct + q]
+                for t in range(nk):
+                    wjq[t] = np.floor(wy[t] * wx + 0.5)
+        for t in range(nk):
+            tot[t] = 0.0
+        for p in range(n_rt * n_ct):  # integers: exact in any order
+            for t in range(nk):
+                tot[t] += w[p, t]
+        for i in range(n_clips):
+            if status[i]:
+                continue
+            umasked = False
+            if clip_masked[i]:
+                for q in range(n_ct):
+                    if col_bad[i, cidx[q, u]]:
+                        umasked = True
+            for pass_ in range(2 if umasked else 1):
+                src = fr[i] if pass_ == 0 else fa[i]
+                dst = acc if pass_ == 0 else acc_a
+                if fast_path:
+                    w00 = w[0]
+                    w01 = w[1]
+                    w10 = w[2]
+                    w11 = w[3]
+                    w20 = w[4]
+                    w21 = w[5]
+                    a0 = src[cidx[0, u], 0]
+                    b0 = src[cidx[1, u], 0]
+                    a1 = src[cidx[0, u], 1]
+                    b1 = src[cidx[1, u], 1]
+                    a2 = src[cidx[0, u], 2]
+                    b2 = src[cidx[1, u], 2]
+                    for t in range(nk):
+                        s = 0.0
+                        s += a0[t] * w00[t]
+                        s += b0[t] * w01[t]
+                        s += a1[t] * w10[t]
+                        s += b1[t] * w11[t]
+                        s += a2[t] * w20[t]
+                        s += b2[t] * w21[t]
+                        dst[t] = s
+                else:
+                    # Any tap counts: y taps outer, x taps inner, per pixel.
+                    for t in range(nk):
+                        dst[t] = 0.0
+                    for j in range(n_rt):
+                        for q in range(n_ct):
+                            e = src[cidx[q, u], j]
+                            wjq = w[j * n_ct + q]
+                            for t in range(nk):
+                                dst[t] += e[t] * wjq[t]
+            col = out_t[dest[i], cc0 + u, k0 : k0 + nk]
+            if not umasked:
+                # Alpha is 1 everywhere, so the resampled alpha is exactly 1 and
+                # both styles reduce to the clamped colour, truncated.
+                for t in range(nk):
+                    v = acc[t] / tot[t]
+                    v = min(max(v, 0.0), 1.0)
+                    col[t] = np.uint8(v * 255)
+            elif premultiplied:
+                # resample.rgba_stage's 3.11 rules and over_white, branch-free: every
+                # canvas value comes out of fixed_blender_rgba_plain's formula
+                # (a8 == 255 gives r8, a8 == 0 gives the white 255), in float64
+                # where all values are exact integers and floor(N / D) is exact
+                # (N < 2**31, D <= 65535).
+                for t in range(nk):
+                    v = max(acc[t] / tot[t], 0.0)
+                    a = min(max(acc_a[t] / tot[t], 0.0), 1.0)
+                    v = min(v, a)
+                    part = a < 1.0
+                    a2 = a * 255 / 255 if part else a
+                    v2 = v * 255 / 255 if part else v
+                    v3 = v2 / a2 if a > 0.0 else 0.0
+                    r8 = np.floor(v3 * 255)
+                    a8 = np.floor(a2 * 255) if a > 0.0 else 0.0
+                    col[t] = np.uint8(np.floor(((r8 * 256 - 65025) * a8 + 65025 * 256) / (a8 + 65280)))
+            else:
+                # resample.rgba_stage's 3.10 rules and over_white, branch-free as above.
+                for t in range(nk):
+                    v = min(max(acc[t] / tot[t], 0.0), 1.0)
+                    r8 = np.floor(v * 255)
+                    a8 = np.floor((acc_a[t] / tot[t]) * 255)
+                    col[t] = np.uint8(np.floor(((r8 * 256 - 65025) * a8 + 65025 * 256) / (a8 + 65280)))
+
+
+_OPTIONS = dict(nogil=True, fastmath=False, error_model="numpy")
+window_frames = jit.njit(_window_frames, **_OPTIONS)
+power = jit.njit(_power, **_OPTIONS) if _fma is not None else None
+draw = jit.njit(_draw, **_OPTIONS)
+AVAILABLE = window_frames is not None and power is not None and draw is not None
