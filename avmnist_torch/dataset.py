@@ -1,16 +1,17 @@
-"""``AVMNISTAudioDataset``: the AV-MNIST audio modality, one item at a time."""
+"""``AVMNISTAudioDataset``: the AV-MNIST audio modality, one item or one batch at a time."""
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
-from .schemes import MIN_LENGTH, Scheme, apply_scheme, get_scheme, item_rng
+from .schemes import MIN_LENGTH, Scheme, apply_scheme, apply_scheme_many, get_scheme, item_rng
 from .sources.audio import load_wav
 from .sources.fsdd import SPLITS
 from .sources.index import SplitIndex, build_split_index
@@ -30,6 +31,12 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     reference notebook's 112x112 grey spectrogram. An item is a pure function
     of (data, split, scheme, index, seed, options): the same bytes in any order,
     with any number of DataLoader workers, on any machine.
+
+    A ``DataLoader`` with a ``batch_size`` asks for whole batches through
+    ``__getitems__``, which computes the batch's items together (the schemes'
+    transforms and the rendering over all clips at once, several times faster
+    per item than one at a time) and returns exactly what ``ds[i]`` would give
+    for each index.
 
     Parameters
     ----------
@@ -185,6 +192,48 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         out, draws = apply_scheme(samples, sample_rate, self.scheme, rng=rng, noise=noise)
         return out, sample_rate, draws
 
+    def _waveforms(self, indices: Sequence[int]) -> Tuple[List[np.ndarray], List[int]]:
+        """The degraded waveforms and sample rates of (checked) ``indices``, computed as one batch."""
+        samples, rates, rngs, noises = [], [], [], []
+        for index in indices:
+            clip, rate = self.recording_bank.get(int(self.index.recording_ids[index]))
+            samples.append(clip)
+            rates.append(rate)
+            noise_id = self._noise_id(index)
+            noises.append(None if noise_id is None else functools.partial(self.noise_bank.get, noise_id, rate))
+            rngs.append(item_rng(self.seed, self.split, self.scheme.name, index))
+        out, _ = apply_scheme_many(samples, rates, self.scheme, rngs=rngs, noises=noises)
+        return out, rates
+
+    def images(self, indices: Sequence[int]) -> np.ndarray:
+        """Items ``indices`` as an (N, 112, 112) uint8 array: row ``k`` is ``image(indices[k])``, byte for byte.
+
+        The items are computed together: each distinct index once, the
+        schemes' transforms over all clips at once, and one ``render_batch``
+        per sample rate.
+        """
+        checked = [self._check_index(i) for i in indices]
+        out = np.empty((len(checked), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        if not checked:
+            return out
+        if self.cache is not None:
+            rows = cached_rows(self.cache.path, self.cache.rows)
+            for k, index in enumerate(checked):
+                out[k] = rows[index]
+            return out
+        distinct = list(dict.fromkeys(checked))
+        waveforms, rates = self._waveforms(distinct)
+        renderer = get_renderer(self.renderer, self.style)
+        by_rate: Dict[int, List[int]] = {}
+        for k, rate in enumerate(rates):
+            by_rate.setdefault(rate, []).append(k)
+        rendered = np.empty((len(distinct), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        for rate, members in by_rate.items():
+            rendered[members] = renderer.render_batch([waveforms[k] for k in members], rate)
+        position = {index: k for k, index in enumerate(distinct)}
+        np.take(rendered, [position[index] for index in checked], axis=0, out=out)
+        return out
+
     def image(self, index: int) -> np.ndarray:
         """Item ``index`` as a (112, 112) uint8 numpy array."""
         if self.cache is not None:
@@ -201,6 +250,28 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         if self.target_transform is not None:
             label = self.target_transform(label)
         return image, label
+
+    def __getitems__(self, indices: Sequence[int]) -> List[Tuple[Any, Any]]:
+        """``[self[i] for i in indices]``, the same types and bytes, computed as one batch (see :meth:`images`).
+
+        PyTorch's ``DataLoader`` calls this for a whole batch when the dataset
+        has it (and ``Subset`` passes it through). Each item gets its own
+        tensor, as ``self[i]`` gives, and the transforms are applied item by
+        item.
+        """
+        indices = list(indices)
+        images = self.images(indices)
+        items = []
+        for k, index in enumerate(indices):
+            # its own copy: an item holds its own 12 kB, not the whole batch, as self[i]'s does
+            image = torch.from_numpy(images[k].reshape(1, IMAGE_SIZE, IMAGE_SIZE).copy())
+            label = int(self.index.labels[self._check_index(index)])
+            if self.transform is not None:
+                image = self.transform(image)
+            if self.target_transform is not None:
+                label = self.target_transform(label)
+            items.append((image, label))
+        return items
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where item ``index`` comes from and what was drawn for it."""
