@@ -11,7 +11,16 @@ import numpy as np
 import torch
 
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
-from .schemes import MIN_LENGTH, Scheme, apply_scheme, apply_scheme_many, get_scheme, item_rng
+from .schemes import (
+    MIN_LENGTH,
+    Scheme,
+    apply_scheme,
+    apply_scheme_many,
+    get_scheme,
+    item_rng,
+    prepare_recording,
+    recording_prefix,
+)
 from .sources.audio import load_wav
 from .sources.fsdd import SPLITS
 from .sources.index import SplitIndex, build_split_index
@@ -21,6 +30,15 @@ from .sources.noise import NoiseBank
 from .storage import CacheInfo, cached_rows, metadata_for, resolve_cache
 
 PathLike = Union[str, os.PathLike]
+
+#: Room a prepared recording has beyond the longest recording (down-up resampling may add a few samples).
+PREPARED_MARGIN = 256
+
+
+def load_prepared(path: str, steps) -> Tuple[np.ndarray, int]:
+    """A recording decoded, padded and run through ``steps`` (a scheme's recording-only prefix)."""
+    samples, rate = load_wav(path)
+    return prepare_recording(samples, rate, steps), rate
 
 
 class AVMNISTAudioDataset(torch.utils.data.Dataset):
@@ -149,6 +167,17 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         self.noise_bank = NoiseBank(
             self.index.noises, keep=max(longest, MIN_LENGTH) if longest else None, cache_dir=noise_cache
         )
+        # A scheme's leading steps that depend on the recording alone (aliased's
+        # down-up resampling) run once per recording, into a table every worker
+        # maps, instead of once per item.
+        self._prefix = recording_prefix(self.scheme)
+        self.prepared_bank: Optional[ClipBank] = None
+        if self._prefix:
+            self.prepared_bank = ClipBank(
+                self.index.recordings, functools.partial(load_prepared, steps=self._prefix),
+                kind="prepared-recordings", keep=max(longest, MIN_LENGTH) + PREPARED_MARGIN if longest else None,
+                cache_dir=noise_cache, key=package_versions("numpy", "soundfile", "soxr") + f"|{self._prefix!r}",
+            )
         if renderer == "matplotlib":
             # Fail at construction, not in a worker, if matplotlib is absent or the style cannot be drawn.
             get_renderer(renderer, self.style)
@@ -182,27 +211,39 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         noise_id = self._noise_id(index)
         return None if noise_id is None else self.index.noises[noise_id]
 
+    def _recording(self, index: int) -> Tuple[np.ndarray, int]:
+        """Item ``index``'s recording, through the scheme's recording-only prefix when it has one."""
+        recording_id = int(self.index.recording_ids[index])
+        if self.prepared_bank is None:
+            return self.recording_bank.get(recording_id)
+        samples, rate = self.prepared_bank.get(recording_id)
+        if self.prepared_bank.keep is not None and len(samples) >= self.prepared_bank.keep:
+            # a row at the table's limit may have been cut short: computed here instead
+            samples, rate = self.recording_bank.get(recording_id)
+            samples = prepare_recording(samples, rate, self._prefix)
+        return samples, rate
+
     def waveform(self, index: int) -> Tuple[np.ndarray, int, list]:
         """The degraded waveform of item ``index``, its sample rate and its random draws."""
         index = self._check_index(index)
-        samples, sample_rate = self.recording_bank.get(int(self.index.recording_ids[index]))
+        samples, sample_rate = self._recording(index)
         noise_id = self._noise_id(index)
         noise = (lambda: self.noise_bank.get(noise_id, sample_rate)) if noise_id is not None else None
         rng = item_rng(self.seed, self.split, self.scheme.name, index)
-        out, draws = apply_scheme(samples, sample_rate, self.scheme, rng=rng, noise=noise)
+        out, draws = apply_scheme(samples, sample_rate, self.scheme, rng=rng, noise=noise, prepared=len(self._prefix))
         return out, sample_rate, draws
 
     def _waveforms(self, indices: Sequence[int]) -> Tuple[List[np.ndarray], List[int]]:
         """The degraded waveforms and sample rates of (checked) ``indices``, computed as one batch."""
         samples, rates, rngs, noises = [], [], [], []
         for index in indices:
-            clip, rate = self.recording_bank.get(int(self.index.recording_ids[index]))
+            clip, rate = self._recording(index)
             samples.append(clip)
             rates.append(rate)
             noise_id = self._noise_id(index)
             noises.append(None if noise_id is None else functools.partial(self.noise_bank.get, noise_id, rate))
             rngs.append(item_rng(self.seed, self.split, self.scheme.name, index))
-        out, _ = apply_scheme_many(samples, rates, self.scheme, rngs=rngs, noises=noises)
+        out, _ = apply_scheme_many(samples, rates, self.scheme, rngs=rngs, noises=noises, prepared=len(self._prefix))
         return out, rates
 
     def images(self, indices: Sequence[int]) -> np.ndarray:

@@ -72,6 +72,8 @@ __all__ = [
     "distort",
     "apply_scheme",
     "apply_scheme_many",
+    "recording_prefix",
+    "prepare_recording",
 ]
 
 
@@ -284,6 +286,7 @@ class AddNoise:
 
     snr_db: float
     uses_noise = True
+    recording_only = False
 
     def __post_init__(self) -> None:
         _check_number(self, "snr_db", self.snr_db, what="a finite number of decibels (the notebook uses 0, 3 and 5)")
@@ -301,6 +304,7 @@ class TimeMasks:
     ratio: float
     count: int = 1
     uses_noise = False
+    recording_only = False
 
     def __post_init__(self) -> None:
         _check_number(self, "ratio", self.ratio, low=0, high=1, what="a fraction of the clip's length, 0 to 1")
@@ -319,6 +323,7 @@ class FrequencyMasks:
     ratio: float
     count: int = 1
     uses_noise = False
+    recording_only = False
 
     def __post_init__(self) -> None:
         _check_number(self, "ratio", self.ratio, low=0, high=1, what="a fraction of the 1,025 STFT bins, 0 to 1")
@@ -343,6 +348,7 @@ class BandKeep:
 
     bands: Tuple[Tuple[float, float], ...]
     uses_noise = False
+    recording_only = True
 
     def __post_init__(self) -> None:
         try:
@@ -376,6 +382,7 @@ class DownUpResample:
 
     factor: int
     uses_noise = False
+    recording_only = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.factor, numbers.Integral) or isinstance(self.factor, bool) or self.factor < 1:
@@ -398,6 +405,7 @@ class Distortion:
 
     factor: float
     uses_noise = False
+    recording_only = True
 
     def __post_init__(self) -> None:
         _check_number(self, "factor", self.factor, low=0, low_open=True,
@@ -534,6 +542,43 @@ def item_rng(seed: int, split: str, scheme_name: str, index: int) -> ItemRandom:
     return ItemRandom(seed, SPLIT_IDS[split], scheme_id, index)
 
 
+def _declares(step, attribute: str) -> bool:
+    """``step.<attribute>`` as declared by the class that also defines the step's ``__call__``.
+
+    A subclass that overrides ``__call__`` without restating the attribute
+    does not inherit a promise about what its own ``__call__`` does.
+    """
+    cls = type(step)
+    for klass in cls.__mro__:
+        if attribute in vars(klass):
+            return bool(vars(klass)[attribute]) and vars(klass).get("__call__") is cls.__call__
+    return False
+
+
+def recording_prefix(scheme: Scheme) -> Tuple[Step, ...]:
+    """The scheme's leading steps whose result depends on the recording alone (no draws, no noise).
+
+    Their output can be computed once per recording and shared by every item
+    that uses it (``aliased``'s down-up resampling); the steps declare it with
+    ``recording_only = True``.
+    """
+    prefix = []
+    for step in scheme.steps:
+        if not _declares(step, "recording_only"):
+            break
+        prefix.append(step)
+    return tuple(prefix)
+
+
+def prepare_recording(samples: np.ndarray, sample_rate: int, steps: Sequence[Step]) -> np.ndarray:
+    """Pad, then run ``steps`` (a :func:`recording_prefix`): what every item of this recording starts from."""
+    ctx = ItemContext(sample_rate=sample_rate, rng=None)
+    out = pad_to_min_length(samples)
+    for step in steps:
+        out = step(out, ctx)
+    return out
+
+
 def apply_scheme(
     samples: np.ndarray,
     sample_rate: int,
@@ -541,6 +586,7 @@ def apply_scheme(
     *,
     rng: "ItemRandom",
     noise: Optional[Callable[[], np.ndarray]] = None,
+    prepared: int = 0,
 ) -> Tuple[np.ndarray, List[dict]]:
     """Pad, then run the scheme's steps in order.
 
@@ -548,6 +594,10 @@ def apply_scheme(
     ----------
     samples : float32 array, the recording as loaded.
     noise : callable returning the noise at ``sample_rate``, or None (no noise is added).
+    prepared : int
+        0: ``samples`` is the recording. n > 0: ``samples`` is already
+        :func:`prepare_recording` of it with the scheme's first n steps (its
+        :func:`recording_prefix`), so padding and those steps are skipped.
 
     Returns
     -------
@@ -555,8 +605,8 @@ def apply_scheme(
     draws : the random draws, in the order they were made
     """
     ctx = ItemContext(sample_rate=sample_rate, rng=rng, noise=noise)
-    out = pad_to_min_length(samples)
-    for step in scheme.steps:
+    out = pad_to_min_length(samples) if not prepared else samples
+    for step in scheme.steps[prepared:]:
         out = step(out, ctx)
     return out, ctx.draws
 
@@ -581,6 +631,7 @@ def apply_scheme_many(
     *,
     rngs: Sequence["ItemRandom"],
     noises: Optional[Sequence[Optional[Callable[[], np.ndarray]]]] = None,
+    prepared: int = 0,
 ) -> Tuple[List[np.ndarray], List[List[dict]]]:
     """:func:`apply_scheme` for many clips: the same waveforms and draws, computed step by step over the batch.
 
@@ -595,6 +646,7 @@ def apply_scheme_many(
     sample_rates : each clip's rate.
     rngs : each clip's :class:`ItemRandom`.
     noises : each clip's noise callable (or None), as for :func:`apply_scheme`.
+    prepared : as for :func:`apply_scheme`, for every clip.
 
     Returns
     -------
@@ -607,8 +659,8 @@ def apply_scheme_many(
         noises = [None] * len(samples)
     contexts = [ItemContext(sample_rate=rate, rng=rng, noise=noise)
                 for rate, rng, noise in zip(sample_rates, rngs, noises)]
-    out = [pad_to_min_length(x) for x in samples]
-    for step in scheme.steps:
+    out = [pad_to_min_length(x) for x in samples] if not prepared else list(samples)
+    for step in scheme.steps[prepared:]:
         batch = _batch_form(step)
         out = batch(out, contexts) if batch is not None else [step(x, ctx) for x, ctx in zip(out, contexts)]
     return out, [ctx.draws for ctx in contexts]

@@ -158,3 +158,33 @@ def test_real_data_batches(real_data, scheme):
     for start in range(0, len(indices), 128):
         part = indices[start : start + 128]
         _assert_same_items(ds.__getitems__(part), [ds[i] for i in part])
+
+
+def test_recording_only_steps_run_once_per_recording(synthetic_root, tmp_path, monkeypatch):
+    """aliased's down-up resampling depends on the recording alone: it goes to a shared table, same bytes."""
+    from avmnist_torch import schemes
+    from avmnist_torch.schemes import DownUpResample, FrequencyMasks, Scheme, recording_prefix
+
+    assert [len(recording_prefix(s)) for s in (schemes.SCHEMES[n] for n in SCHEME_NAMES)] == [0, 0, 0, 1, 0, 0]
+    reference = _dataset(synthetic_root, "aliased", "train", noise_cache=None)
+    expected = [reference[i] for i in range(len(reference))]
+
+    calls = []
+    resample = schemes.down_up_resample
+    monkeypatch.setattr(schemes, "down_up_resample", lambda *a: calls.append(1) or resample(*a))
+    ds = _dataset(synthetic_root, "aliased", "train", noise_cache=tmp_path / "tables")
+    assert ds.prepared_bank is not None and _dataset(synthetic_root, "multi_band").prepared_bank is None
+    _assert_same_items(ds.__getitems__(list(range(len(ds)))) + [ds[i] for i in range(len(ds))], expected * 2)
+    assert 0 < len(calls) == len(set(ds.index.recording_ids.tolist())) < len(ds)
+
+    # rows at the table's limit may be cut short: they are computed again, never trusted
+    short = _dataset(synthetic_root, "aliased", "train", noise_cache=tmp_path / "short")
+    short.prepared_bank.keep = 3000
+    _assert_same_items([short[i] for i in range(len(short))], expected)
+    _assert_same_items(short.__getitems__(list(range(len(short)))), expected)
+
+    class Shifted(DownUpResample):  # changes the step without restating recording_only
+        def __call__(self, samples, ctx):
+            return super().__call__(samples, ctx)[1:]
+
+    assert recording_prefix(Scheme("s", (Shifted(4), FrequencyMasks(0.3)))) == ()
