@@ -52,9 +52,9 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
 
     A ``DataLoader`` with a ``batch_size`` asks for whole batches through
     ``__getitems__``, which computes the batch's items together (the schemes'
-    transforms and the rendering over all clips at once, several times faster
-    per item than one at a time) and returns exactly what ``ds[i]`` would give
-    for each index.
+    transforms and the rendering over all clips at once, so that per-call
+    costs are paid once per batch) and returns exactly what ``ds[i]`` would
+    give for each index.
 
     Parameters
     ----------
@@ -87,8 +87,10 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         The split's labels: an array, a .npy file, an MNIST idx file (raw or .gz)
         or a folder (default ``root``, i.e. ``root/avmnist/{split}_labels.npy``).
     noise_cache : path, "auto" or None
-        Folder for the tables of decoded recordings and resampled noise clips,
-        which every worker maps instead of holding a copy (see
+        Folder for the tables of decoded recordings and resampled noise clips
+        (and, for schemes that start with steps depending on the recording
+        alone, such as aliased's down-up resampling, of recordings through
+        those steps), which every worker maps instead of holding a copy (see
         :mod:`avmnist_torch.sources.clips`). "auto" (default) is
         ``$AVMNIST_CACHE`` or ``~/.cache/avmnist-torch``; None keeps them in
         each process's memory. Never changes an item's bytes.
