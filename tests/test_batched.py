@@ -188,3 +188,14 @@ def test_recording_only_steps_run_once_per_recording(synthetic_root, tmp_path, m
             return super().__call__(samples, ctx)[1:]
 
     assert recording_prefix(Scheme("s", (Shifted(4), FrequencyMasks(0.3)))) == ()
+
+
+@pytest.mark.parametrize("scheme", ["aliased", "burst_noise"])
+def test_a_pickled_dataset_batches_the_same(synthetic_root, tmp_path, scheme):
+    """What DataLoader workers get under the spawn start method (macOS, Windows): a pickled copy."""
+    import pickle
+
+    ds = _dataset(synthetic_root, scheme, noise_cache=tmp_path)
+    expected = [ds[i] for i in MIXED]
+    copy = pickle.loads(pickle.dumps(ds))
+    _assert_same_items(copy.__getitems__(MIXED), expected)
