@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from avmnist_torch import ParameterError
 from avmnist_torch.schemes import (
     SCHEMES,
     AddNoise,
@@ -13,7 +14,11 @@ from avmnist_torch.schemes import (
     Distortion,
     FrequencyMasks,
     ItemRandom,
+    Scheme,
     TimeMasks,
+    apply_scheme,
+    apply_scheme_many,
+    down_up_resample,
     get_scheme,
     item_rng,
 )
@@ -85,9 +90,6 @@ def test_padding_is_numpy_pad():
 
 # ----------------------------------------------------------------------------
 # parameters are checked where they are given (each case failed later, or not at all, before)
-
-from avmnist_torch import ParameterError  # noqa: E402
-from avmnist_torch.schemes import Scheme, apply_scheme, apply_scheme_many, down_up_resample  # noqa: E402
 
 BAD_STEPS = [
     (lambda: TimeMasks(ratio=1.5), r"TimeMasks\(ratio=1.5\): ratio"),
