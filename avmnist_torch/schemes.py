@@ -209,6 +209,9 @@ def keep_bands_many(
 
 
 def _low_rate(sample_rate: int, factor: int) -> int:
+    if not sample_rate > 0:
+        raise ParameterError(f"DownUpResample(factor={factor!r}): the clip's sample rate is {sample_rate!r}, not a "
+                             "positive number of Hz")
     low_rate = sample_rate // factor
     if low_rate <= 0:
         raise ParameterError(

@@ -141,6 +141,8 @@ def test_a_factor_that_leaves_no_rate_says_so():
     with pytest.raises(ParameterError, match=r"DownUpResample\(factor=9000\).*8000 Hz"):
         down_up_resample(x, 8000, 9000)
     ctx_rng = item_rng(0, "test", "x", 0)
+    with pytest.raises(ParameterError, match="sample rate is 0, not a positive"):
+        down_up_resample(x, 0, 4)
     with pytest.raises(ParameterError, match="factor of at most 8000"):
         apply_scheme_many([x], [8000], Scheme("x", (DownUpResample(9000),)), rngs=[ctx_rng])
 
