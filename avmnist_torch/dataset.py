@@ -1,10 +1,11 @@
-"""``AVMNISTAudioDataset``: the AV-MNIST audio modality, one item at a time."""
+"""``AVMNISTAudioDataset``: the AV-MNIST audio modality, one item or one batch at a time."""
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -12,7 +13,16 @@ import torch
 from .cache import CacheInfo, cached_rows, metadata_for, resolve_cache
 from .noise import NoiseBank
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
-from .schemes import MIN_LENGTH, Scheme, apply_scheme, get_scheme, item_rng
+from .schemes import (
+    MIN_LENGTH,
+    Scheme,
+    apply_scheme,
+    apply_scheme_many,
+    get_scheme,
+    item_rng,
+    prepare_recording,
+    recording_prefix,
+)
 from .sources.audio import load_wav
 from .sources.fsdd import SPLITS
 from .sources.index import SplitIndex, build_split_index
@@ -20,6 +30,15 @@ from .sources.labels import LabelsLike
 from .sources.clips import ClipBank, package_versions
 
 PathLike = Union[str, os.PathLike]
+
+#: Room a prepared recording has beyond the longest recording (down-up resampling may add a few samples).
+PREPARED_MARGIN = 256
+
+
+def load_prepared(path: str, steps) -> Tuple[np.ndarray, int]:
+    """A recording decoded, padded and run through ``steps`` (a scheme's recording-only prefix)."""
+    samples, rate = load_wav(path)
+    return prepare_recording(samples, rate, steps), rate
 
 
 class AVMNISTAudioDataset(torch.utils.data.Dataset):
@@ -30,6 +49,12 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     reference notebook's 112x112 grey spectrogram. An item is a pure function
     of (data, split, scheme, index, seed, options): the same bytes in any order,
     with any number of DataLoader workers, on any machine.
+
+    A ``DataLoader`` with a ``batch_size`` asks for whole batches through
+    ``__getitems__``, which computes the batch's items together (the schemes'
+    transforms and the rendering over all clips at once, so that per-call
+    costs are paid once per batch) and returns exactly what ``ds[i]`` would
+    give for each index.
 
     Parameters
     ----------
@@ -62,8 +87,10 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         The split's labels: an array, a .npy file, an MNIST idx file (raw or .gz)
         or a folder (default ``root``, i.e. ``root/avmnist/{split}_labels.npy``).
     noise_cache : path, "auto" or None
-        Folder for the tables of decoded recordings and resampled noise clips,
-        which every worker maps instead of holding a copy (see
+        Folder for the tables of decoded recordings and resampled noise clips
+        (and, for schemes that start with steps depending on the recording
+        alone, such as aliased's down-up resampling, of recordings through
+        those steps), which every worker maps instead of holding a copy (see
         :mod:`avmnist_torch.sources.clips`). "auto" (default) is
         ``$AVMNIST_CACHE`` or ``~/.cache/avmnist-torch``; None keeps them in
         each process's memory. Never changes an item's bytes.
@@ -142,6 +169,17 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         self.noise_bank = NoiseBank(
             self.index.noises, keep=max(longest, MIN_LENGTH) if longest else None, cache_dir=noise_cache
         )
+        # A scheme's leading steps that depend on the recording alone (aliased's
+        # down-up resampling) run once per recording, into a table every worker
+        # maps, instead of once per item.
+        self._prefix = recording_prefix(self.scheme)
+        self.prepared_bank: Optional[ClipBank] = None
+        if self._prefix:
+            self.prepared_bank = ClipBank(
+                self.index.recordings, functools.partial(load_prepared, steps=self._prefix),
+                kind="prepared-recordings", keep=max(longest, MIN_LENGTH) + PREPARED_MARGIN if longest else None,
+                cache_dir=noise_cache, key=package_versions("numpy", "soundfile", "soxr") + f"|{self._prefix!r}",
+            )
         if renderer == "matplotlib":
             # Fail at construction, not in a worker, if matplotlib is absent or the style cannot be drawn.
             get_renderer(renderer, self.style)
@@ -184,15 +222,69 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         noise_id = self._noise_id(index)
         return None if noise_id is None else self.index.noises[noise_id]
 
+    def _recording(self, index: int) -> Tuple[np.ndarray, int]:
+        """Item ``index``'s recording, through the scheme's recording-only prefix when it has one."""
+        recording_id = int(self.index.recording_ids[index])
+        if self.prepared_bank is None:
+            return self.recording_bank.get(recording_id)
+        samples, rate = self.prepared_bank.get(recording_id)
+        if self.prepared_bank.keep is not None and len(samples) >= self.prepared_bank.keep:
+            # a row at the table's limit may have been cut short: computed here instead
+            samples, rate = self.recording_bank.get(recording_id)
+            samples = prepare_recording(samples, rate, self._prefix)
+        return samples, rate
+
     def waveform(self, index: int) -> Tuple[np.ndarray, int, list]:
         """The degraded waveform of item ``index``, its sample rate and its random draws."""
         index = self._check_index(index)
-        samples, sample_rate = self.recording_bank.get(int(self.index.recording_ids[index]))
+        samples, sample_rate = self._recording(index)
         noise_id = self._noise_id(index)
         noise = (lambda: self.noise_bank.get(noise_id, sample_rate)) if noise_id is not None else None
         rng = item_rng(self.seed, self.split, self.scheme.name, index)
-        out, draws = apply_scheme(samples, sample_rate, self.scheme, rng=rng, noise=noise)
+        out, draws = apply_scheme(samples, sample_rate, self.scheme, rng=rng, noise=noise, prepared=len(self._prefix))
         return out, sample_rate, draws
+
+    def _waveforms(self, indices: Sequence[int]) -> Tuple[List[np.ndarray], List[int]]:
+        """The degraded waveforms and sample rates of (checked) ``indices``, computed as one batch."""
+        samples, rates, rngs, noises = [], [], [], []
+        for index in indices:
+            clip, rate = self._recording(index)
+            samples.append(clip)
+            rates.append(rate)
+            noise_id = self._noise_id(index)
+            noises.append(None if noise_id is None else functools.partial(self.noise_bank.get, noise_id, rate))
+            rngs.append(item_rng(self.seed, self.split, self.scheme.name, index))
+        out, _ = apply_scheme_many(samples, rates, self.scheme, rngs=rngs, noises=noises, prepared=len(self._prefix))
+        return out, rates
+
+    def images(self, indices: Sequence[int]) -> np.ndarray:
+        """Items ``indices`` as an (N, 112, 112) uint8 array: row ``k`` is ``image(indices[k])``, byte for byte.
+
+        The items are computed together: each distinct index once, the
+        schemes' transforms over all clips at once, and one ``render_batch``
+        per sample rate.
+        """
+        checked = [self._check_index(i) for i in indices]
+        out = np.empty((len(checked), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        if not checked:
+            return out
+        if self.cache is not None:
+            rows = cached_rows(self.cache.path, self.cache.rows)
+            for k, index in enumerate(checked):
+                out[k] = rows[index]
+            return out
+        distinct = list(dict.fromkeys(checked))
+        waveforms, rates = self._waveforms(distinct)
+        renderer = get_renderer(self.renderer, self.style)
+        by_rate: Dict[int, List[int]] = {}
+        for k, rate in enumerate(rates):
+            by_rate.setdefault(rate, []).append(k)
+        rendered = np.empty((len(distinct), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        for rate, members in by_rate.items():
+            rendered[members] = renderer.render_batch([waveforms[k] for k in members], rate)
+        position = {index: k for k, index in enumerate(distinct)}
+        np.take(rendered, [position[index] for index in checked], axis=0, out=out)
+        return out
 
     def image(self, index: int) -> np.ndarray:
         """Item ``index`` as a (112, 112) uint8 numpy array."""
@@ -210,6 +302,28 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         if self.target_transform is not None:
             label = self.target_transform(label)
         return image, label
+
+    def __getitems__(self, indices: Sequence[int]) -> List[Tuple[Any, Any]]:
+        """``[self[i] for i in indices]``, the same types and bytes, computed as one batch (see :meth:`images`).
+
+        PyTorch's ``DataLoader`` calls this for a whole batch when the dataset
+        has it (and ``Subset`` passes it through). Each item gets its own
+        tensor, as ``self[i]`` gives, and the transforms are applied item by
+        item.
+        """
+        indices = list(indices)
+        images = self.images(indices)
+        items = []
+        for k, index in enumerate(indices):
+            # its own copy: an item holds its own 12 kB, not the whole batch, as self[i]'s does
+            image = torch.from_numpy(images[k].reshape(1, IMAGE_SIZE, IMAGE_SIZE).copy())
+            label = int(self.index.labels[self._check_index(index)])
+            if self.transform is not None:
+                image = self.transform(image)
+            if self.target_transform is not None:
+                label = self.target_transform(label)
+            items.append((image, label))
+        return items
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where item ``index`` comes from and what was drawn for it."""

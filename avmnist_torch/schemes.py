@@ -11,6 +11,13 @@ every function here computes what the notebook's line does, with the same
 numpy expression (``dsp`` stands in for librosa's stft/istft/resample with the
 same arithmetic), so the waveforms are byte-identical.
 
+Every step checks its parameters when it is made (``TimeMasks(ratio=1.5)``
+raises :class:`~avmnist_torch.common.ParameterError` there, not later in a
+DataLoader worker). :func:`apply_scheme_many` runs a scheme over a batch of
+clips: the built-in steps that transform (frequency masks, band keep,
+down-up resampling) then work on all clips at once with the same bytes per
+clip as :func:`apply_scheme`.
+
 Adding a scheme needs no change to the library::
 
     from avmnist_torch.schemes import Scheme, AddNoise, TimeMasks
@@ -20,6 +27,9 @@ Adding a scheme needs no change to the library::
 
 from __future__ import annotations
 
+import functools
+import math
+import numbers
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -27,6 +37,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import dsp
+from .common import ParameterError
 
 MIN_LENGTH = 2048
 N_FFT = 2048  # librosa.stft's default, which the notebook used
@@ -53,10 +64,16 @@ __all__ = [
     "apply_time_masks",
     "draw_frequency_masks",
     "apply_frequency_masks",
+    "apply_frequency_masks_many",
     "keep_bands",
+    "keep_bands_many",
     "down_up_resample",
+    "down_up_resample_many",
     "distort",
     "apply_scheme",
+    "apply_scheme_many",
+    "recording_prefix",
+    "prepare_recording",
 ]
 
 
@@ -140,22 +157,88 @@ def apply_frequency_masks(samples: np.ndarray, ranges: Sequence[Tuple[int, int]]
     return dsp.istft(spectrum)
 
 
-def keep_bands(samples: np.ndarray, sample_rate: int, bands: Sequence[Tuple[float, float]]) -> np.ndarray:
-    """Keep only STFT bins whose frequency lies inside a band (inclusive); zero the rest; resynthesise."""
-    spectrum = dsp.stft(samples)
-    n_freqs = spectrum.shape[0]
+def apply_frequency_masks_many(
+    clips: Sequence[np.ndarray], ranges: Sequence[Sequence[Tuple[int, int]]]
+) -> List[np.ndarray]:
+    """:func:`apply_frequency_masks` of each clip with its own ranges, the transforms over all clips at once."""
+    spectra, offsets = dsp.stft_many(clips)
+    for k, clip_ranges in enumerate(ranges):
+        frames = spectra[offsets[k] : offsets[k + 1]]
+        for start, size in clip_ranges:
+            frames[:, start : start + size] = 0
+    return dsp.istft_many(spectra, offsets)
+
+
+@functools.lru_cache(maxsize=64)
+def _band_response(sample_rate, bands: Tuple[Tuple[float, float], ...], n_freqs: int) -> np.ndarray:
+    """1.0 for the bins whose frequency ``linspace(0, sr / 2, n_freqs)[f]`` lies in a band (inclusive), else 0.0."""
     response = np.zeros(n_freqs)
     freq_bins = np.linspace(0, sample_rate / 2, n_freqs)
     for low, high in bands:
         response[(freq_bins >= low) & (freq_bins <= high)] = 1
+    response.setflags(write=False)
+    return response
+
+
+def keep_bands(samples: np.ndarray, sample_rate: int, bands: Sequence[Tuple[float, float]]) -> np.ndarray:
+    """Keep only STFT bins whose frequency lies inside a band (inclusive); zero the rest; resynthesise."""
+    spectrum = dsp.stft(samples)
+    response = _band_response(sample_rate, tuple(map(tuple, bands)), spectrum.shape[0])
     spectrum *= response[:, np.newaxis]
     return dsp.istft(spectrum)
 
 
+def keep_bands_many(
+    clips: Sequence[np.ndarray], sample_rates: Sequence[int], bands: Sequence[Tuple[float, float]]
+) -> List[np.ndarray]:
+    """:func:`keep_bands` of each clip, the transforms over all clips at once.
+
+    The response holds only 0 and 1, so every product in numpy's complex
+    multiply is exact and each bin gets the same bits however the batch is laid
+    out in memory.
+    """
+    spectra, offsets = dsp.stft_many(clips)
+    bands = tuple(map(tuple, bands))
+    rates = set(sample_rates)
+    if len(rates) == 1:
+        spectra *= _band_response(next(iter(rates)), bands, spectra.shape[1])
+    else:
+        for k, rate in enumerate(sample_rates):
+            spectra[offsets[k] : offsets[k + 1]] *= _band_response(rate, bands, spectra.shape[1])
+    return dsp.istft_many(spectra, offsets)
+
+
+def _low_rate(sample_rate: int, factor: int) -> int:
+    if not sample_rate > 0:
+        raise ParameterError(f"DownUpResample(factor={factor!r}): the clip's sample rate is {sample_rate!r}, not a "
+                             "positive number of Hz")
+    low_rate = sample_rate // factor
+    if low_rate <= 0:
+        raise ParameterError(
+            f"DownUpResample(factor={factor!r}): a {sample_rate} Hz clip divided by {factor} leaves no sample rate; "
+            f"use a factor of at most {sample_rate}"
+        )
+    return low_rate
+
+
 def down_up_resample(samples: np.ndarray, sample_rate: int, factor: int) -> np.ndarray:
     """Resample to ``sample_rate // factor`` and back with ``librosa.resample`` (soxr_hq)."""
-    low_rate = sample_rate // factor
+    low_rate = _low_rate(sample_rate, factor)
     return dsp.resample(dsp.resample(samples, sample_rate, low_rate), low_rate, sample_rate)
+
+
+def down_up_resample_many(clips: Sequence[np.ndarray], sample_rates: Sequence[int], factor: int) -> List[np.ndarray]:
+    """:func:`down_up_resample` of each clip, with fewer soxr calls (see :func:`dsp.resample_many`)."""
+    out: List[np.ndarray] = [None] * len(clips)  # type: ignore[list-item]
+    by_rate: Dict[int, List[int]] = {}
+    for k, rate in enumerate(sample_rates):
+        by_rate.setdefault(rate, []).append(k)
+    for rate, members in by_rate.items():
+        low_rate = _low_rate(rate, factor)
+        down = dsp.resample_many([clips[k] for k in members], rate, low_rate)
+        for k, y in zip(members, dsp.resample_many(down, low_rate, rate)):
+            out[k] = y
+    return out
 
 
 def distort(samples: np.ndarray, factor: float) -> np.ndarray:
@@ -178,12 +261,38 @@ class ItemContext:
     draws: List[dict] = field(default_factory=list)
 
 
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_number(step, name: str, value, *, low=None, high=None, low_open=False, what: str = "") -> None:
+    """A finite real ``value`` in ``[low, high]`` (``(low, high]`` with ``low_open``), else a ParameterError."""
+    ok = _is_real(value) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        raise ParameterError(f"{type(step).__name__}({name}={value!r}): {name} must be {what}")
+
+
+def _check_count(step, name: str, value) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+        raise ParameterError(
+            f"{type(step).__name__}({name}={value!r}): {name} must be a whole number, 0 or more"
+        )
+
+
 @dataclass(frozen=True)
 class AddNoise:
     """Mix the item's ESC-50 noise in at ``snr_db`` dB SNR."""
 
     snr_db: float
     uses_noise = True
+    recording_only = False
+
+    def __post_init__(self) -> None:
+        _check_number(self, "snr_db", self.snr_db, what="a finite number of decibels (the notebook uses 0, 3 and 5)")
 
     def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
         if ctx.noise is None:
@@ -198,6 +307,11 @@ class TimeMasks:
     ratio: float
     count: int = 1
     uses_noise = False
+    recording_only = False
+
+    def __post_init__(self) -> None:
+        _check_number(self, "ratio", self.ratio, low=0, high=1, what="a fraction of the clip's length, 0 to 1")
+        _check_count(self, "count", self.count)
 
     def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
         spans = draw_time_masks(len(samples), self.ratio, self.count, ctx.rng)
@@ -212,11 +326,23 @@ class FrequencyMasks:
     ratio: float
     count: int = 1
     uses_noise = False
+    recording_only = False
 
-    def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
+    def __post_init__(self) -> None:
+        _check_number(self, "ratio", self.ratio, low=0, high=1, what="a fraction of the 1,025 STFT bins, 0 to 1")
+        _check_count(self, "count", self.count)
+
+    def _draw(self, ctx: ItemContext) -> List[Tuple[int, int]]:
         ranges = draw_frequency_masks(N_FFT // 2 + 1, self.ratio, self.count, ctx.rng)
         ctx.draws.extend({"step": "frequency_mask", "start": s, "length": n} for s, n in ranges)
-        return apply_frequency_masks(samples, ranges)
+        return ranges
+
+    def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
+        return apply_frequency_masks(samples, self._draw(ctx))
+
+    def apply_batch(self, samples: Sequence[np.ndarray], contexts: Sequence[ItemContext]) -> List[np.ndarray]:
+        """``[self(x, ctx) for ...]``, the same bytes and draws, with the transforms over the whole batch."""
+        return apply_frequency_masks_many(samples, [self._draw(ctx) for ctx in contexts])
 
 
 @dataclass(frozen=True)
@@ -225,9 +351,32 @@ class BandKeep:
 
     bands: Tuple[Tuple[float, float], ...]
     uses_noise = False
+    recording_only = True
+
+    def __post_init__(self) -> None:
+        try:
+            bands = tuple(tuple(band) for band in self.bands)
+        except TypeError:
+            bands = None
+        if not bands:
+            raise ParameterError(
+                f"BandKeep(bands={self.bands!r}): bands must be a non-empty sequence of (low, high) pairs in Hz"
+            )
+        for band in bands:
+            if len(band) != 2 or not all(_is_real(f) and math.isfinite(f) for f in band) or not 0 <= band[0] <= band[1]:
+                raise ParameterError(
+                    f"BandKeep(bands={self.bands!r}): band {band!r} must be a (low, high) pair of finite "
+                    "frequencies in Hz with 0 <= low <= high"
+                )
+        # tuples, so that a scheme made from lists is still hashable and compares equal
+        object.__setattr__(self, "bands", bands)
 
     def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
         return keep_bands(samples, ctx.sample_rate, self.bands)
+
+    def apply_batch(self, samples: Sequence[np.ndarray], contexts: Sequence[ItemContext]) -> List[np.ndarray]:
+        """``[self(x, ctx) for ...]``, the same bytes, with the transforms over the whole batch."""
+        return keep_bands_many(samples, [ctx.sample_rate for ctx in contexts], self.bands)
 
 
 @dataclass(frozen=True)
@@ -236,9 +385,21 @@ class DownUpResample:
 
     factor: int
     uses_noise = False
+    recording_only = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.factor, numbers.Integral) or isinstance(self.factor, bool) or self.factor < 1:
+            raise ParameterError(
+                f"DownUpResample(factor={self.factor!r}): factor must be a whole number, 1 or more "
+                "(the low rate is the clip's rate // factor)"
+            )
 
     def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
         return down_up_resample(samples, ctx.sample_rate, self.factor)
+
+    def apply_batch(self, samples: Sequence[np.ndarray], contexts: Sequence[ItemContext]) -> List[np.ndarray]:
+        """``[self(x, ctx) for ...]``, the same bytes, with clips of similar length sharing soxr calls."""
+        return down_up_resample_many(samples, [ctx.sample_rate for ctx in contexts], self.factor)
 
 
 @dataclass(frozen=True)
@@ -247,6 +408,11 @@ class Distortion:
 
     factor: float
     uses_noise = False
+    recording_only = True
+
+    def __post_init__(self) -> None:
+        _check_number(self, "factor", self.factor, low=0, low_open=True,
+                      what="a finite number above 0 (the notebook uses 2.0)")
 
     def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
         return distort(samples, self.factor)
@@ -257,10 +423,31 @@ Step = Union[AddNoise, TimeMasks, FrequencyMasks, BandKeep, DownUpResample, Dist
 
 @dataclass(frozen=True)
 class Scheme:
-    """A named, ordered sequence of steps."""
+    """A named, ordered sequence of steps.
+
+    A step is any callable ``step(samples, ctx) -> samples`` (``ctx`` is an
+    :class:`ItemContext`); the built-in ones are the dataclasses above.
+    """
 
     name: str
     steps: Tuple[Step, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ParameterError(f"Scheme(name={self.name!r}): name must be a non-empty string")
+        try:
+            steps = tuple(self.steps)
+        except TypeError:
+            raise ParameterError(
+                f"Scheme({self.name!r}): steps must be a sequence of steps, got {type(self.steps).__name__}"
+            ) from None
+        for k, step in enumerate(steps):
+            if not callable(step):
+                raise ParameterError(
+                    f"Scheme({self.name!r}): step {k} ({step!r}) is not a step: a step is called as "
+                    "step(samples, ctx) and returns the new samples"
+                )
+        object.__setattr__(self, "steps", steps)
 
     @property
     def uses_noise(self) -> bool:
@@ -293,7 +480,7 @@ def get_scheme(scheme: Union[str, Scheme]) -> Scheme:
         raise TypeError(f"scheme must be a name or a Scheme, got {type(scheme).__name__}")
     key = scheme.strip().lower()
     if key not in SCHEMES:
-        raise ValueError(f"unknown scheme {scheme!r}: choose one of {', '.join(SCHEME_NAMES)} or pass a Scheme")
+        raise ParameterError(f"unknown scheme {scheme!r}: choose one of {', '.join(SCHEME_NAMES)} or pass a Scheme")
     return SCHEMES[key]
 
 
@@ -358,6 +545,43 @@ def item_rng(seed: int, split: str, scheme_name: str, index: int) -> ItemRandom:
     return ItemRandom(seed, SPLIT_IDS[split], scheme_id, index)
 
 
+def _declares(step, attribute: str) -> bool:
+    """``step.<attribute>`` as declared by the class that also defines the step's ``__call__``.
+
+    A subclass that overrides ``__call__`` without restating the attribute
+    does not inherit a promise about what its own ``__call__`` does.
+    """
+    cls = type(step)
+    for klass in cls.__mro__:
+        if attribute in vars(klass):
+            return bool(vars(klass)[attribute]) and vars(klass).get("__call__") is cls.__call__
+    return False
+
+
+def recording_prefix(scheme: Scheme) -> Tuple[Step, ...]:
+    """The scheme's leading steps whose result depends on the recording alone (no draws, no noise).
+
+    Their output can be computed once per recording and shared by every item
+    that uses it (``aliased``'s down-up resampling); the steps declare it with
+    ``recording_only = True``.
+    """
+    prefix = []
+    for step in scheme.steps:
+        if not _declares(step, "recording_only"):
+            break
+        prefix.append(step)
+    return tuple(prefix)
+
+
+def prepare_recording(samples: np.ndarray, sample_rate: int, steps: Sequence[Step]) -> np.ndarray:
+    """Pad, then run ``steps`` (a :func:`recording_prefix`): what every item of this recording starts from."""
+    ctx = ItemContext(sample_rate=sample_rate, rng=None)
+    out = pad_to_min_length(samples)
+    for step in steps:
+        out = step(out, ctx)
+    return out
+
+
 def apply_scheme(
     samples: np.ndarray,
     sample_rate: int,
@@ -365,6 +589,7 @@ def apply_scheme(
     *,
     rng: "ItemRandom",
     noise: Optional[Callable[[], np.ndarray]] = None,
+    prepared: int = 0,
 ) -> Tuple[np.ndarray, List[dict]]:
     """Pad, then run the scheme's steps in order.
 
@@ -372,6 +597,10 @@ def apply_scheme(
     ----------
     samples : float32 array, the recording as loaded.
     noise : callable returning the noise at ``sample_rate``, or None (no noise is added).
+    prepared : int
+        0: ``samples`` is the recording. n > 0: ``samples`` is already
+        :func:`prepare_recording` of it with the scheme's first n steps (its
+        :func:`recording_prefix`), so padding and those steps are skipped.
 
     Returns
     -------
@@ -379,7 +608,62 @@ def apply_scheme(
     draws : the random draws, in the order they were made
     """
     ctx = ItemContext(sample_rate=sample_rate, rng=rng, noise=noise)
-    out = pad_to_min_length(samples)
-    for step in scheme.steps:
+    out = pad_to_min_length(samples) if not prepared else samples
+    for step in scheme.steps[prepared:]:
         out = step(out, ctx)
     return out, ctx.draws
+
+
+def _batch_form(step) -> Optional[Callable]:
+    """The step's ``apply_batch`` when it does what the step's own ``__call__`` does, else None.
+
+    A subclass that overrides ``__call__`` but not ``apply_batch`` would have
+    its batches computed by the parent's code: it runs item by item instead.
+    """
+    cls = type(step)
+    for klass in cls.__mro__:
+        if "apply_batch" in vars(klass):
+            return step.apply_batch if vars(klass).get("__call__") is cls.__call__ else None
+    return None
+
+
+def apply_scheme_many(
+    samples: Sequence[np.ndarray],
+    sample_rates: Sequence[int],
+    scheme: Scheme,
+    *,
+    rngs: Sequence["ItemRandom"],
+    noises: Optional[Sequence[Optional[Callable[[], np.ndarray]]]] = None,
+    prepared: int = 0,
+) -> Tuple[List[np.ndarray], List[List[dict]]]:
+    """:func:`apply_scheme` for many clips: the same waveforms and draws, computed step by step over the batch.
+
+    Each clip keeps its own generator and draws in its own order, so a clip's
+    result does not depend on the others in the batch. Steps with a batch form
+    (frequency masks, band keep, down-up resampling) transform all clips at
+    once; any other step runs clip by clip.
+
+    Parameters
+    ----------
+    samples : float32 arrays, the recordings as loaded.
+    sample_rates : each clip's rate.
+    rngs : each clip's :class:`ItemRandom`.
+    noises : each clip's noise callable (or None), as for :func:`apply_scheme`.
+    prepared : as for :func:`apply_scheme`, for every clip.
+
+    Returns
+    -------
+    samples : the degraded waveforms
+    draws : each clip's random draws, in the order they were made
+    """
+    if not len(samples) == len(sample_rates) == len(rngs) or (noises is not None and len(noises) != len(samples)):
+        raise ValueError("apply_scheme_many: samples, sample_rates, rngs (and noises) must have one entry per clip")
+    if noises is None:
+        noises = [None] * len(samples)
+    contexts = [ItemContext(sample_rate=rate, rng=rng, noise=noise)
+                for rate, rng, noise in zip(sample_rates, rngs, noises)]
+    out = [pad_to_min_length(x) for x in samples] if not prepared else list(samples)
+    for step in scheme.steps[prepared:]:
+        batch = _batch_form(step)
+        out = batch(out, contexts) if batch is not None else [step(x, ctx) for x, ctx in zip(out, contexts)]
+    return out, [ctx.draws for ctx in contexts]

@@ -60,3 +60,67 @@ def test_numba_overlap_add_equals_the_numpy_route():
         expected = dsp._overlap_add_numpy(frames, dsp._window(), wss, nonzero)
         got = dsp._overlap_add(frames, dsp._window(), wss, nonzero)
         assert got.tobytes() == expected.tobytes(), n
+
+
+def test_many_forms_equal_one_clip_at_a_time():
+    """Stacked frames, chunk boundaries inside clips, clips of 1 to 36 frames: each clip keeps its bytes."""
+    clips = SIGNALS + [np.zeros(0, np.float32), np.ones(511, np.float32), SIGNALS[0].astype(np.float64)]
+    spectra, offsets = dsp.stft_many(clips)
+    assert spectra.dtype == np.complex64 and offsets[-1] > 3 * dsp.CHUNK_FRAMES
+    for k, x in enumerate(clips):
+        one = dsp.stft(x)
+        assert spectra[offsets[k] : offsets[k + 1]].T.tobytes() == np.ascontiguousarray(one).tobytes(), k
+    spectra[:, 100:300] = 0
+    back = dsp.istft_many(spectra, offsets)
+    for k in range(len(clips)):
+        one = dsp.istft(np.ascontiguousarray(spectra[offsets[k] : offsets[k + 1]].T))
+        assert back[k].dtype == np.float32 and back[k].tobytes() == one.tobytes(), k
+
+
+def test_window_kernel_equals_the_numpy_route():
+    rng = np.random.default_rng(3)
+    window = dsp._window()
+    for n in (0, 1, 511, 512, 2048, 3359, 9000):
+        x = rng.standard_normal(n).astype(np.float32)
+        x[: n // 3] = -0.0
+        rows = dsp.frame_count(n)
+        a = np.full((rows + 2, dsp.N_FFT), np.nan)
+        b = a.copy()
+        dsp._window_frames(x, window, a, 1)
+        dsp._window_frames_numpy(x, window, b, 1)
+        assert a.tobytes() == b.tobytes(), n
+
+
+RATES = [(8000, 2000), (2000, 8000), (44100, 8000), (8000, 44100), (16000, 8000), (22050, 8000)]
+
+
+@pytest.mark.parametrize("orig, target", RATES)
+def test_soxr_channels_equal_one_channel_calls(orig, target):
+    """The finding behind resample_many: a zero-padded channel of one soxr call has the bytes of its own call."""
+    rng = np.random.default_rng(orig + target)
+    lengths = sorted(set(rng.integers(300, 9000, 60).tolist()) | {2048, 2049, 2050, 4096})
+    clips = [rng.standard_normal(n).astype(np.float32) for n in lengths]
+    clips[5][:] = 0
+    clips[7] *= 1e-25
+    alone = [dsp.resample(x, orig, target) for x in clips]
+    everything = range(len(clips))
+    for group in (everything[:2], everything[10:26], everything[::7], everything):  # near and far lengths
+        together = dsp._resample_group([clips[k] for k in group], orig, target)
+        for k, y in zip(group, together):
+            assert y.dtype == alone[k].dtype and y.tobytes() == alone[k].tobytes(), (lengths[k], len(group))
+    assert dsp._channels_are_exact(orig, target, np.float32)
+    many = dsp.resample_many(clips[::-1], orig, target)
+    assert [y.tobytes() for y in many] == [y.tobytes() for y in alone[::-1]]
+
+
+def test_resample_many_without_the_channel_route(monkeypatch):
+    """Where the once-per-process check fails, every clip gets its own call: the same bytes."""
+    rng = np.random.default_rng(1)
+    clips = [rng.standard_normal(n).astype(np.float32) for n in (2048, 2100, 2200, 5000)]
+    clips.append(rng.standard_normal(2100))  # float64 goes in its own group
+    monkeypatch.setattr(dsp, "_EXACT_CHANNELS", {(8000.0, 2000.0, np.dtype(np.float32).str): False})
+    calls = []
+    monkeypatch.setattr(dsp, "_resample_group", lambda *a: calls.append(a) or pytest.fail("grouped"))
+    out = dsp.resample_many(clips[:4], 8000, 2000)
+    assert [y.tobytes() for y in out] == [dsp.resample(x, 8000, 2000).tobytes() for x in clips[:4]]
+    assert dsp.resample_many(clips, 8000, 8000) == clips
