@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Unio
 
 import numpy as np
 
-from .common import MetadataMismatch, PathLike, StorageError, __version__
+from .common import MetadataMismatch, ParameterError, PathLike, StorageError, __version__
 from .rendering import get_renderer
 from .schemes import Scheme, get_scheme
 from .storage import (
@@ -130,7 +130,7 @@ def resolve_cache(
     """
     if isinstance(cache, str) and cache == "auto":
         if root is None:
-            raise ValueError("cache='auto' looks under root/avmnist/audio/: give root, or cache=PATH")
+            raise ParameterError("cache='auto' looks under root/avmnist/audio/: give root, or cache=PATH")
         path = notebook_path(root, split, scheme)
         if not path.is_file():
             return None

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from .common import ParameterError, check_split
 from .cache import CacheInfo, cached_rows, metadata_for, resolve_cache
 from .noise import NoiseBank
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
@@ -24,7 +25,7 @@ from .schemes import (
     recording_prefix,
 )
 from .sources.audio import load_wav
-from .sources.fsdd import SPLITS
+from .sources.download import download as download_sources
 from .sources.index import SplitIndex, build_split_index
 from .sources.labels import LabelsLike
 from .sources.clips import ClipBank, package_versions
@@ -126,14 +127,13 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         download: bool = False,
         cache: Optional[PathLike] = None,
     ) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}: choose 'train' or 'test'")
+        check_split(split)
         if renderer not in RENDERERS:
-            raise ValueError(f"unknown renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
+            raise ParameterError(f"unknown renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
         if style is not None and str(style) not in STYLES:
-            raise ValueError(f"unknown style {style!r}: choose one of {', '.join(STYLES)} (matplotlib versions)")
+            raise ParameterError(f"unknown style {style!r}: choose one of {', '.join(STYLES)} (matplotlib versions)")
         if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+            raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
         self.split = split
         self.scheme = get_scheme(scheme)
         self.seed = int(seed)
@@ -144,18 +144,16 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
 
         root = Path(root) if root is not None else None
         if root is None and (recordings is None or labels is None):
-            raise ValueError("give root, or both recordings= and labels= (and noises= for schemes that add noise)")
+            raise ParameterError("give root, or both recordings= and labels= (and noises= for schemes that add noise)")
         if download:
             if root is None:
-                raise ValueError("download=True needs root: the folder to download into")
-            from .sources.download import download as download_sources
-
+                raise ParameterError("download=True needs root: the folder to download into")
             download_sources(root)
         recordings = Path(recordings) if recordings is not None else root / "recordings"
         if noises is None and root is not None:
             noises = root / "noise_recordings"
         if noises is None and self.scheme.uses_noise:
-            raise ValueError(f"scheme {self.scheme.name!r} adds noise: give noises= (an ESC-50 folder) or root")
+            raise ParameterError(f"scheme {self.scheme.name!r} adds noise: give noises= (an ESC-50 folder) or root")
         if labels is None:
             labels = root
         self.index: SplitIndex = build_split_index(

@@ -16,7 +16,7 @@ from typing import Any, List, Mapping, Optional, Set, Tuple
 
 import numpy as np
 
-from ..common import LockedError, MetadataMismatch, PathLike, StorageError
+from ..common import LockedError, MetadataMismatch, ParameterError, PathLike, StorageError
 from ..filesystem import (
     RangeLocks,
     check_writable_dir,
@@ -116,7 +116,7 @@ class ExportTarget:
 
     def __init__(self, path: PathLike, metadata: Mapping[str, Any], chunk_rows: int = 250) -> None:
         if chunk_rows < 1:
-            raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+            raise ParameterError(f"chunk_rows must be at least 1, got {chunk_rows}")
         self.path = Path(path)
         self.metadata = dict(metadata)
         self.rows = int(self.metadata["shape"][0])
@@ -142,7 +142,7 @@ class ExportTarget:
     def shard_chunks(self, shard: int = 0, shards: int = 1) -> Tuple[int, int]:
         """Chunks ``[first, stop)`` of shard ``shard`` of ``shards``: contiguous, disjoint, covering all."""
         if not 0 <= shard < shards:
-            raise ValueError(f"shard {shard}/{shards}: K must be in 0..{shards - 1} (K/N counts from 0)")
+            raise ParameterError(f"shard {shard}/{shards}: K must be in 0..{shards - 1} (K/N counts from 0)")
         n = self.n_chunks
         return shard * n // shards, (shard + 1) * n // shards
 
