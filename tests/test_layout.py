@@ -1,0 +1,178 @@
+"""The package's shape: imports run one way, and every third-party module it imports is declared.
+
+Data flows sources -> waveform (dsp, schemes) -> rendering -> storage -> dataset ->
+tools (export, verify, inspection) -> cli. A module may import from its own layer or a
+lower one, never a higher one, and never the package root (``avmnist_torch/__init__.py``
+only re-exports). Imports of the package's own modules inside functions are refused too:
+they are how a cycle gets hidden. A new module must be given a layer here.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "avmnist_torch"
+
+#: Bottom first. The key is a module's first name under the package (a subpackage counts as one).
+LAYERS = [
+    ("foundation", {"common", "filesystem", "jit"}),
+    ("sources", {"sources"}),
+    ("waveform", {"dsp", "noise", "schemes", "image_pca"}),
+    ("rendering", {"rendering"}),
+    ("storage", {"storage"}),
+    ("dataset", {"cache", "dataset", "paired"}),
+    ("tools", {"export", "verify", "inspection", "demo"}),
+    ("cli", {"cli"}),
+]
+LAYER_OF = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        yield path, parts
+
+
+def _top(parts) -> str:
+    return parts[0]
+
+
+def _resolve(parts, node: ast.ImportFrom):
+    """The package-relative dotted target of a ``from`` import (None for third-party ones)."""
+    if node.level == 0:
+        if not node.module or not (node.module == "avmnist_torch" or node.module.startswith("avmnist_torch.")):
+            return None
+        target = node.module.split(".")[1:]
+    else:
+        here = list(parts[:-1])  # the package the module is in (for __init__, the package itself)
+        # level 1 is the module's own package; each further level climbs one
+        base = here[: len(here) - (node.level - 1)] if node.level > 1 else here
+        if node.level - 1 > len(here):
+            raise AssertionError(f"relative import climbs above the package: {parts}")
+        target = base + (node.module.split(".") if node.module else [])
+    return target
+
+
+def _internal_imports(path: Path, parts):
+    """``(target parts, names, lineno, inside_function)`` for each import of the package itself."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out = []
+
+    def visit(node, in_function):
+        for child in ast.iter_child_nodes(node):
+            inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.ImportFrom):
+                target = _resolve(parts, child)
+                if target is not None:
+                    out.append((target, [a.name for a in child.names], child.lineno, in_function))
+            elif isinstance(child, ast.Import):
+                for alias in child.names:
+                    if alias.name == "avmnist_torch" or alias.name.startswith("avmnist_torch."):
+                        out.append((alias.name.split(".")[1:], [], child.lineno, in_function))
+            visit(child, inner)
+
+    visit(tree, False)
+    return out
+
+
+def _target_top(target, names):
+    """The first name under the package that an import reaches (``from . import dsp`` reaches dsp)."""
+    if target:
+        return target[0]
+    # ``from . import x`` at the package root: x is a module, or a name of __init__
+    if names and ((PACKAGE / names[0]).is_dir() or (PACKAGE / f"{names[0]}.py").is_file()):
+        return names[0]
+    return None
+
+
+def test_every_module_has_a_layer():
+    unknown = sorted({_top(parts) for _, parts in _modules() if parts != ("__init__",) and _top(parts) not in LAYER_OF})
+    assert not unknown, f"modules without a layer in tests/test_layout.py: {unknown}"
+
+
+def test_imports_run_one_way():
+    problems = []
+    for path, parts in _modules():
+        if parts == ("__init__",):
+            continue  # the root only re-exports the public API
+        here = _top(parts)
+        for target, names, line, in_function in _internal_imports(path, parts):
+            where = f"{path.relative_to(PACKAGE.parent)}:{line}"
+            top = _target_top(target, names)
+            if top is None:
+                problems.append(f"{where} imports the package root ({names}); import from the module that defines it")
+                continue
+            if top not in LAYER_OF:
+                problems.append(f"{where} imports {top}, which has no layer")
+                continue
+            if LAYER_OF[top] > LAYER_OF.get(here, -1):
+                problems.append(f"{where}: {here} ({LAYERS[LAYER_OF[here]][0]}) imports {top} "
+                                f"({LAYERS[LAYER_OF[top]][0]}), a higher layer")
+            if in_function:
+                problems.append(f"{where}: import of avmnist_torch.{'.'.join(target) or names} inside a function")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_checker_sees_an_upward_import(tmp_path):
+    """The rule is not vacuous: a synthetic upward import is reported."""
+    fake = tmp_path / "schemes.py"
+    fake.write_text("from .dataset import AVMNISTAudioDataset\n\ndef f():\n    from .common import SPLITS\n")
+    found = _internal_imports(fake, ("schemes",))
+    assert (["dataset"], ["AVMNISTAudioDataset"], 1, False) in found
+    assert (["common"], ["SPLITS"], 4, True) in found
+    assert LAYER_OF["dataset"] > LAYER_OF["schemes"]
+
+
+# ----------------------------------------------------------------------------
+# declared dependencies
+
+
+def _third_party_imports():
+    found = {}
+    stdlib = set(sys.stdlib_module_names)
+    for path, _ in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top != "avmnist_torch" and top not in stdlib:
+                    found.setdefault(top, str(path.relative_to(PACKAGE.parent)))
+    return found
+
+
+def _requirement_name(req: str) -> str:
+    return re.split(r"[\s<>=!~;\[(]", req, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_every_imported_package_is_declared():
+    try:
+        requires = metadata.requires("avmnist-torch") or []
+    except metadata.PackageNotFoundError:
+        pytest.skip("avmnist-torch is not installed (pip install -e .), so its metadata cannot be read")
+    runtime = {_requirement_name(r) for r in requires if "extra ==" not in r}
+    dists = metadata.packages_distributions()
+    missing = []
+    for module, where in sorted(_third_party_imports().items()):
+        owners = {d.lower().replace("_", "-") for d in dists.get(module, [])}
+        if not owners:
+            missing.append(f"{module} (imported in {where}) is not installed, so its distribution is unknown")
+        elif not owners & runtime:
+            missing.append(f"{module} (imported in {where}) comes from {sorted(owners)}, not declared in dependencies")
+    assert not missing, "\n".join(missing)
+
+
+def test_test_references_are_not_imported_by_the_package():
+    """librosa and scikit-learn are what the package is checked against, so it must not use them."""
+    imported = _third_party_imports()
+    assert "librosa" not in imported and "sklearn" not in imported, imported
