@@ -30,7 +30,6 @@ import argparse  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -39,29 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _machine import cpu_model, versions  # noqa: E402
 from _render_cases import SR, real_clips  # noqa: E402
-
-
-def cpu_model() -> str:
-    """The CPU's model name, as the OS reports it."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def versions() -> str:
-    out = [f"python {platform.python_version()}"]
-    for dist in ("numpy", "numba", "matplotlib", "torch"):
-        try:
-            out.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            out.append(f"{dist} absent")
-    return ", ".join(out)
 
 
 def _interleaved(fns: dict, repeat: int) -> dict:
@@ -115,7 +93,7 @@ def main() -> int:
         args.repeat,
     )
     ms = lambda t: t / n * 1e3  # noqa: E731
-    print(f"CPU: {cpu_model()}; {versions()}")
+    print(f"CPU: {cpu_model()}; python {platform.python_version()}, {versions()}")
     print(f"{n} real clips (frames per clip: median {int(np.median(frames))}, mean {np.mean(frames):.1f}, "
           f"max {max(frames)}), sample rate {SR}, one core; fast style {args.style}; "
           f"fused route {'on' if args.style != '3.9' and fast.fused_mode() is not None else 'off'}")

@@ -52,7 +52,6 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -62,30 +61,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
+from _machine import cpu_model, versions  # noqa: E402
 from avmnist_torch import SCHEME_NAMES, AVMNISTAudioDataset  # noqa: E402
 
 SCHEMES = [s for s in SCHEME_NAMES if s != "clean"]
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def versions() -> str:
-    found = []
-    for package in ("numpy", "matplotlib", "numba", "torch", "librosa", "soxr"):
-        try:
-            found.append(f"{package} {metadata.version(package)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{package} absent")
-    return ", ".join(found)
 
 
 def parts(args, split="train"):
