@@ -65,6 +65,7 @@ __all__ = [
     "images_fingerprint",
     "image_half",
     "image_half_path",
+    "write_image_half",
 ]
 
 #: Name and revision of the recipe; part of every cache key and of the sidecar metadata.
@@ -349,3 +350,62 @@ def image_half(
     if cached is None:  # written but unreadable: a broken file system, not a recipe problem
         raise CacheError(f"{path}: written but cannot be read back; remove it and try again")
     return cached
+
+
+def write_image_half(
+    path: PathLike,
+    images: Union[np.ndarray, PathLike],
+    split: Optional[str] = None,
+    *,
+    cache_dir: Union[PathLike, str, None] = "auto",
+) -> Path:
+    """Write one split's image half where MultiBench reads it (``{dir}/image/{split}_data.npy``).
+
+    The file is a standard ``.npy`` of float64, shape ``(N, 784)``: the recipe's values as it
+    stored them. MultiBench's ``get_dataloader`` loads it, divides it by 255 in place (so it
+    must be a float array) and reshapes it to ``(N, 28, 28)``, then adds a channel axis.
+
+    Parameters
+    ----------
+    path : path
+        The file to write, e.g. ``out/image/train_data.npy``; its folder is created.
+    images, split, cache_dir
+        As for :func:`image_half`.
+
+    Returns
+    -------
+    Path
+        `path`. It is written to a temporary file beside it and renamed into place, so an
+        interrupted run never leaves a complete-looking file; a file already there with the same
+        content is left as it is.
+    """
+    rows = image_half(images, split, cache_dir=cache_dir)
+    path = Path(path)
+    try:
+        if path.is_file():
+            try:
+                existing = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError):
+                existing = None
+            if existing is not None and existing.shape == rows.shape and existing.dtype == rows.dtype:
+                if all(np.array_equal(existing[a:b], rows[a:b]) for a, b in _blocks(len(rows))):
+                    return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=rows.shape)
+            for a, b in _blocks(len(rows)):
+                out[a:b] = rows[a:b]
+            out.flush()
+            del out
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as err:
+        raise io_error(err, path, "writing the image half") from None
+    fsync_dir(path.parent)
+    return path

@@ -349,3 +349,42 @@ def test_fingerprint_depends_on_content_and_shape():
     assert images_fingerprint(a) != images_fingerprint(b)
     assert images_fingerprint(a) != images_fingerprint(a.reshape(10, 784))
     assert images_fingerprint(a) == images_fingerprint(a.copy())
+
+
+# ----------------------------------------------------------------------------
+# the file MultiBench reads
+
+
+def multibench_image_steps(data_dir: str, n_train: int, n_test: int):
+    """The image half of MultiBench's avmnist get_dataloader (normalize_image=True, flatten_image=False,
+    unsqueeze_channel=True), restated step by step: np.load, divide by 255 in place, reshape, add a channel."""
+    trains = np.load(data_dir + "/image/train_data.npy")
+    tests = np.load(data_dir + "/image/test_data.npy")
+    trains /= 255.0  # in place: fails on an integer array
+    tests /= 255.0
+    trains = trains.reshape(n_train, 28, 28)
+    tests = tests.reshape(n_test, 28, 28)
+    return np.expand_dims(trains, 1), np.expand_dims(tests, 1)
+
+
+def test_written_image_half_is_what_multibench_reads(tmp_path, t10k, train_sized):
+    from avmnist_torch.image_pca import write_image_half
+
+    out = tmp_path / "mb"
+    cache = tmp_path / "cache"
+    train_path = write_image_half(out / "image" / "train_data.npy", train_sized, cache_dir=cache)
+    test_path = write_image_half(out / "image" / "test_data.npy", t10k, cache_dir=cache)
+    assert [p.name for p in sorted((out / "image").iterdir())] == ["test_data.npy", "train_data.npy"]
+    stored = np.load(test_path)
+    assert stored.dtype == np.float64 and stored.shape == (10_000, 784)
+    trains, tests = multibench_image_steps(str(out), 60_000, 10_000)
+    assert trains.shape == (60_000, 1, 28, 28) and tests.shape == (10_000, 1, 28, 28)
+    np.testing.assert_array_equal(tests[123, 0], (pca25(t10k)[123] / 255.0).reshape(28, 28))
+    np.testing.assert_array_equal(trains[59_999, 0], (pca25(train_sized)[59_999] / 255.0).reshape(28, 28))
+    # A rerun leaves an identical file alone; a different one is replaced whole.
+    stamp = train_path.stat().st_mtime_ns
+    write_image_half(train_path, train_sized, cache_dir=cache)
+    assert train_path.stat().st_mtime_ns == stamp
+    write_image_half(train_path, train_sized[:100], cache_dir=cache)
+    assert np.load(train_path).shape == (100, 784)
+    assert not [p for p in (out / "image").iterdir() if p.name.startswith(".")]
