@@ -8,7 +8,6 @@ import os
 import struct
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,6 @@ import pytest
 from _mnist_fixtures import synthetic_images, write_idx_images, write_idx_labels
 from avmnist_torch.common import CacheError, SourceError
 from avmnist_torch.image_pca import (
-    PCAFit,
     fit_pca,
     image_half,
     images_fingerprint,
