@@ -34,7 +34,7 @@ from .sources.mnist_idx import (
     read_idx_labels,
 )
 
-__all__ = ["AVMNISTDataset", "IMAGE_MODES"]
+__all__ = ["AVMNISTDataset", "IMAGE_MODES", "check_pairing"]
 
 #: The image halves that need no file of the user's: MNIST's pixels, or the PCA recipe.
 IMAGE_MODES = ("pca25", "raw")
@@ -55,6 +55,73 @@ def _published_image_file(root: Path, split: str) -> Path:
         f"{root}: no {split} image file; expected {root / 'image' / f'{split}_data.npy'} (MultiBench's "
         f"avmnist folder) or {root / f'{split}_data.npy'}; or use image='pca25' to make the image half "
         "from MNIST's files"
+    )
+
+
+def _check_count(count: int, labels: np.ndarray, origin: Path, split: str) -> None:
+    if count != len(labels):
+        raise SourceError(
+            f"{origin}: {count:,} images but {len(labels):,} AV-MNIST {split} labels; image i and "
+            f"audio i must be MNIST item i, so both must come from the same split (MNIST's {split} "
+            f"split has {60_000 if split == 'train' else 10_000:,})"
+        )
+
+
+def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, split: str) -> str:
+    """Check that image ``i`` of `image_file` shows digit ``labels[i]``, for every ``i``.
+
+    Used by :class:`AVMNISTDataset` at construction and meant for anything that writes both
+    halves side by side (an export). The images' own labels are, in this order of preference,
+    MNIST's idx1 label file beside the image file, or, for MNIST's published images
+    (recognised by the md5 of their content), MNIST's published label sequence.
+
+    Parameters
+    ----------
+    image_file : path
+        The idx3 file the images were read from (named in messages; its folder is searched).
+    pixels : numpy.ndarray
+        Its images, ``(N, 28, 28)`` uint8.
+    labels : numpy.ndarray
+        The AV-MNIST labels of the split (what the audio half follows).
+    split : {"train", "test"}
+
+    Returns
+    -------
+    str
+        How the pairing was established, for ``describe()``.
+
+    Raises
+    ------
+    SourceError
+        If the counts differ, if the images' labels differ from `labels` (naming the first
+        item that differs), or if nothing says which digit each image shows.
+    """
+    image_file = Path(image_file)
+    _check_count(len(pixels), labels, image_file, split)
+    beside = find_labels_beside(image_file, split)
+    if beside is not None:
+        try:
+            theirs = read_idx_labels(beside)
+        except ValueError as err:
+            raise SourceError(str(err)) from None
+        if len(theirs) != len(labels) or not np.array_equal(theirs, labels):
+            raise SourceError(
+                f"{beside}: the labels of the images in {image_file} differ from the AV-MNIST {split} labels "
+                f"({_first_difference(theirs, labels)}); the images and the labels are not from the same MNIST "
+                "split or order"
+            )
+        return f"labels beside the images ({beside.name}) equal the AV-MNIST labels"
+    if hashlib.md5(idx3_image_bytes(pixels)).hexdigest() == _PUBLISHED_IMAGES_RAW_MD5[split]:
+        if labels_md5(labels) != MNIST_RAW_MD5[split]:
+            raise SourceError(
+                f"{image_file} holds MNIST's published {split} images, but the AV-MNIST labels are not "
+                f"MNIST's {split} label sequence; use MNIST's labels (run 'avmnist-audio download --root DATA')"
+            )
+        return "MNIST's published images (md5) and MNIST's label sequence (md5)"
+    raise SourceError(
+        f"{image_file}: these are not MNIST's published {split} images and no label file lies beside them, "
+        f"so nothing says which digit each shows; put their idx1 label file ({MNIST_LABEL_FILES[split]}[.gz]) "
+        f"in {image_file.parent}"
     )
 
 
@@ -158,7 +225,7 @@ class AVMNISTDataset(torch.utils.data.Dataset):
             source = Path(source)
             self.image_file = source if source.is_file() else find_mnist_images(source, split)
             pixels = read_idx_images(self.image_file)
-            self.pairing = self._check_pairing(pixels, labels)
+            self.pairing = check_pairing(self.image_file, pixels, labels, split)
             if image == "raw":
                 self._memory = pixels
             elif image_cache is None:
@@ -190,47 +257,8 @@ class AVMNISTDataset(torch.utils.data.Dataset):
             raise SourceError(f"image must be 'pca25', 'raw' or a path, got {image!r}")
 
     # ------------------------------------------------------------------
-    def _check_count(self, count: int, labels: np.ndarray, origin: Path) -> None:
-        if count != len(labels):
-            raise SourceError(
-                f"{origin}: {count:,} images but {len(labels):,} AV-MNIST {self.split} labels; image i and "
-                f"audio i must be MNIST item i, so both must come from the same split (MNIST's {self.split} "
-                f"split has {60_000 if self.split == 'train' else 10_000:,})"
-            )
-
-    def _check_pairing(self, pixels: np.ndarray, labels: np.ndarray) -> str:
-        """Check that image i shows digit labels[i]; returns how it was checked."""
-        self._check_count(len(pixels), labels, self.image_file)
-        beside = find_labels_beside(self.image_file, self.split)
-        if beside is not None:
-            try:
-                theirs = read_idx_labels(beside)
-            except ValueError as err:
-                raise SourceError(str(err)) from None
-            if len(theirs) != len(labels) or not np.array_equal(theirs, labels):
-                bad = _first_difference(theirs, labels)
-                raise SourceError(
-                    f"{beside}: the labels of the images in {self.image_file} differ from the AV-MNIST "
-                    f"{self.split} labels ({bad}); the images and the labels are not from the same MNIST split "
-                    "or order"
-                )
-            return f"labels beside the images ({beside.name}) equal the AV-MNIST labels"
-        if hashlib.md5(idx3_image_bytes(pixels)).hexdigest() == _PUBLISHED_IMAGES_RAW_MD5[self.split]:
-            if labels_md5(labels) != MNIST_RAW_MD5[self.split]:
-                raise SourceError(
-                    f"{self.image_file} holds MNIST's published {self.split} images, but the AV-MNIST labels are "
-                    f"not MNIST's {self.split} label sequence; use MNIST's labels "
-                    "(run 'avmnist-audio download --root DATA')"
-                )
-            return "MNIST's published images (md5) and MNIST's label sequence (md5)"
-        raise SourceError(
-            f"{self.image_file}: these are not MNIST's published {self.split} images and no label file lies "
-            f"beside them, so nothing says which digit each shows; put their idx1 label file "
-            f"({MNIST_LABEL_FILES[self.split]}[.gz]) in {self.image_file.parent}"
-        )
-
     def _check_file_pairing(self, stored: np.ndarray, labels: np.ndarray) -> str:
-        self._check_count(len(stored), labels, self.image_file)
+        _check_count(len(stored), labels, self.image_file, self.split)
         # MultiBench's folder keeps {split}_labels.npy beside image/ (and audio/).
         for candidate in (self.image_file.parent.parent / f"{self.split}_labels.npy",
                           self.image_file.parent / f"{self.split}_labels.npy"):

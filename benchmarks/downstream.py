@@ -36,6 +36,7 @@ not comparable with the thesis protocol.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -264,11 +265,12 @@ def main(argv=None) -> None:
     src = sources(args)
     train_images = has_images(src, "train")
     image_protocol = "standard" if train_images else "test-only"
-    if not train_images:
+    if not train_images and any(m in args.models for m in ("image", "fusion")):
         print("MNIST's train images are not there: the image-only and fusion rows train and test on parts of the "
               "test split (train 0-6,999, val 7,000-7,999, test 8,000-9,999), not comparable with the thesis.",
               flush=True)
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
+    device_name = (torch.cuda.get_device_name() if args.device.startswith("cuda")
+                   else f"{platform.machine()}, {os.cpu_count()} CPUs")
     rows = []
     image_result = None
     for scheme in args.schemes:
