@@ -157,7 +157,8 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         split and kept in the cache folder. ``"raw"``: MNIST's images as they are. A path: a
         user's own copy of the published image files, served as stored: a folder holding
         ``image/{split}_data.npy`` (MultiBench's avmnist folder) or ``{split}_data.npy``, or
-        the ``.npy`` file itself; ``N`` rows of 784 (or 28x28) values.
+        the ``.npy`` file itself; ``N`` rows of 784 (or 28x28) values. (Give a ``Path`` for a
+        folder literally named ``raw`` or ``pca25``.)
     images : path, optional
         Where MNIST's image file for the split is, for ``"pca25"`` and ``"raw"``: an idx3 file
         (``train-images-idx3-ubyte[.gz]``) or a folder searched like `root`. Default: `root`.
@@ -182,7 +183,15 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         beside them, or MNIST's label sequence for MNIST's published images) differ from the
         AV-MNIST labels: image ``i`` and audio ``i`` would then show different digits.
     ParameterError
-        For an unknown split or image mode.
+        For an unknown split. (A string other than ``"pca25"`` and ``"raw"`` is taken as a path, so
+        a misspelt mode fails as a missing image file, naming the path it looked for.)
+
+    Notes
+    -----
+    DataLoader workers receive the path of the cached ``"pca25"`` file (or of the user's file)
+    and map it themselves, so its rows are shared through the operating system. ``"raw"``
+    images (47 MB for the train split) travel with the dataset: shared copy-on-write by forked
+    workers (Linux), pickled once per worker where workers are spawned (macOS, Windows).
     """
 
     def __init__(
