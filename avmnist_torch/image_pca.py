@@ -30,7 +30,12 @@ centred data. Both give the same subspace; the image does not depend on the sign
 component (it appears twice in ``projected[:, k] * components[k]``), but the components are
 given scikit-learn's sign convention anyway (largest-magnitude entry positive) so that they
 compare directly. Results agree with scikit-learn and across BLAS libraries to float
-rounding only (see the tests for the measured differences).
+rounding only. Measured on MNIST's test images (values from -211 to 291), as the largest
+absolute difference from this module's result: two runs in one process 0 (the same bytes);
+OpenBLAS with 1 thread instead of 2, 1.1e-12; OpenBLAS's SSE kernels instead of AVX2, 7.1e-13;
+the same steps through torch's MKL, 4.9e-12; scikit-learn 1.9's PCA, 1.5e-12 (its default
+solver) and 4.5e-12 (full SVD, the 2020 route). Items served as float32 round these away,
+except for a value that falls within about 1e-12 of a float32 rounding boundary.
 
 The fit runs once per split and its result is kept in the cache folder under a fingerprint
 of the images, the recipe and the versions of this package and numpy; every process
