@@ -207,3 +207,180 @@ def find_torchvision_mnist_labels(root: str | Path, split: str) -> Path:
         f"no MNIST {split} label file under {root} (torchvision layout "
         f"root/MNIST/raw/{name}[.gz]); looked at:\n  {listing}"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Images (idx3): the image half of AV-MNIST is MNIST's images, in MNIST order.
+#
+# The idx3 format: a 4-byte big-endian magic number 2051 (0x00000803: two zero bytes, type 0x08
+# = unsigned byte, 3 dimensions), three 4-byte big-endian sizes (count, rows, columns), then
+# count * rows * columns unsigned bytes, row-major.
+
+# Imported here rather than at the top so this section merges apart from the label code above.
+from ..common import SourceError  # noqa: E402
+
+IDX3_MAGIC = 2051
+
+#: File names MNIST publishes for its images, per split (without the ``.gz`` suffix).
+MNIST_IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
+
+#: MNIST's images are 28 x 28 pixels.
+MNIST_IMAGE_SHAPE = (28, 28)
+
+_IDX3_HEADER = struct.Struct(">IIII")
+
+
+def _image_file_bytes(path: Path) -> bytes:
+    # The label reader's gzip sniffing raises ValueError; images speak the package's SourceError.
+    try:
+        return _read_bytes(path)
+    except ValueError as exc:
+        raise SourceError(str(exc)) from None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_IMAGE_SHAPE) -> np.ndarray:
+    """Read an MNIST idx3 image file, raw or gzip-compressed.
+
+    Parameters
+    ----------
+    path : str or Path
+        An idx3 file such as ``train-images-idx3-ubyte`` or ``t10k-images-idx3-ubyte.gz``.
+        Compression is detected from the file's content, not its name.
+    shape : (int, int) or None
+        The image size the file must hold; default MNIST's (28, 28). None accepts any size.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 array of shape ``(count, rows, columns)``, in file order, read-only.
+
+    Raises
+    ------
+    SourceError
+        If the file is missing or unreadable, is not an idx3 unsigned-byte file (wrong magic
+        number; a label file is named as such), holds images of another size than `shape`, or is
+        shorter or longer than its header says. The message names the file and what is wrong.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"MNIST image file not found: {path} (run 'avmnist-audio download --root DATA')")
+    data = _image_file_bytes(path)
+    magic = struct.unpack_from(">I", data)[0] if len(data) >= 4 else None
+    if magic is not None and magic != IDX3_MAGIC:
+        hint = " (2049 is an MNIST label file, not images)" if magic == IDX1_MAGIC else ""
+        raise SourceError(
+            f"{path}: magic number {magic} (0x{magic:08x}), expected {IDX3_MAGIC} "
+            f"(0x{IDX3_MAGIC:08x}, an idx3 image file of unsigned bytes){hint}"
+        )
+    if len(data) < _IDX3_HEADER.size:
+        raise SourceError(
+            f"{path}: {len(data)} bytes, too short for an idx3 header ({_IDX3_HEADER.size} bytes); "
+            "the file is truncated or not an MNIST image file"
+        )
+    _, count, rows, cols = _IDX3_HEADER.unpack_from(data)
+    if shape is not None and (rows, cols) != tuple(shape):
+        raise SourceError(
+            f"{path}: images are {rows}x{cols} pixels, expected {shape[0]}x{shape[1]} (MNIST's size)"
+        )
+    expected = _IDX3_HEADER.size + count * rows * cols
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "has trailing bytes"
+        raise SourceError(
+            f"{path}: header says {count} images of {rows}x{cols}, so {expected} bytes, but the file "
+            f"has {len(data)} bytes ({what}); download it again"
+        )
+    images = np.frombuffer(data, dtype=np.uint8, offset=_IDX3_HEADER.size).reshape(count, rows, cols)
+    return images  # frombuffer over bytes: already read-only
+
+
+def idx3_image_bytes(images: np.ndarray) -> bytes:
+    """Encode images as the bytes of an uncompressed idx3 file (the inverse of :func:`read_idx_images`).
+
+    For MNIST's real images the result is byte-identical to MNIST's decompressed image files.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        uint8 array of shape ``(count, rows, columns)``.
+    """
+    images = np.asarray(images)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"images must be a uint8 array (count, rows, columns), got {images.dtype} {images.shape}")
+    count, rows, cols = images.shape
+    return _IDX3_HEADER.pack(IDX3_MAGIC, count, rows, cols) + np.ascontiguousarray(images).tobytes()
+
+
+def mnist_image_candidates(root: str | Path, split: str) -> list[Path]:
+    """Every path, in order of preference, where a split's MNIST image file may lie under `root`.
+
+    The layouts, in this order: ``root/mnist/`` (what ``avmnist-audio download`` writes),
+    torchvision's ``root/MNIST/raw/``, and `root` itself (a folder holding MNIST's files, or
+    torchvision's ``MNIST`` or ``MNIST/raw`` folder given directly). In each folder the
+    decompressed file comes before the ``.gz``.
+    """
+    if split not in MNIST_IMAGE_FILES:
+        raise SourceError(f"split must be 'train' or 'test', got {split!r}")
+    root = Path(root)
+    name = MNIST_IMAGE_FILES[split]
+    folders = (root / "mnist", root / "MNIST" / "raw", root / "raw", root)
+    return [candidate for folder in folders for candidate in (folder / name, folder / (name + ".gz"))]
+
+
+def find_mnist_images(root: str | Path, split: str) -> Path:
+    """Locate a split's MNIST image file (``train-images-idx3-ubyte[.gz]`` or ``t10k-...``).
+
+    Parameters
+    ----------
+    root : str or Path
+        A data root (``root/mnist/``, as downloaded), a torchvision ``MNIST`` root, or a folder
+        holding MNIST's files; see :func:`mnist_image_candidates`.
+    split : {"train", "test"}
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    SourceError
+        If `split` is unknown, or if no candidate exists; the message lists every path looked at
+        and says how to get the file.
+    """
+    tried = mnist_image_candidates(root, split)
+    for candidate in tried:
+        if candidate.is_file():
+            return candidate
+    listing = "\n  ".join(str(p) for p in tried)
+    raise SourceError(
+        f"no MNIST {split} image file under {root}; looked at:\n  {listing}\n"
+        f"Run 'avmnist-audio download --root {root}', or put MNIST's {MNIST_IMAGE_FILES[split]}.gz "
+        f"in {Path(root) / 'mnist'}"
+    )
+
+
+def find_labels_beside(image_file: str | Path, split: str) -> Path | None:
+    """MNIST's idx1 label file for `split` in the same folder as `image_file`, if there is one.
+
+    MNIST ships images and labels side by side (so does torchvision's ``MNIST/raw``); the label
+    file beside an image file is what says which digit each image shows.
+    """
+    folder = Path(image_file).parent
+    name = MNIST_LABEL_FILES[split]
+    for candidate in (folder / name, folder / (name + ".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+__all__ += [
+    "IDX3_MAGIC",
+    "MNIST_IMAGE_FILES",
+    "MNIST_IMAGE_SHAPE",
+    "read_idx_images",
+    "idx3_image_bytes",
+    "mnist_image_candidates",
+    "find_mnist_images",
+    "find_labels_beside",
+]
