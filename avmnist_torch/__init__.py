@@ -11,6 +11,7 @@ from .common import (  # noqa: E402
     __version__,
 )
 from .dataset import AVMNISTAudioDataset  # noqa: E402
+from .paired import AVMNISTDataset  # noqa: E402
 from .export import export  # noqa: E402
 from .rendering import render_batch, render_spectrogram  # noqa: E402
 from .schemes import SCHEME_NAMES, SCHEMES, Scheme, get_scheme  # noqa: E402
@@ -19,6 +20,7 @@ from .verify import verify  # noqa: E402
 
 __all__ = [
     "AVMNISTAudioDataset",
+    "AVMNISTDataset",
     "AVMNISTError",
     "AudioFileError",
     "DownloadError",

@@ -23,6 +23,7 @@ from .common import PathLike, SourceError, check_split
 from .dataset import AVMNISTAudioDataset
 from .image_pca import RECIPE, fit_pca, image_half, reconstruct
 from .sources.mnist_idx import (
+    MNIST_IMAGE_RAW_MD5,
     MNIST_IMAGE_SHAPE,
     MNIST_LABEL_FILES,
     MNIST_RAW_MD5,
@@ -38,10 +39,6 @@ __all__ = ["AVMNISTDataset", "IMAGE_MODES", "check_pairing"]
 
 #: The image halves that need no file of the user's: MNIST's pixels, or the PCA recipe.
 IMAGE_MODES = ("pca25", "raw")
-
-# md5 of MNIST's decompressed image files as published (torchvision checks the same content).
-# Images that match are MNIST's, so their labels are MNIST's label sequence.
-_PUBLISHED_IMAGES_RAW_MD5 = {"train": "6bbc9ace898e44ae57da46a324031adb", "test": "2646ac647ad5339dbf082846283269ea"}
 
 
 def _published_image_file(root: Path, split: str) -> Path:
@@ -111,7 +108,7 @@ def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, 
                 "split or order"
             )
         return f"labels beside the images ({beside.name}) equal the AV-MNIST labels"
-    if hashlib.md5(idx3_image_bytes(pixels)).hexdigest() == _PUBLISHED_IMAGES_RAW_MD5[split]:
+    if hashlib.md5(idx3_image_bytes(pixels)).hexdigest() == MNIST_IMAGE_RAW_MD5[split]:
         if labels_md5(labels) != MNIST_RAW_MD5[split]:
             raise SourceError(
                 f"{image_file} holds MNIST's published {split} images, but the AV-MNIST labels are not "

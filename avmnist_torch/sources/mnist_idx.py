@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common import SourceError
+
 __all__ = [
     "IDX1_MAGIC",
     "MNIST_LABEL_FILES",
@@ -216,13 +218,7 @@ def find_torchvision_mnist_labels(root: str | Path, split: str) -> Path:
 # = unsigned byte, 3 dimensions), three 4-byte big-endian sizes (count, rows, columns), then
 # count * rows * columns unsigned bytes, row-major.
 
-# Imported here rather than at the top so this section merges apart from the label code above.
-from ..common import SourceError  # noqa: E402
-
 IDX3_MAGIC = 2051
-
-#: File names MNIST publishes for its images, per split (without the ``.gz`` suffix).
-MNIST_IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
 
 #: MNIST's images are 28 x 28 pixels.
 MNIST_IMAGE_SHAPE = (28, 28)
