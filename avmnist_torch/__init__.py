@@ -1,12 +1,14 @@
-"""avmnist-torch: the audio modality of AV-MNIST, generated on the fly as a PyTorch Dataset."""
+"""avmnist-torch: AV-MNIST from public sources, generated on the fly as PyTorch Datasets (the audio half exactly as the reference notebook makes it)."""
 
 from .common import (  # noqa: E402
     AudioFileError,
     AVMNISTError,
+    CacheError,
     DownloadError,
     ParameterError,
     SourceError,
     StorageError,
+    UnsupportedPlatformError,
     VerificationError,
     __version__,
 )
@@ -23,9 +25,11 @@ __all__ = [
     "AVMNISTDataset",
     "AVMNISTError",
     "AudioFileError",
+    "CacheError",
     "DownloadError",
     "ParameterError",
     "StorageError",
+    "UnsupportedPlatformError",
     "VerificationError",
     "SCHEMES",
     "SCHEME_NAMES",

@@ -210,7 +210,8 @@ class RangeLocks:
         if fcntl is None and msvcrt is None:
             raise UnsupportedPlatformError(
                 f"byte-range file locks are not available on {sys.platform} (neither fcntl nor msvcrt); "
-                "exports need them to keep exporters apart: export from Linux, macOS or Windows"
+                "exports and downloads need them to keep processes apart: run them on Linux, macOS or Windows "
+                "(datasets work here without them)"
             )
         return fcntl, msvcrt
 

@@ -145,7 +145,7 @@ def test_export_without_any_byte_range_lock_says_so_and_creates_nothing(tree, tm
     monkeypatch.setitem(sys.modules, "msvcrt", None)
     out = tmp_path / "out"
     with pytest.raises(UnsupportedPlatformError, match=r"byte-range file locks are not available on .*"
-                                                       r"export from Linux, macOS or Windows") as err:
+                                                       r"run them on Linux, macOS or Windows") as err:
         export(tree, "test", "clean", out=out, progress=False)
     assert isinstance(err.value, AVMNISTError)
     assert not out.exists()

@@ -24,6 +24,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from ..common import ParameterError
 from . import kernels
 from .inputs import check_clip, check_sample_rate
 from .psd import GRAY_R, WINDOW, WINDOW_SQ_SUM, decibels, frames, psd_db
@@ -201,7 +202,7 @@ class FastRenderer:
     def __init__(self, style: str = DEFAULT_STYLE) -> None:
         style = str(style)
         if style not in STYLES:
-            raise ValueError(f"unknown style {style!r}: choose one of {', '.join(STYLES)}")
+            raise ParameterError(f"unknown style {style!r}: choose one of {', '.join(STYLES)}")
         self.style = style
 
     def __repr__(self) -> str:
@@ -252,7 +253,7 @@ class FastRenderer:
         if out is None:
             out = np.empty(shape, np.uint8)
         elif out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError(f"out must be a writeable C-contiguous uint8 array of shape {shape}, "
+            raise ParameterError(f"out must be a writeable C-contiguous uint8 array of shape {shape}, "
                              f"got {out.dtype} {out.shape}")
         fused = []
         numpy_route = []
