@@ -19,9 +19,11 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from .common import PathLike, SourceError, check_split
+from .common import ParameterError, PathLike, SourceError, check_split
 from .dataset import AVMNISTAudioDataset
 from .image_pca import RECIPE, fit_pca, image_half, reconstruct
+from .sources.download import AUDIO_SOURCES, SOURCES
+from .sources.download import download as download_sources
 from .sources.mnist_idx import (
     MNIST_IMAGE_RAW_MD5,
     MNIST_IMAGE_SHAPE,
@@ -167,7 +169,8 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         Where the ``"pca25"`` image half is kept (see
         :func:`~avmnist_torch.image_pca.image_half`); None computes it in this process.
     download : bool
-        Download whatever is missing under `root` first.
+        Download whatever is missing under `root` first: the audio half's sources and, unless
+        `image` is a path of your own, MNIST's image files.
     **audio_options
         Passed to :class:`AVMNISTAudioDataset`: ``renderer``, ``style``, ``recordings``,
         ``noises``, ``labels``, ``noise_cache``, ``cache``.
@@ -215,7 +218,12 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         self.transform_image = transform_image
         self.transform_audio = transform_audio
         self.target_transform = target_transform
-        self.audio = AVMNISTAudioDataset(root, split, scheme, seed, download=download, **audio_options)
+        if download:
+            if root is None:
+                raise ParameterError("download=True needs root: the folder to download into")
+            wanted = AUDIO_SOURCES if str(image) not in IMAGE_MODES else SOURCES
+            download_sources(root, sources=wanted)
+        self.audio = AVMNISTAudioDataset(root, split, scheme, seed, **audio_options)
         labels = self.audio.labels
 
         self._memory: Optional[np.ndarray] = None  # image rows held in this process

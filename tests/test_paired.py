@@ -230,3 +230,20 @@ def test_real_mnist_test_images_pair_with_mnist_labels(tmp_path, cache):
     wrong[[0, 1]] = wrong[[1, 0]]
     with pytest.raises(SourceError, match="not MNIST's test label sequence"):
         AVMNISTDataset(None, "test", "clean", images=images, labels=wrong, image="raw", **sources)
+
+
+def test_download_fetches_the_image_files_only_when_the_image_half_needs_them(tmp_path, root, monkeypatch):
+    """download=True asks for MNIST's image files for "pca25"/"raw", and only the audio sources for a user's file."""
+    import avmnist_torch.paired as paired
+    from avmnist_torch.sources.download import AUDIO_SOURCES, SOURCES
+
+    asked = []
+    monkeypatch.setattr(paired, "download_sources", lambda where, sources: asked.append((Path(where), tuple(sources))))
+    AVMNISTDataset(root, "test", "clean", image="raw", download=True, **OPTIONS)
+    assert asked[-1] == (root, tuple(SOURCES)) and "mnist_images" in SOURCES
+    folder = _multibench_folder(tmp_path, root)
+    AVMNISTDataset(root, "test", "clean", image=folder, download=True, **OPTIONS)
+    assert asked[-1] == (root, tuple(AUDIO_SOURCES)) and "mnist_images" not in AUDIO_SOURCES
+    with pytest.raises(ParameterError, match="download=True needs root"):
+        AVMNISTDataset(None, "test", "clean", download=True, recordings=root / "recordings",
+                       labels=root / "avmnist" / "test_labels.npy", **OPTIONS)
