@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -324,6 +324,25 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         if self.target_transform is not None:
             label = self.target_transform(label)
         return image, audio, label
+
+    def __getitems__(self, indices: Sequence[int]) -> List[Tuple[Any, Any, Any]]:
+        """Items ``indices`` at once, exactly ``[self[i] for i in indices]``.
+
+        PyTorch's DataLoader calls this for a whole batch; the audio half is computed as one
+        batch (see :meth:`AVMNISTAudioDataset.__getitems__`), the image rows are looked up.
+        """
+        pairs = self.audio.__getitems__(indices)
+        items = []
+        for index, (audio, label) in zip(indices, pairs):
+            image = torch.from_numpy(self.image_array(self.audio._check_index(index))[None])
+            if self.transform_image is not None:
+                image = self.transform_image(image)
+            if self.transform_audio is not None:
+                audio = self.transform_audio(audio)
+            if self.target_transform is not None:
+                label = self.target_transform(label)
+            items.append((image, audio, label))
+        return items
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where both halves of item ``index`` come from."""

@@ -247,3 +247,26 @@ def test_download_fetches_the_image_files_only_when_the_image_half_needs_them(tm
     with pytest.raises(ParameterError, match="download=True needs root"):
         AVMNISTDataset(None, "test", "clean", download=True, recordings=root / "recordings",
                        labels=root / "avmnist" / "test_labels.npy", **OPTIONS)
+
+
+@pytest.mark.parametrize("mode", ["raw", "pca25"])
+def test_getitems_equals_items_one_at_a_time(root, cache, mode):
+    """A batch (what the DataLoader asks for) is exactly the items one by one, transforms included."""
+    ds = AVMNISTDataset(root, "test", "burst_noise", image=mode, image_cache=cache,
+                        transform_image=lambda x: x.float() / 255, target_transform=lambda y: y + 100)
+    indices = [5, 0, 23, 5, -1, 7]
+    batch = ds.__getitems__(indices)
+    assert len(batch) == len(indices)
+    for (image, audio, label), i in zip(batch, indices):
+        one = ds[i]
+        assert torch.equal(image, one[0]) and torch.equal(audio, one[1]) and label == one[2]
+    calls = []
+    original = AVMNISTDataset.__getitems__
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=0)
+    try:
+        AVMNISTDataset.__getitems__ = lambda self, idx: calls.append(list(idx)) or original(self, idx)
+        first = next(iter(loader))
+    finally:
+        AVMNISTDataset.__getitems__ = original
+    assert calls == [[0, 1, 2, 3]]
+    assert torch.equal(first[1], torch.stack([ds[i][1] for i in range(4)]))
