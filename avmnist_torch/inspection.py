@@ -306,17 +306,18 @@ def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[
     """One row per item: MNIST's image, the pca25 image half, then the spectrogram under each scheme."""
     raw, pca = paired["raw"], paired["pca25"]
     cols = 2 + len(audio)
-    fig, axes = plt.subplots(len(items), cols, figsize=(1.7 * cols, 1.9 * len(items) + 0.7), squeeze=False,
+    fig, axes = plt.subplots(len(items), cols, figsize=(max(1.7 * cols, 7.5), 1.9 * len(items) + 0.8), squeeze=False,
                              layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
-    for row, i in zip(axes, items):
+    halves = [pca.image_array(i) for i in items]
+    # Centred values (the mean is not added back): one symmetric range for the column keeps 0
+    # mid-grey and shows how far each image lies along the kept components.
+    limit = max(float(np.abs(h).max()) for h in halves) or 1.0
+    for row, i, half in zip(axes, items, halves):
         label = int(raw.labels[i])
         row[0].imshow(raw.image_array(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         row[0].set_title(f"#{i}  digit {label}\nMNIST image", fontsize=8)
-        half = pca.image_array(i)
-        # Centred values (the mean is not added back): a symmetric range keeps 0 mid-grey in every row.
-        limit = float(np.abs(half).max()) or 1.0
         row[1].imshow(half, cmap="gray", vmin=-limit, vmax=limit, interpolation="nearest")
         kept = pca.n_components
         row[1].set_title(f"pca25 image half\n({kept} component{'' if kept == 1 else 's'})", fontsize=8)
@@ -324,8 +325,8 @@ def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[
             ax.imshow(ds.image(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             ax.set_title(f"audio: {name}\ndigit {int(ds.labels[i])}", fontsize=8)
     style_name = next(iter(audio.values())).style or "installed matplotlib"
-    fig.suptitle(f"AV-MNIST, {split} split: image and audio of the same item (seed {seed}, {renderer} renderer, "
-                 f"style {style_name})\nimages: {raw.image_file.name}; pairing: {raw.pairing}", fontsize=8)
+    fig.suptitle(f"AV-MNIST, {split} split: image and audio of the same item\n(seed {seed}, {renderer} renderer, "
+                 f"style {style_name}; images from {raw.image_file.name})\npairing: {raw.pairing}", fontsize=8)
     return fig
 
 
