@@ -332,8 +332,9 @@ def export(
         Write only the K-th of N contiguous, disjoint row ranges (K from 0).
         Default: torchrun's ``RANK``/``WORLD_SIZE`` when set, else everything.
         The shard that writes the last missing rows completes the file, and
-        only it writes the split's labels and image half (multibench layout);
-        the other shards check the pairing and skip them.
+        only it (or a later run that finds the file complete) writes the
+        split's labels and image half (multibench layout); the other shards
+        check the pairing and skip them.
     progress : bool
         Show a progress bar (items/s, ETA) on stderr.
     chunk_rows : int
