@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from .common import SPLITS, ParameterError, SourceError
 from .dataset import AVMNISTAudioDataset
-from .image_pca import write_image_half
+from .image_pca import image_half, write_image_half
 from .paired import check_pairing
 from .schemes import SCHEME_NAMES, Scheme, get_scheme
 from .sources.mnist_idx import find_mnist_images, read_idx_images
@@ -107,7 +107,10 @@ def output_path(
 
 
 def image_half_path(audio_path: PathLike, split: str) -> Path:
-    """MultiBench's image file beside an audio file ``{dir}/audio/{split}_data.npy``: ``{dir}/image/{split}_data.npy``."""
+    """MultiBench's image file beside its audio file ``{dir}/audio/{split}_data.npy``.
+
+    That is ``{dir}/image/{split}_data.npy``.
+    """
     return Path(audio_path).parent.parent / "image" / f"{split}_data.npy"
 
 
@@ -245,7 +248,10 @@ def _write_multibench_labels(path: Path, labels: np.ndarray) -> None:
 
 
 class ImageHalfSkipped(UserWarning):
-    """A MultiBench export wrote the audio but not the image half: MNIST's image files were not found."""
+    """A MultiBench export wrote the audio but not the image half.
+
+    Either MNIST's image files were not found, or another image file was already there (kept).
+    """
 
 
 def _image_sources(root: Optional[PathLike], images: Optional[PathLike], splits: Sequence[str],
@@ -383,9 +389,11 @@ def export(
     the labels (:func:`~avmnist_torch.paired.check_pairing`); a mismatch is
     refused with nothing written. The image file is written after the split's
     audio file and labels are complete, atomically; an identical file already
-    there is left alone. When MNIST's image files are not found (and `images`
-    was not given), the audio is exported all the same and one
-    :class:`ImageHalfSkipped` warning says how to get them
+    there is left alone, and a different one (say, a copy of the published
+    file) is kept, with an :class:`ImageHalfSkipped` warning saying so. When
+    MNIST's image files are not found (and `images` was not given), the audio
+    is exported all the same and one :class:`ImageHalfSkipped` warning says
+    how to get them
     (``avmnist-audio download --root DATA --only mnist_images``); running the
     export again afterwards adds the image half without re-rendering audio.
     """
@@ -423,17 +431,40 @@ def export(
             done.append(path)
             if with_images:
                 _write_multibench_labels(path, dataset.labels)
-                if sp in image_sources:
-                    done.append(_write_image_half(path, sp, *image_sources[sp], progress=progress))
+                written = _write_image_half(path, sp, *image_sources[sp], progress=progress) \
+                    if sp in image_sources else None
+                if written is not None:
+                    done.append(written)
     return done
 
 
 def _write_image_half(audio_path: Path, split: str, image_file: Path, pixels: np.ndarray, *,
-                      progress: bool) -> Path:
+                      progress: bool) -> Optional[Path]:
+    """Write the split's image half beside its audio; None when another file there is kept."""
     path = image_half_path(audio_path, split)
+    if path.exists():
+        # Perhaps the user's copy of the published file, put there on purpose: never replaced
+        # silently. An identical file is simply left alone.
+        if _holds(path, image_half(pixels)):
+            return path
+        warnings.warn(
+            f"{path}: kept as it is, not replaced by the image half made from {image_file}: it holds other "
+            "values (a copy of the published file, or another recipe's); delete it and run this export again "
+            "to have it written",
+            ImageHalfSkipped, stacklevel=3,
+        )
+        return None
     if progress:
         print(f"{path}: image half from {image_file} (PCA recipe, see avmnist_torch.image_pca)", file=sys.stderr)
     return write_image_half(path, pixels)
+
+
+def _holds(path: Path, rows: np.ndarray) -> bool:
+    try:
+        existing = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return False
+    return existing.shape == rows.shape and existing.dtype == rows.dtype and bool(np.array_equal(existing, rows))
 
 
 def _export_one(dataset: AVMNISTAudioDataset, path: Path, *, workers: int, shard: Tuple[int, int],

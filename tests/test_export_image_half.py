@@ -102,6 +102,18 @@ def test_rerun_leaves_an_identical_image_file_alone(tree_with_mnist, tmp_path):
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
+def test_a_different_image_file_already_there_is_kept_with_a_warning(tree_with_mnist, tmp_path):
+    # e.g. the user's copy of the published image half, put in the MultiBench folder on purpose
+    out = tmp_path / "mb"
+    (out / "image").mkdir(parents=True)
+    theirs = np.random.default_rng(5).normal(size=(N_TEST, 784))
+    np.save(out / "image" / "test_data.npy", theirs)
+    with pytest.warns(ImageHalfSkipped, match=r"test_data\.npy: kept as it is, not replaced"):
+        paths = export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False)
+    assert paths == [out / "audio" / "test_data.npy"]
+    assert np.array_equal(np.load(out / "image" / "test_data.npy"), theirs)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 def test_image_file_honours_the_umask_like_the_audio_file(tree_with_mnist, tmp_path):
     out = tmp_path / "mb"
