@@ -38,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "{dir}/image/{split}_data.npy (MNIST's images through the published PCA recipe), so MultiBench's "
             "loader runs on the folder as it is. The image half needs MNIST's image files (under ROOT/mnist "
             "after 'avmnist-audio download --root ROOT --only mnist_images', or --images PATH); without them "
-            "the audio is exported all the same, a warning says so, and a later run adds the image half. "
+            "the audio is exported all the same, a warning says so, and a later run adds the image half; "
+            "an image file already there that differs (say, a copy of the published one) is kept, with a warning. "
             "Images whose labels differ from the audio's are refused before anything is written. "
             "With --shard, the shard that completes a split's audio file writes its labels and image half."
         ),
