@@ -1,27 +1,37 @@
 """The whole job on a data tree the package makes itself (``avmnist-audio demo``).
 
 On a fresh machine with nothing downloaded, this shows what the package does:
-it writes a small tree in the shapes of FSDD, ESC-50 and the AV-MNIST labels
-(synthetic audio, see :mod:`avmnist_torch.sources.synthetic`), generates its
-test split under every scheme, exports the notebook's .npy files, checks them
-against the dataset, and draws a preview PNG. ``--root`` runs the same on real
-data instead.
+it writes a small tree in the shapes of FSDD, ESC-50, the AV-MNIST labels and
+MNIST's image files (synthetic audio and handwriting, see
+:mod:`avmnist_torch.sources.synthetic`), generates its test split under every
+scheme, exports the notebook's .npy files, checks them against the dataset,
+exports the whole AV-MNIST (image half, audio, labels) in MultiBench's layout for
+one scheme and checks it against :class:`~avmnist_torch.paired.AVMNISTDataset`,
+and draws two preview PNGs: the audio under every scheme, and image and audio
+side by side. ``--root`` runs the same on real data instead.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from .common import SourceError
 from .dataset import AVMNISTAudioDataset
-from .export import NOTEBOOK_SCHEMES, export
+from .export import NOTEBOOK_SCHEMES, ImageHalfSkipped, export, image_half_path
 from .inspection import preview
-from .sources.synthetic import make_synthetic_tree
+from .paired import AVMNISTDataset
+from .sources.mnist_idx import find_mnist_images
+from .sources.synthetic import make_synthetic_tree, write_synthetic_mnist
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "MULTIBENCH_SCHEME"]
+
+#: The scheme the demo exports in MultiBench's layout, image half included.
+MULTIBENCH_SCHEME = "burst_noise"
 
 
 def run_demo(
@@ -33,9 +43,13 @@ def run_demo(
     ----------
     out : path
         Folder for everything written: the synthetic tree (``out/data``), the
-        notebook-layout exports (``out/avmnist/audio``) and ``out/preview.png``.
+        notebook-layout exports (``out/avmnist/audio``), the MultiBench-layout
+        export of one scheme with its image half (``out/multibench``),
+        ``out/preview.png`` (audio) and ``out/preview_av.png`` (image and audio).
     root : path, optional
-        A real data root to use instead of the synthetic tree.
+        A real data root to use instead of the synthetic tree. Its MultiBench
+        export covers `split` only, and has an image half only when MNIST's image
+        files are under it (``avmnist-audio download --only mnist_images``).
     split : {"train", "test"}
     workers : int
         Worker processes for the export.
@@ -49,13 +63,16 @@ def run_demo(
         (an exit status; what differs is printed).
     """
     out = Path(out)
-    if root is None:
+    synthetic = root is None
+    if synthetic:
         root = out / "data"
         if not (root / "avmnist" / "test_labels.npy").is_file():
-            print(f"writing a small synthetic FSDD/ESC-50/labels tree to {root} ...")
-            make_synthetic_tree(root, n_train=items, n_test=items)
+            print(f"writing a small synthetic FSDD/ESC-50/labels/MNIST tree to {root} ...")
+            make_synthetic_tree(root, n_train=items, n_test=items, mnist_images=True)
         else:
             print(f"using the synthetic tree already at {root}")
+            if not (root / "mnist").is_dir():  # made by an older demo: add the image files
+                write_synthetic_mnist(root)
     root = Path(root)
 
     print(f"\ngenerating the {split} split under each scheme (fast renderer, style 3.10, one process):")
@@ -79,8 +96,58 @@ def run_demo(
             print("  MISMATCH: the exported file does not equal the dataset's items")
             return 1
 
+    if not _multibench(root, out / "multibench", "all" if synthetic else split, workers):
+        return 1
+
     png = preview(root, out / "preview.png", split=split)
     print(f"\npreview: {png}")
+    try:
+        find_mnist_images(root, split)
+    except SourceError:
+        print("image and audio side by side: skipped, no MNIST image files under "
+              f"{root} (avmnist-audio download --root {root} --only mnist_images)")
+    else:
+        png = preview(root, out / "preview_av.png", split=split, images=True, random_items=5)
+        print(f"image and audio side by side: {png}")
     print("\nnext, on real data:\n  avmnist-audio download --root DATA\n"
-          "  avmnist-audio export --root DATA --split all --scheme all --workers 2")
+          "  avmnist-audio export --root DATA --split all --scheme all --workers 2\n"
+          "  avmnist-audio export --root DATA --split all --scheme burst_noise --layout multibench --out AVMNIST")
     return 0
+
+
+def _multibench(root: Path, folder: Path, split: str, workers: int) -> bool:
+    """Export one scheme in MultiBench's layout and check each split's files against AVMNISTDataset."""
+    which = "train and test splits" if split == "all" else f"{split} split"
+    print(f"\nexporting the whole AV-MNIST ({which}, scheme {MULTIBENCH_SCHEME}) in MultiBench's layout, "
+          f"image half included, to {folder}:")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ImageHalfSkipped)
+        paths = export(root, split, MULTIBENCH_SCHEME, out=folder, layout="multibench", workers=workers,
+                       progress=False)
+    for warning in caught:
+        print(f"  note: {warning.message}")
+    for audio_path in (p for p in paths if p.parent.name == "audio"):
+        sp = audio_path.stem.split("_")[0]
+        audio = np.load(audio_path, mmap_mode="r")
+        labels = np.load(folder / f"{sp}_labels.npy")
+        image_path = image_half_path(audio_path, sp)
+        if not image_path.is_file():
+            print(f"  {sp}: audio {audio.shape} {audio.dtype}, labels {labels.shape}; no image half")
+            continue
+        image = np.load(image_path, mmap_mode="r")
+        ds = AVMNISTDataset(root, sp, MULTIBENCH_SCHEME)
+        checked = [0, len(ds) // 2, len(ds) - 1]
+        same = all(_row_equals(image[i], audio[i], labels[i], ds[i]) for i in checked)
+        print(f"  {sp}: image {image.shape} {image.dtype}, audio {audio.shape} {audio.dtype}, labels "
+              f"{labels.shape}; rows {checked} == AVMNISTDataset[i]: {same}")
+        if not same:
+            print("  MISMATCH: the MultiBench files do not equal the paired dataset's items")
+            return False
+    return True
+
+
+def _row_equals(image_row: np.ndarray, audio_row: np.ndarray, label: int, item) -> bool:
+    # The dataset serves the stored float64 image half as float32 (what models take).
+    image, audio, expected_label = item
+    return (np.array_equal(image_row.astype(np.float32), image.numpy().ravel())
+            and np.array_equal(audio_row, audio[0].numpy()) and int(label) == expected_label)

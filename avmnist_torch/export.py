@@ -7,6 +7,11 @@ interruption and shardable across machines; see :mod:`avmnist_torch.storage`
 for how a file in progress is kept safe. The bytes do not depend on the number
 of workers, shards or interruptions: every item is a pure function of its index.
 Checking a file against regeneration is :mod:`avmnist_torch.verify`.
+
+MultiBench's layout also gets the labels (``{dir}/{split}_labels.npy``) and the
+image half (``{dir}/image/{split}_data.npy``, made from MNIST's image files by
+:func:`avmnist_torch.image_pca.write_image_half`), so that MultiBench's own
+loader runs on the folder with nothing else.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import re
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -24,9 +30,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .common import SPLITS, ParameterError
+from .common import SPLITS, ParameterError, SourceError
 from .dataset import AVMNISTAudioDataset
+from .image_pca import image_half, write_image_half
+from .paired import check_pairing
 from .schemes import SCHEME_NAMES, Scheme, get_scheme
+from .sources.mnist_idx import find_mnist_images, read_idx_images
 from .storage import (
     ExportTarget,
     StorageError,
@@ -40,7 +49,8 @@ LAYOUTS = ("notebook", "multibench")
 NOTEBOOK_SCHEMES = tuple(name for name in SCHEME_NAMES if name != "clean")
 DEFAULT_CHUNK_ROWS = 250
 
-__all__ = ["export", "parse_shard", "output_path", "worker_pool", "worker_image", "LAYOUTS", "NOTEBOOK_SCHEMES"]
+__all__ = ["export", "parse_shard", "output_path", "image_half_path", "worker_pool", "worker_image", "LAYOUTS",
+           "NOTEBOOK_SCHEMES", "ImageHalfSkipped"]
 
 
 # ----------------------------------------------------------------------------
@@ -94,6 +104,14 @@ def output_path(
     else:
         directory = Path(out) / scheme if several_schemes else Path(out)
     return multibench_path(directory, split)
+
+
+def image_half_path(audio_path: PathLike, split: str) -> Path:
+    """MultiBench's image file beside its audio file ``{dir}/audio/{split}_data.npy``.
+
+    That is ``{dir}/image/{split}_data.npy``.
+    """
+    return Path(audio_path).parent.parent / "image" / f"{split}_data.npy"
 
 
 def parse_shard(shard: Union[None, str, Tuple[int, int]]) -> Tuple[int, int]:
@@ -229,6 +247,56 @@ def _write_multibench_labels(path: Path, labels: np.ndarray) -> None:
         raise StorageError(f"{labels_file}: cannot write the labels ({os.strerror(err.errno or 0)})") from None
 
 
+class ImageHalfSkipped(UserWarning):
+    """A MultiBench export wrote the audio but not the image half.
+
+    Either MNIST's image files were not found, or another image file was already there (kept).
+    """
+
+
+def _image_sources(root: Optional[PathLike], images: Optional[PathLike], splits: Sequence[str],
+                   labels: Dict[str, np.ndarray]) -> Dict[str, Tuple[Path, np.ndarray]]:
+    """Each split's MNIST image file and pixels, checked against the split's labels.
+
+    Runs before any row is rendered, so that a wrong pairing costs nothing. `images` given
+    must be found; otherwise a split whose images are not under `root` is left out, and one
+    :class:`ImageHalfSkipped` warning line says which, why and how to get them.
+    """
+    found: Dict[str, Tuple[Path, np.ndarray]] = {}
+    missing: List[str] = []
+    for split in splits:
+        if images is not None:
+            given = Path(images)
+            if given.is_file() and len(splits) > 1:
+                raise ParameterError(f"--images {given} is one file, but {len(splits)} splits are exported: "
+                                     "give the folder holding both splits' MNIST image files, or one --split")
+            image_file = given if given.is_file() else find_mnist_images(given, split)
+        elif root is None:
+            missing.append(split)
+            continue
+        else:
+            try:
+                image_file = find_mnist_images(root, split)
+            except SourceError:
+                missing.append(split)
+                continue
+        pixels = read_idx_images(image_file)
+        check_pairing(image_file, pixels, labels[split], split)
+        found[split] = (image_file, pixels)
+    if missing:
+        where = f"no MNIST {'/'.join(missing)} image file under {root}" if root is not None else \
+            "no --root to look for MNIST's image files in"
+        get = f"avmnist-audio download --root {root if root is not None else 'DATA'} --only mnist_images"
+        files = f"image/{missing[0]}_data.npy" if len(missing) == 1 else f"image/{{{','.join(missing)}}}_data.npy"
+        warnings.warn(
+            f"the image half ({files}) is not written: {where}; get them with "
+            f"'{get}' (or pass --images PATH, images= in Python) and run this export again: the audio is kept "
+            "and only the image half is added",
+            ImageHalfSkipped, stacklevel=3,
+        )
+    return found
+
+
 def export(
     root: Optional[PathLike] = None,
     split: str = "train",
@@ -243,6 +311,7 @@ def export(
     shard: Union[None, str, Tuple[int, int]] = None,
     progress: bool = True,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    images: Optional[PathLike] = None,
     **dataset_kwargs: Any,
 ) -> List[Path]:
     """Generate whole splits into .npy files.
@@ -257,8 +326,9 @@ def export(
     out : path, optional
         Where to write; see :func:`output_path` (default: under ``root``).
     layout : {"notebook", "multibench"}
-        The notebook's names, or MultiBench's ``{dir}/audio/{split}_data.npy``
-        (which also gets ``{dir}/{split}_labels.npy``).
+        The notebook's names, or MultiBench's ``{dir}/audio/{split}_data.npy``,
+        which also gets ``{dir}/{split}_labels.npy`` and the image half
+        ``{dir}/image/{split}_data.npy`` (see Notes).
     workers : int
         Worker processes generating rows; the parent writes them.
     seed, renderer, style, **dataset_kwargs
@@ -267,24 +337,39 @@ def export(
     shard : "K/N" or (K, N), optional
         Write only the K-th of N contiguous, disjoint row ranges (K from 0).
         Default: torchrun's ``RANK``/``WORLD_SIZE`` when set, else everything.
-        The shard that writes the last missing rows completes the file.
+        The shard that writes the last missing rows completes the file, and
+        only it (or a later run that finds the file complete) writes the
+        split's labels and image half (multibench layout); the other shards
+        check the pairing and skip them.
     progress : bool
         Show a progress bar (items/s, ETA) on stderr.
     chunk_rows : int
         Rows per unit of progress and locking. An interrupted export resumes
         with the chunk size it started with.
+    images : path, optional
+        Multibench layout only: where MNIST's image files are, an idx3 file
+        (``t10k-images-idx3-ubyte[.gz]``, for one split) or a folder searched
+        like `root` (``mnist/``, torchvision's ``MNIST/raw/``, or the folder
+        itself). Default: look under `root`.
 
     Returns
     -------
     list of Path
-        The files that are complete after this call. A shard whose file still
-        awaits other shards does not list it.
+        The files that are complete after this call: each audio file, followed
+        by its image half when one was written. A shard whose file still awaits
+        other shards does not list it.
 
     Raises
     ------
     ParameterError
         An option is out of range (split, layout, workers, shard, an ``out``
-        naming one file for several).
+        naming one file for several, `images` without a MultiBench folder or
+        naming one file for two splits).
+    SourceError
+        Multibench layout: MNIST's image file is broken, or its images do not
+        show the digits of the labels the audio follows (see
+        :func:`~avmnist_torch.paired.check_pairing`); raised before anything is
+        written. `images` given but no image file found there.
     StorageError
         The output cannot be written (the message names the file and why), a
         file or an export in progress has other parameters (never mixed), or
@@ -295,29 +380,91 @@ def export(
     Interrupting (Ctrl-C, ``kill -9``, a crash, a full disk) never leaves a
     file under the final name; rerunning the same call continues from the last
     chunk written and gives the same bytes as an uninterrupted run.
+
+    The image half (multibench layout) is MNIST's images of the split through
+    the published PCA recipe (:mod:`avmnist_torch.image_pca`), float64
+    ``(N, 784)``, fitted once per split and kept in the cache folder, so each
+    scheme's folder gets a copy without a second fit. Before any row is
+    rendered, every split's images are read and checked to show the digits of
+    the labels (:func:`~avmnist_torch.paired.check_pairing`); a mismatch is
+    refused with nothing written. The image file is written after the split's
+    audio file and labels are complete, atomically; an identical file already
+    there is left alone, and a different one (say, a copy of the published
+    file) is kept, with an :class:`ImageHalfSkipped` warning saying so. When
+    MNIST's image files are not found (and `images` was not given), the audio
+    is exported all the same and one :class:`ImageHalfSkipped` warning says
+    how to get them
+    (``avmnist-audio download --root DATA --only mnist_images``); running the
+    export again afterwards adds the image half without re-rendering audio.
     """
     if workers < 1:
         raise ParameterError(f"workers must be at least 1, got {workers}")
     splits, schemes = _splits(split), _schemes(scheme)
-    if out is not None and str(out).endswith(".npy") and len(splits) * len(schemes) > 1:
+    one_file = out is not None and str(out).endswith(".npy")
+    if one_file and len(splits) * len(schemes) > 1:
         raise ParameterError(f"--out {out} names one file, but {len(splits) * len(schemes)} are to be written")
+    with_images = layout == "multibench" and not one_file
+    if images is not None and not with_images:
+        raise ParameterError(f"--images {images}: only the multibench layout, written to a folder, has an image "
+                             "half (use --layout multibench and an --out folder, not a .npy file)")
     k, n = parse_shard(shard)
+
+    def dataset_for(sc: Scheme, sp: str) -> AVMNISTAudioDataset:
+        return AVMNISTAudioDataset(root, split=sp, scheme=sc, seed=seed, renderer=renderer, style=style,
+                                   **dataset_kwargs)
+
+    first = {sp: dataset_for(schemes[0], sp) for sp in splits} if with_images else {}
+    image_sources = _image_sources(root, images, splits, {sp: ds.labels for sp, ds in first.items()}) \
+        if with_images else {}
+    # Provenance only (not compared): lets `verify` find the sources again.
+    made_from = {"root": None if root is None else str(Path(root).resolve())}
+    made_from.update({key: str(Path(v).resolve()) for key, v in dataset_kwargs.items()
+                      if key in ("recordings", "noises", "labels") and isinstance(v, (str, os.PathLike))})
     done: List[Path] = []
     for sc in schemes:
         for sp in splits:
             path = output_path(root, sp, sc.name, out=out, layout=layout, several_schemes=len(schemes) > 1)
-            dataset = AVMNISTAudioDataset(root, split=sp, scheme=sc, seed=seed, renderer=renderer, style=style,
-                                          **dataset_kwargs)
-            # Provenance only (not compared): lets `verify` find the sources again.
-            made_from = {"root": None if root is None else str(Path(root).resolve())}
-            made_from.update({k: str(Path(v).resolve()) for k, v in dataset_kwargs.items()
-                              if k in ("recordings", "noises", "labels") and isinstance(v, (str, os.PathLike))})
-            if _export_one(dataset, path, workers=workers, shard=(k, n), progress=progress, chunk_rows=chunk_rows,
-                           made_from=made_from):
-                if layout == "multibench" and not str(out or "").endswith(".npy"):
-                    _write_multibench_labels(path, dataset.labels)
-                done.append(path)
+            dataset = first.pop(sp) if sc is schemes[0] and sp in first else dataset_for(sc, sp)
+            if not _export_one(dataset, path, workers=workers, shard=(k, n), progress=progress,
+                               chunk_rows=chunk_rows, made_from=made_from):
+                continue
+            done.append(path)
+            if with_images:
+                _write_multibench_labels(path, dataset.labels)
+                written = _write_image_half(path, sp, *image_sources[sp], progress=progress) \
+                    if sp in image_sources else None
+                if written is not None:
+                    done.append(written)
     return done
+
+
+def _write_image_half(audio_path: Path, split: str, image_file: Path, pixels: np.ndarray, *,
+                      progress: bool) -> Optional[Path]:
+    """Write the split's image half beside its audio; None when another file there is kept."""
+    path = image_half_path(audio_path, split)
+    if path.exists():
+        # Perhaps the user's copy of the published file, put there on purpose: never replaced
+        # silently. An identical file is simply left alone.
+        if _holds(path, image_half(pixels)):
+            return path
+        warnings.warn(
+            f"{path}: kept as it is, not replaced by the image half made from {image_file}: it holds other "
+            "values (a copy of the published file, or another recipe's); delete it and run this export again "
+            "to have it written",
+            ImageHalfSkipped, stacklevel=3,
+        )
+        return None
+    if progress:
+        print(f"{path}: image half from {image_file} (PCA recipe, see avmnist_torch.image_pca)", file=sys.stderr)
+    return write_image_half(path, pixels)
+
+
+def _holds(path: Path, rows: np.ndarray) -> bool:
+    try:
+        existing = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return False
+    return existing.shape == rows.shape and existing.dtype == rows.dtype and bool(np.array_equal(existing, rows))
 
 
 def _export_one(dataset: AVMNISTAudioDataset, path: Path, *, workers: int, shard: Tuple[int, int],

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,11 +255,17 @@ def _load_cached(path: Path, n_rows: int) -> Optional[np.ndarray]:
     return arr
 
 
+def _temporary_beside(path: Path) -> Path:
+    # Not tempfile.mkstemp: its files are 0600 whatever the umask, and the finished file keeps
+    # the mode of the temporary one, so a dataset folder or a shared cache would be readable by
+    # its writer only. A plain open honours the umask, like the audio files beside it.
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+
+
 def _write_cached(path: Path, images: np.ndarray, fingerprint: str) -> None:
     fit = fit_pca(images)
     n_rows = len(images)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _temporary_beside(path)
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=(n_rows, 784))
         reconstruct(images, fit, out=out)
@@ -396,8 +402,7 @@ def write_image_half(
                 if all(np.array_equal(existing[a:b], rows[a:b]) for a, b in _blocks(len(rows))):
                     return path
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
+        tmp = _temporary_beside(path)
         try:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=rows.shape)
             for a, b in _blocks(len(rows)):

@@ -12,10 +12,12 @@ import numpy as np
 from .common import SPLITS, ParameterError, SourceError
 from .dataset import AVMNISTAudioDataset
 from .filesystem import io_error
+from .paired import AVMNISTDataset
 from .schemes import SCHEME_NAMES
 from .sources.esc50 import read_noise_split
 from .sources.fsdd import list_recordings
 from .sources.labels import load_labels
+from .sources.mnist_idx import find_mnist_images
 from .storage import StorageError, done_chunks, open_rows, read_sidecar
 
 PathLike = Union[str, os.PathLike]
@@ -174,9 +176,14 @@ def preview(
     seed: int = 0,
     renderer: str = "fast",
     style: Optional[str] = None,
+    images: Union[bool, PathLike] = False,
     **dataset_kwargs: Any,
 ) -> Path:
     """Draw a PNG grid: one item under every scheme (and clean), then a few random items.
+
+    With `images`, AV-MNIST side by side instead: one row per item (``index``, then
+    ``random_items`` others), each showing MNIST's image, its pca25 image half and the
+    spoken digit's spectrogram under every scheme, titled with the index and the label.
 
     Parameters
     ----------
@@ -194,6 +201,13 @@ def preview(
         How many random (item, scheme) pairs follow, drawn with ``seed``.
     seed, renderer, style, **dataset_kwargs
         Passed to the datasets.
+    images : bool or path
+        False (default): the audio grid above. True: AV-MNIST side by side, with MNIST's
+        image files found under `root` (``root/mnist/`` as ``avmnist-audio download``
+        writes them, or torchvision's ``root/MNIST/raw/``). A path: MNIST's image file for
+        `split`, or a folder searched like `root`. Images are paired through
+        :class:`~avmnist_torch.paired.AVMNISTDataset`, so their labels are checked against
+        the audio's.
 
     Returns
     -------
@@ -205,6 +219,9 @@ def preview(
     ParameterError
         ``index`` outside the split (the message gives its size), no schemes,
         or a negative ``random_items``.
+    SourceError
+        With `images`: MNIST's image file is not found (the message says how to get it),
+        is broken, or its images do not show the digits of the labels.
     StorageError
         ``out`` cannot be written.
     """
@@ -213,6 +230,8 @@ def preview(
         raise ParameterError("preview: give at least one scheme for the first row")
     if isinstance(random_items, bool) or not isinstance(random_items, (int, np.integer)) or random_items < 0:
         raise ParameterError(f"preview: random_items must be a whole number >= 0, got {random_items!r}")
+    paired = _paired_datasets(root, images, split, schemes[0], seed, renderer, style, dataset_kwargs) \
+        if images is not False and images is not None else None
     datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, seed=seed, renderer=renderer, style=style,
                                           **dataset_kwargs) for name in schemes}
     first = next(iter(datasets.values()))
@@ -229,6 +248,11 @@ def preview(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    if paired is not None:
+        items = list(dict.fromkeys([index] + [i for _, i in tiles[len(schemes):]]))  # each item once
+        fig = _draw_side_by_side(plt, paired, datasets, items, split=split, seed=seed, renderer=renderer)
+        return _save(plt, fig, Path(out))
+
     cols = min(len(schemes), 6)
     rows = -(-len(tiles) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.6 * rows + 0.3), squeeze=False,
@@ -242,7 +266,10 @@ def preview(
     style_name = first.style or "installed matplotlib"
     fig.suptitle(f"AV-MNIST audio, {split} split (seed {seed}, {renderer} renderer, style {style_name}); "
                  f"first row: item {index} under each scheme", fontsize=9)
-    out = Path(out)
+    return _save(plt, fig, Path(out))
+
+
+def _save(plt: Any, fig: Any, out: Path) -> Path:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=100)
@@ -251,6 +278,56 @@ def preview(
     finally:
         plt.close(fig)
     return out
+
+
+def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], split: str, scheme: str, seed: int,
+                     renderer: str, style: Optional[str], dataset_kwargs: Dict[str, Any]
+                     ) -> Dict[str, AVMNISTDataset]:
+    """The raw and the pca25 :class:`AVMNISTDataset` of the split, or a SourceError saying how to get MNIST."""
+    how = ("get them with 'avmnist-audio download --root DATA --only mnist_images', or give the image file "
+           "with --images PATH (images=PATH in Python)")
+    if images is True:
+        if root is None:
+            raise SourceError(f"preview with images needs MNIST's image files and has no root to find them in; {how}")
+        try:
+            image_file = find_mnist_images(root, split)
+        except SourceError as err:
+            raise SourceError(f"preview with images: {err}\n(or {how})") from None
+    else:
+        image_file = Path(images)
+        if not image_file.is_file():
+            image_file = find_mnist_images(image_file, split)
+    options = dict(seed=seed, images=image_file, renderer=renderer, style=style, **dataset_kwargs)
+    return {mode: AVMNISTDataset(root, split, scheme, image=mode, **options) for mode in ("raw", "pca25")}
+
+
+def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[str, AVMNISTAudioDataset],
+                       items: Sequence[int], *, split: str, seed: int, renderer: str) -> Any:
+    """One row per item: MNIST's image, the pca25 image half, then the spectrogram under each scheme."""
+    raw, pca = paired["raw"], paired["pca25"]
+    cols = 2 + len(audio)
+    fig, axes = plt.subplots(len(items), cols, figsize=(max(1.7 * cols, 7.5), 1.9 * len(items) + 0.8), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    halves = [pca.image_array(i) for i in items]
+    # Centred values (the mean is not added back): one symmetric range for the column keeps 0
+    # mid-grey and shows how far each image lies along the kept components.
+    limit = max(float(np.abs(h).max()) for h in halves) or 1.0
+    for row, i, half in zip(axes, items, halves):
+        label = int(raw.labels[i])
+        row[0].imshow(raw.image_array(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        row[0].set_title(f"#{i}  digit {label}\nMNIST image", fontsize=8)
+        row[1].imshow(half, cmap="gray", vmin=-limit, vmax=limit, interpolation="nearest")
+        kept = pca.n_components
+        row[1].set_title(f"pca25 image half\n({kept} component{'' if kept == 1 else 's'})", fontsize=8)
+        for ax, (name, ds) in zip(row[2:], audio.items()):
+            ax.imshow(ds.image(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_title(f"audio: {name}\ndigit {int(ds.labels[i])}", fontsize=8)
+    style_name = next(iter(audio.values())).style or "installed matplotlib"
+    fig.suptitle(f"AV-MNIST, {split} split: image and audio of the same item\n(seed {seed}, {renderer} renderer, "
+                 f"style {style_name}; images from {raw.image_file.name})\npairing: {raw.pairing}", fontsize=8)
+    return fig
 
 
 def _check_index(index: Any, n: int, split: str, labels: Any) -> int:

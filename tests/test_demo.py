@@ -6,9 +6,12 @@ import subprocess
 import sys
 
 import numpy as np
+import torch
 
 from avmnist_torch import AVMNISTAudioDataset
+from avmnist_torch.paired import AVMNISTDataset
 from conftest import REPO
+from test_export import multibench_get_dataloader
 
 
 def test_demo_runs_end_to_end(tmp_path):
@@ -26,4 +29,18 @@ def test_demo_runs_end_to_end(tmp_path):
         ds = AVMNISTAudioDataset(out / "data", split="test", scheme=scheme)
         assert np.array_equal(rows[7], ds.image(7))
     png = (out / "preview.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+    # the whole AV-MNIST: MultiBench's own loader reads the demo's MultiBench folder as it is
+    assert "MultiBench's layout" in result.stdout and "== AVMNISTDataset[i]: True" in result.stdout
+    trains, valids, tests = multibench_get_dataloader(str(out / "multibench"), batch_size=8, num_workers=0,
+                                                      train_shuffle=False, N_TRAIN=24, N_TEST=24, N_VALID_START=20)
+    images, audio, labels = (torch.cat(parts) for parts in zip(*tests))
+    paired = AVMNISTDataset(out / "data", "test", "burst_noise")
+    assert images.shape == (24, 1, 28, 28) and audio.shape == (24, 1, 112, 112)
+    assert labels.tolist() == paired.labels.tolist()
+    image, sound, _ = paired[7]
+    assert torch.equal(sound.double() / 255.0, audio[7])
+    assert torch.allclose(image.double(), images[7] * 255.0, rtol=1e-6, atol=1e-4)
+    png = (out / "preview_av.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

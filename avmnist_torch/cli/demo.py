@@ -10,10 +10,13 @@ from ._options import add_command, positive_int
 
 DESCRIPTION = """\
 On a fresh machine with nothing downloaded, this shows what the package does:
-it writes a small tree in the shapes of FSDD, ESC-50 and the AV-MNIST labels
-(synthetic audio), generates its test split under every scheme, exports the
-notebook's .npy files, checks them against the dataset, and draws a preview
-PNG. --root runs the same on real data instead.
+it writes a small tree in the shapes of FSDD, ESC-50, the AV-MNIST labels and
+MNIST's image files (synthetic audio and handwriting), generates its test split
+under every scheme, exports the notebook's .npy files, checks them against the
+dataset, exports the whole AV-MNIST (image half, audio, labels) in MultiBench's
+layout for one scheme and checks it, and draws two PNGs: the audio under every
+scheme (preview.png) and image and audio side by side (preview_av.png).
+--root runs the same on real data instead.
 """
 
 
@@ -22,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = add_command(
         subparsers,
         "demo",
-        help="run the whole job on a small synthetic tree (or --root DATA): items, export, check, preview PNG",
+        help="run the whole job on a small synthetic tree (or --root DATA): items, exports (notebook, "
+             "MultiBench with the image half), checks, preview PNGs",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
 
 from ..common import SPLITS
@@ -31,7 +33,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Generate splits into real .npy files of (N, 112, 112) uint8: the notebook's "
             "avmnist/audio/{split}_data_augmented_{scheme}.npy or MultiBench's {dir}/audio/{split}_data.npy. "
             "Interrupted exports resume when the same command is run again; --shard K/N splits the rows "
-            "between machines sharing a file system."
+            "between machines sharing a file system. "
+            "--layout multibench also writes {dir}/{split}_labels.npy and the image half "
+            "{dir}/image/{split}_data.npy (MNIST's images through the published PCA recipe), so MultiBench's "
+            "loader runs on the folder as it is. The image half needs MNIST's image files (under ROOT/mnist "
+            "after 'avmnist-audio download --root ROOT --only mnist_images', or --images PATH); without them "
+            "the audio is exported all the same, a warning says so, and a later run adds the image half; "
+            "an image file already there that differs (say, a copy of the published one) is kept, with a warning. "
+            "Images whose labels differ from the audio's are refused before anything is written. "
+            "With --shard, the shard that completes a split's audio file writes its labels and image half."
         ),
     )
     add_root_argument(p)
@@ -46,6 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--style", default=None, choices=STYLES, help="matplotlib pixel style for the fast renderer")
     p.add_argument("--shard", default=None,
                    help="K/N: write the K-th (from 0) of N row ranges (default: RANK/WORLD_SIZE when set)")
+    p.add_argument("--images", type=Path, default=None, metavar="PATH",
+                   help="multibench layout: MNIST's image files for the image half, an idx3 file "
+                        "(one --split) or a folder holding them (default: searched under ROOT)")
     p.add_argument("--chunk-rows", type=positive_int, default=DEFAULT_CHUNK_ROWS, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_source_arguments(p)
@@ -53,14 +66,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+def _warn_in_one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    # A warning at a terminal is one line a person reads, not a source location.
+    print(f"avmnist-audio export: warning: {message}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Export what ``args`` asks for and print each completed file; exit status 0."""
     require_sources(args)
-    paths = export(
-        args.root, args.split, args.scheme, out=args.out, layout=args.layout, workers=args.workers,
-        seed=args.seed, renderer=args.renderer, style=args.style, shard=args.shard,
-        progress=not args.quiet, chunk_rows=args.chunk_rows, **source_kwargs(args),
-    )
+    with warnings.catch_warnings():
+        warnings.showwarning = _warn_in_one_line
+        paths = export(
+            args.root, args.split, args.scheme, out=args.out, layout=args.layout, workers=args.workers,
+            seed=args.seed, renderer=args.renderer, style=args.style, shard=args.shard,
+            progress=not args.quiet, chunk_rows=args.chunk_rows, images=args.images, **source_kwargs(args),
+        )
     for path in paths:
         print(path)
     return 0

@@ -60,9 +60,11 @@ def add_preview_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p = add_command(
         subparsers,
         "preview",
-        help="a PNG grid: one digit under each scheme and clean, plus random items",
+        help="a PNG grid: one digit under each scheme and clean, plus random items (--images: image and audio)",
         description="Draw one item under every scheme and clean, then a few random items, "
-                    "each tile titled with its scheme, index and digit.",
+                    "each tile titled with its scheme, index and digit. With --images, AV-MNIST side by side: "
+                    "one row per item (--index, then --random others) with MNIST's image, its pca25 image half "
+                    "and the spectrogram under every scheme, titled with the index and the digit.",
     )
     add_root_argument(p)
     add_source_arguments(p)
@@ -74,6 +76,10 @@ def add_preview_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--renderer", default="fast", choices=RENDERERS)
     p.add_argument("--style", default=None, choices=STYLES)
+    p.add_argument("--images", nargs="?", type=Path, const=True, default=False, metavar="PATH",
+                   help="draw MNIST's image beside the audio; its image files are looked for under ROOT "
+                        "('avmnist-audio download --root ROOT --only mnist_images' puts them there), or in PATH "
+                        "(the split's idx3 file or a folder holding it)")
     p.set_defaults(func=run_preview)
     return p
 
@@ -82,6 +88,7 @@ def run_preview(args: argparse.Namespace) -> int:
     """Draw the grid and print where it went; exit status 0."""
     require_sources(args)
     out = preview(args.root, args.out, split=args.split, index=args.index, random_items=args.random,
-                  seed=args.seed, renderer=args.renderer, style=args.style, **source_kwargs(args))
+                  seed=args.seed, renderer=args.renderer, style=args.style, images=args.images,
+                  **source_kwargs(args))
     print(out)
     return 0

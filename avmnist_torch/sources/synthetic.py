@@ -1,18 +1,23 @@
-"""A small data tree in the shapes of FSDD, ESC-50 and the AV-MNIST labels.
+"""A small data tree in the shapes of FSDD, ESC-50, the AV-MNIST labels and (optionally) MNIST's files.
 
 Used by ``avmnist-audio demo`` (so the package shows what it does on a fresh
 machine with no downloads) and by the tests. The audio is made up: harmonic
 "voices" whose pitch depends on digit and speaker, and noise clips of coloured
-noise, hums and clicks. Everything follows from ``seed``.
+noise, hums and clicks. The optional MNIST image files hold made-up handwriting:
+a 5x7 pixel font's glyph of each item's digit, shifted, slanted and blurred, so
+an image shows the same digit as its label. Everything follows from ``seed``.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 from typing import Sequence, Union
 
 import numpy as np
+
+from .mnist_idx import MNIST_IMAGE_FILES, MNIST_LABEL_FILES, idx1_label_bytes, idx3_image_bytes
 
 PathLike = Union[str, os.PathLike]
 
@@ -67,12 +72,17 @@ def make_synthetic_tree(
     noise_rate: int = 44100,
     noise_seconds: float = 5.0,
     seed: int = 0,
+    mnist_images: bool = False,
 ) -> Path:
     """Write a small tree in the notebook's layout under ``root`` and return ``root``.
 
     ``root/recordings/{digit}_{speaker}_{take}.wav`` (8 kHz int16; takes 0-4
     are test, 5 and above train), ``root/noise_recordings/audio/*.wav`` with
     ``meta/esc50.csv``, and ``root/avmnist/{train,test}_labels.npy``.
+
+    With ``mnist_images=True``, also MNIST's image and label files for those labels, where
+    ``avmnist-audio download`` puts them (see :func:`write_synthetic_mnist`). They are drawn
+    from a generator of their own, so the rest of the tree is the same with or without them.
     """
     import pandas as pd
 
@@ -106,4 +116,85 @@ def make_synthetic_tree(
 
     np.save(labels_dir / "train_labels.npy", rng.integers(0, 10, size=n_train).astype(np.int64))
     np.save(labels_dir / "test_labels.npy", rng.integers(0, 10, size=n_test).astype(np.int64))
+    if mnist_images:
+        write_synthetic_mnist(root, seed=seed)
     return root
+
+
+# ----------------------------------------------------------------------------
+# MNIST-shaped image files
+
+#: A 5x7 pixel font, one string of seven 5-pixel rows per digit.
+_GLYPHS = (
+    "01110 10001 10011 10101 11001 10001 01110",
+    "00100 01100 00100 00100 00100 00100 01110",
+    "01110 10001 00001 00010 00100 01000 11111",
+    "11111 00010 00100 00010 00001 10001 01110",
+    "00010 00110 01010 10010 11111 00010 00010",
+    "11111 10000 11110 00001 00001 10001 01110",
+    "00110 01000 10000 11110 10001 10001 01110",
+    "11111 00001 00010 00100 01000 01000 01000",
+    "01110 10001 10001 01110 10001 10001 01110",
+    "01110 10001 10001 01111 00001 00010 01100",
+)
+_GLYPH_PIXELS = np.array([[[c == "1" for c in row] for row in glyph.split()] for glyph in _GLYPHS], dtype=np.float64)
+_SCALE = 3  # glyph pixels -> image pixels: 7x5 becomes 21x15, about MNIST's 20x20 digit box
+
+
+def _blur_matrix(sigma: float, size: int = 28) -> np.ndarray:
+    # A Gaussian blur along one axis as a matrix, so an image is blurred by B @ image @ B.T.
+    offsets = np.arange(size)[:, None] - np.arange(size)[None, :]
+    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def synthetic_mnist_images(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``(N, 28, 28)`` uint8 images of made-up handwriting, image ``i`` showing digit ``labels[i]``.
+
+    Each is its digit's glyph from a 5x7 pixel font, scaled 3 times, placed near the centre
+    with a random shift and slant, blurred into strokes of random width and brightness, on
+    MNIST's black (0) background with white (up to 255) ink.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng([seed, 28])
+    out = np.zeros((len(labels), 28, 28), dtype=np.uint8)
+    rows_big = 7 * _SCALE
+    for i, digit in enumerate(labels):
+        big = np.kron(_GLYPH_PIXELS[int(digit)], np.ones((_SCALE, _SCALE)))
+        top, left = 3 + int(rng.integers(-2, 3)), 6 + int(rng.integers(-2, 3))
+        lean = rng.uniform(-2.5, 2.5)  # the top row sits this many columns right, the bottom row left
+        canvas = np.zeros((28, 28))
+        for r in range(rows_big):
+            shift = int(round(lean * (rows_big - 1 - 2 * r) / (rows_big - 1)))
+            canvas[top + r, left + shift:left + shift + big.shape[1]] = big[r]
+        blur = _blur_matrix(rng.uniform(0.6, 1.0))
+        canvas = blur @ canvas @ blur.T
+        canvas *= rng.uniform(230, 255) / canvas.max()
+        canvas[canvas < 24] = 0  # MNIST's background is exactly 0 around the strokes
+        out[i] = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
+    return out
+
+
+def write_synthetic_mnist(root: PathLike, *, seed: int = 0) -> Path:
+    """Write MNIST-format image files for the tree's labels under ``root/mnist/``; return that folder.
+
+    For each split whose labels ``root/avmnist/{split}_labels.npy`` exist: MNIST's
+    ``{train,t10k}-images-idx3-ubyte.gz`` (:func:`synthetic_mnist_images` of those labels) and,
+    beside it, ``{train,t10k}-labels-idx1-ubyte.gz`` with the same labels, in the folder and
+    names ``avmnist-audio download`` uses. The label files are what tells a pairing check which
+    digit each (unpublished) image shows. The files are the same bytes on every run.
+    """
+    root = Path(root)
+    folder = root / "mnist"
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, split in enumerate(("train", "test")):
+        labels_file = root / "avmnist" / f"{split}_labels.npy"
+        if not labels_file.is_file():
+            continue
+        labels = np.load(labels_file)
+        images = synthetic_mnist_images(labels, seed=seed * 2 + k)
+        for name, data in ((MNIST_IMAGE_FILES[split], idx3_image_bytes(images)),
+                           (MNIST_LABEL_FILES[split], idx1_label_bytes(labels))):
+            # mtime=0: the same bytes on every run, like the rest of the tree
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data, compresslevel=6, mtime=0))
+    return folder

@@ -1,0 +1,74 @@
+"""``preview(images=...)`` / ``avmnist-audio preview --images``: image and audio of AV-MNIST side by side."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avmnist_torch.cli import main
+from avmnist_torch.common import SourceError
+from avmnist_torch.inspection import preview
+from avmnist_torch.sources.synthetic import make_synthetic_tree
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(path: Path):
+    data = path.read_bytes()
+    assert data[:8] == PNG
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    return make_synthetic_tree(tmp_path_factory.mktemp("preview-av"), n_train=20, n_test=16, noise_seconds=1.0,
+                               mnist_images=True)
+
+
+def test_side_by_side_png_has_a_row_per_item_and_a_column_per_image_and_scheme(tree, tmp_path):
+    out = preview(tree, tmp_path / "av.png", images=True, random_items=2, schemes=("burst_noise", "clean"))
+    wide, high = _png_size(out)
+    # 3 rows of 4 tiles (MNIST image, pca25 image half, two schemes): wider than high
+    more = preview(tree, tmp_path / "av5.png", images=True, random_items=4, schemes=("burst_noise", "clean"))
+    wide5, high5 = _png_size(more)
+    assert wide5 == wide and high5 > high and wide > high
+    audio_only = preview(tree, tmp_path / "audio.png", random_items=2, schemes=("burst_noise", "clean"))
+    assert audio_only.read_bytes() != out.read_bytes()
+
+
+def test_images_path_option_takes_the_idx_file(tree, tmp_path):
+    elsewhere = tmp_path / "mnist-copy"
+    shutil.copytree(tree / "mnist", elsewhere)
+    out = preview(tree, tmp_path / "av.png", images=elsewhere / "t10k-images-idx3-ubyte.gz", random_items=1,
+                  schemes=("clean",))
+    assert _png_size(out)[0] > 0
+
+
+def test_missing_images_are_a_clear_error(tmp_path):
+    root = make_synthetic_tree(tmp_path / "no-mnist", n_train=8, n_test=6, noise_seconds=0.5)
+    with pytest.raises(SourceError, match=r"(?s)no MNIST test image file under .*--only mnist_images.*--images PATH"):
+        preview(root, tmp_path / "av.png", images=True)
+    assert not (tmp_path / "av.png").exists()
+
+
+def test_images_that_show_other_digits_are_refused(tree, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(tree, root)
+    labels = np.load(root / "avmnist" / "test_labels.npy")
+    np.save(root / "avmnist" / "test_labels.npy", (labels + 1) % 10)  # the audio now says other digits
+    with pytest.raises(SourceError, match="differ from the AV-MNIST test labels"):
+        preview(root, tmp_path / "av.png", images=True)
+
+
+def test_cli_preview_images(tree, tmp_path, capsys):
+    out = tmp_path / "av.png"
+    assert main(["preview", "--root", str(tree), "--out", str(out), "--images", "--random", "1"]) == 0
+    assert capsys.readouterr().out.strip() == str(out) and _png_size(out)[0] > 0
+    missing = make_synthetic_tree(tmp_path / "no-mnist", n_train=8, n_test=6, noise_seconds=0.5)
+    assert main(["preview", "--root", str(missing), "--out", str(tmp_path / "x.png"), "--images"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("avmnist-audio preview: error: preview with images: no MNIST test image file")
+    assert "--only mnist_images" in err
