@@ -34,12 +34,29 @@ N_FFT = 2048
 HOP = 512
 
 
+def periodic_hann(n: int) -> np.ndarray:
+    """The window librosa's stft takes: ``scipy.signal.get_window("hann", n, fftbins=True)``, restated.
+
+    scipy builds it as a general cosine window over ``n + 1`` points with coefficients
+    ``(0.5, 0.5)`` and drops the last point (``scipy/signal/windows/_windows.py``,
+    ``_general_cosine_impl``); the same float64 operations in the same order give the same
+    bits (tested against scipy). Restated rather than imported because importing
+    ``scipy.signal`` takes most of a second, which every DataLoader worker would pay on its
+    first item.
+    """
+    if n <= 1:
+        return np.ones(n, dtype=np.float64)
+    fac = np.linspace(-np.pi, np.pi, n + 1, dtype=np.float64)
+    w = np.zeros(n + 1, dtype=np.float64)
+    for k, a in enumerate((0.5, 0.5)):
+        w += np.float64(a) * np.cos(k * fac)
+    return w[:-1]
+
+
 @functools.lru_cache(maxsize=1)
 def _window() -> np.ndarray:
     # librosa.filters.get_window("hann", n_fft, fftbins=True): scipy's periodic Hann, float64
-    from scipy.signal import get_window
-
-    window = get_window("hann", N_FFT, fftbins=True)
+    window = periodic_hann(N_FFT)
     window.setflags(write=False)
     return window
 
@@ -47,9 +64,7 @@ def _window() -> np.ndarray:
 @functools.lru_cache(maxsize=512)
 def _window_sumsquare(n_frames: int) -> np.ndarray:
     """librosa.filters.window_sumsquare(window="hann", n_frames=...): float32, frames added in order."""
-    from scipy.signal import get_window
-
-    win_sq = get_window("hann", N_FFT) ** 2  # librosa asks without fftbins: its default, True
+    win_sq = _window() ** 2  # librosa asks get_window without fftbins: its default, True (periodic)
     out = np.zeros(N_FFT + HOP * (n_frames - 1), dtype=np.float32)
     for frame in range(n_frames):
         sample = frame * HOP

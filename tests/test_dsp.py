@@ -124,3 +124,16 @@ def test_resample_many_without_the_channel_route(monkeypatch):
     out = dsp.resample_many(clips[:4], 8000, 2000)
     assert [y.tobytes() for y in out] == [dsp.resample(x, 8000, 2000).tobytes() for x in clips[:4]]
     assert dsp.resample_many(clips, 8000, 8000) == clips
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 256, 1024, 2048, 4096])
+def test_periodic_hann_is_scipys_window_bit_for_bit(n):
+    """librosa takes its stft window from scipy; dsp restates it so that no worker imports scipy.signal."""
+    from scipy.signal import get_window
+
+    from avmnist_torch.dsp import periodic_hann
+
+    want = get_window("hann", n, fftbins=True) if n else np.ones(0)
+    got = periodic_hann(n)
+    assert got.dtype == np.float64 and got.shape == want.shape
+    assert got.tobytes() == np.asarray(want, dtype=np.float64).tobytes()
