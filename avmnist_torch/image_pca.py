@@ -262,13 +262,12 @@ def _temporary_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
 
 
-def _write_cached(path: Path, images: np.ndarray, fingerprint: str) -> None:
-    fit = fit_pca(images)
-    n_rows = len(images)
+def _write_rows_atomic(path: Path, n_rows: int, fill) -> None:
+    """Write a float64 ``(n_rows, 784)`` .npy at `path` whole or not at all: ``fill(out)`` writes the rows."""
     tmp = _temporary_beside(path)
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=(n_rows, 784))
-        reconstruct(images, fit, out=out)
+        fill(out)
         out.flush()
         del out
         with open(tmp, "rb+") as f:
@@ -278,6 +277,12 @@ def _write_cached(path: Path, images: np.ndarray, fingerprint: str) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def _write_cached(path: Path, images: np.ndarray, fingerprint: str) -> None:
+    fit = fit_pca(images)
+    n_rows = len(images)
+    _write_rows_atomic(path, n_rows, lambda out: reconstruct(images, fit, out=out))
     write_json_atomic(_sidecar(path), {
         "recipe": RECIPE,
         "avmnist_torch": __version__,
@@ -402,20 +407,12 @@ def write_image_half(
                 if all(np.array_equal(existing[a:b], rows[a:b]) for a, b in _blocks(len(rows))):
                     return path
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _temporary_beside(path)
-        try:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=rows.shape)
+
+        def copy_rows(out: np.ndarray) -> None:
             for a, b in _blocks(len(rows)):
                 out[a:b] = rows[a:b]
-            out.flush()
-            del out
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        _write_rows_atomic(path, len(rows), copy_rows)
     except OSError as err:
         raise io_error(err, path, "writing the image half") from None
-    fsync_dir(path.parent)
     return path

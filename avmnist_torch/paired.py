@@ -313,10 +313,9 @@ class AVMNISTDataset(torch.utils.data.Dataset):
             return np.array(row, dtype=np.uint8).reshape(MNIST_IMAGE_SHAPE)
         return np.array(row, dtype=np.float32).reshape(MNIST_IMAGE_SHAPE)
 
-    def __getitem__(self, index: int) -> Tuple[Any, Any, Any]:
-        index = self.audio._check_index(index)
-        image = torch.from_numpy(self.image_array(index)[None])
-        audio, label = self.audio[index]
+    def _item(self, index: int, audio: Any, label: Any) -> Tuple[Any, Any, Any]:
+        """Item ``index`` from its audio half: the image looked up, every transform applied."""
+        image = torch.from_numpy(self.image_array(self.audio._check_index(index))[None])
         if self.transform_image is not None:
             image = self.transform_image(image)
         if self.transform_audio is not None:
@@ -325,6 +324,10 @@ class AVMNISTDataset(torch.utils.data.Dataset):
             label = self.target_transform(label)
         return image, audio, label
 
+    def __getitem__(self, index: int) -> Tuple[Any, Any, Any]:
+        index = self.audio._check_index(index)
+        return self._item(index, *self.audio[index])
+
     def __getitems__(self, indices: Sequence[int]) -> List[Tuple[Any, Any, Any]]:
         """Items ``indices`` at once, exactly ``[self[i] for i in indices]``.
 
@@ -332,17 +335,7 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         batch (see :meth:`AVMNISTAudioDataset.__getitems__`), the image rows are looked up.
         """
         pairs = self.audio.__getitems__(indices)
-        items = []
-        for index, (audio, label) in zip(indices, pairs):
-            image = torch.from_numpy(self.image_array(self.audio._check_index(index))[None])
-            if self.transform_image is not None:
-                image = self.transform_image(image)
-            if self.transform_audio is not None:
-                audio = self.transform_audio(audio)
-            if self.target_transform is not None:
-                label = self.target_transform(label)
-            items.append((image, audio, label))
-        return items
+        return [self._item(index, audio, label) for index, (audio, label) in zip(indices, pairs)]
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where both halves of item ``index`` come from."""

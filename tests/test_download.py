@@ -455,3 +455,16 @@ def test_cli_failure_exit_code_and_message(tmp_path, closed_port):
     assert f"http://127.0.0.1:{closed_port}/mnist/train-labels-idx1-ubyte.gz: unreachable" in res.stderr
     res = _cli(["download", "--root", str(tmp_path), "--mirror", "nohost", "--quiet"])
     assert res.returncode == 2 and "scheme://host" in res.stderr
+
+
+def test_installed_label_files_follow_the_umask(tmp_path, server, mnist):
+    """Like every other installed file (mkstemp would have made them readable by their writer only)."""
+    for split, paths in MNIST_PATHS.items():
+        server.files[paths[0]] = _mnist_gz(mnist[split])
+    old = os.umask(0o022)
+    try:
+        _get(tmp_path, server, sources=["mnist"])
+    finally:
+        os.umask(old)
+    for split in MNIST_PATHS:
+        assert (tmp_path / "avmnist" / f"{split}_labels.npy").stat().st_mode & 0o777 == 0o644

@@ -18,7 +18,6 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -317,15 +316,15 @@ def install_mnist_labels(ctx: Context) -> None:
             continue
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / f"{split}_labels.npy"
-        # Write beside the target, then rename: a killed run leaves no half-written .npy.
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{split}_labels.{os.getpid()}.", suffix=".tmp",
-                                        dir=out_dir)
+        # Write beside the target, then rename: a killed run leaves no half-written .npy. A plain
+        # open (not mkstemp, whose files are 0600) so the labels get the umask's mode like the rest.
+        tmp_name = out_dir / f".{split}_labels.{os.getpid()}.tmp"
         try:
-            with os.fdopen(fd, "wb") as f:
+            with open(tmp_name, "wb") as f:
                 np.save(f, labels.astype(np.int64))
             os.replace(tmp_name, target)
         except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
+            tmp_name.unlink(missing_ok=True)
             raise
         if not ctx.keep_archives:
             path.unlink(missing_ok=True)
