@@ -2,7 +2,7 @@
 
 Tests and benchmarks compare the package against this code. Changes from the
 notebook, all marked ``# CHANGED``: paths are parameters instead of module
-globals; ``os.listdir`` is sorted (SPEC.md's project rule); the indexing cell
+globals; ``os.listdir`` is sorted (the project rule in docs/items.md); the indexing cell
 is wrapped in a function; the generation loop yields items instead of writing
 a memmap. Everything that computes a sample or a pixel is verbatim.
 """

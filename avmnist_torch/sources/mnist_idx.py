@@ -1,6 +1,6 @@
 """Read MNIST label files in their original idx1 format.
 
-AV-MNIST's labels are MNIST's labels, in MNIST order (see SPEC.md, Inputs). This module reads them
+AV-MNIST's labels are MNIST's labels, in MNIST order (see docs/items.md, Inputs). This module reads them
 straight from the files MNIST publishes (``train-labels-idx1-ubyte[.gz]`` and
 ``t10k-labels-idx1-ubyte[.gz]``), from a torchvision ``MNIST`` root, and writes the same byte
 layout back so that a label array can be checked against MNIST's published checksums.
