@@ -78,4 +78,4 @@ def test_clear_removes_every_table(capsys, tree, tmp_path):
     assert status == 0 and out.startswith(f"removed from {cache}: {len(before)} tables")
     assert list_tables(cache) == [] and not any(Path(t.path).exists() for t in before)
     status, out, err = run(capsys, "cache", "--dir", str(cache))
-    assert status == 0 and out == f"clip tables in {cache}: 0 tables, 0.0 MiB\n"
+    assert status == 0 and out == f"clip tables in {cache}: 0 tables, 0.0 MB\n"

@@ -55,7 +55,7 @@ def _add_dir(p: argparse.ArgumentParser, default=None) -> None:
 
 def _total(tables: List[TableInfo]) -> str:
     size = sum(t.size_bytes for t in tables)
-    return f"{len(tables)} table{'s' if len(tables) != 1 else ''}, {size / 2**20:.1f} MiB"
+    return f"{len(tables)} table{'s' if len(tables) != 1 else ''}, {size / 1e6:.1f} MB"  # decimal MB, as the table rows print
 
 
 def run(args: argparse.Namespace) -> int:
