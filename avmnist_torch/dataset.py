@@ -291,15 +291,19 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         samples, sample_rate, _ = self.waveform(index)
         return get_renderer(self.renderer, self.style).render(samples, sample_rate)
 
-    def __getitem__(self, index: int) -> Tuple[Any, Any]:
-        index = self._check_index(index)
-        image = torch.from_numpy(self.image(index).reshape(1, IMAGE_SIZE, IMAGE_SIZE))
+    def _item(self, index: int, pixels: np.ndarray) -> Tuple[Any, Any]:
+        """Item ``index`` (checked) from its own (112, 112) pixels: tensor and label, transforms applied."""
+        image = torch.from_numpy(pixels.reshape(1, IMAGE_SIZE, IMAGE_SIZE))
         label = int(self.index.labels[index])
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:
             label = self.target_transform(label)
         return image, label
+
+    def __getitem__(self, index: int) -> Tuple[Any, Any]:
+        index = self._check_index(index)
+        return self._item(index, self.image(index))
 
     def __getitems__(self, indices: Sequence[int]) -> List[Tuple[Any, Any]]:
         """``[self[i] for i in indices]``, the same types and bytes, computed as one batch (see :meth:`images`).
@@ -309,19 +313,10 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         tensor, as ``self[i]`` gives, and the transforms are applied item by
         item.
         """
-        indices = list(indices)
-        images = self.images(indices)
-        items = []
-        for k, index in enumerate(indices):
-            # its own copy: an item holds its own 12 kB, not the whole batch, as self[i]'s does
-            image = torch.from_numpy(images[k].reshape(1, IMAGE_SIZE, IMAGE_SIZE).copy())
-            label = int(self.index.labels[self._check_index(index)])
-            if self.transform is not None:
-                image = self.transform(image)
-            if self.target_transform is not None:
-                label = self.target_transform(label)
-            items.append((image, label))
-        return items
+        checked = [self._check_index(i) for i in indices]
+        images = self.images(checked)
+        # each its own copy: an item holds its own 12 kB, not the whole batch, as self[i]'s does
+        return [self._item(index, images[k].copy()) for k, index in enumerate(checked)]
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where item ``index`` comes from and what was drawn for it."""

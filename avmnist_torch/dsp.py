@@ -83,8 +83,6 @@ def _normaliser(n_frames: int):
     return wss, nonzero
 
 
-
-
 #: Frames per FFT call in the ``*_many`` forms: 64 x 2048 float64 is 1 MiB, so input and output stay in L2.
 CHUNK_FRAMES = 64
 
