@@ -13,7 +13,7 @@ same steps reappear in ludwig's AV-MNIST loader), for each split on its own:
    variance (about 23% for MNIST, ``n = 3``): "75% of the energy removed";
 4. the image is ``projected[:, :n] @ components[:n]``: the centred image projected onto the
    first ``n`` components. The mean is *not* added back, so values are centred around 0
-   (roughly -170 to 240 for MNIST), not pixel intensities;
+   (-211 to 291 on MNIST's test images), not pixel intensities;
 5. stored as float64 (what scikit-learn returns for uint8 input), shape ``(N, 784)``.
 
 MultiBench's AV-MNIST loader (``datasets/avmnist/get_data.py``) then divides that array by
