@@ -171,11 +171,19 @@ def apply_frequency_masks_many(
 
 @functools.lru_cache(maxsize=64)
 def _band_response(sample_rate, bands: Tuple[Tuple[float, float], ...], n_freqs: int) -> np.ndarray:
-    """1.0 for the bins whose frequency ``linspace(0, sr / 2, n_freqs)[f]`` lies in a band (inclusive), else 0.0."""
+    """1 for the bins whose frequency ``linspace(0, sr / 2, n_freqs)[f]`` lies in a band (inclusive), else 0.
+
+    complex64, where the notebook multiplies its complex64 spectrum by a float64 array (numpy
+    widens both to complex128 and rounds back). With factors of 0 and 1 every product in the
+    complex multiply is exact (``x * 1 = x``, ``x * 0`` a signed zero), and so is each sum of
+    a value and a signed zero, so complex64 arithmetic gives the same bits, signed zeros
+    included, without widening a batch of spectra twice (four times faster).
+    """
     response = np.zeros(n_freqs)
     freq_bins = np.linspace(0, sample_rate / 2, n_freqs)
     for low, high in bands:
         response[(freq_bins >= low) & (freq_bins <= high)] = 1
+    response = response.astype(np.complex64)
     response.setflags(write=False)
     return response
 
@@ -195,7 +203,7 @@ def keep_bands_many(
 
     The response holds only 0 and 1, so every product in numpy's complex
     multiply is exact and each bin gets the same bits however the batch is laid
-    out in memory.
+    out in memory (and in complex64, see :func:`_band_response`).
     """
     spectra, offsets = dsp.stft_many(clips)
     bands = tuple(map(tuple, bands))

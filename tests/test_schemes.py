@@ -188,3 +188,31 @@ def test_a_subclass_that_changes_the_step_runs_item_by_item():
     for k, clip in enumerate(clips):
         one, _ = apply_scheme(clip, 8000, scheme, rng=item_rng(0, "train", "l", k))
         assert many[k].tobytes() == one.tobytes()
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 16000, 44100])
+def test_band_response_in_complex64_gives_the_notebooks_bits(sample_rate):
+    # The notebook multiplies its complex64 spectrum by a float64 0/1 array (numpy computes
+    # in complex128 and rounds back); keep_bands multiplies in complex64. Signed zeros,
+    # subnormals and huge values included, every bit must agree.
+    from avmnist_torch.schemes import _band_response
+
+    n_freqs = 1025
+    rng = np.random.default_rng(sample_rate)
+    spectrum = (rng.standard_normal((n_freqs, 40)) * 10.0 ** rng.integers(-30, 30, (n_freqs, 40))
+                + 1j * rng.standard_normal((n_freqs, 40))).astype(np.complex64)
+    parts = spectrum.view(np.float32)
+    parts[rng.random(parts.shape) < 0.2] = 0.0
+    parts[rng.random(parts.shape) < 0.2] = -0.0
+    parts[rng.random(parts.shape) < 0.05] = np.float32(1e-40)  # subnormal
+    freq_bins = np.linspace(0, sample_rate / 2, n_freqs)  # the notebook's lines, literally
+    freq_response = np.zeros(n_freqs)
+    for band in [(50, 1000), (2000, 3500)]:
+        band_mask = (freq_bins >= band[0]) & (freq_bins <= band[1])
+        freq_response[band_mask] = 1
+    expected = spectrum.copy()
+    expected *= freq_response[:, np.newaxis]
+    ours = spectrum.copy()
+    ours *= _band_response(sample_rate, ((50, 1000), (2000, 3500)), n_freqs)[:, np.newaxis]
+    assert ours.dtype == np.complex64
+    np.testing.assert_array_equal(ours.view(np.uint32), expected.view(np.uint32))
