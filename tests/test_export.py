@@ -264,7 +264,10 @@ def test_ctrl_c_through_the_cli_then_rerun_equals_uninterrupted(tmp_path):
     path = output_path(out, "train", "clean")
     command = [sys.executable, "-m", "avmnist_torch.cli", "export", "--root", str(root), "--split", "train",
                "--scheme", "clean", "--workers", "2", "--out", str(out), "--quiet"]
-    proc = subprocess.Popen(command, cwd=REPO, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    # A terminal's job gets SIGINT's default action; a background job of a script ('pytest &')
+    # inherits it ignored, and Python then leaves it ignored. Restore the terminal's case.
+    proc = subprocess.Popen(command, cwd=REPO, start_new_session=True, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while len(done_chunks(path)) < 2:
