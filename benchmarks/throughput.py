@@ -141,6 +141,23 @@ def single_rate(ds, n, rounds):
     return best
 
 
+def in_fresh_process(p, split, scheme, cache, body):
+    """Run ``body`` in a new Python process, after making ``ds`` (one thread, clip tables in ``cache``);
+    returns the JSON that its last line prints. A fresh process inherits nothing of (a)'s matplotlib
+    and librosa, and its first epoch starts from whatever ``cache`` holds."""
+    code = (
+        "import json, os, sys, time, torch\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "from avmnist_torch import AVMNISTAudioDataset\n"
+        "torch.set_num_threads(1)\n"
+        f"ds = AVMNISTAudioDataset(split={split!r}, scheme={scheme!r}, noise_cache={str(cache)!r},"
+        f" recordings={str(p['recordings'])!r}, noises={str(p['noises'])!r}, labels={str(p['labels'])!r})\n"
+        + body
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def loader_rate(p, scheme, n, size, workers, cache, rounds=1, ready=False):
     """(d) in a fresh process, so that the workers inherit nothing of (a)'s matplotlib and librosa.
 
@@ -152,13 +169,11 @@ def loader_rate(p, scheme, n, size, workers, cache, rounds=1, ready=False):
     ``ready=True`` measures (f) instead: the same DataLoader over the same items computed beforehand
     (held in memory, which the forked workers inherit), so that its workers do nothing but what
     PyTorch does with a batch once ``__getitems__`` has returned it: collate into a new shared-memory
-    block, pickle, pass its file descriptor to the main process, which maps it.
+    block, pickle, pass its file descriptor to the main process, which maps it. An epoch of ``n``
+    such items costs a few tens of ms of CPU, close to /proc's 10 ms ticks, so the ready dataset
+    serves its ``n`` items over and over for an epoch of at least 50,000 (about a second).
     """
-    code = (
-        "import json, os, sys, time, torch\n"
-        f"sys.path.insert(0, {str(REPO)!r})\n"
-        "from avmnist_torch import AVMNISTAudioDataset\n"
-        "torch.set_num_threads(1)\n"
+    return in_fresh_process(p, "train", scheme, cache, (
         "def cpu(pids):\n"
         "    try:\n"
         "        ticks = 0\n"
@@ -169,16 +184,14 @@ def loader_rate(p, scheme, n, size, workers, cache, rounds=1, ready=False):
         "        return ticks / os.sysconf('SC_CLK_TCK') + time.process_time()\n"
         "    except (OSError, ValueError, IndexError):\n"
         "        return float('nan')\n"
-        f"ds = AVMNISTAudioDataset(split='train', scheme={scheme!r}, noise_cache={str(cache)!r},"
-        f" recordings={str(p['recordings'])!r}, noises={str(p['noises'])!r}, labels={str(p['labels'])!r})\n"
         + (f"items = ds.__getitems__(list(range({n})))\n"
            "class Ready(torch.utils.data.Dataset):\n"
            "    def __len__(self):\n"
-           "        return len(items)\n"
+           "        return max(len(items), 50_000)\n"
            "    def __getitem__(self, i):\n"
-           "        return items[i]\n"
+           "        return items[i % len(items)]\n"
            "    def __getitems__(self, indices):\n"
-           "        return [items[i] for i in indices]\n"
+           "        return [items[i % len(items)] for i in indices]\n"
            "data = Ready()\n" if ready else f"data = torch.utils.data.Subset(ds, range({n}))\n")
         + f"loader = torch.utils.data.DataLoader(data, batch_size={size}, num_workers={workers},"
         f" persistent_workers=True)\n"
@@ -193,20 +206,12 @@ def loader_rate(p, scheme, n, size, workers, cache, rounds=1, ready=False):
         "        best = (wall, used)\n"
         "wall, used = best\n"
         "print(json.dumps([count / wall, count / used if used > 0 else float('nan')]))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    ))
 
 
 def epoch_times(p, scheme, split, n, size, cache):
     """(e) in a fresh process: CPU seconds of a first epoch from empty clip tables, then of a warm one."""
-    code = (
-        "import json, sys, time, torch\n"
-        f"sys.path.insert(0, {str(REPO)!r})\n"
-        "from avmnist_torch import AVMNISTAudioDataset\n"
-        "torch.set_num_threads(1)\n"
-        f"ds = AVMNISTAudioDataset(split={split!r}, scheme={scheme!r}, noise_cache={str(cache)!r},"
-        f" recordings={str(p['recordings'])!r}, noises={str(p['noises'])!r}, labels={str(p['labels'])!r})\n"
+    return in_fresh_process(p, split, scheme, cache, (
         f"n = min({n}, len(ds)) if {n} > 0 else len(ds)\n"
         f"parts = [list(range(s, min(n, s + {size}))) for s in range(0, n, {size})]\n"
         "times = []\n"
@@ -216,9 +221,7 @@ def epoch_times(p, scheme, split, n, size, cache):
         "        ds.__getitems__(part)\n"
         "    times.append(time.process_time() - start)\n"
         "print(json.dumps([n] + times))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    ))
 
 
 def profile(ds, n, size, top):
