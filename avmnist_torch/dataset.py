@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from .cache import CacheInfo, cached_rows, resolve_cache
-from .common import PathLike
-from .generator import CLASSES, AudioItemGenerator
+from .common import ParameterError, PathLike
+from .generator import CLASSES, AudioItemGenerator, check_epoch
 from .rendering import IMAGE_SIZE
 from .schemes import Scheme
 from .sources.labels import LabelsLike
@@ -63,6 +63,14 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     ``__getitems__``, which computes them together and returns exactly what
     ``ds[i]`` gives for each index.
 
+    With ``draws="per_epoch"`` the items are drawn anew every epoch (masks,
+    noise clip and window, and as chosen the recording and the SNR): call
+    :meth:`set_epoch` before each epoch's iteration, as for a
+    ``DistributedSampler``. Item ``i`` of epoch ``e`` is then a pure function
+    of (data, split, scheme, seed, options, e, i): the same with any number of
+    workers, persistent or not, forked or spawned, on any DDP rank, and a run
+    resumed at epoch ``k`` gets epoch ``k``'s items by calling ``set_epoch(k)``.
+
     Parameters
     ----------
     root : path, optional
@@ -103,6 +111,16 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         uses ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy`` only when it
         matches, and generates otherwise. A file without metadata (the
         notebook's own files) is served as it is; ``describe()`` says so.
+        Only with ``draws="fixed"``.
+    draws : {"fixed", "per_epoch"}
+        ``"fixed"`` (default): the same items every epoch, the notebook's.
+        ``"per_epoch"``: new draws every epoch (see ``docs/items.md``).
+    redraw_recording : bool
+        Per epoch, also draw the recording: any of the split's recordings of
+        the item's digit.
+    snr_range_db : float, optional
+        Per epoch, each item draws its SNR uniformly from the scheme's value
+        plus or minus this many dB.
 
     Attributes
     ----------
@@ -133,6 +151,9 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         clip_tables: Union[PathLike, str, None] = "auto",
         download: bool = False,
         from_export: Optional[PathLike] = None,
+        draws: str = "fixed",
+        redraw_recording: bool = False,
+        snr_range_db: Optional[float] = None,
         **renamed: Any,
     ) -> None:
         old = renamed_options(renamed, {"noise_cache": "clip_tables", "cache": "from_export"}, type(self).__name__)
@@ -140,8 +161,16 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         from_export = old.get("from_export", from_export)
         self.generator = AudioItemGenerator(
             root, split, scheme, seed=seed, renderer=renderer, style=style, recordings=recordings, noises=noises,
-            labels=labels, clip_tables=clip_tables, download=download,
+            labels=labels, clip_tables=clip_tables, download=download, draws=draws,
+            redraw_recording=redraw_recording, snr_range_db=snr_range_db,
         )
+        if from_export is not None and self.generator.per_epoch:
+            raise ParameterError("from_export= serves one fixed set of items: it cannot serve draws='per_epoch' "
+                                 "(generate them, or export one epoch and serve that file with its own dataset)")
+        # The current epoch, in shared memory: DataLoader workers forked from this process map the same
+        # page, and workers started by spawn or forkserver receive it through torch's multiprocessing
+        # pickler as a handle to the same memory, so set_epoch() here reaches persistent workers too.
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         self.root = self.generator.root
         self.transform = transform
         self.target_transform = target_transform
@@ -158,6 +187,32 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     renderer = property(lambda self: self.generator.renderer, doc="``'fast'`` or ``'matplotlib'``.")
     style = property(lambda self: self.generator.style, doc="The matplotlib version whose pixels are drawn.")
     index = property(lambda self: self.generator.index, doc="Which recording and noise every item takes.")
+
+    draws = property(lambda self: self.generator.draws, doc="``'fixed'`` or ``'per_epoch'``.")
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        # A plain pickle or deepcopy gives a private copy of the epoch: share it again, so
+        # that workers forked from this copy still see its set_epoch().
+        if not self._epoch.is_shared():
+            self._epoch.share_memory_()
+
+    @property
+    def epoch(self) -> int:
+        """The epoch whose items this dataset serves (0 until :meth:`set_epoch`)."""
+        return int(self._epoch[0])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Serve epoch ``epoch``'s items from now on, in this process and in every DataLoader worker.
+
+        Call it before iterating over the epoch (with a ``DistributedSampler``,
+        beside its own ``set_epoch``). With ``draws="fixed"`` the items are the
+        same in every epoch and this only records the number.
+        """
+        self._epoch[0] = check_epoch(epoch)
+
+    def _item_epoch(self) -> Optional[int]:
+        return int(self._epoch[0]) if self.generator.per_epoch else None
 
     @property
     def cache(self) -> Optional[CacheInfo]:
@@ -179,17 +234,20 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         return len(self.generator)
 
     def metadata(self) -> Dict[str, Any]:
-        """The identity of the items, as an export records it (see :meth:`AudioItemGenerator.metadata`)."""
-        return self.generator.metadata()
+        """The identity of the items (of the current epoch, per epoch), as an export records it.
+
+        See :meth:`AudioItemGenerator.metadata`.
+        """
+        return self.generator.metadata(epoch=self._item_epoch())
 
     def waveform(self, index: int) -> Tuple[np.ndarray, int, List[dict]]:
-        """The degraded waveform of item ``index``, its sample rate and its random draws."""
-        return self.generator.waveform(index)
+        """The degraded waveform of item ``index`` (of the current epoch), its sample rate and its random draws."""
+        return self.generator.waveform(index, epoch=self._item_epoch())
 
     def spectrograms(self, indices: Sequence[int]) -> np.ndarray:
         """Items ``indices`` as an (N, 112, 112) uint8 array, computed as one batch (or read from the export)."""
         if self.export is None:
-            return self.generator.spectrograms(indices)
+            return self.generator.spectrograms(indices, epoch=self._item_epoch())
         checked = [self.generator.check_index(i) for i in indices]
         rows = cached_rows(self.export.path, self.export.rows)
         out = np.empty((len(checked), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
@@ -200,7 +258,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     def spectrogram(self, index: int) -> np.ndarray:
         """Item ``index`` as a (112, 112) uint8 numpy array."""
         if self.export is None:
-            return self.generator.spectrogram(index)
+            return self.generator.spectrogram(index, epoch=self._item_epoch())
         return self.spectrograms([index])[0]
 
     def images(self, indices: Sequence[int]) -> np.ndarray:
@@ -240,8 +298,8 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         return [self._item(index, pixels[k].copy()) for k, index in enumerate(checked)]
 
     def describe(self, index: int) -> Dict[str, Any]:
-        """Where item ``index`` comes from and what was drawn for it."""
-        out = self.generator.describe(index)
+        """Where item ``index`` comes from and what was drawn for it (in the current epoch, per epoch)."""
+        out = self.generator.describe(index, epoch=self._item_epoch())
         out["export"] = None if self.export is None else {
             "path": self.export.path,
             "provenance": self.export.provenance,
@@ -254,6 +312,9 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     def __repr__(self) -> str:
         lines = [f"Split: {self.split}", f"Scheme: {self.scheme.name}", f"Seed: {self.seed}",
                  f"Renderer: {self.renderer} (matplotlib {self.style or 'installed'} pixels)"]
+        if self.generator.per_epoch:
+            lines.append(f"Draws: per epoch (epoch {self.epoch}, redraw_recording={self.generator.redraw_recording}, "
+                         f"snr_range_db={self.generator.snr_range_db})")
         if self.export is not None:
             lines.append(f"Served from: {self.export.path}")
         return dataset_repr(self, lines, {"Transform": self.transform, "Target transform": self.target_transform})

@@ -264,6 +264,13 @@ def _librosa_length(n_samples: int, orig_sr, target_sr) -> int:
     return int(np.ceil(n_samples * (float(target_sr) / orig_sr)))
 
 
+def resampled_length(n_samples: int, orig_sr: int, target_sr: int) -> int:
+    """How many samples :func:`resample` returns for ``n_samples`` (librosa's length; unchanged at the same rate)."""
+    if orig_sr == target_sr:
+        return int(n_samples)
+    return _librosa_length(n_samples, orig_sr, target_sr)
+
+
 def _fit(out: np.ndarray, n_samples: int, dtype) -> np.ndarray:
     """librosa's fix_length of soxr's output: cut, or right-pad with zeros."""
     if len(out) > n_samples:

@@ -21,25 +21,37 @@ from .noise import NoiseBank
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
 from .schemes import (
     MIN_LENGTH,
+    SOURCES_STREAM,
+    STEPS_STREAM,
+    ItemRandom,
     Scheme,
     apply_scheme,
     apply_scheme_many,
+    epoch_rng,
+    fit_noise_length,
     get_scheme,
     item_rng,
     prepare_recording,
     recording_prefix,
+    with_snr_range,
 )
 from .sources.audio import load_wav
 from .sources.clips import ClipBank, package_versions
 from .sources.download import download as download_sources
+from .sources.fsdd import parse_recording_name
 from .sources.index import SplitIndex, build_split_index
 from .sources.labels import LabelsLike
 
-__all__ = ["AudioItemGenerator", "resolve_sources", "load_prepared", "CLASSES"]
+__all__ = ["AudioItemGenerator", "resolve_sources", "load_prepared", "check_epoch", "CLASSES", "DRAW_MODES"]
 
 #: The ten digit classes, named as torchvision's MNIST names them.
 CLASSES = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
            "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
+
+#: ``draws=``: the notebook's fixed items, or new draws every epoch.
+DRAW_MODES = ("fixed", "per_epoch")
+#: The largest epoch: the datasets hold the epoch in an int64 tensor.
+MAX_EPOCH = 2**63 - 1
 
 #: Room a prepared recording has beyond the longest recording (down-up resampling may add a few samples).
 PREPARED_MARGIN = 256
@@ -99,6 +111,39 @@ def resolve_sources(
     return root, recordings, (Path(noises) if noises is not None else None), (labels if labels is not None else root)
 
 
+def check_epoch(epoch: Any) -> int:
+    """``epoch`` as an int, or a ``ParameterError`` saying why it is not one: a whole number, 0 to 2**63 - 1."""
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or not 0 <= int(epoch) <= MAX_EPOCH:
+        raise ParameterError(f"epoch={epoch!r}: an epoch is a whole number, 0 to 2**63 - 1")
+    return int(epoch)
+
+
+class WindowedNoise:
+    """One item's noise in per-epoch mode: a whole resampled clip, of which each use takes a random window.
+
+    ``noise()`` is the whole clip. ``window(length, draws)`` draws a start
+    uniformly from ``0 .. len(clip) - length`` (both ends included) from the
+    item's steps stream and returns those ``length`` samples; a clip no longer
+    than ``length`` is returned whole (start 0, nothing drawn), and
+    :func:`~avmnist_torch.schemes.add_noise` tiles it as for fixed items.
+    """
+
+    __slots__ = ("_get", "_rng", "clip")
+
+    def __init__(self, get, rng: ItemRandom, clip: str) -> None:
+        self._get, self._rng, self.clip = get, rng, clip
+
+    def __call__(self) -> np.ndarray:
+        return self._get()
+
+    def window(self, length: int, draws: List[dict]) -> np.ndarray:
+        noise = self._get()
+        start = self._rng.integers(0, len(noise) - length) if len(noise) > length else 0
+        draws.append({"step": "noise_window", "start": start, "length": min(length, len(noise)),
+                      "clip_length": len(noise)})
+        return fit_noise_length(noise[start:], length)
+
+
 def load_prepared(path: str, steps) -> Tuple[np.ndarray, int]:
     """A recording decoded, padded and run through ``steps`` (a scheme's recording-only prefix)."""
     samples, rate = load_wav(path)
@@ -143,11 +188,23 @@ class AudioItemGenerator:
         Never changes an item's bytes.
     download : bool
         Download whatever is missing under ``root`` first.
+    draws : {"fixed", "per_epoch"}
+        ``"fixed"`` (default): every epoch the same items, the notebook's.
+        ``"per_epoch"``: new draws every epoch (see ``docs/items.md``, "Fresh
+        draws every epoch"): the masks, the noise clip (any of the split's
+        noise pool, uniformly) and a random window of it.
+    redraw_recording : bool
+        With ``draws="per_epoch"``: also draw the recording every epoch, any of
+        the split's recordings of the item's digit, uniformly.
+    snr_range_db : float, optional
+        With ``draws="per_epoch"``: each item draws its SNR uniformly from the
+        scheme's value plus or minus this many dB (see
+        :func:`~avmnist_torch.schemes.with_snr_range`).
 
     Raises
     ------
     ParameterError
-        An option is out of range (split, scheme, seed, renderer, style).
+        An option is out of range (split, scheme, seed, renderer, style, draws).
     SourceError
         A source is missing or broken; the message names the file.
     """
@@ -166,14 +223,27 @@ class AudioItemGenerator:
         labels: Optional[LabelsLike] = None,
         clip_tables: Union[PathLike, str, None] = "auto",
         download: bool = False,
+        draws: str = "fixed",
+        redraw_recording: bool = False,
+        snr_range_db: Optional[float] = None,
     ) -> None:
         check_split(split)
+        if draws not in DRAW_MODES:
+            raise ParameterError(f"unknown draws={draws!r}: choose one of {', '.join(map(repr, DRAW_MODES))}")
+        if draws == "fixed" and (redraw_recording or snr_range_db is not None):
+            raise ParameterError("redraw_recording= and snr_range_db= redraw every epoch: use them with "
+                                 "draws='per_epoch'")
         if renderer not in RENDERERS:
             raise ParameterError(f"unknown renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
         if style is not None and str(style) not in STYLES:
             raise ParameterError(f"unknown style {style!r}: choose one of {', '.join(STYLES)} (matplotlib versions)")
         self.split = split
         self.scheme = get_scheme(scheme)
+        self.draws = draws
+        self.redraw_recording = bool(redraw_recording)
+        self.snr_range_db = None if snr_range_db is None else float(snr_range_db)
+        if snr_range_db is not None:
+            self.scheme = with_snr_range(self.scheme, snr_range_db)
         self.seed = check_seed(seed)
         self.renderer = renderer
         self.style = str(style) if style is not None else (DEFAULT_STYLE if renderer == "fast" else None)
@@ -190,9 +260,16 @@ class AudioItemGenerator:
             self.index.recordings, load_wav, kind="recordings", keep=longest or None, cache_dir=clip_tables,
             key=package_versions("numpy", "soundfile"),
         )
+        # Per-epoch items take a random window anywhere in a clip: the table holds whole clips.
         self.noise_bank = NoiseBank(
-            self.index.noises, keep=max(longest, MIN_LENGTH) if longest else None, cache_dir=clip_tables
+            self.index.noises, cache_dir=clip_tables,
+            keep="whole" if self.per_epoch else (max(longest, MIN_LENGTH) if longest else None),
         )
+        # Each digit's recordings in the split, for redraw_recording: positions in index.recordings.
+        self._digit_pools: Optional[List[np.ndarray]] = None
+        if self.redraw_recording:
+            digits = np.array([parse_recording_name(p).digit for p in self.index.recordings], dtype=np.int64)
+            self._digit_pools = [np.flatnonzero(digits == d) for d in range(10)]
         # A scheme's leading steps that depend on the recording alone (aliased's
         # down-up resampling) run once per recording, into a table every process
         # maps, instead of once per item.
@@ -217,27 +294,39 @@ class AudioItemGenerator:
     def __len__(self) -> int:
         return len(self.index)
 
-    def metadata(self) -> Dict[str, Any]:
-        """The identity of this generator's items, as an export records it beside its file.
+    def metadata(self, *, epoch: Optional[int] = None) -> Dict[str, Any]:
+        """The identity of this generator's items (of ``epoch``, per epoch), as an export records it beside its file.
 
         Two generators with equal identity give the same bytes; see
         :func:`avmnist_torch.cache.metadata_for`. Stats every source file.
+        Per-epoch items add ``"draws"``: ``{"mode": "per_epoch", "epoch": ...,
+        "redraw_recording": ..., "snr_range_db": ...}``; fixed items have no
+        such key, so their identity is what it always was.
         """
-        return metadata_for(self.split, self.scheme, self.seed, self.style, self.renderer,
-                            self.index.recordings, self.index.noises, self.index.labels)
+        out = metadata_for(self.split, self.scheme, self.seed, self.style, self.renderer,
+                           self.index.recordings, self.index.noises, self.index.labels)
+        epoch = self._epoch(epoch)
+        if epoch is not None:
+            out["draws"] = {"mode": self.draws, "epoch": epoch, "redraw_recording": self.redraw_recording,
+                            "snr_range_db": self.snr_range_db}
+        return out
 
     def check_index(self, index: int) -> int:
         """``index`` as a non-negative position, or ``TypeError`` / ``IndexError`` saying why not."""
         return check_index(index, len(self), self.split)
+
+    @property
+    def per_epoch(self) -> bool:
+        """Whether items are drawn anew every epoch (``draws="per_epoch"``)."""
+        return self.draws == "per_epoch"
 
     def _noise_id(self, index: int) -> Optional[int]:
         if not self.scheme.uses_noise or not self.index.noises:
             return None
         return int(self.index.noise_ids[index])
 
-    def _recording(self, index: int) -> Tuple[np.ndarray, int]:
-        """Item ``index``'s recording, through the scheme's recording-only prefix when it has one."""
-        recording_id = int(self.index.recording_ids[index])
+    def _recording(self, recording_id: int) -> Tuple[np.ndarray, int]:
+        """A recording, through the scheme's recording-only prefix when it has one."""
         if self.prepared_bank is None:
             return self.recording_bank.get(recording_id)
         samples, rate = self.prepared_bank.get(recording_id)
@@ -247,34 +336,69 @@ class AudioItemGenerator:
             samples = prepare_recording(samples, rate, self._prefix)
         return samples, rate
 
-    def _inputs(self, index: int):
-        """What item ``index`` (checked) starts from: recording, rate, its random stream and its noise."""
-        samples, rate = self._recording(index)
+    def _epoch(self, epoch: Optional[int]) -> Optional[int]:
+        """The epoch an item is drawn for: None for fixed items (every epoch the same), else checked (default 0)."""
+        if not self.per_epoch:
+            if epoch is not None:
+                check_epoch(epoch)
+            return None
+        return 0 if epoch is None else check_epoch(epoch)
+
+    def _sources(self, index: int, epoch: Optional[int]) -> Tuple[int, Optional[int], ItemRandom, Optional[ItemRandom],
+                                                                   List[dict]]:
+        """Item ``index``'s recording and noise, its steps stream, its sources stream and what that drew."""
+        recording_id = int(self.index.recording_ids[index])
         noise_id = self._noise_id(index)
-        noise = None if noise_id is None else functools.partial(self.noise_bank.get, noise_id, rate)
-        return samples, rate, item_rng(self.seed, self.split, self.scheme.name, index), noise
+        if epoch is None:
+            return recording_id, noise_id, item_rng(self.seed, self.split, self.scheme.name, index), None, []
+        sources = epoch_rng(self.seed, self.split, self.scheme.name, index, epoch, SOURCES_STREAM)
+        drawn: List[dict] = []
+        if self._digit_pools is not None:
+            pool = self._digit_pools[int(self.index.labels[index])]
+            recording_id = int(pool[sources.integers(0, len(pool) - 1)])
+            drawn.append({"step": "recording", "recording": self.index.recordings[recording_id]})
+        if noise_id is not None:
+            noise_id = sources.integers(0, len(self.index.noises) - 1)
+            drawn.append({"step": "noise_clip", "noise": self.index.noises[noise_id]})
+        steps = epoch_rng(self.seed, self.split, self.scheme.name, index, epoch, STEPS_STREAM)
+        return recording_id, noise_id, steps, sources, drawn
 
-    def waveform(self, index: int) -> Tuple[np.ndarray, int, List[dict]]:
-        """The degraded waveform of item ``index``, its sample rate and its random draws."""
-        samples, rate, rng, noise = self._inputs(self.check_index(index))
+    def _inputs(self, index: int, epoch: Optional[int]):
+        """What item ``index`` (checked) starts from: recording, rate, steps stream, noise, and the sources drawn."""
+        recording_id, noise_id, rng, sources, drawn = self._sources(index, epoch)
+        samples, rate = self._recording(recording_id)
+        noise = None
+        if noise_id is not None:
+            noise = functools.partial(self.noise_bank.get, noise_id, rate)
+            if sources is not None:
+                noise = WindowedNoise(noise, rng, self.index.noises[noise_id])
+        return samples, rate, rng, noise, drawn
+
+    def waveform(self, index: int, *, epoch: Optional[int] = None) -> Tuple[np.ndarray, int, List[dict]]:
+        """The degraded waveform of item ``index``, its sample rate and its random draws.
+
+        ``epoch`` matters with ``draws="per_epoch"`` (default 0); fixed items are the same in every epoch.
+        """
+        samples, rate, rng, noise, drawn = self._inputs(self.check_index(index), self._epoch(epoch))
         out, draws = apply_scheme(samples, rate, self.scheme, rng=rng, noise=noise, prepared=len(self._prefix))
-        return out, rate, draws
+        return out, rate, drawn + draws
 
-    def waveforms(self, indices: Sequence[int]) -> Tuple[List[np.ndarray], List[int]]:
+    def waveforms(self, indices: Sequence[int], *, epoch: Optional[int] = None) -> Tuple[List[np.ndarray], List[int]]:
         """The degraded waveforms and sample rates of ``indices``, computed as one batch."""
-        inputs = [self._inputs(self.check_index(i)) for i in indices]
+        epoch = self._epoch(epoch)
+        inputs = [self._inputs(self.check_index(i), epoch) for i in indices]
         if not inputs:
             return [], []
-        samples, rates, rngs, noises = (list(column) for column in zip(*inputs))
+        samples, rates, rngs, noises, _ = (list(column) for column in zip(*inputs))
         out, _ = apply_scheme_many(samples, rates, self.scheme, rngs=rngs, noises=noises, prepared=len(self._prefix))
         return out, rates
 
-    def spectrogram(self, index: int) -> np.ndarray:
-        """Item ``index`` as a (112, 112) uint8 array."""
-        samples, rate, _ = self.waveform(index)
+    def spectrogram(self, index: int, *, epoch: Optional[int] = None) -> np.ndarray:
+        """Item ``index`` (of ``epoch``, with ``draws="per_epoch"``) as a (112, 112) uint8 array."""
+        samples, rate, _ = self.waveform(index, epoch=epoch)
         return get_renderer(self.renderer, self.style).render(samples, rate)
 
-    def spectrograms(self, indices: Sequence[int]) -> np.ndarray:
+    def spectrograms(self, indices: Sequence[int], *, epoch: Optional[int] = None) -> np.ndarray:
         """Items ``indices`` as an (N, 112, 112) uint8 array: row ``k`` is ``spectrogram(indices[k])``, byte for byte.
 
         The items are computed together: each distinct index once, the schemes'
@@ -285,7 +409,7 @@ class AudioItemGenerator:
         if not checked:
             return out
         distinct = list(dict.fromkeys(checked))
-        waveforms, rates = self.waveforms(distinct)
+        waveforms, rates = self.waveforms(distinct, epoch=epoch)
         renderer = get_renderer(self.renderer, self.style)
         by_rate: Dict[int, List[int]] = {}
         for k, rate in enumerate(rates):
@@ -297,18 +421,26 @@ class AudioItemGenerator:
         np.take(rendered, [position[index] for index in checked], axis=0, out=out)
         return out
 
-    def describe(self, index: int) -> Dict[str, Any]:
-        """Where item ``index`` comes from and what was drawn for it."""
+    def describe(self, index: int, *, epoch: Optional[int] = None) -> Dict[str, Any]:
+        """Where item ``index`` comes from and what was drawn for it (in ``epoch``, with ``draws="per_epoch"``).
+
+        ``draws`` lists every draw in the order made: with ``draws="per_epoch"``
+        first the recording (with ``redraw_recording``) and the noise clip, then
+        the steps' draws (SNR from a range, noise window, masks).
+        """
         index = self.check_index(index)
-        _, rate, draws = self.waveform(index)
-        noise_id = self._noise_id(index)
+        epoch = self._epoch(epoch)
+        recording_id, noise_id, _, _, _ = self._sources(index, epoch)
+        _, rate, draws = self.waveform(index, epoch=epoch)
         return {
             "index": index,
             "split": self.split,
             "scheme": self.scheme.name,
             "seed": self.seed,
+            "draw_mode": self.draws,
+            "epoch": epoch,
             "label": int(self.index.labels[index]),
-            "recording": self.index.recordings[self.index.recording_ids[index]],
+            "recording": self.index.recordings[recording_id],
             "noise": None if noise_id is None else self.index.noises[noise_id],
             "sample_rate": rate,
             "draws": draws,
@@ -317,5 +449,8 @@ class AudioItemGenerator:
         }
 
     def __repr__(self) -> str:
+        extra = ""
+        if self.per_epoch:
+            extra = f", draws='per_epoch', redraw_recording={self.redraw_recording}, snr_range_db={self.snr_range_db}"
         return (f"{type(self).__name__}(split={self.split!r}, scheme={self.scheme.name!r}, seed={self.seed}, "
-                f"renderer={self.renderer!r}, style={self.style!r}, items={len(self)})")
+                f"renderer={self.renderer!r}, style={self.style!r}{extra}, items={len(self)})")

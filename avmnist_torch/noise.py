@@ -17,7 +17,7 @@ from typing import Dict, Optional, Sequence, Union
 import numpy as np
 
 from . import dsp
-from .sources.audio import load_wav
+from .sources.audio import check_audio_files, load_wav
 from .sources.clips import ClipBank, folder_found_unusable, package_versions
 
 PathLike = Union[str, os.PathLike]
@@ -43,10 +43,13 @@ class NoiseBank:
     ----------
     paths : sequence of paths
         The split's noise clips, in order; rows are addressed by position.
-    keep : int, optional
+    keep : int, "whole" or None
         How many samples of each resampled clip any item can need (the longest
         recording; a shorter clip is kept whole, so tiling it stays exact).
-        None keeps whole clips, in memory.
+        ``"whole"``: every clip whole, in a table whose rows are as long as the
+        longest clip resampled to the asked rate, found from the files'
+        headers (read once, here; nothing is decoded). None keeps whole clips,
+        in memory.
     cache_dir : path, "auto" or None
         Where the noise tables live (see :class:`~avmnist_torch.sources.clips.ClipBank`).
     """
@@ -59,7 +62,11 @@ class NoiseBank:
         cache_dir: Union[PathLike, str, None] = "auto",
     ) -> None:
         self.paths = [str(p) for p in paths]
+        if isinstance(keep, str) and keep != "whole":
+            raise ValueError(f"NoiseBank(keep={keep!r}): keep is a number of samples, 'whole' or None")
         self.keep = keep
+        #: (sample rate, frames) of every clip, for keep="whole"
+        self.headers = check_audio_files(self.paths, what="noise") if keep == "whole" else None
         self.cache_dir = cache_dir
         self._banks: Dict[int, ClipBank] = {}
         self._lock = threading.Lock()
@@ -77,8 +84,16 @@ class NoiseBank:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
+    def keep_at(self, rate: int) -> Optional[int]:
+        """The row length of the table at ``rate``: ``keep``, or for ``"whole"`` the longest clip resampled."""
+        if self.keep != "whole":
+            return self.keep
+        if not self.headers:
+            return None
+        return max(dsp.resampled_length(frames, clip_rate, rate) for clip_rate, frames in self.headers)
+
     def get(self, noise_id: int, rate: int) -> np.ndarray:
-        """Noise ``noise_id`` resampled to ``rate``: its first ``keep`` samples, read-only."""
+        """Noise ``noise_id`` resampled to ``rate``: its first ``keep`` samples (all of it for ``"whole"``), read-only."""
         bank = self._banks.get(rate)
         if bank is None:
             with self._lock:  # one bank per rate, even when threads ask for a new rate at once
@@ -88,7 +103,7 @@ class NoiseBank:
                         self.paths,
                         lambda path: (resample_noise(path, rate), rate),
                         kind=f"noise-{rate}hz",
-                        keep=self.keep,
+                        keep=self.keep_at(rate),
                         cache_dir=self.cache_dir,
                         key=package_versions("soxr", "numpy"),
                     )

@@ -88,7 +88,10 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         and, unless `image_file` is given, MNIST's image files.
     **audio_options
         Passed to :class:`AVMNISTAudioDataset`: ``renderer``, ``style``,
-        ``recordings``, ``noises``, ``labels``, ``clip_tables``, ``from_export``.
+        ``recordings``, ``noises``, ``labels``, ``clip_tables``, ``from_export``,
+        and ``draws``, ``redraw_recording``, ``snr_range_db`` (new audio draws
+        every epoch: call :meth:`set_epoch` before each epoch; the images do
+        not change).
 
     Raises
     ------
@@ -153,6 +156,15 @@ class AVMNISTDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.audio)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch whose audio items this dataset serves (see :meth:`AVMNISTAudioDataset.set_epoch`)."""
+        return self.audio.epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Serve epoch ``epoch``'s audio items, in this process and in every DataLoader worker."""
+        self.audio.set_epoch(epoch)
 
     def image_array(self, index: int) -> np.ndarray:
         """Image ``index`` as a (28, 28) numpy array: uint8 for ``"raw"``, else float32."""

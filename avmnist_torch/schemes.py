@@ -27,6 +27,7 @@ Adding a scheme needs no change to the library::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import numbers
@@ -57,6 +58,10 @@ __all__ = [
     "get_scheme",
     "ItemRandom",
     "item_rng",
+    "epoch_rng",
+    "STEPS_STREAM",
+    "SOURCES_STREAM",
+    "with_snr_range",
     "pad_to_min_length",
     "fit_noise_length",
     "add_noise",
@@ -268,6 +273,18 @@ class ItemContext:
     noise: Optional[Callable[[], np.ndarray]] = None
     draws: List[dict] = field(default_factory=list)
 
+    def noise_for(self, length: int) -> np.ndarray:
+        """The noise to mix into ``length`` samples.
+
+        ``noise()`` itself, unless the noise has a ``window(length, draws)``
+        method (per-epoch draws: a random window of a whole clip, recorded in
+        ``draws``); :func:`add_noise` fits either to ``length``.
+        """
+        window = getattr(self.noise, "window", None)
+        if window is None:
+            return self.noise()
+        return window(length, self.draws)
+
 
 def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -293,19 +310,45 @@ def _check_count(step, name: str, value) -> None:
 
 @dataclass(frozen=True)
 class AddNoise:
-    """Mix the item's ESC-50 noise in at ``snr_db`` dB SNR."""
+    """Mix the item's ESC-50 noise in at ``snr_db`` dB SNR.
 
-    snr_db: float
+    ``snr_db`` is a number, or a ``(low, high)`` pair: each item then draws
+    its SNR uniformly from ``[low, high)`` (the first draw of its stream at
+    this step, recorded as ``{"step": "snr", "snr_db": value}``).
+    """
+
+    snr_db: Union[float, Tuple[float, float]]
     uses_noise = True
     recording_only = False
 
     def __post_init__(self) -> None:
-        _check_number(self, "snr_db", self.snr_db, what="a finite number of decibels (the notebook uses 0, 3 and 5)")
+        if isinstance(self.snr_db, (tuple, list)):
+            pair = tuple(self.snr_db)
+            if len(pair) != 2 or not all(_is_real(v) and math.isfinite(v) for v in pair) or pair[0] > pair[1]:
+                raise ParameterError(
+                    f"AddNoise(snr_db={self.snr_db!r}): a range of SNRs must be a (low, high) pair of finite "
+                    "numbers of decibels with low <= high"
+                )
+            # floats in a tuple, so a scheme made from a list is hashable and compares equal
+            object.__setattr__(self, "snr_db", (float(pair[0]), float(pair[1])))
+            return
+        _check_number(self, "snr_db", self.snr_db,
+                      what="a finite number of decibels (the notebook uses 0, 3 and 5), or a (low, high) pair")
+
+    def draw_snr(self, ctx: ItemContext) -> float:
+        """The SNR of this item: ``snr_db`` itself, or a uniform draw from its range (recorded)."""
+        if not isinstance(self.snr_db, tuple):
+            return self.snr_db
+        low, high = self.snr_db
+        value = ctx.rng.uniform(low, high)
+        ctx.draws.append({"step": "snr", "snr_db": value})
+        return value
 
     def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
         if ctx.noise is None:
             return samples
-        return add_noise(samples, ctx.noise(), self.snr_db)
+        snr_db = self.draw_snr(ctx)
+        return add_noise(samples, ctx.noise_for(len(samples)), snr_db)
 
 
 @dataclass(frozen=True)
@@ -536,6 +579,15 @@ class ItemRandom:
             if (product & _MASK64) >= threshold:
                 return low + (product >> 64)
 
+    def uniform(self, low: float, high: float) -> float:
+        """A uniform float in ``[low, high)``: the top 53 bits of one output as a fraction of 2**53.
+
+        Python float (IEEE double) arithmetic, so the same value on every machine;
+        ``low`` when ``low == high``.
+        """
+        fraction = (self.next_uint64() >> 11) * (1.0 / (1 << 53))
+        return float(low) + (float(high) - float(low)) * fraction
+
     def numpy(self) -> np.random.Generator:
         return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(self._key) + [self.next_uint64()])))
 
@@ -551,6 +603,44 @@ def item_rng(seed: int, split: str, scheme_name: str, index: int) -> ItemRandom:
         raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
     scheme_id = zlib.crc32(scheme_name.encode("utf-8"))
     return ItemRandom(seed, SPLIT_IDS[split], scheme_id, index)
+
+
+#: Key parts that tell an item's per-epoch streams apart (see :func:`epoch_rng`).
+STEPS_STREAM = 1
+SOURCES_STREAM = 2
+
+
+def epoch_rng(seed: int, split: str, scheme_name: str, index: int, epoch: int, stream: int) -> ItemRandom:
+    """A per-epoch random stream of an item: key (seed, split, scheme, index, stream, epoch).
+
+    ``stream`` is :data:`STEPS_STREAM` (what the scheme's steps draw: SNRs from
+    a range, the noise window, mask starts) or :data:`SOURCES_STREAM` (which
+    recording and which noise clip the item takes). Six key parts, where
+    :func:`item_rng`'s fixed items have four, so no epoch's stream is a fixed
+    item's stream.
+    """
+    if seed < 0 or index < 0 or epoch < 0:
+        raise ValueError(f"seed, index and epoch must be non-negative, got seed={seed}, index={index}, epoch={epoch}")
+    scheme_id = zlib.crc32(scheme_name.encode("utf-8"))
+    return ItemRandom(seed, SPLIT_IDS[split], scheme_id, index, stream, epoch)
+
+
+def with_snr_range(scheme: Scheme, spread_db: float) -> Scheme:
+    """``scheme`` with each ``AddNoise``'s SNR widened by ``spread_db`` on both sides.
+
+    A value ``v`` becomes the range ``(v - spread_db, v + spread_db)``; a range
+    ``(low, high)`` becomes ``(low - spread_db, high + spread_db)``. The name
+    stays, so the items' streams stay keyed on it.
+    """
+    if not (_is_real(spread_db) and math.isfinite(spread_db) and spread_db >= 0):
+        raise ParameterError(f"snr_range_db={spread_db!r}: must be a finite number of decibels, 0 or more")
+    steps = []
+    for step in scheme.steps:
+        if isinstance(step, AddNoise):
+            low, high = step.snr_db if isinstance(step.snr_db, tuple) else (step.snr_db, step.snr_db)
+            step = dataclasses.replace(step, snr_db=(low - spread_db, high + spread_db))
+        steps.append(step)
+    return Scheme(scheme.name, tuple(steps))
 
 
 def _declares(step, attribute: str) -> bool:
