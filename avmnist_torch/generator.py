@@ -21,13 +21,11 @@ from .noise import NoiseBank
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
 from .schemes import (
     MIN_LENGTH,
-    SOURCES_STREAM,
-    STEPS_STREAM,
     ItemRandom,
     Scheme,
     apply_scheme,
     apply_scheme_many,
-    epoch_rng,
+    epoch_rngs,
     fit_noise_length,
     get_scheme,
     item_rng,
@@ -351,7 +349,7 @@ class AudioItemGenerator:
         noise_id = self._noise_id(index)
         if epoch is None:
             return recording_id, noise_id, item_rng(self.seed, self.split, self.scheme.name, index), None, []
-        sources = epoch_rng(self.seed, self.split, self.scheme.name, index, epoch, SOURCES_STREAM)
+        steps, sources = epoch_rngs(self.seed, self.split, self.scheme.name, index, epoch)
         drawn: List[dict] = []
         if self._digit_pools is not None:
             pool = self._digit_pools[int(self.index.labels[index])]
@@ -360,7 +358,6 @@ class AudioItemGenerator:
         if noise_id is not None:
             noise_id = sources.integers(0, len(self.index.noises) - 1)
             drawn.append({"step": "noise_clip", "noise": self.index.noises[noise_id]})
-        steps = epoch_rng(self.seed, self.split, self.scheme.name, index, epoch, STEPS_STREAM)
         return recording_id, noise_id, steps, sources, drawn
 
     def _inputs(self, index: int, epoch: Optional[int]):

@@ -59,6 +59,7 @@ __all__ = [
     "ItemRandom",
     "item_rng",
     "epoch_rng",
+    "epoch_rngs",
     "STEPS_STREAM",
     "SOURCES_STREAM",
     "with_snr_range",
@@ -545,6 +546,17 @@ def _splitmix64(x: int) -> int:
     return x ^ (x >> 31)
 
 
+def _fold(state: int, parts) -> int:
+    """The key's initial state: ``s = f(s ^ p)`` for each part (see docs/items.md, "Random draws")."""
+    for part in parts:
+        # _splitmix64(state ^ part), inlined: this runs for every key part of every item
+        x = ((state ^ (part & _MASK64)) + 0x9E3779B97F4A7C15) & _MASK64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+        state = x ^ (x >> 31)
+    return state
+
+
 class ItemRandom:
     """The random stream of one item: SplitMix64 over a key of (seed, split, scheme, index).
 
@@ -558,11 +570,19 @@ class ItemRandom:
     __slots__ = ("_key", "_state")
 
     def __init__(self, *key: int) -> None:
-        state = 0
-        for part in key:
-            state = _splitmix64(state ^ (int(part) & _MASK64))
         self._key = tuple(int(k) for k in key)
-        self._state = state
+        self._state = _fold(0, self._key)
+
+    def extended(self, *parts: int) -> "ItemRandom":
+        """A new stream keyed on this one's key followed by ``parts``, as ``ItemRandom(*key, *parts)``.
+
+        Folds only ``parts`` into this stream's initial state, so call it before
+        drawing from this stream.
+        """
+        out = ItemRandom.__new__(ItemRandom)
+        out._key = self._key + tuple(int(p) for p in parts)
+        out._state = _fold(self._state, out._key[len(self._key):])
+        return out
 
     def next_uint64(self) -> int:
         self._state = (self._state + 0x9E3779B97F4A7C15) & _MASK64
@@ -608,6 +628,19 @@ def item_rng(seed: int, split: str, scheme_name: str, index: int) -> ItemRandom:
 #: Key parts that tell an item's per-epoch streams apart (see :func:`epoch_rng`).
 STEPS_STREAM = 1
 SOURCES_STREAM = 2
+
+
+def epoch_rngs(seed: int, split: str, scheme_name: str, index: int, epoch: int) -> Tuple[ItemRandom, ItemRandom]:
+    """An item's two per-epoch streams, steps and sources: ``epoch_rng`` of each, sharing their key's first four parts."""
+    if seed < 0 or index < 0 or epoch < 0:
+        raise ValueError(f"seed, index and epoch must be non-negative, got seed={seed}, index={index}, epoch={epoch}")
+    base = ItemRandom(seed, SPLIT_IDS[split], _scheme_id(scheme_name), index)
+    return base.extended(STEPS_STREAM, epoch), base.extended(SOURCES_STREAM, epoch)
+
+
+@functools.lru_cache(maxsize=64)
+def _scheme_id(scheme_name: str) -> int:
+    return zlib.crc32(scheme_name.encode("utf-8"))
 
 
 def epoch_rng(seed: int, split: str, scheme_name: str, index: int, epoch: int, stream: int) -> ItemRandom:

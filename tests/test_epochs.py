@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ from avmnist_torch.noise import NoiseBank, resample_noise
 from avmnist_torch.paired import AVMNISTDataset
 from avmnist_torch.schemes import (
     SCHEMES,
+    SOURCES_STREAM,
+    STEPS_STREAM,
     AddNoise,
     ItemRandom,
     Scheme,
@@ -30,6 +33,7 @@ from avmnist_torch.schemes import (
     add_noise,
     apply_time_masks,
     epoch_rng,
+    epoch_rngs,
     item_rng,
     pad_to_min_length,
     with_snr_range,
@@ -372,3 +376,10 @@ def test_metadata_and_describe_name_the_epoch(root, tables):
     assert meta["draws"] == {"mode": "per_epoch", "epoch": 4, "redraw_recording": False, "snr_range_db": 1.0}
     assert "(2.0, 4.0)" in meta["scheme_steps"]
     assert ds.describe(3)["epoch"] == 4 and "epoch 4" in repr(ds)
+
+
+def test_an_items_two_streams_are_its_keyed_streams():
+    steps, sources = epoch_rngs(3, "test", "aliased", 17, 9)
+    for got, stream in ((steps, STEPS_STREAM), (sources, SOURCES_STREAM)):
+        want = ItemRandom(3, 1, zlib.crc32(b"aliased"), 17, stream, 9)
+        assert got._key == want._key and [got.next_uint64() for _ in range(3)] == [want.next_uint64() for _ in range(3)]
