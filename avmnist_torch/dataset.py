@@ -211,8 +211,10 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         """
         self._epoch[0] = check_epoch(epoch)
 
-    def _item_epoch(self) -> Optional[int]:
-        return int(self._epoch[0]) if self.generator.per_epoch else None
+    def _epoch_option(self) -> Dict[str, int]:
+        """``epoch=`` for the generator's methods: the current epoch per epoch; nothing for fixed items,
+        whose calls stay what they always were."""
+        return {"epoch": int(self._epoch[0])} if self.generator.per_epoch else {}
 
     @property
     def cache(self) -> Optional[CacheInfo]:
@@ -238,16 +240,16 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
 
         See :meth:`AudioItemGenerator.metadata`.
         """
-        return self.generator.metadata(epoch=self._item_epoch())
+        return self.generator.metadata(**self._epoch_option())
 
     def waveform(self, index: int) -> Tuple[np.ndarray, int, List[dict]]:
         """The degraded waveform of item ``index`` (of the current epoch), its sample rate and its random draws."""
-        return self.generator.waveform(index, epoch=self._item_epoch())
+        return self.generator.waveform(index, **self._epoch_option())
 
     def spectrograms(self, indices: Sequence[int]) -> np.ndarray:
         """Items ``indices`` as an (N, 112, 112) uint8 array, computed as one batch (or read from the export)."""
         if self.export is None:
-            return self.generator.spectrograms(indices, epoch=self._item_epoch())
+            return self.generator.spectrograms(indices, **self._epoch_option())
         checked = [self.generator.check_index(i) for i in indices]
         rows = cached_rows(self.export.path, self.export.rows)
         out = np.empty((len(checked), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
@@ -258,7 +260,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     def spectrogram(self, index: int) -> np.ndarray:
         """Item ``index`` as a (112, 112) uint8 numpy array."""
         if self.export is None:
-            return self.generator.spectrogram(index, epoch=self._item_epoch())
+            return self.generator.spectrogram(index, **self._epoch_option())
         return self.spectrograms([index])[0]
 
     def images(self, indices: Sequence[int]) -> np.ndarray:
@@ -299,7 +301,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where item ``index`` comes from and what was drawn for it (in the current epoch, per epoch)."""
-        out = self.generator.describe(index, epoch=self._item_epoch())
+        out = self.generator.describe(index, **self._epoch_option())
         out["export"] = None if self.export is None else {
             "path": self.export.path,
             "provenance": self.export.provenance,

@@ -239,9 +239,9 @@ class AudioItemGenerator:
         self.scheme = get_scheme(scheme)
         self.draws = draws
         self.redraw_recording = bool(redraw_recording)
-        self.snr_range_db = None if snr_range_db is None else float(snr_range_db)
         if snr_range_db is not None:
-            self.scheme = with_snr_range(self.scheme, snr_range_db)
+            self.scheme = with_snr_range(self.scheme, snr_range_db)  # checks the value
+        self.snr_range_db = None if snr_range_db is None else float(snr_range_db)
         self.seed = check_seed(seed)
         self.renderer = renderer
         self.style = str(style) if style is not None else (DEFAULT_STYLE if renderer == "fast" else None)

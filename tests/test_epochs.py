@@ -262,8 +262,9 @@ def test_options_are_checked(root):
     for option in (dict(redraw_recording=True), dict(snr_range_db=3.0)):
         with pytest.raises(ParameterError, match="per_epoch"):
             AudioItemGenerator(root, "train", "clean", clip_tables=None, **option)
-    with pytest.raises(ParameterError, match="snr_range_db"):
-        AudioItemGenerator(root, "train", "burst_noise", clip_tables=None, draws="per_epoch", snr_range_db=-1)
+    for bad in (-1, "3", float("inf")):
+        with pytest.raises(ParameterError, match="snr_range_db"):
+            AudioItemGenerator(root, "train", "burst_noise", clip_tables=None, draws="per_epoch", snr_range_db=bad)
     ds = AVMNISTAudioDataset(root, "train", "clean", clip_tables=None, draws="per_epoch")
     for bad in (-1, 1.5, True, 2 ** 63, "3"):
         with pytest.raises(ParameterError, match="epoch"):
