@@ -189,6 +189,37 @@ def test_epoch_is_set_each_training_epoch_from_the_trainer(tree):
     assert reads[:len(expected)] == expected
 
 
+def test_options_reach_the_right_datasets(tree, monkeypatch):
+    """draws= goes to the training dataset only, cache= to each split's own, dataset_options to all (a spy records them; the cache files are not read)."""
+    import avmnist_torch.lightning as module
+
+    made = []
+
+    class Spy(AVMNISTAudioDataset):
+        def __init__(self, root, split, scheme, seed, *, draws=None, cache=None, **kwargs):
+            made.append({"split": split, "draws": draws, "cache": cache, "seed": seed, **kwargs})
+            super().__init__(root, split, scheme, seed, **kwargs)
+            self.epochs = []
+
+        def set_epoch(self, epoch):
+            self.epochs.append(epoch)
+
+    monkeypatch.setattr(module, "AVMNISTAudioDataset", Spy)
+    dm = AVMNISTDataModule(tree, "distorted", modality="audio", seed=4, draws="per_epoch", val_size=20,
+                           cache={"train": "train.npy", "test": "test.npy"}, num_workers=0,
+                           dataset_options={"noise_cache": None, "image_cache": None})
+    dm.setup(None)
+    assert [(m["split"], m["draws"], m["cache"], m["seed"]) for m in made] == [
+        ("train", "per_epoch", "train.npy", 4), ("train", None, "train.npy", 4), ("test", None, "test.npy", 4)]
+    assert all(m["noise_cache"] is None and "image_cache" not in m and m["transform"] == ScaleTo01() for m in made)
+    assert dm.train_dataset.dataset is not dm.val_dataset.dataset  # validation keeps fixed items
+    list(dm.train_sampler())
+    assert dm.train_dataset.dataset.epochs == [0] and dm.val_dataset.dataset.epochs == []
+    made.clear()
+    AVMNISTDataModule(tree, "distorted", modality="audio", cache="auto", num_workers=0, val_size=20).setup("test")
+    assert [(m["split"], m["draws"], m["cache"]) for m in made] == [("test", None, "auto")]
+
+
 def test_bad_options_are_refused(tree):
     with pytest.raises(ParameterError, match="modality"):
         AVMNISTDataModule(tree, modality="video")
