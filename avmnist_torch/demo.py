@@ -90,7 +90,7 @@ def run_demo(
         rows = np.load(path, mmap_mode="r")
         ds = AVMNISTAudioDataset(root, split=split, scheme=scheme)
         checked = [0, len(rows) // 2, len(rows) - 1]
-        same = all(np.array_equal(rows[i], ds.image(i)) for i in checked)
+        same = all(np.array_equal(rows[i], ds.spectrogram(i)) for i in checked)
         print(f"  {path}  {rows.shape} {rows.dtype}  rows {checked} == ds[i]: {same}")
         if not same:
             print("  MISMATCH: the exported file does not equal the dataset's items")

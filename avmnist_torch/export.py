@@ -187,13 +187,13 @@ def worker_pool(dataset: AVMNISTAudioDataset, workers: int) -> multiprocessing.p
 
 def worker_image(index: int) -> np.ndarray:
     """Item ``index`` of the pool's dataset (run inside a :func:`worker_pool` worker)."""
-    return _WORKER_DATASET.image(index)
+    return _WORKER_DATASET.spectrogram(index)
 
 
 def _render_rows(dataset: AVMNISTAudioDataset, start: int, stop: int) -> np.ndarray:
     out = np.empty((stop - start, 112, 112), dtype=np.uint8)
     for k, i in enumerate(range(start, stop)):
-        out[k] = dataset.image(i)
+        out[k] = dataset.spectrogram(i)
     return out
 
 

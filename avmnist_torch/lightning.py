@@ -17,8 +17,8 @@ The protocol restates the ``AVMNISTDataModule`` of the thesis repository
 - image and audio scaled to ``x / 255`` as floats (see :mod:`avmnist_torch.transforms`), labels
   as int64.
 
-Here items are generated on the fly by the package's datasets (or served from an export with
-``cache=``), so nothing needs to exist beforehand beyond the data root.
+Here items are generated on the fly by the package's datasets (or served from exports with
+``from_export=`` and ``image_file=``), so nothing needs to exist beforehand beyond the data root.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import torch
 
 from .common import ParameterError, check_split
 from .dataset import AVMNISTAudioDataset
-from .paired import AVMNISTDataset
+from .paired import AVMNISTDataset, AVMNISTImageDataset
 from .sampling import EpochSampler, epoch_target
 from .transforms import ScaleTo01
 
@@ -95,31 +95,25 @@ def train_validation_split(n: int, val_size: int = 5000, *, seed: int = 0,
     return order[:cut], order[cut:]
 
 
-class ImageItems(torch.utils.data.Dataset):
-    """Image-only items ``(image, label)`` of an :class:`~avmnist_torch.paired.AVMNISTDataset`.
-
-    Reads the image half alone (``image_array``), so no audio is computed.
-    """
-
-    def __init__(self, paired: AVMNISTDataset, transform: Optional[Callable] = None) -> None:
-        self.paired = paired
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.paired)
-
-    def __getitem__(self, index: int) -> Tuple[Any, int]:
-        image = torch.from_numpy(self.paired.image_array(index)[None])
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, int(self.paired.labels[self.paired.audio._check_index(index)])
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.paired!r})"
-
-
 def _accepts(cls: type, name: str) -> bool:
     return name in inspect.signature(cls).parameters
+
+
+def _keywords(cls: type) -> set:
+    """The keyword arguments `cls` takes by name (those behind ``**`` not included)."""
+    return {name for name, p in inspect.signature(cls).parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+#: The keyword arguments each modality's dataset takes (the paired one passes the audio's on).
+_TAKES = {
+    "audio": _keywords(AVMNISTAudioDataset),
+    "both": _keywords(AVMNISTDataset) | _keywords(AVMNISTAudioDataset),
+    "image": _keywords(AVMNISTImageDataset),
+}
+#: Set by the DataModule itself, so not accepted in ``dataset_options``.
+_OWN = {"root", "split", "scheme", "seed", "image", "image_file", "transform", "transform_image",
+        "transform_audio", "target_transform", "draws", "from_export"}
 
 
 class AVMNISTDataModule(pl.LightningDataModule):
@@ -136,9 +130,11 @@ class AVMNISTDataModule(pl.LightningDataModule):
         ``(audio, label)`` or ``(image, label)``.
     seed : int
         The datasets' seed (the audio items' random draws).
-    image : {"pca25", "raw"} or path
-        The image half (see :class:`~avmnist_torch.paired.AVMNISTDataset`); a path serves an
-        exported or published image half, such as MultiBench's folder.
+    image : {"pca25", "raw"}
+        The image half (see :class:`~avmnist_torch.paired.AVMNISTDataset`).
+    image_file : path, optional
+        Serve an exported or published image half instead (``image/{split}_data.npy``, or a
+        folder holding it such as MultiBench's).
     batch_size : int
         128, as the thesis.
     num_workers : int
@@ -156,7 +152,7 @@ class AVMNISTDataModule(pl.LightningDataModule):
         Passed to the TRAINING dataset only (for example ``"per_epoch"``: new random draws each
         epoch); validation and test keep fixed items. The training loader's sampler sets the
         dataset's epoch from the trainer at the start of every epoch.
-    cache : "auto" or mapping, optional
+    from_export : "auto" or mapping, optional
         Serve the audio from exports instead of generating it: ``"auto"`` (the notebook-layout
         file under `root` when it matches, else generate) or ``{"train": path, "test": path}``.
     transform_image, transform_audio : callable, optional
@@ -170,8 +166,9 @@ class AVMNISTDataModule(pl.LightningDataModule):
     multiprocessing_context : str, optional
         The workers' start method (``"spawn"``, ``"fork"``, ...); default PyTorch's.
     dataset_options : mapping, optional
-        More keyword arguments for the datasets (``renderer``, ``style``, ``noise_cache``,
-        ``image_cache``, ``recordings``, ``noises``, ...).
+        More keyword arguments for the datasets (``renderer``, ``style``, ``clip_tables``,
+        ``image_cache``, ``recordings``, ``noises``, ``images``, ...); each dataset gets those it
+        takes.
 
     Notes
     -----
@@ -188,7 +185,8 @@ class AVMNISTDataModule(pl.LightningDataModule):
         *,
         modality: str = "both",
         seed: int = 0,
-        image: Union[str, PathLike] = "pca25",
+        image: str = "pca25",
+        image_file: Optional[PathLike] = None,
         batch_size: int = 128,
         num_workers: int = 6,
         val_size: int = 5000,
@@ -196,7 +194,7 @@ class AVMNISTDataModule(pl.LightningDataModule):
         validation: str = "random",
         shuffle: bool = True,
         draws: Optional[str] = None,
-        cache: Union[str, Mapping[str, PathLike], None] = None,
+        from_export: Union[str, Mapping[str, PathLike], None] = None,
         transform_image: Optional[Callable] = _THESIS_SCALING,
         transform_audio: Optional[Callable] = _THESIS_SCALING,
         persistent_workers: bool = True,
@@ -223,23 +221,30 @@ class AVMNISTDataModule(pl.LightningDataModule):
                     f"draws={draws!r}: this version of avmnist_torch's datasets takes no draws= "
                     "(per-epoch draws); leave draws unset"
                 )
-        if cache is not None:
+        if from_export is not None:
             if modality == "image":
-                raise ParameterError("cache= serves the audio from exports; modality='image' has no audio "
-                                     "(give image= a path to serve an exported image half)")
-            if isinstance(cache, str) and cache != "auto" or not isinstance(cache, (str, Mapping)):
+                raise ParameterError("from_export= serves the audio from exports; modality='image' has no audio "
+                                     "(give image_file= to serve an exported image half)")
+            if isinstance(from_export, str) and from_export != "auto" or not isinstance(from_export, (str, Mapping)):
                 raise ParameterError(
-                    f"cache must be 'auto' or a mapping {{'train': path, 'test': path}} (one export per split), "
-                    f"got {cache!r}"
+                    "from_export must be 'auto' or a mapping {'train': path, 'test': path} (one export per split), "
+                    f"got {from_export!r}"
                 )
-            if isinstance(cache, Mapping):
-                for split in cache:
+            if isinstance(from_export, Mapping):
+                for split in from_export:
                     check_split(split)
+        options = dict(dataset_options or {})
+        taken = set().union(*_TAKES.values()) - _OWN
+        unknown = sorted(set(options) - taken)
+        if unknown:
+            raise ParameterError(f"dataset_options: no dataset takes {', '.join(unknown)}; "
+                                 f"the options are {', '.join(sorted(taken))}")
         self.root = root
         self.scheme = scheme
         self.modality = modality
         self.seed = seed
         self.image = image
+        self.image_file = image_file
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.val_size = val_size
@@ -247,13 +252,13 @@ class AVMNISTDataModule(pl.LightningDataModule):
         self.validation = validation
         self.shuffle = bool(shuffle)
         self.draws = draws
-        self.cache = cache
+        self.from_export = from_export
         self.transform_image = transform_image
         self.transform_audio = transform_audio
         self.persistent_workers = bool(persistent_workers)
         self.pin_memory = bool(pin_memory)
         self.multiprocessing_context = multiprocessing_context
-        self.dataset_options: Dict[str, Any] = dict(dataset_options or {})
+        self.dataset_options: Dict[str, Any] = options
         self.train_dataset: Optional[torch.utils.data.Subset] = None
         self.val_dataset: Optional[torch.utils.data.Subset] = None
         self.test_dataset: Optional[torch.utils.data.Dataset] = None
@@ -269,25 +274,22 @@ class AVMNISTDataModule(pl.LightningDataModule):
             Passed to the dataset (the training dataset only gets one).
         """
         check_split(split)
-        options = dict(self.dataset_options)
+        options = {k: v for k, v in self.dataset_options.items() if k in _TAKES[self.modality]}
         if draws is not None:
             options["draws"] = draws
-        if self.cache is not None and self.modality != "image":
-            cache = self.cache if isinstance(self.cache, str) else self.cache.get(split)
-            if cache is not None:
-                options["cache"] = cache
+        if self.from_export is not None and self.modality != "image":
+            export = self.from_export if isinstance(self.from_export, str) else self.from_export.get(split)
+            if export is not None:
+                options["from_export"] = export
         if self.modality == "audio":
-            for key in ("image_cache", "images"):
-                options.pop(key, None)
-            return AVMNISTAudioDataset(self.root, split, self.scheme, self.seed,
+            return AVMNISTAudioDataset(self.root, split, self.scheme, seed=self.seed,
                                        transform=self.transform_audio, **options)
         if self.modality == "both":
-            return AVMNISTDataset(self.root, split, self.scheme, self.seed, image=self.image,
-                                  transform_image=self.transform_image, transform_audio=self.transform_audio,
-                                  **options)
-        # The paired dataset indexes the audio sources too, but only its image half is read.
-        paired = AVMNISTDataset(self.root, split, self.scheme, self.seed, image=self.image, **options)
-        return ImageItems(paired, self.transform_image)
+            return AVMNISTDataset(self.root, split, self.scheme, seed=self.seed, image=self.image,
+                                  image_file=self.image_file, transform_image=self.transform_image,
+                                  transform_audio=self.transform_audio, **options)
+        return AVMNISTImageDataset(self.root, split, image=self.image, image_file=self.image_file,
+                                   transform=self.transform_image, **options)
 
     def prepare_data(self) -> None:
         """Nothing to prepare: items are generated from the data root (use ``download`` to fetch it)."""

@@ -219,7 +219,7 @@ def verify(
                 _compare(report, i, array[i], image)
     else:
         for i in iterator:
-            _compare(report, i, array[i], dataset.image(i))
+            _compare(report, i, array[i], dataset.spectrogram(i))
     return report
 
 

@@ -27,7 +27,7 @@ def test_demo_runs_end_to_end(tmp_path):
         rows = np.load(path, mmap_mode="r")
         assert rows.shape == (24, 112, 112) and rows.dtype == np.uint8
         ds = AVMNISTAudioDataset(out / "data", split="test", scheme=scheme)
-        assert np.array_equal(rows[7], ds.image(7))
+        assert np.array_equal(rows[7], ds.spectrogram(7))
     png = (out / "preview.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 

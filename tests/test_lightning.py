@@ -190,15 +190,15 @@ def test_epoch_is_set_each_training_epoch_from_the_trainer(tree):
 
 
 def test_options_reach_the_right_datasets(tree, monkeypatch):
-    """draws= goes to the training dataset only, cache= to each split's own, dataset_options to all (a spy records them; the cache files are not read)."""
+    """draws= goes to the training dataset only, from_export= to each split's own, dataset_options to those that take them (a spy records them; the files are not read)."""
     import avmnist_torch.lightning as module
 
     made = []
 
     class Spy(AVMNISTAudioDataset):
-        def __init__(self, root, split, scheme, seed, *, draws=None, cache=None, **kwargs):
-            made.append({"split": split, "draws": draws, "cache": cache, "seed": seed, **kwargs})
-            super().__init__(root, split, scheme, seed, **kwargs)
+        def __init__(self, root, split, scheme, *, seed=0, draws=None, from_export=None, **kwargs):
+            made.append({"split": split, "draws": draws, "from_export": from_export, "seed": seed, **kwargs})
+            super().__init__(root, split, scheme, seed=seed, **kwargs)
             self.epochs = []
 
         def set_epoch(self, epoch):
@@ -206,18 +206,18 @@ def test_options_reach_the_right_datasets(tree, monkeypatch):
 
     monkeypatch.setattr(module, "AVMNISTAudioDataset", Spy)
     dm = AVMNISTDataModule(tree, "distorted", modality="audio", seed=4, draws="per_epoch", val_size=20,
-                           cache={"train": "train.npy", "test": "test.npy"}, num_workers=0,
-                           dataset_options={"noise_cache": None, "image_cache": None})
+                           from_export={"train": "train.npy", "test": "test.npy"}, num_workers=0,
+                           dataset_options={"clip_tables": None, "image_cache": None})
     dm.setup(None)
-    assert [(m["split"], m["draws"], m["cache"], m["seed"]) for m in made] == [
+    assert [(m["split"], m["draws"], m["from_export"], m["seed"]) for m in made] == [
         ("train", "per_epoch", "train.npy", 4), ("train", None, "train.npy", 4), ("test", None, "test.npy", 4)]
-    assert all(m["noise_cache"] is None and "image_cache" not in m and m["transform"] == ScaleTo01() for m in made)
+    assert all(m["clip_tables"] is None and "image_cache" not in m and m["transform"] == ScaleTo01() for m in made)
     assert dm.train_dataset.dataset is not dm.val_dataset.dataset  # validation keeps fixed items
     list(dm.train_sampler())
     assert dm.train_dataset.dataset.epochs == [0] and dm.val_dataset.dataset.epochs == []
     made.clear()
-    AVMNISTDataModule(tree, "distorted", modality="audio", cache="auto", num_workers=0, val_size=20).setup("test")
-    assert [(m["split"], m["draws"], m["cache"]) for m in made] == [("test", None, "auto")]
+    AVMNISTDataModule(tree, "distorted", modality="audio", from_export="auto", num_workers=0, val_size=20).setup("test")
+    assert [(m["split"], m["draws"], m["from_export"]) for m in made] == [("test", None, "auto")]
 
 
 def test_bad_options_are_refused(tree):
@@ -226,9 +226,13 @@ def test_bad_options_are_refused(tree):
     with pytest.raises(ParameterError, match="modality='image'"):
         AVMNISTDataModule(tree, modality="image", draws="per_epoch")
     with pytest.raises(ParameterError, match="one export per split"):
-        AVMNISTDataModule(tree, cache="some/file.npy")
+        AVMNISTDataModule(tree, from_export="some/file.npy")
     with pytest.raises(ParameterError, match="split"):
-        AVMNISTDataModule(tree, cache={"validation": "x.npy"})
+        AVMNISTDataModule(tree, from_export={"validation": "x.npy"})
+    with pytest.raises(ParameterError, match="no dataset takes renderr"):
+        AVMNISTDataModule(tree, dataset_options={"renderr": "fast"})
+    with pytest.raises(ParameterError, match="no dataset takes seed"):
+        AVMNISTDataModule(tree, dataset_options={"seed": 3})
     if not HAS_DRAWS:
         with pytest.raises(ParameterError, match="takes no draws"):
             AVMNISTDataModule(tree, draws="per_epoch")

@@ -62,11 +62,11 @@ def test_thesis_default_normalisation_reduces_to_scale_to_01(tmp_path):
     from avmnist_torch.sources.mnist_idx import read_idx_images
 
     root = make_synthetic_tree(tmp_path / "t", n_train=40, n_test=20, mnist_images=True)
-    ds = AVMNISTDataset(root, "test", "burst_noise", image_cache=None, noise_cache=None)
-    raw = AVMNISTDataset(root, "test", "burst_noise", image_cache=None, noise_cache=None,
+    ds = AVMNISTDataset(root, "test", "burst_noise", image_cache=None, clip_tables=None)
+    raw = AVMNISTDataset(root, "test", "burst_noise", image_cache=None, clip_tables=None,
                          transform_image=ScaleTo01(), transform_audio=ScaleTo01())
     # The thesis reads the published float64 image half; the recipe in float64, as the export writes it.
-    pixels = read_idx_images(ds.image_file)
+    pixels = read_idx_images(ds.image_half.file)
     image64 = pca25(pixels)
     for i in range(len(ds)):
         _, audio_u8, _ = ds[i]
