@@ -284,12 +284,17 @@ def _draw_audio_grid(plt: Any, datasets: Dict[str, AVMNISTAudioDataset], tiles: 
         ax.axis("off")
     for ax, (name, i) in zip(axes.flat, tiles):
         ds = datasets[name]
-        ax.imshow(ds.spectrogram(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        ax.set_title(f"{name}\n#{i}  digit {int(ds.labels[i])}", fontsize=8)
+        _tile(ax, ds.spectrogram(i), f"{name}\n#{i}  digit {int(ds.labels[i])}")
     style_name = next(iter(datasets.values())).style or "installed matplotlib"
     fig.suptitle(f"AV-MNIST audio, {split} split (seed {seed}, {renderer} renderer, style {style_name}); "
                  f"first row: item {index} under each scheme", fontsize=9)
     return fig
+
+
+def _tile(ax: Any, image: np.ndarray, title: str, vmin: float = 0, vmax: float = 255) -> None:
+    """One grey tile, pixel for pixel (no smoothing), titled."""
+    ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_title(title, fontsize=8)
 
 
 def _save(plt: Any, fig: Any, out: Path) -> Path:
@@ -339,14 +344,11 @@ def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[
     limit = max(float(np.abs(h).max()) for h in halves) or 1.0
     for row, i, half in zip(axes, items, halves):
         label = int(raw.labels[i])
-        row[0].imshow(raw.image_array(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        row[0].set_title(f"#{i}  digit {label}\nMNIST image", fontsize=8)
-        row[1].imshow(half, cmap="gray", vmin=-limit, vmax=limit, interpolation="nearest")
+        _tile(row[0], raw.image_array(i), f"#{i}  digit {label}\nMNIST image")
         kept = pca.n_components
-        row[1].set_title(f"pca25 image half\n({kept} component{'' if kept == 1 else 's'})", fontsize=8)
+        _tile(row[1], half, f"pca25 image half\n({kept} component{'' if kept == 1 else 's'})", -limit, limit)
         for ax, (name, ds) in zip(row[2:], audio.items()):
-            ax.imshow(ds.spectrogram(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_title(f"audio: {name}\ndigit {int(ds.labels[i])}", fontsize=8)
+            _tile(ax, ds.spectrogram(i), f"audio: {name}\ndigit {int(ds.labels[i])}")
     style_name = next(iter(audio.values())).style or "installed matplotlib"
     fig.suptitle(f"AV-MNIST, {split} split: image and audio of the same item\n(seed {seed}, {renderer} renderer, "
                  f"style {style_name}; images from {raw.image_file.name})\npairing: {raw.pairing}", fontsize=8)
