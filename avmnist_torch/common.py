@@ -1,4 +1,5 @@
-"""Names every layer of the package shares: the version, the splits, and the error family.
+"""Names every layer of the package shares: the version, the splits, the error family, the argument
+checks, and two small helpers (:func:`probe_once`, :func:`positions_by_key`).
 
 This module sits at the bottom: it imports nothing from the package, so any
 module may import it. Every error the package raises on purpose is an

@@ -133,6 +133,46 @@ def test_resample_many_without_the_channel_route(monkeypatch):
     assert dsp.resample_many(clips, 8000, 8000) == clips
 
 
+def test_mixed_dtypes_keep_their_positions_and_bytes():
+    """float32 and float64 clips interleaved: each dtype is resampled in its own calls, each result in its place."""
+    rng = np.random.default_rng(5)
+    clips = [rng.standard_normal(n).astype(np.float32 if k % 2 else np.float64)
+             for k, n in enumerate((2048, 2100, 2200, 2300, 2400, 5000))]
+    out = dsp.resample_many(clips, 8000, 2000)
+    for x, y in zip(clips, out):
+        want = dsp.resample(x, 8000, 2000)
+        assert y.dtype == x.dtype and y.tobytes() == want.tobytes()
+
+
+def test_the_channel_probe_runs_once_when_threads_ask_together(monkeypatch):
+    """Eight threads asking about a new rate pair at once: one probe runs, every thread gets its answer."""
+    import threading
+    import time
+
+    monkeypatch.setattr(dsp, "_EXACT_CHANNELS", {})
+    runs = []
+
+    def probe(orig_sr, target_sr, dtype):
+        runs.append((orig_sr, target_sr))
+        time.sleep(0.2)  # long enough for every thread to arrive while it runs
+        return True
+
+    monkeypatch.setattr(dsp, "_probe_channels", probe)
+    start = threading.Barrier(8)
+    answers = []
+
+    def ask():
+        start.wait()
+        answers.append(dsp._channels_are_exact(8000, 3000, np.float32))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert runs == [(8000, 3000)] and answers == [True] * 8
+
+
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 256, 1024, 2048, 4096])
 def test_periodic_hann_is_scipys_window_bit_for_bit(n):
     """librosa takes its stft window from scipy; dsp restates it so that no worker imports scipy.signal."""
