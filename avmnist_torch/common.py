@@ -1,4 +1,5 @@
-"""Names every layer of the package shares: the version, the splits, and the error family.
+"""Names every layer of the package shares: the version, the splits, the error family, the argument
+checks, and two small helpers (:func:`probe_once`, :func:`positions_by_key`).
 
 This module sits at the bottom: it imports nothing from the package, so any
 module may import it. Every error the package raises on purpose is an
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import numbers
 import os
-from typing import Union
+import threading
+from typing import Callable, Dict, Hashable, Iterable, List, TypeVar, Union
 
 __version__ = "0.1.0"
 
@@ -106,3 +108,37 @@ def check_index(index, n: int, split: str) -> int:
     if index < -n or index >= n:
         raise IndexError(f"index {index} out of range for {n} {split} items")
     return int(index) % n
+
+
+_T = TypeVar("_T")
+_K = TypeVar("_K", bound=Hashable)
+_PROBE_LOCK = threading.RLock()
+
+
+def probe_once(results: dict, key: Hashable, probe: Callable[[], _T]) -> _T:
+    """``results[key]``, filled by ``probe()`` the first time it is asked for.
+
+    For the package's once-per-process checks of what this machine's numpy or
+    soxr does (they take tens of milliseconds and must not run once per item):
+    threads that ask together wait for one probe instead of each running it.
+    Tests may put a result in ``results`` to choose a route.
+    """
+    if key in results:
+        return results[key]
+    with _PROBE_LOCK:
+        if key not in results:
+            results[key] = probe()
+        return results[key]
+
+
+def positions_by_key(keys: Iterable[_K]) -> Dict[_K, List[int]]:
+    """The positions of each distinct key in ``keys``, keys in order of first appearance.
+
+    How a batch is cut into calls that need one value in common (a sample
+    rate, a dtype): ``positions_by_key([8000, 16000, 8000])`` is
+    ``{8000: [0, 2], 16000: [1]}``.
+    """
+    groups: Dict[_K, List[int]] = {}
+    for position, key in enumerate(keys):
+        groups.setdefault(key, []).append(position)
+    return groups

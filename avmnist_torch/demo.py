@@ -71,7 +71,7 @@ def run_demo(
             make_synthetic_tree(root, n_train=items, n_test=items, mnist_images=True)
         else:
             print(f"using the synthetic tree already at {root}")
-            if not (root / "mnist").is_dir():  # made by an older demo: add the image files
+            if not (root / "mnist").is_dir():  # a tree made without image files: the side-by-side preview needs them
                 write_synthetic_mnist(root)
     root = Path(root)
 
