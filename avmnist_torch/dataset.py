@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .common import ParameterError, check_split
-from .cache import CacheInfo, cached_rows, metadata_for, resolve_cache
+from .exported import ExportedItems, metadata_for, resolve_export
 from .noise import NoiseBank
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
 from .schemes import (
@@ -103,10 +103,13 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         must match this dataset's options exactly, or construction fails
         saying what differs; ``"auto"`` uses
         ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy`` only when it
-        matches, and generates otherwise. A file without metadata, such as the
-        notebook's own headerless files, is served as it is: those rows are
-        the notebook's, from its own random draws, not what this dataset would
-        generate, and ``describe()`` says so.
+        matches, and generates otherwise. A served file is checked while in
+        use (see :mod:`avmnist_torch.exported`): replaced or modified, or a
+        row that differs from its recorded CRC-32, is a ``StorageError`` (with
+        ``"auto"``: a warning, and those items generated). A file without
+        metadata, such as the notebook's own headerless files, is served as it
+        is: those rows are the notebook's, from its own random draws, not what
+        this dataset would generate, and ``describe()`` says so.
     """
 
     def __init__(
@@ -181,10 +184,9 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         if renderer == "matplotlib":
             # Fail at construction, not in a worker, if matplotlib is absent or the style cannot be drawn.
             get_renderer(renderer, self.style)
-        # Only the path travels to DataLoader workers; each process maps the file itself.
-        self.cache: Optional[CacheInfo] = None
-        if cache is not None:
-            self.cache = resolve_cache(cache, root, split, self.scheme.name, self.metadata)
+        # Only the path and what the file must be travel to DataLoader workers; each process maps
+        # and checks the file itself.
+        self.cache: Optional[ExportedItems] = resolve_export(cache, root, split, self.scheme.name, self.metadata)
 
     # ------------------------------------------------------------------
     @property
@@ -198,7 +200,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         """The identity of this dataset's items, as an export records it beside its file.
 
         Two datasets with equal identity fields give the same bytes; see
-        :func:`avmnist_torch.cache.metadata_for`. Stats every source file.
+        :func:`avmnist_torch.exported.metadata_for`. Reads every source file (once per process).
         """
         return metadata_for(self.split, self.scheme, self.seed, self.style, self.renderer,
                             self.index.recordings, self.index.noises, self.index.labels)
@@ -267,10 +269,17 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         if not checked:
             return out
         if self.cache is not None:
-            rows = cached_rows(self.cache.path, self.cache.rows)
-            for k, index in enumerate(checked):
-                out[k] = rows[index]
+            out, served = self.cache.read(checked)
+            if served.all():
+                return out
+            missing = np.flatnonzero(~served)
+            out[missing] = self._generate([checked[k] for k in missing])
             return out
+        return self._generate(checked)
+
+    def _generate(self, checked: Sequence[int]) -> np.ndarray:
+        """Items (checked) ``indices`` computed as one batch; see :meth:`images`."""
+        out = np.empty((len(checked), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
         distinct = list(dict.fromkeys(checked))
         waveforms, rates = self._waveforms(distinct)
         renderer = get_renderer(self.renderer, self.style)
@@ -287,7 +296,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     def image(self, index: int) -> np.ndarray:
         """Item ``index`` as a (112, 112) uint8 numpy array."""
         if self.cache is not None:
-            return np.array(cached_rows(self.cache.path, self.cache.rows)[self._check_index(index)])
+            return self.images([index])[0]
         samples, sample_rate, _ = self.waveform(index)
         return get_renderer(self.renderer, self.style).render(samples, sample_rate)
 

@@ -26,7 +26,7 @@ LAYERS = [
     ("waveform", {"dsp", "noise", "schemes", "image_pca"}),
     ("rendering", {"rendering"}),
     ("storage", {"storage"}),
-    ("dataset", {"cache", "dataset", "paired"}),
+    ("dataset", {"exported", "dataset", "paired"}),
     ("tools", {"export", "verify", "inspection", "demo"}),
     ("cli", {"cli"}),
 ]
