@@ -255,7 +255,7 @@ def _open(path: Path, rows: int, meta: Optional[Mapping[str, Any]], regenerate: 
 
 def _legacy_note(path: Path, meta: Mapping[str, Any]) -> Optional[str]:
     if meta.get("format") == LEGACY_FORMAT:
-        return (f"{path} was written by an older version of avmnist-torch (a .npy file without row checksums); "
+        return (f"{path} was written by an older version of avmnist-torch (a .npy file without row checksums): "
                 "export it again with this version (it replaces the file in seconds)")
     return None
 
@@ -321,7 +321,7 @@ def resolve_export(
         if diffs:
             why = _legacy_note(path, meta) or \
                 f"it was made with other options: {describe_differences(diffs, 'file', 'dataset')}"
-            warnings.warn(f"cache='auto': {path} is not used: {why}", stacklevel=3)
+            warnings.warn(f"cache='auto': {path} is not used, {why}", stacklevel=3)
             return None
         try:
             return _open(path, int(expected["shape"][0]), meta, regenerate=True)
