@@ -42,13 +42,18 @@ __all__ = [
 ]
 
 
-_CONTENT_MEMO: Dict[Tuple[str, int, int, int, int], int] = {}
+_CONTENT_MEMO: Dict[Tuple[str, int, int, int, int, int], int] = {}
 
 
 def file_crc32(path: PathLike) -> int:
-    """CRC-32 of a file's bytes, remembered per process while its (device, inode, size, mtime) stay the same."""
+    """CRC-32 of a file's bytes, remembered per process while its stat stays the same.
+
+    The stat compared includes the change time (``st_ctime_ns``), which any
+    write and any ``utime`` move and nobody can set back, so an edit that
+    keeps the size and restores the modification time is read again.
+    """
     st = os.stat(path)
-    key = (os.fspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    key = (os.fspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     crc = _CONTENT_MEMO.get(key)
     if crc is None:
         crc = 0
@@ -71,7 +76,7 @@ def sources_fingerprint(recordings: Sequence[PathLike], noises: Sequence[PathLik
     the speed of reading the file (all 3,000 FSDD recordings, 21 MB, in about
     0.05 s; 512 ESC-50 clips, 226 MB, in about 0.4 s, from the page cache), and
     it guards against accidents, not forgery. Each file is read once per
-    process while its stat stays the same.
+    process while its stat (change time included) stays the same.
     """
     h = hashlib.sha256()
     for kind, paths in (("recordings", recordings), ("noises", noises)):

@@ -148,6 +148,11 @@ class ItemFileWriter:
             if self.rows else np.empty((0, *ITEM_SHAPE), np.uint8)
         sha, crcs = scan_rows(view)
         del view
+        with open(self.temp, "rb") as f:
+            header = f.read(self.offset)
+        if header != self.header:
+            raise StorageError(f"{self.path}: its .npy header read back differs from the one written; nothing was "
+                               "renamed into place: run the export again")
         differ = np.flatnonzero(crcs != self._crcs)
         if len(differ):
             raise StorageError(
