@@ -136,10 +136,11 @@ def map_rows(path: PathLike, rows: Optional[int] = None,
                                f"({size} bytes is not a multiple of {ROW_BYTES})")
         rows = size // ROW_BYTES
     elif size != rows * ROW_BYTES:
-        found = size // ROW_BYTES
-        what = "raw file" if file_format == "raw" else "neither a .npy file nor a raw notebook file"
-        raise StorageError(f"{path}: {what} of {rows} rows ({size} bytes, expected {rows * ROW_BYTES}"
-                           + (f"; {found} whole rows: cut short" if size < rows * ROW_BYTES else "") + ")")
+        if file_format == "raw" and size < rows * ROW_BYTES:
+            raise StorageError(f"{path}: cut short: {size // ROW_BYTES} whole rows of the {rows} its sidecar records "
+                               f"({size} bytes, expected {rows * ROW_BYTES}); {_REMAKE}")
+        what = "a raw file" if file_format == "raw" else "neither a .npy file nor a raw notebook file"
+        raise StorageError(f"{path}: {what} of {rows} rows ({size} bytes, expected {rows * ROW_BYTES})")
     return np.memmap(path, mode="r", dtype=np.uint8, shape=(rows, *ITEM_SHAPE)), "raw", 0
 
 
