@@ -104,7 +104,7 @@ def _fail_with(exc: BaseException):
 
 def test_unexpected_error_shows_its_traceback(capsys, monkeypatch, exported):
     # A RuntimeError from inside the generation is nothing the package raised on purpose: a bug to report.
-    monkeypatch.setattr(AVMNISTAudioDataset, "image", _fail_with(RuntimeError("boom from a library")))
+    monkeypatch.setattr(AVMNISTAudioDataset, "images", _fail_with(RuntimeError("boom from a library")))
     status, out, err = run(capsys, "verify", str(exported), "--rows", "1", "--quiet")
     assert status == 1
     assert "Traceback (most recent call last)" in err and "RuntimeError: boom from a library" in err
@@ -112,13 +112,13 @@ def test_unexpected_error_shows_its_traceback(capsys, monkeypatch, exported):
 
 
 def test_unexpected_os_error_shows_its_traceback(capsys, monkeypatch, exported):
-    monkeypatch.setattr(AVMNISTAudioDataset, "image", _fail_with(OSError(5, "Input/output error")))
+    monkeypatch.setattr(AVMNISTAudioDataset, "images", _fail_with(OSError(5, "Input/output error")))
     status, out, err = run(capsys, "verify", str(exported), "--rows", "1", "--quiet")
     assert status == 1 and "Traceback (most recent call last)" in err and "OSError" in err
 
 
 def test_ctrl_c_is_exit_130_without_traceback(capsys, monkeypatch, exported):
-    monkeypatch.setattr(AVMNISTAudioDataset, "image", _fail_with(KeyboardInterrupt()))
+    monkeypatch.setattr(AVMNISTAudioDataset, "images", _fail_with(KeyboardInterrupt()))
     status, out, err = run(capsys, "verify", str(exported), "--rows", "1", "--quiet")
     assert status == 130 and err == "interrupted\n"
 
