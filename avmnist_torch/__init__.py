@@ -14,7 +14,9 @@ from .common import (  # noqa: E402
     __version__,
 )
 from .dataset import AVMNISTAudioDataset  # noqa: E402
-from .paired import AVMNISTDataset  # noqa: E402
+from .generator import AudioItemGenerator  # noqa: E402
+from .image_half import ImageHalf  # noqa: E402
+from .paired import AVMNISTDataset, AVMNISTImageDataset  # noqa: E402
 from .export import export  # noqa: E402
 from .rendering import render_batch, render_spectrogram  # noqa: E402
 from .schemes import SCHEME_NAMES, SCHEMES, Scheme, get_scheme  # noqa: E402
@@ -24,6 +26,9 @@ from .verify import verify  # noqa: E402
 __all__ = [
     "AVMNISTAudioDataset",
     "AVMNISTDataset",
+    "AVMNISTImageDataset",
+    "AudioItemGenerator",
+    "ImageHalf",
     "AVMNISTError",
     "AudioFileError",
     "CacheError",

@@ -9,6 +9,7 @@ each also derives from the builtin it replaced (``ValueError``,
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Union
 
@@ -81,3 +82,31 @@ def check_split(split: str) -> str:
     if split not in SPLITS:
         raise ParameterError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
     return split
+
+
+#: Seeds are keys of 64-bit random streams: larger ones would alias smaller ones.
+SEED_LIMIT = 2**64
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int if it is a whole number in ``[0, 2**64)``, else a :class:`ParameterError`.
+
+    Bools are refused (``seed=True`` is a slip, not a seed); so are seeds that
+    the 64-bit item streams would fold onto a smaller one.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < SEED_LIMIT:
+        raise ParameterError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed!r}")
+    return int(seed)
+
+
+def check_index(index, n: int, split: str) -> int:
+    """``index`` as a position in ``0..n-1`` (negative ones count from the end, as for lists).
+
+    A ``TypeError`` for anything but an integer (a bool included), an ``IndexError``
+    naming the split's size for one out of range.
+    """
+    if not isinstance(index, numbers.Integral) or isinstance(index, bool):
+        raise TypeError(f"index must be an integer, got {type(index).__name__}")
+    if index < -n or index >= n:
+        raise IndexError(f"index {index} out of range for {n} {split} items")
+    return int(index) % n

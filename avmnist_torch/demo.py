@@ -91,7 +91,7 @@ def run_demo(
         # raw rows, as the notebook wrote them and its training code maps them
         rows = np.memmap(path, mode="r", dtype=np.uint8, shape=(len(ds), 112, 112))
         checked = [0, len(rows) // 2, len(rows) - 1]
-        same = all(np.array_equal(rows[i], ds.image(i)) for i in checked)
+        same = all(np.array_equal(rows[i], ds.spectrogram(i)) for i in checked)
         print(f"  {path}  {rows.shape} {rows.dtype}  rows {checked} == ds[i]: {same}")
         if not same:
             print("  MISMATCH: the exported file does not equal the dataset's items")

@@ -1,7 +1,7 @@
 """Serving items from an exported file: what the items are, and serving a file only while it holds them.
 
 The identity of a dataset's items (:func:`metadata_for`) is what an export
-records in its sidecar and what a ``cache=`` file must match: the same
+records in its sidecar and what a ``from_export=`` file must match: the same
 identity means the same bytes, so a cache changes speed, never bytes. A file
 is served only while it is what its records say (see
 :mod:`avmnist_torch.storage.integrity`):
@@ -126,7 +126,7 @@ class ExportedItems:
     checksums_sha256 : str or None
         The sha256 of ``<file>.crc32`` the sidecar records (None when external).
     regenerate : bool
-        True for ``cache="auto"``: a check that fails makes :meth:`read` report
+        True for ``from_export="auto"``: a check that fails makes :meth:`read` report
         those rows as not served (with one warning per process) so the caller
         generates them, instead of raising.
     """
@@ -158,7 +158,7 @@ class ExportedItems:
         key = (os.getpid(), self.path, message)
         if key not in _WARNED:
             _WARNED.add(key)
-            warnings.warn(f"cache='auto': {message}; generating those items instead", stacklevel=4)
+            warnings.warn(f"from_export='auto': {message}; generating those items instead", stacklevel=4)
 
     def _mapped(self) -> Optional[Tuple[Any, np.ndarray, Optional[np.ndarray]]]:
         key = (os.getpid(), self.path, self.identity)
@@ -169,13 +169,13 @@ class ExportedItems:
             handle = open(self.path, "rb")
         except OSError as err:
             self._fail(f"{self.path}: cannot be opened ({err.strerror or err}) since it was checked; "
-                       "export it again, or pass cache=None")
+                       "export it again, or pass from_export=None")
             return None
         now = stat_identity(handle.fileno())
         if now != self.identity:
             handle.close()
             self._fail(f"{self.path} {self._changed(now)} since this dataset checked it: its rows are not "
-                       "served; create the dataset again (it checks the file anew), or pass cache=None")
+                       "served; create the dataset again (it checks the file anew), or pass from_export=None")
             return None
         array = np.memmap(handle, mode="r", dtype=np.uint8, shape=(self.rows, *ITEM_SHAPE), offset=self.offset)
         crcs = None
@@ -218,7 +218,7 @@ class ExportedItems:
         held = stat_identity(handle.fileno())
         if held != self.identity or by_path != self.identity:
             self._fail(f"{self.path} {self._changed(held if held != self.identity else by_path or (0, 0, 0, 0))} "
-                       "while in use: its rows are not served; create the dataset again, or pass cache=None")
+                       "while in use: its rows are not served; create the dataset again, or pass from_export=None")
             return out, served
         np.take(array, indices, axis=0, out=out)
         if crcs is None:
@@ -274,16 +274,16 @@ def open_export(path: PathLike, expected_metadata: Mapping[str, Any], *, regener
     path = Path(path)
     rows = int(expected_metadata["shape"][0])
     if not path.is_file():
-        raise StorageError(f"cache {path}: no such file; export it first "
-                           f"('avmnist-audio export ... --out {path}') or pass cache=None")
+        raise StorageError(f"from_export {path}: no such file; export it first "
+                           f"('avmnist-audio export ... --out {path}') or pass from_export=None")
     meta = read_sidecar(path)
     if meta is not None:
         diffs = metadata_differences(meta, expected_metadata)
         if diffs:
             note = _legacy_note(path, meta)
             raise MetadataMismatch(note or (
-                f"cache {path} does not hold this dataset's items: {describe_differences(diffs, 'file', 'dataset')}; "
-                "export it again with these options, or pass cache=None"))
+                f"from_export {path} does not hold this dataset's items: {describe_differences(diffs, 'file', 'dataset')}; "
+                "export it again with these options, or pass from_export=None"))
     return _open(path, rows, meta, regenerate)
 
 
@@ -291,7 +291,7 @@ def resolve_export(
     cache: Union[PathLike, str, None], root: Optional[PathLike], split: str, scheme: str,
     metadata: Callable[[], Dict[str, Any]],
 ) -> Optional[ExportedItems]:
-    """Decide what a dataset's ``cache=`` option serves; None when it serves nothing.
+    """Decide what a dataset's ``from_export=`` option serves; None when it serves nothing.
 
     ``"auto"`` takes the notebook-layout file under ``root`` only when its
     sidecar matches the dataset exactly and the file passes the checks of
@@ -307,25 +307,25 @@ def resolve_export(
         return None
     if isinstance(cache, str) and cache == "auto":
         if root is None:
-            raise ParameterError("cache='auto' looks under root/avmnist/audio/: give root, or cache=PATH")
+            raise ParameterError("from_export='auto' looks under root/avmnist/audio/: give root, or from_export=PATH")
         path = notebook_path(root, split, scheme)
         if not path.is_file():
             return None
         meta = read_sidecar(path)
         if meta is None:
-            warnings.warn(f"cache='auto': {path} has no sidecar metadata (a notebook file?), so it is not used; "
-                          f"pass cache='{path}' to serve its rows as they are", stacklevel=3)
+            warnings.warn(f"from_export='auto': {path} has no sidecar metadata (a notebook file?), so it is not used; "
+                          f"pass from_export='{path}' to serve its rows as they are", stacklevel=3)
             return None
         expected = metadata()
         diffs = metadata_differences(meta, expected)
         if diffs:
             why = _legacy_note(path, meta) or \
                 f"it was made with other options: {describe_differences(diffs, 'file', 'dataset')}"
-            warnings.warn(f"cache='auto': {path} is not used, {why}", stacklevel=3)
+            warnings.warn(f"from_export='auto': {path} is not used, {why}", stacklevel=3)
             return None
         try:
             return _open(path, int(expected["shape"][0]), meta, regenerate=True)
         except StorageError as err:
-            warnings.warn(f"cache='auto': {path} is not used: {err}", stacklevel=3)
+            warnings.warn(f"from_export='auto': {path} is not used: {err}", stacklevel=3)
             return None
     return open_export(cache, metadata())

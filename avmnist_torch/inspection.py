@@ -272,7 +272,7 @@ def preview(
         ax.axis("off")
     for ax, (name, i) in zip(axes.flat, tiles):
         ds = datasets[name]
-        ax.imshow(ds.image(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.imshow(ds.spectrogram(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(f"{name}\n#{i}  digit {int(ds.labels[i])}", fontsize=8)
     style_name = first.style or "installed matplotlib"
     fig.suptitle(f"AV-MNIST audio, {split} split (seed {seed}, {renderer} renderer, style {style_name}); "
@@ -333,7 +333,7 @@ def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[
         kept = pca.n_components
         row[1].set_title(f"pca25 image half\n({kept} component{'' if kept == 1 else 's'})", fontsize=8)
         for ax, (name, ds) in zip(row[2:], audio.items()):
-            ax.imshow(ds.image(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.imshow(ds.spectrogram(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             ax.set_title(f"audio: {name}\ndigit {int(ds.labels[i])}", fontsize=8)
     style_name = next(iter(audio.values())).style or "installed matplotlib"
     fig.suptitle(f"AV-MNIST, {split} split: image and audio of the same item\n(seed {seed}, {renderer} renderer, "

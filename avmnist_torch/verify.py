@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .common import ParameterError
-from .dataset import AVMNISTAudioDataset
+from .generator import AudioItemGenerator
 from .export import render_rows
 from .schemes import SCHEME_NAMES, Scheme
 from .storage import (
@@ -235,8 +235,8 @@ def verify(
     if isinstance(scheme, str) and meta is not None and scheme not in SCHEME_NAMES:
         raise ParameterError(f"{path}: made with the custom scheme {scheme!r}; "
                              "call verify(..., scheme=<that Scheme>)")
-    dataset = AVMNISTAudioDataset(root, split=split, scheme=scheme, seed=seed or 0,
-                                  renderer=renderer or "fast", style=style, **dataset_kwargs)
+    dataset = AudioItemGenerator(root, split, scheme, seed=seed or 0, renderer=renderer or "fast", style=style,
+                                 **dataset_kwargs)
     if len(dataset) != n:
         raise StorageError(f"{path}: has {n} rows but the {split} split has {len(dataset)} labels")
     if meta is not None:

@@ -66,7 +66,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="avmnist-bench-") as tmp:
         tmp = Path(tmp)
         kwargs = sources(tmp, args.limit)
-        AVMNISTAudioDataset(None, "test", "burst_noise", **kwargs).image(0)  # compile numba kernels once
+        AVMNISTAudioDataset(None, "test", "burst_noise", **kwargs).spectrogram(0)  # compile numba kernels once
         if not args.skip_per_scheme:
             print(f"{'scheme':15s} {'workers':>7s} {'items':>7s} {'wall s':>8s} {'items/s':>8s}")
             for scheme in args.schemes:

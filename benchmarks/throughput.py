@@ -150,7 +150,7 @@ def in_fresh_process(p, split, scheme, cache, body):
         f"sys.path.insert(0, {str(REPO)!r})\n"
         "from avmnist_torch import AVMNISTAudioDataset\n"
         "torch.set_num_threads(1)\n"
-        f"ds = AVMNISTAudioDataset(split={split!r}, scheme={scheme!r}, noise_cache={str(cache)!r},"
+        f"ds = AVMNISTAudioDataset(split={split!r}, scheme={scheme!r}, clip_tables={str(cache)!r},"
         f" recordings={str(p['recordings'])!r}, noises={str(p['noises'])!r}, labels={str(p['labels'])!r})\n"
         + body
     )
@@ -286,7 +286,7 @@ def main():
         for scheme in args.schemes:
             a_cpu, a_wall = notebook_rate(p, scheme, args.notebook_items, args.rounds)
             cache = Path(scratch) / "cache" / scheme
-            ds = AVMNISTAudioDataset(split="train", scheme=scheme, renderer="fast", noise_cache=cache, **p)
+            ds = AVMNISTAudioDataset(split="train", scheme=scheme, renderer="fast", clip_tables=cache, **p)
             ds.__getitems__(list(range(min(args.items, len(ds)))))  # fill the clip tables, compile, plan
             b_cpu, b_wall = batched_rate(ds, args.items, args.batch_size, args.rounds)
             c_cpu, _ = single_rate(ds, args.items, args.rounds)

@@ -41,7 +41,7 @@ def test_getitems_is_getitem_for_every_scheme_and_style(synthetic_root, scheme, 
 def test_the_batches_mix_lengths_and_frame_counts(synthetic_root):
     """The batches above are only a test of batching if their clips differ in length and frame count."""
     ds = _dataset(synthetic_root, "multi_band")
-    recorded = [len(ds.recording_bank.get(int(ds.index.recording_ids[i]))[0]) for i in MIXED]
+    recorded = [len(ds.generator.recording_bank.get(int(ds.index.recording_ids[i]))[0]) for i in MIXED]
     frames = {dsp.frame_count(max(n, 2048)) for n in recorded}
     assert len(set(recorded)) > 5 and len(frames) > 3
     assert min(recorded) < 2048 < max(recorded)  # some recordings are padded, some are not
@@ -54,7 +54,7 @@ def test_batches_of_one_and_empty(synthetic_root, scheme):
     for i in (0, 57, 119, -120):
         _assert_same_items(ds.__getitems__([i]), [ds[i]])
     assert ds.__getitems__([]) == []
-    assert ds.images([]).shape == (0, 112, 112)
+    assert ds.spectrograms([]).shape == (0, 112, 112)
 
 
 def test_bad_indices_fail_as_getitem_does(synthetic_root):
@@ -77,7 +77,7 @@ def test_batch_with_silent_recordings(tmp_path):
     silent = [i for i in range(len(labels)) if labels[i] == labels[0]]
     assert 0 < len(silent) < len(labels)
     for scheme in SCHEME_NAMES:
-        ds = _dataset(root, scheme, noise_cache=None)
+        ds = _dataset(root, scheme, clip_tables=None)
         indices = list(range(len(labels)))
         items = ds.__getitems__(indices)
         _assert_same_items(items, [ds[i] for i in indices])
@@ -142,7 +142,7 @@ def test_served_from_an_export(synthetic_root, tmp_path):
     from avmnist_torch import export
 
     [path] = export(synthetic_root, "test", "aliased", out=tmp_path, progress=False)
-    cached = _dataset(synthetic_root, "aliased", cache=path)
+    cached = _dataset(synthetic_root, "aliased", from_export=path)
     fresh = _dataset(synthetic_root, "aliased")
     _assert_same_items(cached.__getitems__(MIXED), [fresh[i] for i in MIXED])
 
@@ -166,20 +166,20 @@ def test_recording_only_steps_run_once_per_recording(synthetic_root, tmp_path, m
     from avmnist_torch.schemes import DownUpResample, FrequencyMasks, Scheme, recording_prefix
 
     assert [len(recording_prefix(s)) for s in (schemes.SCHEMES[n] for n in SCHEME_NAMES)] == [0, 0, 0, 1, 0, 0]
-    reference = _dataset(synthetic_root, "aliased", "train", noise_cache=None)
+    reference = _dataset(synthetic_root, "aliased", "train", clip_tables=None)
     expected = [reference[i] for i in range(len(reference))]
 
     calls = []
     resample = schemes.down_up_resample
     monkeypatch.setattr(schemes, "down_up_resample", lambda *a: calls.append(1) or resample(*a))
-    ds = _dataset(synthetic_root, "aliased", "train", noise_cache=tmp_path / "tables")
-    assert ds.prepared_bank is not None and _dataset(synthetic_root, "multi_band").prepared_bank is None
+    ds = _dataset(synthetic_root, "aliased", "train", clip_tables=tmp_path / "tables")
+    assert ds.generator.prepared_bank is not None and _dataset(synthetic_root, "multi_band").generator.prepared_bank is None
     _assert_same_items(ds.__getitems__(list(range(len(ds)))) + [ds[i] for i in range(len(ds))], expected * 2)
     assert 0 < len(calls) == len(set(ds.index.recording_ids.tolist())) < len(ds)
 
     # rows at the table's limit may be cut short: they are computed again, never trusted
-    short = _dataset(synthetic_root, "aliased", "train", noise_cache=tmp_path / "short")
-    short.prepared_bank.keep = 3000
+    short = _dataset(synthetic_root, "aliased", "train", clip_tables=tmp_path / "short")
+    short.generator.prepared_bank.keep = 3000
     _assert_same_items([short[i] for i in range(len(short))], expected)
     _assert_same_items(short.__getitems__(list(range(len(short)))), expected)
 
@@ -195,7 +195,7 @@ def test_a_pickled_dataset_batches_the_same(synthetic_root, tmp_path, scheme):
     """What DataLoader workers get under the spawn start method (macOS, Windows): a pickled copy."""
     import pickle
 
-    ds = _dataset(synthetic_root, scheme, noise_cache=tmp_path)
+    ds = _dataset(synthetic_root, scheme, clip_tables=tmp_path)
     expected = [ds[i] for i in MIXED]
     copy = pickle.loads(pickle.dumps(ds))
     _assert_same_items(copy.__getitems__(MIXED), expected)

@@ -34,7 +34,7 @@ def test_export_verify_info(tree, tmp_path):
     assert run.stdout.strip() == str(path)
     assert "item/s" in run.stderr  # the progress bar shows a rate
     ds = AVMNISTAudioDataset(tree, split="test", scheme="distorted")
-    assert digest(np.load(path)) == digest(np.stack([ds.image(i) for i in range(len(ds))]))
+    assert digest(np.load(path)) == digest(np.stack([ds.spectrogram(i) for i in range(len(ds))]))
     assert np.array_equal(np.load(out / "test_labels.npy"), ds.labels)
 
     run = cli("verify", str(path), "--all", "--quiet")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from avmnist_torch import AVMNISTAudioDataset, ParameterError, export
+from avmnist_torch import AudioItemGenerator, ParameterError, export
 from avmnist_torch.cli import main
 from avmnist_torch.inspection import preview
 from avmnist_torch.sources.synthetic import make_synthetic_tree
@@ -104,7 +104,8 @@ def _fail_with(exc: BaseException):
 
 def test_unexpected_error_shows_its_traceback(capsys, monkeypatch, exported):
     # A RuntimeError from inside the generation is nothing the package raised on purpose: a bug to report.
-    monkeypatch.setattr(AVMNISTAudioDataset, "images", _fail_with(RuntimeError("boom from a library")))
+    for method in ("spectrogram", "spectrograms"):
+        monkeypatch.setattr(AudioItemGenerator, method, _fail_with(RuntimeError("boom from a library")))
     status, out, err = run(capsys, "verify", str(exported), "--rows", "1", "--quiet")
     assert status == 1
     assert "Traceback (most recent call last)" in err and "RuntimeError: boom from a library" in err
@@ -112,13 +113,15 @@ def test_unexpected_error_shows_its_traceback(capsys, monkeypatch, exported):
 
 
 def test_unexpected_os_error_shows_its_traceback(capsys, monkeypatch, exported):
-    monkeypatch.setattr(AVMNISTAudioDataset, "images", _fail_with(OSError(5, "Input/output error")))
+    for method in ("spectrogram", "spectrograms"):
+        monkeypatch.setattr(AudioItemGenerator, method, _fail_with(OSError(5, "Input/output error")))
     status, out, err = run(capsys, "verify", str(exported), "--rows", "1", "--quiet")
     assert status == 1 and "Traceback (most recent call last)" in err and "OSError" in err
 
 
 def test_ctrl_c_is_exit_130_without_traceback(capsys, monkeypatch, exported):
-    monkeypatch.setattr(AVMNISTAudioDataset, "images", _fail_with(KeyboardInterrupt()))
+    for method in ("spectrogram", "spectrograms"):
+        monkeypatch.setattr(AudioItemGenerator, method, _fail_with(KeyboardInterrupt()))
     status, out, err = run(capsys, "verify", str(exported), "--rows", "1", "--quiet")
     assert status == 130 and err == "interrupted\n"
 

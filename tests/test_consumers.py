@@ -42,7 +42,7 @@ def root(tmp_path_factory) -> Path:
 
 def _package_items(root: Path, split: str, scheme: str):
     ds = AVMNISTAudioDataset(root, split=split, scheme=scheme)
-    audio = ds.images(range(len(ds)))
+    audio = ds.spectrograms(range(len(ds)))
     pixels = read_idx_images(root / "mnist" / f"{PREFIX[split]}-images-idx3-ubyte.gz")
     return audio, image_half(pixels, cache_dir=None), ds.labels
 

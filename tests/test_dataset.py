@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import notebook_reference as nb
-from avmnist_torch import SCHEME_NAMES, AVMNISTAudioDataset, Scheme
+from avmnist_torch import SCHEME_NAMES, AVMNISTAudioDataset, AVMNISTDataset, Scheme
 from avmnist_torch.schemes import AddNoise, TimeMasks
 from conftest import REPO, digest
 
@@ -163,3 +164,66 @@ def test_silent_recording_renders_white(tmp_path):
         ds = AVMNISTAudioDataset(root, split="test", scheme=scheme, renderer="matplotlib")
         assert not np.any(ds.waveform(0)[0])
         assert np.all(ds[0][0].numpy() == 255), scheme
+
+
+# ----------------------------------------------------------------------------
+# torchvision's conventions
+
+
+class _Named:
+    """A transform with a repr of its own, as torchvision's transforms have."""
+
+    def __call__(self, x):
+        return x
+
+    def __repr__(self) -> str:
+        return "Named()"
+
+
+def test_options_after_scheme_are_keyword_only(synthetic_root):
+    """root, split and scheme are the only positional arguments, as torchvision keeps a few."""
+    with pytest.raises(TypeError, match="positional"):
+        AVMNISTAudioDataset(synthetic_root, "test", "clean", 3)
+    with pytest.raises(TypeError, match="positional"):
+        AVMNISTDataset(synthetic_root, "test", "clean", 3)
+
+
+def test_classes_targets_and_root_as_torchvision_names_them(synthetic_root):
+    """classes are MNIST's names in torchvision; targets a tensor of every label; root the given folder."""
+    ds = AVMNISTAudioDataset(synthetic_root, "test", "clean")
+    assert ds.classes == ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
+                          "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
+    expected = np.load(synthetic_root / "avmnist" / "test_labels.npy")
+    assert ds.targets.dtype == torch.int64 and ds.targets.tolist() == expected.tolist()
+    assert [ds[i][1] for i in range(len(ds))] == expected.tolist()
+    assert ds.root == synthetic_root
+
+
+def test_repr_is_torchvision_shaped(synthetic_root):
+    ds = AVMNISTAudioDataset(synthetic_root, "test", "burst_noise", seed=4, transform=_Named())
+    lines = repr(ds).splitlines()
+    assert lines[0] == "Dataset AVMNISTAudioDataset"
+    assert lines[1] == f"    Number of datapoints: {len(ds)}"
+    assert lines[2] == f"    Root location: {synthetic_root}"
+    assert "    Scheme: burst_noise" in lines and "    Seed: 4" in lines
+    assert lines[-1] == "    Transform: Named()"
+
+
+def test_renamed_options_still_work_and_say_so(synthetic_root, tmp_path):
+    """noise_cache= and cache= (the old names) give the same items as clip_tables= and from_export=."""
+    new = AVMNISTAudioDataset(synthetic_root, "test", "burst_noise", clip_tables=tmp_path)
+    with pytest.warns(FutureWarning, match=r"noise_cache=\.\.\.\) is renamed clip_tables="):
+        old = AVMNISTAudioDataset(synthetic_root, "test", "burst_noise", noise_cache=tmp_path)
+    assert old.generator.clip_tables == tmp_path
+    assert torch.equal(old[5][0], new[5][0])
+    with pytest.warns(FutureWarning, match="images\\(\\) is renamed spectrograms"):
+        assert np.array_equal(old.images([5])[0], new.spectrogram(5))
+    with pytest.raises(TypeError, match="unexpected keyword argument.*noise_cahce"):
+        AVMNISTAudioDataset(synthetic_root, "test", "burst_noise", noise_cahce=tmp_path)
+
+
+def test_the_package_says_it_is_typed():
+    """py.typed ships with the package, so type checkers read its annotations."""
+    import avmnist_torch
+
+    assert (Path(avmnist_torch.__file__).parent / "py.typed").is_file()

@@ -27,7 +27,7 @@ def test_demo_runs_end_to_end(tmp_path):
         assert path.stat().st_size == 24 * 112 * 112  # raw rows, as the notebook wrote them
         rows = np.memmap(path, mode="r", dtype=np.uint8, shape=(24, 112, 112))
         ds = AVMNISTAudioDataset(out / "data", split="test", scheme=scheme)
-        assert np.array_equal(rows[7], ds.image(7))
+        assert np.array_equal(rows[7], ds.spectrogram(7))
     png = (out / "preview.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 

@@ -131,7 +131,9 @@ def test_digit_without_recordings(root):
         ({"split": "validation"}, "unknown split 'validation'"),
         ({"renderer": "opengl"}, "unknown renderer 'opengl'"),
         ({"style": "3.8"}, "unknown style '3.8'"),
-        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"seed": -1}, "seed must be a whole number from 0 to 2\\*\\*64 - 1"),
+        ({"seed": 2**64 + 5}, "seed must be a whole number from 0 to 2\\*\\*64 - 1"),
+        ({"seed": True}, "seed must be a whole number"),
     ],
 )
 def test_bad_options(root, kw, message):

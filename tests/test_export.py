@@ -190,27 +190,27 @@ def test_all_splits_all_schemes_write_ten_files(tmp_path):
 def test_cache_changes_speed_not_bytes(tree, tmp_path):
     [path] = export(tree, "test", "aliased", out=tmp_path, progress=False)
     plain = AVMNISTAudioDataset(tree, split="test", scheme="aliased")
-    cached = AVMNISTAudioDataset(tree, split="test", scheme="aliased", cache=path)
-    assert cached.cache.path == str(path) and cached.cache.provenance == "sidecar"
+    cached = AVMNISTAudioDataset(tree, split="test", scheme="aliased", from_export=path)
+    assert cached.export.path == str(path) and cached.export.provenance == "sidecar"
     want = [digest(plain[i][0]) for i in range(len(plain))]
     assert [digest(cached[i][0]) for i in range(len(cached))] == want
     loader = DataLoader(cached, batch_size=7, num_workers=2)
     assert [digest(x) for xb, _ in loader for x in xb] == want
-    assert cached.describe(3)["cache"]["path"] == str(path)
+    assert cached.describe(3)["export"]["path"] == str(path)
 
     with pytest.raises(MetadataMismatch, match=r"test_data_augmented_aliased\.npy.*seed=0 \(file\) vs seed=2 \(dataset\)"):
-        AVMNISTAudioDataset(tree, split="test", scheme="aliased", seed=2, cache=path)
+        AVMNISTAudioDataset(tree, split="test", scheme="aliased", seed=2, from_export=path)
 
 
 def test_cache_auto(tmp_path):
     root = make_synthetic_tree(tmp_path / "auto", n_train=10, n_test=9, noise_seconds=0.5)
-    assert AVMNISTAudioDataset(root, split="test", scheme="distorted", cache="auto").cache is None
+    assert AVMNISTAudioDataset(root, split="test", scheme="distorted", from_export="auto").export is None
     [path] = export(root, "test", "distorted", progress=False)
-    auto = AVMNISTAudioDataset(root, split="test", scheme="distorted", cache="auto")
-    assert auto.cache is not None and auto.cache.path == str(path)
+    auto = AVMNISTAudioDataset(root, split="test", scheme="distorted", from_export="auto")
+    assert auto.export is not None and auto.export.path == str(path)
     with pytest.warns(UserWarning, match="not used, it was made with other options: seed=0"):
-        other = AVMNISTAudioDataset(root, split="test", scheme="distorted", seed=5, cache="auto")
-    assert other.cache is None
+        other = AVMNISTAudioDataset(root, split="test", scheme="distorted", seed=5, from_export="auto")
+    assert other.export is None
 
 
 def test_raw_notebook_file_is_served_as_is(tree, tmp_path):
@@ -221,12 +221,12 @@ def test_raw_notebook_file_is_served_as_is(tree, tmp_path):
     mm[:] = notebook_rows
     mm.flush()
     del mm
-    ds = AVMNISTAudioDataset(tree, split="test", scheme="burst_noise", cache=path)
+    ds = AVMNISTAudioDataset(tree, split="test", scheme="burst_noise", from_export=path)
     assert torch.equal(ds[4][0][0], torch.from_numpy(notebook_rows[4]))
-    info = ds.describe(4)["cache"]
+    info = ds.describe(4)["export"]
     assert info["provenance"] == "external" and "not what made them" in info["note"]
     with pytest.raises(StorageError, match="raw notebook file of 48 rows"):
-        AVMNISTAudioDataset(tree, split="train", scheme="burst_noise", cache=path)
+        AVMNISTAudioDataset(tree, split="train", scheme="burst_noise", from_export=path)
 
 
 # --- verify ----------------------------------------------------------------------------------

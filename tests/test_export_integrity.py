@@ -34,12 +34,12 @@ def tree(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def want(tree) -> np.ndarray:
-    return AVMNISTAudioDataset(tree, split="test", scheme="burst_noise").images(range(N_TEST))
+    return AVMNISTAudioDataset(tree, split="test", scheme="burst_noise").spectrograms(range(N_TEST))
 
 
 @pytest.fixture
 def exported(tree, tmp_path) -> Path:
-    """A fresh notebook-layout export of the test split, in a root of its own (for cache='auto')."""
+    """A fresh notebook-layout export of the test split, in a root of its own (for from_export="auto")."""
     root = tmp_path / "root"
     shutil.copytree(tree, root, copy_function=shutil.copy2)
     with warnings.catch_warnings():
@@ -49,7 +49,7 @@ def exported(tree, tmp_path) -> Path:
 
 
 def _auto(path: Path, **kwargs) -> AVMNISTAudioDataset:
-    return AVMNISTAudioDataset(path.parents[2], split="test", scheme="burst_noise", cache="auto", **kwargs)
+    return AVMNISTAudioDataset(path.parents[2], split="test", scheme="burst_noise", from_export="auto", **kwargs)
 
 
 def _flip_byte(path: Path, row: int, at: int = 321) -> None:
@@ -77,17 +77,17 @@ def test_a_changed_file_is_never_served_and_export_writes_it_again(exported, wan
     else:
         _zero_rows(exported, 20, 120)
         bad = list(range(20, 120))
-    # cache=PATH: the damaged rows are refused, the others served
-    served = AVMNISTAudioDataset(exported.parents[2], split="test", scheme="burst_noise", cache=exported)
-    assert np.array_equal(served.images([0, 1, 149]), want[[0, 1, 149]])
+    # from_export=PATH: the damaged rows are refused, the others served
+    served = AVMNISTAudioDataset(exported.parents[2], split="test", scheme="burst_noise", from_export=exported)
+    assert np.array_equal(served.spectrograms([0, 1, 149]), want[[0, 1, 149]])
     with pytest.raises(StorageError, match=rf"row {bad[0]}.* differs from the CRC-32 recorded"):
-        served.images([0, bad[0]])
+        served.spectrograms([0, bad[0]])
     with pytest.raises(StorageError, match="CRC-32"):
         served[bad[-1]]
-    # cache="auto": the damaged rows are generated instead, with a warning
+    # from_export="auto": the damaged rows are generated instead, with a warning
     auto = _auto(exported)
     with pytest.warns(UserWarning, match="differs from the CRC-32 recorded.*generating those items instead"):
-        got = auto.images(range(N_TEST))
+        got = auto.spectrograms(range(N_TEST))
     assert np.array_equal(got, want)
     # verify's default sample (64 rows) still reads every row against the records
     report = verify(exported)
@@ -106,7 +106,7 @@ def test_a_damaged_checksums_file_is_refused(exported):
     data[8] ^= 0xFF
     crc.write_bytes(bytes(data))
     with pytest.raises(StorageError, match=r"\.crc32: its sha256 is not the one .*\.json records"):
-        AVMNISTAudioDataset(exported.parents[2], split="test", scheme="burst_noise", cache=exported)
+        AVMNISTAudioDataset(exported.parents[2], split="test", scheme="burst_noise", from_export=exported)
     assert not verify(exported, sample=1).ok
 
 
@@ -115,7 +115,7 @@ def test_a_damaged_checksums_file_is_refused(exported):
 
 def test_a_recording_edited_in_place_is_noticed(exported, capsys):
     root = exported.parents[2]
-    ds = AVMNISTAudioDataset(root, split="test", scheme="burst_noise", noise_cache=None)
+    ds = AVMNISTAudioDataset(root, split="test", scheme="burst_noise", clip_tables=None)
     recording = Path(ds.describe(0)["recording"])
     before = recording.stat()
     data = recording.read_bytes()
@@ -126,9 +126,9 @@ def test_a_recording_edited_in_place_is_noticed(exported, capsys):
     assert recording.stat().st_size == before.st_size and recording.stat().st_mtime_ns == before.st_mtime_ns
 
     with pytest.raises(MetadataMismatch, match="sources=.* \\(file\\) vs sources="):
-        AVMNISTAudioDataset(root, split="test", scheme="burst_noise", cache=exported)
+        AVMNISTAudioDataset(root, split="test", scheme="burst_noise", from_export=exported)
     with pytest.warns(UserWarning, match="is not used, it was made with other options: sources="):
-        assert _auto(exported).cache is None
+        assert _auto(exported).export is None
     with pytest.raises(MetadataMismatch, match="already exists and was made with other options: sources="):
         export(root, "test", "burst_noise", progress=False)
 
@@ -146,7 +146,7 @@ def _swap_for_seed_1(path: Path) -> None:
 
 
 def test_a_file_swapped_while_in_use_is_not_served_by_the_next_epochs_workers(exported, want):
-    served = AVMNISTAudioDataset(exported.parents[2], split="test", scheme="burst_noise", cache=exported)
+    served = AVMNISTAudioDataset(exported.parents[2], split="test", scheme="burst_noise", from_export=exported)
     loader = DataLoader(served, batch_size=50, num_workers=2)
     first = np.concatenate([x[:, 0].numpy() for x, _ in loader])
     assert np.array_equal(first, want)
@@ -154,27 +154,27 @@ def test_a_file_swapped_while_in_use_is_not_served_by_the_next_epochs_workers(ex
     with pytest.raises(StorageError, match="was replaced by another file"):
         [x for x, _ in loader]
     with pytest.raises(StorageError, match="was replaced by another file"):
-        served.images([3])
+        served.spectrograms([3])
 
 
 def test_a_file_swapped_while_in_use_is_regenerated_with_auto(exported, want):
     auto = _auto(exported)
-    assert np.array_equal(auto.images(range(N_TEST)), want)
+    assert np.array_equal(auto.spectrograms(range(N_TEST)), want)
     _swap_for_seed_1(exported)
     loader = DataLoader(auto, batch_size=50, num_workers=2)
     assert np.array_equal(np.concatenate([x[:, 0].numpy() for x, _ in loader]), want)
     with pytest.warns(UserWarning, match="was replaced by another file"):
-        assert np.array_equal(auto.images([7, 8]), want[[7, 8]])
+        assert np.array_equal(auto.spectrograms([7, 8]), want[[7, 8]])
 
 
 def test_a_file_rewritten_in_place_while_mapped_is_not_served(exported, want):
-    served = AVMNISTAudioDataset(exported.parents[2], split="test", scheme="burst_noise", cache=exported)
-    assert np.array_equal(served.images([5]), want[[5]])  # mapped now
+    served = AVMNISTAudioDataset(exported.parents[2], split="test", scheme="burst_noise", from_export=exported)
+    assert np.array_equal(served.spectrograms([5]), want[[5]])  # mapped now
     with open(exported, "r+b") as f:  # same size, same inode
         f.seek(0)
         f.write(bytes(10))
     with pytest.raises(StorageError, match="was modified"):
-        served.images([5])
+        served.spectrograms([5])
 
 
 # 4. a temporary file damaged before it gets its name --------------------------------------------

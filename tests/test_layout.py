@@ -1,6 +1,6 @@
 """The package's shape: imports run one way, and every third-party module it imports is declared.
 
-Data flows sources -> waveform (dsp, schemes) -> rendering -> storage -> dataset ->
+Data flows sources -> waveform (dsp, schemes) -> rendering -> storage -> items (generator) -> dataset ->
 tools (export, verify, inspection) -> cli. A module may import from its own layer or a
 lower one, never a higher one, and never the package root (``avmnist_torch/__init__.py``
 only re-exports). Imports of the package's own modules inside functions are refused too:
@@ -26,7 +26,8 @@ LAYERS = [
     ("waveform", {"dsp", "noise", "schemes", "image_pca"}),
     ("rendering", {"rendering"}),
     ("storage", {"storage"}),
-    ("dataset", {"exported", "dataset", "paired"}),
+    ("items", {"exported", "generator", "image_half"}),
+    ("dataset", {"dataset", "paired"}),
     ("tools", {"export", "verify", "inspection", "demo"}),
     ("cli", {"cli"}),
 ]

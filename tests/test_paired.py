@@ -105,7 +105,7 @@ def test_describe_says_where_both_halves_come_from(root, cache):
     assert info["image"]["file"].endswith("mnist/t10k-images-idx3-ubyte.gz") and info["image"]["row"] == 4
     assert info["image"]["recipe"] == RECIPE and "t10k-labels-idx1-ubyte.gz" in info["image"]["pairing"]
     assert info["audio"] == AVMNISTAudioDataset(root, "test", "burst_noise", **OPTIONS).describe(4)
-    assert "image='pca25'" in repr(ds)
+    assert "Image: pca25 (" in repr(ds) and repr(ds).startswith("Dataset AVMNISTDataset\n    Number of datapoints: 24")
 
 
 @pytest.mark.parametrize("mode", ["pca25", "raw"])
@@ -137,11 +137,20 @@ def test_path_serves_a_users_file_as_stored(tmp_path, root):
     folder = _multibench_folder(tmp_path, root)
     stored = np.load(folder / "image" / "test_data.npy")
     for given in (folder, folder / "image", folder / "image" / "test_data.npy"):
-        ds = AVMNISTDataset(root, "test", "clean", image=given, **OPTIONS)
+        ds = AVMNISTDataset(root, "test", "clean", image_file=given, **OPTIONS)
         image, _, _ = ds[9]
         assert image.dtype == torch.float32
         np.testing.assert_array_equal(image.numpy().ravel(), stored[9].astype(np.float32))
     assert "test_labels.npy" in ds.describe(0)["image"]["pairing"]
+
+
+def test_a_path_given_as_image_still_works_with_a_warning(tmp_path, root):
+    """The old spelling image=PATH serves the same rows as image_file=PATH and says it is renamed."""
+    folder = _multibench_folder(tmp_path, root)
+    with pytest.warns(FutureWarning, match=r"\(image=\.\.\.\) is renamed image_file="):
+        old = AVMNISTDataset(root, "test", "clean", image=folder, **OPTIONS)
+    new = AVMNISTDataset(root, "test", "clean", image_file=folder, **OPTIONS)
+    assert old.image_mode == new.image_mode == "file" and torch.equal(old[3][0], new[3][0])
 
 
 def test_path_pairing_checks(tmp_path, root):
@@ -150,17 +159,17 @@ def test_path_pairing_checks(tmp_path, root):
     wrong[6] = (wrong[6] + 1) % 10
     np.save(folder / "test_labels.npy", wrong)
     with pytest.raises(SourceError, match="first at item 6"):
-        AVMNISTDataset(root, "test", "clean", image=folder, **OPTIONS)
+        AVMNISTDataset(root, "test", "clean", image_file=folder, **OPTIONS)
     (folder / "test_labels.npy").unlink()
-    ds = AVMNISTDataset(root, "test", "clean", image=folder, **OPTIONS)
+    ds = AVMNISTDataset(root, "test", "clean", image_file=folder, **OPTIONS)
     assert ds.describe(0)["image"]["pairing"].startswith("by count only")
     with pytest.raises(SourceError, match="24 images but 48 AV-MNIST train labels"):  # the test file given for train
-        AVMNISTDataset(root, "train", "clean", image=folder / "image" / "test_data.npy", **OPTIONS)
+        AVMNISTDataset(root, "train", "clean", image_file=folder / "image" / "test_data.npy", **OPTIONS)
     np.save(folder / "image" / "test_data.npy", np.zeros((24, 30)))
     with pytest.raises(SourceError, match=r"shape \(24, 30\)"):
-        AVMNISTDataset(root, "test", "clean", image=folder, **OPTIONS)
+        AVMNISTDataset(root, "test", "clean", image_file=folder, **OPTIONS)
     with pytest.raises(SourceError, match="no train image file.*image/train_data.npy"):
-        AVMNISTDataset(root, "train", "clean", image=folder, **OPTIONS)
+        AVMNISTDataset(root, "train", "clean", image_file=folder, **OPTIONS)
 
 
 # ----------------------------------------------------------------------------
@@ -203,11 +212,13 @@ def test_missing_images_and_bad_modes(tmp_path, root):
     with pytest.raises(SourceError, match="looked at") as err:
         AVMNISTDataset(copy, "test", "clean", image="pca25", **OPTIONS)
     assert "mnist/t10k-images-idx3-ubyte.gz" in str(err.value)
+    with pytest.raises(ParameterError, match="unknown image mode 'pca-25'"):
+        AVMNISTDataset(copy, "test", "clean", image="pca-25", **OPTIONS)  # a typo is a typo, not a path
     with pytest.raises(SourceError, match="no test image file"):
-        AVMNISTDataset(copy, "test", "clean", image="pca-25", **OPTIONS)  # a typo is taken as a path: said so
+        AVMNISTDataset(copy, "test", "clean", image_file=copy / "nowhere", **OPTIONS)
     with pytest.raises(ParameterError, match="split"):
         AVMNISTDataset(root, "valid", "clean", **OPTIONS)
-    with pytest.raises(SourceError, match="image must be"):
+    with pytest.raises(ParameterError, match="unknown image mode 3"):
         AVMNISTDataset(root, "test", "clean", image=3, **OPTIONS)
     # images= points at the file directly, wherever it is.
     ds = AVMNISTDataset(copy, "test", "clean", image="raw",
@@ -234,15 +245,15 @@ def test_real_mnist_test_images_pair_with_mnist_labels(tmp_path, cache):
 
 def test_download_fetches_the_image_files_only_when_the_image_half_needs_them(tmp_path, root, monkeypatch):
     """download=True asks for MNIST's image files for "pca25"/"raw", and only the audio sources for a user's file."""
-    import avmnist_torch.paired as paired
+    import avmnist_torch.generator as generator
     from avmnist_torch.sources.download import AUDIO_SOURCES, SOURCES
 
     asked = []
-    monkeypatch.setattr(paired, "download_sources", lambda where, sources: asked.append((Path(where), tuple(sources))))
+    monkeypatch.setattr(generator, "download_sources", lambda where, sources: asked.append((Path(where), tuple(sources))))
     AVMNISTDataset(root, "test", "clean", image="raw", download=True, **OPTIONS)
     assert asked[-1] == (root, tuple(SOURCES)) and "mnist_images" in SOURCES
     folder = _multibench_folder(tmp_path, root)
-    AVMNISTDataset(root, "test", "clean", image=folder, download=True, **OPTIONS)
+    AVMNISTDataset(root, "test", "clean", image_file=folder, download=True, **OPTIONS)
     assert asked[-1] == (root, tuple(AUDIO_SOURCES)) and "mnist_images" not in AUDIO_SOURCES
     with pytest.raises(ParameterError, match="download=True needs root"):
         AVMNISTDataset(None, "test", "clean", download=True, recordings=root / "recordings",

@@ -87,8 +87,8 @@ def test_export_without_any_byte_range_lock_gives_the_same_bytes(tree, reference
     [path] = export(tree, "test", "burst_noise", out=tmp_path, progress=False)
     _same_export(path, reference)
     # and it is served, checked, there too
-    ds = AVMNISTAudioDataset(tree, split="test", scheme="burst_noise", cache=path)
-    assert np.array_equal(ds.images(range(len(ds))), np.fromfile(reference, np.uint8).reshape(-1, 112, 112))
+    ds = AVMNISTAudioDataset(tree, split="test", scheme="burst_noise", from_export=path)
+    assert np.array_equal(ds.spectrograms(range(len(ds))), np.fromfile(reference, np.uint8).reshape(-1, 112, 112))
 
 
 _HOLDER = textwrap.dedent(

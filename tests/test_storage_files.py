@@ -49,7 +49,7 @@ def _npy_cut_short(path: Path, n: int = N, whole_rows: int = 3) -> Path:
 def test_cache_cut_short_names_the_file_and_the_rows(tree, tmp_path):
     path = _npy_cut_short(tmp_path / "test_data_augmented_clean.npy")
     with pytest.raises(StorageError) as err:
-        AVMNISTAudioDataset(tree, split="test", scheme="clean", cache=path)
+        AVMNISTAudioDataset(tree, split="test", scheme="clean", from_export=path)
     message = str(err.value)
     assert str(path) in message
     assert re.search(rf"cut short: 3 whole rows of the {N}", message)
@@ -62,7 +62,7 @@ def test_export_copy_cut_short_with_its_sidecar_is_refused_as_cache(tree, tmp_pa
     _cut(path, path.stat().st_size - ROW - 100)
     with pytest.raises(StorageError, match=rf"{re.escape(str(path))}: cut short: {N - 2} whole rows of the {N} "
                                            "its sidecar records"):
-        AVMNISTAudioDataset(tree, split="test", scheme="clean", cache=path)
+        AVMNISTAudioDataset(tree, split="test", scheme="clean", from_export=path)
 
 
 def test_file_longer_than_its_header_is_refused(tmp_path):
@@ -88,7 +88,7 @@ def test_foreign_npy_as_cache_says_what_it_holds_and_what_to_do(tree, tmp_path, 
     path = tmp_path / "foreign.npy"
     np.save(path, array, allow_pickle=True)
     with pytest.raises(StorageError, match=rf"foreign\.npy: {message}"):
-        AVMNISTAudioDataset(tree, split="test", scheme="clean", cache=path)
+        AVMNISTAudioDataset(tree, split="test", scheme="clean", from_export=path)
 
 
 def test_verify_of_a_file_cut_short_is_a_storage_error(tmp_path):

@@ -1,0 +1,288 @@
+"""The image half of AV-MNIST for one split: MNIST's images, through the published PCA recipe or as they are.
+
+:class:`ImageHalf` finds a split's images, checks that image ``i`` shows the digit
+of AV-MNIST label ``i`` (:func:`check_pairing`), and serves rows as numpy arrays.
+Three kinds of image half:
+
+``"pca25"``
+    MNIST's images through the PCA recipe of the published AV-MNIST
+    (:mod:`avmnist_torch.image_pca`), fitted once per split and kept in the
+    cache folder; float32 ``(28, 28)`` rows, centred, not divided by 255.
+``"raw"``
+    MNIST's pixels as they are, uint8 ``(28, 28)``.
+``image_file=PATH``
+    A user's copy of the published image files (MultiBench's
+    ``image/{split}_data.npy``), served as stored, as float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Union
+
+import numpy as np
+
+from .common import ParameterError, PathLike, SourceError, check_split
+from .image_pca import RECIPE, fit_pca, image_half, reconstruct
+from .sources.mnist_idx import (
+    MNIST_IMAGE_RAW_MD5,
+    MNIST_IMAGE_SHAPE,
+    MNIST_LABEL_FILES,
+    MNIST_RAW_MD5,
+    find_labels_beside,
+    find_mnist_images,
+    idx3_image_bytes,
+    labels_md5,
+    read_idx_images,
+    read_idx_labels,
+)
+
+__all__ = ["ImageHalf", "IMAGE_MODES", "check_pairing"]
+
+#: The image halves made from MNIST's own files.
+IMAGE_MODES = ("pca25", "raw")
+
+
+def _published_image_file(root: Path, split: str) -> Path:
+    """A user's copy of the published image half: a file, or a folder in MultiBench's layout."""
+    if root.is_file():
+        return root
+    for candidate in (root / "image" / f"{split}_data.npy", root / f"{split}_data.npy"):
+        if candidate.is_file():
+            return candidate
+    raise SourceError(
+        f"{root}: no {split} image file; expected {root / 'image' / f'{split}_data.npy'} (MultiBench's "
+        f"avmnist folder) or {root / f'{split}_data.npy'}; or use image='pca25' to make the image half "
+        "from MNIST's files"
+    )
+
+
+def _check_count(count: int, labels: np.ndarray, origin: Path, split: str) -> None:
+    if count != len(labels):
+        raise SourceError(
+            f"{origin}: {count:,} images but {len(labels):,} AV-MNIST {split} labels; image i and "
+            f"audio i must be MNIST item i, so both must come from the same split (MNIST's {split} "
+            f"split has {60_000 if split == 'train' else 10_000:,})"
+        )
+
+
+def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, split: str) -> str:
+    """Check that image ``i`` of `image_file` shows digit ``labels[i]``, for every ``i``.
+
+    Used by :class:`AVMNISTDataset` at construction and meant for anything that writes both
+    halves side by side (an export). The images' own labels are, in this order of preference,
+    MNIST's idx1 label file beside the image file, or, for MNIST's published images
+    (recognised by the md5 of their content), MNIST's published label sequence.
+
+    Parameters
+    ----------
+    image_file : path
+        The idx3 file the images were read from (named in messages; its folder is searched).
+    pixels : numpy.ndarray
+        Its images, ``(N, 28, 28)`` uint8.
+    labels : numpy.ndarray
+        The AV-MNIST labels of the split (what the audio half follows).
+    split : {"train", "test"}
+
+    Returns
+    -------
+    str
+        How the pairing was established, for ``describe()``.
+
+    Raises
+    ------
+    SourceError
+        If the counts differ, if the images' labels differ from `labels` (naming the first
+        item that differs), or if nothing says which digit each image shows.
+    """
+    image_file = Path(image_file)
+    _check_count(len(pixels), labels, image_file, split)
+    beside = find_labels_beside(image_file, split)
+    if beside is not None:
+        try:
+            theirs = read_idx_labels(beside)
+        except ValueError as err:
+            raise SourceError(str(err)) from None
+        if len(theirs) != len(labels) or not np.array_equal(theirs, labels):
+            raise SourceError(
+                f"{beside}: the labels of the images in {image_file} differ from the AV-MNIST {split} labels "
+                f"({_first_difference(theirs, labels)}); the images and the labels are not from the same MNIST "
+                "split or order"
+            )
+        return f"labels beside the images ({beside.name}) equal the AV-MNIST labels"
+    if hashlib.md5(idx3_image_bytes(pixels)).hexdigest() == MNIST_IMAGE_RAW_MD5[split]:
+        if labels_md5(labels) != MNIST_RAW_MD5[split]:
+            raise SourceError(
+                f"{image_file} holds MNIST's published {split} images, but the AV-MNIST labels are not "
+                f"MNIST's {split} label sequence; use MNIST's labels (run 'avmnist-audio download --root DATA')"
+            )
+        return "MNIST's published images (md5) and MNIST's label sequence (md5)"
+    raise SourceError(
+        f"{image_file}: these are not MNIST's published {split} images and no label file lies beside them, "
+        f"so nothing says which digit each shows; put their idx1 label file ({MNIST_LABEL_FILES[split]}[.gz]) "
+        f"in {image_file.parent}"
+    )
+
+
+def _check_file_pairing(image_file: Path, stored: np.ndarray, labels: np.ndarray, split: str) -> str:
+    _check_count(len(stored), labels, image_file, split)
+    # MultiBench's folder keeps {split}_labels.npy beside image/ (and audio/).
+    for candidate in (image_file.parent.parent / f"{split}_labels.npy",
+                      image_file.parent / f"{split}_labels.npy"):
+        if candidate.is_file():
+            theirs = np.load(candidate, allow_pickle=False)
+            if theirs.shape != labels.shape or not np.array_equal(theirs, labels):
+                raise SourceError(
+                    f"{candidate}: the labels stored with {image_file} differ from the AV-MNIST "
+                    f"{split} labels ({_first_difference(theirs, labels)})"
+                )
+            return f"labels stored with the images ({candidate}) equal the AV-MNIST labels"
+    return "by count only: no labels stored with the images"
+
+
+class ImageHalf:
+    """One split's image half: row ``i`` is the image of MNIST item ``i``, checked to show digit ``labels[i]``.
+
+    Parameters
+    ----------
+    root : path, optional
+        A data root holding MNIST's image files in ``root/mnist/`` (as
+        ``download`` lays them out) or in torchvision's ``root/MNIST/raw/``.
+    split : {"train", "test"}
+    labels : numpy.ndarray
+        The split's AV-MNIST labels, which image ``i`` must show.
+    image : {"pca25", "raw"}
+        Which image half to make from MNIST's images (ignored with `image_file`).
+    image_file : path, optional
+        A user's copy of the published image half instead: a folder holding
+        ``image/{split}_data.npy`` (MultiBench's avmnist folder) or
+        ``{split}_data.npy``, or the ``.npy`` file itself; ``N`` rows of 784 (or
+        28x28) values.
+    images : path, optional
+        Where MNIST's image file for the split is: an idx3 file or a folder
+        searched like `root`. Default: `root`.
+    image_cache : path, "auto" or None
+        Where the ``"pca25"`` rows are kept (see
+        :func:`~avmnist_torch.image_pca.image_half`); None computes them in this process.
+
+    Raises
+    ------
+    ParameterError
+        An unknown `image` mode.
+    SourceError
+        The image file is missing or broken, its number of images is not the
+        number of labels, or its images' own labels differ from `labels`.
+
+    Notes
+    -----
+    Copies sent to other processes (DataLoader workers) carry the path of the
+    cached ``"pca25"`` file or of the user's file and map it themselves; ``"raw"``
+    images (47 MB for the train split) travel with the object.
+    """
+
+    def __init__(
+        self,
+        root: Optional[PathLike],
+        split: str,
+        labels: np.ndarray,
+        *,
+        image: str = "pca25",
+        image_file: Optional[PathLike] = None,
+        images: Optional[PathLike] = None,
+        image_cache: Union[PathLike, str, None] = "auto",
+    ) -> None:
+        check_split(split)
+        self.split = split
+        self._memory: Optional[np.ndarray] = None  # rows held in this process
+        self._mapped: Optional[Path] = None  # or a .npy file that each process maps itself
+        self._rows: Optional[np.ndarray] = None
+        self.n_components: Optional[int] = None
+        if image_file is not None:
+            self.mode = "file"
+            self.file = _published_image_file(Path(image_file), split)
+            try:
+                stored = np.load(self.file, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise SourceError(f"{self.file}: not a readable .npy image file ({err})") from None
+            if stored.ndim not in (2, 3) or stored.shape[1:] not in ((784,), MNIST_IMAGE_SHAPE):
+                raise SourceError(f"{self.file}: shape {stored.shape}, expected (N, 784) or (N, 28, 28)")
+            if stored.dtype.kind not in "uif":
+                raise SourceError(f"{self.file}: dtype {stored.dtype}, expected numbers")
+            self.pairing = _check_file_pairing(self.file, stored, labels, split)
+            self._mapped = self.file
+            return
+        if not isinstance(image, str) or image not in IMAGE_MODES:
+            raise ParameterError(f"unknown image mode {image!r}: choose 'pca25' or 'raw', or give image_file=PATH "
+                                 "for a copy of the published image files")
+        self.mode = image
+        source = images if images is not None else root
+        if source is None:
+            raise SourceError(f"image={image!r} needs MNIST's image file: give root or images=")
+        source = Path(source)
+        self.file = source if source.is_file() else find_mnist_images(source, split)
+        pixels = read_idx_images(self.file)
+        self.pairing = check_pairing(self.file, pixels, labels, split)
+        if image == "raw":
+            self._memory = pixels
+        elif image_cache is None:
+            fit = fit_pca(pixels)
+            self.n_components = fit.n_components
+            self._memory = reconstruct(pixels, fit)
+        else:
+            rows = image_half(pixels, cache_dir=image_cache)
+            if isinstance(rows, np.memmap):
+                self._mapped = Path(rows.filename)
+                self.n_components = json.loads(self._mapped.with_suffix(".json").read_text())["n_components"]
+            else:  # the cache could not be written: computed in memory (a warning said so)
+                self._memory = rows
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # Other processes get the path of a mapped file, never a copy of its rows.
+        state = self.__dict__.copy()
+        state["_rows"] = None
+        return state
+
+    def _all_rows(self) -> np.ndarray:
+        if self._rows is None:
+            self._rows = self._memory if self._memory is not None else np.load(self._mapped, mmap_mode="r")
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._all_rows())
+
+    @property
+    def dtype(self) -> np.dtype:
+        """What rows are served as: uint8 for ``"raw"``, else float32."""
+        return np.dtype(np.uint8) if self.mode == "raw" else np.dtype(np.float32)
+
+    def image(self, index: int) -> np.ndarray:
+        """Row ``index`` (a checked, non-negative position) as a (28, 28) array of :attr:`dtype`."""
+        return np.array(self._all_rows()[index], dtype=self.dtype).reshape(MNIST_IMAGE_SHAPE)
+
+    def images(self, indices: Sequence[int]) -> np.ndarray:
+        """Rows ``indices`` as an (N, 28, 28) array of :attr:`dtype`."""
+        rows = self._all_rows()
+        return np.asarray(rows[np.asarray(indices, dtype=np.int64)], dtype=self.dtype).reshape(-1, *MNIST_IMAGE_SHAPE)
+
+    def describe(self, index: int) -> Dict[str, Any]:
+        """Where image ``index`` comes from."""
+        out: Dict[str, Any] = {"mode": self.mode, "file": str(self.file), "row": index, "pairing": self.pairing}
+        if self.mode == "pca25":
+            out.update(recipe=RECIPE, n_components=self.n_components,
+                       cache=str(self._mapped) if self._mapped is not None else None,
+                       note="MNIST image projected on the split's first n principal components, centred "
+                            "(mean not added back), served as float32")
+        elif self.mode == "raw":
+            out.update(note="MNIST's pixels, uint8")
+        else:
+            out.update(note="the user's stored values, served as float32")
+        return out
+
+
+def _first_difference(a: np.ndarray, b: np.ndarray) -> str:
+    if len(a) != len(b):
+        return f"{len(a):,} labels against {len(b):,}"
+    i = int(np.flatnonzero(np.asarray(a) != np.asarray(b))[0])
+    return f"first at item {i}: {int(a[i])} against {int(b[i])}"
