@@ -94,9 +94,9 @@ def metadata_for(
     }
 
 
-# Per process: (pid, path, identity) -> (open file, rows, checksums). A DataLoader worker forked
+# Per process: (pid, path, identity) -> (descriptor of the mapped file, rows, checksums). A DataLoader worker forked
 # from a parent that had the file mapped maps it afresh, and checks it again, itself.
-_MAPPED: Dict[Tuple[int, str, StatIdentity], Tuple[Any, np.ndarray, Optional[np.ndarray]]] = {}
+_MAPPED: Dict[Tuple[int, str, StatIdentity], Tuple[int, np.ndarray, Optional[np.ndarray]]] = {}
 _WARNED: set = set()
 
 
@@ -160,7 +160,7 @@ class ExportedItems:
             _WARNED.add(key)
             warnings.warn(f"from_export='auto': {message}; generating those items instead", stacklevel=4)
 
-    def _mapped(self) -> Optional[Tuple[Any, np.ndarray, Optional[np.ndarray]]]:
+    def _mapped(self) -> Optional[Tuple[int, np.ndarray, Optional[np.ndarray]]]:
         key = (os.getpid(), self.path, self.identity)
         entry = _MAPPED.get(key)
         if entry is not None:
@@ -171,22 +171,24 @@ class ExportedItems:
             self._fail(f"{self.path}: cannot be opened ({err.strerror or err}) since it was checked; "
                        "export it again, or pass from_export=None")
             return None
-        now = stat_identity(handle.fileno())
-        if now != self.identity:
-            handle.close()
-            self._fail(f"{self.path} {self._changed(now)} since this dataset checked it: its rows are not "
-                       "served; create the dataset again (it checks the file anew), or pass from_export=None")
-            return None
-        array = np.memmap(handle, mode="r", dtype=np.uint8, shape=(self.rows, *ITEM_SHAPE), offset=self.offset)
+        with handle:
+            now = stat_identity(handle.fileno())
+            if now != self.identity:
+                self._fail(f"{self.path} {self._changed(now)} since this dataset checked it: its rows are not "
+                           "served; create the dataset again (it checks the file anew), or pass from_export=None")
+                return None
+            array = np.memmap(handle, mode="r", dtype=np.uint8, shape=(self.rows, *ITEM_SHAPE), offset=self.offset)
+            # A descriptor of the very file mapped, to notice it rewritten or truncated in place later.
+            fd = os.dup(handle.fileno())
         crcs = None
         if self.provenance == "sidecar":
             try:
                 crcs = read_checksums(self.path, self.rows, self.checksums_sha256)
             except StorageError as err:
-                handle.close()
+                os.close(fd)
                 self._fail(str(err))
                 return None
-        entry = (handle, array, crcs)
+        entry = (fd, array, crcs)
         _MAPPED[key] = entry
         return entry
 
@@ -208,14 +210,14 @@ class ExportedItems:
         entry = self._mapped()
         if entry is None:
             return out, served
-        handle, array, crcs = entry
+        fd, array, crcs = entry
         # A file renamed over ours, or ours rewritten or truncated in place (which would make the
         # mapping fault), is noticed before any byte of it is read.
         try:
             by_path = stat_identity(self.path)
         except OSError:
             by_path = None
-        held = stat_identity(handle.fileno())
+        held = stat_identity(fd)
         if held != self.identity or by_path != self.identity:
             self._fail(f"{self.path} {self._changed(held if held != self.identity else by_path or (0, 0, 0, 0))} "
                        "while in use: its rows are not served; create the dataset again, or pass from_export=None")

@@ -109,7 +109,7 @@ def _exports(folder: Path) -> List[Dict[str, Any]]:
             if meta is not None:
                 entry.update({k: meta.get(k) for k in ("split", "scheme", "seed", "style", "version")})
                 if meta.get("format") == LEGACY_FORMAT:
-                    entry["note"] = ("written by an older version (no row checksums): not served by cache=; "
+                    entry["note"] = ("written by an older version (no row checksums): not served by from_export=; "
                                      "export it again")
             elif kind == "raw":
                 entry["note"] = "the notebook's raw file (no metadata): served as stored, never checked"

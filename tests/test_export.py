@@ -277,3 +277,43 @@ def test_ctrl_c_through_the_cli_then_rerun_equals_uninterrupted(tmp_path):
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     [whole] = export(root, "train", "clean", out=tmp_path / "whole", workers=2, progress=False)
     assert file_digest(path) == file_digest(whole)
+
+
+# --- notebook-layout files with a .npy header ---------------------------------------------------
+
+
+def test_info_and_verify_flag_a_notebook_file_with_a_header_and_say_how_to_fix_it(tree, tmp_path):
+    from avmnist_torch.inspection import format_info, info
+    from avmnist_torch.storage import write_json_atomic
+
+    want = _dataset_rows(tree, "test", "clean")
+    folder = tmp_path / "avmnist" / "audio"
+    folder.mkdir(parents=True)
+    # as an older version wrote it: a .npy file under the notebook's name, sidecar format 1
+    old = folder / "test_data_augmented_clean.npy"
+    np.save(old, want)
+    meta = dict(AVMNISTAudioDataset(tree, split="test", scheme="clean").metadata(), format="avmnist-torch export 1",
+                sha256=hashlib.sha256(want.tobytes()).hexdigest(), header_bytes=128, made_from={"root": str(tree)})
+    write_json_atomic(Path(f"{old}.json"), meta)
+    # someone else's .npy under a notebook name, no sidecar
+    foreign = folder / "test_data_augmented_distorted.npy"
+    np.save(foreign, _dataset_rows(tree, "test", "distorted"))
+
+    text = format_info(info(tmp_path))
+    assert "every item it reads would be shifted by 128 bytes" in text
+    assert f"avmnist-audio export --root '{tree}' --split test --scheme clean --seed 0 --out '{tmp_path}'" in text
+    assert "written by an older version (no row checksums): not served by from_export=" in text
+    report = verify(foreign, root=tree, sample=2)
+    [note] = [n for n in report.notes if "shifted" in n]
+    command = note.split("convert it to raw rows in place: ")[1]
+    assert subprocess.run(["bash", "-c", command], capture_output=True).returncode == 0
+    assert np.array_equal(np.memmap(foreign, dtype=np.uint8, mode="r", shape=want.shape),
+                          _dataset_rows(tree, "test", "distorted"))
+
+    # the older version's file is served by nobody, and the export command info gave replaces it
+    with pytest.warns(UserWarning, match="written by an older version"):
+        assert AVMNISTAudioDataset(tmp_path, split="test", scheme="clean", from_export="auto",
+                                   recordings=tree / "recordings", labels=tree).export is None
+    export(tree, "test", "clean", out=tmp_path, progress=False)
+    assert old.stat().st_size == want.size and read_sidecar(old)["format"] == "avmnist-torch export 2"
+    assert "shifted" not in format_info(info(tmp_path))
