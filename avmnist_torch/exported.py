@@ -284,7 +284,8 @@ def open_export(path: PathLike, expected_metadata: Mapping[str, Any], *, regener
         if diffs:
             note = _legacy_note(path, meta)
             raise MetadataMismatch(note or (
-                f"from_export {path} does not hold this dataset's items: {describe_differences(diffs, 'file', 'dataset')}; "
+                f"from_export {path} does not hold this dataset's items: "
+                f"{describe_differences(diffs, 'file', 'dataset')}; "
                 "export it again with these options, or pass from_export=None"))
     return _open(path, rows, meta, regenerate)
 

@@ -317,3 +317,28 @@ def test_info_and_verify_flag_a_notebook_file_with_a_header_and_say_how_to_fix_i
     export(tree, "test", "clean", out=tmp_path, progress=False)
     assert old.stat().st_size == want.size and read_sidecar(old)["format"] == "avmnist-torch export 2"
     assert "shifted" not in format_info(info(tmp_path))
+
+
+_EXPORT_ONCE = textwrap.dedent(
+    """
+    import sys, warnings
+    warnings.simplefilter("ignore")
+    from avmnist_torch.export import export
+    export(sys.argv[1], "train", "clean", out=sys.argv[2], workers=1, progress=False)
+    """
+)
+
+
+def test_two_exporters_of_one_file_at_once_need_no_locks(tmp_path):
+    root = make_synthetic_tree(tmp_path / "t", n_train=400, n_test=4, noise_seconds=0.5)
+    out = tmp_path / "out"
+    procs = [subprocess.Popen([sys.executable, "-c", _EXPORT_ONCE, str(root), str(out)], cwd=REPO,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+    path = output_path(out, "train", "clean")
+    assert verify(path, sample=3).ok
+    assert np.array_equal(np.fromfile(path, np.uint8).reshape(-1, 112, 112), _dataset_rows(root, "train", "clean"))
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        [path.name, f"{path.name}.json", f"{path.name}.crc32"])

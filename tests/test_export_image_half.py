@@ -70,7 +70,8 @@ def test_notebook_layout_gets_labels_and_image_half_where_the_notebook_reads_the
     assert np.array_equal(np.load(base / "image" / "test_data.npy"),
                           image_half(_pixels(tree_with_mnist, "test"), cache_dir=None))
     labels = np.load(base / "test_labels.npy")
-    assert labels.dtype == np.int64 and labels.tolist() == np.load(tree_with_mnist / "avmnist" / "test_labels.npy").tolist()
+    source = np.load(tree_with_mnist / "avmnist" / "test_labels.npy")
+    assert labels.dtype == np.int64 and labels.tolist() == source.tolist()
     # other labels already there are never replaced
     np.save(base / "test_labels.npy", labels[::-1])
     (base / "audio" / "test_data_augmented_burst_noise.npy").unlink()

@@ -3,7 +3,8 @@
 A file of items holds ``(N, 112, 112) uint8`` rows, C-ordered. Two kinds are
 read: real ``.npy`` files (what ``export`` writes, what ``np.save`` writes) and
 the notebook's headerless files (``np.memmap(..., mode='w+')`` despite the
-.npy name), which is also what ``export`` writes for the notebook's layout. Every reader here checks the file's size against what its header
+.npy name), which is also what ``export`` writes for the notebook's layout.
+Every reader here checks the file's size against what its header
 (or the caller) promises before mapping it, so a file cut short or a foreign
 array is an error naming the file, never numpy's "mmap length is greater than
 file size" from deep inside ``np.load``.
