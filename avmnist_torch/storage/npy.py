@@ -1,8 +1,8 @@
 """Reading and writing files of items: .npy headers, row maps, and the notebook's raw files.
 
 A file of items holds ``(N, 112, 112) uint8`` rows, C-ordered. Two kinds are
-read: real ``.npy`` files (what ``export`` writes, what ``np.save`` writes) and
-the notebook's headerless files (``np.memmap(..., mode='w+')`` despite the
+read: real ``.npy`` files (what ``export --format npy`` and MultiBench's layout
+get, what ``np.save`` writes) and the notebook's headerless files (``np.memmap(..., mode='w+')`` despite the
 .npy name), which is also what ``export`` writes for the notebook's layout.
 Every reader here checks the file's size against what its header
 (or the caller) promises before mapping it, so a file cut short or a foreign
