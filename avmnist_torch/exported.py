@@ -150,7 +150,8 @@ class ExportedItems:
             return "was replaced by another file"
         if now[2] != self.identity[2]:
             return f"changed size ({self.identity[2]} bytes when opened, {now[2]} now)"
-        return "was modified"
+        # A file deleted and another written in its place may get the same inode back.
+        return "was modified or replaced"
 
     def _fail(self, message: str) -> None:
         if not self.regenerate:
