@@ -271,6 +271,7 @@ def test_getitems_equals_items_one_at_a_time(root, cache, mode):
     for (image, audio, label), i in zip(batch, indices):
         one = ds[i]
         assert torch.equal(image, one[0]) and torch.equal(audio, one[1]) and label == one[2]
+        assert label == int(ds.labels[i]) + 100  # the label transform applied exactly once
     calls = []
     original = AVMNISTDataset.__getitems__
     loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=0)
