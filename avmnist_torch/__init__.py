@@ -10,6 +10,7 @@ from .common import (  # noqa: E402
     StorageError,
     UnsupportedPlatformError,
     VerificationError,
+    WorkerError,
     __version__,
 )
 from .dataset import AVMNISTAudioDataset  # noqa: E402
@@ -38,6 +39,7 @@ __all__ = [
     "StorageError",
     "UnsupportedPlatformError",
     "VerificationError",
+    "WorkerError",
     "SCHEMES",
     "SCHEME_NAMES",
     "Scheme",

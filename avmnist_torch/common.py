@@ -55,6 +55,10 @@ class CacheError(StorageError):
     """A cache folder or clip table cannot be created, reserved or read."""
 
 
+class WorkerError(AVMNISTError, RuntimeError):
+    """A worker process of an export or a verify died (killed, out of memory); the message says which job."""
+
+
 class DownloadError(AVMNISTError, RuntimeError):
     """A source could not be fetched; the message says what was tried and how to get the files by hand."""
 

@@ -8,14 +8,13 @@ applies the transforms, as torchvision's datasets do.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
-from .cache import CacheInfo, cached_rows, resolve_cache
 from .common import PathLike
+from .exported import ExportedItems, resolve_export
 from .generator import CLASSES, AudioItemGenerator
 from .rendering import IMAGE_SIZE
 from .schemes import Scheme
@@ -101,8 +100,12 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         with sidecar metadata (written by ``export``) must match this dataset's
         options exactly, or construction fails saying what differs; ``"auto"``
         uses ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy`` only when it
-        matches, and generates otherwise. A file without metadata (the
-        notebook's own files) is served as it is; ``describe()`` says so.
+        matches, and generates otherwise. A served file is checked while in use
+        (see :mod:`avmnist_torch.exported`): a file replaced or modified since,
+        or a row that differs from its recorded CRC-32, is a ``StorageError``
+        (with ``"auto"``: a warning, and those items generated). A file without
+        metadata (the notebook's own files) is served as it is; ``describe()``
+        says so.
 
     Attributes
     ----------
@@ -145,11 +148,10 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         self.root = self.generator.root
         self.transform = transform
         self.target_transform = target_transform
-        # Only the path travels to DataLoader workers; each process maps the file itself.
-        self.export: Optional[CacheInfo] = None
-        if from_export is not None:
-            self.export = resolve_cache(from_export, self.root, split, self.generator.scheme.name,
-                                        self.generator.metadata)
+        # Only the path and what the file must be travel to DataLoader workers; each process maps
+        # and checks the file itself.
+        self.export: Optional[ExportedItems] = resolve_export(from_export, self.root, split,
+                                                              self.generator.scheme.name, self.generator.metadata)
 
     # ------------------------------------------------------------------
     split = property(lambda self: self.generator.split, doc="``'train'`` or ``'test'``.")
@@ -160,7 +162,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     index = property(lambda self: self.generator.index, doc="Which recording and noise every item takes.")
 
     @property
-    def cache(self) -> Optional[CacheInfo]:
+    def cache(self) -> Optional[ExportedItems]:
         """Deprecated name of :attr:`export`."""
         warnings.warn("AVMNISTAudioDataset.cache is renamed export", FutureWarning, stacklevel=2)
         return self.export
@@ -196,10 +198,11 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         if self.export is None:
             return self.generator.spectrograms(indices)
         checked = [self.generator.check_index(i) for i in indices]
-        rows = cached_rows(self.export.path, self.export.rows)
-        out = np.empty((len(checked), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-        for k, index in enumerate(checked):
-            out[k] = rows[index]
+        out, served = self.export.read(checked)
+        if not served.all():
+            # only with from_export="auto": rows that failed their checks are generated instead
+            missing = np.flatnonzero(~served)
+            out[missing] = self.generator.spectrograms([checked[k] for k in missing])
         return out
 
     def spectrogram(self, index: int) -> np.ndarray:

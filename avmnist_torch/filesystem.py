@@ -195,7 +195,7 @@ class RangeLocks:
     POSIX record locks (``fcntl.lockf``) belong to the process: closing any fd
     of the file drops all of them, and one process cannot lock against itself.
     Windows locks (``msvcrt.locking``) belong to the handle. Callers that keep
-    one fd per file and one user per process per file (as the exporter does)
+    one fd per file and one user per process per file (as the download workspace does)
     see the same behaviour on both.
     """
 

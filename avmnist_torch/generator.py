@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .cache import metadata_for
+from .exported import metadata_for
 from .common import ParameterError, PathLike, check_index, check_seed, check_split
 from .noise import NoiseBank
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
@@ -221,7 +221,7 @@ class AudioItemGenerator:
         """The identity of this generator's items, as an export records it beside its file.
 
         Two generators with equal identity give the same bytes; see
-        :func:`avmnist_torch.cache.metadata_for`. Stats every source file.
+        :func:`avmnist_torch.exported.metadata_for`. Reads every source file (once per process).
         """
         return metadata_for(self.split, self.scheme, self.seed, self.style, self.renderer,
                             self.index.recordings, self.index.noises, self.index.labels)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -17,7 +16,8 @@ from .sources.esc50 import read_noise_split
 from .sources.fsdd import list_recordings
 from .sources.labels import load_labels
 from .sources.mnist_idx import find_mnist_images
-from .storage import StorageError, done_chunks, open_rows, read_sidecar
+from .storage import FORMAT, LEGACY_FORMAT, LEGACY_SUFFIXES, StorageError, map_rows, parse_writing_path, read_sidecar
+from .verify import _NOTEBOOK_NAME, header_note
 
 __all__ = ["info", "format_info", "preview"]
 
@@ -87,32 +87,43 @@ def info(root: Optional[PathLike] = None, *, recordings: Optional[PathLike] = No
 
 
 def _exports(folder: Path) -> List[Dict[str, Any]]:
+    """Each file of items in ``folder``: its format, rows and sidecar, and what a reader should know.
+
+    Cheap: headers, sizes and sidecars only (``verify`` reads the rows).
+    """
     if not folder.is_dir():
         return []
     found = []
     for path in sorted(folder.glob("*.npy")):
         entry: Dict[str, Any] = {"path": str(path)}
         try:
-            array, kind = open_rows(path)
-            entry.update(kind=kind, rows=int(array.shape[0]))
             meta = read_sidecar(path)
+            recorded = meta is not None and meta.get("format") == FORMAT
+            array, kind, offset = map_rows(path, int(meta["shape"][0]) if recorded else None,
+                                           meta.get("file_format") if recorded else None)
+            entry.update(kind=kind, rows=int(array.shape[0]))
+            del array
             if meta is not None:
                 entry.update({k: meta.get(k) for k in ("split", "scheme", "seed", "style", "version")})
+                if meta.get("format") == LEGACY_FORMAT:
+                    entry["note"] = ("written by an older version (no row checksums): not served by from_export=; "
+                                     "export it again")
             elif kind == "raw":
-                entry["note"] = "the notebook's raw file (no .npy header, no metadata)"
+                entry["note"] = "the notebook's raw file (no metadata): served as stored, never checked"
+            if kind == "npy" and _NOTEBOOK_NAME.match(path.name):
+                entry["header_note"] = header_note(path, offset, meta)
         except StorageError as err:
             entry.update(kind="unreadable", error=str(err))
         found.append(entry)
-    for partial in sorted(folder.glob("*.npy.partial")):
-        final = Path(str(partial)[: -len(".partial")])
-        entry = {"path": str(final), "kind": "in progress", "chunks_done": len(done_chunks(final))}
-        try:
-            started = json.loads(Path(f"{partial}.json").read_text())
-            rows, chunk = int(started["shape"][0]), int(started["chunk_rows"])
-            entry.update(rows=rows, chunks=-(-rows // chunk), seed=started.get("seed"), scheme=started.get("scheme"))
-        except (OSError, ValueError, KeyError):
-            pass
-        found.append(entry)
+    for leftover in sorted(folder.iterdir()):
+        parsed = parse_writing_path(leftover)
+        if parsed is not None:
+            found.append({"path": str(folder / parsed[0]), "kind": "being written",
+                          "note": f"{leftover.name}: an export by pid {parsed[2]} on {parsed[1]} (running, or "
+                                  "killed: the next export of this file removes it)"})
+        elif leftover.name.endswith(LEGACY_SUFFIXES):
+            found.append({"path": str(leftover), "kind": "leftover",
+                          "note": "left by an interrupted export of an older version; nothing reads it: delete it"})
     return found
 
 
@@ -146,17 +157,17 @@ def format_info(report: Dict[str, Any]) -> str:
         lines.append("exported files:")
         for e in report["exports"]:
             name = Path(e["path"]).name
-            if e["kind"] == "in progress":
-                total = e.get("chunks", "?")
-                lines.append(f"  {name}: in progress, {e['chunks_done']}/{total} chunks written "
-                             "(rerun the export command to continue)")
+            if e["kind"] in ("being written", "leftover"):
+                lines.append(f"  {name}: {e['kind']}: {e['note']}")
             elif e["kind"] == "unreadable":
                 lines.append(f"  {name}: {e['error']}")
             elif e.get("seed") is not None:
-                lines.append(f"  {name}: {e['rows']} rows, seed {e['seed']}, style {e['style']}, "
-                             f"avmnist-torch {e['version']}")
+                lines.append(f"  {name}: {e['rows']} rows, {e['kind']}, seed {e['seed']}, style {e['style']}, "
+                             f"avmnist-torch {e['version']}" + (f"; {e['note']}" if e.get("note") else ""))
             else:
                 lines.append(f"  {name}: {e['rows']} rows, {e['kind']}; {e.get('note', 'no metadata')}")
+            if e.get("header_note"):
+                lines.append(f"    WARNING: {e['header_note']}")
     elif report["root"]:
         lines.append(f"exported files: none under {Path(report['root']) / 'avmnist' / 'audio'}")
     return "\n".join(lines)

@@ -28,7 +28,7 @@ LAYERS = [
     ("waveform", {"dsp", "noise", "schemes", "image_pca"}),
     ("rendering", {"rendering"}),
     ("storage", {"storage"}),
-    ("items", {"cache", "generator", "image_half"}),
+    ("items", {"exported", "generator", "image_half"}),
     ("dataset", {"dataset", "paired", "transforms", "sampling"}),
     ("tools", {"export", "verify", "inspection", "demo", "lightning"}),
     ("cli", {"cli"}),
