@@ -9,8 +9,9 @@ each also derives from the builtin it replaced (``ValueError``,
 
 from __future__ import annotations
 
+import operator
 import os
-from typing import Union
+from typing import Any, Union
 
 __version__ = "0.1.0"
 
@@ -77,3 +78,28 @@ def check_split(split: str) -> str:
     if split not in SPLITS:
         raise ParameterError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
     return split
+
+
+#: Seeds the item streams tell apart: their key is 64 bits wide, so a larger seed would
+#: give another seed's items while the metadata recorded it as itself.
+SEED_LIMIT = 2**64
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int if it is an integer in ``0 <= seed < 2**64``, else a :class:`ParameterError`.
+
+    Booleans are refused (``True`` is an int to Python, but never meant as seed 1);
+    numpy integers are accepted.
+    """
+    if isinstance(seed, bool) or type(seed).__name__ == "bool_":
+        raise ParameterError(f"seed must be a non-negative integer below 2**64, got the boolean {seed!r}")
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        raise ParameterError(f"seed must be a non-negative integer below 2**64, got {seed!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise ParameterError(
+            f"seed must be a non-negative integer below 2**64, got {value}: the items' random streams are keyed "
+            "by 64 bits, so a larger seed would repeat a smaller one's items"
+        )
+    return value

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .common import ParameterError, check_split
+from .common import ParameterError, check_seed, check_split
 from .cache import CacheInfo, cached_rows, metadata_for, resolve_cache
 from .noise import NoiseBank
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
@@ -26,7 +26,7 @@ from .schemes import (
 )
 from .sources.audio import load_wav
 from .sources.download import download as download_sources
-from .sources.index import SplitIndex, build_split_index
+from .sources.index import SplitIndex, build_split_index, check_data_root
 from .sources.labels import LabelsLike
 from .sources.clips import ClipBank, package_versions
 
@@ -132,11 +132,9 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
             raise ParameterError(f"unknown renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
         if style is not None and str(style) not in STYLES:
             raise ParameterError(f"unknown style {style!r}: choose one of {', '.join(STYLES)} (matplotlib versions)")
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
         self.split = split
         self.scheme = get_scheme(scheme)
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.renderer = renderer
         self.style = str(style) if style is not None else (DEFAULT_STYLE if renderer == "fast" else None)
         self.transform = transform
@@ -149,6 +147,8 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
             if root is None:
                 raise ParameterError("download=True needs root: the folder to download into")
             download_sources(root)
+        if root is not None and (recordings is None or labels is None or (noises is None and self.scheme.uses_noise)):
+            check_data_root(root)  # a sources default lies under it
         recordings = Path(recordings) if recordings is not None else root / "recordings"
         if noises is None and root is not None:
             noises = root / "noise_recordings"
