@@ -21,7 +21,7 @@ import torch
 
 from .common import ParameterError, PathLike, SourceError, check_split
 from .dataset import AVMNISTAudioDataset
-from .image_pca import RECIPE, fit_pca, image_half, reconstruct
+from .image_pca import RECIPE, ImageHalfCache, fit_pca, image_half_cache, reconstruct
 from .sources.download import AUDIO_SOURCES, SOURCES
 from .sources.download import download as download_sources
 from .sources.mnist_idx import (
@@ -229,6 +229,7 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         self._memory: Optional[np.ndarray] = None  # image rows held in this process
         self._mapped: Optional[Path] = None  # or a cached .npy that each process maps itself
         self._rows: Optional[np.ndarray] = None
+        self._cached: Optional[ImageHalfCache] = None  # or the checked reader of the cached .npy
         self.n_components: Optional[int] = None
         self.image_file: Path
         if isinstance(image, str) and image in IMAGE_MODES:
@@ -247,11 +248,11 @@ class AVMNISTDataset(torch.utils.data.Dataset):
                 self.n_components = fit.n_components
                 self._memory = reconstruct(pixels, fit)
             else:
-                rows = image_half(pixels, cache_dir=image_cache)
-                if isinstance(rows, np.memmap):
-                    self._mapped = Path(rows.filename)
-                    sidecar = self._mapped.with_suffix(".json")
-                    self.n_components = json.loads(sidecar.read_text())["n_components"]
+                rows = image_half_cache(pixels, cache_dir=image_cache)
+                if isinstance(rows, ImageHalfCache):  # checks its file again in each worker, rows as read
+                    self._cached = rows
+                    self._mapped = rows.path
+                    self.n_components = rows.n_components
                 else:  # the cache could not be written: computed in memory (a warning said so)
                     self._memory = rows
         elif isinstance(image, (str, os.PathLike)):
@@ -293,7 +294,9 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         state["_rows"] = None
         return state
 
-    def _image_rows(self) -> np.ndarray:
+    def _image_rows(self) -> Union[np.ndarray, ImageHalfCache]:
+        if self._cached is not None:
+            return self._cached
         if self._rows is None:
             self._rows = self._memory if self._memory is not None else np.load(self._mapped, mmap_mode="r")
         return self._rows
