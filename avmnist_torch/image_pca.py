@@ -371,6 +371,7 @@ class ImageHalfCache:
                              "remove it (avmnist-audio cache prune) and it is computed again")
         self._array = arr
         self._verified = np.zeros(len(arr), dtype=bool)
+        self._pid = os.getpid()
 
     def __getstate__(self) -> dict:
         # Each process maps the file itself, and checks it again when it does.
@@ -380,7 +381,8 @@ class ImageHalfCache:
         return state
 
     def _rows(self) -> np.ndarray:
-        if self._array is None:
+        # A forked DataLoader worker inherits the parent's map and checks: it checks again itself.
+        if self._array is None or self._pid != os.getpid():
             self._open()
         return self._array
 

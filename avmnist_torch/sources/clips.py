@@ -451,6 +451,7 @@ class ClipBank:
         self._lock = threading.Lock()
         self._table: Optional[_Table] = None
         self._opened = False
+        self._pid = os.getpid()
         self._memory: "OrderedDict[int, Tuple[np.ndarray, int]]" = OrderedDict()
 
     def __getstate__(self):
@@ -459,6 +460,7 @@ class ClipBank:
         del state["_lock"]
         state["_table"] = None
         state["_opened"] = False
+        state["_pid"] = None
         state["_memory"] = OrderedDict()
         if folder_found_unusable(self.cache_dir):
             state["cache_dir"] = None  # this process already warned: workers go straight to memory
@@ -516,6 +518,12 @@ class ClipBank:
         )
 
     def _table_or_none(self) -> Optional[_Table]:
+        if self._pid != os.getpid():
+            # A forked DataLoader worker inherits the parent's open table and checks: it
+            # opens the table itself, so its sources and rows are checked in this process too.
+            # The parent's lock may have been held by one of its threads at the fork: a fresh one.
+            self._lock = threading.Lock()
+            self._table, self._opened, self._pid = None, False, os.getpid()
         if not self._opened:
             with self._lock:
                 if not self._opened:
