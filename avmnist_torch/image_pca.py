@@ -63,6 +63,7 @@ from .common import CacheError, PathLike, SourceError, __version__, check_split
 from .filesystem import (
     announced_lock,
     default_cache_dir,
+    file_lock,
     fsync_dir,
     io_error,
     os_error_reason,
@@ -84,7 +85,11 @@ __all__ = [
     "image_half_cache",
     "image_half_path",
     "ImageHalfCache",
+    "ImageHalfInfo",
+    "clear_image_halves",
+    "list_image_halves",
     "open_image_half",
+    "prune_image_halves",
     "write_image_half",
 ]
 
@@ -638,3 +643,98 @@ def write_image_half(
     except OSError as err:
         raise io_error(err, path, "writing the image half") from None
     return path
+
+
+# ----------------------------------------------------------------------------
+# listing and removing cached image halves
+
+
+@dataclass(frozen=True)
+class ImageHalfInfo:
+    """One cached image half, as :func:`list_image_halves` finds it.
+
+    Attributes
+    ----------
+    path : Path
+        The ``.npy`` (its sidecar is the ``.json`` beside it).
+    size_bytes : int
+        Bytes of the ``.npy`` and its sidecar.
+    images : int or None
+        How many rows its sidecar says it holds (None: no readable sidecar).
+    problem : str
+        Empty when the file is what its sidecar records (identity only; rows are
+        checked when served); else why it would be computed again.
+    last_used : float
+        When it was written (seconds since the epoch).
+    """
+
+    path: Path
+    size_bytes: int
+    images: Optional[int]
+    problem: str
+    last_used: float
+
+
+def _image_folder(cache_dir: Optional[PathLike]) -> Path:
+    return (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / _CACHE_SUBDIR
+
+
+def list_image_halves(cache_dir: Optional[PathLike] = None) -> List[ImageHalfInfo]:
+    """The cached image halves in ``cache_dir/image-pca`` (default: the cache folder), oldest first."""
+    folder = _image_folder(cache_dir)
+    if not folder.is_dir():
+        return []
+    found = []
+    for npy in sorted(folder.glob("pca25-*.npy")):
+        try:
+            st = npy.stat()
+        except OSError:
+            continue
+        size, last_used, images, problem = st.st_size, st.st_mtime, None, ""
+        try:
+            side = _sidecar(npy).stat()
+            size += side.st_size
+            last_used = max(last_used, side.st_mtime)
+        except OSError:
+            pass
+        try:
+            reader = ImageHalfCache(npy)
+            images = len(reader)
+        except CacheError as err:
+            problem = str(err).split("; remove")[0].split(": ", 1)[-1]
+        found.append(ImageHalfInfo(npy, size, images, problem, last_used))
+    return sorted(found, key=lambda info: (info.last_used, info.path.name))
+
+
+def _remove_image_halves(cache_dir: Optional[PathLike], which) -> List[ImageHalfInfo]:
+    import filelock
+
+    removed = []
+    for info in list_image_halves(cache_dir):
+        if not which(info):
+            continue
+        lock = info.path.parent / f"{info.path.stem}.lock"
+        try:
+            with file_lock(lock, timeout=0):  # not while a process is computing it
+                _sidecar(info.path).unlink(missing_ok=True)  # first: a .npy without one is never served
+                info.path.unlink(missing_ok=True)
+        except filelock.Timeout:
+            warnings.warn(f"{info.path}: not removed, a process is computing it now; run this again when it is "
+                          "done", RuntimeWarning, stacklevel=3)
+            continue
+        except OSError as err:
+            warnings.warn(f"{info.path}: not removed ({os_error_reason(err)}); it is probably in use by a running "
+                          "process (Windows cannot remove a mapped file)", RuntimeWarning, stacklevel=3)
+            continue
+        removed.append(info)
+    return removed
+
+
+def clear_image_halves(cache_dir: Optional[PathLike] = None) -> List[ImageHalfInfo]:
+    """Remove every cached image half (the next use computes it again); returns the removed ones."""
+    return _remove_image_halves(cache_dir, lambda info: True)
+
+
+def prune_image_halves(cache_dir: Optional[PathLike] = None) -> List[ImageHalfInfo]:
+    """Remove the cached image halves that would not be served (torn sidecar, changed file)."""
+    return _remove_image_halves(cache_dir, lambda info: bool(info.problem))
