@@ -342,27 +342,6 @@ def check_writable_dir(folder: PathLike, what: str, cls: type = StorageError) ->
     return folder
 
 
-__all__ = [
-    "CACHE_ENV",
-    "LOCK_NOTICE_SECONDS",
-    "announced_lock",
-    "leftover_temporaries",
-    "temporary_owner",
-    "CacheError",
-    "RangeLocks",
-    "check_writable_dir",
-    "default_cache_dir",
-    "file_lock",
-    "fsync_dir",
-    "io_error",
-    "os_error_reason",
-    "process_alive",
-    "pwrite_all",
-    "reserve_space",
-    "write_json_atomic",
-]
-
-
 # ----------------------------------------------------------------------------
 # waiting for another process, and what dead ones leave behind
 
@@ -450,3 +429,24 @@ def leftover_temporaries(folder: PathLike) -> list:
         if pid is not None and entry.is_file() and not process_alive(pid):
             found.append(Path(entry.path))
     return found
+
+
+__all__ = [
+    "CACHE_ENV",
+    "LOCK_NOTICE_SECONDS",
+    "announced_lock",
+    "leftover_temporaries",
+    "temporary_owner",
+    "CacheError",
+    "RangeLocks",
+    "check_writable_dir",
+    "default_cache_dir",
+    "file_lock",
+    "fsync_dir",
+    "io_error",
+    "os_error_reason",
+    "process_alive",
+    "pwrite_all",
+    "reserve_space",
+    "write_json_atomic",
+]

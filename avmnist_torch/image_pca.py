@@ -40,7 +40,9 @@ except for a value that falls within about 1e-12 of a float32 rounding boundary.
 The fit runs once per split and its result is kept in the cache folder under a fingerprint
 of the images, the recipe and the versions of this package and numpy; every process
 (DataLoader workers, DDP ranks) maps the same file read-only, and a file lock makes
-concurrent first users compute it once.
+concurrent first users compute it once. The file is served only while it is what its sidecar
+records: :class:`ImageHalfCache` checks its identity in every process that opens it and each
+row's CRC-32 as it is first read (see there).
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ class NoiseBank:
     keep : int, optional
         How many samples of each resampled clip any item can need (the longest
         recording; a shorter clip is kept whole, so tiling it stays exact).
-        None keeps whole clips, in memory.
+        None keeps whole clips (as :meth:`get_full` does).
     cache_dir : path, "auto" or None
         Where the noise tables live (see :class:`~avmnist_torch.sources.clips.ClipBank`).
     """

@@ -7,12 +7,15 @@ one file per (kind, list of files, row length, package version) under a cache
 folder, mapped by every process that uses it. DataLoader workers share its
 pages through the OS instead of each holding a copy, and a later run starts warm.
 
-A row holds the first ``keep`` samples of one clip and its sample rate. Rows
-are filled lazily on first use, so nothing is computed before the first item.
-A row counts as filled only when its ready flag is set and its CRC matches,
-checked once per process, so a crash in the middle of a write costs a
-recomputation, never wrong samples. Without a cache folder each process keeps
-its own rows in memory.
+A row holds at most the first ``keep`` samples of one clip (the whole clip when
+``keep`` is None) and its sample rate; rows are as long as their clips and are
+appended behind an index, so a table costs what its clips cost. Rows are filled
+lazily, on first use, so nothing is computed before the first item. A row
+counts as filled only when its ready flag is set and its CRC, which covers its
+samples, position, length and rate, matches; that is checked once per process,
+so a crash in the middle of a write costs a recomputation, never wrong samples.
+A row corrupted on disk after a process checked it is trusted by that process.
+Without a cache folder each process keeps its own rows in memory.
 
 Where the tables live
     ``$AVMNIST_CACHE`` if set, else the platform's user cache folder
@@ -25,21 +28,27 @@ Where the tables live
     ``avmnist-audio cache`` command built on them) show and remove them.
 
 Full disks
-    A table's space is reserved (:func:`~avmnist_torch.filesystem.reserve_space`)
-    before it is mapped, so a full disk or an exhausted quota shows up when the
-    table is opened, as an ``OSError``, instead of killing a DataLoader worker
-    with SIGBUS ("Unexpected bus error") when a write into a sparse page finds
-    no block. A table that cannot be reserved is removed again and its clips are
-    kept in memory, with one :class:`ClipCacheWarning` naming the folder, the
+    A table's index, and each step by which it grows, is reserved
+    (:func:`~avmnist_torch.filesystem.reserve_space`) before it is written
+    through the map, so a full disk or an exhausted quota shows up as an
+    ``OSError`` when the table is opened or grows, instead of killing a
+    DataLoader worker with SIGBUS ("Unexpected bus error") when a write into a
+    sparse page finds no block. A table that cannot be reserved is removed again
+    (if it was never completed) and clips are kept in memory, with one
+    :class:`ClipCacheWarning` naming the folder, the
     size needed and how to choose another folder: once per folder and process,
     and in a DataLoader only from worker 0 (the others meet the same disk). On
     copy-on-write file systems (btrfs, ZFS) a reservation cannot promise space
     for later overwrites; keep the cache on another file system there if the
     disk may fill up.
 
-Versions
+Versions and sources
     The key includes this package's version and the versions of the decoding
-    and resampling libraries, so a fix to either never reuses old rows.
+    and resampling libraries, so a fix to either never reuses old rows, and
+    each source's size, modification and change times and inode, read by every
+    process that opens the table (a forked DataLoader worker too), so a file
+    edited in place gets a new table even with its size and modification time
+    kept.
 """
 
 from __future__ import annotations
