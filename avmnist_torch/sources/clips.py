@@ -297,12 +297,16 @@ class _Table:
                 os.close(fd)
                 raise
         self._fd = fd
+        self._map: Optional[mmap.mmap] = None
+        self._old_maps: List[mmap.mmap] = []
         try:
             os.utime(sidecar)  # last use: once per process per table
         except OSError:
             pass
         self._remap()
-        self.verified = np.zeros(n_rows, dtype=bool)
+        #: Rows this process has checked: views into the map (a shared file mapping refaults
+        #: with the same bytes after ``release_now_and_then``).
+        self._rows: Dict[int, Tuple[np.ndarray, int]] = {}
         self._reads = 0
 
     def __del__(self) -> None:
@@ -326,6 +330,8 @@ class _Table:
     def _remap(self) -> None:
         """Map the whole file as it is now; views of an older map stay valid (it lives while they do)."""
         size = os.fstat(self._fd).st_size
+        if getattr(self, "_map", None) is not None:
+            self._old_maps.append(self._map)  # rows checked earlier are views of it
         self._map = mmap.mmap(self._fd, size, access=mmap.ACCESS_WRITE)
         self._size = size
         self.index = np.frombuffer(self._map, dtype=_ENTRY, count=self.n_rows, offset=_HEADER_BYTES)
@@ -342,7 +348,8 @@ class _Table:
         """
         self._reads += 1
         if self._reads % RELEASE_EVERY == 0 and hasattr(mmap, "MADV_DONTNEED"):
-            self._map.madvise(mmap.MADV_DONTNEED)
+            for mapped in (*self._old_maps, self._map):
+                mapped.madvise(mmap.MADV_DONTNEED)
 
     def _checked(self, i: int) -> Optional[Tuple[np.ndarray, int]]:
         """Row ``i`` if its flag is set and its check matches every field, else None."""
@@ -364,17 +371,11 @@ class _Table:
         return samples, rate
 
     def row(self, i: int) -> Optional[Tuple[np.ndarray, int]]:
-        if self.verified[i]:
-            entry = self.index[i]
-            offset, length = int(entry["offset"]), int(entry["length"])
-            if offset + 4 * length > self._size:
-                self._remap()
-            samples = np.frombuffer(self._map, dtype=np.float32, count=length, offset=offset)
-            samples.setflags(write=False)
-            return samples, int(entry["rate"])
-        found = self._checked(i)
-        if found is not None:
-            self.verified[i] = True
+        found = self._rows.get(i)
+        if found is None:
+            found = self._checked(i)
+            if found is not None:
+                self._rows[i] = found
         return found
 
     def store(self, i: int, samples: np.ndarray, rate: int) -> Tuple[np.ndarray, int]:
@@ -383,7 +384,7 @@ class _Table:
         with file_lock(self._lock_path):
             found = self._checked(i)
             if found is not None:
-                self.verified[i] = True
+                self._rows[i] = found
                 return found
             end = int(np.frombuffer(self._map, dtype="<u8", count=1, offset=24)[0])
             offset = _align8(max(end, self._base))
@@ -401,11 +402,11 @@ class _Table:
             index["crc"][i] = _row_crc(i, row, offset, rate)
             np.frombuffer(self._map, dtype="<u8", count=1, offset=24)[0] = stop
             # A system call between the row and its flag: no other process can see the
-            # flag before the samples it vouches for.
-            self._map.flush(0, mmap.PAGESIZE)
+            # flag before the samples it vouches for (and the check catches a torn read).
+            os.fstat(self._fd)
             index["ready"][i] = 1
-        self.verified[i] = True
         row.setflags(write=False)
+        self._rows[i] = (row, rate)
         return row, rate
 
 
