@@ -354,7 +354,7 @@ class _Table:
     def _checked(self, i: int) -> Optional[Tuple[np.ndarray, int]]:
         """Row ``i`` if its flag is set and its check matches every field, else None."""
         entry = self.index[i].copy()  # one snapshot: another process may be writing the entry
-        if not entry["ready"] or i >= self.n_rows:
+        if not entry["ready"]:
             return None
         offset, length, rate = int(entry["offset"]), int(entry["length"]), int(entry["rate"])
         if offset < self._base or offset % 4 or (self.keep and length > self.keep):
