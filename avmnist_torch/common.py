@@ -11,9 +11,10 @@ each also derives from the builtin it replaced (``ValueError``,
 from __future__ import annotations
 
 import numbers
+import operator
 import os
 import threading
-from typing import Callable, Dict, Hashable, Iterable, List, TypeVar, Union
+from typing import Any, Callable, Dict, Hashable, Iterable, List, TypeVar, Union
 
 __version__ = "0.1.0"
 
@@ -86,19 +87,29 @@ def check_split(split: str) -> str:
     return split
 
 
-#: Seeds are keys of 64-bit random streams: larger ones would alias smaller ones.
+#: Seeds the item streams tell apart: their key is 64 bits wide, so a larger seed would
+#: give another seed's items while the metadata recorded it as itself.
 SEED_LIMIT = 2**64
 
 
-def check_seed(seed) -> int:
-    """``seed`` as an int if it is a whole number in ``[0, 2**64)``, else a :class:`ParameterError`.
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int if it is an integer in ``0 <= seed < 2**64``, else a :class:`ParameterError`.
 
-    Bools are refused (``seed=True`` is a slip, not a seed); so are seeds that
-    the 64-bit item streams would fold onto a smaller one.
+    Booleans are refused (``True`` is an int to Python, but never meant as seed 1);
+    numpy integers are accepted.
     """
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < SEED_LIMIT:
-        raise ParameterError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed!r}")
-    return int(seed)
+    if isinstance(seed, bool) or type(seed).__name__ == "bool_":
+        raise ParameterError(f"seed must be a non-negative integer below 2**64, got the boolean {seed!r}")
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        raise ParameterError(f"seed must be a non-negative integer below 2**64, got {seed!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise ParameterError(
+            f"seed must be a non-negative integer below 2**64, got {value}: the items' random streams are keyed "
+            "by 64 bits, so a larger seed would repeat a smaller one's items"
+        )
+    return value
 
 
 def check_index(index, n: int, split: str) -> int:

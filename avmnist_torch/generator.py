@@ -32,7 +32,7 @@ from .schemes import (
 from .sources.audio import load_wav
 from .sources.clips import ClipBank, package_versions
 from .sources.download import download as download_sources
-from .sources.index import SplitIndex, build_split_index
+from .sources.index import SplitIndex, build_split_index, check_data_root
 from .sources.labels import LabelsLike
 
 __all__ = ["AudioItemGenerator", "resolve_sources", "load_prepared", "CLASSES"]
@@ -91,6 +91,8 @@ def resolve_sources(
             download_sources(root)
         else:
             download_sources(root, sources=download_sources_of)
+    if root is not None and (recordings is None or labels is None or (noises is None and needs_noise)):
+        check_data_root(root)  # a source's default lies under it: a mistyped root is reported as itself
     recordings = Path(recordings) if recordings is not None else root / "recordings"
     if noises is None and root is not None:
         noises = root / "noise_recordings"
