@@ -10,6 +10,7 @@ from .common import (  # noqa: E402
     StorageError,
     UnsupportedPlatformError,
     VerificationError,
+    WorkerError,
     __version__,
 )
 from .dataset import AVMNISTAudioDataset  # noqa: E402
@@ -18,8 +19,10 @@ from .image_half import ImageHalf  # noqa: E402
 from .paired import AVMNISTDataset, AVMNISTImageDataset  # noqa: E402
 from .export import export  # noqa: E402
 from .rendering import render_batch, render_spectrogram  # noqa: E402
+from .sampling import EpochSampler  # noqa: E402
 from .schemes import SCHEME_NAMES, SCHEMES, Scheme, get_scheme  # noqa: E402
 from .sources.download import download  # noqa: E402
+from .transforms import ScaleTo01, Standardize  # noqa: E402
 from .verify import verify  # noqa: E402
 
 __all__ = [
@@ -36,9 +39,13 @@ __all__ = [
     "StorageError",
     "UnsupportedPlatformError",
     "VerificationError",
+    "WorkerError",
     "SCHEMES",
     "SCHEME_NAMES",
     "Scheme",
+    "EpochSampler",
+    "ScaleTo01",
+    "Standardize",
     "SourceError",
     "__version__",
     "download",
@@ -48,3 +55,13 @@ __all__ = [
     "render_spectrogram",
     "verify",
 ]
+
+
+def __getattr__(name: str):
+    # The DataModule needs Lightning, an optional extra: imported on first use (and left out of
+    # __all__), so the package imports without it and only its users get the error naming the extra.
+    if name == "AVMNISTDataModule":
+        from .lightning import AVMNISTDataModule
+
+        return AVMNISTDataModule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""Names every layer of the package shares: the version, the splits, and the error family.
+"""Names every layer of the package shares: the version, the splits, the error family, the argument
+checks, and two small helpers (:func:`probe_once`, :func:`positions_by_key`).
 
 This module sits at the bottom: it imports nothing from the package, so any
 module may import it. Every error the package raises on purpose is an
@@ -10,8 +11,10 @@ each also derives from the builtin it replaced (``ValueError``,
 from __future__ import annotations
 
 import numbers
+import operator
 import os
-from typing import Union
+import threading
+from typing import Any, Callable, Dict, Hashable, Iterable, List, TypeVar, Union
 
 __version__ = "0.1.0"
 
@@ -53,6 +56,10 @@ class CacheError(StorageError):
     """A cache folder or clip table cannot be created, reserved or read."""
 
 
+class WorkerError(AVMNISTError, RuntimeError):
+    """A worker process of an export or a verify died (killed, out of memory); the message says which job."""
+
+
 class DownloadError(AVMNISTError, RuntimeError):
     """A source could not be fetched; the message says what was tried and how to get the files by hand."""
 
@@ -80,19 +87,29 @@ def check_split(split: str) -> str:
     return split
 
 
-#: Seeds are keys of 64-bit random streams: larger ones would alias smaller ones.
+#: Seeds the item streams tell apart: their key is 64 bits wide, so a larger seed would
+#: give another seed's items while the metadata recorded it as itself.
 SEED_LIMIT = 2**64
 
 
-def check_seed(seed) -> int:
-    """``seed`` as an int if it is a whole number in ``[0, 2**64)``, else a :class:`ParameterError`.
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int if it is an integer in ``0 <= seed < 2**64``, else a :class:`ParameterError`.
 
-    Bools are refused (``seed=True`` is a slip, not a seed); so are seeds that
-    the 64-bit item streams would fold onto a smaller one.
+    Booleans are refused (``True`` is an int to Python, but never meant as seed 1);
+    numpy integers are accepted.
     """
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < SEED_LIMIT:
-        raise ParameterError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed!r}")
-    return int(seed)
+    if isinstance(seed, bool) or type(seed).__name__ == "bool_":
+        raise ParameterError(f"seed must be a non-negative integer below 2**64, got the boolean {seed!r}")
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        raise ParameterError(f"seed must be a non-negative integer below 2**64, got {seed!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise ParameterError(
+            f"seed must be a non-negative integer below 2**64, got {value}: the items' random streams are keyed "
+            "by 64 bits, so a larger seed would repeat a smaller one's items"
+        )
+    return value
 
 
 def check_index(index, n: int, split: str) -> int:
@@ -106,3 +123,37 @@ def check_index(index, n: int, split: str) -> int:
     if index < -n or index >= n:
         raise IndexError(f"index {index} out of range for {n} {split} items")
     return int(index) % n
+
+
+_T = TypeVar("_T")
+_K = TypeVar("_K", bound=Hashable)
+_PROBE_LOCK = threading.RLock()
+
+
+def probe_once(results: dict, key: Hashable, probe: Callable[[], _T]) -> _T:
+    """``results[key]``, filled by ``probe()`` the first time it is asked for.
+
+    For the package's once-per-process checks of what this machine's numpy or
+    soxr does (they take tens of milliseconds and must not run once per item):
+    threads that ask together wait for one probe instead of each running it.
+    Tests may put a result in ``results`` to choose a route.
+    """
+    if key in results:
+        return results[key]
+    with _PROBE_LOCK:
+        if key not in results:
+            results[key] = probe()
+        return results[key]
+
+
+def positions_by_key(keys: Iterable[_K]) -> Dict[_K, List[int]]:
+    """The positions of each distinct key in ``keys``, keys in order of first appearance.
+
+    How a batch is cut into calls that need one value in common (a sample
+    rate, a dtype): ``positions_by_key([8000, 16000, 8000])`` is
+    ``{8000: [0, 2], 16000: [1]}``.
+    """
+    groups: Dict[_K, List[int]] = {}
+    for position, key in enumerate(keys):
+        groups.setdefault(key, []).append(position)
+    return groups

@@ -4,7 +4,7 @@ On a fresh machine with nothing downloaded, this shows what the package does:
 it writes a small tree in the shapes of FSDD, ESC-50, the AV-MNIST labels and
 MNIST's image files (synthetic audio and handwriting, see
 :mod:`avmnist_torch.sources.synthetic`), generates its test split under every
-scheme, exports the notebook's .npy files, checks them against the dataset,
+scheme, exports the notebook's files (raw rows), checks them against the dataset,
 exports the whole AV-MNIST (image half, audio, labels) in MultiBench's layout for
 one scheme and checks it against :class:`~avmnist_torch.paired.AVMNISTDataset`,
 and draws two preview PNGs: the audio under every scheme, and image and audio
@@ -71,7 +71,7 @@ def run_demo(
             make_synthetic_tree(root, n_train=items, n_test=items, mnist_images=True)
         else:
             print(f"using the synthetic tree already at {root}")
-            if not (root / "mnist").is_dir():  # made by an older demo: add the image files
+            if not (root / "mnist").is_dir():  # a tree made without image files: the side-by-side preview needs them
                 write_synthetic_mnist(root)
     root = Path(root)
 
@@ -86,9 +86,10 @@ def run_demo(
 
     print(f"\nexporting the {split} split, notebook layout, {workers} worker(s):")
     for scheme in NOTEBOOK_SCHEMES:
-        [path] = export(root, split=split, scheme=scheme, out=out, workers=workers, progress=True)
-        rows = np.load(path, mmap_mode="r")
+        path = export(root, split=split, scheme=scheme, out=out, workers=workers, progress=True)[0]
         ds = AVMNISTAudioDataset(root, split=split, scheme=scheme)
+        # raw rows, as the notebook wrote them and its training code maps them
+        rows = np.memmap(path, mode="r", dtype=np.uint8, shape=(len(ds), 112, 112))
         checked = [0, len(rows) // 2, len(rows) - 1]
         same = all(np.array_equal(rows[i], ds.spectrogram(i)) for i in checked)
         print(f"  {path}  {rows.shape} {rows.dtype}  rows {checked} == ds[i]: {same}")

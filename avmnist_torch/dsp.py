@@ -26,8 +26,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 import soxr
-from numpy.lib.stride_tricks import as_strided
 
+from .common import positions_by_key, probe_once
 from .jit import njit
 
 N_FFT = 2048
@@ -83,8 +83,9 @@ def _normaliser(n_frames: int):
     return wss, nonzero
 
 
-#: Frames per FFT call in the ``*_many`` forms: 64 x 2048 float64 is 1 MiB, so input and output stay in L2.
-CHUNK_FRAMES = 64
+#: STFT frames (of N_FFT samples) per FFT call in the ``*_many`` forms: 64 x 2048 float64 is 1 MiB, so
+#: input and output stay in L2. (The renderer's frames are 256 samples; it chunks its own.)
+STFT_CHUNK_FRAMES = 64
 
 
 def frame_count(n_samples: int) -> int:
@@ -92,21 +93,13 @@ def frame_count(n_samples: int) -> int:
     return 1 + n_samples // HOP
 
 
-def _window_frames_numpy(samples, window, out, row):
-    # librosa: centre-pad with zeros, frame, then window (float64) times frames (float32 -> float64)
-    padded = np.zeros(len(samples) + N_FFT, dtype=samples.dtype)
-    padded[N_FFT // 2 : N_FFT // 2 + len(samples)] = samples
-    count = frame_count(len(samples))
-    step = padded.strides[0]
-    frames = as_strided(padded, shape=(count, N_FFT), strides=(HOP * step, step), writeable=False)
-    np.multiply(window, frames, out=out[row : row + count])
-
-
 def _window_frames_kernel(samples, window, out, row):
-    # The numpy route's products one by one: window[j] * float64(sample), with
-    # the centring zeros as float64 zeros (window * 0.0, as numpy computes it).
-    # Widening into a padded float64 copy first leaves the product loop
-    # branch-free and contiguous, which numba vectorises.
+    # librosa.stft's framing and windowing, product by product: the clip
+    # centred between N_FFT // 2 zeros on each side, framed every HOP samples,
+    # and each frame times the float64 window: window[j] * float64(sample),
+    # the centring zeros as float64 zeros. Widening into a padded float64 copy
+    # first leaves the product loop branch-free and contiguous, which numba
+    # vectorises.
     n = samples.shape[0]
     padded = np.zeros(n + N_FFT, np.float64)
     for i in range(n):
@@ -118,30 +111,13 @@ def _window_frames_kernel(samples, window, out, row):
             target[j] = window[j] * source[j]
 
 
-def _overlap_add_numpy(frames, window, wss, nonzero):
-    # Overlap-add in frame order, as librosa's loop does: sample block b receives
-    # frame b-3's last quarter first and frame b's first quarter last. Adding one
-    # quarter of every frame at a time, last quarter first, keeps that order per
-    # sample (float64 add, float32 store) while leaving the loop to numpy.
-    n_frames = frames.shape[0]
-    frames = window * frames
-    quarters = N_FFT // HOP
-    blocks = np.zeros((n_frames + quarters - 1, HOP), dtype=np.float32)
-    parts = frames.reshape(n_frames, quarters, HOP)
-    for q in range(quarters - 1, -1, -1):
-        blocks[q : q + n_frames] += parts[:, q, :]
-    start = N_FFT // 2
-    out = blocks.reshape(-1)[start : start + HOP * (n_frames - 1)].copy()
-    # librosa: y[nonzero] /= wss[nonzero]; the same float32 divisions, without fancy indexing
-    np.divide(out, wss, out=out, where=nonzero)
-    return out
-
-
 def _overlap_add_kernel(frames, window, wss, nonzero):
-    # The numpy route's arithmetic element by element (float64 window product,
-    # float64 add rounded to float32, float32 division), in one pass without
-    # temporaries. numba contracts nothing into FMAs without fastmath, so the
-    # bits are the same; tests/test_dsp.py checks that against librosa.
+    # librosa.istft's overlap-add and normalisation, element by element: each
+    # frame times the float64 window, added in frame order in float64 and
+    # rounded to float32 (as librosa's loop adds into a float32 buffer), then
+    # divided by the float32 window sum-square where it exceeds float32's tiny.
+    # numba contracts nothing into FMAs without fastmath, so the bits are
+    # librosa's; tests/test_dsp.py checks that against librosa.
     n_frames = frames.shape[0]
     start = N_FFT // 2
     n_out = HOP * (n_frames - 1)
@@ -162,10 +138,8 @@ def _overlap_add_kernel(frames, window, wss, nonzero):
     return out
 
 
-# jit.njit compiles without its on-disk cache where none can be written, and
-# gives None without numba: the numpy routes above then do the same arithmetic.
-_overlap_add = njit(_overlap_add_kernel, nogil=True) or _overlap_add_numpy
-_window_frames = njit(_window_frames_kernel, nogil=True) or _window_frames_numpy
+_overlap_add = njit(_overlap_add_kernel, nogil=True)
+_window_frames = njit(_window_frames_kernel, nogil=True)
 
 _TLS = threading.local()
 
@@ -179,16 +153,16 @@ def _scratch(kind: str, shape: Tuple[int, int], dtype) -> np.ndarray:
         buffers = _TLS.buffers = {}
     buf = buffers.get(key)
     if buf is None or buf.shape[0] < shape[0] or buf.shape[1] != shape[1]:
-        buf = buffers[key] = np.empty((max(shape[0], CHUNK_FRAMES), shape[1]), dtype)
+        buf = buffers[key] = np.empty((max(shape[0], STFT_CHUNK_FRAMES), shape[1]), dtype)
     return buf[: shape[0]]
 
 
 def _chunks(counts: Sequence[int]):
-    """Consecutive runs of clips of about ``CHUNK_FRAMES`` frames: (first clip, end clip, first frame, end frame)."""
+    """Consecutive runs of clips of about ``STFT_CHUNK_FRAMES`` frames: (first clip, end clip, first frame, end frame)."""
     first, frame, start = 0, 0, 0
     for k, count in enumerate(counts):
         frame += count
-        if frame - start >= CHUNK_FRAMES:
+        if frame - start >= STFT_CHUNK_FRAMES:
             yield first, k + 1, start, frame
             first, start = k + 1, frame
     if first < len(counts):
@@ -264,13 +238,6 @@ def _librosa_length(n_samples: int, orig_sr, target_sr) -> int:
     return int(np.ceil(n_samples * (float(target_sr) / orig_sr)))
 
 
-def resampled_length(n_samples: int, orig_sr: int, target_sr: int) -> int:
-    """How many samples :func:`resample` returns for ``n_samples`` (librosa's length; unchanged at the same rate)."""
-    if orig_sr == target_sr:
-        return int(n_samples)
-    return _librosa_length(n_samples, orig_sr, target_sr)
-
-
 def _fit(out: np.ndarray, n_samples: int, dtype) -> np.ndarray:
     """librosa's fix_length of soxr's output: cut, or right-pad with zeros."""
     if len(out) > n_samples:
@@ -294,8 +261,7 @@ def _soxr_length(n_samples: int, orig_sr, target_sr) -> int:
     return int(n_samples * float(target_sr) / float(orig_sr) + 0.5)
 
 
-_EXACT_CHANNELS: dict = {}
-_EXACT_LOCK = threading.Lock()
+_EXACT_CHANNELS: dict = {}  # (rates, dtype) -> bool, probed once per process (probe_once)
 #: Longest over shortest clip in one soxr call: zero padding costs soxr work, so only near lengths share a call.
 GROUP_SPREAD = 1.25
 #: Most clips in one soxr call; measured: beyond ~16 channels the call gets slower per channel.
@@ -327,21 +293,21 @@ def _channels_are_exact(orig_sr, target_sr, dtype) -> bool:
     of awkward lengths before a multi-channel call is trusted.
     """
     key = (float(orig_sr), float(target_sr), np.dtype(dtype).str)
-    known = _EXACT_CHANNELS.get(key)
-    if known is None:
-        with _EXACT_LOCK:
-            rng = np.random.default_rng(20240611)
-            probes = [rng.standard_normal(n).astype(dtype) for n in (2048, 2049, 2050, 2561, 3001, 3333, 4097)]
-            probes[3][:700] = 0
-            probes[5] *= 1e-20
-            try:
-                alone = [resample(x, orig_sr, target_sr) for x in probes]
-                together = _resample_group(probes, orig_sr, target_sr)
-                known = all(a.dtype == b.dtype and a.tobytes() == b.tobytes() for a, b in zip(alone, together))
-            except (ValueError, TypeError, RuntimeError):
-                known = False
-            _EXACT_CHANNELS[key] = known
-    return known
+    return probe_once(_EXACT_CHANNELS, key, lambda: _probe_channels(orig_sr, target_sr, dtype))
+
+
+def _probe_channels(orig_sr, target_sr, dtype) -> bool:
+    """Whether :func:`_resample_group` gives clips of awkward lengths the bytes of their own calls."""
+    rng = np.random.default_rng(20240611)
+    probes = [rng.standard_normal(n).astype(dtype) for n in (2048, 2049, 2050, 2561, 3001, 3333, 4097)]
+    probes[3][:700] = 0
+    probes[5] *= 1e-20
+    try:
+        alone = [resample(x, orig_sr, target_sr) for x in probes]
+        together = _resample_group(probes, orig_sr, target_sr)
+    except (ValueError, TypeError, RuntimeError):
+        return False
+    return all(a.dtype == b.dtype and a.tobytes() == b.tobytes() for a, b in zip(alone, together))
 
 
 def resample_many(clips: Sequence[np.ndarray], orig_sr: int, target_sr: int) -> List[np.ndarray]:
@@ -358,12 +324,10 @@ def resample_many(clips: Sequence[np.ndarray], orig_sr: int, target_sr: int) -> 
     if orig_sr == target_sr:
         return list(clips)
     out: List[np.ndarray] = [None] * len(clips)  # type: ignore[list-item]
-    by_dtype: dict = {}
-    for k, x in enumerate(clips):
+    for x in clips:
         if x.ndim != 1:
             raise ValueError(f"resample_many takes 1-D clips, got shape {x.shape}")
-        by_dtype.setdefault(x.dtype, []).append(k)
-    for dtype, members in by_dtype.items():
+    for dtype, members in positions_by_key(x.dtype for x in clips).items():
         if len(members) == 1 or dtype not in (np.float32, np.float64) or not _channels_are_exact(
             orig_sr, target_sr, dtype
         ):

@@ -22,14 +22,17 @@ platform that lacks one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import json
+import logging
 import os
+import re
 import struct
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 from .common import CacheError, PathLike, StorageError, UnsupportedPlatformError
 
@@ -195,7 +198,7 @@ class RangeLocks:
     POSIX record locks (``fcntl.lockf``) belong to the process: closing any fd
     of the file drops all of them, and one process cannot lock against itself.
     Windows locks (``msvcrt.locking``) belong to the handle. Callers that keep
-    one fd per file and one user per process per file (as the exporter does)
+    one fd per file and one user per process per file (as the download workspace does)
     see the same behaviour on both.
     """
 
@@ -339,8 +342,101 @@ def check_writable_dir(folder: PathLike, what: str, cls: type = StorageError) ->
     return folder
 
 
+# ----------------------------------------------------------------------------
+# waiting for another process, and what dead ones leave behind
+
+_log = logging.getLogger("avmnist_torch")
+#: How long a process waits on a lock before saying whom it waits for.
+LOCK_NOTICE_SECONDS = 5.0
+_TEMPORARY = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(?:-\d+)?$")
+
+
+def _owner_file(lock_path: Path) -> Path:
+    return lock_path.with_name(lock_path.name + ".owner")
+
+
+@contextlib.contextmanager
+def announced_lock(path: PathLike, what: str, notice_after: Optional[float] = None) -> Iterator[None]:
+    """Hold the whole-file lock at ``path``; a process kept waiting says whom it waits for, and keeps waiting.
+
+    After ``notice_after`` seconds (default :data:`LOCK_NOTICE_SECONDS`) of
+    waiting, a warning goes to the ``avmnist_torch`` logger (stderr unless
+    logging is configured otherwise) naming the lock file, the process holding
+    it (its pid, written beside the lock while held, where known) and ``what``
+    it is doing; then once a minute while the wait lasts. The holder's pid
+    file (``<lock>.owner``) is removed before the lock is released.
+    """
+    import filelock
+
+    path = Path(path)
+    lock = file_lock(path)
+    waited = 0.0
+    step = LOCK_NOTICE_SECONDS if notice_after is None else notice_after
+    while True:
+        try:
+            lock.acquire(timeout=step)
+            break
+        except filelock.Timeout:
+            waited += step
+            holder = _read_owner(path)
+            who = f"process {holder}" if holder is not None else "another process (its pid is not recorded)"
+            if holder is not None and not process_alive(holder):
+                who = f"process {holder} (no longer running: the lock is released as soon as the OS notices)"
+            _log.warning("avmnist-torch: waiting %.0f s for %s, which holds %s (%s); still waiting",
+                         waited, who, path, what)
+            step = 60.0
+    owner = _owner_file(path)
+    try:
+        try:
+            owner.write_text(str(os.getpid()))
+        except OSError:
+            pass  # only ever used to name the holder in a message
+        yield
+    finally:
+        try:
+            owner.unlink()
+        except OSError:
+            pass
+        lock.release()
+
+
+def _read_owner(lock_path: Path) -> Optional[int]:
+    try:
+        text = _owner_file(lock_path).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def temporary_owner(name: str) -> Optional[int]:
+    """The pid in the name of a temporary file this package writes (``.<name>.tmp-<pid>[-<thread>]``), or None."""
+    found = _TEMPORARY.match(name)
+    return int(found["pid"]) if found else None
+
+
+def leftover_temporaries(folder: PathLike) -> list:
+    """Temporary files in ``folder`` whose writer is no longer running: what a killed process left behind.
+
+    Only this machine's processes can be asked; a folder shared between
+    machines may list a file another machine is still writing as left over.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        pid = temporary_owner(entry.name)
+        if pid is not None and entry.is_file() and not process_alive(pid):
+            found.append(Path(entry.path))
+    return found
+
+
 __all__ = [
     "CACHE_ENV",
+    "LOCK_NOTICE_SECONDS",
+    "announced_lock",
+    "leftover_temporaries",
+    "temporary_owner",
     "CacheError",
     "RangeLocks",
     "check_writable_dir",

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .cache import metadata_for
+from .exported import metadata_for
 from .common import ParameterError, PathLike, check_index, check_seed, check_split
 from .noise import NoiseBank
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
@@ -37,7 +37,7 @@ from .sources.audio import load_wav
 from .sources.clips import ClipBank, package_versions
 from .sources.download import download as download_sources
 from .sources.fsdd import parse_recording_name
-from .sources.index import SplitIndex, build_split_index
+from .sources.index import SplitIndex, build_split_index, check_data_root
 from .sources.labels import LabelsLike
 
 __all__ = ["AudioItemGenerator", "resolve_sources", "load_prepared", "check_epoch", "CLASSES", "DRAW_MODES"]
@@ -101,6 +101,8 @@ def resolve_sources(
             download_sources(root)
         else:
             download_sources(root, sources=download_sources_of)
+    if root is not None and (recordings is None or labels is None or (noises is None and needs_noise)):
+        check_data_root(root)  # a source's default lies under it: a mistyped root is reported as itself
     recordings = Path(recordings) if recordings is not None else root / "recordings"
     if noises is None and root is not None:
         noises = root / "noise_recordings"
@@ -258,10 +260,10 @@ class AudioItemGenerator:
             self.index.recordings, load_wav, kind="recordings", keep=longest or None, cache_dir=clip_tables,
             key=package_versions("numpy", "soundfile"),
         )
-        # Per-epoch items take a random window anywhere in a clip: the table holds whole clips.
+        # Fixed items read the first `keep` samples of a clip; per-epoch items take a window anywhere
+        # in it, from the bank's table of whole clips (get_full).
         self.noise_bank = NoiseBank(
-            self.index.noises, cache_dir=clip_tables,
-            keep="whole" if self.per_epoch else (max(longest, MIN_LENGTH) if longest else None),
+            self.index.noises, keep=max(longest, MIN_LENGTH) if longest else None, cache_dir=clip_tables
         )
         # Each digit's recordings in the split, for redraw_recording: positions in index.recordings.
         self._digit_pools: Optional[List[np.ndarray]] = None
@@ -296,7 +298,7 @@ class AudioItemGenerator:
         """The identity of this generator's items (of ``epoch``, per epoch), as an export records it beside its file.
 
         Two generators with equal identity give the same bytes; see
-        :func:`avmnist_torch.cache.metadata_for`. Stats every source file.
+        :func:`avmnist_torch.exported.metadata_for`. Reads every source file (once per process).
         Per-epoch items add ``"draws"``: ``{"mode": "per_epoch", "epoch": ...,
         "redraw_recording": ..., "snr_range_db": ...}``; fixed items have no
         such key, so their identity is what it always was.
@@ -366,9 +368,11 @@ class AudioItemGenerator:
         samples, rate = self._recording(recording_id)
         noise = None
         if noise_id is not None:
-            noise = functools.partial(self.noise_bank.get, noise_id, rate)
-            if sources is not None:
-                noise = WindowedNoise(noise, rng, self.index.noises[noise_id])
+            if sources is None:
+                noise = functools.partial(self.noise_bank.get, noise_id, rate)
+            else:
+                noise = WindowedNoise(functools.partial(self.noise_bank.get_full, noise_id, rate), rng,
+                                      self.index.noises[noise_id])
         return samples, rate, rng, noise, drawn
 
     def waveform(self, index: int, *, epoch: Optional[int] = None) -> Tuple[np.ndarray, int, List[dict]]:

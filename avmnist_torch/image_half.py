@@ -18,14 +18,13 @@ Three kinds of image half:
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
 from .common import ParameterError, PathLike, SourceError, check_split
-from .image_pca import RECIPE, fit_pca, image_half, reconstruct
+from .image_pca import RECIPE, ImageHalfCache, fit_pca, image_half_cache, reconstruct
 from .sources.mnist_idx import (
     MNIST_IMAGE_RAW_MD5,
     MNIST_IMAGE_SHAPE,
@@ -198,6 +197,7 @@ class ImageHalf:
         self._memory: Optional[np.ndarray] = None  # rows held in this process
         self._mapped: Optional[Path] = None  # or a .npy file that each process maps itself
         self._rows: Optional[np.ndarray] = None
+        self._cached: Optional[ImageHalfCache] = None  # or the checked reader of the cached "pca25" file
         self.n_components: Optional[int] = None
         if image_file is not None:
             self.mode = "file"
@@ -231,10 +231,10 @@ class ImageHalf:
             self.n_components = fit.n_components
             self._memory = reconstruct(pixels, fit)
         else:
-            rows = image_half(pixels, cache_dir=image_cache)
-            if isinstance(rows, np.memmap):
-                self._mapped = Path(rows.filename)
-                self.n_components = json.loads(self._mapped.with_suffix(".json").read_text())["n_components"]
+            rows = image_half_cache(pixels, cache_dir=image_cache)
+            if isinstance(rows, ImageHalfCache):  # checks its file again in each process, and rows as read
+                self._cached = rows
+                self.n_components = rows.n_components
             else:  # the cache could not be written: computed in memory (a warning said so)
                 self._memory = rows
 
@@ -244,7 +244,9 @@ class ImageHalf:
         state["_rows"] = None
         return state
 
-    def _all_rows(self) -> np.ndarray:
+    def _all_rows(self) -> Union[np.ndarray, ImageHalfCache]:
+        if self._cached is not None:
+            return self._cached
         if self._rows is None:
             self._rows = self._memory if self._memory is not None else np.load(self._mapped, mmap_mode="r")
         return self._rows
@@ -261,17 +263,12 @@ class ImageHalf:
         """Row ``index`` (a checked, non-negative position) as a (28, 28) array of :attr:`dtype`."""
         return np.array(self._all_rows()[index], dtype=self.dtype).reshape(MNIST_IMAGE_SHAPE)
 
-    def images(self, indices: Sequence[int]) -> np.ndarray:
-        """Rows ``indices`` as an (N, 28, 28) array of :attr:`dtype`."""
-        rows = self._all_rows()
-        return np.asarray(rows[np.asarray(indices, dtype=np.int64)], dtype=self.dtype).reshape(-1, *MNIST_IMAGE_SHAPE)
-
     def describe(self, index: int) -> Dict[str, Any]:
         """Where image ``index`` comes from."""
         out: Dict[str, Any] = {"mode": self.mode, "file": str(self.file), "row": index, "pairing": self.pairing}
         if self.mode == "pca25":
             out.update(recipe=RECIPE, n_components=self.n_components,
-                       cache=str(self._mapped) if self._mapped is not None else None,
+                       cache=str(self._cached.path) if self._cached is not None else None,
                        note="MNIST image projected on the split's first n principal components, centred "
                             "(mean not added back), served as float32")
         elif self.mode == "raw":

@@ -40,23 +40,38 @@ except for a value that falls within about 1e-12 of a float32 rounding boundary.
 The fit runs once per split and its result is kept in the cache folder under a fingerprint
 of the images, the recipe and the versions of this package and numpy; every process
 (DataLoader workers, DDP ranks) maps the same file read-only, and a file lock makes
-concurrent first users compute it once.
+concurrent first users compute it once. The file is served only while it is what its sidecar
+records: :class:`ImageHalfCache` checks its identity in every process that opens it and each
+row's CRC-32 as it is first read (see there).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import operator
 import os
 import threading
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
 from .common import CacheError, PathLike, SourceError, __version__, check_split
-from .filesystem import default_cache_dir, file_lock, fsync_dir, io_error, write_json_atomic
+from .filesystem import (
+    announced_lock,
+    default_cache_dir,
+    file_lock,
+    fsync_dir,
+    io_error,
+    os_error_reason,
+    reserve_space,
+    write_json_atomic,
+)
 from .sources.mnist_idx import find_mnist_images, read_idx_images
 
 __all__ = [
@@ -69,7 +84,14 @@ __all__ = [
     "pca25",
     "images_fingerprint",
     "image_half",
+    "image_half_cache",
     "image_half_path",
+    "ImageHalfCache",
+    "ImageHalfInfo",
+    "clear_image_halves",
+    "list_image_halves",
+    "open_image_half",
+    "prune_image_halves",
     "write_image_half",
 ]
 
@@ -81,6 +103,8 @@ ENERGY_KEPT = 0.25
 #: the machine) so that the summation order, and so the rounding, is the same everywhere.
 BLOCK_ROWS = 8192
 _CACHE_SUBDIR = "image-pca"
+#: Revision of the cached file's sidecar (what it records to check the file by).
+_LAYOUT = "image-half-v2"
 
 
 @dataclass(frozen=True)
@@ -242,32 +266,207 @@ def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _load_cached(path: Path, n_rows: int) -> Optional[np.ndarray]:
-    # The sidecar is written last, so its presence means the .npy beside it is complete.
-    if not (path.is_file() and _sidecar(path).is_file()):
-        return None
+def _file_identity(st: os.stat_result) -> List[int]:
+    """Size, modification and change times, inode: any write, replacement or copy changes one of them."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _row_crcs(rows: np.ndarray) -> np.ndarray:
+    """One CRC-32 per row of a C-ordered float64 array, as the reader checks them."""
+    return np.array([zlib.crc32(rows[i]) for i in range(len(rows))], dtype="<u4")
+
+
+class ImageHalfCache:
+    """A cached image half, served only while it is what its sidecar says it is.
+
+    What is checked, and when:
+
+    - when opened, in every process (DataLoader workers and DDP ranks reopen it from
+      the path this object pickles to): the sidecar is whole and of this layout, and
+      the ``.npy``'s size, modification and change times and inode are the ones
+      recorded when it was written. A file replaced or written to since then (even
+      with the same shape, even with its modification time set back) fails here;
+    - when a row is first read in a process: its CRC-32 against the one recorded
+      for it at write time;
+    - :meth:`check_all` checks every row at once; :func:`image_half` runs it before
+      serving a cached file, and recomputes the file when it fails.
+
+    A row corrupted on disk after this process checked it is trusted, as a clip
+    table's row is. Failures raise :class:`~avmnist_torch.common.CacheError` naming
+    the file and what to do.
+
+    Parameters
+    ----------
+    path : path
+        The cached ``.npy`` (its sidecar ``.json`` lies beside it).
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+        self._meta = self._read_sidecar()
+        self._open()
+
+    @property
+    def n_components(self) -> int:
+        """How many components the recipe kept for these images."""
+        return int(self._meta["n_components"])
+
+    @property
+    def fingerprint(self) -> str:
+        """:func:`images_fingerprint` of the images this file was computed from."""
+        return str(self._meta["images_sha256"])
+
+    @property
+    def shape(self) -> tuple:
+        return (int(self._meta["images"]), 784)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read_sidecar(self) -> dict:
+        sidecar = _sidecar(self.path)
+        try:
+            meta = json.loads(sidecar.read_text())
+            if meta.get("layout") != _LAYOUT:
+                raise ValueError(f"layout {meta.get('layout')!r}, expected {_LAYOUT!r}")
+            n_rows = int(meta["images"])
+            int(meta["n_components"])
+            str(meta["images_sha256"])
+            identity = [int(v) for v in meta["file"]]
+            crcs = np.frombuffer(base64.b64decode(meta["rows_crc32"]), dtype="<u4")
+            if len(identity) != 4 or len(crcs) != n_rows:
+                raise ValueError("its file identity or row checksums are incomplete")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise CacheError(
+                f"{sidecar}: the description of the cached image half {self.path.name} is missing, torn or "
+                f"not this version's ({type(err).__name__}: {err}); remove both files (avmnist-audio cache "
+                "prune) and the image half is computed again"
+            ) from None
+        self._crcs = crcs
+        return meta
+
+    def _open(self) -> None:
+        try:
+            st = os.stat(self.path)
+        except OSError as err:
+            raise CacheError(f"{self.path}: the cached image half cannot be read ({os_error_reason(err)})") from None
+        if _file_identity(st) != list(self._meta["file"]):
+            # Recomputed by another process since this one checked it (a new file, a new
+            # sidecar that describes it): the rows are the recipe's again and are checked as read.
+            fresh = None
+            try:
+                fresh = ImageHalfCache.__new__(ImageHalfCache)
+                fresh.path = self.path
+                meta = fresh._read_sidecar()
+            except CacheError:
+                meta = None
+            if (meta is None or _file_identity(st) != list(meta["file"])
+                    or meta["images_sha256"] != self._meta["images_sha256"]):
+                raise CacheError(
+                    f"{self.path}: the cached image half was changed or replaced since it was written (its size, "
+                    "times or inode differ from those its sidecar recorded), so its rows cannot be trusted; remove "
+                    "it (avmnist-audio cache prune) and it is computed again"
+                )
+            self._meta, self._crcs = meta, fresh._crcs
+        try:
+            arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise CacheError(f"{self.path}: the cached image half is not a readable .npy ({err}); remove it "
+                             "(avmnist-audio cache prune) and it is computed again") from None
+        if arr.shape != self.shape or arr.dtype != np.float64 or not arr.flags.c_contiguous:
+            raise CacheError(f"{self.path}: holds {arr.dtype} {arr.shape}, its sidecar says float64 {self.shape}; "
+                             "remove it (avmnist-audio cache prune) and it is computed again")
+        self._array = arr
+        self._verified = np.zeros(len(arr), dtype=bool)
+        self._pid = os.getpid()
+
+    def __getstate__(self) -> dict:
+        # Each process maps the file itself, and checks it again when it does.
+        state = self.__dict__.copy()
+        state["_array"] = None
+        state["_verified"] = None
+        return state
+
+    def _rows(self) -> np.ndarray:
+        # A forked DataLoader worker inherits the parent's map and checks: it checks again itself.
+        if self._array is None or self._pid != os.getpid():
+            self._open()
+        return self._array
+
+    def _bad_row(self, index: int) -> CacheError:
+        return CacheError(
+            f"{self.path}: row {index} does not match the checksum recorded when the file was written; the cached "
+            "image half was damaged or changed on disk. Remove it (avmnist-audio cache prune) and it is computed "
+            "again"
+        )
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """Row ``index``: ``(784,)`` float64, read-only, checked against its CRC on first read in this process."""
+        rows = self._rows()
+        row = rows[index]
+        index = operator.index(index) % len(rows)
+        if not self._verified[index]:
+            if zlib.crc32(row) != int(self._crcs[index]):
+                raise self._bad_row(index)
+            self._verified[index] = True
+        return row
+
+    def check_all(self) -> None:
+        """Check every row's CRC now (about 1 s a GB); raise :class:`CacheError` naming the first bad one."""
+        rows = self._rows()
+        for start, stop in _blocks(len(rows)):
+            got = _row_crcs(rows[start:stop])
+            bad = np.flatnonzero(got != self._crcs[start:stop])
+            if bad.size:
+                raise self._bad_row(start + int(bad[0]))
+        self._verified[:] = True
+
+    def array(self) -> np.ndarray:
+        """All rows, checked (:meth:`check_all`), as the read-only memory map."""
+        self.check_all()
+        return self._rows()
+
+
+def open_image_half(path: PathLike) -> ImageHalfCache:
+    """The cached image half at ``path`` (see :class:`ImageHalfCache`); CacheError if it cannot be trusted."""
+    return ImageHalfCache(path)
+
+
+def _open_cached(path: Path, n_rows: int, fingerprint: str) -> Tuple[Optional[ImageHalfCache], Optional[str]]:
+    """The cached file, fully checked, or None and why not (None, None: not there)."""
+    if not path.is_file():
+        return None, None
     try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    if arr.shape != (n_rows, 784) or arr.dtype != np.float64:
-        return None
-    return arr
+        cache = ImageHalfCache(path)
+        if cache.fingerprint != fingerprint or len(cache) != n_rows:
+            return None, f"{path}: its sidecar describes other images"
+        cache.check_all()
+    except CacheError as err:
+        return None, str(err)
+    return cache, None
 
 
 def _temporary_beside(path: Path) -> Path:
     # Not tempfile.mkstemp: its files are 0600 whatever the umask, and the finished file keeps
     # the mode of the temporary one, so a dataset folder or a shared cache would be readable by
-    # its writer only. A plain open honours the umask, like the audio files beside it.
+    # its writer only. A plain open honours the umask, like the audio files beside it. The pid
+    # in the name lets ``avmnist-audio cache`` tell a dead writer's leftover from a live one's.
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
 
 
-def _write_rows_atomic(path: Path, n_rows: int, fill) -> None:
-    """Write a float64 ``(n_rows, 784)`` .npy at `path` whole or not at all: ``fill(out)`` writes the rows."""
+def _write_rows_atomic(path: Path, n_rows: int, fill) -> np.ndarray:
+    """Write a float64 ``(n_rows, 784)`` .npy at `path` whole or not at all: ``fill(out)`` writes the rows.
+
+    Its blocks are reserved before a row is written through the map, so a full disk is an
+    ``OSError`` here (the temporary file removed), never SIGBUS. Returns the rows' CRC-32s.
+    """
     tmp = _temporary_beside(path)
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=(n_rows, 784))
+        with open(tmp, "rb+") as f:
+            reserve_space(f.fileno(), out.offset + out.nbytes)
         fill(out)
+        crcs = _row_crcs(out)
         out.flush()
         del out
         with open(tmp, "rb+") as f:
@@ -277,13 +476,17 @@ def _write_rows_atomic(path: Path, n_rows: int, fill) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+    return crcs
 
 
 def _write_cached(path: Path, images: np.ndarray, fingerprint: str) -> None:
     fit = fit_pca(images)
     n_rows = len(images)
-    _write_rows_atomic(path, n_rows, lambda out: reconstruct(images, fit, out=out))
+    # The old sidecar goes first: a file without one is never served.
+    _sidecar(path).unlink(missing_ok=True)
+    crcs = _write_rows_atomic(path, n_rows, lambda out: reconstruct(images, fit, out=out))
     write_json_atomic(_sidecar(path), {
+        "layout": _LAYOUT,
         "recipe": RECIPE,
         "avmnist_torch": __version__,
         "numpy": np.__version__,
@@ -292,7 +495,64 @@ def _write_cached(path: Path, images: np.ndarray, fingerprint: str) -> None:
         "n_components": fit.n_components,
         "kept_variance_ratio": float(fit.explained_variance_ratio[: fit.n_components].sum()),
         "explained_variance_ratio_head": [float(r) for r in fit.explained_variance_ratio[:10]],
+        "file": _file_identity(os.stat(path)),
+        "rows_crc32": base64.b64encode(crcs.tobytes()).decode("ascii"),
     })
+
+
+def image_half_cache(
+    images: Union[np.ndarray, PathLike],
+    split: Optional[str] = None,
+    *,
+    cache_dir: Union[PathLike, str] = "auto",
+) -> Union[ImageHalfCache, np.ndarray]:
+    """One split's image half from the cache folder, as a checked :class:`ImageHalfCache`.
+
+    Made (once, under a lock) when it is not there, or when the file there fails its
+    checks. Where an ``"auto"`` cache folder cannot be written, the rows are computed in
+    memory instead (with a warning) and returned as an array. Parameters as for
+    :func:`image_half`; ``cache_dir`` None is not accepted here.
+    """
+    rows = _images_rows(images, split)
+    explicit = cache_dir != "auto"
+    folder = (Path(cache_dir) if explicit else default_cache_dir()) / _CACHE_SUBDIR
+    fingerprint = images_fingerprint(rows)
+    path = folder / image_half_path(fingerprint, ".").name
+    cached, _ = _open_cached(path, len(rows), fingerprint)
+    if cached is not None:
+        return cached
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with announced_lock(folder / f"{path.stem}.lock", "computing the PCA image half"):
+            cached, why = _open_cached(path, len(rows), fingerprint)  # another process may have made it
+            if cached is None:
+                if why is not None:  # the advice in the message is what happens now
+                    warnings.warn(f"{why.split('; remove')[0]}; computing it again", RuntimeWarning, stacklevel=2)
+                _write_cached(path, rows, fingerprint)
+                cached, why = _open_cached(path, len(rows), fingerprint)
+    except OSError as err:
+        if explicit:
+            raise io_error(err, path, "writing the image-half cache", CacheError) from None
+        warnings.warn(f"{path}: cannot keep the image half in the cache ({os_error_reason(err)}); computing it "
+                      "in memory", RuntimeWarning, stacklevel=2)
+        return pca25(rows)
+    if cached is None:  # written but unreadable: a broken file system, not a recipe problem
+        raise CacheError(f"{path}: written but cannot be read back ({why}); remove it and try again")
+    return cached
+
+
+def _images_rows(images: Union[np.ndarray, PathLike], split: Optional[str]) -> np.ndarray:
+    if isinstance(images, (str, os.PathLike)):
+        path = Path(images)
+        if path.is_dir():
+            if split is None:
+                raise SourceError(f"{path} is a folder: say which split's images to use (split='train' or 'test')")
+            path = find_mnist_images(path, check_split(split))
+        images = read_idx_images(path)
+    rows = _as_rows(images)
+    if rows.shape[1] != 784:
+        raise SourceError(f"images have {rows.shape[1]} pixels, expected 784 (28x28 MNIST images)")
+    return rows
 
 
 def image_half(
@@ -330,42 +590,11 @@ def image_half(
     CacheError
         If an explicit `cache_dir` cannot be written.
     """
-    if isinstance(images, (str, os.PathLike)):
-        path = Path(images)
-        if path.is_dir():
-            if split is None:
-                raise SourceError(f"{path} is a folder: say which split's images to use (split='train' or 'test')")
-            path = find_mnist_images(path, check_split(split))
-        images = read_idx_images(path)
-    rows = _as_rows(images)
-    if rows.shape[1] != 784:
-        raise SourceError(f"images have {rows.shape[1]} pixels, expected 784 (28x28 MNIST images)")
+    rows = _images_rows(images, split)
     if cache_dir is None:
         return pca25(rows)
-    explicit = cache_dir != "auto"
-    folder = (Path(cache_dir) if explicit else default_cache_dir()) / _CACHE_SUBDIR
-    fingerprint = images_fingerprint(rows)
-    path = folder / image_half_path(fingerprint, ".").name
-    cached = _load_cached(path, len(rows))
-    if cached is not None:
-        return cached
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        lock = file_lock(folder / f"{path.stem}.lock")
-        with lock:
-            cached = _load_cached(path, len(rows))  # another process may have made it meanwhile
-            if cached is None:
-                _write_cached(path, rows, fingerprint)
-                cached = _load_cached(path, len(rows))
-    except OSError as err:
-        if explicit:
-            raise io_error(err, folder, "writing the image-half cache", CacheError) from None
-        warnings.warn(f"{folder}: cannot keep the image half in the cache ({err}); computing it in memory",
-                      RuntimeWarning, stacklevel=2)
-        return pca25(rows)
-    if cached is None:  # written but unreadable: a broken file system, not a recipe problem
-        raise CacheError(f"{path}: written but cannot be read back; remove it and try again")
-    return cached
+    cached = image_half_cache(rows, cache_dir=cache_dir)
+    return cached.array() if isinstance(cached, ImageHalfCache) else cached
 
 
 def write_image_half(
@@ -416,3 +645,98 @@ def write_image_half(
     except OSError as err:
         raise io_error(err, path, "writing the image half") from None
     return path
+
+
+# ----------------------------------------------------------------------------
+# listing and removing cached image halves
+
+
+@dataclass(frozen=True)
+class ImageHalfInfo:
+    """One cached image half, as :func:`list_image_halves` finds it.
+
+    Attributes
+    ----------
+    path : Path
+        The ``.npy`` (its sidecar is the ``.json`` beside it).
+    size_bytes : int
+        Bytes of the ``.npy`` and its sidecar.
+    images : int or None
+        How many rows its sidecar says it holds (None: no readable sidecar).
+    problem : str
+        Empty when the file is what its sidecar records (identity only; rows are
+        checked when served); else why it would be computed again.
+    last_used : float
+        When it was written (seconds since the epoch).
+    """
+
+    path: Path
+    size_bytes: int
+    images: Optional[int]
+    problem: str
+    last_used: float
+
+
+def _image_folder(cache_dir: Optional[PathLike]) -> Path:
+    return (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / _CACHE_SUBDIR
+
+
+def list_image_halves(cache_dir: Optional[PathLike] = None) -> List[ImageHalfInfo]:
+    """The cached image halves in ``cache_dir/image-pca`` (default: the cache folder), oldest first."""
+    folder = _image_folder(cache_dir)
+    if not folder.is_dir():
+        return []
+    found = []
+    for npy in sorted(folder.glob("pca25-*.npy")):
+        try:
+            st = npy.stat()
+        except OSError:
+            continue
+        size, last_used, images, problem = st.st_size, st.st_mtime, None, ""
+        try:
+            side = _sidecar(npy).stat()
+            size += side.st_size
+            last_used = max(last_used, side.st_mtime)
+        except OSError:
+            pass
+        try:
+            reader = ImageHalfCache(npy)
+            images = len(reader)
+        except CacheError as err:
+            problem = str(err).split("; remove")[0].split(": ", 1)[-1]
+        found.append(ImageHalfInfo(npy, size, images, problem, last_used))
+    return sorted(found, key=lambda info: (info.last_used, info.path.name))
+
+
+def _remove_image_halves(cache_dir: Optional[PathLike], which) -> List[ImageHalfInfo]:
+    import filelock
+
+    removed = []
+    for info in list_image_halves(cache_dir):
+        if not which(info):
+            continue
+        lock = info.path.parent / f"{info.path.stem}.lock"
+        try:
+            with file_lock(lock, timeout=0):  # not while a process is computing it
+                _sidecar(info.path).unlink(missing_ok=True)  # first: a .npy without one is never served
+                info.path.unlink(missing_ok=True)
+        except filelock.Timeout:
+            warnings.warn(f"{info.path}: not removed, a process is computing it now; run this again when it is "
+                          "done", RuntimeWarning, stacklevel=3)
+            continue
+        except OSError as err:
+            warnings.warn(f"{info.path}: not removed ({os_error_reason(err)}); it is probably in use by a running "
+                          "process (Windows cannot remove a mapped file)", RuntimeWarning, stacklevel=3)
+            continue
+        removed.append(info)
+    return removed
+
+
+def clear_image_halves(cache_dir: Optional[PathLike] = None) -> List[ImageHalfInfo]:
+    """Remove every cached image half (the next use computes it again); returns the removed ones."""
+    return _remove_image_halves(cache_dir, lambda info: True)
+
+
+def prune_image_halves(cache_dir: Optional[PathLike] = None) -> List[ImageHalfInfo]:
+    """Remove the cached image halves that would not be served (torn sidecar, changed file)."""
+    return _remove_image_halves(cache_dir, lambda info: bool(info.problem))

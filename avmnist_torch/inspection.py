@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .common import SPLITS, ParameterError, SourceError
+from .common import SPLITS, ParameterError, PathLike, SourceError
 from .dataset import AVMNISTAudioDataset
 from .filesystem import io_error
 from .paired import AVMNISTDataset
@@ -18,9 +16,8 @@ from .sources.esc50 import read_noise_split
 from .sources.fsdd import list_recordings
 from .sources.labels import load_labels
 from .sources.mnist_idx import find_mnist_images
-from .storage import StorageError, done_chunks, open_rows, read_sidecar
-
-PathLike = Union[str, os.PathLike]
+from .storage import FORMAT, LEGACY_FORMAT, LEGACY_SUFFIXES, StorageError, map_rows, parse_writing_path, read_sidecar
+from .verify import _NOTEBOOK_NAME, header_note
 
 __all__ = ["info", "format_info", "preview"]
 
@@ -90,32 +87,43 @@ def info(root: Optional[PathLike] = None, *, recordings: Optional[PathLike] = No
 
 
 def _exports(folder: Path) -> List[Dict[str, Any]]:
+    """Each file of items in ``folder``: its format, rows and sidecar, and what a reader should know.
+
+    Cheap: headers, sizes and sidecars only (``verify`` reads the rows).
+    """
     if not folder.is_dir():
         return []
     found = []
     for path in sorted(folder.glob("*.npy")):
         entry: Dict[str, Any] = {"path": str(path)}
         try:
-            array, kind = open_rows(path)
-            entry.update(kind=kind, rows=int(array.shape[0]))
             meta = read_sidecar(path)
+            recorded = meta is not None and meta.get("format") == FORMAT
+            array, kind, offset = map_rows(path, int(meta["shape"][0]) if recorded else None,
+                                           meta.get("file_format") if recorded else None)
+            entry.update(kind=kind, rows=int(array.shape[0]))
+            del array
             if meta is not None:
                 entry.update({k: meta.get(k) for k in ("split", "scheme", "seed", "style", "version")})
+                if meta.get("format") == LEGACY_FORMAT:
+                    entry["note"] = ("written by an older version (no row checksums): not served by from_export=; "
+                                     "export it again")
             elif kind == "raw":
-                entry["note"] = "the notebook's raw file (no .npy header, no metadata)"
+                entry["note"] = "the notebook's raw file (no metadata): served as stored, never checked"
+            if kind == "npy" and _NOTEBOOK_NAME.match(path.name):
+                entry["header_note"] = header_note(path, offset, meta)
         except StorageError as err:
             entry.update(kind="unreadable", error=str(err))
         found.append(entry)
-    for partial in sorted(folder.glob("*.npy.partial")):
-        final = Path(str(partial)[: -len(".partial")])
-        entry = {"path": str(final), "kind": "in progress", "chunks_done": len(done_chunks(final))}
-        try:
-            started = json.loads(Path(f"{partial}.json").read_text())
-            rows, chunk = int(started["shape"][0]), int(started["chunk_rows"])
-            entry.update(rows=rows, chunks=-(-rows // chunk), seed=started.get("seed"), scheme=started.get("scheme"))
-        except (OSError, ValueError, KeyError):
-            pass
-        found.append(entry)
+    for leftover in sorted(folder.iterdir()):
+        parsed = parse_writing_path(leftover)
+        if parsed is not None:
+            found.append({"path": str(folder / parsed[0]), "kind": "being written",
+                          "note": f"{leftover.name}: an export by pid {parsed[2]} on {parsed[1]} (running, or "
+                                  "killed: the next export of this file removes it)"})
+        elif leftover.name.endswith(LEGACY_SUFFIXES):
+            found.append({"path": str(leftover), "kind": "leftover",
+                          "note": "left by an interrupted export of an older version; nothing reads it: delete it"})
     return found
 
 
@@ -149,17 +157,17 @@ def format_info(report: Dict[str, Any]) -> str:
         lines.append("exported files:")
         for e in report["exports"]:
             name = Path(e["path"]).name
-            if e["kind"] == "in progress":
-                total = e.get("chunks", "?")
-                lines.append(f"  {name}: in progress, {e['chunks_done']}/{total} chunks written "
-                             "(rerun the export command to continue)")
+            if e["kind"] in ("being written", "leftover"):
+                lines.append(f"  {name}: {e['kind']}: {e['note']}")
             elif e["kind"] == "unreadable":
                 lines.append(f"  {name}: {e['error']}")
             elif e.get("seed") is not None:
-                lines.append(f"  {name}: {e['rows']} rows, seed {e['seed']}, style {e['style']}, "
-                             f"avmnist-torch {e['version']}")
+                lines.append(f"  {name}: {e['rows']} rows, {e['kind']}, seed {e['seed']}, style {e['style']}, "
+                             f"avmnist-torch {e['version']}" + (f"; {e['note']}" if e.get("note") else ""))
             else:
                 lines.append(f"  {name}: {e['rows']} rows, {e['kind']}; {e.get('note', 'no metadata')}")
+            if e.get("header_note"):
+                lines.append(f"    WARNING: {e['header_note']}")
     elif report["root"]:
         lines.append(f"exported files: none under {Path(report['root']) / 'avmnist' / 'audio'}")
     return "\n".join(lines)
@@ -225,35 +233,61 @@ def preview(
     StorageError
         ``out`` cannot be written.
     """
+    schemes = _checked_schemes(schemes, random_items)
+    paired = _paired_datasets(root, images, split, schemes[0], seed, renderer, style, dataset_kwargs) \
+        if images is not False and images is not None else None
+    datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, seed=seed, renderer=renderer, style=style,
+                                          **dataset_kwargs) for name in schemes}
+    n = len(next(iter(datasets.values())))
+    index = 0 if index is None else _check_index(index, n, split, dataset_kwargs.get("labels", root))
+    tiles = _tiles(schemes, index, n, random_items, seed)
+    plt = _pyplot()
+    if paired is not None:
+        items = list(dict.fromkeys([index] + [i for _, i in tiles[len(schemes):]]))  # each item once
+        fig = _draw_side_by_side(plt, paired, datasets, items, split=split, seed=seed, renderer=renderer)
+    else:
+        fig = _draw_audio_grid(plt, datasets, tiles, min(len(schemes), 6), split=split, seed=seed, renderer=renderer,
+                               index=index)
+    return _save(plt, fig, Path(out))
+
+
+def _checked_schemes(schemes: Sequence[str], random_items: Any) -> List[str]:
+    """``schemes`` as a list, after refusing an empty one and a ``random_items`` that is not a count."""
     schemes = list(schemes)
     if not schemes:
         raise ParameterError("preview: give at least one scheme for the first row")
     if isinstance(random_items, bool) or not isinstance(random_items, (int, np.integer)) or random_items < 0:
         raise ParameterError(f"preview: random_items must be a whole number >= 0, got {random_items!r}")
-    paired = _paired_datasets(root, images, split, schemes[0], seed, renderer, style, dataset_kwargs) \
-        if images is not False and images is not None else None
-    datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, seed=seed, renderer=renderer, style=style,
-                                          **dataset_kwargs) for name in schemes}
-    first = next(iter(datasets.values()))
-    n = len(first)
-    index = 0 if index is None else _check_index(index, n, split, dataset_kwargs.get("labels", root))
+    return schemes
+
+
+def _tiles(schemes: List[str], index: int, n: int, random_items: int, seed: int) -> List[Tuple[str, int]]:
+    """(scheme, item) of each tile: ``index`` under every scheme, then ``random_items`` drawn with ``seed``."""
     tiles = [(name, index) for name in schemes]
     rng = np.random.default_rng(seed)
     for _ in range(random_items):
         j = int(rng.integers(max(n - 1, 1)))
         tiles.append((str(rng.choice(schemes)), j + (n > 1 and j >= index)))  # never the first row's item
-    # matplotlib is imported only to draw: the default renderer never needs it, and it takes a second to load.
+    return tiles
+
+
+def _pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend unless one is chosen already.
+
+    Imported only to draw: the default renderer never needs matplotlib, and it
+    takes a second to load.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    if paired is not None:
-        items = list(dict.fromkeys([index] + [i for _, i in tiles[len(schemes):]]))  # each item once
-        fig = _draw_side_by_side(plt, paired, datasets, items, split=split, seed=seed, renderer=renderer)
-        return _save(plt, fig, Path(out))
+    return plt
 
-    cols = min(len(schemes), 6)
+
+def _draw_audio_grid(plt: Any, datasets: Dict[str, AVMNISTAudioDataset], tiles: List[Tuple[str, int]], cols: int,
+                     *, split: str, seed: int, renderer: str, index: int) -> Any:
+    """The audio grid: one tile per (scheme, item), ``cols`` a row, titled with scheme, index and digit."""
     rows = -(-len(tiles) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.6 * rows + 0.3), squeeze=False,
                              layout="constrained")
@@ -261,12 +295,17 @@ def preview(
         ax.axis("off")
     for ax, (name, i) in zip(axes.flat, tiles):
         ds = datasets[name]
-        ax.imshow(ds.spectrogram(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        ax.set_title(f"{name}\n#{i}  digit {int(ds.labels[i])}", fontsize=8)
-    style_name = first.style or "installed matplotlib"
+        _tile(ax, ds.spectrogram(i), f"{name}\n#{i}  digit {int(ds.labels[i])}")
+    style_name = next(iter(datasets.values())).style or "installed matplotlib"
     fig.suptitle(f"AV-MNIST audio, {split} split (seed {seed}, {renderer} renderer, style {style_name}); "
                  f"first row: item {index} under each scheme", fontsize=9)
-    return _save(plt, fig, Path(out))
+    return fig
+
+
+def _tile(ax: Any, image: np.ndarray, title: str, vmin: float = 0, vmax: float = 255) -> None:
+    """One grey tile, pixel for pixel (no smoothing), titled."""
+    ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_title(title, fontsize=8)
 
 
 def _save(plt: Any, fig: Any, out: Path) -> Path:
@@ -316,14 +355,11 @@ def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[
     limit = max(float(np.abs(h).max()) for h in halves) or 1.0
     for row, i, half in zip(axes, items, halves):
         label = int(raw.labels[i])
-        row[0].imshow(raw.image_array(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        row[0].set_title(f"#{i}  digit {label}\nMNIST image", fontsize=8)
-        row[1].imshow(half, cmap="gray", vmin=-limit, vmax=limit, interpolation="nearest")
+        _tile(row[0], raw.image_array(i), f"#{i}  digit {label}\nMNIST image")
         kept = pca.n_components
-        row[1].set_title(f"pca25 image half\n({kept} component{'' if kept == 1 else 's'})", fontsize=8)
+        _tile(row[1], half, f"pca25 image half\n({kept} component{'' if kept == 1 else 's'})", -limit, limit)
         for ax, (name, ds) in zip(row[2:], audio.items()):
-            ax.imshow(ds.spectrogram(i), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_title(f"audio: {name}\ndigit {int(ds.labels[i])}", fontsize=8)
+            _tile(ax, ds.spectrogram(i), f"audio: {name}\ndigit {int(ds.labels[i])}")
     style_name = next(iter(audio.values())).style or "installed matplotlib"
     fig.suptitle(f"AV-MNIST, {split} split: image and audio of the same item\n(seed {seed}, {renderer} renderer, "
                  f"style {style_name}; images from {raw.image_file.name})\npairing: {raw.pairing}", fontsize=8)

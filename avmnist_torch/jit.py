@@ -7,30 +7,22 @@ raises ``RuntimeError("cannot cache function ...: no locator available")``
 when the function is decorated, that is, at import. :func:`njit` then
 compiles the same function without caching (each process compiles it on first
 use, about a second) and says so once, quietly (a ``logging`` info line).
-Without numba at all it returns None and callers take their numpy route.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional
+from typing import Callable
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba arrives with librosa; an install without it still works
-    numba = None
+import numba
 
 _log = logging.getLogger("avmnist_torch")
 _said = False
 
-AVAILABLE = numba is not None
 
-
-def njit(func: Callable, **options) -> Optional[Callable]:
-    """``numba.njit(cache=True, **options)(func)``, without the cache where none can be written; None without numba."""
+def njit(func: Callable, **options) -> Callable:
+    """``numba.njit(cache=True, **options)(func)``, without the cache where none can be written."""
     global _said
-    if numba is None:
-        return None
     try:
         return numba.njit(cache=True, **options)(func)
     except RuntimeError as err:

@@ -10,14 +10,15 @@ it resamples with :func:`avmnist_torch.dsp.resample`.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Tuple, Optional, Sequence, Union
 
 import numpy as np
 
 from . import dsp
-from .sources.audio import check_audio_files, load_wav
+from .sources.audio import load_wav
 from .sources.clips import ClipBank, folder_found_unusable, package_versions
 
 PathLike = Union[str, os.PathLike]
@@ -43,13 +44,10 @@ class NoiseBank:
     ----------
     paths : sequence of paths
         The split's noise clips, in order; rows are addressed by position.
-    keep : int, "whole" or None
+    keep : int, optional
         How many samples of each resampled clip any item can need (the longest
         recording; a shorter clip is kept whole, so tiling it stays exact).
-        ``"whole"``: every clip whole, in a table whose rows are as long as the
-        longest clip resampled to the asked rate, found from the files'
-        headers (read once, here; nothing is decoded). None keeps whole clips,
-        in memory.
+        None keeps whole clips (as :meth:`get_full` does).
     cache_dir : path, "auto" or None
         Where the noise tables live (see :class:`~avmnist_torch.sources.clips.ClipBank`).
     """
@@ -62,13 +60,9 @@ class NoiseBank:
         cache_dir: Union[PathLike, str, None] = "auto",
     ) -> None:
         self.paths = [str(p) for p in paths]
-        if isinstance(keep, str) and keep != "whole":
-            raise ValueError(f"NoiseBank(keep={keep!r}): keep is a number of samples, 'whole' or None")
         self.keep = keep
-        #: (sample rate, frames) of every clip, for keep="whole"
-        self.headers = check_audio_files(self.paths, what="noise") if keep == "whole" else None
         self.cache_dir = cache_dir
-        self._banks: Dict[int, ClipBank] = {}
+        self._banks: Dict[Tuple[int, bool], ClipBank] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self):
@@ -84,27 +78,36 @@ class NoiseBank:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def keep_at(self, rate: int) -> Optional[int]:
-        """The row length of the table at ``rate``: ``keep``, or for ``"whole"`` the longest clip resampled."""
-        if self.keep != "whole":
-            return self.keep
-        if not self.headers:
-            return None
-        return max(dsp.resampled_length(frames, clip_rate, rate) for clip_rate, frames in self.headers)
-
-    def get(self, noise_id: int, rate: int) -> np.ndarray:
-        """Noise ``noise_id`` resampled to ``rate``: its first ``keep`` samples (all of it for ``"whole"``), read-only."""
-        bank = self._banks.get(rate)
+    def _bank(self, rate: int, whole: bool) -> ClipBank:
+        bank = self._banks.get((rate, whole))
         if bank is None:
             with self._lock:  # one bank per rate, even when threads ask for a new rate at once
-                bank = self._banks.get(rate)
+                bank = self._banks.get((rate, whole))
                 if bank is None:
-                    bank = self._banks[rate] = ClipBank(
+                    bank = self._banks[(rate, whole)] = ClipBank(
                         self.paths,
-                        lambda path: (resample_noise(path, rate), rate),
+                        functools.partial(_resampled, rate=rate),
                         kind=f"noise-{rate}hz",
-                        keep=self.keep_at(rate),
+                        keep=None if whole else self.keep,
                         cache_dir=self.cache_dir,
                         key=package_versions("soxr", "numpy"),
                     )
-        return bank.get(noise_id)[0]
+        return bank
+
+    def get(self, noise_id: int, rate: int) -> np.ndarray:
+        """Noise ``noise_id`` resampled to ``rate``: its first ``keep`` samples, read-only."""
+        return self._bank(rate, self.keep is None).get(noise_id)[0]
+
+    def get_full(self, noise_id: int, rate: int) -> np.ndarray:
+        """Noise ``noise_id`` resampled to ``rate``, the whole clip, read-only.
+
+        Its first ``keep`` samples are :meth:`get`'s, byte for byte. Whole clips
+        live in their own table (rows as long as the clips, about 160 kB for a
+        5 s clip at 8 kHz), made only once something asks for them.
+        """
+        return self._bank(rate, True).get(noise_id)[0]
+
+
+def _resampled(path: str, rate: int):
+    """A bank's ``load``: the clip resampled to ``rate``, and that rate (a module-level function: picklable)."""
+    return resample_noise(path, rate), rate

@@ -38,7 +38,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import dsp
-from .common import ParameterError
+from .common import ParameterError, check_seed
 
 MIN_LENGTH = 2048
 N_FFT = 2048  # librosa.stft's default, which the notebook used
@@ -619,8 +619,9 @@ def item_rng(seed: int, split: str, scheme_name: str, index: int) -> ItemRandom:
     every item generated before it. Here each item has its own stream, so its
     output does not depend on order, worker count or machine.
     """
-    if seed < 0 or index < 0:
-        raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
+    seed = check_seed(seed)
+    if index < 0:
+        raise ValueError(f"index must be non-negative, got index={index}")
     scheme_id = zlib.crc32(scheme_name.encode("utf-8"))
     return ItemRandom(seed, SPLIT_IDS[split], scheme_id, index)
 

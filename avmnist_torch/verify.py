@@ -1,9 +1,13 @@
-"""Checking an exported file: regenerate rows and compare them byte for byte.
+"""Checking an exported file: its records in full, then regenerated rows byte for byte.
 
 Works on the files :func:`avmnist_torch.export` writes (their sidecar says
 how they were made) and on the notebook's own files (split and scheme from
-the name). Every item is a pure function of its index, so a row that differs
-means the file, the sources or the code changed.
+the name). For a file with a sidecar, every row is read and compared with the
+sha256 and the per-row CRC-32s recorded when it was written (a changed byte
+anywhere is found, and its rows named); then a sample of rows (or all) is
+regenerated and compared byte for byte. Every item is a pure function of its
+index, so a regenerated row that differs means the file, the sources or the
+code changed.
 """
 
 from __future__ import annotations
@@ -21,14 +25,23 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .common import ParameterError
-from .dataset import AVMNISTAudioDataset
-from .export import worker_image, worker_pool
+from .generator import AudioItemGenerator
+from .export import render_rows
 from .schemes import SCHEME_NAMES, Scheme
-from .storage import StorageError, metadata_differences, open_rows, read_sidecar
+from .storage import (
+    FORMAT,
+    LEGACY_FORMAT,
+    StorageError,
+    check_finished,
+    map_rows,
+    metadata_differences,
+    read_sidecar,
+    scan_rows,
+)
 
 PathLike = Union[str, os.PathLike]
 
-__all__ = ["verify", "VerifyReport", "check_rows"]
+__all__ = ["verify", "VerifyReport", "check_rows", "convert_command"]
 
 _NOTEBOOK_NAME = re.compile(r"^(train|test)_data_augmented_([a-z_]+)\.npy$")
 
@@ -43,15 +56,24 @@ class VerifyReport:
     checked: List[int] = field(default_factory=list)
     mismatches: List[Tuple[int, int]] = field(default_factory=list)  # (row, differing pixels)
     notes: List[str] = field(default_factory=list)
+    #: What reading every row against the sidecar's sha256 and CRC-32s found: None when the file
+    #: has no such records, else a list of problems (empty when all of it is as recorded).
+    integrity: Optional[List[str]] = None
+    damaged_rows: List[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches
+        return not self.mismatches and not self.integrity
 
     def summary(self) -> str:
         lines = [f"{self.path}: {self.kind} file, {self.rows} rows; regenerated {len(self.checked)}"]
         lines += [f"note: {n}" for n in self.notes]
-        if self.ok:
+        if self.integrity is not None:
+            if self.integrity:
+                lines += [f"DAMAGED: {problem}" for problem in self.integrity]
+            else:
+                lines.append(f"all {self.rows} rows match the sha256 and the CRC-32s recorded when it was written")
+        if not self.mismatches:
             lines.append("all regenerated rows match")
         else:
             shown = ", ".join(f"row {r} ({px} px)" for r, px in self.mismatches[:20])
@@ -112,7 +134,13 @@ def verify(
     progress: bool = False,
     **dataset_kwargs: Any,
 ) -> VerifyReport:
-    """Regenerate rows of a file and compare them byte for byte.
+    """Check a file in full against its records, then regenerate rows and compare them byte for byte.
+
+    A file with a sidecar of this version is read in full first: the sha256
+    of its rows and each row's CRC-32 must be the recorded ones
+    (``VerifyReport.integrity`` lists what differs, ``damaged_rows`` which
+    rows), whatever ``sample`` says. Then ``sample`` rows (or ``rows``, or all)
+    are regenerated and compared.
 
     Parameters
     ----------
@@ -139,7 +167,8 @@ def verify(
     Returns
     -------
     VerifyReport
-        ``ok`` is True when every regenerated row equals the stored one.
+        ``ok`` is True when the file is as recorded and every regenerated row
+        equals the stored one.
 
     Raises
     ------
@@ -156,12 +185,25 @@ def verify(
     if rows is None and sample is not None and sample < 1:
         raise ParameterError(f"sample must be at least 1 (or None for every row), got {sample}")
     meta = read_sidecar(path)
-    array, kind = open_rows(path)
+    recorded = meta is not None and meta.get("format") == FORMAT
+    array, kind, offset = map_rows(path, int(meta["shape"][0]) if recorded else None,
+                                   meta.get("file_format") if recorded else None)
     n = array.shape[0]
     # Rows are checked before the sources are read: a wrong row number is the cheapest error to report.
     checked = check_rows(rows, n, str(path)) if rows is not None else None
     report = VerifyReport(path=path, kind=kind, rows=n)
     name_match = _NOTEBOOK_NAME.match(path.name)
+    if recorded:
+        found = check_finished(path, meta)
+        report.integrity, report.damaged_rows = found.problems, found.damaged_rows
+    elif meta is not None and meta.get("format") == LEGACY_FORMAT and meta.get("sha256"):
+        sha, _ = scan_rows(array)
+        report.integrity = [] if sha == meta["sha256"] else \
+            ["the sha256 of its rows is not the one its sidecar records"]
+        report.notes.append("written by an older version: no row checksums, so a damaged file's rows cannot "
+                            "be named; export it again with this version")
+    if kind == "npy" and name_match:
+        report.notes.append(header_note(path, offset, meta))
     if meta is not None:
         split = split or meta.get("split")
         scheme = scheme or meta.get("scheme")
@@ -193,8 +235,8 @@ def verify(
     if isinstance(scheme, str) and meta is not None and scheme not in SCHEME_NAMES:
         raise ParameterError(f"{path}: made with the custom scheme {scheme!r}; "
                              "call verify(..., scheme=<that Scheme>)")
-    dataset = AVMNISTAudioDataset(root, split=split, scheme=scheme, seed=seed or 0,
-                                  renderer=renderer or "fast", style=style, **dataset_kwargs)
+    dataset = AudioItemGenerator(root, split, scheme, seed=seed or 0, renderer=renderer or "fast", style=style,
+                                 **dataset_kwargs)
     if len(dataset) != n:
         raise StorageError(f"{path}: has {n} rows but the {split} split has {len(dataset)} labels")
     if meta is not None:
@@ -211,16 +253,41 @@ def verify(
             pick = np.random.default_rng(0).choice(np.arange(1, n - 1), size=max(0, sample - 2), replace=False)
             checked = sorted({0, n - 1, *pick.tolist()})
     report.checked = checked
-    iterator = tqdm(checked, unit="item", desc=f"verify {path.name}", file=sys.stderr) if progress else checked
-    if workers > 1 and len(checked) > 1:
-        with worker_pool(dataset, workers) as pool:
-            images = pool.imap(worker_image, iterator, chunksize=8)
-            for i, image in zip(checked, images):
+    per_task = max(1, min(64, -(-len(checked) // (4 * workers))))
+    tasks = [(k, checked[k:k + per_task]) for k in range(0, len(checked), per_task)]
+    bar = tqdm(total=len(checked), unit="item", desc=f"verify {path.name}", file=sys.stderr) if progress else None
+    try:
+        for k, regenerated in render_rows(dataset, tasks, workers, f"verify of {path}"):
+            for i, image in zip(checked[k:k + per_task], regenerated):
                 _compare(report, i, array[i], image)
-    else:
-        for i in iterator:
-            _compare(report, i, array[i], dataset.spectrogram(i))
+            if bar is not None:
+                bar.update(len(regenerated))
+    finally:
+        if bar is not None:
+            bar.close()
+    report.mismatches.sort()
     return report
+
+
+def header_note(path: Path, offset: int, meta: Optional[dict]) -> str:
+    """What a notebook-layout file with a .npy header means for the notebook's readers, and how to fix it."""
+    what = (f"a .npy header ({offset} bytes) under the notebook's name: the thesis' training code maps this file "
+            f"at offset 0 (np.memmap), so every item it reads would be shifted by {offset} bytes; ")
+    if meta is not None and meta.get("format") in (FORMAT, LEGACY_FORMAT):
+        root = (meta.get("made_from") or {}).get("root") or "ROOT"
+        match = _NOTEBOOK_NAME.match(path.name)
+        out = path.parent.parent.parent
+        command = (f"avmnist-audio export --root '{root}' --split {match.group(1)} --scheme {match.group(2)} "
+                   f"--seed {meta.get('seed', 0)}" + (f" --out '{out}'" if str(out) != root else ""))
+        return what + f"write it again as raw rows (seconds; it replaces the file): {command}"
+    return what + f"convert it to raw rows in place: {convert_command(path)}"
+
+
+def convert_command(path: PathLike) -> str:
+    """A shell command that rewrites a .npy file of items as raw rows in place (what the notebook's readers map)."""
+    quoted = str(path).replace("'", "'\\''")
+    return (f"python -c \"import numpy as np, sys; np.load(sys.argv[1]).tofile(sys.argv[1] + '.raw')\" '{quoted}' "
+            f"&& mv '{quoted}.raw' '{quoted}'")
 
 
 def _compare(report: VerifyReport, i: int, stored: np.ndarray, regenerated: np.ndarray) -> None:

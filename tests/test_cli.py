@@ -46,6 +46,7 @@ def test_export_verify_info(tree, tmp_path):
     np.save(path, data)  # same header, one pixel changed
     run = cli("verify", str(path), "--rows", "4", "5", "--quiet")
     assert run.returncode == 1 and "MISMATCH in 1 of 2 rows: row 5 (1 px)" in run.stdout
+    assert "DAMAGED: 1 rows differ from their recorded CRC-32: 5" in run.stdout
 
     run = cli("export", "--root", str(tree), "--split", "test", "--scheme", "distorted", "--seed", "3",
               "--layout", "multibench", "--out", str(out), "--quiet")
@@ -64,7 +65,7 @@ def test_export_verify_info(tree, tmp_path):
     [exported] = report["exports"]
     assert exported["path"].endswith("train_data_augmented_clean.npy") and exported["rows"] == 16
     text = cli("info", "--root", str(tree)).stdout
-    assert "test categories:" in text and "train_data_augmented_clean.npy: 16 rows, seed 0" in text
+    assert "test categories:" in text and "train_data_augmented_clean.npy: 16 rows, raw, seed 0" in text
 
 
 def test_info_reports_what_is_missing(tmp_path):

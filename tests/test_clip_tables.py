@@ -279,7 +279,9 @@ def test_each_table_has_a_description(tmp_path):
     assert description["sources"] == [str(tmp_path / "tree" / "clips")]
     assert description["package_version"] == clips.__version__
     assert before - 1 <= description["created"] <= time.time() + 1
-    assert table.stat().st_size == clips.table_bytes(len(paths), 300)
+    # the index, row 0 (300 of its 500 samples) and at most one step of reserved growth
+    assert clips.table_bytes(len(paths), 300, [500]) <= table.stat().st_size
+    assert table.stat().st_size <= clips.table_bytes(len(paths), 300, [500]) + clips.GROW_BYTES
 
 
 def test_list_prune_and_clear(tmp_path, monkeypatch):
@@ -294,7 +296,7 @@ def test_list_prune_and_clear(tmp_path, monkeypatch):
     assert len(tables) == 3
     by_source = {(t.kind, t.sources[0]): t for t in tables}
     ta = by_source[("recordings", str(tmp_path / "tree_a" / "clips"))]
-    assert ta.rows == 6 and ta.sources_present and ta.size_bytes == clips.table_bytes(6, 300)
+    assert ta.rows == 6 and ta.sources_present and ta.size_bytes == ta.path.stat().st_size
     assert time.time() - 60 < ta.last_used <= time.time() + 1
     assert all(t.sources_present for t in tables)
 
@@ -382,3 +384,99 @@ def test_a_table_that_cannot_be_removed_is_reported(tmp_path, monkeypatch):
 def test_listing_a_missing_folder_is_empty(tmp_path):
     assert clips.list_tables(tmp_path / "nowhere") == []
     assert clips.clear_tables(tmp_path / "nowhere") == []
+
+
+# ----------------------------------------------------------------------------
+# what a row's check covers, what a table's key covers, what a table costs
+
+
+class RatePerRow(CountingLoad):
+    """Rows whose sample rates differ (8001, 8002, ...), so each rate is found in the file by its bytes."""
+
+    def __call__(self, path):
+        samples, _ = super().__call__(path)
+        return samples, 8001 + int(os.path.basename(path).split(".")[0])
+
+
+def test_a_flipped_bit_in_a_rows_sample_rate_is_caught_by_the_row_check(tmp_path):
+    """The rate is part of the row: one flipped bit there must cost a recomputation, not wrong items."""
+    paths = _clip_files(tmp_path / "tree")
+    cache = tmp_path / "cache"
+    bank = ClipBank(paths, RatePerRow(), kind="recordings", keep=300, cache_dir=cache)
+    expected = [(bank.get(i)[0].tobytes(), bank.get(i)[1]) for i in range(len(paths))]
+    table = bank.table_path()
+    raw = bytearray(table.read_bytes())
+    stored = (8001 + 3).to_bytes(4, "little")
+    assert raw.count(stored) == 1, "row 3's rate is stored once, as a little-endian uint32"
+    raw[raw.index(stored)] ^= 0x01  # 8004 -> 8005
+    table.write_bytes(bytes(raw))
+    load = RatePerRow()
+    fresh = ClipBank(paths, load, kind="recordings", keep=300, cache_dir=cache)
+    assert [(fresh.get(i)[0].tobytes(), fresh.get(i)[1]) for i in range(len(paths))] == expected
+    assert load.calls == 1, "only the damaged row is recomputed"
+
+
+def test_a_recording_edited_in_place_with_size_and_mtime_kept_gets_a_new_table(synthetic_root, tmp_path):
+    """-6 dB on a recording after its table was made, size unchanged, modification time set back
+    (as ``cp -p`` or ``touch -d`` leave it): a bank opened afterwards serves the edited samples."""
+    import soundfile as sf
+
+    from avmnist_torch.sources.audio import load_wav
+
+    paths = sorted(str(p) for p in (synthetic_root / "recordings").glob("*.wav"))[:4]
+    cache = tmp_path / "cache"
+    before = ClipBank(paths, load_wav, kind="recordings", keep=50000, cache_dir=cache)
+    original = [before.get(i)[0].copy() for i in range(len(paths))]
+    target = paths[2]
+    st = os.stat(target)
+    info = sf.info(target)
+    data, rate = sf.read(target, dtype="int16")
+    sf.write(target, (data // 2).astype(np.int16), rate, subtype=info.subtype, format=info.format)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after_st = os.stat(target)
+    assert (after_st.st_size, after_st.st_mtime_ns, after_st.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+
+    edited = load_wav(target)[0]
+    assert not np.array_equal(edited, original[2])
+    # another process opens the table: each computes the key from its own look at the sources
+    script = textwrap.dedent(
+        """
+        import sys
+        from avmnist_torch.sources.audio import load_wav
+        from avmnist_torch.sources.clips import ClipBank
+        bank = ClipBank(sys.argv[2:], load_wav, kind="recordings", keep=50000, cache_dir=sys.argv[1])
+        sys.stdout.write(bank.get(2)[0].tobytes().hex())
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    run = subprocess.run([sys.executable, "-c", script, str(cache), *paths], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert bytes.fromhex(run.stdout) == edited.tobytes()
+    after = ClipBank(paths, load_wav, kind="recordings", keep=50000, cache_dir=cache)
+    assert after.get(2)[0].tobytes() == edited.tobytes()
+    assert after.get(1)[0].tobytes() == original[1].tobytes()
+    # the old table's sources changed: prune sees it
+    assert sorted(t.sources_present for t in clips.list_tables(cache)) == [False, True]
+
+
+def test_one_long_clip_does_not_make_every_row_as_long(tmp_path):
+    """A 60 s clip among 2 s ones: the table costs what its clips cost, not rows x the longest."""
+    n, short, long = 40, 16000, 480000
+    paths = _clip_files(tmp_path / "tree", n=n)
+
+    def load(path):
+        i = int(os.path.basename(path).split(".")[0])
+        length = long if i == 7 else short
+        return (np.sin(np.arange(length, dtype=np.float32) * (i + 1) / 100)).astype(np.float32), 8000
+
+    cache = tmp_path / "cache"
+    bank = ClipBank(paths, load, kind="recordings", keep=long, cache_dir=cache)
+    rows = [bank.get(i)[0].tobytes() for i in range(n)]
+    assert rows == [load(p)[0].tobytes() for p in paths]
+    clips_bytes = 4 * ((n - 1) * short + long)
+    size = bank.table_path().stat().st_size
+    assert size <= clips.table_bytes(n, long, [long] + [short] * (n - 1)) + clips.GROW_BYTES + clips_bytes // 8
+    assert size < 2 * clips_bytes, f"{size:,} bytes for {clips_bytes:,} bytes of clips (rows x longest: {n * long * 4:,})"
+    reader = ClipBank(paths, load, kind="recordings", keep=long, cache_dir=cache)
+    assert [reader.get(i)[0].tobytes() for i in range(n)] == rows

@@ -50,23 +50,24 @@ def test_stft_istft_resample_are_librosa_bit_for_bit(k):
         assert b.dtype == a.dtype and b.tobytes() == a.tobytes()
 
 
-def test_numba_overlap_add_equals_the_numpy_route():
+def test_overlap_add_kernel_is_librosas_istft():
+    """The istft kernel alone against librosa, on spectra with a band zeroed and clips of awkward lengths."""
     rng = np.random.default_rng(11)
     for n in (2048, 2049, 2560, 3358, 7001, 18262):
-        spectrum = dsp.stft(rng.standard_normal(n).astype(np.float32))
+        spectrum = librosa.stft(rng.standard_normal(n).astype(np.float32))
         spectrum[30:200] = 0
         frames = np.fft.irfft(spectrum.T, n=dsp.N_FFT, axis=-1)
         wss, nonzero = dsp._normaliser(spectrum.shape[1])
-        expected = dsp._overlap_add_numpy(frames, dsp._window(), wss, nonzero)
         got = dsp._overlap_add(frames, dsp._window(), wss, nonzero)
-        assert got.tobytes() == expected.tobytes(), n
+        expected = librosa.istft(spectrum)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), n
 
 
 def test_many_forms_equal_one_clip_at_a_time():
     """Stacked frames, chunk boundaries inside clips, clips of 1 to 36 frames: each clip keeps its bytes."""
     clips = SIGNALS + [np.zeros(0, np.float32), np.ones(511, np.float32), SIGNALS[0].astype(np.float64)]
     spectra, offsets = dsp.stft_many(clips)
-    assert spectra.dtype == np.complex64 and offsets[-1] > 3 * dsp.CHUNK_FRAMES
+    assert spectra.dtype == np.complex64 and offsets[-1] > 3 * dsp.STFT_CHUNK_FRAMES
     for k, x in enumerate(clips):
         one = dsp.stft(x)
         assert spectra[offsets[k] : offsets[k + 1]].T.tobytes() == np.ascontiguousarray(one).tobytes(), k
@@ -77,18 +78,24 @@ def test_many_forms_equal_one_clip_at_a_time():
         assert back[k].dtype == np.float32 and back[k].tobytes() == one.tobytes(), k
 
 
-def test_window_kernel_equals_the_numpy_route():
+def test_window_kernel_is_librosas_framing():
+    """librosa.stft's frames (zero-centred, every 512 samples) times its window, bit for bit, signed zeros too;
+    rows outside the clip's are left alone."""
     rng = np.random.default_rng(3)
     window = dsp._window()
+    assert window.tobytes() == librosa.filters.get_window("hann", dsp.N_FFT, fftbins=True).tobytes()
     for n in (0, 1, 511, 512, 2048, 3359, 9000):
         x = rng.standard_normal(n).astype(np.float32)
         x[: n // 3] = -0.0
         rows = dsp.frame_count(n)
-        a = np.full((rows + 2, dsp.N_FFT), np.nan)
-        b = a.copy()
-        dsp._window_frames(x, window, a, 1)
-        dsp._window_frames_numpy(x, window, b, 1)
-        assert a.tobytes() == b.tobytes(), n
+        got = np.full((rows + 2, dsp.N_FFT), np.nan)
+        dsp._window_frames(x, window, got, 1)
+        padded = np.pad(x, dsp.N_FFT // 2, mode="constant")
+        frames = librosa.util.frame(padded, frame_length=dsp.N_FFT, hop_length=dsp.HOP)
+        expected = (window[:, None] * frames).T
+        assert expected.shape == (rows, dsp.N_FFT), n
+        assert got[1:-1].tobytes() == np.ascontiguousarray(expected).tobytes(), n
+        assert np.isnan(got[0]).all() and np.isnan(got[-1]).all(), n
 
 
 RATES = [(8000, 2000), (2000, 8000), (44100, 8000), (8000, 44100), (16000, 8000), (22050, 8000)]
@@ -124,6 +131,46 @@ def test_resample_many_without_the_channel_route(monkeypatch):
     out = dsp.resample_many(clips[:4], 8000, 2000)
     assert [y.tobytes() for y in out] == [dsp.resample(x, 8000, 2000).tobytes() for x in clips[:4]]
     assert dsp.resample_many(clips, 8000, 8000) == clips
+
+
+def test_mixed_dtypes_keep_their_positions_and_bytes():
+    """float32 and float64 clips interleaved: each dtype is resampled in its own calls, each result in its place."""
+    rng = np.random.default_rng(5)
+    clips = [rng.standard_normal(n).astype(np.float32 if k % 2 else np.float64)
+             for k, n in enumerate((2048, 2100, 2200, 2300, 2400, 5000))]
+    out = dsp.resample_many(clips, 8000, 2000)
+    for x, y in zip(clips, out):
+        want = dsp.resample(x, 8000, 2000)
+        assert y.dtype == x.dtype and y.tobytes() == want.tobytes()
+
+
+def test_the_channel_probe_runs_once_when_threads_ask_together(monkeypatch):
+    """Eight threads asking about a new rate pair at once: one probe runs, every thread gets its answer."""
+    import threading
+    import time
+
+    monkeypatch.setattr(dsp, "_EXACT_CHANNELS", {})
+    runs = []
+
+    def probe(orig_sr, target_sr, dtype):
+        runs.append((orig_sr, target_sr))
+        time.sleep(0.2)  # long enough for every thread to arrive while it runs
+        return True
+
+    monkeypatch.setattr(dsp, "_probe_channels", probe)
+    start = threading.Barrier(8)
+    answers = []
+
+    def ask():
+        start.wait()
+        answers.append(dsp._channels_are_exact(8000, 3000, np.float32))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert runs == [(8000, 3000)] and answers == [True] * 8
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 256, 1024, 2048, 4096])

@@ -20,7 +20,7 @@ import torch
 from avmnist_torch.common import ParameterError
 from avmnist_torch.dataset import AVMNISTAudioDataset
 from avmnist_torch.generator import AudioItemGenerator
-from avmnist_torch.noise import NoiseBank, resample_noise
+from avmnist_torch.noise import resample_noise
 from avmnist_torch.paired import AVMNISTDataset
 from avmnist_torch.schemes import (
     SCHEMES,
@@ -181,16 +181,19 @@ def test_short_noise_is_tiled_as_for_fixed_items(tmp_path):
     assert np.array_equal(gen.waveform(0, epoch=3)[0], apply_time_masks(add_noise(x, noise, 0), spans))
 
 
-def test_whole_clip_noise_table_holds_whole_clips(root, tmp_path):
-    paths = AudioItemGenerator(root, "train", "burst_noise", clip_tables=None).index.noises[:3]
-    bank = NoiseBank(paths, keep="whole", cache_dir=tmp_path)
-    expected = [resample_noise(p, 8000) for p in paths]
-    assert bank.keep_at(8000) == max(len(x) for x in expected)  # from the headers alone
-    for k, x in enumerate(expected):
-        assert np.array_equal(bank.get(k, 8000), x)
-    assert list(tmp_path.glob(f"noise-8000hz-3x{bank.keep_at(8000)}-*.f32")), "a table of whole rows"
-    with pytest.raises(ValueError, match="keep"):
-        NoiseBank(paths, keep="all")
+def test_windows_come_from_the_whole_clip_table(root, tmp_path):
+    """The window is a slice of the bank's table of whole clips (get_full), not of the fixed rows, which
+    end at the longest recording: with clip tables on disk, the per-epoch table holds whole rows."""
+    gen = AudioItemGenerator(root, "train", "burst_noise", clip_tables=tmp_path, draws="per_epoch")
+    assert gen.noise_bank.keep < 8000  # the fixed rows are shorter than the 1 s clips
+    starts = []
+    for e in range(12):
+        info = gen.describe(0, epoch=e)
+        window = next(d for d in info["draws"] if d["step"] == "noise_window")
+        assert window["clip_length"] == 8000
+        starts.append(window["start"] + window["length"])
+    assert max(starts) > gen.noise_bank.keep, "some windows end beyond the fixed rows' length"
+    assert [p.name for p in tmp_path.glob("noise-8000hz-*xall-*.f32")], "a table of whole clips"
 
 
 def test_redraw_recording_draws_the_same_digit_from_the_split(root):

@@ -19,14 +19,13 @@ import torch
 
 from _mnist_fixtures import synthetic_images, write_idx_images, write_idx_labels
 from avmnist_torch.cli import main
-from avmnist_torch.common import ParameterError, SourceError
+from avmnist_torch.common import ParameterError, SourceError, StorageError
 from avmnist_torch.dataset import AVMNISTAudioDataset
 from avmnist_torch.export import ImageHalfSkipped, export
 from avmnist_torch.image_pca import image_half, write_image_half
 from avmnist_torch.paired import AVMNISTDataset, check_pairing
 from avmnist_torch.sources.mnist_idx import read_idx_images, read_idx_labels
 from avmnist_torch.sources.synthetic import make_synthetic_tree, synthetic_mnist_images, write_synthetic_mnist
-from test_export import multibench_get_dataloader
 
 N_TRAIN, N_TEST = 48, 30
 PREFIX = {"train": "train", "test": "t10k"}
@@ -63,32 +62,21 @@ def _pixels(root: Path, split: str) -> np.ndarray:
     return read_idx_images(root / "mnist" / f"{PREFIX[split]}-images-idx3-ubyte.gz")
 
 
-def test_multibench_loader_reads_audio_image_and_labels(tree_with_mnist, tmp_path):
-    out = tmp_path / "mb"
-    paths = export(tree_with_mnist, "all", "burst_noise", out=out, layout="multibench", progress=False)
-    assert paths == [out / "audio" / "train_data.npy", out / "image" / "train_data.npy",
-                     out / "audio" / "test_data.npy", out / "image" / "test_data.npy"]
-    for split, n in (("train", N_TRAIN), ("test", N_TEST)):
-        stored = np.load(out / "image" / f"{split}_data.npy")
-        assert stored.shape == (n, 784) and stored.dtype == np.float64
-
-    trains, valids, tests = multibench_get_dataloader(str(out), batch_size=8, num_workers=0, train_shuffle=False,
-                                                      N_TRAIN=N_TRAIN, N_TEST=N_TEST, N_VALID_START=40)
-    for split, batches in (("train", list(trains) + list(valids)), ("test", list(tests))):
-        n = N_TRAIN if split == "train" else N_TEST
-        images = torch.cat([image for image, _, _ in batches])
-        audio = torch.cat([a for _, a, _ in batches])
-        labels = torch.cat([y for _, _, y in batches])
-        want_images = torch.from_numpy(image_half(_pixels(tree_with_mnist, split), cache_dir=None) / 255.0)
-        assert images.shape == (n, 1, 28, 28) and torch.equal(images, want_images.reshape(n, 1, 28, 28))
-        ds = AVMNISTAudioDataset(tree_with_mnist, split=split, scheme="burst_noise")
-        assert torch.equal(audio, torch.stack([ds[i][0] for i in range(n)]).double() / 255.0)
-        assert labels.tolist() == ds.labels.tolist()
-        # the same item through the paired dataset: image i, audio i and label i agree
-        paired = AVMNISTDataset(tree_with_mnist, split, "burst_noise")
-        image, sound, label = paired[n - 1]
-        assert torch.allclose(image.double(), images[n - 1] * 255.0, rtol=1e-6, atol=1e-4)
-        assert torch.equal(sound.double() / 255.0, audio[n - 1]) and label == labels[n - 1]
+def test_notebook_layout_gets_labels_and_image_half_where_the_notebook_reads_them(tree_with_mnist, tmp_path):
+    out = tmp_path / "DATA"
+    paths = export(tree_with_mnist, "test", "burst_noise", out=out, progress=False)
+    base = out / "avmnist"
+    assert paths == [base / "audio" / "test_data_augmented_burst_noise.npy", base / "image" / "test_data.npy"]
+    assert np.array_equal(np.load(base / "image" / "test_data.npy"),
+                          image_half(_pixels(tree_with_mnist, "test"), cache_dir=None))
+    labels = np.load(base / "test_labels.npy")
+    source = np.load(tree_with_mnist / "avmnist" / "test_labels.npy")
+    assert labels.dtype == np.int64 and labels.tolist() == source.tolist()
+    # other labels already there are never replaced
+    np.save(base / "test_labels.npy", labels[::-1])
+    (base / "audio" / "test_data_augmented_burst_noise.npy").unlink()
+    with pytest.raises(StorageError, match=r"test_labels\.npy: holds other labels than this export's test split"):
+        export(tree_with_mnist, "test", "burst_noise", out=out, progress=False)
 
 
 def test_rerun_leaves_an_identical_image_file_alone(tree_with_mnist, tmp_path):
@@ -160,9 +148,10 @@ def test_images_given_but_not_there_is_an_error(tree, tmp_path):
     assert not (tmp_path / "mb").exists()
 
 
-def test_images_without_a_multibench_folder_is_a_parameter_error(tree_with_mnist, tmp_path):
-    with pytest.raises(ParameterError, match="only the multibench layout"):
-        export(tree_with_mnist, "test", "burst_noise", out=tmp_path, images=tree_with_mnist, progress=False)
+def test_images_with_out_naming_one_file_is_a_parameter_error(tree_with_mnist, tmp_path):
+    with pytest.raises(ParameterError, match="names one .npy file, which gets no image half"):
+        export(tree_with_mnist, "test", "burst_noise", out=tmp_path / "x.npy", images=tree_with_mnist,
+               progress=False)
     with pytest.raises(ParameterError, match="one file, but 2 splits"):
         export(tree_with_mnist, "all", "burst_noise", out=tmp_path / "mb", layout="multibench",
                images=tree_with_mnist / "mnist" / "t10k-images-idx3-ubyte.gz", progress=False)
@@ -188,17 +177,6 @@ def test_missing_images_warn_and_write_the_audio_then_a_rerun_adds_them(tree, tm
         paths = export(root, "all", "burst_noise", out=out, layout="multibench", progress=False)
     assert out / "image" / "train_data.npy" in paths and out / "image" / "test_data.npy" in paths
     assert (out / "audio" / "test_data.npy").stat().st_mtime_ns == audio.st_mtime_ns  # not rendered again
-
-
-def test_only_the_shard_that_completes_the_audio_writes_the_image_half(tree_with_mnist, tmp_path):
-    out = tmp_path / "mb"
-    kwargs = dict(out=out, layout="multibench", progress=False, chunk_rows=8)
-    assert export(tree_with_mnist, "test", "burst_noise", shard="0/2", **kwargs) == []
-    assert not (out / "image").exists() and not (out / "test_labels.npy").exists()
-    assert export(tree_with_mnist, "test", "burst_noise", shard="1/2", **kwargs) == [
-        out / "audio" / "test_data.npy", out / "image" / "test_data.npy"]
-    want = image_half(_pixels(tree_with_mnist, "test"), cache_dir=None)
-    assert np.array_equal(np.load(out / "image" / "test_data.npy"), want)
 
 
 # --- the command line ------------------------------------------------------------------------
@@ -228,10 +206,10 @@ def test_cli_missing_images_is_one_warning_line(tree, tmp_path, capsys):
     assert "--only mnist_images" in warned[0] and captured.out.split() == [str(out / "audio" / "test_data.npy")]
 
 
-def test_cli_images_with_the_notebook_layout_is_a_usage_error(tree, tmp_path, capsys):
-    status = main(["export", "--root", str(tree), "--split", "test", "--out", str(tmp_path), "--quiet",
+def test_cli_images_with_out_naming_one_file_is_a_usage_error(tree, tmp_path, capsys):
+    status = main(["export", "--root", str(tree), "--split", "test", "--out", str(tmp_path / "x.npy"), "--quiet",
                    "--images", str(tmp_path)])
-    assert status == 2 and "only the multibench layout" in capsys.readouterr().err
+    assert status == 2 and "gets no image half" in capsys.readouterr().err
 
 
 # --- the synthetic tree's MNIST files --------------------------------------------------------

@@ -36,7 +36,7 @@ from avmnist_torch.paired import AVMNISTDataset
 from avmnist_torch.sources import download as dl
 from avmnist_torch.sources import mnist_idx
 from avmnist_torch.sources.mnist_idx import idx1_label_bytes, idx3_image_bytes, labels_md5, read_idx_images
-from test_export import multibench_get_dataloader
+from test_consumers import multibench_items
 
 COUNTS = {"train": 60, "test": 30}
 CATEGORIES = ("dog", "rain", "wind", "siren", "engine", "clock_tick", "sea_waves", "chirping_birds")
@@ -80,10 +80,9 @@ def test_download_export_multibench_loader(tmp_path, server, fsdd, esc50, monkey
     assert "warning" not in capsys.readouterr().err
 
     n_train, n_test = COUNTS["train"], COUNTS["test"]
-    trains, valids, tests = multibench_get_dataloader(str(out), batch_size=16, num_workers=0, train_shuffle=False,
-                                                      N_TRAIN=n_train, N_TEST=n_test, N_VALID_START=50)
-    for split, batches in (("train", list(trains) + list(valids)), ("test", list(tests))):
-        images, audio, labels = (torch.cat(parts) for parts in zip(*batches))
+    trains, valids, tests = multibench_items(str(out), n_train, n_test, 50)
+    for split, items in (("train", trains + valids), ("test", tests)):
+        images, audio, labels = (torch.from_numpy(np.stack(parts)) for parts in zip(*items))
         pixels = read_idx_images(mnist_idx.find_mnist_images(root, split))
         want = torch.from_numpy(image_half(pixels, cache_dir=None) / 255.0).reshape(-1, 1, 28, 28)
         assert torch.equal(images, want)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
+import json
 import os
 import struct
 import subprocess
@@ -18,6 +20,7 @@ from avmnist_torch.common import CacheError, SourceError
 from avmnist_torch.image_pca import (
     fit_pca,
     image_half,
+    write_image_half,
     images_fingerprint,
     kept_components,
     pca25,
@@ -386,3 +389,190 @@ def test_written_image_half_is_what_multibench_reads(tmp_path, t10k, train_sized
     write_image_half(train_path, train_sized[:100], cache_dir=cache)
     assert np.load(train_path).shape == (100, 784)
     assert not [p for p in (out / "image").iterdir() if p.name.startswith(".")]
+
+
+# ----------------------------------------------------------------------------
+# a cached file is served only while it is what its sidecar says
+
+
+def _cached_npy(cache):
+    (npy,) = (cache / "image-pca").glob("*.npy")
+    return npy
+
+
+def _flip_a_value_keeping_mtime(npy, row, column=300):
+    st = os.stat(npy)
+    rows = np.load(npy, mmap_mode="r+")
+    rows[row, column] = -rows[row, column] + 1.0
+    rows.flush()
+    del rows
+    os.utime(npy, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_flipped_value_or_a_zeroed_file_is_recomputed_not_served(tmp_path):
+    images = synthetic_images(3000, seed=5)
+    expected = pca25(images)
+    cache = tmp_path / "cache"
+    image_half(images, cache_dir=cache)
+    npy = _cached_npy(cache)
+
+    _flip_a_value_keeping_mtime(npy, 1234)
+    with pytest.warns(RuntimeWarning, match="changed or replaced"):  # the change time moved
+        assert image_half(images, cache_dir=cache).tobytes() == expected.tobytes()
+
+    # Bit rot: the disk changes a value and no time moves (shown by recording the new times).
+    _flip_a_value_keeping_mtime(npy, 1234)
+    sidecar = npy.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    st = os.stat(npy)
+    meta["file"] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    sidecar.write_text(json.dumps(meta))
+    with pytest.warns(RuntimeWarning, match="row 1234 does not match"):
+        assert image_half(images, cache_dir=cache).tobytes() == expected.tobytes()
+
+    np.save(npy, np.zeros((3000, 784)))  # the same shape, all zeros
+    with pytest.warns(RuntimeWarning, match="changed or replaced"):
+        assert image_half(images, cache_dir=cache).tobytes() == expected.tobytes()
+
+
+def test_the_reader_checks_rows_as_read_and_the_file_in_each_process(tmp_path):
+    """What a DataLoader worker gets: the reader pickled by path, reopened and checked there."""
+    import pickle
+
+    from avmnist_torch.image_pca import ImageHalfCache, image_half_cache, open_image_half
+
+    images = synthetic_images(500, seed=6)
+    expected = pca25(images)
+    cache = tmp_path / "cache"
+    reader = image_half_cache(images, cache_dir=cache)
+    assert isinstance(reader, ImageHalfCache) and reader.n_components == fit_pca(images).n_components
+    npy = reader.path
+    # a row changed on disk before this process read it: refused when read
+    in_process = open_image_half(npy)
+    assert in_process[3].tobytes() == expected[3].tobytes()
+    shipped = pickle.dumps(in_process)
+    rows = np.load(npy, mmap_mode="r+")
+    rows[7, 100] += 1.0
+    rows.flush()
+    del rows
+    with pytest.raises(CacheError, match=r"row 7 does not match the checksum"):
+        in_process[7]
+    # a row this process checked before the change stays trusted (what the docs say)
+    assert in_process[3].tobytes() == expected[3].tobytes()
+    # another process opening the changed file: refused at open
+    with pytest.raises(CacheError, match="changed or replaced since it was written"):
+        pickle.loads(shipped)[0]
+    # replaced by zeros of the same shape: refused at open
+    np.save(npy, np.zeros((500, 784)))
+    with pytest.raises(CacheError, match="changed or replaced since it was written"):
+        pickle.loads(shipped)[0]
+
+
+@pytest.mark.parametrize("damage", ["torn", "no n_components", "not json object"])
+def test_a_torn_sidecar_is_recomputed(tmp_path, damage):
+    import json
+
+    images = synthetic_images(400, seed=7)
+    cache = tmp_path / "cache"
+    image_half(images, cache_dir=cache)
+    sidecar = _cached_npy(cache).with_suffix(".json")
+    text = sidecar.read_text()
+    if damage == "torn":
+        sidecar.write_text(text[: len(text) // 2])
+    elif damage == "no n_components":
+        meta = json.loads(text)
+        del meta["n_components"]
+        sidecar.write_text(json.dumps(meta))
+    else:
+        sidecar.write_text("[1, 2]")
+    with pytest.warns(RuntimeWarning, match="missing, torn or not this version's"):
+        again = image_half(images, cache_dir=cache)
+    assert again.tobytes() == pca25(images).tobytes()
+    assert json.loads(sidecar.read_text())["n_components"] == fit_pca(images).n_components
+
+
+def _no_space(fd, size):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import avmnist_torch.image_pca as ip
+    from avmnist_torch.common import StorageError
+
+    images = synthetic_images(300, seed=8)
+    monkeypatch.setattr(ip, "reserve_space", _no_space)
+    cache = tmp_path / "cache"
+    with pytest.raises(CacheError, match=r"pca25-.*\.npy: no space left on device while writing the image-half"):
+        image_half(images, cache_dir=cache)
+    assert [p.name for p in (cache / "image-pca").iterdir() if ".tmp-" in p.name] == []
+    out = tmp_path / "export" / "image" / "test_data.npy"
+    with pytest.raises(StorageError, match=f"{out}: no space left on device"):
+        write_image_half(out, images, cache_dir=None)
+    assert list(out.parent.iterdir()) == []
+
+
+_FULL_TMPFS = """
+import sys
+sys.path.insert(0, sys.argv[1] + '/tests')
+from _mnist_fixtures import synthetic_images
+from avmnist_torch.common import CacheError
+from avmnist_torch.image_pca import image_half
+try:
+    image_half(synthetic_images(3000, seed=8), cache_dir=sys.argv[2])
+except CacheError as err:
+    print("CacheError:", err)
+    sys.exit(3)
+"""
+
+
+def test_a_real_full_tmpfs_gives_the_error_not_sigbus(tmp_path):
+    from test_clip_tables import _mount_tmpfs_command
+
+    mountpoint = tmp_path / "small-tmpfs"
+    mountpoint.mkdir()
+    prefix = _mount_tmpfs_command(mountpoint, "2m")  # 3,000 rows are 18.8 MB
+    if prefix is None:
+        pytest.skip("cannot mount a private tmpfs here (needs Linux, unshare and root or user namespaces)")
+    script = _FULL_TMPFS + "import os; print(sorted(os.listdir(sys.argv[2] + '/image-pca')))\n"
+    script = script.replace("    sys.exit(3)\n", "    import os; print(sorted(os.listdir(sys.argv[2] + '/image-pca'))); sys.exit(3)\n")
+    run = subprocess.run([*prefix, sys.executable, "-c", script, str(REPO), str(mountpoint)], capture_output=True,
+                         text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
+    assert run.returncode == 3, f"exit {run.returncode}\n{run.stdout}\n{run.stderr[-2000:]}"
+    assert "no space left on device" in run.stdout and ".npy" in run.stdout
+    assert ".tmp-" not in run.stdout.splitlines()[-1]  # what was left in image-pca/
+
+
+_HOLD = """
+import sys, time
+from avmnist_torch.filesystem import announced_lock
+with announced_lock(sys.argv[1], "a test holding it"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_process_waiting_for_the_pca_lock_says_whom_it_waits_for(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import avmnist_torch.filesystem as fs
+    import avmnist_torch.image_pca as ip
+
+    images = synthetic_images(300, seed=9)
+    cache = tmp_path / "cache"
+    path = ip.image_half_path(images_fingerprint(images.reshape(300, 784)), cache)
+    path.parent.mkdir(parents=True)
+    lock = path.parent / f"{path.stem}.lock"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(lock), "2.5"], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(fs, "LOCK_NOTICE_SECONDS", 0.5)
+        with caplog.at_level(logging.WARNING, logger="avmnist_torch"):
+            out = image_half(images, cache_dir=cache)
+    finally:
+        holder.wait(timeout=60)
+    assert out.tobytes() == pca25(images).tobytes()  # and then it went on
+    said = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+    assert said, "waited silently"
+    assert f"process {holder.pid}" in said[0] and str(lock) in said[0] and "PCA" in said[0]
+    assert not lock.with_name(lock.name + ".owner").exists()

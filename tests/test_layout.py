@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
+import textwrap
 from importlib import metadata
 from pathlib import Path
 
@@ -26,9 +28,9 @@ LAYERS = [
     ("waveform", {"dsp", "noise", "schemes", "image_pca"}),
     ("rendering", {"rendering"}),
     ("storage", {"storage"}),
-    ("items", {"cache", "generator", "image_half"}),
-    ("dataset", {"dataset", "paired"}),
-    ("tools", {"export", "verify", "inspection", "demo"}),
+    ("items", {"exported", "generator", "image_half"}),
+    ("dataset", {"dataset", "paired", "transforms", "sampling"}),
+    ("tools", {"export", "verify", "inspection", "demo", "lightning"}),
     ("cli", {"cli"}),
 ]
 LAYER_OF = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}
@@ -134,7 +136,13 @@ def test_the_checker_sees_an_upward_import(tmp_path):
 # declared dependencies
 
 
-def _third_party_imports():
+#: Third-party modules the package imports only in the named files, guarded, from an optional
+#: extra: module -> (extra, files relative to the package).
+OPTIONAL_IMPORTS = {"lightning": ("lightning", {"lightning.py"})}
+
+
+def _third_party_imports(every: bool = False):
+    """Third-party top-level module -> the first file importing it (``every``: the set of all such files)."""
     found = {}
     stdlib = set(sys.stdlib_module_names)
     for path, _ in _modules():
@@ -148,7 +156,11 @@ def _third_party_imports():
             for name in names:
                 top = name.split(".")[0]
                 if top != "avmnist_torch" and top not in stdlib:
-                    found.setdefault(top, str(path.relative_to(PACKAGE.parent)))
+                    where = str(path.relative_to(PACKAGE.parent))
+                    if every:
+                        found.setdefault(top, set()).add(str(path.relative_to(PACKAGE)))
+                    else:
+                        found.setdefault(top, where)
     return found
 
 
@@ -165,12 +177,84 @@ def test_every_imported_package_is_declared():
     dists = metadata.packages_distributions()
     missing = []
     for module, where in sorted(_third_party_imports().items()):
+        if module in OPTIONAL_IMPORTS:
+            continue  # test_optional_imports_stay_in_their_modules
         owners = {d.lower().replace("_", "-") for d in dists.get(module, [])}
         if not owners:
             missing.append(f"{module} (imported in {where}) is not installed, so its distribution is unknown")
         elif not owners & runtime:
             missing.append(f"{module} (imported in {where}) comes from {sorted(owners)}, not declared in dependencies")
     assert not missing, "\n".join(missing)
+
+
+def _extras() -> dict:
+    """pyproject.toml's optional dependencies: extra -> lower-cased requirement names."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: the installed metadata (current after pip install -e .)
+        try:
+            requires = metadata.requires("avmnist-torch") or []
+        except metadata.PackageNotFoundError:
+            pytest.skip("Python 3.10 without tomllib, and avmnist-torch is not installed")
+        extras: dict = {}
+        for req in requires:
+            found = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", req)
+            if found:
+                extras.setdefault(found.group(1), set()).add(_requirement_name(req))
+        return extras
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    return {extra: {_requirement_name(r) for r in reqs}
+            for extra, reqs in project.get("optional-dependencies", {}).items()}
+
+
+def test_optional_imports_stay_in_their_modules():
+    """Lightning is imported only by avmnist_torch/lightning.py and declared as the 'lightning' extra (and in 'test')."""
+    imported = _third_party_imports(every=True)
+    extras = _extras()
+    problems = []
+    for module, (extra, allowed) in OPTIONAL_IMPORTS.items():
+        stray = sorted(imported.get(module, set()) - allowed)
+        if stray:
+            problems.append(f"{module} is imported outside {sorted(allowed)}: {stray}")
+        if module not in extras.get(extra, set()):
+            problems.append(f"{module} is not declared in the optional extra {extra!r} of pyproject.toml")
+        if module not in extras.get("test", set()):
+            problems.append(f"{module} is not in the 'test' extra, so CI would skip the tests that need it")
+    assert not problems, "\n".join(problems)
+
+
+def test_package_imports_without_lightning():
+    """Every module but avmnist_torch.lightning imports with Lightning hidden; the DataModule names the extra."""
+    script = textwrap.dedent("""
+        import importlib, pkgutil, sys
+
+        class Hide:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("lightning", "pytorch_lightning"):
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                return None
+
+        sys.meta_path.insert(0, Hide())
+        import avmnist_torch
+        for info in pkgutil.walk_packages(avmnist_torch.__path__, "avmnist_torch."):
+            if info.name != "avmnist_torch.lightning" and not info.name.endswith("__main__"):
+                importlib.import_module(info.name)
+        from avmnist_torch import *  # noqa: F403  (the DataModule is not in __all__)
+        for attempt in ("from avmnist_torch import AVMNISTDataModule",
+                        "from avmnist_torch.lightning import AVMNISTDataModule"):
+            try:
+                exec(attempt)
+            except ImportError as err:
+                print("ERROR:", err)
+            else:
+                print("IMPORTED")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PACKAGE.parent, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2, done.stdout
+    for line in lines:
+        assert line.startswith("ERROR:") and "pip install 'avmnist-torch[lightning]'" in line, line
 
 
 def test_test_references_are_not_imported_by_the_package():

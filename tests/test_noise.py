@@ -57,12 +57,17 @@ def test_a_second_process_reads_the_table_without_resampling(synthetic_root, tmp
     assert [digest(bank.get(i, 8000)) for i in range(3)] == filled
 
 
+def _row_offset(raw, i):
+    """Where row ``i``'s samples start: its index entry (after the 64-byte header) says, 24 bytes a row."""
+    return int(np.frombuffer(bytes(raw), dtype="<u8", count=1, offset=64 + 24 * i)[0])
+
+
 def test_torn_row_is_recomputed(synthetic_root, tmp_path):
     paths = _noise_paths(synthetic_root)[:2]
     good = NoiseBank(paths, keep=5000, cache_dir=tmp_path).get(1, 8000).copy()
     (table,) = tmp_path.glob("*.f32")
     raw = bytearray(table.read_bytes())
-    row_start = 1 * 5000 * 4
+    row_start = _row_offset(raw, 1)
     raw[row_start + 400 : row_start + 404] = b"\x00\x00\xc0\x7f"  # a NaN where a sample was
     table.write_bytes(bytes(raw))
     fresh = NoiseBank(paths, keep=5000, cache_dir=tmp_path)
@@ -135,3 +140,23 @@ def test_a_process_visiting_every_row_keeps_only_a_few_mapped(tmp_path):
     grown_mb = (_rss_file_kb() - before) / 1024
     assert RELEASE_EVERY * keep * 4 / 2**20 < 25  # at most ~20 MB mapped between releases
     assert grown_mb < 40, f"{grown_mb:.0f} MB of the 80 MB table stayed mapped"
+
+
+def test_whole_clips_come_from_a_table_and_begin_with_the_fixed_rows(synthetic_root, tmp_path, monkeypatch):
+    """get_full: the whole resampled clip, tabled like the fixed rows; its start is get()'s bytes."""
+    paths = _noise_paths(synthetic_root)[:3]
+    bank = NoiseBank(paths, keep=3000, cache_dir=tmp_path)
+    for i, path in enumerate(paths):
+        whole = _notebook_noise(path, 8000)
+        assert len(whole) > 3000
+        assert bank.get_full(i, 8000).tobytes() == whole.tobytes()
+        assert bank.get(i, 8000).tobytes() == whole[:3000].tobytes()
+    assert len(list(tmp_path.glob("noise-8000hz-3x3000-*.f32"))) == 1
+    assert len(list(tmp_path.glob("noise-8000hz-3xall-*.f32"))) == 1
+
+    def forbidden(*a, **k):
+        raise AssertionError("resampled again although the table holds the whole clip")
+
+    monkeypatch.setattr(noise_module, "resample_noise", forbidden)
+    again = NoiseBank(paths, keep=3000, cache_dir=tmp_path)
+    assert again.get_full(1, 8000).tobytes() == _notebook_noise(paths[1], 8000).tobytes()

@@ -271,6 +271,7 @@ def test_getitems_equals_items_one_at_a_time(root, cache, mode):
     for (image, audio, label), i in zip(batch, indices):
         one = ds[i]
         assert torch.equal(image, one[0]) and torch.equal(audio, one[1]) and label == one[2]
+        assert label == int(ds.labels[i]) + 100  # the label transform applied exactly once
     calls = []
     original = AVMNISTDataset.__getitems__
     loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=0)
@@ -281,3 +282,28 @@ def test_getitems_equals_items_one_at_a_time(root, cache, mode):
         AVMNISTDataset.__getitems__ = original
     assert calls == [[0, 1, 2, 3]]
     assert torch.equal(first[1], torch.stack([ds[i][1] for i in range(4)]))
+
+
+def test_a_torn_pca_sidecar_is_recomputed_at_construction(root, cache):
+    first = AVMNISTDataset(root, "test", "burst_noise", image_cache=cache, **OPTIONS)
+    (sidecar,) = (cache / "image-pca").glob("*.json")
+    sidecar.write_text(sidecar.read_text()[:40])
+    with pytest.warns(RuntimeWarning, match="torn"):
+        again = AVMNISTDataset(root, "test", "burst_noise", image_cache=cache, **OPTIONS)
+    assert again.n_components == first.n_components
+    assert again.image_array(5).tobytes() == first.image_array(5).tobytes()
+
+
+def test_workers_refuse_a_cached_image_file_replaced_after_construction(root, cache):
+    """DataLoader workers reopen the cached file by path: one zeroed since construction is refused, not served."""
+    from avmnist_torch.common import CacheError
+
+    ds = AVMNISTDataset(root, "test", "burst_noise", image_cache=cache, **OPTIONS)
+    (npy,) = (cache / "image-pca").glob("*.npy")
+    np.save(npy, np.zeros((len(ds), 784)))
+    worker_copy = pickle.loads(pickle.dumps(ds))  # what a spawned worker receives
+    with pytest.raises(CacheError, match="changed or replaced since it was written"):
+        worker_copy.image_array(0)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=1)
+    with pytest.raises(CacheError, match="changed or replaced"):
+        next(iter(loader))

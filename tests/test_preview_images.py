@@ -39,12 +39,20 @@ def test_side_by_side_png_has_a_row_per_item_and_a_column_per_image_and_scheme(t
     assert audio_only.read_bytes() != out.read_bytes()
 
 
-def test_images_path_option_takes_the_idx_file(tree, tmp_path):
-    elsewhere = tmp_path / "mnist-copy"
-    shutil.copytree(tree / "mnist", elsewhere)
-    out = preview(tree, tmp_path / "av.png", images=elsewhere / "t10k-images-idx3-ubyte.gz", random_items=1,
-                  schemes=("clean",))
-    assert _png_size(out)[0] > 0
+def test_images_path_is_where_the_images_come_from(tree, tmp_path):
+    """With images=PATH the image files come from PATH: a root without them draws what a root with them draws."""
+    root = tmp_path / "data"
+    shutil.copytree(tree, root)
+    elsewhere = tmp_path / "mnist-elsewhere"
+    shutil.move(str(root / "mnist"), str(elsewhere))
+    kwargs = dict(random_items=2, schemes=("burst_noise", "clean"))
+    with pytest.raises(SourceError, match="no MNIST test image file"):
+        preview(root, tmp_path / "none.png", images=True, **kwargs)
+    want = preview(tree, tmp_path / "want.png", images=True, **kwargs).read_bytes()
+    audio_only = preview(root, tmp_path / "audio.png", **kwargs).read_bytes()
+    for images in (elsewhere / "t10k-images-idx3-ubyte.gz", elsewhere):  # the file, or a folder holding it
+        got = preview(root, tmp_path / "got.png", images=images, **kwargs).read_bytes()
+        assert got == want and got != audio_only, images
 
 
 def test_missing_images_are_a_clear_error(tmp_path):

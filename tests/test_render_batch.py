@@ -11,7 +11,7 @@ from _render_cases import SR, real_clips
 from avmnist_torch.rendering import STYLES, render_batch, render_spectrogram
 from avmnist_torch.rendering import fast as fast_module
 from avmnist_torch.rendering import kernels, taps
-from avmnist_torch.rendering.fast import CHUNK_FRAMES, FastRenderer
+from avmnist_torch.rendering.fast import RENDER_CHUNK_FRAMES, FastRenderer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -77,7 +77,7 @@ def test_batch_larger_than_a_chunk_with_non_finite_clips_amid(style):
     huge = rng.standard_normal(4000) * 1e200  # the PSD overflows to inf
     clips[4:4] = [bad]
     clips[20:20] = [huge]
-    assert sum(len(x) // 128 for x in clips) > 2 * CHUNK_FRAMES
+    assert sum(len(x) // 128 for x in clips) > 2 * RENDER_CHUNK_FRAMES
     order = rng.permutation(len(clips))
     clips = [clips[i] for i in order]
     ref = FastRenderer(style)
@@ -87,13 +87,13 @@ def test_batch_larger_than_a_chunk_with_non_finite_clips_amid(style):
 def test_long_clip_amid_short_ones():
     """A clip of more frames than the kept scratch holds gets buffers of its own; the others are unaffected."""
     rng = np.random.default_rng(4)
-    clips = _mixed_clips(seed=3)[:4] + [rng.standard_normal(128 * (8 * CHUNK_FRAMES + 40)).astype(np.float32)]
+    clips = _mixed_clips(seed=3)[:4] + [rng.standard_normal(128 * (8 * RENDER_CHUNK_FRAMES + 40)).astype(np.float32)]
     clips += _mixed_clips(seed=4)[:3]
     for style in ("3.10", "3.11"):
         ref = FastRenderer(style)
         got = render_batch(clips, SR, style=style)
         assert np.array_equal(got, np.stack([ref._render_numpy(x, SR) for x in clips]))
-    assert fast_module._SCRATCH.spectra.frames < 8 * CHUNK_FRAMES
+    assert fast_module._SCRATCH.spectra.frames < 8 * RENDER_CHUNK_FRAMES
 
 
 def test_out_argument():
@@ -135,7 +135,7 @@ def test_geometry_built_once_per_process_and_shared_by_renderers():
 
 def test_one_fft_and_one_kernel_call_per_frame_count(monkeypatch):
     if fast_module.fused_mode() is None:
-        pytest.skip("the fused route is not available here (no numba, or it cannot reproduce numpy's rounding)")
+        pytest.skip("the fused route is not available here: it cannot reproduce this numpy's rounding")
     calls = {"fft": 0, "draw": []}
     fft_into = fast_module._fft_into
     draw = kernels.draw
@@ -153,7 +153,7 @@ def test_one_fft_and_one_kernel_call_per_frame_count(monkeypatch):
     rng = np.random.default_rng(9)
     counts = [20, 31, 20, 25, 31, 20, 25]
     clips = [rng.standard_normal(128 * (n + 1)).astype(np.float32) for n in counts]
-    assert sum(counts) <= CHUNK_FRAMES
+    assert sum(counts) <= RENDER_CHUNK_FRAMES
     got = render_batch(clips, SR)
     assert calls["fft"] == 1
     assert sorted(calls["draw"]) == [(20, 3), (25, 2), (31, 2)]

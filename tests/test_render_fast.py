@@ -125,7 +125,7 @@ def test_pure_function_same_bytes_any_order():
 
 
 def test_fused_kernels_equal_numpy_route_all_styles():
-    """The fused numba path (3.10, 3.11) against the spelled-out numpy route it replaced, incl. fallbacks."""
+    """The fused numba route (3.10, 3.11) against the spelled-out numpy route, incl. the clips it leaves to numpy."""
     rng = np.random.default_rng(11)
     clips = list(synthetic_clips(seed=5, n_random=12).values())
     clips += [rng.standard_normal(128 * (w + 1) + 5).astype(np.float32) for w in (1, 2, 111, 112, 113, 141, 142, 200)]

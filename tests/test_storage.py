@@ -1,31 +1,27 @@
-"""storage: .npy headers, raw notebook files, sidecars, crash-safe targets, locks, full disks."""
+"""storage: the two file formats, sidecars and checksums, writing safely, full disks."""
 
 from __future__ import annotations
 
 import errno
-import json
+import hashlib
 import os
 import subprocess
-import sys
-import textwrap
-import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from avmnist_torch import storage
-from avmnist_torch.cache import open_cached_items
+from avmnist_torch.exported import open_export
 from avmnist_torch.storage import (
-    ExportTarget,
-    LockedError,
+    ItemFileWriter,
     MetadataMismatch,
     StorageError,
-    done_chunks,
     open_rows,
-    partial_path,
     read_sidecar,
-    sidecar_path,
+    remove_dead_leftovers,
+    writing_path,
 )
 from conftest import REPO, digest
 
@@ -45,14 +41,13 @@ def _rows(start: int, stop: int) -> np.ndarray:
     return np.stack([np.random.default_rng(i).integers(0, 256, (112, 112), dtype=np.uint8) for i in range(start, stop)])
 
 
-def _write_all(path: Path, meta: dict, chunk_rows: int) -> ExportTarget:
-    target = ExportTarget(path, meta, chunk_rows)
-    assert target.open() == "partial"
-    with target:
-        for c in target.claim(0, target.n_chunks):
-            target.write_chunk(c, _rows(*target.chunk_range(c)))
-        assert target.finish()
-    return target
+def _write_all(path: Path, meta: dict, file_format: str = "raw", block: int = 5) -> dict:
+    rows = int(meta["shape"][0])
+    with ItemFileWriter(path, rows, file_format) as writer:
+        # out of order, as workers finish
+        for start in reversed(range(0, rows, block)):
+            writer.write(start, _rows(start, min(rows, start + block)))
+        return writer.commit(meta)
 
 
 def test_header_is_numpys_own(tmp_path):
@@ -62,19 +57,34 @@ def test_header_is_numpys_own(tmp_path):
     assert ref[: len(header)] == header and len(ref) == len(header) + 7 * 112 * 112
 
 
-def test_target_writes_a_real_npy_with_sidecar(tmp_path):
+@pytest.mark.parametrize("file_format", ["raw", "npy"])
+def test_writer_writes_the_format_with_sidecar_and_row_checksums(tmp_path, file_format):
     path = tmp_path / "out" / "x.npy"
-    _write_all(path, _meta(23), chunk_rows=5)
-    data = np.load(path, mmap_mode="r")
-    assert data.shape == (23, 112, 112) and data.dtype == np.uint8
-    assert digest(data) == digest(_rows(0, 23))
+    _write_all(path, _meta(23), file_format)
+    want = _rows(0, 23)
+    if file_format == "npy":
+        data = np.load(path, mmap_mode="r")
+    else:
+        assert path.stat().st_size == want.size  # exactly the rows: what np.memmap(mode="w+") leaves
+        data = np.memmap(path, dtype=np.uint8, mode="r", shape=(23, 112, 112))
+    assert digest(data) == digest(want)
     side = read_sidecar(path)
-    import hashlib
+    assert side["sha256"] == hashlib.sha256(want.tobytes()).hexdigest()
+    assert (side["file_format"], side["header_bytes"]) == (file_format, 128 if file_format == "npy" else 0)
+    crc = Path(f"{path}.crc32").read_bytes()
+    assert np.frombuffer(crc, "<u4").tolist() == [zlib.crc32(r.tobytes()) for r in want]
+    assert side["checksums_sha256"] == hashlib.sha256(crc).hexdigest()
+    # nothing of the writing is left beside it
+    assert sorted(p.name for p in path.parent.iterdir()) == ["x.npy", "x.npy.crc32", "x.npy.json"]
 
-    assert side["sha256"] == hashlib.sha256(_rows(0, 23).tobytes()).hexdigest()
-    assert side["seed"] == 0 and side["shape"] == [23, 112, 112]
-    # nothing of the run in progress is left beside it
-    assert sorted(p.name for p in path.parent.iterdir()) == ["x.npy", "x.npy.json"]
+
+def test_rows_never_written_are_refused_and_nothing_is_left(tmp_path):
+    path = tmp_path / "x.npy"
+    with pytest.raises(StorageError, match=r"x\.npy: 3 rows were never written \(first: 6\)"):
+        with ItemFileWriter(path, 9, "raw") as writer:
+            writer.write(0, _rows(0, 6))
+            writer.commit(_meta(9))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_raw_notebook_file_is_read(tmp_path):
@@ -92,157 +102,86 @@ def test_raw_notebook_file_is_read(tmp_path):
     assert array.shape == (6, 112, 112)
     with pytest.raises(StorageError, match=f"{path.name}.*raw notebook file of 7 rows"):
         open_rows(path, 7)
-    served, info = open_cached_items(path, _meta(6))
-    assert info.provenance == "external" and info.kind == "raw" and digest(served) == digest(rows)
+    served = open_export(path, _meta(6))
+    assert served.provenance == "external" and served.kind == "raw"
+    assert digest(served.items(range(6))) == digest(rows)
+
+
+def test_a_raw_file_whose_sidecar_says_npy_and_the_reverse_are_refused(tmp_path):
+    path = tmp_path / "x.npy"
+    _write_all(path, _meta(4), "raw")
+    side = read_sidecar(path)
+    storage.write_json_atomic(Path(f"{path}.json"), dict(side, file_format="npy"))
+    with pytest.raises(StorageError, match="its sidecar says a .npy file, but it has no .npy header"):
+        open_export(path, _meta(4))
+    _write_all(path, _meta(4), "npy")
+    storage.write_json_atomic(Path(f"{path}.json"), dict(read_sidecar(path), file_format="raw"))
+    with pytest.raises(StorageError, match="its sidecar says raw rows, but the file starts with a .npy header"):
+        open_export(path, _meta(4))
 
 
 def test_cache_with_other_metadata_is_refused(tmp_path):
     path = tmp_path / "x.npy"
-    _write_all(path, _meta(4), chunk_rows=4)
-    _, info = open_cached_items(path, _meta(4))
-    assert info.provenance == "sidecar"
+    _write_all(path, _meta(4))
+    assert open_export(path, _meta(4)).provenance == "sidecar"
     with pytest.raises(MetadataMismatch, match=r"x\.npy.*seed=0 \(file\) vs seed=3 \(dataset\)"):
-        open_cached_items(path, _meta(4, seed=3))
-    with pytest.raises(StorageError, match="has 4 rows, expected 5"):
-        open_cached_items(path, _meta(5))
+        open_export(path, _meta(4, seed=3))
+    with pytest.raises(MetadataMismatch, match=r"shape=\[4, 112, 112\] \(file\) vs shape=\[5, 112, 112\]"):
+        open_export(path, _meta(5))
 
 
-def test_resume_continues_and_refuses_other_options(tmp_path):
+def test_served_items_pickle_as_a_few_fields(tmp_path):
+    import pickle
+
     path = tmp_path / "x.npy"
-    target = ExportTarget(path, _meta(20), chunk_rows=4)
-    target.open()
-    todo = target.claim(0, target.n_chunks)
-    for c in todo[:2]:
-        target.write_chunk(c, _rows(*target.chunk_range(c)))
-    target.close()  # as if interrupted
-    assert not path.exists() and partial_path(path).exists()
-    assert done_chunks(path) == {0, 1}
-
-    other = ExportTarget(path, _meta(20, seed=1), chunk_rows=4)
-    with pytest.raises(MetadataMismatch, match=r"x\.npy was started with seed=0, this run has seed=1; delete .*x\.npy\.partial.* or use the same options"):
-        other.open()
-
-    # a resumed run keeps the chunk size it started with, whatever it is asked for now
-    again = ExportTarget(path, _meta(20), chunk_rows=7)
-    assert again.open() == "partial" and again.chunk_rows == 4
-    with again:
-        todo = again.claim(0, again.n_chunks)
-        assert todo == [2, 3, 4]
-        for c in todo:
-            again.write_chunk(c, _rows(*again.chunk_range(c)))
-        assert again.finish()
-    assert digest(np.load(path)) == digest(_rows(0, 20))
-    # finished: the same options find it complete, others are refused
-    assert ExportTarget(path, _meta(20)).open() == "complete"
-    with pytest.raises(MetadataMismatch, match="already exists and was made with other options"):
-        ExportTarget(path, _meta(20, style="3.11")).open()
+    _write_all(path, _meta(40))
+    served = open_export(path, _meta(40))
+    assert digest(served.items(range(40))) == digest(_rows(0, 40))  # mapped in this process
+    assert len(pickle.dumps(served)) < 1000
+    assert digest(pickle.loads(pickle.dumps(served)).items([39])) == digest(_rows(39, 40))
 
 
-def test_torn_progress_line_is_ignored(tmp_path):
+def test_only_dead_exporters_leftovers_are_removed(tmp_path):
     path = tmp_path / "x.npy"
-    target = ExportTarget(path, _meta(8), chunk_rows=2)
-    target.open()
-    with target:
-        target.claim(0, 4)
-        target.write_chunk(1, _rows(2, 4))
-        with open(next(Path(f"{path}.partial.done").glob("*.log")), "a") as log:
-            log.write("3")  # a crash in the middle of recording chunk 3
-    assert done_chunks(path) == {1}
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    leftovers = {pid: writing_path(path, pid) for pid in (dead.pid, os.getpid())}
+    for p in leftovers.values():
+        p.write_bytes(b"x")
+    other = writing_path(tmp_path / "y.npy", dead.pid)
+    other.write_bytes(b"x")
+    assert remove_dead_leftovers(path) == [leftovers[dead.pid]]
+    assert not leftovers[dead.pid].exists() and leftovers[os.getpid()].exists() and other.exists()
 
 
-def test_existing_file_without_sidecar_is_not_overwritten(tmp_path):
-    path = tmp_path / "train_data_augmented_clean.npy"
-    path.write_bytes(b"\0" * storage.ROW_BYTES * 4)
-    with pytest.raises(StorageError, match="already exists and has no .*json"):
-        ExportTarget(path, _meta(4)).open()
-    assert path.read_bytes() == b"\0" * storage.ROW_BYTES * 4
-
-
-_HOLDER = textwrap.dedent(
-    """
-    import sys, time
-    from avmnist_torch.storage import ExportTarget
-    meta = {meta!r}
-    t = ExportTarget({path!r}, meta, 4)
-    t.open()
-    t.claim({first}, {stop})
-    print("claimed", flush=True)
-    time.sleep(60)
-    """
-)
-
-
-def test_second_exporter_of_the_same_rows_is_refused(tmp_path):
-    path = tmp_path / "x.npy"
-    meta = _meta(16)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER.format(meta=meta, path=str(path), first=0, stop=2)],
-        stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "claimed"
-        target = ExportTarget(path, meta, 4)
-        target.open()
-        with target:
-            with pytest.raises(LockedError, match=rf"x\.npy: rows 4-11 are being written by another exporter \(pid {holder.pid}\)"):
-                target.claim(1, 3)
-            # rows nobody holds (another shard's) can be claimed alongside
-            assert target.claim(2, 4) == [2, 3]
-    finally:
-        holder.kill()
-        holder.wait()
-    # the holder died without finishing: its rows are free again
-    target = ExportTarget(path, meta, 4)
-    target.open()
-    with target:
-        assert target.claim(0, 4) == [0, 1, 2, 3]
-
-
-def test_same_process_cannot_open_one_file_twice(tmp_path):
-    path = tmp_path / "x.npy"
-    first = ExportTarget(path, _meta(8), 4)
-    first.open()
-    with first:
-        with pytest.raises(LockedError, match="already being exported by this process"):
-            ExportTarget(path, _meta(8), 4).open()
-
-
-def test_full_disk_at_allocation_leaves_nothing(tmp_path, monkeypatch):
+def test_full_disk_at_reservation_leaves_nothing(tmp_path, monkeypatch):
     path = tmp_path / "x.npy"
 
     def no_space(fd, offset, length):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(os, "posix_fallocate", no_space)
-    with pytest.raises(StorageError, match=r"x\.npy: cannot allocate .* MiB .*no space left on device.*free space"):
-        ExportTarget(path, _meta(40)).open()
-    assert not path.exists() and not partial_path(path).exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".x.npy.creating")]
+    monkeypatch.setattr(os, "posix_fallocate", no_space, raising=False)
+    with pytest.raises(StorageError, match=r"x\.npy: cannot reserve .* MiB .*no space left on device.*free space"):
+        with ItemFileWriter(path, 40, "raw"):
+            pass
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_full_disk_while_writing_keeps_written_rows(tmp_path, monkeypatch):
+def test_full_disk_while_writing_leaves_nothing(tmp_path, monkeypatch):
     path = tmp_path / "x.npy"
     real_pwrite = os.pwrite
     calls = {"n": 0}
 
     def fill_up(fd, data, offset):
         calls["n"] += 1
-        if calls["n"] > 3:  # the header and two chunks fit
+        if calls["n"] > 2:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_pwrite(fd, data, offset)
 
     monkeypatch.setattr(os, "pwrite", fill_up)
-    target = ExportTarget(path, _meta(12), chunk_rows=3)
-    target.open()
-    with target:
-        todo = target.claim(0, target.n_chunks)
-        with pytest.raises(StorageError, match=r"x\.npy\.partial: no space left on device while writing rows 6-8.*rerun"):
-            for c in todo:
-                target.write_chunk(c, _rows(*target.chunk_range(c)))
-    assert not path.exists() and done_chunks(path) == {0, 1}
-    monkeypatch.setattr(os, "pwrite", real_pwrite)
-    _write_all(path, _meta(12), chunk_rows=3)
-    assert digest(np.load(path)) == digest(_rows(0, 12))
+    with pytest.raises(StorageError, match=r"no space left on device while writing rows 0-4 of x\.npy"):
+        _write_all(path, _meta(12), block=5)
+    assert list(tmp_path.iterdir()) == []
 
 
 def _mount_tmpfs(where: Path, options: str) -> bool:
@@ -259,9 +198,10 @@ def test_really_full_disk(tmp_path):
         pytest.skip("cannot mount a small tmpfs here (needs root and CAP_SYS_ADMIN); the monkeypatched tests cover this")
     try:
         path = mnt / "x.npy"
-        with pytest.raises(StorageError, match=r"x\.npy: cannot allocate .*no space left on device"):
-            ExportTarget(path, _meta(40)).open()  # 40 rows = 490 KiB > 256 KiB
-        assert not path.exists() and not partial_path(path).exists()
+        with pytest.raises(StorageError, match=r"x\.npy: cannot reserve .*no space left on device"):
+            with ItemFileWriter(path, 40, "raw"):  # 40 rows = 490 KiB > 256 KiB
+                pass
+        assert list(mnt.iterdir()) == []
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
 
@@ -287,7 +227,8 @@ def unwritable_dir(tmp_path):
 def test_unwritable_folder_is_a_clear_error(unwritable_dir):
     path = unwritable_dir / "audio" / "x.npy"
     with pytest.raises(StorageError, match=r"ro(/audio)?: .*(not writable|read-only|permission)"):
-        ExportTarget(path, _meta(4)).open()
+        with ItemFileWriter(path, 4, "raw"):
+            pass
     assert not path.exists()
 
 
@@ -323,9 +264,10 @@ def test_storage_knows_nothing_of_datasets():
     assert not wrong, wrong
 
 
-def test_cache_and_storage_import_no_platform_module_at_load():
-    """fcntl and msvcrt exist on one platform each: importing them at load would break the other."""
-    files = sorted((REPO / "avmnist_torch" / "storage").glob("*.py")) + [REPO / "avmnist_torch" / "cache.py"]
+def test_exports_and_storage_import_no_platform_module():
+    """fcntl and msvcrt exist on one platform each; exports need neither (no locks)."""
+    files = sorted((REPO / "avmnist_torch" / "storage").glob("*.py")) + [
+        REPO / "avmnist_torch" / name for name in ("exported.py", "export.py", "verify.py")]
     found = [f"{path.name}:{line}" for path in files for name, line in _package_imports(path, "avmnist_torch")
              if name in ("fcntl", "msvcrt")]
     assert not found, found

@@ -17,7 +17,8 @@ import pytest
 from avmnist_torch import AVMNISTAudioDataset, StorageError, verify
 from avmnist_torch.inspection import info
 from avmnist_torch.sources.synthetic import make_synthetic_tree
-from avmnist_torch.storage import ExportTarget, open_rows, sidecar_path
+from avmnist_torch import export
+from avmnist_torch.storage import open_rows, read_sidecar
 
 ROW = 112 * 112
 N = 6  # test items of the synthetic tree
@@ -48,7 +49,7 @@ def _npy_cut_short(path: Path, n: int = N, whole_rows: int = 3) -> Path:
 def test_cache_cut_short_names_the_file_and_the_rows(tree, tmp_path):
     path = _npy_cut_short(tmp_path / "test_data_augmented_clean.npy")
     with pytest.raises(StorageError) as err:
-        AVMNISTAudioDataset(tree, split="test", scheme="clean", cache=path)
+        AVMNISTAudioDataset(tree, split="test", scheme="clean", from_export=path)
     message = str(err.value)
     assert str(path) in message
     assert re.search(rf"cut short: 3 whole rows of the {N}", message)
@@ -57,12 +58,11 @@ def test_cache_cut_short_names_the_file_and_the_rows(tree, tmp_path):
 
 def test_export_copy_cut_short_with_its_sidecar_is_refused_as_cache(tree, tmp_path):
     # An exported file whose sidecar matches, copied incompletely: the sidecar cannot vouch for it.
-    from avmnist_torch import export
-
     [path] = export(tree, "test", "clean", out=tmp_path, progress=False)
     _cut(path, path.stat().st_size - ROW - 100)
-    with pytest.raises(StorageError, match=rf"{re.escape(str(path))}: cut short: {N - 2} whole rows of the {N}"):
-        AVMNISTAudioDataset(tree, split="test", scheme="clean", cache=path)
+    with pytest.raises(StorageError, match=rf"{re.escape(str(path))}: cut short: {N - 2} whole rows of the {N} "
+                                           "its sidecar records"):
+        AVMNISTAudioDataset(tree, split="test", scheme="clean", from_export=path)
 
 
 def test_file_longer_than_its_header_is_refused(tmp_path):
@@ -88,7 +88,7 @@ def test_foreign_npy_as_cache_says_what_it_holds_and_what_to_do(tree, tmp_path, 
     path = tmp_path / "foreign.npy"
     np.save(path, array, allow_pickle=True)
     with pytest.raises(StorageError, match=rf"foreign\.npy: {message}"):
-        AVMNISTAudioDataset(tree, split="test", scheme="clean", cache=path)
+        AVMNISTAudioDataset(tree, split="test", scheme="clean", from_export=path)
 
 
 def test_verify_of_a_file_cut_short_is_a_storage_error(tmp_path):
@@ -105,41 +105,22 @@ def test_info_lists_a_file_cut_short_as_unreadable(tree, tmp_path):
     assert entry["kind"] == "unreadable" and "cut short: 3 whole rows of the 6" in entry["error"]
 
 
-def _meta(rows: int) -> dict:
-    return {
-        "format": "avmnist-torch export 1", "split": "test", "scheme": "clean", "scheme_steps": "()", "seed": 0,
-        "style": "3.10", "renderer": "fast", "sources": "f" * 64, "version": "0.1.0",
-        "shape": [rows, 112, 112], "dtype": "uint8",
-    }
-
-
-def _export_target(path: Path, rows: int) -> None:
-    target = ExportTarget(path, _meta(rows), 4)
-    assert target.open() == "partial"
-    with target:
-        for c in target.claim(0, target.n_chunks):
-            start, stop = target.chunk_range(c)
-            target.write_chunk(c, _rows(rows)[start:stop])
-        assert target.finish()
-
-
-def test_rerun_over_a_final_file_cut_short_refuses_instead_of_calling_it_complete(tmp_path):
-    path = tmp_path / "x.npy"
-    _export_target(path, 10)
-    assert ExportTarget(path, _meta(10)).open() == "complete"
+def test_rerun_over_a_final_file_cut_short_writes_it_again_instead_of_calling_it_complete(tree, tmp_path, capsys):
+    [path] = export(tree, "test", "clean", out=tmp_path, progress=False)
+    whole = path.read_bytes()
     _cut(path, path.stat().st_size - 3 * ROW)
-    with pytest.raises(StorageError) as err:
-        ExportTarget(path, _meta(10)).open()
-    message = str(err.value)
-    assert message.startswith(f"{path}: cut short: 7 whole rows of the 10")
-    assert "x.npy.json matches this run but the file does not: delete it and x.npy.json, then rerun" in message
-    assert sidecar_path(path).exists()  # nothing of the user's is deleted behind their back
+    capsys.readouterr()
+    export(tree, "test", "clean", out=tmp_path, progress=True)
+    err = capsys.readouterr().err
+    assert f"{path}: damaged since it was written ({path}: cut short: {N - 3} whole rows of the {N}" in err
+    assert path.read_bytes() == whole
 
 
-def test_rerun_over_a_final_file_with_a_foreign_header_refuses(tmp_path):
-    path = tmp_path / "x.npy"
-    _export_target(path, 4)
-    np.save(path, np.zeros((4, 112, 112), np.int16))  # replaced by something else, sidecar left behind
-    with pytest.raises(StorageError, match=r"x\.npy: holds int16 \(4, 112, 112\), .*; its x\.npy\.json matches "
-                                           r"this run but the file does not: delete it and x\.npy\.json"):
-        ExportTarget(path, _meta(4)).open()
+def test_rerun_over_a_final_file_replaced_by_a_foreign_npy_writes_it_again(tree, tmp_path, capsys):
+    [path] = export(tree, "test", "clean", out=tmp_path, progress=False)
+    whole = path.read_bytes()
+    np.save(path, np.zeros((N, 112, 112), np.int16))  # replaced by something else, sidecar left behind
+    capsys.readouterr()
+    export(tree, "test", "clean", out=tmp_path, progress=True)
+    assert "its sidecar says raw rows, but the file starts with a .npy header" in capsys.readouterr().err
+    assert path.read_bytes() == whole and read_sidecar(path)["file_format"] == "raw"

@@ -1,4 +1,4 @@
-"""``avmnist-audio export``: whole splits into .npy files."""
+"""``avmnist-audio export``: whole splits into the files AV-MNIST's training code reads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import warnings
 from pathlib import Path
 
 from ..common import SPLITS
-from ..export import DEFAULT_CHUNK_ROWS, LAYOUTS, export
+from ..export import LAYOUTS, export
+from ..storage import FILE_FORMATS
 from ..rendering import RENDERERS, STYLES
 from ..schemes import SCHEME_NAMES
 from ._options import (
@@ -28,20 +29,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = add_command(
         subparsers,
         "export",
-        help="generate whole splits into .npy files (notebook or MultiBench layout)",
+        help="generate whole splits into files (notebook or MultiBench layout), with labels and image half",
         description=(
-            "Generate splits into real .npy files of (N, 112, 112) uint8: the notebook's "
+            "Generate splits into files of (N, 112, 112) uint8 items: the notebook's "
             "avmnist/audio/{split}_data_augmented_{scheme}.npy or MultiBench's {dir}/audio/{split}_data.npy. "
-            "Interrupted exports resume when the same command is run again; --shard K/N splits the rows "
-            "between machines sharing a file system. "
-            "--layout multibench also writes {dir}/{split}_labels.npy and the image half "
-            "{dir}/image/{split}_data.npy (MNIST's images through the published PCA recipe), so MultiBench's "
-            "loader runs on the folder as it is. The image half needs MNIST's image files (under ROOT/mnist "
-            "after 'avmnist-audio download --root ROOT --only mnist_images', or --images PATH); without them "
-            "the audio is exported all the same, a warning says so, and a later run adds the image half; "
-            "an image file already there that differs (say, a copy of the published one) is kept, with a warning. "
-            "Images whose labels differ from the audio's are refused before anything is written. "
-            "With --shard, the shard that completes a split's audio file writes its labels and image half."
+            "The notebook layout is written as the notebook wrote it, raw rows without a header (what its "
+            "training code maps with np.memmap at offset 0); --format npy writes a real .npy file instead. "
+            "MultiBench's layout is always a real .npy file (its loader calls np.load). "
+            "Both layouts also get the split's labels ({base}/avmnist/{split}_labels.npy, or {dir}/{split}_labels.npy) "
+            "and the image half ({base}/avmnist/image/{split}_data.npy, or {dir}/image/{split}_data.npy: MNIST's "
+            "images through the published PCA recipe), so that either project's loader runs on the folder as it "
+            "is. The image half needs MNIST's image files (under ROOT/mnist after 'avmnist-audio download --root "
+            "ROOT --only mnist_images', or --images PATH); without them the audio is exported all the same, a "
+            "warning says so, and a later run adds the image half; an image file already there that differs "
+            "(say, a copy of the published one) is kept, with a warning. Images whose labels differ from the "
+            "audio's are refused before anything is written. Each file is written under a temporary name, read "
+            "back and checked, then renamed into place with FILE.json (what made it, the sha256 of its rows) and "
+            "FILE.crc32 (one CRC-32 per row); an interrupted export leaves no file under the final name, and "
+            "running it again writes the file anew. A file already there is read in full and left alone when "
+            "it is as recorded, written again when it was damaged since."
         ),
     )
     add_root_argument(p)
@@ -49,17 +55,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--scheme", default="burst_noise", type=scheme_name_or_all, help=f"one of {', '.join(SCHEME_NAMES)}, or all (the five)")
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
     p.add_argument("--layout", default="notebook", choices=LAYOUTS)
+    p.add_argument("--format", default=None, choices=FILE_FORMATS,
+                   help="raw: rows without a header, as the notebook wrote them (default for the notebook layout); "
+                        "npy: a real .npy file (the multibench layout's only format)")
     p.add_argument("--out", type=Path, default=None,
                    help="output root (notebook), folder (multibench) or a .npy file (default under ROOT)")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--renderer", default="fast", choices=RENDERERS)
     p.add_argument("--style", default=None, choices=STYLES, help="matplotlib pixel style for the fast renderer")
-    p.add_argument("--shard", default=None,
-                   help="K/N: write the K-th (from 0) of N row ranges (default: RANK/WORLD_SIZE when set)")
     p.add_argument("--images", type=Path, default=None, metavar="PATH",
-                   help="multibench layout: MNIST's image files for the image half, an idx3 file "
+                   help="MNIST's image files for the image half, an idx3 file "
                         "(one --split) or a folder holding them (default: searched under ROOT)")
-    p.add_argument("--chunk-rows", type=positive_int, default=DEFAULT_CHUNK_ROWS, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_source_arguments(p)
     p.set_defaults(func=run)
@@ -77,9 +83,9 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = _warn_in_one_line
         paths = export(
-            args.root, args.split, args.scheme, out=args.out, layout=args.layout, workers=args.workers,
-            seed=args.seed, renderer=args.renderer, style=args.style, shard=args.shard,
-            progress=not args.quiet, chunk_rows=args.chunk_rows, images=args.images, **source_kwargs(args),
+            args.root, args.split, args.scheme, out=args.out, layout=args.layout, format=args.format,
+            workers=args.workers, seed=args.seed, renderer=args.renderer, style=args.style,
+            progress=not args.quiet, images=args.images, **source_kwargs(args),
         )
     for path in paths:
         print(path)

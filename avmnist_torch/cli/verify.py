@@ -1,4 +1,4 @@
-"""``avmnist-audio verify``: regenerate rows of an exported file and compare them."""
+"""``avmnist-audio verify``: check an exported file against its records, and regenerate rows to compare."""
 
 from __future__ import annotations
 
@@ -24,14 +24,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = add_command(
         subparsers,
         "verify",
-        help="regenerate rows of an exported file and report any that differ",
-        description="Regenerate a sample of rows (or all) of FILE and compare them byte for byte. "
-                    "Exit status 0 when all match, 1 when any differs.",
+        help="check an exported file against its sha256 and row checksums, and regenerate rows to compare",
+        description="Read every row of FILE and compare it with the sha256 and the per-row CRC-32s recorded "
+                    "when it was written (FILE.json, FILE.crc32), naming the rows that differ; then regenerate "
+                    "a sample of rows (or all) and compare them byte for byte. A notebook-layout file with a "
+                    ".npy header is reported with the command that fixes it. "
+                    "Exit status 0 when all match, 1 when anything differs.",
     )
     p.add_argument("file", type=Path)
     add_root_argument(p, help="data root (default: inferred from ROOT/avmnist/audio/FILE)")
-    p.add_argument("--sample", type=positive_int, default=64, help="rows to check (default 64, first and last included)")
-    p.add_argument("--all", action="store_true", help="check every row")
+    p.add_argument("--sample", type=positive_int, default=64, help="rows to regenerate (default 64, first and last included); every row is checked "
+                                                    "against its recorded CRC-32 regardless")
+    p.add_argument("--all", action="store_true", help="regenerate every row")
     p.add_argument("--rows", type=int, nargs="+", default=None,
                    help="check exactly these rows (0 to the file's row count - 1)")
     p.add_argument("--split", default=None, choices=SPLITS, help="override the sidecar / file name")

@@ -9,8 +9,9 @@ matplotlib version: ``"3.10"`` (the notebook's), ``"3.11"`` or ``"3.9"``
 Two routes give the same bytes:
 
 * the numpy route (:mod:`.psd`, then :mod:`.resample`): every step spelled
-  out; style 3.9, non-finite spectra, unusual dtypes and installs without
-  numba take it, and it is what the fused route is tested against;
+  out; style 3.9, non-finite spectra, unusual dtypes and machines whose numpy
+  rounds in a way the kernels do not reproduce take it, and it is what the
+  fused route is tested against;
 * the fused route (styles 3.10 and 3.11): the clips of a batch are windowed
   into one array, go through numpy's FFT and log10 in one call each, and a
   numba kernel draws all clips of one frame count in one call, with the
@@ -23,8 +24,9 @@ import threading
 from typing import Iterable, Optional
 
 import numpy as np
+from numpy.fft import _pocketfft_umath
 
-from ..common import ParameterError
+from ..common import ParameterError, probe_once
 from . import kernels
 from .inputs import check_clip, check_sample_rate
 from .psd import GRAY_R, WINDOW, WINDOW_SQ_SUM, decibels, frames, psd_db
@@ -35,29 +37,25 @@ from .taps import geometry
 __all__ = ["FastRenderer", "fused_mode"]
 
 _INV_WINDOW_SQ_SUM = 1.0 / WINDOW_SQ_SUM
-#: Frames windowed, transformed and coloured per pass of the fused route:
+#: Spectrogram frames (of NFFT = 256 samples) windowed, transformed and coloured per pass of the fused route:
 #: enough to pay each call's overhead over many clips, few enough that the
 #: FFT's input and output (16 bytes x 256 per frame each) stay in cache.
-CHUNK_FRAMES = 256
+RENDER_CHUNK_FRAMES = 256
+#: Clips per ``psd_db`` call of the numpy route's batches.
+_NUMPY_CHUNK_CLIPS = 256
 #: Sample dtypes the fused route reads (widened to float64 exactly as numpy's
 #: ``frames * window`` widens them); others take the numpy route.
 _FUSED_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
                                                  np.uint8, np.uint16, np.uint32, np.uint64))
 
-try:  # the ufunc behind np.fft.fft (numpy >= 2): the same transform, without the wrapper's overhead
-    from numpy.fft import _pocketfft_umath as _pocketfft
-
-    _FFT_UFUNC = _pocketfft.fft
-except ImportError:  # pragma: no cover
-    _FFT_UFUNC = None
-
 
 def _fft_into(spec_in: np.ndarray, spec_out: np.ndarray) -> None:
-    """``spec_out[:] = np.fft.fft(spec_in, axis=-1)``: numpy's own transform, frame by frame."""
-    if _FFT_UFUNC is not None:
-        _FFT_UFUNC(spec_in, 1, out=spec_out)  # the core dimension is the last axis
-    else:  # pragma: no cover
-        spec_out[...] = np.fft.fft(spec_in, axis=-1)
+    """``spec_out[:] = np.fft.fft(spec_in, axis=-1)``: numpy's own transform, frame by frame.
+
+    It calls the ufunc behind ``np.fft.fft`` (numpy >= 2, a declared
+    dependency): the same transform, without the wrapper's overhead.
+    """
+    _pocketfft_umath.fft(spec_in, 1, out=spec_out)  # the core dimension is the last axis
 
 
 class _Spectra:
@@ -76,7 +74,7 @@ class _Scratch(threading.local):
 
     Reusing them matters: a fresh array of a few hundred KiB is a fresh mmap
     whose page faults cost more than the FFT. A clip longer than
-    ``8 * CHUNK_FRAMES`` frames gets buffers of its own that are not kept
+    ``8 * RENDER_CHUNK_FRAMES`` frames gets buffers of its own that are not kept
     (about 8 KiB a frame: an hour at 8 kHz would pin 1.8 GB).
     """
 
@@ -85,10 +83,10 @@ class _Scratch(threading.local):
     n_canvases = 0
 
     def spectra_for(self, n_frames: int) -> _Spectra:
-        if n_frames > 8 * CHUNK_FRAMES:
+        if n_frames > 8 * RENDER_CHUNK_FRAMES:
             return _Spectra(n_frames)
         if n_frames > self.spectra.frames:
-            self.spectra = _Spectra(max(n_frames, 2 * CHUNK_FRAMES))
+            self.spectra = _Spectra(max(n_frames, 2 * RENDER_CHUNK_FRAMES))
         return self.spectra
 
     def ensure_work(self, work_elements: int) -> np.ndarray:
@@ -144,8 +142,7 @@ def _fused_decibels(clips, sample_rate: int, cmul_fma: bool) -> np.ndarray:
     return decibels(z, out=z)
 
 
-_MODE: list = []  # [None | cmul_fma]: decided once per process
-_MODE_LOCK = threading.Lock()
+_MODE: dict = {}  # "cmul_fma" -> None | bool: decided once per process (probe_once)
 
 
 def fused_mode() -> Optional[bool]:
@@ -155,29 +152,24 @@ def fused_mode() -> Optional[bool]:
     (``conj(r) * r`` has real part ``fma(re, re, im * im)``) and without it
     elsewhere. Instead of assuming, the fused dB values are compared with
     :func:`.psd.psd_db` on probe clips once per process, for each variant;
-    if neither is bit-identical (or numba is absent) it is None and the numpy
-    route is used.
+    if neither is bit-identical it is None and the numpy route is used.
     """
-    if _MODE:
-        return _MODE[0]
-    with _MODE_LOCK:
-        if _MODE:
-            return _MODE[0]
-        mode = None
-        if kernels.AVAILABLE:
-            rng = np.random.default_rng(12345)
-            probes = [(rng.standard_normal(6000) * s).astype(np.float32) for s in (1e-3, 1.0, 3e3)]
-            probes += [rng.standard_normal(4000), rng.uniform(-1, 1, 9000).astype(np.float32)]
-            for candidate in (True, False):
-                if all(
-                    np.array_equal(_fused_decibels([x], fs, candidate).T, psd_db(frames(x), fs))
-                    for x in probes
-                    for fs in (8000, 22050)
-                ):
-                    mode = candidate
-                    break
-        _MODE.append(mode)
-        return mode
+    return probe_once(_MODE, "cmul_fma", _probe_cmul_fma)
+
+
+def _probe_cmul_fma() -> Optional[bool]:
+    """The first ``cmul_fma`` whose fused dB values equal :func:`.psd.psd_db` on every probe clip, or None."""
+    rng = np.random.default_rng(12345)
+    probes = [(rng.standard_normal(6000) * s).astype(np.float32) for s in (1e-3, 1.0, 3e3)]
+    probes += [rng.standard_normal(4000), rng.uniform(-1, 1, 9000).astype(np.float32)]
+    for candidate in (True, False):
+        if all(
+            np.array_equal(_fused_decibels([x], fs, candidate).T, psd_db(frames(x), fs))
+            for x in probes
+            for fs in (8000, 22050)
+        ):
+            return candidate
+    return None
 
 
 class FastRenderer:
@@ -277,8 +269,8 @@ class FastRenderer:
         ``_render_numpy`` computes (tested), with the per-call overhead paid
         once per chunk instead of once per clip.
         """
-        for first in range(0, len(indices), 256):
-            part = indices[first : first + 256]
+        for first in range(0, len(indices), _NUMPY_CHUNK_CLIPS):
+            part = indices[first : first + _NUMPY_CHUNK_CLIPS]
             dtypes = {clips[i].dtype for i in part}
             if len(dtypes) != 1:  # mixed dtypes would be widened together: keep each clip's own arithmetic
                 for i in part:
@@ -296,12 +288,12 @@ class FastRenderer:
         """Draw ``clips[indices]`` through the fused route into ``out``; returns the ones it left to numpy.
 
         The clips are taken in order of frame count, in chunks of about
-        ``CHUNK_FRAMES`` frames: one windowing call, one FFT, one power pass and
+        ``RENDER_CHUNK_FRAMES`` frames: one windowing call, one FFT, one power pass and
         one log10 per chunk, then one kernel call per frame count in it. The
         FFT transforms each frame on its own, so a frame's spectrum has the
         same bits whichever clips share the call (tested). The kernel draws
         a chunk's images transposed into staging canvases (a chunk holds at
-        most CHUNK_FRAMES clips, so they stay small and in cache); one numpy
+        most RENDER_CHUNK_FRAMES clips, so they stay small and in cache); one numpy
         copy per chunk turns them into ``out``.
         """
         counts = {i: frame_count(len(clips[i])) for i in indices}
@@ -313,7 +305,7 @@ class FastRenderer:
             chunk = [order[pos]]
             total = counts[order[pos]]
             pos += 1
-            while pos < len(order) and total + counts[order[pos]] <= CHUNK_FRAMES:
+            while pos < len(order) and total + counts[order[pos]] <= RENDER_CHUNK_FRAMES:
                 chunk.append(order[pos])
                 total += counts[order[pos]]
                 pos += 1

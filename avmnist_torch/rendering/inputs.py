@@ -1,9 +1,9 @@
 """Renderer inputs checked at the door, so a bad clip or rate fails where it is given.
 
-Without these checks a sample rate of 0 reached the geometry code and failed
-there with a ZeroDivisionError, and a 2-D clip or an empty one failed deep in
-the FFT; each now raises :class:`~avmnist_torch.common.ParameterError` naming
-the argument and what is wrong with it.
+Unchecked, a sample rate of 0 would reach the geometry code and fail there with
+a ZeroDivisionError, and a 2-D or empty clip would fail deep in the FFT; each
+raises :class:`~avmnist_torch.common.ParameterError` here instead, naming the
+argument and what is wrong with it.
 """
 
 from __future__ import annotations

@@ -16,32 +16,26 @@ fixed count with weight 0: adding ``value * 0 == 0.0`` to a non-negative sum
 leaves it unchanged, so padding is exact (colour and alpha are finite). No
 fast-math anywhere: flat regions of the image sit exactly on uint8 truncation
 boundaries.
-
-Without numba every kernel here is None and the renderer takes the numpy route.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import types as _types
+from numba.extending import intrinsic as _intrinsic
 
 from .. import jit
 
-if jit.AVAILABLE:
-    from numba import types as _types
-    from numba.extending import intrinsic as _intrinsic
 
-    @_intrinsic
-    def _fma(typingctx, a, b, c):
-        """A fused multiply-add (one rounding), as numpy's FMA-built complex multiply."""
-        sig = _types.float64(_types.float64, _types.float64, _types.float64)
+@_intrinsic
+def _fma(typingctx, a, b, c):
+    """A fused multiply-add (one rounding), as numpy's FMA-built complex multiply."""
+    sig = _types.float64(_types.float64, _types.float64, _types.float64)
 
-        def codegen(context, builder, signature, args):
-            return builder.fma(*args)  # llvm.fma.f64: always fused, whatever the CPU
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)  # llvm.fma.f64: always fused, whatever the CPU
 
-        return sig, codegen
-
-else:  # pragma: no cover - numba arrives with librosa
-    _fma = None
+    return sig, codegen
 
 
 def _window_frames(flat, clip_starts, frame_starts, frame_counts, hop, window, out):
@@ -308,6 +302,5 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
 
 _OPTIONS = dict(nogil=True, fastmath=False, error_model="numpy")
 window_frames = jit.njit(_window_frames, **_OPTIONS)
-power = jit.njit(_power, **_OPTIONS) if _fma is not None else None
+power = jit.njit(_power, **_OPTIONS)
 draw = jit.njit(_draw, **_OPTIONS)
-AVAILABLE = window_frames is not None and power is not None and draw is not None

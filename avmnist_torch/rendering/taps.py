@@ -230,17 +230,10 @@ def _canvas_taps(rows: AxisTaps, cols: AxisTaps, out_h: int, xdst: int, ydst: in
     )
 
 
-@functools.lru_cache(maxsize=4096)
-def geometry(n_frames: int, sample_rate: int, style: str) -> Geometry:
-    """The :class:`Geometry` of ``n_frames`` frames at ``sample_rate`` in ``style``, built once per process.
-
-    The cache is keyed by exact ints and the style string; ``cache_info()``
-    counts how many were built.
-    """
-    out_w, out_h, m, x0, y0 = figure_affine(n_frames, float(sample_rate), style)
+def _inverse(m: np.ndarray) -> tuple:
+    """``trans_affine::invert`` of the image-to-canvas matrix ``m``: (sx, shx, tx, shy, sy, ty) of the inverse."""
     sx, shx, tx = float(m[0, 0]), float(m[0, 1]), float(m[0, 2])
     shy, sy, ty = float(m[1, 0]), float(m[1, 1]), float(m[1, 2])
-    # trans_affine::invert
     d = 1.0 / (sx * sy - shy * shx)
     t0 = sy * d
     sy = sx * d
@@ -250,11 +243,18 @@ def geometry(n_frames: int, sample_rate: int, style: str) -> Geometry:
     ty = -tx * shy - ty * sy
     sx = t0
     tx = t4
+    return sx, shx, tx, shy, sy, ty
 
-    def transform(x, y):
-        return x * sx + y * shx + tx, x * shy + y * sy + ty
 
-    # span_image_resample_affine::prepare
+def _apply(inverse: tuple, x: float, y: float):
+    """``trans_affine::transform``: canvas point (x, y) to image coordinates."""
+    sx, shx, tx, shy, sy, ty = inverse
+    return x * sx + y * shx + tx, x * shy + y * sy + ty
+
+
+def _filter_radii(inverse: tuple):
+    """``span_image_resample_affine::prepare``: (rx, rx_inv, ry, ry_inv), the radii widened by the scale."""
+    sx, shx, _, shy, sy, _ = inverse
     scale_x = math.sqrt(sx * sx + shx * shx)
     scale_y = math.sqrt(shy * shy + sy * sy)
     limit = 200.0
@@ -263,37 +263,66 @@ def geometry(n_frames: int, sample_rate: int, style: str) -> Geometry:
         scale_y = scale_y * limit / (scale_x * scale_y)
     scale_x = max(min(max(scale_x, 1.0), limit) * 1.0, 1.0)
     scale_y = max(min(max(scale_y, 1.0), limit) * 1.0, 1.0)
-    rx, rx_inv = _filter_radius(scale_x)
-    ry, ry_inv = _filter_radius(scale_y)
+    return _filter_radius(scale_x) + _filter_radius(scale_y)
 
-    # span_interpolator_linear::begin, one scanline span covering the row; 3.11
-    # is built with the endpoint fix (interpolate to the last pixel centre).
+
+def _subpixel_coords(inverse: tuple, out_w: int, out_h: int, style: str):
+    """``span_interpolator_linear::begin``: the subpixel source x of each column and source y of each row.
+
+    One scanline span covers each row. 3.11 is built with the endpoint fix
+    (interpolate to the last pixel centre, ``len - 1`` steps); 3.9 and 3.10 take
+    ``len`` steps.
+    """
     span_len = out_w
     count = span_len - 1 if style == "3.11" else span_len
-    xa, _ = transform(0.0 + 0.5, 0.5)
-    xb, _ = transform(0.0 + 0.5 + count, 0.5)
+    xa, _ = _apply(inverse, 0.0 + 0.5, 0.5)
+    xb, _ = _apply(inverse, 0.0 + 0.5 + count, 0.5)
     xs = _dda(_iround(xa * _SUBPIXEL_SCALE), _iround(xb * _SUBPIXEL_SCALE), count, span_len)
     ys = []
     for row in range(out_h):
-        _, ya = transform(0.5, row + 0.5)
-        _, yb = transform(0.5 + count, row + 0.5)
+        _, ya = _apply(inverse, 0.5, row + 0.5)
+        _, yb = _apply(inverse, 0.5 + count, row + 0.5)
         ys.append(_dda(_iround(ya * _SUBPIXEL_SCALE), _iround(yb * _SUBPIXEL_SCALE), count, 1)[0])
-    lut = hanning_lut(fixed=(style == "3.11"))
-    cols = _axis_taps(xs, rx, rx_inv, n_frames, lut)
-    rows = _axis_taps(ys, ry, ry_inv, N_ROWS, lut)
-    for taps in (rows, cols):
-        for a in (taps.index, taps.weight, taps.count):
-            a.setflags(write=False)  # shared by every clip and thread of this geometry
+    return xs, ys
 
-    # RendererAgg::draw_image: the image's bottom-left corner goes to (x0, y0)
-    # in y-up canvas coordinates.
+
+def _placement(x0, y0, out_w: int, out_h: int):
+    """``RendererAgg::draw_image``: (xdst, ydst, canvas_rows, canvas_cols) of the resampled image.
+
+    Its bottom-left corner goes to (x0, y0) in y-up canvas coordinates; what
+    falls outside the canvas is clipped.
+    """
     xdst = int(x0)
     ydst = int(IMAGE_SIZE - (y0 + out_h))
     canvas_rows = slice(max(ydst, 0), min(ydst + out_h, IMAGE_SIZE))
     canvas_cols = slice(max(xdst, 0), min(xdst + out_w, IMAGE_SIZE))
+    return xdst, ydst, canvas_rows, canvas_cols
+
+
+def _frozen(*arrays: np.ndarray) -> None:
+    for a in arrays:
+        a.setflags(write=False)  # shared by every clip and thread of this geometry
+
+
+@functools.lru_cache(maxsize=4096)
+def geometry(n_frames: int, sample_rate: int, style: str) -> Geometry:
+    """The :class:`Geometry` of ``n_frames`` frames at ``sample_rate`` in ``style``, built once per process.
+
+    The cache is keyed by exact ints and the style string; ``cache_info()``
+    counts how many were built.
+    """
+    out_w, out_h, m, x0, y0 = figure_affine(n_frames, float(sample_rate), style)
+    inverse = _inverse(m)
+    rx, rx_inv, ry, ry_inv = _filter_radii(inverse)
+    xs, ys = _subpixel_coords(inverse, out_w, out_h, style)
+    lut = hanning_lut(fixed=(style == "3.11"))
+    cols = _axis_taps(xs, rx, rx_inv, n_frames, lut)
+    rows = _axis_taps(ys, ry, ry_inv, N_ROWS, lut)
+    for taps in (rows, cols):
+        _frozen(taps.index, taps.weight, taps.count)
+    xdst, ydst, canvas_rows, canvas_cols = _placement(x0, y0, out_w, out_h)
     canvas_taps = _canvas_taps(rows, cols, out_h, xdst, ydst, canvas_rows, canvas_cols)
-    for a in canvas_taps:
-        a.setflags(write=False)
+    _frozen(*canvas_taps)
     return Geometry(
         n_frames=n_frames,
         sample_rate=sample_rate,

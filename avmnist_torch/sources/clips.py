@@ -7,12 +7,15 @@ one file per (kind, list of files, row length, package version) under a cache
 folder, mapped by every process that uses it. DataLoader workers share its
 pages through the OS instead of each holding a copy, and a later run starts warm.
 
-A row holds the first ``keep`` samples of one clip and its sample rate. Rows
-are filled lazily on first use, so nothing is computed before the first item.
-A row counts as filled only when its ready flag is set and its CRC matches,
-checked once per process, so a crash in the middle of a write costs a
-recomputation, never wrong samples. Without a cache folder each process keeps
-its own rows in memory.
+A row holds at most the first ``keep`` samples of one clip (the whole clip when
+``keep`` is None) and its sample rate; rows are as long as their clips and are
+appended behind an index, so a table costs what its clips cost. Rows are filled
+lazily, on first use, so nothing is computed before the first item. A row
+counts as filled only when its ready flag is set and its CRC, which covers its
+samples, position, length and rate, matches; that is checked once per process,
+so a crash in the middle of a write costs a recomputation, never wrong samples.
+A row corrupted on disk after a process checked it is trusted by that process.
+Without a cache folder each process keeps its own rows in memory.
 
 Where the tables live
     ``$AVMNIST_CACHE`` if set, else the platform's user cache folder
@@ -25,21 +28,27 @@ Where the tables live
     ``avmnist-audio cache`` command built on them) show and remove them.
 
 Full disks
-    A table's space is reserved (:func:`~avmnist_torch.filesystem.reserve_space`)
-    before it is mapped, so a full disk or an exhausted quota shows up when the
-    table is opened, as an ``OSError``, instead of killing a DataLoader worker
-    with SIGBUS ("Unexpected bus error") when a write into a sparse page finds
-    no block. A table that cannot be reserved is removed again and its clips are
-    kept in memory, with one :class:`ClipCacheWarning` naming the folder, the
+    A table's index, and each step by which it grows, is reserved
+    (:func:`~avmnist_torch.filesystem.reserve_space`) before it is written
+    through the map, so a full disk or an exhausted quota shows up as an
+    ``OSError`` when the table is opened or grows, instead of killing a
+    DataLoader worker with SIGBUS ("Unexpected bus error") when a write into a
+    sparse page finds no block. A table that cannot be reserved is removed again
+    (if it was never completed) and clips are kept in memory, with one
+    :class:`ClipCacheWarning` naming the folder, the
     size needed and how to choose another folder: once per folder and process,
     and in a DataLoader only from worker 0 (the others meet the same disk). On
     copy-on-write file systems (btrfs, ZFS) a reservation cannot promise space
     for later overwrites; keep the cache on another file system there if the
     disk may fill up.
 
-Versions
+Versions and sources
     The key includes this package's version and the versions of the decoding
-    and resampling libraries, so a fix to either never reuses old rows.
+    and resampling libraries, so a fix to either never reuses old rows, and
+    each source's size, modification and change times and inode, read by every
+    process that opens the table (a forked DataLoader worker too), so a file
+    edited in place gets a new table even with its size and modification time
+    kept.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ import json
 import mmap
 import os
 import re
+import struct
 import sys
 import threading
 import time
@@ -64,10 +74,18 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..common import CacheError, __version__
-from ..filesystem import CACHE_ENV, default_cache_dir, file_lock, io_error, reserve_space, write_json_atomic
+from ..filesystem import (
+    CACHE_ENV,
+    default_cache_dir,
+    file_lock,
+    io_error,
+    pwrite_all,
+    reserve_space,
+    write_json_atomic,
+)
 
 PathLike = Union[str, os.PathLike]
-_LAYOUT = "clip-table-v2"  # bump when the file layout changes: the name changes with it
+_LAYOUT = "clip-table-v3"  # bump when the file layout changes: the name changes with it
 Loader = Callable[[str], Tuple[np.ndarray, int]]
 #: How many rows a process reads between two releases of its mapping (see ``_Table.release_now_and_then``).
 RELEASE_EVERY = 256
@@ -75,7 +93,7 @@ TABLE_SUFFIX = ".f32"
 DESCRIPTION_SUFFIX = ".json"
 #: Serialises creating, reserving and removing tables within one cache folder (never removed itself).
 FOLDER_LOCK = ".clip-tables.lock"
-_TABLE_NAME = re.compile(r"^(?P<kind>.+)-(?P<rows>\d+)x(?P<keep>\d+)-(?P<digest>[0-9a-f]{24})\.f32$")
+_TABLE_NAME = re.compile(r"^(?P<kind>.+)-(?P<rows>\d+)x(?P<keep>\d+|all)-(?P<digest>[0-9a-f]{24})\.f32$")
 _NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
@@ -101,11 +119,6 @@ def resolve_cache_dir(cache_dir: Union[PathLike, str, None]) -> Optional[Path]:
     if isinstance(cache_dir, str) and cache_dir == "auto":
         return default_cache_dir()
     return Path(cache_dir)
-
-
-def table_bytes(n_rows: int, keep: int) -> int:
-    """Size of a table of ``n_rows`` rows of ``keep`` float32 samples, with each row's metadata."""
-    return n_rows * keep * 4 + n_rows * 13  # uint32 length, uint32 rate, uint32 crc, uint8 ready
 
 
 def _human(n_bytes: float) -> str:
@@ -159,9 +172,53 @@ def folder_found_unusable(cache_dir: Union[PathLike, str, None]) -> bool:
 # ----------------------------------------------------------------------------
 # one table
 
+_HEADER = struct.Struct("<8sQQQ")  # magic, rows, keep (0: whole clips), end of the data written so far
+_MAGIC = b"AVMCLIP3"
+_HEADER_BYTES = 64
+#: One row's entry in the index: where its samples are, how many, their rate, the check, the flag.
+_ENTRY = np.dtype([("offset", "<u8"), ("length", "<u4"), ("rate", "<u4"), ("crc", "<u4"), ("ready", "u1"),
+                   ("pad", "V3")])
+#: A table grows by at least this much at a time (or an eighth of its size), so reservations are few.
+GROW_BYTES = 1 << 18
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def _data_start(n_rows: int) -> int:
+    return _align8(_HEADER_BYTES + _ENTRY.itemsize * n_rows)
+
+
+def table_bytes(n_rows: int, keep: int = 0, lengths: Sequence[int] = ()) -> int:
+    """Bytes a table of ``n_rows`` rows needs: its header and index, plus the samples of ``lengths``.
+
+    Rows are as long as their clips (at most ``keep`` samples; ``keep`` 0 or None: whole clips).
+    """
+    return _data_start(n_rows) + sum(_align8(4 * (min(n, keep) if keep else n)) for n in lengths)
+
+
+def _row_crc(i: int, samples: np.ndarray, offset: int, rate: int) -> int:
+    """The row check: the samples and every field that says how to read them (row, offset, length, rate)."""
+    crc = zlib.crc32(samples)
+    return zlib.crc32(struct.pack("<QQII", i, offset, len(samples), rate), crc)
+
+
 
 def _description_path(table: Path) -> Path:
     return table.with_suffix(DESCRIPTION_SUFFIX)
+
+
+def _identity(st: os.stat_result) -> Tuple[int, int, int, int]:
+    """What says a source file is the one a row was made from: size, modification and change times, inode.
+
+    The change time (``st_ctime_ns``; creation time on Windows) moves on every
+    write and cannot be set back as the modification time can (``touch -d``,
+    ``cp -p``, ``os.utime``), so a file edited in place with its size and
+    modification time kept still gets a new table. A chmod or a new hard link
+    moves it too: that costs a recomputation, never bytes.
+    """
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 def _describe(kind: str, paths: Sequence[str], stats: Sequence[os.stat_result], keep: int, key: str) -> dict:
@@ -172,7 +229,7 @@ def _describe(kind: str, paths: Sequence[str], stats: Sequence[os.stat_result], 
         folder, name = os.path.split(os.path.abspath(p))
         if folder not in folders:
             folders.append(folder)
-        files.append([folders.index(folder), name, st.st_size, st.st_mtime_ns])
+        files.append([folders.index(folder), name, *_identity(st)])
     return {
         "what": "avmnist-torch clip table",
         "layout": _LAYOUT,
@@ -196,50 +253,88 @@ def _remove_file(path: Path) -> None:
 
 
 class _Table:
-    """One memory-mapped table: ``n`` rows of ``keep`` float32, plus lengths, rates, CRCs and ready flags."""
+    """One memory-mapped table: a header, an index of ``n`` rows, then each filled row's samples.
 
-    def __init__(self, path: Path, n_rows: int, keep: int, description: Callable[[], dict]) -> None:
-        self.n_rows, self.keep = n_rows, keep
-        size = table_bytes(n_rows, keep)
-        data_bytes = n_rows * keep * 4
+    Rows are appended where the data written so far ends, under the folder lock, so
+    a table costs what its clips cost. The file grows by reserved steps
+    (:func:`~avmnist_torch.filesystem.reserve_space`), so a write through the map
+    never lands on a page without a block.
+    """
+
+    def __init__(self, path: Path, n_rows: int, keep: Optional[int], description: Callable[[], dict]) -> None:
+        self.path = path
+        self.n_rows, self.keep = n_rows, keep or 0
+        self._base = _data_start(n_rows)
         path.parent.mkdir(parents=True, exist_ok=True)
         sidecar = _description_path(path)
-        # One creator at a time per folder: the space is reserved completely before
+        self._lock_path = path.parent / FOLDER_LOCK
+        # One creator at a time per folder: the header and index are reserved before
         # anyone maps the file, so no process ever writes into an unreserved page.
-        with file_lock(path.parent / FOLDER_LOCK):
+        with file_lock(self._lock_path):
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
             try:
                 st = os.fstat(fd)
-                incomplete = st.st_size < size
+                fresh = not self._header_ok(fd, st.st_size)
+                size = max(st.st_size, self._base)
                 blocks = getattr(st, "st_blocks", None)  # absent on Windows
                 try:
-                    if incomplete or not sidecar.exists():
+                    if fresh or not sidecar.exists():
                         write_json_atomic(sidecar, description())
                     # A short or sparse file gets its blocks now, or fails here with ENOSPC/EDQUOT
                     # instead of SIGBUS in a worker later. A table already whole is left alone: where
                     # posix_fallocate is emulated (NFSv3), it would write into rows others are filling.
-                    if incomplete or (blocks is not None and blocks * 512 < size):
+                    if st.st_size < size or (blocks is not None and blocks * 512 < size):
                         reserve_space(fd, size)
+                    if fresh:  # a new table (or one whose header is not this layout's): empty index
+                        pwrite_all(fd, bytes(self._base), 0)
+                        pwrite_all(fd, _HEADER.pack(_MAGIC, n_rows, self.keep, self._base), 0)
                 except OSError:
-                    if incomplete:  # never complete, so nobody maps it: give the space back
+                    if fresh and st.st_size == 0:  # never complete, so nobody maps it: give the space back
                         _remove_file(path)
                         _remove_file(sidecar)
                     raise
-                self._map = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
-            finally:
+            except BaseException:
                 os.close(fd)
+                raise
+        self._fd = fd
+        self._map: Optional[mmap.mmap] = None
+        self._old_maps: List[mmap.mmap] = []
         try:
             os.utime(sidecar)  # last use: once per process per table
         except OSError:
             pass
-        self.data = np.frombuffer(self._map, dtype=np.float32, count=n_rows * keep).reshape(n_rows, keep)
-        meta = data_bytes
-        self.lengths = np.frombuffer(self._map, dtype=np.uint32, count=n_rows, offset=meta)
-        self.rates = np.frombuffer(self._map, dtype=np.uint32, count=n_rows, offset=meta + 4 * n_rows)
-        self.crcs = np.frombuffer(self._map, dtype=np.uint32, count=n_rows, offset=meta + 8 * n_rows)
-        self.ready = np.frombuffer(self._map, dtype=np.uint8, count=n_rows, offset=meta + 12 * n_rows)
-        self.verified = np.zeros(n_rows, dtype=bool)
+        self._remap()
+        #: Rows this process has checked: views into the map (a shared file mapping refaults
+        #: with the same bytes after ``release_now_and_then``).
+        self._rows: Dict[int, Tuple[np.ndarray, int]] = {}
         self._reads = 0
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _header_ok(self, fd: int, size: int) -> bool:
+        if size < self._base:
+            return False
+        os.lseek(fd, 0, os.SEEK_SET)
+        head = os.read(fd, _HEADER.size)
+        if len(head) < _HEADER.size:
+            return False
+        magic, rows, keep, end = _HEADER.unpack(head)
+        return magic == _MAGIC and rows == self.n_rows and keep == self.keep and self._base <= end <= size
+
+    def _remap(self) -> None:
+        """Map the whole file as it is now; views of an older map stay valid (it lives while they do)."""
+        size = os.fstat(self._fd).st_size
+        if getattr(self, "_map", None) is not None:
+            self._old_maps.append(self._map)  # rows checked earlier are views of it
+        self._map = mmap.mmap(self._fd, size, access=mmap.ACCESS_WRITE)
+        self._size = size
+        self.index = np.frombuffer(self._map, dtype=_ENTRY, count=self.n_rows, offset=_HEADER_BYTES)
 
     def release_now_and_then(self) -> None:
         """Every ``RELEASE_EVERY`` reads, drop this process's mapping of the table (not the file).
@@ -253,31 +348,66 @@ class _Table:
         """
         self._reads += 1
         if self._reads % RELEASE_EVERY == 0 and hasattr(mmap, "MADV_DONTNEED"):
-            self._map.madvise(mmap.MADV_DONTNEED)
+            for mapped in (*self._old_maps, self._map):
+                mapped.madvise(mmap.MADV_DONTNEED)
+
+    def _checked(self, i: int) -> Optional[Tuple[np.ndarray, int]]:
+        """Row ``i`` if its flag is set and its check matches every field, else None."""
+        entry = self.index[i].copy()  # one snapshot: another process may be writing the entry
+        if not entry["ready"]:
+            return None
+        offset, length, rate = int(entry["offset"]), int(entry["length"]), int(entry["rate"])
+        if offset < self._base or offset % 4 or (self.keep and length > self.keep):
+            return None
+        end = offset + 4 * length
+        if end > self._size:
+            self._remap()
+            if end > self._size:
+                return None
+        samples = np.frombuffer(self._map, dtype=np.float32, count=length, offset=offset)
+        if _row_crc(i, samples, offset, rate) != int(entry["crc"]):
+            return None
+        samples.setflags(write=False)
+        return samples, rate
 
     def row(self, i: int) -> Optional[Tuple[np.ndarray, int]]:
-        if not self.verified[i]:
-            if not self.ready[i]:
-                return None
-            length = int(self.lengths[i])
-            if length > self.keep or zlib.crc32(self.data[i, :length]) != int(self.crcs[i]):
-                return None
-            self.verified[i] = True
-        return self.data[i, : int(self.lengths[i])], int(self.rates[i])
+        found = self._rows.get(i)
+        if found is None:
+            found = self._checked(i)
+            if found is not None:
+                self._rows[i] = found
+        return found
 
     def store(self, i: int, samples: np.ndarray, rate: int) -> Tuple[np.ndarray, int]:
-        length = min(len(samples), self.keep)
-        self.ready[i] = 0
-        self.data[i, :length] = samples[:length]
-        self.lengths[i] = length
-        self.rates[i] = rate
-        self.crcs[i] = zlib.crc32(self.data[i, :length])
-        # A system call between the samples and the flag: no other process can see
-        # the flag before the samples it vouches for.
-        self._map.flush()
-        self.ready[i] = 1
-        self.verified[i] = True
-        return self.data[i, :length], rate
+        """Append row ``i`` (unless another process did meanwhile); OSError when the disk is full."""
+        samples = np.ascontiguousarray(samples[: self.keep] if self.keep else samples, dtype=np.float32)
+        with file_lock(self._lock_path):
+            found = self._checked(i)
+            if found is not None:
+                self._rows[i] = found
+                return found
+            end = int(np.frombuffer(self._map, dtype="<u8", count=1, offset=24)[0])
+            offset = _align8(max(end, self._base))
+            stop = offset + 4 * len(samples)
+            if stop > os.fstat(self._fd).st_size:
+                size = os.fstat(self._fd).st_size
+                reserve_space(self._fd, max(stop, size + max(GROW_BYTES, size // 8)))
+            if stop > self._size:
+                self._remap()
+            index = self.index
+            index["ready"][i] = 0
+            row = np.frombuffer(self._map, dtype=np.float32, count=len(samples), offset=offset)
+            row[:] = samples
+            index["offset"][i], index["length"][i], index["rate"][i] = offset, len(samples), rate
+            index["crc"][i] = _row_crc(i, row, offset, rate)
+            np.frombuffer(self._map, dtype="<u8", count=1, offset=24)[0] = stop
+            # A system call between the row and its flag: no other process can see the
+            # flag before the samples it vouches for (and the check catches a torn read).
+            os.fstat(self._fd)
+            index["ready"][i] = 1
+        row.setflags(write=False)
+        self._rows[i] = (row, rate)
+        return row, rate
 
 
 class ClipBank:
@@ -331,6 +461,7 @@ class ClipBank:
         self._lock = threading.Lock()
         self._table: Optional[_Table] = None
         self._opened = False
+        self._pid = os.getpid()
         self._memory: "OrderedDict[int, Tuple[np.ndarray, int]]" = OrderedDict()
 
     def __getstate__(self):
@@ -339,6 +470,7 @@ class ClipBank:
         del state["_lock"]
         state["_table"] = None
         state["_opened"] = False
+        state["_pid"] = None
         state["_memory"] = OrderedDict()
         if folder_found_unusable(self.cache_dir):
             state["cache_dir"] = None  # this process already warned: workers go straight to memory
@@ -350,7 +482,7 @@ class ClipBank:
 
     def table_path(self) -> Optional[Path]:
         """The file this bank's table lives in, or None when its rows stay in memory."""
-        if self.cache_dir is None or not self.paths or not self.keep:
+        if self.cache_dir is None or not self.paths:
             return None
         return self._locate()[0]
 
@@ -358,13 +490,14 @@ class ClipBank:
         stats = [os.stat(p) for p in self.paths]
         identity = [_LAYOUT, self.kind, f"keep={self.keep}", self.key, f"avmnist-torch={__version__}"]
         for p, st in zip(self.paths, stats):
-            identity.append(f"{os.path.abspath(p)}|{st.st_size}|{st.st_mtime_ns}")
+            identity.append("|".join(map(str, [os.path.abspath(p), *_identity(st)])))
         digest = hashlib.sha256("\n".join(identity).encode()).hexdigest()[:24]
         assert self.cache_dir is not None
-        return self.cache_dir / f"{self.kind}-{len(self.paths)}x{self.keep}-{digest}{TABLE_SUFFIX}", stats
+        rows = f"{len(self.paths)}x{self.keep or 'all'}"
+        return self.cache_dir / f"{self.kind}-{rows}-{digest}{TABLE_SUFFIX}", stats
 
     def _open(self) -> Optional[_Table]:
-        if self.cache_dir is None or not self.paths or not self.keep:
+        if self.cache_dir is None or not self.paths:
             return None
         if folder_found_unusable(self.cache_dir):
             return None
@@ -374,24 +507,33 @@ class ClipBank:
                 path, len(self.paths), self.keep, lambda: _describe(self.kind, self.paths, stats, self.keep, self.key)
             )
         except OSError as err:
-            size = table_bytes(len(self.paths), self.keep)
-            doing = f"reserving {_human(size)} for the {self.kind} clip table"
-            advice = (
-                "free space there, or choose another folder with $" + CACHE_ENV + " or the dataset's noise_cache= "
-                "option (noise_cache=None keeps clips in memory without this warning)"
-                if err.errno in _NO_SPACE
-                else "choose a writable folder with $" + CACHE_ENV + " or the dataset's noise_cache= option "
-                "(noise_cache=None keeps clips in memory without this warning)"
-            )
-            _give_up_on(
-                self.cache_dir,
-                f"cannot use the clip cache in {self.cache_dir}: {io_error(err, path, doing, CacheError)}; "
-                f"clip tables there are kept in each process's memory for the rest of this process instead "
-                f"(slower, and a copy per DataLoader worker). To share them, {advice}.",
-            )
+            size = table_bytes(len(self.paths))
+            self._give_up(err, path, f"reserving {_human(size)} for the index of the {self.kind} clip table")
             return None
 
+    def _give_up(self, err: OSError, path: Path, doing: str) -> None:
+        assert self.cache_dir is not None
+        advice = (
+            "free space there, or choose another folder with $" + CACHE_ENV + " or the dataset's noise_cache= "
+            "option (noise_cache=None keeps clips in memory without this warning)"
+            if err.errno in _NO_SPACE
+            else "choose a writable folder with $" + CACHE_ENV + " or the dataset's noise_cache= option "
+            "(noise_cache=None keeps clips in memory without this warning)"
+        )
+        _give_up_on(
+            self.cache_dir,
+            f"cannot use the clip cache in {self.cache_dir}: {io_error(err, path, doing, CacheError)}; "
+            f"clip tables there are kept in each process's memory for the rest of this process instead "
+            f"(slower, and a copy per DataLoader worker). To share them, {advice}.",
+        )
+
     def _table_or_none(self) -> Optional[_Table]:
+        if self._pid != os.getpid():
+            # A forked DataLoader worker inherits the parent's open table and checks: it
+            # opens the table itself, so its sources and rows are checked in this process too.
+            # The parent's lock may have been held by one of its threads at the fork: a fresh one.
+            self._lock = threading.Lock()
+            self._table, self._opened, self._pid = None, False, os.getpid()
         if not self._opened:
             with self._lock:
                 if not self._opened:
@@ -408,7 +550,16 @@ class ClipBank:
             if found is None:
                 samples, rate = self.load(self.paths[i])
                 with self._lock:
-                    found = table.row(i) or table.store(i, samples, rate)
+                    try:
+                        found = table.row(i) or table.store(i, samples, rate)
+                    except OSError as err:  # the disk filled up: this row and later ones stay in memory
+                        size = _human(4 * len(samples[: self.keep] if self.keep else samples))
+                        self._give_up(err, table.path, f"adding a row of {size} to the {self.kind} clip table")
+                        self._table = None
+                        found = None
+                if found is not None:
+                    return found
+                return self._remember(i, samples, rate)
             return found
         with self._lock:
             found = self._memory.get(i)
@@ -416,6 +567,9 @@ class ClipBank:
                 self._memory.move_to_end(i)
                 return found
         samples, rate = self.load(self.paths[i])
+        return self._remember(i, samples, rate)
+
+    def _remember(self, i: int, samples: np.ndarray, rate: int) -> Tuple[np.ndarray, int]:
         if self.keep:
             samples = samples[: self.keep].copy()
         samples.setflags(write=False)
@@ -479,9 +633,8 @@ def _read_description(path: Path) -> Optional[dict]:
 def _sources_unchanged(description: dict) -> bool:
     try:
         folders = [str(f) for f in description["sources"]]
-        for k, name, size, mtime_ns in description["files"]:
-            st = os.stat(os.path.join(folders[k], name))
-            if st.st_size != size or st.st_mtime_ns != mtime_ns:
+        for k, name, *identity in description["files"]:
+            if list(_identity(os.stat(os.path.join(folders[k], name)))) != identity:
                 return False
     except (OSError, KeyError, IndexError, TypeError, ValueError):
         return False

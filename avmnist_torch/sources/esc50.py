@@ -71,6 +71,16 @@ def read_noise_split(esc50_dir: PathLike, *, check_files: bool = True) -> NoiseS
         )
     if table.empty:
         raise SourceError(f"{csv_path}: the metadata lists no clips")
+    for column in REQUIRED_COLUMNS:
+        # pandas reads an empty field as NaN, and groupby would drop its row without a word
+        blank = table[column].isna() | (table[column].astype(str).str.strip() == "")
+        if blank.any():
+            row = int(blank.to_numpy().nonzero()[0][0])
+            shown = table.iloc[row].get("filename" if column != "filename" else "category")
+            raise SourceError(
+                f"{csv_path}: line {row + 2} (clip {shown}) has a blank {column}; every clip needs a "
+                f"filename and a category (fix the row or restore ESC-50's meta/esc50.csv)"
+            )
 
     by_category = {}
     for category, rows in table.groupby("category"):

@@ -18,6 +18,22 @@ from .labels import LabelsLike, load_labels
 PathLike = Union[str, os.PathLike]
 
 
+def check_data_root(root: PathLike) -> Path:
+    """``root`` as a Path if it is a folder, else a :class:`SourceError` saying it is a file or is missing.
+
+    Checked before any source is looked up under it, so a mistyped root is
+    reported as itself, not as the first file that could not be found inside it.
+    """
+    path = Path(root)
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise SourceError(f"root {path} is a file, not a data folder; give the folder that holds recordings/, "
+                          "noise_recordings/ and the labels (see 'avmnist-audio download --root DATA')")
+    raise SourceError(f"root {path} does not exist; give the folder that holds recordings/, noise_recordings/ "
+                      "and the labels, or fetch them there with 'avmnist-audio download --root DATA'")
+
+
 def occurrence_rank(labels: np.ndarray) -> np.ndarray:
     """k[i] = how many j < i have labels[j] == labels[i], for all i at once."""
     rank = np.empty(len(labels), dtype=np.int64)

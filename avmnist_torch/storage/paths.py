@@ -1,11 +1,14 @@
-"""Where the files of an export live: the final names and the files beside them while it runs.
+"""Where the files of an export live: the final names and the files beside them.
 
 See :mod:`avmnist_torch.storage` for what each file is for.
 """
 
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
+from typing import Optional, Tuple
 
 from ..common import PathLike
 
@@ -13,11 +16,17 @@ __all__ = [
     "notebook_path",
     "multibench_path",
     "sidecar_path",
-    "partial_path",
-    "partial_meta_path",
-    "done_dir",
-    "lock_path",
+    "checksums_path",
+    "writing_path",
+    "parse_writing_path",
+    "LEGACY_SUFFIXES",
 ]
+
+#: What an older version of this package left beside an interrupted export (a chunk log and
+#: row locks); nothing reads them now, and ``info`` lists them as safe to delete.
+LEGACY_SUFFIXES = (".partial", ".partial.json", ".partial.done", ".lock")
+
+_WRITING = re.compile(r"^\.(?P<name>.+)\.writing-(?P<host>[^/]*)-(?P<pid>\d+)$")
 
 
 def notebook_path(root: PathLike, split: str, scheme: str) -> Path:
@@ -35,21 +44,30 @@ def sidecar_path(path: PathLike) -> Path:
     return Path(f"{path}.json")
 
 
-def partial_path(path: PathLike) -> Path:
-    """``<file>.partial``: the data of an export in progress, header and all."""
-    return Path(f"{path}.partial")
+def checksums_path(path: PathLike) -> Path:
+    """``<file>.crc32``: one CRC-32 per row of a finished file, little-endian uint32."""
+    return Path(f"{path}.crc32")
 
 
-def partial_meta_path(path: PathLike) -> Path:
-    """``<file>.partial.json``: the parameters of the run that started an export in progress."""
-    return Path(f"{path}.partial.json")
+def _host() -> str:
+    # '-' separates the fields of the name; a host name keeps its dots.
+    return socket.gethostname().replace("-", "_").replace("/", "_") or "host"
 
 
-def done_dir(path: PathLike) -> Path:
-    """``<file>.partial.done/``: one log per exporter of the chunks it has written."""
-    return Path(f"{path}.partial.done")
+def writing_path(path: PathLike, pid: int) -> Path:
+    """``.<name>.writing-{host}-{pid}``: the file an exporter writes before renaming it to ``path``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.writing-{_host()}-{pid}")
 
 
-def lock_path(path: PathLike) -> Path:
-    """``<file>.lock``: the byte-range locks that keep exporters of the same rows apart."""
-    return Path(f"{path}.lock")
+def parse_writing_path(candidate: PathLike) -> Optional[Tuple[str, str, int]]:
+    """``(final name, host, pid)`` of a :func:`writing_path` name; None for any other name."""
+    m = _WRITING.match(Path(candidate).name)
+    if not m:
+        return None
+    return m.group("name"), m.group("host"), int(m.group("pid"))
+
+
+def this_host() -> str:
+    """This machine's name as :func:`writing_path` writes it."""
+    return _host()

@@ -26,7 +26,7 @@ How it stays safe:
 - Verification does not depend on how an archive was packed: FSDD's recordings against a
   shipped manifest of their sha256, ESC-50 against its own csv (every clip present, mono,
   44.1 kHz, 5 s), MNIST's files against the md5 of the published ``.gz`` or of its
-  decompressed content (``verify.py``).
+  decompressed content (``checksums.py``).
 - A verified part leaves a marker in ``DATA/.downloads`` so reruns are cheap; a part whose
   files are already in place (a manual copy) is verified in place and never downloaded.
 - Several processes on one root (DDP ranks) take turns through a lock in the root; the others
@@ -43,9 +43,10 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ...common import DownloadError, ParameterError, VerificationError
+from ...common import DownloadError, ParameterError, PathLike, VerificationError
 from ...filesystem import io_error
-# The published checksums and counts, importable from here as before.
+# The published checksums and counts, re-exported so that one import gives a caller checking a
+# data root by hand everything download() checks it against.
 from ..mnist_idx import (  # noqa: F401
     MNIST_GZ_MD5,
     MNIST_IMAGE_FILES,
@@ -69,7 +70,7 @@ from .releases import (  # noqa: F401
     MNIST_BASE_URLS,
     apply_mirror,
 )
-from .verify import (
+from .checksums import (
     load_fsdd_manifest,
     verify_esc50,
     verify_fsdd,
@@ -107,7 +108,7 @@ MIRROR_ENV = "AVMNIST_MIRROR"
 
 
 def download(
-    root: str | os.PathLike[str],
+    root: PathLike,
     *,
     sources: Sequence[str] = AUDIO_SOURCES,
     mirror: str | None = None,
@@ -169,6 +170,23 @@ def download(
     ParameterError
         (a ValueError) for an unknown source name or a malformed mirror.
     """
+    mirror = _checked_mirror(sources, mirror)
+    root = Path(root).expanduser().resolve()
+    ctx = Context(root, mirror, retries, timeout, progress, keep_archives, fsdd_manifest,
+                  esc50_expected)
+    _make_download_folder(ctx)
+    with RootLock(ctx.downloads, ctx.say):
+        failures = _install_under_lock(ctx, sources)
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise DownloadError("\n\n".join(str(e) for e in failures))
+    return root
+
+
+def _checked_mirror(sources: Sequence[str], mirror: str | None) -> str | None:
+    """The mirror to use (`mirror`, else ``$AVMNIST_MIRROR``, else None), after refusing unknown sources
+    and a malformed mirror before anything is written."""
     unknown = [s for s in sources if s not in INSTALLERS]
     if unknown:
         raise ParameterError(f"unknown source(s) {unknown}; choose from {list(SOURCES)}")
@@ -176,30 +194,32 @@ def download(
         mirror = os.environ.get(MIRROR_ENV) or None
     if mirror:
         apply_mirror("http://x/", mirror)  # fail fast on a malformed mirror
-    root = Path(root).expanduser().resolve()
-    ctx = Context(root, mirror, retries, timeout, progress, keep_archives, fsdd_manifest,
-                  esc50_expected)
+    return mirror
+
+
+def _make_download_folder(ctx: Context) -> None:
+    """Create ``root/.downloads``; a read-only root that exists is let through.
+
+    Such a root may already hold everything: RootLock checks it without a lock, and anything
+    that would have to be written fails naming the file.
+    """
     try:
         ctx.downloads.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        # A read-only root that exists may already hold everything: RootLock checks it
-        # without a lock, and anything that would have to be written fails naming the file.
-        if not (root.is_dir() and err.errno in (errno.EROFS, errno.EACCES, errno.EPERM)):
+        if not (ctx.root.is_dir() and err.errno in (errno.EROFS, errno.EACCES, errno.EPERM)):
             raise io_error(err, ctx.downloads, "creating the download folder",
                            DownloadError) from None
 
+
+def _install_under_lock(ctx: Context, sources: Sequence[str]) -> list[DownloadError]:
+    """Install each source in turn (repeats dropped); the failures, so that one does not stop the others."""
+    # Under the lock no other downloader is at work here, so a tree whose process has
+    # ended is a leftover of a killed run (about 900 MB for ESC-50).
+    remove_stale_temp_trees(ctx.root, ctx.say)
     failures: list[DownloadError] = []
-    with RootLock(ctx.downloads, ctx.say):
-        # Under the lock no other downloader is at work here, so a tree whose process has
-        # ended is a leftover of a killed run (about 900 MB for ESC-50).
-        remove_stale_temp_trees(root, ctx.say)
-        for name in dict.fromkeys(sources):  # keep order, drop repeats
-            try:
-                INSTALLERS[name](ctx)
-            except DownloadError as exc:
-                failures.append(exc)
-    if len(failures) == 1:
-        raise failures[0]
-    if failures:
-        raise DownloadError("\n\n".join(str(e) for e in failures))
-    return root
+    for name in dict.fromkeys(sources):  # keep order, drop repeats
+        try:
+            INSTALLERS[name](ctx)
+        except DownloadError as exc:
+            failures.append(exc)
+    return failures

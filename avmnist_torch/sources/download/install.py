@@ -29,7 +29,7 @@ from ..mnist_idx import MNIST_IMAGE_FILES, MNIST_LABEL_FILES, read_idx_labels
 from .archives import CORRUPT_ARCHIVE, copy_stream, iter_archive
 from .http import FetchFailed, fetch
 from .releases import ESC50_COMMIT, ESC50_URL, FSDD_TAG, FSDD_URL, MNIST_BASE_URLS, apply_mirror
-from .verify import (
+from .checksums import (
     check_fsdd,
     check_mnist_images_file,
     check_mnist_labels_file,

@@ -1,0 +1,357 @@
+"""``AVMNISTDataModule``: AV-MNIST for Lightning, generated on the fly, with the thesis' protocol.
+
+Needs Lightning (``pip install "avmnist-torch[lightning]"``); the rest of the package does not.
+
+The protocol restates the ``AVMNISTDataModule`` of the thesis repository
+(``AVMNIST_Experiments/utils/get_data.py``), which reads exported files:
+
+- train and validation come from the train split: ``random_split(train, [55000, 5000])``, that
+  is, a ``torch.randperm`` of the 60,000 items whose first 55,000 are train and last 5,000
+  validation. The thesis draws it from torch's global generator (so the split depends on every
+  draw made before it); here it comes from a generator of its own seeded by ``split_seed``,
+  which gives what the thesis gets when ``torch.manual_seed(split_seed)`` is the last thing to
+  touch the global generator before its ``setup``. ``validation="last"`` takes MultiBench's
+  split instead (``get_dataloader``: items 0-54,999 train, 55,000-59,999 validation);
+- test is the whole test split (the thesis' ``random_split(test, [10000, 0])`` only reorders it);
+- batches of 128, training shuffled, ``persistent_workers=True`` when there are workers;
+- image and audio scaled to ``x / 255`` as floats (see :mod:`avmnist_torch.transforms`), labels
+  as int64.
+
+Here items are generated on the fly by the package's datasets (or served from exports with
+``from_export=`` and ``image_file=``), so nothing needs to exist beforehand beyond the data root.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+from .common import ParameterError, check_split
+from .dataset import AVMNISTAudioDataset
+from .paired import AVMNISTDataset, AVMNISTImageDataset
+from .sampling import EpochSampler, epoch_target
+from .transforms import ScaleTo01
+
+try:
+    import lightning.pytorch as pl
+except ImportError as err:  # lightning is an optional extra
+    raise ImportError(
+        "avmnist_torch.lightning needs Lightning, which is not installed: "
+        "pip install 'avmnist-torch[lightning]' (or pip install lightning)"
+    ) from err
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: What a batch holds, per modality.
+MODALITIES = ("both", "audio", "image")
+
+#: How validation is taken from the train split.
+VALIDATION_SPLITS = ("random", "last")
+
+_THESIS_SCALING = ScaleTo01()
+
+
+def train_validation_split(n: int, val_size: int = 5000, *, seed: int = 0,
+                           how: str = "random") -> Tuple[np.ndarray, np.ndarray]:
+    """The indices of the training and validation items among the `n` items of the train split.
+
+    Parameters
+    ----------
+    n : int
+        Items in the train split (60,000 for AV-MNIST).
+    val_size : int
+        Validation items (the thesis: 5,000); the other ``n - val_size`` are for training.
+    seed : int
+        Seeds the permutation for ``how="random"``.
+    how : {"random", "last"}
+        ``"random"``: the thesis' ``random_split``: a ``torch.randperm(n)`` from a generator
+        seeded by `seed`; its first ``n - val_size`` entries are train, the rest validation.
+        ``"last"``: MultiBench's: the first ``n - val_size`` items train, the last `val_size`
+        validation.
+
+    Returns
+    -------
+    train, validation : numpy.ndarray
+        int64 indices, in the order the split lists them.
+    """
+    if how not in VALIDATION_SPLITS:
+        raise ParameterError(f"unknown validation split {how!r}: choose one of {', '.join(VALIDATION_SPLITS)}")
+    if not isinstance(val_size, (int, np.integer)) or not 0 < val_size < n:
+        raise ParameterError(f"val_size must be an integer from 1 to {n - 1} (the train split has {n:,} items), "
+                             f"got {val_size!r}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"split_seed must be a non-negative integer, got {seed!r}")
+    if how == "last":
+        order = np.arange(n, dtype=np.int64)
+    else:
+        generator = torch.Generator()
+        generator.manual_seed(int(seed))
+        order = torch.randperm(n, generator=generator).numpy().astype(np.int64)
+    cut = n - int(val_size)
+    return order[:cut], order[cut:]
+
+
+def _accepts(cls: type, name: str) -> bool:
+    return name in inspect.signature(cls).parameters
+
+
+def _keywords(cls: type) -> set:
+    """The keyword arguments `cls` takes by name (those behind ``**`` not included)."""
+    return {name for name, p in inspect.signature(cls).parameters.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+#: The keyword arguments each modality's dataset takes (the paired one passes the audio's on).
+_TAKES = {
+    "audio": _keywords(AVMNISTAudioDataset),
+    "both": _keywords(AVMNISTDataset) | _keywords(AVMNISTAudioDataset),
+    "image": _keywords(AVMNISTImageDataset),
+}
+#: Set by the DataModule itself, so not accepted in ``dataset_options``.
+_OWN = {"root", "split", "scheme", "seed", "image", "image_file", "transform", "transform_image",
+        "transform_audio", "target_transform", "draws", "from_export"}
+
+
+class AVMNISTDataModule(pl.LightningDataModule):
+    """AV-MNIST as a ``LightningDataModule``: train/validation/test with the thesis' protocol.
+
+    Parameters
+    ----------
+    root : path
+        The data root the datasets read (see :class:`~avmnist_torch.dataset.AVMNISTAudioDataset`).
+    scheme : str or Scheme
+        The audio degradation.
+    modality : {"both", "audio", "image"}
+        What a batch holds: ``(image, audio, label)`` (MultiBench's and the thesis' order),
+        ``(audio, label)`` or ``(image, label)``.
+    seed : int
+        The datasets' seed (the audio items' random draws).
+    image : {"pca25", "raw"}
+        The image half (see :class:`~avmnist_torch.paired.AVMNISTDataset`).
+    image_file : path, optional
+        Serve an exported or published image half instead (``image/{split}_data.npy``, or a
+        folder holding it such as MultiBench's).
+    batch_size : int
+        128, as the thesis.
+    num_workers : int
+        DataLoader workers for each loader (the thesis: 6).
+    val_size : int
+        Validation items taken from the train split (the thesis: 5,000); the rest train.
+    split_seed : int
+        Seeds the train/validation split and the training order of each epoch.
+    validation : {"random", "last"}
+        The thesis' random split, or MultiBench's last `val_size` items (see
+        :func:`train_validation_split`).
+    shuffle : bool
+        Shuffle the training items each epoch (by ``(split_seed, epoch)``).
+    draws : str, optional
+        Passed to the TRAINING dataset only (for example ``"per_epoch"``: new random draws each
+        epoch); validation and test keep fixed items. The training loader's sampler sets the
+        dataset's epoch from the trainer at the start of every epoch.
+    from_export : "auto" or mapping, optional
+        Serve the audio from exports instead of generating it: ``"auto"`` (the notebook-layout
+        file under `root` when it matches, else generate) or ``{"train": path, "test": path}``.
+    transform_image, transform_audio : callable, optional
+        Default :class:`~avmnist_torch.transforms.ScaleTo01` (``x / 255`` as float32, what the
+        thesis feeds its models); None leaves the datasets' own values.
+    persistent_workers : bool
+        Keep each loader's workers between epochs (when ``num_workers > 0``). The thesis keeps the
+        training loader's; here validation's and test's too, since a generating worker is costly
+        to start.
+    pin_memory : bool
+    multiprocessing_context : str, optional
+        The workers' start method (``"spawn"``, ``"fork"``, ...); default PyTorch's.
+    dataset_options : mapping, optional
+        More keyword arguments for the datasets (``renderer``, ``style``, ``clip_tables``,
+        ``image_cache``, ``recordings``, ``noises``, ``images``, ...); each dataset gets those it
+        takes.
+
+    Notes
+    -----
+    With ``draws``, the training dataset must have ``set_epoch`` (per-epoch draws). The sampler
+    (:class:`~avmnist_torch.sampling.EpochSampler`) calls it in the main process each time the
+    training loader starts an epoch, with the trainer's ``current_epoch``, also under Lightning's
+    distributed sampler wrapping.
+    """
+
+    def __init__(
+        self,
+        root: PathLike,
+        scheme: Any = "burst_noise",
+        *,
+        modality: str = "both",
+        seed: int = 0,
+        image: str = "pca25",
+        image_file: Optional[PathLike] = None,
+        batch_size: int = 128,
+        num_workers: int = 6,
+        val_size: int = 5000,
+        split_seed: int = 0,
+        validation: str = "random",
+        shuffle: bool = True,
+        draws: Optional[str] = None,
+        from_export: Union[str, Mapping[str, PathLike], None] = None,
+        transform_image: Optional[Callable] = _THESIS_SCALING,
+        transform_audio: Optional[Callable] = _THESIS_SCALING,
+        persistent_workers: bool = True,
+        pin_memory: bool = False,
+        multiprocessing_context: Optional[str] = None,
+        dataset_options: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        super().__init__()
+        if modality not in MODALITIES:
+            raise ParameterError(f"unknown modality {modality!r}: choose one of {', '.join(MODALITIES)}")
+        if validation not in VALIDATION_SPLITS:
+            raise ParameterError(f"unknown validation split {validation!r}: choose one of {', '.join(VALIDATION_SPLITS)}")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
+            raise ParameterError(f"num_workers must be a non-negative integer, got {num_workers!r}")
+        if not isinstance(split_seed, (int, np.integer)) or split_seed < 0:
+            raise ParameterError(f"split_seed must be a non-negative integer, got {split_seed!r}")
+        if draws is not None:
+            if modality == "image":
+                raise ParameterError("draws= sets the audio's random draws; modality='image' has none")
+            if not _accepts(AVMNISTAudioDataset, "draws"):
+                raise ParameterError(
+                    f"draws={draws!r}: this version of avmnist_torch's datasets takes no draws= "
+                    "(per-epoch draws); leave draws unset"
+                )
+        if from_export is not None:
+            if modality == "image":
+                raise ParameterError("from_export= serves the audio from exports; modality='image' has no audio "
+                                     "(give image_file= to serve an exported image half)")
+            if isinstance(from_export, str) and from_export != "auto" or not isinstance(from_export, (str, Mapping)):
+                raise ParameterError(
+                    "from_export must be 'auto' or a mapping {'train': path, 'test': path} (one export per split), "
+                    f"got {from_export!r}"
+                )
+            if isinstance(from_export, Mapping):
+                for split in from_export:
+                    check_split(split)
+        options = dict(dataset_options or {})
+        taken = set().union(*_TAKES.values()) - _OWN
+        unknown = sorted(set(options) - taken)
+        if unknown:
+            raise ParameterError(f"dataset_options: no dataset takes {', '.join(unknown)}; "
+                                 f"the options are {', '.join(sorted(taken))}")
+        self.root = root
+        self.scheme = scheme
+        self.modality = modality
+        self.seed = seed
+        self.image = image
+        self.image_file = image_file
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.val_size = val_size
+        self.split_seed = int(split_seed)
+        self.validation = validation
+        self.shuffle = bool(shuffle)
+        self.draws = draws
+        self.from_export = from_export
+        self.transform_image = transform_image
+        self.transform_audio = transform_audio
+        self.persistent_workers = bool(persistent_workers)
+        self.pin_memory = bool(pin_memory)
+        self.multiprocessing_context = multiprocessing_context
+        self.dataset_options: Dict[str, Any] = options
+        self.train_dataset: Optional[torch.utils.data.Subset] = None
+        self.val_dataset: Optional[torch.utils.data.Subset] = None
+        self.test_dataset: Optional[torch.utils.data.Dataset] = None
+
+    # ------------------------------------------------------------------
+    def build_dataset(self, split: str, *, draws: Optional[str] = None) -> torch.utils.data.Dataset:
+        """The whole of `split` as this module serves it: items per `modality`, scaled.
+
+        Parameters
+        ----------
+        split : {"train", "test"}
+        draws : str, optional
+            Passed to the dataset (the training dataset only gets one).
+        """
+        check_split(split)
+        options = {k: v for k, v in self.dataset_options.items() if k in _TAKES[self.modality]}
+        if draws is not None:
+            options["draws"] = draws
+        if self.from_export is not None and self.modality != "image":
+            export = self.from_export if isinstance(self.from_export, str) else self.from_export.get(split)
+            if export is not None:
+                options["from_export"] = export
+        if self.modality == "audio":
+            return AVMNISTAudioDataset(self.root, split, self.scheme, seed=self.seed,
+                                       transform=self.transform_audio, **options)
+        if self.modality == "both":
+            return AVMNISTDataset(self.root, split, self.scheme, seed=self.seed, image=self.image,
+                                  image_file=self.image_file, transform_image=self.transform_image,
+                                  transform_audio=self.transform_audio, **options)
+        return AVMNISTImageDataset(self.root, split, image=self.image, image_file=self.image_file,
+                                   transform=self.transform_image, **options)
+
+    def prepare_data(self) -> None:
+        """Nothing to prepare: items are generated from the data root (use ``download`` to fetch it)."""
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        """Build the datasets `stage` needs (``"fit"``, ``"validate"``, ``"test"``, ``"predict"`` or None for all)."""
+        if stage in (None, "fit", "validate") and self.val_dataset is None:
+            train_full = self.build_dataset("train", draws=self.draws)
+            if self.draws is not None and epoch_target(train_full) is None:
+                raise ParameterError(
+                    f"draws={self.draws!r}: the training dataset ({type(train_full).__name__}) has no set_epoch, "
+                    "so its epoch cannot be set; leave draws unset"
+                )
+            # Validation keeps fixed items: with per-epoch draws it is a dataset of its own.
+            val_full = self.build_dataset("train") if self.draws is not None else train_full
+            train_idx, val_idx = train_validation_split(len(train_full), self.val_size, seed=self.split_seed,
+                                                        how=self.validation)
+            self.train_dataset = torch.utils.data.Subset(train_full, train_idx.tolist())
+            self.val_dataset = torch.utils.data.Subset(val_full, val_idx.tolist())
+        if stage in (None, "test", "predict") and self.test_dataset is None:
+            self.test_dataset = self.build_dataset("test")
+
+    # ------------------------------------------------------------------
+    def _trainer_epoch(self) -> Optional[int]:
+        """The trainer's current epoch (the one a training loader's iteration is for), or None without a trainer."""
+        trainer = self.trainer
+        return None if trainer is None else int(trainer.current_epoch)
+
+    def _loader(self, dataset: Optional[torch.utils.data.Dataset], name: str, **kwargs: Any) -> torch.utils.data.DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{name} is not set up yet: call setup() first (the trainer does)")
+        workers = self.num_workers
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            num_workers=workers,
+            persistent_workers=self.persistent_workers and workers > 0,
+            pin_memory=self.pin_memory,
+            multiprocessing_context=self.multiprocessing_context if workers > 0 else None,
+            **kwargs,
+        )
+
+    def train_sampler(self) -> EpochSampler:
+        """The training loader's sampler: per-epoch order by ``(split_seed, epoch)``, setting the dataset's epoch."""
+        if self.train_dataset is None:
+            raise RuntimeError("train_dataset is not set up yet: call setup('fit') first (the trainer does)")
+        return EpochSampler(self.train_dataset, seed=self.split_seed, shuffle=self.shuffle, epoch=self._trainer_epoch)
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        return self._loader(self.train_dataset, "train_dataset",
+                            sampler=self.train_sampler() if self.train_dataset is not None else None)
+
+    def val_dataloader(self) -> torch.utils.data.DataLoader:
+        return self._loader(self.val_dataset, "val_dataset", shuffle=False)
+
+    def test_dataloader(self) -> torch.utils.data.DataLoader:
+        return self._loader(self.test_dataset, "test_dataset", shuffle=False)
+
+    def predict_dataloader(self) -> torch.utils.data.DataLoader:
+        return self._loader(self.test_dataset, "test_dataset", shuffle=False)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(scheme={self.scheme!r}, modality={self.modality!r}, seed={self.seed}, "
+                f"batch_size={self.batch_size}, val_size={self.val_size}, validation={self.validation!r}, "
+                f"draws={self.draws!r})")

@@ -1,0 +1,110 @@
+"""The training order, epoch by epoch, and telling the dataset which epoch it is.
+
+:class:`EpochSampler` is a ``Sampler`` for the training ``DataLoader``. Each time it is iterated
+(once per epoch, in the main process, before any index reaches a worker) it first calls the
+dataset's ``set_epoch(epoch)``, for datasets whose items change with the epoch, then yields a
+permutation seeded by ``(seed, epoch)``. Because a ``DataLoader`` iterates its sampler in the
+main process, this reaches persistent workers as far as the dataset's ``set_epoch`` does.
+
+Lightning, on several devices, wraps a sampler of its own kind in its
+``DistributedSamplerWrapper``, which lists the whole sampler (``list(sampler)``) at each epoch
+and hands each rank its share: the call still happens, once per epoch on each rank, and every
+rank lists the same permutation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, List, Optional
+
+import numpy as np
+import torch
+
+from .common import ParameterError
+
+
+def epoch_target(dataset: Any) -> Optional[Any]:
+    """The object whose ``set_epoch`` a sampler over `dataset` must call, or None.
+
+    Looks through ``torch.utils.data.Subset`` (what a train/validation split gives) to the
+    dataset it views.
+    """
+    while isinstance(dataset, torch.utils.data.Subset):
+        dataset = dataset.dataset
+    return dataset if callable(getattr(dataset, "set_epoch", None)) else None
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """One 63-bit seed from ``(seed, epoch)``, through numpy's ``SeedSequence`` (no two pairs share a stream by arithmetic)."""
+    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Indices ``0 .. len(data_source) - 1`` in a per-epoch order; sets the dataset's epoch first.
+
+    Parameters
+    ----------
+    data_source : Dataset
+        What the ``DataLoader`` reads (a ``Subset`` is looked through for ``set_epoch``).
+    seed : int
+        With the epoch, seeds the order: ``torch.randperm(n)`` from a generator seeded by
+        :func:`epoch_seed`, the same in every process and on every rank.
+    shuffle : bool
+        False keeps the order ``0 .. n - 1`` every epoch (the epoch is still set).
+    epoch : callable, optional
+        Returns the current epoch, or None when it does not know (then the epoch last given to
+        :meth:`set_epoch` is used). :class:`~avmnist_torch.lightning.AVMNISTDataModule` passes
+        one that reads its trainer's ``current_epoch``.
+
+    Notes
+    -----
+    Outside Lightning, call ``loader.sampler.set_epoch(epoch)`` before each epoch, as with
+    PyTorch's ``DistributedSampler``.
+    """
+
+    def __init__(self, data_source: Any, *, seed: int = 0, shuffle: bool = True,
+                 epoch: Optional[Callable[[], Optional[int]]] = None) -> None:
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+        self.data_source = data_source
+        self.seed = int(seed)
+        self.shuffle = bool(shuffle)
+        self.epoch_source = epoch
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch to use when no `epoch` callable was given or it does not know."""
+        if not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ParameterError(f"epoch must be a non-negative integer, got {epoch!r}")
+        self.epoch = int(epoch)
+
+    def current_epoch(self) -> int:
+        """The epoch the next iteration is for."""
+        if self.epoch_source is not None:
+            epoch = self.epoch_source()
+            if epoch is not None:
+                return int(epoch)
+        return self.epoch
+
+    def order(self, epoch: int) -> List[int]:
+        """The indices epoch `epoch` yields, in order."""
+        n = len(self.data_source)
+        if not self.shuffle:
+            return list(range(n))
+        generator = torch.Generator()
+        generator.manual_seed(epoch_seed(self.seed, epoch))
+        return torch.randperm(n, generator=generator).tolist()
+
+    def __len__(self) -> int:
+        return len(self.data_source)
+
+    def __iter__(self) -> Iterator[int]:
+        # Not a generator function: the epoch is set when the DataLoader asks for the iterator,
+        # before it sends any index to a worker.
+        epoch = self.current_epoch()
+        target = epoch_target(self.data_source)
+        if target is not None:
+            target.set_epoch(epoch)
+        return iter(self.order(epoch))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n={len(self)}, seed={self.seed}, shuffle={self.shuffle})"
