@@ -345,8 +345,11 @@ def export(
         Worker processes generating rows; the parent writes them.
     seed, renderer, style, **dataset_kwargs
         Passed to the :class:`~avmnist_torch.generator.AudioItemGenerator`
-        (``recordings``, ``noises``, ``labels``, ``clip_tables``, ``download``);
-        they decide the bytes and are recorded beside the file.
+        (``recordings``, ``noises``, ``labels``, ``clip_tables``, ``download``,
+        and ``draws="per_epoch"`` with ``epoch=K``, ``redraw_recording``,
+        ``snr_range_db`` to write epoch K's per-epoch items); they decide the
+        bytes and are recorded beside the file (per-epoch items: the sidecar's
+        ``"draws"``, which ``verify`` and ``from_export`` compare).
     progress : bool
         Show a progress bar (items/s, ETA) on stderr.
     images : path, optional

@@ -200,6 +200,9 @@ class AudioItemGenerator:
         With ``draws="per_epoch"``: each item draws its SNR uniformly from the
         scheme's value plus or minus this many dB (see
         :func:`~avmnist_torch.schemes.with_snr_range`).
+    epoch : int
+        With ``draws="per_epoch"``: the epoch the methods give when called
+        without ``epoch=`` (default 0), as an export of one epoch records it.
 
     Raises
     ------
@@ -226,13 +229,14 @@ class AudioItemGenerator:
         draws: str = "fixed",
         redraw_recording: bool = False,
         snr_range_db: Optional[float] = None,
+        epoch: int = 0,
     ) -> None:
         check_split(split)
         if draws not in DRAW_MODES:
             raise ParameterError(f"unknown draws={draws!r}: choose one of {', '.join(map(repr, DRAW_MODES))}")
-        if draws == "fixed" and (redraw_recording or snr_range_db is not None):
-            raise ParameterError("redraw_recording= and snr_range_db= redraw every epoch: use them with "
-                                 "draws='per_epoch'")
+        if draws == "fixed" and (redraw_recording or snr_range_db is not None or epoch != 0):
+            raise ParameterError("redraw_recording=, snr_range_db= and epoch= are about drawing every epoch: "
+                                 "use them with draws='per_epoch'")
         if renderer not in RENDERERS:
             raise ParameterError(f"unknown renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
         if style is not None and str(style) not in STYLES:
@@ -240,6 +244,7 @@ class AudioItemGenerator:
         self.split = split
         self.scheme = get_scheme(scheme)
         self.draws = draws
+        self.epoch = check_epoch(epoch)
         self.redraw_recording = bool(redraw_recording)
         if snr_range_db is not None:
             self.scheme = with_snr_range(self.scheme, snr_range_db)  # checks the value
@@ -337,12 +342,13 @@ class AudioItemGenerator:
         return samples, rate
 
     def _epoch(self, epoch: Optional[int]) -> Optional[int]:
-        """The epoch an item is drawn for: None for fixed items (every epoch the same), else checked (default 0)."""
+        """The epoch an item is drawn for: None for fixed items (every epoch the same), else checked
+        (default: the generator's ``epoch``)."""
         if not self.per_epoch:
             if epoch is not None:
                 check_epoch(epoch)
             return None
-        return 0 if epoch is None else check_epoch(epoch)
+        return self.epoch if epoch is None else check_epoch(epoch)
 
     def _sources(self, index: int, epoch: Optional[int]) -> Tuple[int, Optional[int], ItemRandom, Optional[ItemRandom],
                                                                    List[dict]]:
@@ -378,7 +384,8 @@ class AudioItemGenerator:
     def waveform(self, index: int, *, epoch: Optional[int] = None) -> Tuple[np.ndarray, int, List[dict]]:
         """The degraded waveform of item ``index``, its sample rate and its random draws.
 
-        ``epoch`` matters with ``draws="per_epoch"`` (default 0); fixed items are the same in every epoch.
+        ``epoch`` matters with ``draws="per_epoch"`` (default: the generator's ``epoch``, 0 unless
+        given); fixed items are the same in every epoch.
         """
         samples, rate, rng, noise, drawn = self._inputs(self.check_index(index), self._epoch(epoch))
         out, draws = apply_scheme(samples, rate, self.scheme, rng=rng, noise=noise, prepared=len(self._prefix))
@@ -452,6 +459,7 @@ class AudioItemGenerator:
     def __repr__(self) -> str:
         extra = ""
         if self.per_epoch:
-            extra = f", draws='per_epoch', redraw_recording={self.redraw_recording}, snr_range_db={self.snr_range_db}"
+            extra = (f", draws='per_epoch', epoch={self.epoch}, redraw_recording={self.redraw_recording}, "
+                     f"snr_range_db={self.snr_range_db}")
         return (f"{type(self).__name__}(split={self.split!r}, scheme={self.scheme.name!r}, seed={self.seed}, "
                 f"renderer={self.renderer!r}, style={self.style!r}{extra}, items={len(self)})")

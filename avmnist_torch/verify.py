@@ -235,6 +235,12 @@ def verify(
     if isinstance(scheme, str) and meta is not None and scheme not in SCHEME_NAMES:
         raise ParameterError(f"{path}: made with the custom scheme {scheme!r}; "
                              "call verify(..., scheme=<that Scheme>)")
+    draws = (meta or {}).get("draws")
+    if isinstance(draws, dict) and draws.get("mode") == "per_epoch":
+        # one epoch of per-epoch items: regenerate that epoch with the options that drew it
+        for key in ("epoch", "redraw_recording", "snr_range_db"):
+            dataset_kwargs.setdefault(key, draws.get(key))
+        dataset_kwargs.setdefault("draws", "per_epoch")
     dataset = AudioItemGenerator(root, split, scheme, seed=seed or 0, renderer=renderer or "fast", style=style,
                                  **dataset_kwargs)
     if len(dataset) != n:

@@ -387,3 +387,46 @@ def test_an_items_two_streams_are_its_keyed_streams():
     for got, stream in ((steps, STEPS_STREAM), (sources, SOURCES_STREAM)):
         want = ItemRandom(3, 1, zlib.crc32(b"aliased"), 17, stream, 9)
         assert got._key == want._key and [got.next_uint64() for _ in range(3)] == [want.next_uint64() for _ in range(3)]
+
+
+# ----------------------------------------------------------------------------
+# exporting one epoch
+
+
+def test_export_writes_one_epoch_and_verify_and_serving_compare_it(root, tmp_path, capsys):
+    from avmnist_torch.cli import main
+    from avmnist_torch.export import export
+    from avmnist_torch.storage import MetadataMismatch, StorageError, read_sidecar
+    from avmnist_torch.verify import verify
+
+    out = tmp_path / "epoch2.npy"
+    [path] = export(root, "test", "burst_noise", out=out, format="npy", workers=2, progress=False,
+                    draws="per_epoch", epoch=2,
+                    snr_range_db=1.0, clip_tables=None)
+    gen = AudioItemGenerator(root, "test", "burst_noise", clip_tables=None, draws="per_epoch", snr_range_db=1.0)
+    rows = np.load(path)
+    assert np.array_equal(rows, gen.spectrograms(range(len(gen)), epoch=2))
+    assert not np.array_equal(rows, gen.spectrograms(range(len(gen)), epoch=1))
+    assert read_sidecar(path)["draws"] == {"mode": "per_epoch", "epoch": 2, "redraw_recording": False,
+                                           "snr_range_db": 1.0}
+    report = verify(path, sample=None, workers=1, progress=False)
+    assert report.ok and not report.mismatches, report.summary()
+    # the same epoch again is already there; another epoch (or fixed items) is refused, never overwritten
+    export(root, "test", "burst_noise", out=out, format="npy", progress=False, draws="per_epoch", epoch=2,
+           snr_range_db=1.0)
+    for other in (dict(draws="per_epoch", epoch=3, snr_range_db=1.0), {}):
+        with pytest.raises(MetadataMismatch, match="draws"):
+            export(root, "test", "burst_noise", out=out, format="npy", progress=False, **other)
+    # a fixed dataset will not serve it as its own items
+    with pytest.raises(StorageError, match="draws"):
+        AVMNISTAudioDataset(root, "test", "burst_noise", from_export=path)
+    # the command line: --epoch K with --draws per_epoch; --epoch alone is a usage error
+    cli_out = tmp_path / "cli-epoch1.npy"
+    assert main(["export", "--root", str(root), "--split", "test", "--scheme", "burst_noise", "--draws", "per_epoch",
+                 "--epoch", "1", "--format", "npy", "--out", str(cli_out), "--quiet"]) == 0
+    per_epoch = AudioItemGenerator(root, "test", "burst_noise", clip_tables=None, draws="per_epoch")
+    assert np.array_equal(np.load(cli_out), per_epoch.spectrograms(range(len(per_epoch)), epoch=1))
+    capsys.readouterr()
+    assert main(["export", "--root", str(root), "--split", "test", "--epoch", "1", "--out",
+                 str(tmp_path / "x.npy"), "--quiet"]) == 2
+    assert "--epoch: only with --draws per_epoch" in capsys.readouterr().err

@@ -7,8 +7,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..common import SPLITS
+from ..common import SPLITS, ParameterError
 from ..export import LAYOUTS, export
+from ..generator import DRAW_MODES
 from ..storage import FILE_FORMATS
 from ..rendering import RENDERERS, STYLES
 from ..schemes import SCHEME_NAMES
@@ -61,6 +62,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--out", type=Path, default=None,
                    help="output root (notebook), folder (multibench) or a .npy file (default under ROOT)")
     p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--draws", default="fixed", choices=DRAW_MODES,
+                   help="fixed: the notebook's items (default); per_epoch: one epoch of items drawn anew every "
+                        "epoch (--epoch), recorded in FILE.json")
+    p.add_argument("--epoch", type=non_negative_int, default=0, metavar="K",
+                   help="with --draws per_epoch: which epoch's items to write (default 0)")
+    p.add_argument("--redraw-recording", action="store_true",
+                   help="with --draws per_epoch: draw each item's recording too (any of its digit's)")
+    p.add_argument("--snr-range-db", type=float, default=None, metavar="DB",
+                   help="with --draws per_epoch: each item's SNR drawn from the scheme's value +- DB")
     p.add_argument("--renderer", default="fast", choices=RENDERERS)
     p.add_argument("--style", default=None, choices=STYLES, help="matplotlib pixel style for the fast renderer")
     p.add_argument("--images", type=Path, default=None, metavar="PATH",
@@ -77,6 +87,18 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
     print(f"avmnist-audio export: warning: {message}", file=sys.stderr)
 
 
+def _draw_options(args: argparse.Namespace) -> dict:
+    """The per-epoch options given, for the item generator (none for the default fixed items)."""
+    if args.draws == "fixed":
+        given = [flag for flag, value in (("--epoch", args.epoch), ("--redraw-recording", args.redraw_recording),
+                                          ("--snr-range-db", args.snr_range_db)) if value]
+        if given:
+            raise ParameterError(f"{', '.join(given)}: only with --draws per_epoch")
+        return {}
+    return dict(draws=args.draws, epoch=args.epoch, redraw_recording=args.redraw_recording,
+                snr_range_db=args.snr_range_db)
+
+
 def run(args: argparse.Namespace) -> int:
     """Export what ``args`` asks for and print each completed file; exit status 0."""
     require_sources(args)
@@ -85,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         paths = export(
             args.root, args.split, args.scheme, out=args.out, layout=args.layout, format=args.format,
             workers=args.workers, seed=args.seed, renderer=args.renderer, style=args.style,
-            progress=not args.quiet, images=args.images, **source_kwargs(args),
+            progress=not args.quiet, images=args.images, **_draw_options(args), **source_kwargs(args),
         )
     for path in paths:
         print(path)

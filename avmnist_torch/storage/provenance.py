@@ -26,7 +26,9 @@ FORMAT = "avmnist-torch export 2"
 LEGACY_FORMAT = "avmnist-torch export 1"
 #: Sidecar fields that decide whether two files hold the same bytes. Anything
 #: else in a sidecar (timestamps, host, renderer name) is provenance only.
-IDENTITY_KEYS = ("format", "split", "scheme", "scheme_steps", "seed", "style", "sources", "version", "shape")
+#: "draws" is present only for per-epoch items (which epoch, which options); fixed items have none.
+IDENTITY_KEYS = ("format", "split", "scheme", "scheme_steps", "seed", "style", "sources", "version", "shape",
+                 "draws")
 
 __all__ = [
     "FORMAT",
