@@ -128,16 +128,16 @@ class WindowedNoise:
     :func:`~avmnist_torch.schemes.add_noise` tiles it as for fixed items.
     """
 
-    __slots__ = ("_get", "_rng", "clip")
+    __slots__ = ("_bank", "_noise_id", "_rate", "_rng")
 
-    def __init__(self, get, rng: ItemRandom, clip: str) -> None:
-        self._get, self._rng, self.clip = get, rng, clip
+    def __init__(self, bank: NoiseBank, noise_id: int, rate: int, rng: ItemRandom) -> None:
+        self._bank, self._noise_id, self._rate, self._rng = bank, noise_id, rate, rng
 
     def __call__(self) -> np.ndarray:
-        return self._get()
+        return self._bank.get_full(self._noise_id, self._rate)
 
     def window(self, length: int, draws: List[dict]) -> np.ndarray:
-        noise = self._get()
+        noise = self()
         start = self._rng.integers(0, len(noise) - length) if len(noise) > length else 0
         draws.append({"step": "noise_window", "start": start, "length": min(length, len(noise)),
                       "clip_length": len(noise)})
@@ -377,8 +377,7 @@ class AudioItemGenerator:
             if sources is None:
                 noise = functools.partial(self.noise_bank.get, noise_id, rate)
             else:
-                noise = WindowedNoise(functools.partial(self.noise_bank.get_full, noise_id, rate), rng,
-                                      self.index.noises[noise_id])
+                noise = WindowedNoise(self.noise_bank, noise_id, rate, rng)
         return samples, rate, rng, noise, drawn
 
     def waveform(self, index: int, *, epoch: Optional[int] = None) -> Tuple[np.ndarray, int, List[dict]]:

@@ -321,7 +321,7 @@ def main():
                 pe.__getitems__(list(range(min(args.items, len(pe)))))
                 rate = pe.generator.recording_bank.get(0)[1]
                 for k in range(len(pe.generator.index.noises) if pe.scheme.uses_noise else 0):
-                    pe.generator.noise_bank.get(k, rate)  # every whole clip in its table, as after a first epoch
+                    pe.generator.noise_bank.get_full(k, rate)  # every whole clip in its table, as after an epoch
                 b_beside, g_cpu = per_epoch_rates(ds, pe, args.items, args.batch_size, args.rounds)
             c_cpu, _ = single_rate(ds, args.items, args.rounds)
             d_wall, d_cpu = ((float("nan"),) * 2 if args.no_loader
