@@ -270,6 +270,8 @@ class AudioItemGenerator:
         self.noise_bank = NoiseBank(
             self.index.noises, keep=max(longest, MIN_LENGTH) if longest else None, cache_dir=clip_tables
         )
+        # How many noise clips per-epoch items draw from (0: the scheme adds none).
+        self._noise_pool = len(self.index.noises) if self.scheme.uses_noise else 0
         # Each digit's recordings in the split, for redraw_recording: positions in index.recordings.
         self._digit_pools: Optional[List[np.ndarray]] = None
         if self.redraw_recording:
@@ -353,18 +355,20 @@ class AudioItemGenerator:
     def _sources(self, index: int, epoch: Optional[int]) -> Tuple[int, Optional[int], ItemRandom, Optional[ItemRandom],
                                                                    List[dict]]:
         """Item ``index``'s recording and noise, its steps stream, its sources stream and what that drew."""
-        recording_id = int(self.index.recording_ids[index])
-        noise_id = self._noise_id(index)
         if epoch is None:
-            return recording_id, noise_id, item_rng(self.seed, self.split, self.scheme.name, index), None, []
+            return (int(self.index.recording_ids[index]), self._noise_id(index),
+                    item_rng(self.seed, self.split, self.scheme.name, index), None, [])
         steps, sources = epoch_rngs(self.seed, self.split, self.scheme.name, index, epoch)
         drawn: List[dict] = []
-        if self._digit_pools is not None:
+        if self._digit_pools is None:
+            recording_id = int(self.index.recording_ids[index])
+        else:
             pool = self._digit_pools[int(self.index.labels[index])]
             recording_id = int(pool[sources.integers(0, len(pool) - 1)])
             drawn.append({"step": "recording", "recording": self.index.recordings[recording_id]})
-        if noise_id is not None:
-            noise_id = sources.integers(0, len(self.index.noises) - 1)
+        noise_id = None
+        if self._noise_pool:
+            noise_id = sources.integers(0, self._noise_pool - 1)
             drawn.append({"step": "noise_clip", "noise": self.index.noises[noise_id]})
         return recording_id, noise_id, steps, sources, drawn
 

@@ -573,6 +573,13 @@ class ItemRandom:
         self._key = tuple(int(k) for k in key)
         self._state = _fold(0, self._key)
 
+    @classmethod
+    def _made(cls, key: Tuple[int, ...], state: int) -> "ItemRandom":
+        """A stream whose initial ``state`` is already ``_fold(0, key)`` (ints only; not checked)."""
+        out = object.__new__(cls)
+        out._key, out._state = key, state
+        return out
+
     def extended(self, *parts: int) -> "ItemRandom":
         """A new stream keyed on this one's key followed by ``parts``, as ``ItemRandom(*key, *parts)``.
 
@@ -635,8 +642,11 @@ def epoch_rngs(seed: int, split: str, scheme_name: str, index: int, epoch: int) 
     """An item's two per-epoch streams, steps and sources: ``epoch_rng`` of each, sharing their key's first four parts."""
     if seed < 0 or index < 0 or epoch < 0:
         raise ValueError(f"seed, index and epoch must be non-negative, got seed={seed}, index={index}, epoch={epoch}")
-    base = ItemRandom(seed, SPLIT_IDS[split], _scheme_id(scheme_name), index)
-    return base.extended(STEPS_STREAM, epoch), base.extended(SOURCES_STREAM, epoch)
+    key = (int(seed), SPLIT_IDS[split], _scheme_id(scheme_name), int(index))
+    base, epoch = _fold(0, key), int(epoch)
+    # the same streams as ItemRandom(*key, stream, epoch), folding the shared first four parts once
+    return (ItemRandom._made(key + (STEPS_STREAM, epoch), _fold(base, (STEPS_STREAM, epoch))),
+            ItemRandom._made(key + (SOURCES_STREAM, epoch), _fold(base, (SOURCES_STREAM, epoch))))
 
 
 @functools.lru_cache(maxsize=64)
