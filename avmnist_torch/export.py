@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .common import SPLITS, ParameterError, SourceError, WorkerError
+from .common import SPLITS, ParameterError, PathLike, SourceError, WorkerError
 from .generator import AudioItemGenerator
 from .image_pca import image_half, write_image_half
 from .paired import check_pairing
@@ -54,7 +54,6 @@ from .storage import (
     sidecar_path,
 )
 
-PathLike = Union[str, os.PathLike]
 LAYOUTS = ("notebook", "multibench")
 #: The notebook's five schemes, which ``scheme="all"`` means (not "clean", which it never wrote).
 NOTEBOOK_SCHEMES = tuple(name for name in SCHEME_NAMES if name != "clean")

@@ -13,7 +13,6 @@ code changed.
 from __future__ import annotations
 
 import operator
-import os
 import re
 import sys
 from collections.abc import Iterable
@@ -24,7 +23,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from tqdm.auto import tqdm
 
-from .common import ParameterError
+from .common import ParameterError, PathLike
 from .generator import AudioItemGenerator
 from .export import render_rows
 from .schemes import SCHEME_NAMES, Scheme
@@ -39,7 +38,6 @@ from .storage import (
     scan_rows,
 )
 
-PathLike = Union[str, os.PathLike]
 
 __all__ = ["verify", "VerifyReport", "check_rows", "convert_command"]
 

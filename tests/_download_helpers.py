@@ -320,15 +320,6 @@ def idx3_image_bytes(images: np.ndarray) -> bytes:
     return struct.pack(">IIII", 2051, n, rows, cols) + images.tobytes()
 
 
-def synthetic_mnist_images(n: int, seed: int) -> np.ndarray:
-    """`n` made-up 28x28 images: mostly black with a bright blob, like MNIST's statistics."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:28, :28]
-    cy, cx = rng.integers(8, 20, (2, n, 1, 1))
-    blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 18.0)
-    return (blob * 255).astype(np.uint8)
-
-
 def image_md5_patches(raw: dict[str, bytes]) -> dict[str, dict[str, str]]:
     """The published checksums to patch so that these synthetic image files verify.
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
+import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+from _helpers import SHARED_DATA
+from avmnist_torch.sources.synthetic import make_synthetic_tree
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -45,11 +44,38 @@ def real_data() -> dict:
 
 
 @pytest.fixture(scope="session")
-def synthetic_root(tmp_path_factory) -> Path:
-    from avmnist_torch.sources.synthetic import make_synthetic_tree
+def synthetic_tree(tmp_path_factory):
+    """``make(folder=None, **options)``: a synthetic data tree of the caller's own.
 
-    return make_synthetic_tree(tmp_path_factory.mktemp("synthetic"), n_train=120, n_test=40)
+    Each distinct set of :func:`make_synthetic_tree` options is made once per session and
+    copied for every caller, so tests may write into their tree (exports, caches) without
+    touching another's.
+    """
+    made = {}
+
+    def make(folder=None, **options) -> Path:
+        key = tuple(sorted(options.items()))
+        if key not in made:
+            made[key] = make_synthetic_tree(tmp_path_factory.mktemp("pristine"), **options)
+        target = Path(folder) if folder is not None else tmp_path_factory.mktemp("tree")
+        shutil.copytree(made[key], target, dirs_exist_ok=True)
+        return target
+
+    return make
 
 
-def digest(array) -> str:
-    return hashlib.sha256(np.ascontiguousarray(np.asarray(array)).tobytes()).hexdigest()
+@pytest.fixture(scope="session")
+def synthetic_root(synthetic_tree) -> Path:
+    return synthetic_tree(n_train=120, n_test=40)
+
+
+#: Fixtures that read ../shared/data (and skip, saying so, without it).
+REAL_DATA_FIXTURES = frozenset({"real_data", "real", "t10k"})
+
+
+def pytest_collection_modifyitems(config, items):
+    # A test that asks for the real data is a real-data test, whether or not it says so:
+    # '-m "not realdata"' then runs exactly what a clone without ../shared/data can run.
+    for item in items:
+        if REAL_DATA_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.realdata)

@@ -65,12 +65,11 @@ def test_bad_indices_fail_as_getitem_does(synthetic_root):
         ds.__getitems__([0, 1.5])
 
 
-def test_batch_with_silent_recordings(tmp_path):
+def test_batch_with_silent_recordings(synthetic_tree, tmp_path):
     """Clips of exact zeros (all -inf dB, all white) next to ordinary ones in one batch."""
     import soundfile
-    from avmnist_torch.sources.synthetic import make_synthetic_tree
-
-    root = make_synthetic_tree(tmp_path, n_train=10, n_test=24)
+    
+    root = synthetic_tree(tmp_path, n_train=10, n_test=24)
     labels = np.load(root / "avmnist" / "test_labels.npy")
     for path in (root / "recordings").glob(f"{labels[0]}_*_*.wav"):
         soundfile.write(str(path), np.zeros(3000, dtype=np.int16), 8000, subtype="PCM_16")

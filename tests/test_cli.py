@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from avmnist_torch import AVMNISTAudioDataset
-from avmnist_torch.sources.synthetic import make_synthetic_tree
-from conftest import REPO, digest
+from _helpers import REPO, digest
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -21,10 +20,11 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    return make_synthetic_tree(tmp_path_factory.mktemp("cli-tree"), n_train=16, n_test=14, noise_seconds=0.5)
+def tree(synthetic_tree) -> Path:
+    return synthetic_tree(n_train=16, n_test=14, noise_seconds=0.5)
 
 
+@pytest.mark.slow
 def test_export_verify_info(tree, tmp_path):
     out = tmp_path / "mb"
     run = cli("export", "--root", str(tree), "--split", "test", "--scheme", "distorted", "--workers", "2",

@@ -15,7 +15,6 @@ import pytest
 from avmnist_torch import AVMNISTAudioDataset
 from avmnist_torch.cli import main
 from avmnist_torch.sources.clips import format_tables, list_tables
-from avmnist_torch.sources.synthetic import make_synthetic_tree
 
 
 def fill_tables(root: Path, cache: Path) -> None:
@@ -24,8 +23,8 @@ def fill_tables(root: Path, cache: Path) -> None:
 
 
 @pytest.fixture
-def tree(tmp_path) -> Path:
-    return make_synthetic_tree(tmp_path / "data", n_train=4, n_test=6, noise_seconds=0.5)
+def tree(synthetic_tree, tmp_path) -> Path:
+    return synthetic_tree(tmp_path / "data", n_train=4, n_test=6, noise_seconds=0.5)
 
 
 def run(capsys, *argv: str):

@@ -14,14 +14,13 @@ import pytest
 from avmnist_torch import AudioItemGenerator, ParameterError, export
 from avmnist_torch.cli import main
 from avmnist_torch.inspection import preview
-from avmnist_torch.sources.synthetic import make_synthetic_tree
 
 N_TEST = 14
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    return make_synthetic_tree(tmp_path_factory.mktemp("errors-tree"), n_train=4, n_test=N_TEST, noise_seconds=0.5)
+def tree(synthetic_tree) -> Path:
+    return synthetic_tree(n_train=4, n_test=N_TEST, noise_seconds=0.5)
 
 
 @pytest.fixture(scope="module")

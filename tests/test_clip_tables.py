@@ -20,7 +20,7 @@ import pytest
 from avmnist_torch import AVMNISTAudioDataset
 from avmnist_torch.sources import clips
 from avmnist_torch.sources.clips import ClipBank
-from conftest import REPO, digest
+from _helpers import REPO, digest, mount_tmpfs_command
 
 SCHEME = "burst_noise"  # reads a recording and a resampled noise: both tables
 INDICES = (0, 3, 17, 42, 77, 119)
@@ -90,22 +90,6 @@ def test_a_whole_table_is_not_reserved_again_and_a_sparse_one_is(tmp_path, monke
     assert os.stat(table).st_blocks * 512 >= size
 
 
-def _mount_tmpfs_command(mountpoint, size):
-    """A command prefix that runs its argument with a private tmpfs at ``mountpoint``, or None."""
-    unshare = shutil.which("unshare")
-    if unshare is None or not sys.platform.startswith("linux"):
-        return None
-    for flags in (["-m"], ["-r", "-m"]):  # root; or an unprivileged user namespace
-        probe = subprocess.run(
-            [unshare, *flags, "sh", "-c", f"mount -t tmpfs -o size={size} tmpfs '{mountpoint}'"],
-            capture_output=True,
-        )
-        if probe.returncode == 0:
-            return [unshare, *flags, "sh", "-c", f"mount -t tmpfs -o size={size} tmpfs '{mountpoint}' && exec \"$@\"",
-                    "sh"]
-    return None
-
-
 _WORKER_SCRIPT = textwrap.dedent(
     """
     import hashlib, json, sys, warnings
@@ -129,7 +113,7 @@ def test_tables_on_a_small_tmpfs_fall_back_to_memory_in_dataloader_workers(synth
     mountpoint = tmp_path / "small-tmpfs"
     mountpoint.mkdir()
     # 256 kB: room for the lock file, not for the synthetic tables (each > 256 kB)
-    prefix = _mount_tmpfs_command(mountpoint, "256k")
+    prefix = mount_tmpfs_command(mountpoint, "256k")
     if prefix is None:
         pytest.skip("cannot mount a private tmpfs here (needs Linux, unshare and root or user namespaces)")
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONWARNINGS="always")

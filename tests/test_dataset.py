@@ -13,7 +13,7 @@ import torch
 import notebook_reference as nb
 from avmnist_torch import SCHEME_NAMES, AVMNISTAudioDataset, AVMNISTDataset, Scheme
 from avmnist_torch.schemes import AddNoise, TimeMasks
-from conftest import REPO, digest
+from _helpers import REPO, digest
 
 
 def test_item_is_uint8_image_and_label(synthetic_root):
@@ -132,11 +132,10 @@ def test_parts_can_be_given_on_their_own(synthetic_root):
     assert len(no_noise) == 5
 
 
-def test_noise_shorter_than_recording_is_tiled(tmp_path):
-    from avmnist_torch.sources.synthetic import make_synthetic_tree
+def test_noise_shorter_than_recording_is_tiled(synthetic_tree, tmp_path):
     from avmnist_torch.schemes import add_noise, fit_noise_length
 
-    root = make_synthetic_tree(tmp_path, n_train=10, n_test=10, noise_seconds=0.05, noise_rate=8000)
+    root = synthetic_tree(tmp_path, n_train=10, n_test=10, noise_seconds=0.05, noise_rate=8000)
     ds = AVMNISTAudioDataset(root, split="test", scheme="distorted", renderer="matplotlib")
     info = ds.describe(0)
     from avmnist_torch.sources.audio import load_wav
@@ -152,13 +151,12 @@ def test_noise_shorter_than_recording_is_tiled(tmp_path):
     assert ds[0][0].shape == (1, 112, 112)
 
 
-def test_silent_recording_renders_white(tmp_path):
+def test_silent_recording_renders_white(synthetic_tree, tmp_path):
     """A recording of exact zeros stays silent under every scheme (noise is scaled to its RMS, 0),
     and matplotlib draws an all -inf spectrogram as white: the item is all 255."""
     import soundfile
-    from avmnist_torch.sources.synthetic import make_synthetic_tree
 
-    root = make_synthetic_tree(tmp_path, n_train=10, n_test=10)
+    root = synthetic_tree(tmp_path, n_train=10, n_test=10)
     labels = np.load(root / "avmnist" / "test_labels.npy")
     for path in (root / "recordings").glob(f"{labels[0]}_*_*.wav"):
         soundfile.write(str(path), np.zeros(3000, dtype=np.int16), 8000, subtype="PCM_16")

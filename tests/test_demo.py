@@ -10,8 +10,8 @@ import torch
 
 from avmnist_torch import AVMNISTAudioDataset
 from avmnist_torch.paired import AVMNISTDataset
-from conftest import REPO
-from test_consumers import multibench_items
+from _helpers import REPO
+from _consumers import multibench_items
 
 
 def test_demo_runs_end_to_end(tmp_path):

@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from _mnist_fixtures import synthetic_images
 from _download_helpers import (  # noqa: F401  (fixtures are used by name)
     ESC50_PATH,
     FSDD_PATH,
@@ -36,7 +37,6 @@ from _download_helpers import (  # noqa: F401  (fixtures are used by name)
     apply_md5_patches,
     mnist,
     server,
-    synthetic_mnist_images,
 )
 from avmnist_torch.sources import download as dl
 from avmnist_torch.sources import mnist_idx
@@ -48,8 +48,8 @@ _TABLES = ("MNIST_LABEL_COUNTS", "MNIST_RAW_MD5", "MNIST_GZ_MD5",
 
 def test_four_processes_on_one_root_download_each_file_once(tmp_path, server, fsdd, esc50,
                                                             mnist, monkeypatch):
-    raw = {"train": idx3_image_bytes(synthetic_mnist_images(600, 1)),
-           "test": idx3_image_bytes(synthetic_mnist_images(100, 2))}
+    raw = {"train": idx3_image_bytes(synthetic_images(600, 1)),
+           "test": idx3_image_bytes(synthetic_images(100, 2))}
     apply_md5_patches(image_md5_patches(raw), monkeypatch)
     server.files[FSDD_PATH] = fsdd.archive()
     server.files[ESC50_PATH] = esc50.archive()

@@ -13,6 +13,7 @@ import hashlib
 
 import pytest
 
+from _mnist_fixtures import synthetic_images
 from _download_helpers import (  # noqa: F401  (fixtures are used by name)
     MNIST_IMAGE_PATHS,
     SHARED,
@@ -22,7 +23,6 @@ from _download_helpers import (  # noqa: F401  (fixtures are used by name)
     idx3_image_bytes,
     image_md5_patches,
     server,
-    synthetic_mnist_images,
 )
 from avmnist_torch.sources import download as dl
 from avmnist_torch.sources.mnist_idx import (
@@ -38,8 +38,8 @@ REAL_T10K = SHARED / "mnist" / "t10k-images-idx3-ubyte.gz"
 @pytest.fixture(scope="module")
 def images() -> dict[str, bytes]:
     """Uncompressed idx3 files of MNIST's sizes: 60,000 and 10,000 synthetic 28x28 images."""
-    return {"train": idx3_image_bytes(synthetic_mnist_images(60_000, 1)),
-            "test": idx3_image_bytes(synthetic_mnist_images(10_000, 2))}
+    return {"train": idx3_image_bytes(synthetic_images(60_000, 1)),
+            "test": idx3_image_bytes(synthetic_images(10_000, 2))}
 
 
 @pytest.fixture(scope="module")

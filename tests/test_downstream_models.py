@@ -7,7 +7,7 @@ import sys
 import torch
 from torch import nn
 
-from conftest import REPO
+from _helpers import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import downstream  # noqa: E402

@@ -8,7 +8,7 @@ import pytest
 librosa = pytest.importorskip("librosa")
 
 from avmnist_torch import dsp  # noqa: E402
-from conftest import SHARED_DATA  # noqa: E402
+from _helpers import SHARED_DATA  # noqa: E402
 
 
 def _signals():

@@ -9,12 +9,11 @@ import pandas as pd
 import pytest
 
 from avmnist_torch import AudioFileError, AVMNISTAudioDataset, SourceError
-from avmnist_torch.sources.synthetic import make_synthetic_tree
 
 
 @pytest.fixture()
-def root(tmp_path):
-    return make_synthetic_tree(tmp_path / "data", n_train=20, n_test=10, takes=6, noise_seconds=1.0)
+def root(synthetic_tree, tmp_path):
+    return synthetic_tree(tmp_path / "data", n_train=20, n_test=10, takes=6, noise_seconds=1.0)
 
 
 def make(root, **kw):

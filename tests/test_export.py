@@ -19,16 +19,15 @@ from torch.utils.data import DataLoader
 
 from avmnist_torch import AVMNISTAudioDataset, WorkerError
 from avmnist_torch.export import export, output_path
-from avmnist_torch.sources.synthetic import make_synthetic_tree
 from avmnist_torch.storage import MetadataMismatch, StorageError, parse_writing_path, read_sidecar, writing_path
 from avmnist_torch.verify import verify
-from conftest import REPO, digest
+from _helpers import REPO, digest
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
+def tree(synthetic_tree) -> Path:
     # 1 s noise clips: resampling 5 s clips would dominate these tests' time.
-    return make_synthetic_tree(tmp_path_factory.mktemp("export-tree"), n_train=48, n_test=30, noise_seconds=1.0)
+    return synthetic_tree(n_train=48, n_test=30, noise_seconds=1.0)
 
 
 def file_digest(path: Path) -> str:
@@ -91,8 +90,8 @@ def _wait_for_writing(path: Path, proc: subprocess.Popen, seconds: float = 120) 
         time.sleep(0.01)
 
 
-def test_kill_9_leaves_no_final_file_and_the_rerun_removes_the_leftover(tmp_path):
-    root = make_synthetic_tree(tmp_path / "big", n_train=1600, n_test=10, noise_seconds=0.5)
+def test_kill_9_leaves_no_final_file_and_the_rerun_removes_the_leftover(synthetic_tree, tmp_path):
+    root = synthetic_tree(tmp_path / "big", n_train=1600, n_test=10, noise_seconds=0.5)
     out = tmp_path / "killed"
     path = output_path(out, "train", "clean")
     proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(root), str(out)], cwd=REPO)
@@ -136,8 +135,8 @@ _KILL_A_WORKER = textwrap.dedent(
 )
 
 
-def test_a_dead_worker_fails_the_export_within_seconds(tmp_path):
-    root = make_synthetic_tree(tmp_path / "t", n_train=600, n_test=10, noise_seconds=0.5)
+def test_a_dead_worker_fails_the_export_within_seconds(synthetic_tree, tmp_path):
+    root = synthetic_tree(tmp_path / "t", n_train=600, n_test=10, noise_seconds=0.5)
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-c", _KILL_A_WORKER, str(root), str(out)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
@@ -171,8 +170,8 @@ def test_rerun_with_other_options_refuses(tree, tmp_path):
     assert file_digest(output_path(tmp_path, "test", "clean")) == before
 
 
-def test_all_splits_all_schemes_write_ten_files(tmp_path):
-    root = make_synthetic_tree(tmp_path / "tiny", n_train=12, n_test=8, noise_seconds=0.5)
+def test_all_splits_all_schemes_write_ten_files(synthetic_tree, tmp_path):
+    root = synthetic_tree(tmp_path / "tiny", n_train=12, n_test=8, noise_seconds=0.5)
     paths = export(root, "all", "all", workers=2, progress=False)
     names = sorted(p.name for p in paths)
     assert len(names) == 10 and names == sorted(
@@ -202,8 +201,8 @@ def test_cache_changes_speed_not_bytes(tree, tmp_path):
         AVMNISTAudioDataset(tree, split="test", scheme="aliased", seed=2, from_export=path)
 
 
-def test_cache_auto(tmp_path):
-    root = make_synthetic_tree(tmp_path / "auto", n_train=10, n_test=9, noise_seconds=0.5)
+def test_cache_auto(synthetic_tree, tmp_path):
+    root = synthetic_tree(tmp_path / "auto", n_train=10, n_test=9, noise_seconds=0.5)
     assert AVMNISTAudioDataset(root, split="test", scheme="distorted", from_export="auto").export is None
     [path] = export(root, "test", "distorted", progress=False)
     auto = AVMNISTAudioDataset(root, split="test", scheme="distorted", from_export="auto")
@@ -247,10 +246,11 @@ def test_verify_finds_a_changed_row(tree, tmp_path):
     assert verify(path, sample=5).checked[0] == 0
 
 
-def test_ctrl_c_through_the_cli_then_rerun_equals_uninterrupted(tmp_path):
+@pytest.mark.slow
+def test_ctrl_c_through_the_cli_then_rerun_equals_uninterrupted(synthetic_tree, tmp_path):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) with 2 workers:
     exit 130, a message saying how to continue, no file left (final or temporary); the same command then writes it."""
-    root = make_synthetic_tree(tmp_path / "big", n_train=4000, n_test=10, noise_seconds=0.5)
+    root = synthetic_tree(tmp_path / "big", n_train=4000, n_test=10, noise_seconds=0.5)
     out = tmp_path / "interrupted"
     path = output_path(out, "train", "clean")
     command = [sys.executable, "-m", "avmnist_torch.cli", "export", "--root", str(root), "--split", "train",
@@ -329,8 +329,8 @@ _EXPORT_ONCE = textwrap.dedent(
 )
 
 
-def test_two_exporters_of_one_file_at_once_need_no_locks(tmp_path):
-    root = make_synthetic_tree(tmp_path / "t", n_train=400, n_test=4, noise_seconds=0.5)
+def test_two_exporters_of_one_file_at_once_need_no_locks(synthetic_tree, tmp_path):
+    root = synthetic_tree(tmp_path / "t", n_train=400, n_test=4, noise_seconds=0.5)
     out = tmp_path / "out"
     procs = [subprocess.Popen([sys.executable, "-c", _EXPORT_ONCE, str(root), str(out)], cwd=REPO,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -44,9 +44,9 @@ def _add_mnist(root: Path, folder: Path = None, *, labels_of=None) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
+def tree(synthetic_tree, tmp_path_factory) -> Path:
     """Audio sources and labels, no MNIST images (each test adds them where it needs them)."""
-    return make_synthetic_tree(tmp_path_factory.mktemp("image-half"), n_train=N_TRAIN, n_test=N_TEST,
+    return synthetic_tree(tmp_path_factory.mktemp("image-half"), n_train=N_TRAIN, n_test=N_TEST,
                                noise_seconds=1.0)
 
 

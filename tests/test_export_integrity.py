@@ -18,7 +18,6 @@ from torch.utils.data import DataLoader
 
 from avmnist_torch import AVMNISTAudioDataset, StorageError
 from avmnist_torch.export import export
-from avmnist_torch.sources.synthetic import make_synthetic_tree
 from avmnist_torch.storage import MetadataMismatch, read_sidecar
 from avmnist_torch.verify import verify
 
@@ -27,8 +26,8 @@ N_TEST = 150
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    return make_synthetic_tree(tmp_path_factory.mktemp("integrity-tree"), n_train=6, n_test=N_TEST,
+def tree(synthetic_tree) -> Path:
+    return synthetic_tree(n_train=6, n_test=N_TEST,
                                noise_seconds=0.5)
 
 

@@ -36,7 +36,7 @@ from avmnist_torch.paired import AVMNISTDataset
 from avmnist_torch.sources import download as dl
 from avmnist_torch.sources import mnist_idx
 from avmnist_torch.sources.mnist_idx import idx1_label_bytes, idx3_image_bytes, labels_md5, read_idx_images
-from test_consumers import multibench_items
+from _consumers import multibench_items
 
 COUNTS = {"train": 60, "test": 30}
 CATEGORIES = ("dog", "rain", "wind", "siren", "engine", "clock_tick", "sea_waves", "chirping_birds")

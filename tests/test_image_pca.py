@@ -32,7 +32,7 @@ from avmnist_torch.sources.mnist_idx import (
     idx3_image_bytes,
     read_idx_images,
 )
-from conftest import REPO, SHARED_DATA
+from _helpers import REPO, SHARED_DATA
 
 T10K = SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz"
 T10K_RAW_MD5 = "2646ac647ad5339dbf082846283269ea"  # MNIST's published decompressed t10k images
@@ -158,6 +158,7 @@ def test_kept_components_is_the_first_index_above_a_quarter():
     assert kept_components(np.zeros(5)) == 0  # constant images: as argmax of all-False
 
 
+@pytest.mark.slow
 def test_matches_sklearn_on_real_test_images(t10k):
     ours = pca25(t10k)
     fit = fit_pca(t10k)
@@ -170,6 +171,7 @@ def test_matches_sklearn_on_real_test_images(t10k):
         assert np.abs(reference - ours).max() < 1e-9, solver
 
 
+@pytest.mark.slow
 def test_matches_sklearn_on_train_sized_images(train_sized):
     ours = pca25(train_sized)
     reference = sklearn_recipe(train_sized)
@@ -188,6 +190,7 @@ def test_fit_agrees_with_sklearn_attributes(t10k):
     np.testing.assert_allclose(fit.components[:20], pca.components_[:20], rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_recipe_properties(train_sized):
     fit = fit_pca(train_sized)
     out = reconstruct(train_sized, fit)
@@ -237,6 +240,7 @@ def _in_subprocess(tmp_path: Path, name: str, **env) -> np.ndarray:
     return np.load(out)
 
 
+@pytest.mark.slow
 def test_two_runs_are_identical_and_thread_counts_agree(tmp_path):
     images = synthetic_images(20_000, seed=5)
     first, second = pca25(images), pca25(images)
@@ -268,6 +272,7 @@ def test_another_blas_library_agrees(t10k):
 # the shared cache
 
 
+@pytest.mark.slow
 def test_cache_computes_once_and_maps_read_only(tmp_path, t10k):
     cache = tmp_path / "cache"
     first = image_half(t10k, cache_dir=cache)
@@ -330,6 +335,7 @@ print(len(fits), ip.images_fingerprint(np.asarray(out)))
 """
 
 
+@pytest.mark.slow
 def test_concurrent_processes_compute_once(tmp_path):
     """Like DDP ranks starting together: one fits, the others wait for the lock and map its file."""
     cache = tmp_path / "cache"
@@ -368,6 +374,7 @@ def multibench_image_steps(data_dir: str, n_train: int, n_test: int):
     return np.expand_dims(trains, 1), np.expand_dims(tests, 1)
 
 
+@pytest.mark.slow
 def test_written_image_half_is_what_multibench_reads(tmp_path, t10k, train_sized):
     from avmnist_torch.image_pca import write_image_half
 
@@ -526,11 +533,11 @@ except CacheError as err:
 
 
 def test_a_real_full_tmpfs_gives_the_error_not_sigbus(tmp_path):
-    from test_clip_tables import _mount_tmpfs_command
+    from _helpers import mount_tmpfs_command
 
     mountpoint = tmp_path / "small-tmpfs"
     mountpoint.mkdir()
-    prefix = _mount_tmpfs_command(mountpoint, "2m")  # 3,000 rows are 18.8 MB
+    prefix = mount_tmpfs_command(mountpoint, "2m")  # 3,000 rows are 18.8 MB
     if prefix is None:
         pytest.skip("cannot mount a private tmpfs here (needs Linux, unshare and root or user namespaces)")
     script = _FULL_TMPFS + "import os; print(sorted(os.listdir(sys.argv[2] + '/image-pca')))\n"

@@ -16,7 +16,6 @@ import torch
 
 from avmnist_torch import AVMNISTAudioDataset, AVMNISTDataset, ParameterError, ScaleTo01
 from avmnist_torch.sampling import EpochSampler
-from avmnist_torch.sources.synthetic import make_synthetic_tree
 
 lightning = pytest.importorskip("lightning", reason="Lightning is not installed: pip install -e '.[test]'")
 
@@ -72,8 +71,8 @@ class Recorder(torch.utils.data.Dataset):
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    return make_synthetic_tree(tmp_path_factory.mktemp("lightning"), n_train=120, n_test=40, mnist_images=True)
+def tree(synthetic_tree):
+    return synthetic_tree(n_train=120, n_test=40, mnist_images=True)
 
 
 class _Tiny(lightning.pytorch.LightningModule):

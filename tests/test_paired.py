@@ -15,17 +15,16 @@ from avmnist_torch.common import ParameterError, SourceError
 from avmnist_torch.dataset import AVMNISTAudioDataset
 from avmnist_torch.image_pca import RECIPE, image_half, pca25
 from avmnist_torch.paired import AVMNISTDataset
-from conftest import SHARED_DATA, digest
+from _helpers import SHARED_DATA, digest
 
 OPTIONS = dict(renderer="matplotlib")
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
+def root(synthetic_tree, tmp_path_factory) -> Path:
     """A synthetic data root with MNIST-like image files (and their labels) in root/mnist/."""
-    from avmnist_torch.sources.synthetic import make_synthetic_tree
-
-    root = make_synthetic_tree(tmp_path_factory.mktemp("paired"), n_train=48, n_test=24, noise_seconds=1.0)
+    
+    root = synthetic_tree(tmp_path_factory.mktemp("paired"), n_train=48, n_test=24, noise_seconds=1.0)
     (root / "mnist").mkdir()
     for split, prefix, seed in (("train", "train", 1), ("test", "t10k", 2)):
         labels = np.load(root / "avmnist" / f"{split}_labels.npy")
@@ -226,6 +225,7 @@ def test_missing_images_and_bad_modes(tmp_path, root):
     assert len(ds) == 24
 
 
+@pytest.mark.realdata
 def test_real_mnist_test_images_pair_with_mnist_labels(tmp_path, cache):
     images = SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz"
     if not images.is_file():

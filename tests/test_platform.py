@@ -27,16 +27,15 @@ import pytest
 import _fake_msvcrt
 from avmnist_torch import AVMNISTAudioDataset, export
 from avmnist_torch.common import StorageError
-from avmnist_torch.sources.synthetic import make_synthetic_tree
 from avmnist_torch.storage import ItemFileWriter, read_sidecar
-from conftest import REPO
+from _helpers import REPO
 
 ROW = 112 * 112
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    return make_synthetic_tree(tmp_path_factory.mktemp("platform-tree"), n_train=8, n_test=9, noise_seconds=0.5)
+def tree(synthetic_tree) -> Path:
+    return synthetic_tree(n_train=8, n_test=9, noise_seconds=0.5)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import pytest
 from avmnist_torch.cli import main
 from avmnist_torch.common import SourceError
 from avmnist_torch.inspection import preview
-from avmnist_torch.sources.synthetic import make_synthetic_tree
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -23,8 +22,8 @@ def _png_size(path: Path):
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    return make_synthetic_tree(tmp_path_factory.mktemp("preview-av"), n_train=20, n_test=16, noise_seconds=1.0,
+def tree(synthetic_tree) -> Path:
+    return synthetic_tree(n_train=20, n_test=16, noise_seconds=1.0,
                                mnist_images=True)
 
 
@@ -55,8 +54,8 @@ def test_images_path_is_where_the_images_come_from(tree, tmp_path):
         assert got == want and got != audio_only, images
 
 
-def test_missing_images_are_a_clear_error(tmp_path):
-    root = make_synthetic_tree(tmp_path / "no-mnist", n_train=8, n_test=6, noise_seconds=0.5)
+def test_missing_images_are_a_clear_error(synthetic_tree, tmp_path):
+    root = synthetic_tree(tmp_path / "no-mnist", n_train=8, n_test=6, noise_seconds=0.5)
     with pytest.raises(SourceError, match=r"(?s)no MNIST test image file under .*--only mnist_images.*--images PATH"):
         preview(root, tmp_path / "av.png", images=True)
     assert not (tmp_path / "av.png").exists()
@@ -71,11 +70,11 @@ def test_images_that_show_other_digits_are_refused(tree, tmp_path):
         preview(root, tmp_path / "av.png", images=True)
 
 
-def test_cli_preview_images(tree, tmp_path, capsys):
+def test_cli_preview_images(synthetic_tree, tree, tmp_path, capsys):
     out = tmp_path / "av.png"
     assert main(["preview", "--root", str(tree), "--out", str(out), "--images", "--random", "1"]) == 0
     assert capsys.readouterr().out.strip() == str(out) and _png_size(out)[0] > 0
-    missing = make_synthetic_tree(tmp_path / "no-mnist", n_train=8, n_test=6, noise_seconds=0.5)
+    missing = synthetic_tree(tmp_path / "no-mnist", n_train=8, n_test=6, noise_seconds=0.5)
     assert main(["preview", "--root", str(missing), "--out", str(tmp_path / "x.png"), "--images"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("avmnist-audio preview: error: preview with images: no MNIST test image file")

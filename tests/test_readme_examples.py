@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from avmnist_torch.sources.synthetic import make_synthetic_tree
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -87,8 +86,8 @@ print(f"ran; {len(_made)} DataLoader(s), one batch drawn from each")
 
 
 @pytest.fixture(scope="module")
-def data_tree(tmp_path_factory) -> Path:
-    return make_synthetic_tree(tmp_path_factory.mktemp("readme") / "DATA", mnist_images=True)
+def data_tree(synthetic_tree, tmp_path_factory) -> Path:
+    return synthetic_tree(tmp_path_factory.mktemp("readme") / "DATA", mnist_images=True)
 
 
 def test_readme_has_examples_and_few_illustrative_ones():

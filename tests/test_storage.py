@@ -23,7 +23,7 @@ from avmnist_torch.storage import (
     remove_dead_leftovers,
     writing_path,
 )
-from conftest import REPO, digest
+from _helpers import REPO, digest
 
 
 def _meta(rows: int, **changes) -> dict:

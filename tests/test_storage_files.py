@@ -16,7 +16,6 @@ import pytest
 
 from avmnist_torch import AVMNISTAudioDataset, StorageError, verify
 from avmnist_torch.inspection import info
-from avmnist_torch.sources.synthetic import make_synthetic_tree
 from avmnist_torch import export
 from avmnist_torch.storage import open_rows, read_sidecar
 
@@ -25,8 +24,8 @@ N = 6  # test items of the synthetic tree
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    return make_synthetic_tree(tmp_path_factory.mktemp("files-tree"), n_train=8, n_test=N, noise_seconds=0.5)
+def tree(synthetic_tree) -> Path:
+    return synthetic_tree(n_train=8, n_test=N, noise_seconds=0.5)
 
 
 def _rows(n: int) -> np.ndarray:

@@ -18,7 +18,6 @@ import torch
 
 import avmnist_torch
 from avmnist_torch import AVMNISTAudioDataset, AVMNISTDataset, ParameterError, ScaleTo01, Standardize
-from avmnist_torch.sources.synthetic import make_synthetic_tree
 
 
 def _thesis_item(image64: np.ndarray, audio_u8: np.ndarray, mean: float = 0.0, std: float = 1.0):
@@ -56,12 +55,12 @@ def test_float32_division_equals_the_rounded_float64_quotient():
     assert np.array_equal(ours.view(np.uint32), (x.astype(np.float64) / 255.0).astype(np.float32).view(np.uint32))
 
 
-def test_thesis_default_normalisation_reduces_to_scale_to_01(tmp_path):
+def test_thesis_default_normalisation_reduces_to_scale_to_01(synthetic_tree, tmp_path):
     """On generated items: audio bit for bit; the pca25 image within one float32 ulp of the thesis' float64 route."""
     from avmnist_torch.image_pca import pca25
     from avmnist_torch.sources.mnist_idx import read_idx_images
 
-    root = make_synthetic_tree(tmp_path / "t", n_train=40, n_test=20, mnist_images=True)
+    root = synthetic_tree(tmp_path / "t", n_train=40, n_test=20, mnist_images=True)
     ds = AVMNISTDataset(root, "test", "burst_noise", image_cache=None, clip_tables=None)
     raw = AVMNISTDataset(root, "test", "burst_noise", image_cache=None, clip_tables=None,
                          transform_image=ScaleTo01(), transform_audio=ScaleTo01())

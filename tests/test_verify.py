@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 
 from avmnist_torch import ParameterError, export, verify
-from avmnist_torch.sources.synthetic import make_synthetic_tree
 
 N_TEST = 14
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
-    root = make_synthetic_tree(tmp_path_factory.mktemp("verify-tree"), n_train=4, n_test=N_TEST, noise_seconds=0.5)
+def exported(synthetic_tree) -> Path:
+    root = synthetic_tree(n_train=4, n_test=N_TEST, noise_seconds=0.5)
     [path] = export(root, split="test", scheme="clean", progress=False)
     return path
 

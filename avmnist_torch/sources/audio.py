@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ..common import AudioFileError
+from ..common import AudioFileError, PathLike
 
-PathLike = Union[str, os.PathLike]
 
 
 def _read_file(path: PathLike) -> bytes:

@@ -73,7 +73,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..common import CacheError, __version__
+from ..common import CacheError, PathLike, __version__
 from ..filesystem import (
     CACHE_ENV,
     default_cache_dir,
@@ -84,7 +84,6 @@ from ..filesystem import (
     write_json_atomic,
 )
 
-PathLike = Union[str, os.PathLike]
 _LAYOUT = "clip-table-v3"  # bump when the file layout changes: the name changes with it
 Loader = Callable[[str], Tuple[np.ndarray, int]]
 #: How many rows a process reads between two releases of its mapping (see ``_Table.release_now_and_then``).

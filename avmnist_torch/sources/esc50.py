@@ -6,11 +6,10 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Union
+from typing import List
 
-from ..common import SourceError
+from ..common import PathLike, SourceError
 
-PathLike = Union[str, os.PathLike]
 
 REQUIRED_COLUMNS = ("filename", "category")
 N_TEST_CATEGORIES = 5

@@ -10,11 +10,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Union
+from typing import List
 
-from ..common import SPLITS, SourceError, check_split
+from ..common import PathLike, SourceError, check_split
 
-PathLike = Union[str, os.PathLike]
 
 _NAME = re.compile(r"^(\d)_(.+)_(\d+)\.wav$")
 

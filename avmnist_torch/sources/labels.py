@@ -8,10 +8,9 @@ from typing import Union
 
 import numpy as np
 
-from ..common import SourceError
+from ..common import PathLike, SourceError
 from .mnist_idx import find_torchvision_mnist_labels, read_idx_labels
 
-PathLike = Union[str, os.PathLike]
 LabelsLike = Union[PathLike, np.ndarray, list]
 
 

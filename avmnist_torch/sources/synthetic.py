@@ -11,15 +11,14 @@ an image shows the same digit as its label. Everything follows from ``seed``.
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Sequence
 
 import numpy as np
 
+from ..common import PathLike
 from .mnist_idx import MNIST_IMAGE_FILES, MNIST_LABEL_FILES, idx1_label_bytes, idx3_image_bytes
 
-PathLike = Union[str, os.PathLike]
 
 SPEAKERS = ("ada", "bert", "cleo")
 CATEGORIES = ("chirping_birds", "clock_tick", "engine", "rain", "sea_waves", "siren", "vacuum_cleaner", "wind")

@@ -1,0 +1,34 @@
+"""Names the tests share (not fixtures: those are in conftest.py): paths, a digest, a private tmpfs."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def digest(array) -> str:
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(array)).tobytes()).hexdigest()
+
+
+def mount_tmpfs_command(mountpoint, size):
+    """A command prefix that runs its argument with a private tmpfs at ``mountpoint``, or None."""
+    unshare = shutil.which("unshare")
+    if unshare is None or not sys.platform.startswith("linux"):
+        return None
+    for flags in (["-m"], ["-r", "-m"]):  # root; or an unprivileged user namespace
+        probe = subprocess.run(
+            [unshare, *flags, "sh", "-c", f"mount -t tmpfs -o size={size} tmpfs '{mountpoint}'"],
+            capture_output=True,
+        )
+        if probe.returncode == 0:
+            return [unshare, *flags, "sh", "-c", f"mount -t tmpfs -o size={size} tmpfs '{mountpoint}' && exec \"$@\"",
+                    "sh"]
+    return None
