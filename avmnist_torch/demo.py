@@ -1,4 +1,4 @@
-"""The whole job on a data tree the package makes itself (``avmnist-audio demo``).
+"""The whole job on a data tree the package makes itself (``avmnist demo``).
 
 On a fresh machine with nothing downloaded, this shows what the package does:
 it writes a small tree in the shapes of FSDD, ESC-50, the AV-MNIST labels and
@@ -49,7 +49,7 @@ def run_demo(
     root : path, optional
         A real data root to use instead of the synthetic tree. Its MultiBench
         export covers `split` only, and has an image half only when MNIST's image
-        files are under it (``avmnist-audio download --only mnist_images``).
+        files are under it (``avmnist download --only mnist_images``).
     split : {"train", "test"}
     workers : int
         Worker processes for the export.
@@ -106,13 +106,13 @@ def run_demo(
         find_mnist_images(root, split)
     except SourceError:
         print("image and audio side by side: skipped, no MNIST image files under "
-              f"{root} (avmnist-audio download --root {root} --only mnist_images)")
+              f"{root} (avmnist download --root {root} --only mnist_images)")
     else:
         png = preview(root, out / "preview_av.png", split=split, images=True, random_items=5)
         print(f"image and audio side by side: {png}")
-    print("\nnext, on real data:\n  avmnist-audio download --root DATA\n"
-          "  avmnist-audio export --root DATA --split all --scheme all --workers 2\n"
-          "  avmnist-audio export --root DATA --split all --scheme burst_noise --layout multibench --out AVMNIST")
+    print("\nnext, on real data:\n  avmnist download --root DATA\n"
+          "  avmnist export --root DATA --split all --scheme all --workers 2\n"
+          "  avmnist export --root DATA --split all --scheme burst_noise --layout multibench --out AVMNIST")
     return 0
 
 

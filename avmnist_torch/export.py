@@ -291,7 +291,7 @@ def _image_sources(root: Optional[PathLike], images: Optional[PathLike], splits:
     if missing:
         where = f"no MNIST {'/'.join(missing)} image file under {root}" if root is not None else \
             "no --root to look for MNIST's image files in"
-        get = f"avmnist-audio download --root {root if root is not None else 'DATA'} --only mnist_images"
+        get = f"avmnist download --root {root if root is not None else 'DATA'} --only mnist_images"
         files = f"image/{missing[0]}_data.npy" if len(missing) == 1 else f"image/{{{','.join(missing)}}}_data.npy"
         warnings.warn(
             f"the image half ({files}) is not written: {where}; get them with "
@@ -405,7 +405,7 @@ def export(
     :class:`ImageHalfSkipped` warning. When MNIST's image files are not found
     (and `images` was not given), the audio is exported all the same and one
     :class:`ImageHalfSkipped` warning says how to get them
-    (``avmnist-audio download --root DATA --only mnist_images``); running the
+    (``avmnist download --root DATA --only mnist_images``); running the
     export again afterwards adds the image half without re-rendering audio.
     """
     if workers < 1:

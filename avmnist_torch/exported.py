@@ -232,7 +232,7 @@ class ExportedItems:
             bad = [indices[k] for k in np.flatnonzero(~served)]
             self._fail(f"{self.path}: row {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
                        + " differs from the CRC-32 recorded when it was exported: the file was changed; "
-                       f"run 'avmnist-audio verify {self.path}' to see which rows, and export it again")
+                       f"run 'avmnist verify {self.path}' to see which rows, and export it again")
             out[~served] = 0
         return out, served
 
@@ -278,7 +278,7 @@ def open_export(path: PathLike, expected_metadata: Mapping[str, Any], *, regener
     rows = int(expected_metadata["shape"][0])
     if not path.is_file():
         raise StorageError(f"from_export {path}: no such file; export it first "
-                           f"('avmnist-audio export ... --out {path}') or pass from_export=None")
+                           f"('avmnist export ... --out {path}') or pass from_export=None")
     meta = read_sidecar(path)
     if meta is not None:
         diffs = metadata_differences(meta, expected_metadata)

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .exported import metadata_for
-from .common import ParameterError, PathLike, check_index, check_seed, check_split
+from .common import ParameterError, PathLike, check_index, check_seed, check_split, positions_by_key
 from .noise import NoiseBank
 from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
 from .schemes import (
@@ -422,11 +422,8 @@ class AudioItemGenerator:
         distinct = list(dict.fromkeys(checked))
         waveforms, rates = self.waveforms(distinct, epoch=epoch)
         renderer = get_renderer(self.renderer, self.style)
-        by_rate: Dict[int, List[int]] = {}
-        for k, rate in enumerate(rates):
-            by_rate.setdefault(rate, []).append(k)
         rendered = np.empty((len(distinct), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-        for rate, members in by_rate.items():
+        for rate, members in positions_by_key(rates).items():
             rendered[members] = renderer.render_batch([waveforms[k] for k in members], rate)
         position = {index: k for k, index in enumerate(distinct)}
         np.take(rendered, [position[index] for index in checked], axis=0, out=out)

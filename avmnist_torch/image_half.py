@@ -115,7 +115,7 @@ def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, 
         if labels_md5(labels) != MNIST_RAW_MD5[split]:
             raise SourceError(
                 f"{image_file} holds MNIST's published {split} images, but the AV-MNIST labels are not "
-                f"MNIST's {split} label sequence; use MNIST's labels (run 'avmnist-audio download --root DATA')"
+                f"MNIST's {split} label sequence; use MNIST's labels (pass download=True, or run 'avmnist download --root DATA')"
             )
         return "MNIST's published images (md5) and MNIST's label sequence (md5)"
     raise SourceError(

@@ -339,7 +339,7 @@ class ImageHalfCache:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise CacheError(
                 f"{sidecar}: the description of the cached image half {self.path.name} is missing, torn or "
-                f"not this version's ({type(err).__name__}: {err}); remove both files (avmnist-audio cache "
+                f"not this version's ({type(err).__name__}: {err}); remove both files (avmnist cache "
                 "prune) and the image half is computed again"
             ) from None
         self._crcs = crcs
@@ -365,17 +365,17 @@ class ImageHalfCache:
                 raise CacheError(
                     f"{self.path}: the cached image half was changed or replaced since it was written (its size, "
                     "times or inode differ from those its sidecar recorded), so its rows cannot be trusted; remove "
-                    "it (avmnist-audio cache prune) and it is computed again"
+                    "it (avmnist cache prune) and it is computed again"
                 )
             self._meta, self._crcs = meta, fresh._crcs
         try:
             arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as err:
             raise CacheError(f"{self.path}: the cached image half is not a readable .npy ({err}); remove it "
-                             "(avmnist-audio cache prune) and it is computed again") from None
+                             "(avmnist cache prune) and it is computed again") from None
         if arr.shape != self.shape or arr.dtype != np.float64 or not arr.flags.c_contiguous:
             raise CacheError(f"{self.path}: holds {arr.dtype} {arr.shape}, its sidecar says float64 {self.shape}; "
-                             "remove it (avmnist-audio cache prune) and it is computed again")
+                             "remove it (avmnist cache prune) and it is computed again")
         self._array = arr
         self._verified = np.zeros(len(arr), dtype=bool)
         self._pid = os.getpid()
@@ -396,7 +396,7 @@ class ImageHalfCache:
     def _bad_row(self, index: int) -> CacheError:
         return CacheError(
             f"{self.path}: row {index} does not match the checksum recorded when the file was written; the cached "
-            "image half was damaged or changed on disk. Remove it (avmnist-audio cache prune) and it is computed "
+            "image half was damaged or changed on disk. Remove it (avmnist cache prune) and it is computed "
             "again"
         )
 
@@ -450,7 +450,7 @@ def _temporary_beside(path: Path) -> Path:
     # Not tempfile.mkstemp: its files are 0600 whatever the umask, and the finished file keeps
     # the mode of the temporary one, so a dataset folder or a shared cache would be readable by
     # its writer only. A plain open honours the umask, like the audio files beside it. The pid
-    # in the name lets ``avmnist-audio cache`` tell a dead writer's leftover from a live one's.
+    # in the name lets ``avmnist cache`` tell a dead writer's leftover from a live one's.
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
 
 

@@ -211,7 +211,7 @@ def preview(
         Passed to the datasets.
     images : bool or path
         False (default): the audio grid above. True: AV-MNIST side by side, with MNIST's
-        image files found under `root` (``root/mnist/`` as ``avmnist-audio download``
+        image files found under `root` (``root/mnist/`` as ``avmnist download``
         writes them, or torchvision's ``root/MNIST/raw/``). A path: MNIST's image file for
         `split`, or a folder searched like `root`. Images are paired through
         :class:`~avmnist_torch.paired.AVMNISTDataset`, so their labels are checked against
@@ -323,7 +323,7 @@ def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], sp
                      renderer: str, style: Optional[str], dataset_kwargs: Dict[str, Any]
                      ) -> Dict[str, AVMNISTDataset]:
     """The raw and the pca25 :class:`AVMNISTDataset` of the split, or a SourceError saying how to get MNIST."""
-    how = ("get them with 'avmnist-audio download --root DATA --only mnist_images', or give the image file "
+    how = ("get them with 'avmnist download --root DATA --only mnist_images', or give the image file "
            "with --images PATH (images=PATH in Python)")
     if images is True:
         if root is None:

@@ -24,13 +24,12 @@ Here items are generated on the fly by the package's datasets (or served from ex
 from __future__ import annotations
 
 import inspect
-import os
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
 
-from .common import ParameterError, check_split
+from .common import ParameterError, PathLike, check_split
 from .dataset import AVMNISTAudioDataset
 from .paired import AVMNISTDataset, AVMNISTImageDataset
 from .sampling import EpochSampler, epoch_target
@@ -44,7 +43,6 @@ except ImportError as err:  # lightning is an optional extra
         "pip install 'avmnist-torch[lightning]' (or pip install lightning)"
     ) from err
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 #: What a batch holds, per modality.
 MODALITIES = ("both", "audio", "image")

@@ -11,17 +11,16 @@ it resamples with :func:`avmnist_torch.dsp.resample`.
 from __future__ import annotations
 
 import functools
-import os
 import threading
-from typing import Dict, Tuple, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import dsp
+from .common import PathLike
 from .sources.audio import load_wav
 from .sources.clips import ClipBank, folder_found_unusable, package_versions
 
-PathLike = Union[str, os.PathLike]
 
 __all__ = ["NoiseBank", "resample_noise"]
 

@@ -41,7 +41,6 @@ from . import dsp
 from .common import ParameterError, check_seed
 
 MIN_LENGTH = 2048
-N_FFT = 2048  # librosa.stft's default, which the notebook used
 SPLIT_IDS = {"train": 0, "test": 1}
 
 __all__ = [
@@ -385,7 +384,7 @@ class FrequencyMasks:
         _check_count(self, "count", self.count)
 
     def _draw(self, ctx: ItemContext) -> List[Tuple[int, int]]:
-        ranges = draw_frequency_masks(N_FFT // 2 + 1, self.ratio, self.count, ctx.rng)
+        ranges = draw_frequency_masks(dsp.N_FFT // 2 + 1, self.ratio, self.count, ctx.rng)
         ctx.draws.extend({"step": "frequency_mask", "start": s, "length": n} for s, n in ranges)
         return ranges
 

@@ -281,7 +281,7 @@ def header_note(path: Path, offset: int, meta: Optional[dict]) -> str:
         root = (meta.get("made_from") or {}).get("root") or "ROOT"
         match = _NOTEBOOK_NAME.match(path.name)
         out = path.parent.parent.parent
-        command = (f"avmnist-audio export --root '{root}' --split {match.group(1)} --scheme {match.group(2)} "
+        command = (f"avmnist export --root '{root}' --split {match.group(1)} --scheme {match.group(2)} "
                    f"--seed {meta.get('seed', 0)}" + (f" --out '{out}'" if str(out) != root else ""))
         return what + f"write it again as raw rows (seconds; it replaces the file): {command}"
     return what + f"convert it to raw rows in place: {convert_command(path)}"

@@ -1,7 +1,7 @@
 """Downstream accuracy on the generated data: audio-only, image-only and late fusion, per scheme.
 
 Run from the repository root, with the real data beside it (../shared/data) or a data root
-made by ``avmnist-audio download`` (recordings, noise_recordings, avmnist/*_labels.npy and
+made by ``avmnist download`` (recordings, noise_recordings, avmnist/*_labels.npy and
 MNIST's image files in mnist/)::
 
     python benchmarks/downstream.py --quick                     # CPU, a few minutes
@@ -205,7 +205,7 @@ def sources(args) -> dict:
         return dict(root=root, images=root, labels=None)
     data = REPO.parent / "shared" / "data"
     if not data.is_dir():
-        sys.exit(f"no data: {data} is absent; pass --root DATA (see 'avmnist-audio download')")
+        sys.exit(f"no data: {data} is absent; pass --root DATA (see 'avmnist download')")
     return dict(root=None, images=data / "mnist", recordings=data / "fsdd" / "recordings", noises=data / "esc50",
                 labels=data / "mnist")
 

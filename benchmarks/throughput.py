@@ -84,7 +84,7 @@ def parts(args, split="train"):
                     labels=root / "avmnist" / f"{split}_labels.npy")
     data = REPO.parent / "shared" / "data"
     if not data.is_dir():
-        sys.exit(f"no data: {data} is absent; pass --root DATA (see 'avmnist-audio download')")
+        sys.exit(f"no data: {data} is absent; pass --root DATA (see 'avmnist download')")
     return dict(recordings=data / "fsdd" / "recordings", noises=data / "esc50",
                 labels=data / "mnist" / f"{split}_labels.npy")
 

@@ -12,7 +12,7 @@ Usage::
     python scripts/make_fsdd_manifest.py RECORDINGS_DIR [OUTPUT]
 
 RECORDINGS_DIR is FSDD v1.0.10's ``recordings`` folder (e.g. ``DATA/recordings`` after
-``avmnist-audio download``); OUTPUT defaults to ``avmnist_torch/data/fsdd_v1.0.10.sha256.txt``.
+``avmnist download``); OUTPUT defaults to ``avmnist_torch/data/fsdd_v1.0.10.sha256.txt``.
 Only hashes are written; the recordings themselves are never copied into the project.
 """
 

@@ -1,4 +1,4 @@
-"""avmnist-audio export / verify / info / preview, end to end in subprocesses."""
+"""avmnist export / verify / info / preview, end to end in subprocesses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``avmnist-audio cache``: list the clip tables, clear them, prune those whose sources are gone.
+"""``avmnist cache``: list the clip tables, clear them, prune those whose sources are gone.
 
 Needs the clip-table API of ``avmnist_torch.sources.clips`` (``list_tables``,
 ``clear_tables``, ``prune_tables``, ``format_tables``) and the ``cache``

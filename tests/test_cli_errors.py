@@ -41,7 +41,7 @@ def run(capsys, *argv: str):
 def test_verify_rows_out_of_range_is_one_line_naming_file_and_size(capsys, exported):
     status, out, err = run(capsys, "verify", str(exported), "--rows", "3", "70000", "--quiet")
     assert status == 2 and out == ""  # nothing was checked, so nothing is reported as matching
-    assert err == (f"avmnist-audio verify: error: {exported}: has {N_TEST} rows (0 to {N_TEST - 1}); "
+    assert err == (f"avmnist verify: error: {exported}: has {N_TEST} rows (0 to {N_TEST - 1}); "
                    "row 70000 is out of range\n")
 
 
@@ -69,7 +69,7 @@ def test_preview_index_must_be_a_whole_number(tree, tmp_path, index):
 def test_preview_index_out_of_range_on_the_command_line(capsys, tree, tmp_path):
     status, out, err = run(capsys, "preview", "--root", str(tree), "--out", str(tmp_path / "p.png"), "--index", "99")
     assert status == 2 and out == "" and not (tmp_path / "p.png").exists()
-    assert err == (f"avmnist-audio preview: error: {tree}: the test split has {N_TEST} items (0 to {N_TEST - 1}); "
+    assert err == (f"avmnist preview: error: {tree}: the test split has {N_TEST} items (0 to {N_TEST - 1}); "
                    "index 99 is out of range\n")
 
 
@@ -80,7 +80,7 @@ def test_package_error_is_one_line(capsys, tmp_path):
     missing = tmp_path / "missing.npy"
     status, out, err = run(capsys, "verify", str(missing), "--root", str(tmp_path))
     assert status == 1
-    assert err.startswith("avmnist-audio verify: error: ") and str(missing) in err
+    assert err.startswith("avmnist verify: error: ") and str(missing) in err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
@@ -108,7 +108,7 @@ def test_unexpected_error_shows_its_traceback(capsys, monkeypatch, exported):
     status, out, err = run(capsys, "verify", str(exported), "--rows", "1", "--quiet")
     assert status == 1
     assert "Traceback (most recent call last)" in err and "RuntimeError: boom from a library" in err
-    assert "avmnist-audio verify: unexpected error" in err
+    assert "avmnist verify: unexpected error" in err
 
 
 def test_unexpected_os_error_shows_its_traceback(capsys, monkeypatch, exported):
@@ -127,12 +127,12 @@ def test_ctrl_c_is_exit_130_without_traceback(capsys, monkeypatch, exported):
 
 def test_missing_sources_is_a_usage_error(capsys):
     status, out, err = run(capsys, "info")
-    assert status == 2 and err == "avmnist-audio info: error: give --root (or --recordings, --noises and --labels)\n"
+    assert status == 2 and err == "avmnist info: error: give --root (or --recordings, --noises and --labels)\n"
 
 
 def test_malformed_mirror_is_a_usage_error_in_one_line(capsys, tmp_path):
     status, out, err = run(capsys, "download", "--root", str(tmp_path), "--mirror", "nohost", "--quiet")
-    assert status == 2 and err.startswith("avmnist-audio download: error: ") and "scheme://host" in err
+    assert status == 2 and err.startswith("avmnist download: error: ") and "scheme://host" in err
     assert "Traceback" not in err
 
 

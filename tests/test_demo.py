@@ -1,4 +1,4 @@
-"""The README's first command, end to end: ``avmnist-audio demo`` on a tree it makes itself."""
+"""The README's first command, end to end: ``avmnist demo`` on a tree it makes itself."""
 
 from __future__ import annotations
 

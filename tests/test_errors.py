@@ -190,3 +190,10 @@ def test_a_blank_noise_category_names_the_row_and_file(root):
     table.to_csv(csv, index=False)
     with pytest.raises(SourceError, match=r"esc50.csv: line 5 \(clip .*\.wav\) has a blank category"):
         make(root)
+
+
+def test_a_missing_source_says_download_true_can_fetch_it(root):
+    """A Python user is told of download=True, not only of the command line."""
+    shutil.rmtree(root / "recordings")
+    with pytest.raises(SourceError, match="pass download=True, or run 'avmnist download --root DATA'"):
+        make(root)

@@ -301,7 +301,7 @@ def test_info_and_verify_flag_a_notebook_file_with_a_header_and_say_how_to_fix_i
 
     text = format_info(info(tmp_path))
     assert "every item it reads would be shifted by 128 bytes" in text
-    assert f"avmnist-audio export --root '{tree}' --split test --scheme clean --seed 0 --out '{tmp_path}'" in text
+    assert f"avmnist export --root '{tree}' --split test --scheme clean --seed 0 --out '{tmp_path}'" in text
     assert "written by an older version (no row checksums): not served by from_export=" in text
     report = verify(foreign, root=tree, sample=2)
     [note] = [n for n in report.notes if "shifted" in n]

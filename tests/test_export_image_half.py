@@ -1,7 +1,7 @@
 """``export --layout multibench`` writes the image half, and MultiBench's own loader reads the folder.
 
 MNIST's image files are synthetic here (the real train images are not in ../shared/data), laid out
-where ``avmnist-audio download`` puts them: ``ROOT/mnist/{train,t10k}-images-idx3-ubyte.gz`` with
+where ``avmnist download`` puts them: ``ROOT/mnist/{train,t10k}-images-idx3-ubyte.gz`` with
 their idx1 label files beside them, which is what the pairing check reads.
 """
 
@@ -166,7 +166,7 @@ def test_missing_images_warn_and_write_the_audio_then_a_rerun_adds_them(tree, tm
     assert len(caught) == 1
     message = str(caught[0].message)
     assert "\n" not in message and "no MNIST train/test image file under" in message
-    assert f"avmnist-audio download --root {root} --only mnist_images" in message and "--images PATH" in message
+    assert f"avmnist download --root {root} --only mnist_images" in message and "--images PATH" in message
     assert paths == [out / "audio" / "train_data.npy", out / "audio" / "test_data.npy"]
     assert (out / "train_labels.npy").is_file() and not (out / "image").exists()
 
@@ -202,7 +202,7 @@ def test_cli_missing_images_is_one_warning_line(tree, tmp_path, capsys):
     captured = capsys.readouterr()
     assert status == 0, captured.err
     warned = [line for line in captured.err.splitlines() if "image half" in line]
-    assert len(warned) == 1 and warned[0].startswith("avmnist-audio export: warning: the image half")
+    assert len(warned) == 1 and warned[0].startswith("avmnist export: warning: the image half")
     assert "--only mnist_images" in warned[0] and captured.out.split() == [str(out / "audio" / "test_data.npy")]
 
 

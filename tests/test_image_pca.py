@@ -141,7 +141,7 @@ def test_find_images_lists_every_path_looked_at(tmp_path):
         find_mnist_images(tmp_path, "train")
     text = str(err.value)
     for where in ("mnist/train-images-idx3-ubyte", "mnist/train-images-idx3-ubyte.gz",
-                  "MNIST/raw/train-images-idx3-ubyte.gz", "avmnist-audio download"):
+                  "MNIST/raw/train-images-idx3-ubyte.gz", "avmnist download"):
         assert where in text
     with pytest.raises(SourceError, match="split"):
         find_mnist_images(tmp_path, "valid")

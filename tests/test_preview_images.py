@@ -1,4 +1,4 @@
-"""``preview(images=...)`` / ``avmnist-audio preview --images``: image and audio of AV-MNIST side by side."""
+"""``preview(images=...)`` / ``avmnist preview --images``: image and audio of AV-MNIST side by side."""
 
 from __future__ import annotations
 
@@ -77,5 +77,5 @@ def test_cli_preview_images(synthetic_tree, tree, tmp_path, capsys):
     missing = synthetic_tree(tmp_path / "no-mnist", n_train=8, n_test=6, noise_seconds=0.5)
     assert main(["preview", "--root", str(missing), "--out", str(tmp_path / "x.png"), "--images"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("avmnist-audio preview: error: preview with images: no MNIST test image file")
+    assert err.startswith("avmnist preview: error: preview with images: no MNIST test image file")
     assert "--only mnist_images" in err

@@ -1,4 +1,4 @@
-"""``avmnist-audio``: the command line.
+"""``avmnist``: the command line.
 
 One module per command, each with ``add_parser(subparsers)``; the work itself
 lives in the library (:mod:`avmnist_torch.export`, :mod:`avmnist_torch.verify`,
@@ -6,7 +6,7 @@ lives in the library (:mod:`avmnist_torch.export`, :mod:`avmnist_torch.verify`,
 turns errors into what a person at a terminal needs:
 
 - the package's own errors (:class:`~avmnist_torch.AVMNISTError`: they name the
-  file and what to do) as one line, ``avmnist-audio CMD: error: ...``, exit
+  file and what to do) as one line, ``avmnist CMD: error: ...``, exit
   status 2 for a bad option (:class:`~avmnist_torch.ParameterError`, as
   argparse's own usage errors) and 1 for the rest;
 - anything else (a bug, or a library failing in a way nobody foresaw) as the
@@ -36,9 +36,9 @@ EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``avmnist-audio`` parser with every command registered."""
+    """The ``avmnist`` parser with every command registered."""
     parser = argparse.ArgumentParser(
-        prog="avmnist-audio",
+        prog="avmnist",
         description="Generate the audio modality of AV-MNIST exactly as the reference notebook does.",
     )
     parser.add_argument("--version", action="version", version=f"avmnist-torch {__version__}")
@@ -64,10 +64,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.traceback:
             traceback.print_exc()
         else:
-            print(f"avmnist-audio {args.command}: error: {err}", file=sys.stderr)
+            print(f"avmnist {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE if isinstance(err, ParameterError) else EXIT_ERROR
     except Exception:
         traceback.print_exc()
-        print(f"avmnist-audio {args.command}: unexpected error (the traceback above); "
+        print(f"avmnist {args.command}: unexpected error (the traceback above); "
               "if it is not about your files or system, please report it", file=sys.stderr)
         return EXIT_ERROR

@@ -1,4 +1,4 @@
-"""``python -m avmnist_torch.cli``: the same as the ``avmnist-audio`` command."""
+"""``python -m avmnist_torch.cli``: the same as the ``avmnist`` command."""
 
 import sys
 

@@ -16,7 +16,7 @@ __all__ = ["add_command", "add_root_argument", "add_source_arguments", "require_
 def add_command(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     """``subparsers.add_parser(name, **kwargs)`` plus the options every command takes (``--traceback``).
 
-    ``--traceback`` is accepted before the command too (``avmnist-audio --traceback export ...``);
+    ``--traceback`` is accepted before the command too (``avmnist --traceback export ...``);
     here it defaults to "not given" so that it never resets the value given there.
     """
     p = subparsers.add_parser(name, **kwargs)

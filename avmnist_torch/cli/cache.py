@@ -1,4 +1,4 @@
-"""``avmnist-audio cache``: list and remove what the package keeps in its cache folder.
+"""``avmnist cache``: list and remove what the package keeps in its cache folder.
 
 That is the clip tables (decoded recordings, resampled noises), the cached
 image halves (``image-pca/``) and what a killed process left half-written in

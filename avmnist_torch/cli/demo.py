@@ -1,4 +1,4 @@
-"""``avmnist-audio demo``: the whole job on a small tree the package makes itself."""
+"""``avmnist demo``: the whole job on a small tree the package makes itself."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``avmnist-audio download``: fetch, verify and lay out FSDD, ESC-50, MNIST's labels and MNIST's images."""
+"""``avmnist download``: fetch, verify and lay out FSDD, ESC-50, MNIST's labels and MNIST's images."""
 
 from __future__ import annotations
 

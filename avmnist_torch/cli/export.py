@@ -1,4 +1,4 @@
-"""``avmnist-audio export``: whole splits into the files AV-MNIST's training code reads."""
+"""``avmnist export``: whole splits into the files AV-MNIST's training code reads."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Both layouts also get the split's labels ({base}/avmnist/{split}_labels.npy, or {dir}/{split}_labels.npy) "
             "and the image half ({base}/avmnist/image/{split}_data.npy, or {dir}/image/{split}_data.npy: MNIST's "
             "images through the published PCA recipe), so that either project's loader runs on the folder as it "
-            "is. The image half needs MNIST's image files (under ROOT/mnist after 'avmnist-audio download --root "
+            "is. The image half needs MNIST's image files (under ROOT/mnist after 'avmnist download --root "
             "ROOT --only mnist_images', or --images PATH); without them the audio is exported all the same, a "
             "warning says so, and a later run adds the image half; an image file already there that differs "
             "(say, a copy of the published one) is kept, with a warning. Images whose labels differ from the "
@@ -84,7 +84,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def _warn_in_one_line(message, category, filename, lineno, file=None, line=None) -> None:
     # A warning at a terminal is one line a person reads, not a source location.
-    print(f"avmnist-audio export: warning: {message}", file=sys.stderr)
+    print(f"avmnist export: warning: {message}", file=sys.stderr)
 
 
 def _draw_options(args: argparse.Namespace) -> dict:

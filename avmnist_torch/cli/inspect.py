@@ -1,4 +1,4 @@
-"""``avmnist-audio info`` and ``avmnist-audio preview``: looking at the data."""
+"""``avmnist info`` and ``avmnist preview``: looking at the data."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def add_preview_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     p.add_argument("--style", default=None, choices=STYLES)
     p.add_argument("--images", nargs="?", type=Path, const=True, default=False, metavar="PATH",
                    help="draw MNIST's image beside the audio; its image files are looked for under ROOT "
-                        "('avmnist-audio download --root ROOT --only mnist_images' puts them there), or in PATH "
+                        "('avmnist download --root ROOT --only mnist_images' puts them there), or in PATH "
                         "(the split's idx3 file or a folder holding it)")
     p.set_defaults(func=run_preview)
     return p

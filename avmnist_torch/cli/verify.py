@@ -1,4 +1,4 @@
-"""``avmnist-audio verify``: check an exported file against its records, and regenerate rows to compare."""
+"""``avmnist verify``: check an exported file against its records, and regenerate rows to compare."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ Where the tables live
     files, row count, package version, creation time); its modification time is
     the table's last use (touched once per process when the table is opened).
     :func:`list_tables`, :func:`prune_tables` and :func:`clear_tables` (and the
-    ``avmnist-audio cache`` command built on them) show and remove them.
+    ``avmnist cache`` command built on them) show and remove them.
 
 Full disks
     A table's index, and each step by which it grows, is reserved

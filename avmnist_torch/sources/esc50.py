@@ -54,7 +54,7 @@ def read_noise_split(esc50_dir: PathLike, *, check_files: bool = True) -> NoiseS
     if not esc50_dir.is_dir():
         raise SourceError(
             f"{esc50_dir}: ESC-50 folder not found; it should hold audio/*.wav and meta/esc50.csv "
-            "(run 'avmnist-audio download --root DATA')"
+            "(pass download=True, or run 'avmnist download --root DATA')"
         )
     if not csv_path.is_file():
         raise SourceError(f"{csv_path}: ESC-50 metadata not found (expected meta/esc50.csv inside {esc50_dir})")

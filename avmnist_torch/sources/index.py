@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional
 
 import numpy as np
 
 from .audio import check_audio_files
 from .esc50 import NoiseSplit, read_noise_split
-from ..common import SourceError, check_split
+from ..common import PathLike, SourceError, check_split
 from .fsdd import list_recordings, recordings_by_digit
 from .labels import LabelsLike, load_labels
 
-PathLike = Union[str, os.PathLike]
 
 
 def check_data_root(root: PathLike) -> Path:
@@ -29,9 +27,9 @@ def check_data_root(root: PathLike) -> Path:
         return path
     if path.exists():
         raise SourceError(f"root {path} is a file, not a data folder; give the folder that holds recordings/, "
-                          "noise_recordings/ and the labels (see 'avmnist-audio download --root DATA')")
+                          "noise_recordings/ and the labels (see 'avmnist download --root DATA')")
     raise SourceError(f"root {path} does not exist; give the folder that holds recordings/, noise_recordings/ "
-                      "and the labels, or fetch them there with 'avmnist-audio download --root DATA'")
+                      "and the labels, or fetch them there with download=True ('avmnist download --root DATA' on the command line)")
 
 
 def occurrence_rank(labels: np.ndarray) -> np.ndarray:

@@ -61,10 +61,10 @@ def load_labels(source: LabelsLike, split: str) -> np.ndarray:
             pass
         raise SourceError(
             f"{path}: no {split} labels found; expected avmnist/{split}_labels.npy, {split}_labels.npy "
-            "or a torchvision MNIST root (run 'avmnist-audio download --root DATA')"
+            "or a torchvision MNIST root (pass download=True, or run 'avmnist download --root DATA')"
         )
     if not path.is_file():
-        raise SourceError(f"{path}: labels file not found (run 'avmnist-audio download --root DATA')")
+        raise SourceError(f"{path}: labels file not found (pass download=True, or run 'avmnist download --root DATA')")
     if path.suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)

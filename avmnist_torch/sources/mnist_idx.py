@@ -261,7 +261,7 @@ def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_I
     """
     path = Path(path)
     if not path.is_file():
-        raise SourceError(f"MNIST image file not found: {path} (run 'avmnist-audio download --root DATA')")
+        raise SourceError(f"MNIST image file not found: {path} (pass download=True, or run 'avmnist download --root DATA')")
     data = _image_file_bytes(path)
     magic = struct.unpack_from(">I", data)[0] if len(data) >= 4 else None
     if magic is not None and magic != IDX3_MAGIC:
@@ -311,7 +311,7 @@ def idx3_image_bytes(images: np.ndarray) -> bytes:
 def mnist_image_candidates(root: str | Path, split: str) -> list[Path]:
     """Every path, in order of preference, where a split's MNIST image file may lie under `root`.
 
-    The layouts, in this order: ``root/mnist/`` (what ``avmnist-audio download`` writes),
+    The layouts, in this order: ``root/mnist/`` (what ``avmnist download`` writes),
     torchvision's ``root/MNIST/raw/``, and `root` itself (a folder holding MNIST's files, or
     torchvision's ``MNIST`` or ``MNIST/raw`` folder given directly). In each folder the
     decompressed file comes before the ``.gz``.
@@ -351,7 +351,7 @@ def find_mnist_images(root: str | Path, split: str) -> Path:
     listing = "\n  ".join(str(p) for p in tried)
     raise SourceError(
         f"no MNIST {split} image file under {root}; looked at:\n  {listing}\n"
-        f"Run 'avmnist-audio download --root {root}', or put MNIST's {MNIST_IMAGE_FILES[split]}.gz "
+        f"Run 'avmnist download --root {root}', or put MNIST's {MNIST_IMAGE_FILES[split]}.gz "
         f"in {Path(root) / 'mnist'}"
     )
 

@@ -1,6 +1,6 @@
 """A small data tree in the shapes of FSDD, ESC-50, the AV-MNIST labels and (optionally) MNIST's files.
 
-Used by ``avmnist-audio demo`` (so the package shows what it does on a fresh
+Used by ``avmnist demo`` (so the package shows what it does on a fresh
 machine with no downloads) and by the tests. The audio is made up: harmonic
 "voices" whose pitch depends on digit and speaker, and noise clips of coloured
 noise, hums and clicks. The optional MNIST image files hold made-up handwriting:
@@ -80,7 +80,7 @@ def make_synthetic_tree(
     ``meta/esc50.csv``, and ``root/avmnist/{train,test}_labels.npy``.
 
     With ``mnist_images=True``, also MNIST's image and label files for those labels, where
-    ``avmnist-audio download`` puts them (see :func:`write_synthetic_mnist`). They are drawn
+    ``avmnist download`` puts them (see :func:`write_synthetic_mnist`). They are drawn
     from a generator of their own, so the rest of the tree is the same with or without them.
     """
     import pandas as pd
@@ -180,7 +180,7 @@ def write_synthetic_mnist(root: PathLike, *, seed: int = 0) -> Path:
     For each split whose labels ``root/avmnist/{split}_labels.npy`` exist: MNIST's
     ``{train,t10k}-images-idx3-ubyte.gz`` (:func:`synthetic_mnist_images` of those labels) and,
     beside it, ``{train,t10k}-labels-idx1-ubyte.gz`` with the same labels, in the folder and
-    names ``avmnist-audio download`` uses. The label files are what tells a pairing check which
+    names ``avmnist download`` uses. The label files are what tells a pairing check which
     digit each (unpublished) image shows. The files are the same bytes on every run.
     """
     root = Path(root)

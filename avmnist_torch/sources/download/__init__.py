@@ -1,6 +1,6 @@
 """Download, verify and lay out the public sources AV-MNIST is made from.
 
-One call (or ``avmnist-audio download --root DATA``) gives a data root in the reference
+One call (or ``avmnist download --root DATA``) gives a data root in the reference
 notebook's layout::
 
     DATA/recordings/*.wav                      FSDD v1.0.10, 3,000 recordings      "fsdd"

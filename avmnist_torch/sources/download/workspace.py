@@ -136,7 +136,7 @@ class RootLock:
                 raise DownloadError(
                     f"{self.path}: cannot lock it ({err.strerror or err}); this "
                     "file system may not support file locks. Download from one process first "
-                    "(e.g. 'avmnist-audio download --root ROOT'), then start the others."
+                    "(e.g. 'avmnist download --root ROOT'), then start the others."
                 ) from None
             except BaseException:
                 os.close(fd)
