@@ -593,6 +593,11 @@ def thesis_agreement(predicted: np.ndarray, labels: np.ndarray, same: np.ndarray
                              thesis=100.0 * float((theirs[mask] == true[mask]).mean()),
                              both_wrong=int(((ours[mask] != true[mask]) & (theirs[mask] != true[mask])).sum()),
                              both_wrong_same_label=int(((ours[mask] != true[mask]) & (ours[mask] == theirs[mask])).sum()))
+    # the thesis' item i had noise clip i mod 200 of the full list, 40 clips per category
+    theirs_category = np.array(TEST_CATEGORIES)[(rows % 200) // 40]
+    out["thesis by category"] = {c: dict(items=int((theirs_category == c).sum()),
+                                         thesis=100.0 * float((theirs[theirs_category == c] == true[theirs_category == c]).mean()))
+                                 for c in TEST_CATEGORIES if (theirs_category == c).any()}
     return out
 
 
@@ -651,7 +656,7 @@ def run_thesis(src: dict, args, epochs: int, sizes: Tuple[int, int, int]) -> Non
                 if agreement:
                     print(f"  against the thesis' logged predictions ({tag}): " + "; ".join(
                         f"{k}: {v['items']} items, agree {v['agree']:.1f}%, ours {v['ours']:.1f}%, "
-                        f"thesis {v['thesis']:.1f}%" for k, v in agreement.items()), flush=True)
+                        f"thesis {v['thesis']:.1f}%" for k, v in agreement.items() if "agree" in v), flush=True)
     print()
     print(f"command: python benchmarks/downstream.py {' '.join(sys.argv[1:])}")
     print(f"device: {args.device} ({device_description(args)}), torch {torch.__version__}, "
@@ -713,10 +718,13 @@ def report(src: dict, args) -> None:
                       + ", ".join(f"{c} {a:.1f}%" for c, a in by_category.items()))
             if scheme == "burst_noise" and len(predicted) == 10_000:
                 agreement = thesis_agreement(predicted, labels, same)
+                by_category = agreement.pop("thesis by category")
                 print(f"  against the thesis' logged predictions: " + "; ".join(
                     f"{k}: {v['items']} items, same label {v['agree']:.1f}%, ours right {v['ours']:.1f}%, "
                     f"thesis right {v['thesis']:.1f}%, both wrong {v['both_wrong']} (of which the same wrong label "
                     f"{v['both_wrong_same_label']})" for k, v in agreement.items()))
+                print("  the thesis on the logged rows read, by its items' noise category: " + ", ".join(
+                    f"{c} {v['thesis']:.1f}% ({v['items']} items)" for c, v in by_category.items()))
                 print(f"  items whose noise is the thesis' clip: {int(same.sum())} of {len(same):,}")
     if args.plot:
         plot(runs, Path(args.plot))
@@ -746,6 +754,10 @@ def plot(runs, path: Path) -> None:
                     label=f"ours, seed {seed}, {size}: val")
             ax.plot(epochs, [r["test_acc"] for r in run["history"]], marker="^", ms=4, ls="--", color=colour,
                     label=f"ours, seed {seed}: test")
+        low, _, high = THESIS[scheme].partition("-")
+        low, high = float(low), float(high or low)
+        ax.errorbar([10.35], [(low + high) / 2], yerr=[[(high - low) / 2]], fmt="D", ms=4, color="red", capsize=3,
+                    label=f"thesis test, 10 epochs: {THESIS[scheme]}")
         ax.set_title(scheme)
         ax.set_xlabel("epoch")
         ax.set_xticks(range(1, 11))
