@@ -675,9 +675,13 @@ def run_thesis(src: dict, args, epochs: int, sizes: Tuple[int, int, int]) -> Non
 def report(src: dict, args) -> None:
     """Tables and a plot from finished (or stopped) ``--model thesis`` runs: their ``--json`` files and
     the per-epoch test predictions under ``--report-predictions``."""
+    if args.report_predictions and len(args.report_predictions) not in (1, len(args.report)):
+        sys.exit("--report-predictions: give one folder, or one per --report file in the same order")
     runs = []
-    for path in args.report:
+    for k, path in enumerate(args.report):
         record = json.loads(Path(path).read_text())
+        if args.report_predictions:
+            record["predictions"] = args.report_predictions[k if len(args.report_predictions) > 1 else 0]
         for scheme, seeds in record["results"].items():
             for seed, run in seeds.items():
                 runs.append((scheme, int(seed), run, record))
@@ -706,13 +710,18 @@ def report(src: dict, args) -> None:
             noise_info[scheme] = test_noises(src, scheme, args)
         order, same, categories = noise_info[scheme]
         for tag, epoch in (("best-val checkpoint", best["epoch"]), ("last epoch", history[-1]["epoch"])):
-            found = [Path(d) / f"{scheme}_seed{seed}_epoch{epoch}.npz" for d in args.report_predictions]
-            found = [f for f in found if f.is_file()]
-            if not found:
+            if tag == "last epoch" and epoch == best["epoch"]:
                 continue
-            saved = np.load(found[0])
+            found = Path(record.get("predictions", "")) / f"{scheme}_seed{seed}_epoch{epoch}.npz"
+            if not found.is_file():
+                continue
+            saved = np.load(found)
             predicted, labels = saved["predicted"].astype(np.int64), saved["labels"].astype(np.int64)
             by_category = per_category(predicted, labels, categories, order)
+            head = min(2_000, len(predicted))
+            print(f"{scheme}, seed {seed}, {tag} (epoch {epoch}): test {100.0 * float((predicted == labels).mean()):.1f}% "
+                  f"on {len(predicted):,} items, {100.0 * float((predicted[:head] == labels[:head]).mean()):.1f}% on "
+                  f"items 0-{head - 1:,}")
             if by_category:
                 print(f"{scheme}, seed {seed}, {tag} (epoch {epoch}), test accuracy by noise category: "
                       + ", ".join(f"{c} {a:.1f}%" for c, a in by_category.items()))
@@ -732,7 +741,11 @@ def report(src: dict, args) -> None:
 
 
 def plot(runs, path: Path) -> None:
-    """Validation accuracy per epoch, ours (solid) and our test accuracy (dashed) against the thesis' logs."""
+    """Validation accuracy per epoch, ours (solid) and our test accuracy (dashed) against the thesis' logs.
+
+    The x axis counts training items seen in units of the thesis' epoch (55,000 items), so that runs on a
+    train subset sit where their number of updates puts them.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -747,7 +760,8 @@ def plot(runs, path: Path) -> None:
                 ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=f"thesis log: {name.replace(scheme, '').strip() or '10-epoch run'}",
                         **style)
         for k, (s, seed, run, record) in enumerate(r for r in runs if r[0] == scheme):
-            epochs = [r["epoch"] for r in run["history"]]
+            # x: training items seen, in thesis epochs (55,000 items), so that a subset run sits where its updates do
+            epochs = [r["epoch"] * record["sizes"][0] / 55_000 for r in run["history"]]
             colour = f"C{k}"
             size = f"{record['sizes'][0] // 1000}k train"
             ax.plot(epochs, [r["val_acc"] for r in run["history"]], marker="s", ms=4, color=colour,
@@ -759,9 +773,11 @@ def plot(runs, path: Path) -> None:
         ax.errorbar([10.35], [(low + high) / 2], yerr=[[(high - low) / 2]], fmt="D", ms=4, color="red", capsize=3,
                     label=f"thesis test, 10 epochs: {THESIS[scheme]}")
         ax.set_title(scheme)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("training items seen / 55,000 (thesis epochs)")
         ax.set_xticks(range(1, 11))
-        ax.set_ylim(50, 100)
+        shown = THESIS_VAL[scheme] + [r[key] for s, _, run, _ in runs if s == scheme for r in run["history"]
+                                      for key in ("val_acc", "test_acc")]
+        ax.set_ylim(max(0, 10 * (min(shown) // 10) - 5), 100)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="lower right")
     axes[0][0].set_ylabel("accuracy %")
@@ -778,6 +794,7 @@ def save_results(args, results: dict, epochs: int, sizes: Tuple[int, int, int]) 
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = dict(command=" ".join(sys.argv), epochs=epochs, sizes=list(sizes), item_seed=args.seed,
+                  predictions=args.predictions,
                   device=f"{args.device} ({device_description(args)})", torch=torch.__version__,
                   threads=torch.get_num_threads(), draws=args.draws, results=results)
     partial = path.with_name(path.name + ".partial")
@@ -824,7 +841,7 @@ def main(argv=None) -> None:
     parser.add_argument("--report", nargs="+", metavar="JSON",
                         help="print tables (and --plot) from finished --model thesis runs' --json files")
     parser.add_argument("--report-predictions", nargs="+", default=[], metavar="DIR",
-                        help="with --report: the runs' --predictions folders")
+                        help="with --report: the runs' --predictions folders, one for all or one per --report file")
     parser.add_argument("--plot", help="with --report: draw the validation curves against the thesis' here (PNG)")
     parser.add_argument("--draws", choices=["fixed", "per_epoch"], default="fixed",
                         help="per_epoch: read the train items anew every epoch, the dataset's draws for that epoch "
