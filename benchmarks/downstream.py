@@ -260,7 +260,7 @@ def train(kind: str, data: Dict[str, Subset], epochs: int, device: str, seed: in
 def sources(args) -> dict:
     if args.root:
         root = Path(args.root)
-        return dict(root=root, images=root, labels=None)
+        return dict(root=root, images=root, labels=None, **({"noises": Path(args.noises)} if args.noises else {}))
     data = REPO.parent / "shared" / "data"
     if not data.is_dir():
         sys.exit(f"no data: {data} is absent; pass --root DATA (see 'avmnist-audio download')")
@@ -751,9 +751,13 @@ def plot(runs, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    schemes = [s for s in SCHEMES if any(r[0] == s for r in runs)]
-    fig, axes = plt.subplots(1, len(schemes), figsize=(4.2 * len(schemes), 3.6), squeeze=False)
-    for ax, scheme in zip(axes[0], schemes):
+    schemes = sorted({r[0] for r in runs}, key=lambda s: (s != "burst_noise", SCHEMES.index(s)))
+    columns = min(3, len(schemes))
+    rows = -(-len(schemes) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
+    for ax in axes.flat[len(schemes):]:
+        ax.set_visible(False)
+    for ax, scheme in zip(axes.flat, schemes):
         for name, values in THESIS_VAL.items():
             if name.split(" ")[0] == scheme:
                 style = dict(color="black", lw=2) if name == scheme else dict(color="grey", lw=1, alpha=0.7)
@@ -780,7 +784,8 @@ def plot(runs, path: Path) -> None:
         ax.set_ylim(max(0, 10 * (min(shown) // 10) - 5), 100)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="lower right")
-    axes[0][0].set_ylabel("accuracy %")
+    for row in axes:
+        row[0].set_ylabel("accuracy %")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -833,7 +838,8 @@ def main(argv=None) -> None:
                              "checkpoint, per-epoch figures)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1],
                         help="--model thesis: training seeds, one run each (the thesis ran 1, 2 and 3)")
-    parser.add_argument("--noises", help="ESC-50 folder to draw noises from (default ../shared/data/esc50)")
+    parser.add_argument("--noises", help="ESC-50 folder to draw noises from (default ../shared/data/esc50, or "
+                                         "ROOT/noise_recordings with --root)")
     parser.add_argument("--items-dir", help="--model thesis: keep each split's items here as .npy, reused later")
     parser.add_argument("--json", help="--model thesis: write per-epoch results here")
     parser.add_argument("--predictions", help="--model thesis: write each epoch's test predictions here (.npz)")
