@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+import pytest
 import torch
 from torch import nn
 
-from _helpers import REPO
+from _helpers import REPO, SHARED_DATA
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import downstream  # noqa: E402
@@ -49,3 +51,100 @@ def test_protocols_never_overlap():
             seen[part] = (split, indices)
     standard = downstream.protocol("standard", (55_000, 5_000, 10_000))
     assert standard["val"] == ("train", range(55_000, 60_000)) and len(standard["test"][1]) == 10_000
+
+
+# ----------------------------------------------------------------------------
+# the thesis' own audio network and protocol (--model thesis)
+
+#: CentralUnimodalAudio (with its head) as wardvdnb/Multimodal-SSL-AVMNIST, AVMNIST_Experiments/models/
+#: unimodal.py defines it: four (in, out) 5x5 convolutions with padding 2 and bias, each followed by
+#: batch norm, ReLU and a 2x2 max-pool; then Linear(64 * 7 * 7, 1024), ReLU, Dropout(0.5), Linear(1024, 10).
+THESIS_CONVS = [(1, 8), (8, 16), (16, 32), (32, 64)]
+THESIS_LINEARS = [(64 * 7 * 7, 1024), (1024, 10)]
+
+
+def _thesis_parameter_count() -> int:
+    convs = sum(o * i * 5 * 5 + o for i, o in THESIS_CONVS)
+    norms = sum(2 * o for _, o in THESIS_CONVS)  # weight and bias of each BatchNorm2d
+    linears = sum(i * o + o for i, o in THESIS_LINEARS)
+    return convs + norms + linears
+
+
+def test_thesis_audio_network_has_the_thesis_architecture():
+    model = downstream.ThesisAudioNet()
+    convs = _convs(model)
+    assert [(c.in_channels, c.out_channels) for c in convs] == THESIS_CONVS
+    assert all(c.kernel_size == (5, 5) and c.padding == (2, 2) and c.bias is not None for c in convs)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert [n.num_features for n in norms] == [o for _, o in THESIS_CONVS]
+    assert sum(isinstance(m, nn.MaxPool2d) and m.kernel_size == 2 for m in model.modules()) == 4
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == THESIS_LINEARS
+    dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    assert len(dropouts) == 1 and dropouts[0].p == 0.5
+    assert sum(p.numel() for p in model.parameters()) == _thesis_parameter_count() == 3_290_298
+    # the blocks halve 112 four times, to the 64 x 7 x 7 the hidden layer reads
+    model.eval()
+    assert model.blocks(torch.zeros(2, 1, 112, 112)).shape == (2, 64, 7, 7)
+    assert model(torch.zeros(2, 1, 112, 112)).shape == (2, 10)
+
+
+def test_thesis_dropout_sits_between_the_hidden_and_the_output_layer():
+    model = downstream.ThesisAudioNet()
+    x = torch.rand(4, 1, 112, 112)
+    model.eval()
+    with torch.no_grad():
+        hidden = torch.relu(model.hidden(model.blocks(x).flatten(1)))
+        assert torch.allclose(model(x), model.out(hidden), atol=1e-5)
+        model.train()
+        torch.manual_seed(0)
+        a = model(x)
+        torch.manual_seed(1)
+        b = model(x)
+    assert not torch.allclose(a, b)  # dropout is active while training
+
+
+def test_thesis_split_is_a_random_55000_5000_cut_of_the_train_split():
+    train, val = downstream.thesis_split(55_000, 5_000)
+    assert len(train) == 55_000 and len(val) == 5_000
+    assert sorted(np.concatenate([train, val]).tolist()) == list(range(60_000))
+    assert not set(val.tolist()) <= set(range(55_000, 60_000))  # random, not the last 5,000
+    again_train, again_val = downstream.thesis_split(1_000, 100)
+    assert (again_train == train[:1_000]).all() and (again_val == val[:100]).all()
+
+
+def test_per_epoch_draws_need_a_dataset_with_draws(monkeypatch):
+    class Old:
+        def __init__(self, root=None, split="train", scheme="burst_noise", seed=0):
+            pass
+
+    monkeypatch.setattr(downstream, "AVMNISTAudioDataset", Old)
+    with pytest.raises(SystemExit) as err:
+        downstream.per_epoch_reader({"root": None}, "burst_noise", np.arange(3), None)
+    assert "draws" in str(err.value) and "--draws fixed" in str(err.value)
+
+
+def test_esc50_ranks_agree_with_the_512_clip_metadata():
+    csv = SHARED_DATA / "esc50_512" / "meta" / "esc50.csv"
+    if not csv.is_file():
+        pytest.skip(f"{csv} not found: needs ../shared/data beside the checkout")
+    import pandas as pd
+
+    table = pd.read_csv(csv)
+    held_out = table[table["category"].isin(downstream.TEST_CATEGORIES)]
+    assert sorted(held_out["filename"]) == sorted(downstream.ESC50_TEST_RANK)
+    for category, rows in held_out.groupby("category"):
+        ranks = [downstream.ESC50_TEST_RANK[name] for name in rows["filename"]]  # csv order
+        assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks), category
+        for name, fold, rank in zip(rows["filename"], rows["fold"], ranks):
+            assert 8 * (fold - 1) <= rank < 8 * fold, (name, rank)  # 8 clips of a category per fold
+
+
+def test_thesis_logged_rows_are_aligned_with_the_real_test_labels():
+    labels_path = SHARED_DATA / "mnist" / "test_labels.npy"
+    if not labels_path.is_file():
+        pytest.skip(f"{labels_path} not found: needs ../shared/data beside the checkout")
+    labels = np.load(labels_path)
+    for first, (true, predicted) in downstream.THESIS_TEST_ROWS.items():
+        assert len(true) == len(predicted)
+        assert "".join(map(str, labels[first:first + len(true)])) == true, first
