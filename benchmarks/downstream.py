@@ -290,7 +290,7 @@ def load(src: dict, scheme: str, plan: Dict[str, Tuple[str, range]], paired: boo
     out, datasets = {}, {}
     for part, (split, indices) in plan.items():
         if split not in datasets:
-            options = dict(seed=args.seed, noise_cache="auto")
+            options = dict(seed=args.seed, clip_tables="auto")
             for key in ("recordings", "noises"):
                 if key in src:
                     options[key] = src[key]
@@ -412,7 +412,7 @@ def thesis_split(n_train: int, n_val: int) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def dataset_options(src: dict, args) -> dict:
-    options = dict(seed=args.seed, noise_cache="auto")
+    options = dict(seed=args.seed, clip_tables="auto")
     for key in ("recordings", "noises"):
         if key in src:
             options[key] = src[key]
