@@ -34,7 +34,7 @@ from .schemes import (
     with_snr_range,
 )
 from .sources.audio import load_wav
-from .sources.clips import ClipBank, package_versions
+from .sources.clip_tables import ClipBank, package_versions
 from .sources.download import download as download_sources
 from .sources.fsdd import parse_recording_name
 from .sources.index import SplitIndex, build_split_index, check_data_root
@@ -183,7 +183,7 @@ class AudioItemGenerator:
         Folder for the clip tables (decoded recordings, resampled noise clips,
         and recordings through a scheme's recording-only steps) that every
         process maps instead of holding a copy (see
-        :mod:`avmnist_torch.sources.clips`). "auto" is ``$AVMNIST_CACHE`` or the
+        :mod:`avmnist_torch.sources.clip_tables`). "auto" is ``$AVMNIST_CACHE`` or the
         platform's user cache folder; None keeps them in each process's memory.
         Never changes an item's bytes.
     download : bool

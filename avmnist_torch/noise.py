@@ -2,9 +2,9 @@
 
 The notebook loads and resamples a 5 s, 44.1 kHz ESC-50 clip for every item
 (about 2.7 ms). The result depends only on the clip and the target rate, so
-:class:`NoiseBank` keeps one :class:`~avmnist_torch.sources.clips.ClipBank` per
+:class:`NoiseBank` keeps one :class:`~avmnist_torch.sources.clip_tables.ClipBank` per
 target rate: each clip is resampled at most once, into a table every process
-maps (see :mod:`avmnist_torch.sources.clips`). It sits above ``sources`` because
+maps (see :mod:`avmnist_torch.sources.clip_tables`). It sits above ``sources`` because
 it resamples with :func:`avmnist_torch.dsp.resample`.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from . import dsp
 from .common import PathLike
 from .sources.audio import load_wav
-from .sources.clips import ClipBank, folder_found_unusable, package_versions
+from .sources.clip_tables import ClipBank, folder_found_unusable, package_versions
 
 
 __all__ = ["NoiseBank", "resample_noise"]
@@ -48,7 +48,7 @@ class NoiseBank:
         recording; a shorter clip is kept whole, so tiling it stays exact).
         None keeps whole clips (as :meth:`get_full` does).
     cache_dir : path, "auto" or None
-        Where the noise tables live (see :class:`~avmnist_torch.sources.clips.ClipBank`).
+        Where the noise tables live (see :class:`~avmnist_torch.sources.clip_tables.ClipBank`).
     """
 
     def __init__(

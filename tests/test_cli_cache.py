@@ -1,6 +1,6 @@
 """``avmnist cache``: list the clip tables, clear them, prune those whose sources are gone.
 
-Needs the clip-table API of ``avmnist_torch.sources.clips`` (``list_tables``,
+Needs the clip-table API of ``avmnist_torch.sources.clip_tables`` (``list_tables``,
 ``clear_tables``, ``prune_tables``, ``format_tables``) and the ``cache``
 command registered in ``avmnist_torch.cli``.
 """
@@ -14,12 +14,12 @@ import pytest
 
 from avmnist_torch import AVMNISTAudioDataset
 from avmnist_torch.cli import main
-from avmnist_torch.sources.clips import format_tables, list_tables
+from avmnist_torch.sources.clip_tables import format_tables, list_tables
 
 
 def fill_tables(root: Path, cache: Path) -> None:
     """One item of a noise scheme: a table of decoded recordings and one of resampled noises."""
-    AVMNISTAudioDataset(root, split="test", scheme="burst_noise", noise_cache=cache).image(0)
+    AVMNISTAudioDataset(root, split="test", scheme="burst_noise", clip_tables=cache).spectrogram(0)
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from avmnist_torch import AVMNISTAudioDataset
-from avmnist_torch.sources import clips
-from avmnist_torch.sources.clips import ClipBank
+from avmnist_torch.sources import clip_tables as clips
+from avmnist_torch.sources.clip_tables import ClipBank
 from _helpers import REPO, digest, mount_tmpfs_command
 
 SCHEME = "burst_noise"  # reads a recording and a resampled noise: both tables
@@ -27,7 +27,7 @@ INDICES = (0, 3, 17, 42, 77, 119)
 
 
 def _items(root, cache, indices=INDICES):
-    ds = AVMNISTAudioDataset(root, split="train", scheme=SCHEME, noise_cache=cache)
+    ds = AVMNISTAudioDataset(root, split="train", scheme=SCHEME, clip_tables=cache)
     return [digest(ds[i][0].numpy()) for i in indices]
 
 
@@ -56,7 +56,7 @@ def test_no_space_at_reservation_gives_one_warning_and_the_same_items(synthetic_
     message = str(found[0].message)
     assert str(full) in message and "no space left on device" in message
     assert " MB " in message or " kB " in message  # the size needed
-    assert "AVMNIST_CACHE" in message and "noise_cache" in message
+    assert "AVMNIST_CACHE" in message and "clip_tables" in message
     # nothing half-made is left behind to be mapped later
     assert not list(full.glob("*.f32")) and not list(full.glob("*.json"))
 
@@ -98,7 +98,7 @@ _WORKER_SCRIPT = textwrap.dedent(
 
     root, cache = sys.argv[1], sys.argv[2]
     warnings.simplefilter("always")
-    ds = AVMNISTAudioDataset(root, split="train", scheme=%(scheme)r, noise_cache=cache)
+    ds = AVMNISTAudioDataset(root, split="train", scheme=%(scheme)r, clip_tables=cache)
     loader = torch.utils.data.DataLoader(ds, batch_size=10, num_workers=2)
     digests = []
     for images, _ in loader:
@@ -122,7 +122,7 @@ def test_tables_on_a_small_tmpfs_fall_back_to_memory_in_dataloader_workers(synth
         capture_output=True, text=True, env=env, timeout=600,
     )
     assert run.returncode == 0, f"exit {run.returncode}\n{run.stderr[-3000:]}"
-    ds = AVMNISTAudioDataset(synthetic_root, split="train", scheme=SCHEME, noise_cache=tmp_path / "roomy")
+    ds = AVMNISTAudioDataset(synthetic_root, split="train", scheme=SCHEME, clip_tables=tmp_path / "roomy")
     assert json.loads(run.stdout) == [digest(ds[i][0].numpy()) for i in range(len(ds))]
     assert run.stderr.count("cannot use the clip cache") == 1, run.stderr[-3000:]
     assert str(mountpoint) in run.stderr and "AVMNIST_CACHE" in run.stderr
@@ -427,7 +427,7 @@ def test_a_recording_edited_in_place_with_size_and_mtime_kept_gets_a_new_table(s
         """
         import sys
         from avmnist_torch.sources.audio import load_wav
-        from avmnist_torch.sources.clips import ClipBank
+        from avmnist_torch.sources.clip_tables import ClipBank
         bank = ClipBank(sys.argv[2:], load_wav, kind="recordings", keep=50000, cache_dir=sys.argv[1])
         sys.stdout.write(bank.get(2)[0].tobytes().hex())
         """

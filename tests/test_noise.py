@@ -85,12 +85,12 @@ def test_unwritable_cache_falls_back_to_memory(synthetic_root, tmp_path):
 
 @pytest.mark.parametrize("scheme", ["burst_noise", "distorted"])
 def test_items_are_the_same_with_and_without_the_table(synthetic_root, tmp_path, scheme):
-    a = AVMNISTAudioDataset(synthetic_root, split="train", scheme=scheme, noise_cache=tmp_path)
-    b = AVMNISTAudioDataset(synthetic_root, split="train", scheme=scheme, noise_cache=None)
+    a = AVMNISTAudioDataset(synthetic_root, split="train", scheme=scheme, clip_tables=tmp_path)
+    b = AVMNISTAudioDataset(synthetic_root, split="train", scheme=scheme, clip_tables=None)
     for i in (0, 5, 77, 119):
         assert a.waveform(i)[0].tobytes() == b.waveform(i)[0].tobytes()
     # warm table, new dataset object: still the same
-    c = AVMNISTAudioDataset(synthetic_root, split="train", scheme=scheme, noise_cache=tmp_path)
+    c = AVMNISTAudioDataset(synthetic_root, split="train", scheme=scheme, clip_tables=tmp_path)
     assert c.waveform(77)[0].tobytes() == b.waveform(77)[0].tobytes()
 
 
@@ -114,7 +114,7 @@ def _rss_file_kb():
 def test_a_process_visiting_every_row_keeps_only_a_few_mapped(tmp_path):
     """Fault-around would map most of every row touched; the bank drops its mapping now and then,
     so resident memory stays near RELEASE_EVERY rows, not the whole table (here 80 MB)."""
-    from avmnist_torch.sources.clips import RELEASE_EVERY, ClipBank
+    from avmnist_torch.sources.clip_tables import RELEASE_EVERY, ClipBank
 
     n, keep = 1000, 20000
     paths = []

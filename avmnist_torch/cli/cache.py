@@ -17,7 +17,7 @@ from typing import List
 
 from ..filesystem import default_cache_dir, leftover_temporaries
 from ..image_pca import ImageHalfInfo, clear_image_halves, list_image_halves, prune_image_halves
-from ..sources.clips import TableInfo, clear_tables, format_tables, list_tables, prune_tables
+from ..sources.clip_tables import TableInfo, clear_tables, format_tables, list_tables, prune_tables
 from ._options import add_command
 
 DESCRIPTION = """\

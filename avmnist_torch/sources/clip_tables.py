@@ -20,7 +20,7 @@ Without a cache folder each process keeps its own rows in memory.
 Where the tables live
     ``$AVMNIST_CACHE`` if set, else the platform's user cache folder
     (:func:`~avmnist_torch.filesystem.default_cache_dir`), else the folder given
-    as the dataset's ``noise_cache``. Each table ``<kind>-<rows>x<keep>-<key>.f32``
+    as the dataset's ``clip_tables``. Each table ``<kind>-<rows>x<keep>-<key>.f32``
     has a small description beside it (``.json``: kind, source folders and
     files, row count, package version, creation time); its modification time is
     the table's last use (touched once per process when the table is opened).
@@ -513,11 +513,11 @@ class ClipBank:
     def _give_up(self, err: OSError, path: Path, doing: str) -> None:
         assert self.cache_dir is not None
         advice = (
-            "free space there, or choose another folder with $" + CACHE_ENV + " or the dataset's noise_cache= "
-            "option (noise_cache=None keeps clips in memory without this warning)"
+            "free space there, or choose another folder with $" + CACHE_ENV + " or the dataset's clip_tables= "
+            "option (clip_tables=None keeps clips in memory without this warning)"
             if err.errno in _NO_SPACE
-            else "choose a writable folder with $" + CACHE_ENV + " or the dataset's noise_cache= option "
-            "(noise_cache=None keeps clips in memory without this warning)"
+            else "choose a writable folder with $" + CACHE_ENV + " or the dataset's clip_tables= option "
+            "(clip_tables=None keeps clips in memory without this warning)"
         )
         _give_up_on(
             self.cache_dir,
