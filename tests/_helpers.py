@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -32,3 +33,22 @@ def mount_tmpfs_command(mountpoint, size):
             return [unshare, *flags, "sh", "-c", f"mount -t tmpfs -o size={size} tmpfs '{mountpoint}' && exec \"$@\"",
                     "sh"]
     return None
+
+
+class Recorder(torch.utils.data.Dataset):
+    """A dataset that records the indices read and the epochs set, in this process."""
+
+    def __init__(self, n):
+        self.n = n
+        self.epochs = []
+        self.reads = []
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        self.reads.append(int(i))
+        return torch.zeros(1), 0
+
+    def set_epoch(self, epoch):
+        self.epochs.append(epoch)

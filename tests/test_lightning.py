@@ -20,6 +20,7 @@ from avmnist_torch.sampling import EpochSampler
 lightning = pytest.importorskip("lightning", reason="Lightning is not installed: pip install -e '.[test]'")
 
 from avmnist_torch.lightning import AVMNISTDataModule, train_validation_split  # noqa: E402
+from _helpers import Recorder
 
 HAS_DRAWS = "draws" in inspect.signature(AVMNISTAudioDataset).parameters
 
@@ -50,25 +51,6 @@ def test_split_is_the_thesis_random_split():
 
 # ----------------------------------------------------------------------------
 # the DataModule under a real Trainer
-
-class Recorder(torch.utils.data.Dataset):
-    """Indices read and epochs set, in the main process (the loaders here have no workers)."""
-
-    def __init__(self, n):
-        self.n = n
-        self.epochs = []
-        self.reads = []
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        self.reads.append(int(i))
-        return torch.zeros(1), 0
-
-    def set_epoch(self, epoch):
-        self.epochs.append(epoch)
-
 
 @pytest.fixture(scope="module")
 def tree(synthetic_tree):

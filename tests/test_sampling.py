@@ -12,25 +12,7 @@ import torch
 
 from avmnist_torch import EpochSampler, ParameterError
 from avmnist_torch.sampling import epoch_seed, epoch_target
-
-
-class Recorder(torch.utils.data.Dataset):
-    """Indices read and epochs set, in this process."""
-
-    def __init__(self, n):
-        self.n = n
-        self.epochs = []
-        self.reads = []
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        self.reads.append(int(i))
-        return torch.zeros(1), 0
-
-    def set_epoch(self, epoch):
-        self.epochs.append(epoch)
+from _helpers import Recorder
 
 
 def test_sampler_sets_the_epoch_then_yields_a_seeded_permutation():
