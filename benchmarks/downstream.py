@@ -53,7 +53,6 @@ not comparable with the thesis protocol.
 from __future__ import annotations
 
 import argparse
-import copy
 import inspect
 import json
 import os
@@ -290,12 +289,7 @@ def load(src: dict, scheme: str, plan: Dict[str, Tuple[str, range]], paired: boo
     out, datasets = {}, {}
     for part, (split, indices) in plan.items():
         if split not in datasets:
-            options = dict(seed=args.seed, clip_tables="auto")
-            for key in ("recordings", "noises"):
-                if key in src:
-                    options[key] = src[key]
-            if src["labels"] is not None:
-                options["labels"] = src["labels"]
+            options = dataset_options(src, args)
             if paired:
                 datasets[split] = AVMNISTDataset(src["root"], split, scheme, images=src["images"], image="pca25",
                                                  **options)
@@ -649,7 +643,7 @@ def run_thesis(src: dict, args, epochs: int, sizes: Tuple[int, int, int]) -> Non
                     record[f"thesis_agreement_{tag}"] = thesis_agreement(predicted, labels, same)
             record["same_clip_items"] = int(same[:n_test].sum())
             save_results(args, results, epochs, sizes)
-            print(f"  by noise category (best-val checkpoint): " + ", ".join(
+            print("  by noise category (best-val checkpoint): " + ", ".join(
                 f"{c} {a:.1f}%" for c, a in record.get("test_by_category_best", {}).items()), flush=True)
             for tag in ("best", "last"):
                 agreement = record.get(f"thesis_agreement_{tag}")
@@ -728,7 +722,7 @@ def report(src: dict, args) -> None:
             if scheme == "burst_noise" and len(predicted) == 10_000:
                 agreement = thesis_agreement(predicted, labels, same)
                 by_category = agreement.pop("thesis by category")
-                print(f"  against the thesis' logged predictions: " + "; ".join(
+                print("  against the thesis' logged predictions: " + "; ".join(
                     f"{k}: {v['items']} items, same label {v['agree']:.1f}%, ours right {v['ours']:.1f}%, "
                     f"thesis right {v['thesis']:.1f}%, both wrong {v['both_wrong']} (of which the same wrong label "
                     f"{v['both_wrong_same_label']})" for k, v in agreement.items()))
