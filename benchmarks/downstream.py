@@ -488,12 +488,15 @@ def evaluate(model: nn.Module, items: torch.Tensor, labels: torch.Tensor, device
 
 
 def thesis_train(data: Dict[str, Tuple[torch.Tensor, torch.Tensor]], epochs: int, seed: int, device: str,
-                 reader=None, report=None) -> dict:
+                 reader=None, report=None, checkpoint: Optional[Path] = None) -> dict:
     """Train a fresh ``ThesisAudioNet`` as the thesis' ``training_structures/unimodal.py`` does.
 
     The test items are scored after every epoch (the thesis scores them once, at the end): the
     test accuracy of the best-validation checkpoint is the test row of the epoch that set it.
     ``reader(epoch)``, when given, supplies that epoch's train items (``--draws per_epoch``).
+    ``checkpoint``, when given, is rewritten after every epoch with everything the next epoch
+    depends on (weights, optimiser, both random generators, history), and a run that finds it
+    continues from it: a resumed run gives the figures the uninterrupted run would have.
     """
     torch.manual_seed(seed)
     model = ThesisAudioNet().to(device)
@@ -502,7 +505,16 @@ def thesis_train(data: Dict[str, Tuple[torch.Tensor, torch.Tensor]], epochs: int
     train_x, train_y = data["train"]
     history = []
     best = {"val_acc": 0.0}
-    for epoch in range(epochs):
+    predicted = None
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        shuffle.set_state(state["shuffle"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best, predicted = state["history"], state["best"], state["predicted"]
+        print(f"  resumed from {checkpoint} after epoch {len(history)}", flush=True)
+    for epoch in range(len(history), epochs):
         t0 = time.perf_counter()
         if reader is not None:
             train_x = reader(epoch)
@@ -522,6 +534,12 @@ def thesis_train(data: Dict[str, Tuple[torch.Tensor, torch.Tensor]], epochs: int
         history.append(row)
         if val_acc > best["val_acc"]:  # the thesis saves the model on a strictly better validation accuracy
             best = dict(epoch=epoch + 1, val_acc=val_acc, test_acc=test_acc, predicted=predicted)
+        if checkpoint is not None:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            partial = checkpoint.with_name(checkpoint.name + ".partial")
+            torch.save(dict(model=model.state_dict(), optimiser=optimiser.state_dict(), shuffle=shuffle.get_state(),
+                            torch_rng=torch.get_rng_state(), history=history, best=best, predicted=predicted), partial)
+            os.replace(partial, checkpoint)
         if report is not None:
             report(history, best, predicted)
     return dict(history=history, best=best, last_predicted=predicted)
@@ -632,7 +650,9 @@ def run_thesis(src: dict, args, epochs: int, sizes: Tuple[int, int, int]) -> Non
                     np.savez(folder / f"{scheme}_seed{seed}_epoch{row['epoch']}.npz", predicted=predicted.astype(np.int8),
                              labels=data["test"][1].numpy().astype(np.int8))
 
-            run = thesis_train(data, epochs, seed, args.device, reader=reader, report=report)
+            checkpoint = (Path(args.checkpoints) / f"{scheme}_seed{seed}_draws-{args.draws}.pt"
+                          if args.checkpoints else None)
+            run = thesis_train(data, epochs, seed, args.device, reader=reader, report=report, checkpoint=checkpoint)
             labels = data["test"][1].numpy()
             record = results[scheme][str(seed)]
             for tag, predicted in (("best", run["best"].get("predicted")), ("last", run["last_predicted"])):
@@ -836,6 +856,8 @@ def main(argv=None) -> None:
                                          "ROOT/noise_recordings with --root)")
     parser.add_argument("--items-dir", help="--model thesis: keep each split's items here as .npy, reused later")
     parser.add_argument("--json", help="--model thesis: write per-epoch results here")
+    parser.add_argument("--checkpoints", help="--model thesis: keep each run's state here after every epoch, and "
+                                              "resume a run from it (the same command continues a stopped run)")
     parser.add_argument("--predictions", help="--model thesis: write each epoch's test predictions here (.npz)")
     parser.add_argument("--threads", type=int, help="torch threads (default: at most 2 on CPU)")
     parser.add_argument("--report", nargs="+", metavar="JSON",
