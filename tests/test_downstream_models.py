@@ -148,3 +148,22 @@ def test_thesis_logged_rows_are_aligned_with_the_real_test_labels():
     for first, (true, predicted) in downstream.THESIS_TEST_ROWS.items():
         assert len(true) == len(predicted)
         assert "".join(map(str, labels[first:first + len(true)])) == true, first
+
+
+def test_a_thesis_run_resumed_from_its_checkpoint_gives_the_uninterrupted_runs_figures(tmp_path):
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(48) % 10
+
+    def part(n):
+        return (torch.randint(0, 256, (n, 112, 112), dtype=torch.uint8, generator=g), labels[:n].clone())
+
+    data = {"train": part(48), "val": part(16), "test": part(16)}
+    straight = downstream.thesis_train(data, 2, seed=1, device="cpu")
+    checkpoint = tmp_path / "run.pt"
+    first = downstream.thesis_train(data, 1, seed=1, device="cpu", checkpoint=checkpoint)
+    assert checkpoint.exists() and len(first["history"]) == 1
+    resumed = downstream.thesis_train(data, 2, seed=1, device="cpu", checkpoint=checkpoint)
+    keys = ("epoch", "train_loss", "val_loss", "val_acc", "test_acc")
+    assert [{k: r[k] for k in keys} for r in resumed["history"]] == [{k: r[k] for k in keys} for r in straight["history"]]
+    assert np.array_equal(resumed["last_predicted"], straight["last_predicted"])
