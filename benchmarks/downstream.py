@@ -708,8 +708,10 @@ def report(src: dict, args) -> None:
         ours = ", ".join(f"{r['val_acc']:.1f}" for r in history)
         theirs = ", ".join(f"{v:.1f}" for v in THESIS_VAL[scheme][:max(len(history), 3)])
         best = max(history, key=lambda r: (r["val_acc"], -r["epoch"]))
-        print(f"| {scheme} | seed {seed} | {record['sizes'][0]:,} | {len(history)} | {ours} | {theirs} | {best['epoch']} | "
+        run_name = f"seed {seed}" + (", per-epoch draws" if record.get("draws") == "per_epoch" else "")
+        print(f"| {scheme} | {run_name} | {record['sizes'][0]:,} | {len(history)} | {ours} | {theirs} | {best['epoch']} | "
               f"{best['test_acc']:.1f} | {history[-1]['test_acc']:.1f} | {THESIS[scheme]} |")
+    draws_table(runs)
     print()
     print("Training loss per epoch (ours / thesis log):")
     for scheme, seed, run, record in runs:
@@ -752,6 +754,30 @@ def report(src: dict, args) -> None:
     if args.plot:
         plot(runs, Path(args.plot))
         print(f"\nplot: {args.plot}")
+
+
+def draws_table(runs) -> None:
+    """Fixed items against per-epoch draws: one row per scheme and seed run both ways at the same sizes
+    and length (``--draws fixed`` and ``--draws per_epoch``), test accuracy of the best-validation checkpoint."""
+    by_key = {}
+    for scheme, seed, run, record in runs:
+        key = (scheme, seed, tuple(record["sizes"]), len(run["history"]))
+        by_key.setdefault(key, {})[record.get("draws", "fixed")] = run["history"]
+    pairs = [(key, found) for key, found in by_key.items() if {"fixed", "per_epoch"} <= set(found)]
+    if not pairs:
+        return
+    print()
+    print("| scheme | seed | train / val / test items | epochs | val % per epoch, fixed | val % per epoch, per-epoch draws "
+          "| test %, fixed | test %, per-epoch draws | difference |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (scheme, seed, sizes, epochs), found in pairs:
+        tests = {}
+        for draws, history in found.items():
+            tests[draws] = max(history, key=lambda r: (r["val_acc"], -r["epoch"]))["test_acc"]
+        vals = {d: ", ".join(f"{r['val_acc']:.1f}" for r in h) for d, h in found.items()}
+        print(f"| {scheme} | {seed} | {' / '.join(f'{n:,}' for n in sizes)} | {epochs} | {vals['fixed']} | "
+              f"{vals['per_epoch']} | {tests['fixed']:.1f} | {tests['per_epoch']:.1f} | "
+              f"{tests['per_epoch'] - tests['fixed']:+.1f} |")
 
 
 def plot(runs, path: Path) -> None:

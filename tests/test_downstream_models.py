@@ -167,3 +167,20 @@ def test_a_thesis_run_resumed_from_its_checkpoint_gives_the_uninterrupted_runs_f
     keys = ("epoch", "train_loss", "val_loss", "val_acc", "test_acc")
     assert [{k: r[k] for k in keys} for r in resumed["history"]] == [{k: r[k] for k in keys} for r in straight["history"]]
     assert np.array_equal(resumed["last_predicted"], straight["last_predicted"])
+
+
+def test_the_draws_table_pairs_fixed_and_per_epoch_runs_of_the_same_size(capsys):
+    def run(vals, tests):
+        return {"history": [dict(epoch=k + 1, val_acc=v, test_acc=t) for k, (v, t) in enumerate(zip(vals, tests))]}
+
+    fixed = {"sizes": [6000, 1000, 2000], "draws": "fixed"}
+    per_epoch = {"sizes": [6000, 1000, 2000], "draws": "per_epoch"}
+    other_size = {"sizes": [4000, 1000, 2000], "draws": "per_epoch"}
+    downstream.draws_table([
+        ("burst_noise", 1, run([20.0, 60.0, 55.0], [19.0, 57.0, 58.0]), fixed),
+        ("burst_noise", 1, run([25.0, 50.0, 64.0], [24.0, 49.0, 61.5]), per_epoch),
+        ("aliased", 1, run([30.0], [29.0]), other_size),
+    ])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| burst_noise")]
+    # best-validation checkpoint: epoch 2 for fixed (57.0), epoch 3 for per-epoch (61.5)
+    assert rows == ["| burst_noise | 1 | 6,000 / 1,000 / 2,000 | 3 | 20.0, 60.0, 55.0 | 25.0, 50.0, 64.0 | 57.0 | 61.5 | +4.5 |"]
