@@ -763,7 +763,8 @@ def draws_table(runs) -> None:
     for scheme, seed, run, record in runs:
         key = (scheme, seed, tuple(record["sizes"]), len(run["history"]))
         by_key.setdefault(key, {})[record.get("draws", "fixed")] = run["history"]
-    pairs = [(key, found) for key, found in by_key.items() if {"fixed", "per_epoch"} <= set(found)]
+    pairs = sorted(((key, found) for key, found in by_key.items() if {"fixed", "per_epoch"} <= set(found)),
+                   key=lambda pair: (SCHEMES.index(pair[0][0]), pair[0][1:]))
     if not pairs:
         return
     print()
