@@ -686,6 +686,12 @@ def run_thesis(src: dict, args, epochs: int, sizes: Tuple[int, int, int]) -> Non
                   f"{run['history'][-1]['test_acc']:.1f} |")
 
 
+def best_row(history: List[dict]) -> dict:
+    """The epoch row of the best-validation checkpoint: the highest validation accuracy, the earliest on a
+    tie (the thesis saves on a strictly better accuracy)."""
+    return max(history, key=lambda r: (r["val_acc"], -r["epoch"]))
+
+
 def report(src: dict, args) -> None:
     """Tables and a plot from finished (or stopped) ``--model thesis`` runs: their ``--json`` files and
     the per-epoch test predictions under ``--report-predictions``."""
@@ -707,7 +713,7 @@ def report(src: dict, args) -> None:
         history = run["history"]
         ours = ", ".join(f"{r['val_acc']:.1f}" for r in history)
         theirs = ", ".join(f"{v:.1f}" for v in THESIS_VAL[scheme][:max(len(history), 3)])
-        best = max(history, key=lambda r: (r["val_acc"], -r["epoch"]))
+        best = best_row(history)
         run_name = f"seed {seed}" + (", per-epoch draws" if record.get("draws") == "per_epoch" else "")
         print(f"| {scheme} | {run_name} | {record['sizes'][0]:,} | {len(history)} | {ours} | {theirs} | {best['epoch']} | "
               f"{best['test_acc']:.1f} | {history[-1]['test_acc']:.1f} | {THESIS[scheme]} |")
@@ -721,7 +727,7 @@ def report(src: dict, args) -> None:
     print()
     for scheme, seed, run, record in runs:
         history = run["history"]
-        best = max(history, key=lambda r: (r["val_acc"], -r["epoch"]))
+        best = best_row(history)
         if scheme not in noise_info:
             noise_info[scheme] = test_noises(src, scheme, args)
         order, same, categories = noise_info[scheme]
@@ -772,9 +778,7 @@ def draws_table(runs) -> None:
           "| test %, fixed | test %, per-epoch draws | difference |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (scheme, seed, sizes, epochs), found in pairs:
-        tests = {}
-        for draws, history in found.items():
-            tests[draws] = max(history, key=lambda r: (r["val_acc"], -r["epoch"]))["test_acc"]
+        tests = {draws: best_row(history)["test_acc"] for draws, history in found.items()}
         vals = {d: ", ".join(f"{r['val_acc']:.1f}" for r in h) for d, h in found.items()}
         print(f"| {scheme} | {seed} | {' / '.join(f'{n:,}' for n in sizes)} | {epochs} | {vals['fixed']} | "
               f"{vals['per_epoch']} | {tests['fixed']:.1f} | {tests['per_epoch']:.1f} | "
