@@ -15,7 +15,8 @@ import torch
 
 from .common import ParameterError, PathLike
 from .exported import ExportedItems, resolve_export
-from .generator import CLASSES, AudioItemGenerator, check_epoch
+from .generator import CLASSES, AudioItemGenerator
+from .item_options import check_epoch
 from .rendering import IMAGE_SIZE
 from .schemes import Scheme
 from .sources.labels import LabelsLike

@@ -89,7 +89,7 @@ def run_demo(
         path = export(root, split=split, scheme=scheme, out=out, workers=workers, progress=True)[0]
         ds = AVMNISTAudioDataset(root, split=split, scheme=scheme)
         # raw rows, as the notebook wrote them and its training code maps them
-        rows = np.memmap(path, mode="r", dtype=np.uint8, shape=(len(ds), 112, 112))
+        rows = np.fromfile(path, dtype=np.uint8).reshape(len(ds), 112, 112)
         checked = [0, len(rows) // 2, len(rows) - 1]
         same = all(np.array_equal(rows[i], ds.spectrogram(i)) for i in checked)
         print(f"  {path}  {rows.shape} {rows.dtype}  rows {checked} == ds[i]: {same}")
@@ -129,13 +129,13 @@ def _multibench(root: Path, folder: Path, split: str, workers: int) -> bool:
         print(f"  note: {warning.message}")
     for audio_path in (p for p in paths if p.parent.name == "audio"):
         sp = audio_path.stem.split("_")[0]
-        audio = np.load(audio_path, mmap_mode="r")
+        audio = np.load(audio_path)
         labels = np.load(folder / f"{sp}_labels.npy")
         image_path = image_half_path(audio_path, sp)
         if not image_path.is_file():
             print(f"  {sp}: audio {audio.shape} {audio.dtype}, labels {labels.shape}; no image half")
             continue
-        image = np.load(image_path, mmap_mode="r")
+        image = np.load(image_path)
         ds = AVMNISTDataset(root, sp, MULTIBENCH_SCHEME)
         checked = [0, len(ds) // 2, len(ds) - 1]
         same = all(_row_equals(image[i], audio[i], labels[i], ds[i]) for i in checked)

@@ -20,10 +20,13 @@ Checking a file against regeneration is :mod:`avmnist_torch.verify`.
 from __future__ import annotations
 
 import concurrent.futures
+import io
 import multiprocessing
 import os
+import platform
 import signal
 import sys
+import time
 import warnings
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -33,26 +36,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .common import SPLITS, ParameterError, PathLike, SourceError, WorkerError
+from .common import SPLITS, MetadataMismatch, ParameterError, PathLike, SourceError, StorageError, WorkerError
 from .generator import AudioItemGenerator
 from .image_pca import image_half, write_image_half
 from .paired import check_pairing
 from .schemes import SCHEME_NAMES, Scheme, get_scheme
 from .sources.mnist_idx import find_mnist_images, read_idx_images
-from .storage import (
-    FILE_FORMATS,
-    LEGACY_FORMAT,
-    ItemFileWriter,
-    MetadataMismatch,
-    StorageError,
-    check_finished,
-    describe_differences,
-    metadata_differences,
-    multibench_path,
-    notebook_path,
-    read_sidecar,
-    sidecar_path,
-)
+from .exported import check_sidecar
+from .files import FileWriter, StoredFile, read_sidecar, write_bytes
+from .item_options import describe_differences, identity_differences
+from .storage import FORMAT, FILE_FORMATS, ITEM_SHAPE, ROW_BYTES, multibench_path, notebook_path, npy_header
 
 LAYOUTS = ("notebook", "multibench")
 #: The notebook's five schemes, which ``scheme="all"`` means (not "clean", which it never wrote).
@@ -235,21 +228,16 @@ def _write_labels(path: Path, split: str, labels: np.ndarray) -> None:
     labels_file = labels_path(path, split)
     if labels_file.exists():
         try:
-            existing = np.load(labels_file)
-        except Exception as err:
+            existing = np.load(io.BytesIO(StoredFile.open(labels_file).read(0, labels_file.stat().st_size)))
+        except (OSError, ValueError, StorageError) as err:
             raise StorageError(f"{labels_file}: unreadable ({err}); delete it and export again") from None
         if existing.shape != labels.shape or not np.array_equal(existing, labels):
             raise StorageError(f"{labels_file}: holds other labels than this export's {split} split; "
                                "delete it or export to another --out")
         return
-    tmp = labels_file.with_name(f".{labels_file.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(labels, dtype=np.int64))
-        os.replace(tmp, labels_file)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"{labels_file}: cannot write the labels ({os.strerror(err.errno or 0)})") from None
+    content = io.BytesIO()
+    np.save(content, np.asarray(labels, dtype=np.int64))
+    write_bytes(labels_file, content.getbuffer())
 
 
 class ImageHalfSkipped(UserWarning):
@@ -477,77 +465,74 @@ def _write_image_half(audio_path: Path, split: str, image_file: Path, pixels: np
 
 def _holds(path: Path, rows: np.ndarray) -> bool:
     try:
-        existing = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
+        existing = np.load(io.BytesIO(StoredFile.open(path).read(0, path.stat().st_size)), allow_pickle=False)
+    except (OSError, ValueError, StorageError):
         return False
     return existing.shape == rows.shape and existing.dtype == rows.dtype and bool(np.array_equal(existing, rows))
 
 
-def _already_there(path: Path, metadata: Dict[str, Any], file_format: str, progress: bool) -> bool:
-    """Whether ``path`` already holds these items, checked in full; False when it must be (re)written.
+_REMEDY = "delete it (and its .json) to replace it, or export to another --out"
 
-    Refuses (never overwrites) a file without a sidecar, or one made with
-    other options.
+
+def _already_there(path: Path, identity: Dict[str, Any], file_format: str, progress: bool) -> bool:
+    """Whether ``path`` already holds these items, its sha256 checked; False when it must be (re)written.
+
+    Refuses (never overwrites) a file without a sidecar, or one made with other options.
     """
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return False
-    side = sidecar_path(path)
-    meta = read_sidecar(path)
+    meta = read_sidecar(path, _REMEDY)
     if meta is None:
-        raise StorageError(
-            f"{path} already exists and has no {side.name} saying what made it "
-            "(a notebook file?); delete or move it, or export to another --out"
-        )
-    diffs = metadata_differences(meta, metadata)
-    if meta.get("format") == LEGACY_FORMAT and all(key in ("format", "version") for key, _, _ in diffs):
+        raise StorageError(f"{path} already exists and has no {path.name}.json saying what made it "
+                           "(a notebook file?); delete or move it, or export to another --out")
+    if str(meta.get("format", "")).startswith("avmnist-torch export") and meta.get("format") != FORMAT:
         if progress:
-            print(f"{path}: written by an older version (a .npy file without row checksums); writing it again",
+            print(f"{path}: written by another version of this package ({meta.get('format')}); writing it again",
                   file=sys.stderr)
         return False
+    check_sidecar(path, meta, None, _REMEDY)
+    diffs = identity_differences(meta["identity"], identity)
     if diffs:
-        raise MetadataMismatch(
-            f"{path} already exists and was made with other options: "
-            f"{describe_differences(diffs, 'file', 'this run')}; delete it (and its .json) to replace it, "
-            "or export to another --out"
-        )
+        raise MetadataMismatch(f"{path} already exists and was made with other options: "
+                               f"{describe_differences(diffs, 'file', 'this run')}; {_REMEDY}")
     if meta.get("file_format") != file_format:
         if progress:
             print(f"{path}: holds these items as a {meta.get('file_format')} file; writing it again as "
                   f"{file_format}", file=sys.stderr)
         return False
     try:
-        check = check_finished(path, meta)
-        why = None if check.ok else check.describe()
+        StoredFile.open(path, sha256=meta.get("sha256"), size=meta.get("size"), remedy="it is written again")
     except StorageError as err:
-        why = str(err)
-    if why is None:
         if progress:
-            print(f"{path}: already complete (every row checked against its sha256 and CRC-32s)", file=sys.stderr)
-        return True
+            print(f"{path}: damaged since it was written ({err}); writing it again", file=sys.stderr)
+        return False
     if progress:
-        print(f"{path}: damaged since it was written ({why}); writing it again", file=sys.stderr)
-    return False
+        print(f"{path}: already complete (its sha256 checked)", file=sys.stderr)
+    return True
 
 
 def _export_one(items: AudioItemGenerator, path: Path, *, file_format: str, workers: int, progress: bool,
                 made_from: Optional[Dict[str, Any]] = None) -> None:
-    metadata = dict(items.metadata(), made_from=made_from or {})
-    if _already_there(path, metadata, file_format, progress):
+    identity = items.metadata()
+    if _already_there(path, identity, file_format, progress):
         return
     n = len(items)
+    header = npy_header((n, *ITEM_SHAPE)) if file_format == "npy" else b""
+    sidecar = {"format": FORMAT, "identity": identity, "file_format": file_format, "header_bytes": len(header),
+               "renderer": items.renderer, "made_from": made_from or {}, "host": platform.node(),
+               "completed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     bar = tqdm(total=n, unit="item", desc=path.name, file=sys.stderr, dynamic_ncols=True) if progress else None
     try:
-        with ItemFileWriter(path, n, file_format) as writer:
+        with FileWriter(path, size=len(header) + n * ROW_BYTES) as writer:
+            writer.append(header)
             for start, rows in render_rows(items, _tasks(n, workers), workers, f"export of {path}"):
-                writer.write(start, rows)
+                writer.write_at(len(header) + start * ROW_BYTES, np.ascontiguousarray(rows, dtype=np.uint8))
                 if bar is not None:
                     bar.update(len(rows))
             if bar is not None:
                 bar.close()
                 bar = None
-            # Another exporter of the same items may have finished first: its file is left in place, so
-            # that nobody already serving it sees it swapped for identical bytes.
-            writer.commit(metadata, replace=not _already_there(path, metadata, file_format, progress=False))
+            writer.commit(sidecar)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()

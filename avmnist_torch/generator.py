@@ -15,10 +15,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .exported import metadata_for
-from .common import ParameterError, PathLike, check_index, check_seed, check_split, positions_by_key
+from .common import ParameterError, PathLike, check_index, positions_by_key
+from .item_options import DRAW_MODES, ItemOptions, check_epoch, items_identity
 from .noise import NoiseBank
-from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_renderer
+from .rendering import IMAGE_SIZE, get_renderer
 from .schemes import (
     MIN_LENGTH,
     ItemRandom,
@@ -27,11 +27,9 @@ from .schemes import (
     apply_scheme_many,
     epoch_rngs,
     fit_noise_length,
-    get_scheme,
     item_rng,
     prepare_recording,
     recording_prefix,
-    with_snr_range,
 )
 from .sources.audio import load_wav
 from .sources.clip_tables import ClipBank, package_versions
@@ -40,16 +38,11 @@ from .sources.fsdd import parse_recording_name
 from .sources.index import SplitIndex, build_split_index, check_data_root
 from .sources.labels import LabelsLike
 
-__all__ = ["AudioItemGenerator", "resolve_sources", "load_prepared", "check_epoch", "CLASSES", "DRAW_MODES"]
+__all__ = ["AudioItemGenerator", "resolve_sources", "load_prepared", "CLASSES"]
 
 #: The ten digit classes, named as torchvision's MNIST names them.
 CLASSES = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
            "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"]
-
-#: ``draws=``: the notebook's fixed items, or new draws every epoch.
-DRAW_MODES = ("fixed", "per_epoch")
-#: The largest epoch: the datasets hold the epoch in an int64 tensor.
-MAX_EPOCH = 2**63 - 1
 
 #: Room a prepared recording has beyond the longest recording (down-up resampling may add a few samples).
 PREPARED_MARGIN = 256
@@ -109,13 +102,6 @@ def resolve_sources(
     if noises is None and needs_noise:
         raise ParameterError("this scheme adds noise: give noises= (an ESC-50 folder) or root")
     return root, recordings, (Path(noises) if noises is not None else None), (labels if labels is not None else root)
-
-
-def check_epoch(epoch: Any) -> int:
-    """``epoch`` as an int, or a ``ParameterError`` saying why it is not one: a whole number, 0 to 2**63 - 1."""
-    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or not 0 <= int(epoch) <= MAX_EPOCH:
-        raise ParameterError(f"epoch={epoch!r}: an epoch is a whole number, 0 to 2**63 - 1")
-    return int(epoch)
 
 
 class WindowedNoise:
@@ -231,27 +217,14 @@ class AudioItemGenerator:
         snr_range_db: Optional[float] = None,
         epoch: int = 0,
     ) -> None:
-        check_split(split)
-        if draws not in DRAW_MODES:
-            raise ParameterError(f"unknown draws={draws!r}: choose one of {', '.join(map(repr, DRAW_MODES))}")
-        if draws == "fixed" and (redraw_recording or snr_range_db is not None or epoch != 0):
-            raise ParameterError("redraw_recording=, snr_range_db= and epoch= are about drawing every epoch: "
-                                 "use them with draws='per_epoch'")
-        if renderer not in RENDERERS:
-            raise ParameterError(f"unknown renderer {renderer!r}: choose one of {', '.join(RENDERERS)}")
-        if style is not None and str(style) not in STYLES:
-            raise ParameterError(f"unknown style {style!r}: choose one of {', '.join(STYLES)} (matplotlib versions)")
-        self.split = split
-        self.scheme = get_scheme(scheme)
-        self.draws = draws
-        self.epoch = check_epoch(epoch)
-        self.redraw_recording = bool(redraw_recording)
-        if snr_range_db is not None:
-            self.scheme = with_snr_range(self.scheme, snr_range_db)  # checks the value
-        self.snr_range_db = None if snr_range_db is None else float(snr_range_db)
-        self.seed = check_seed(seed)
-        self.renderer = renderer
-        self.style = str(style) if style is not None else (DEFAULT_STYLE if renderer == "fast" else None)
+        self.options = ItemOptions(split=split, scheme=scheme, seed=seed, renderer=renderer, style=style,
+                                   draws=draws, redraw_recording=redraw_recording, snr_range_db=snr_range_db,
+                                   epoch=epoch)
+        options = self.options
+        self.split, self.scheme, self.seed, self.draws = options.split, options.scheme, options.seed, options.draws
+        self.epoch, self.redraw_recording, self.snr_range_db = options.epoch, options.redraw_recording, \
+            options.snr_range_db
+        self.renderer, self.style = options.renderer, options.style
         self.clip_tables = clip_tables
         self.root, recordings, noises, labels = resolve_sources(
             root, recordings=recordings, noises=noises, labels=labels, needs_noise=self.scheme.uses_noise,
@@ -305,18 +278,13 @@ class AudioItemGenerator:
         """The identity of this generator's items (of ``epoch``, per epoch), as an export records it beside its file.
 
         Two generators with equal identity give the same bytes; see
-        :func:`avmnist_torch.exported.metadata_for`. Reads every source file (once per process).
+        :func:`avmnist_torch.item_options.items_identity`. Reads every source file (once per process).
         Per-epoch items add ``"draws"``: ``{"mode": "per_epoch", "epoch": ...,
         "redraw_recording": ..., "snr_range_db": ...}``; fixed items have no
         such key, so their identity is what it always was.
         """
-        out = metadata_for(self.split, self.scheme, self.seed, self.style, self.renderer,
-                           self.index.recordings, self.index.noises, self.index.labels)
-        epoch = self._epoch(epoch)
-        if epoch is not None:
-            out["draws"] = {"mode": self.draws, "epoch": epoch, "redraw_recording": self.redraw_recording,
-                            "snr_range_db": self.snr_range_db}
-        return out
+        return items_identity(self.options, self.index.recordings, self.index.noises, self.index.labels,
+                              self._epoch(epoch))
 
     def check_index(self, index: int) -> int:
         """``index`` as a non-negative position, or ``TypeError`` / ``IndexError`` saying why not."""

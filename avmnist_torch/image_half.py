@@ -23,8 +23,10 @@ from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
-from .common import ParameterError, PathLike, SourceError, check_split
+from .common import ParameterError, PathLike, SourceError, StorageError, check_split
+from .files import RowReader, StoredFile
 from .image_pca import RECIPE, ImageHalfCache, fit_pca, image_half_cache, reconstruct
+from .storage import read_npy_header
 from .sources.mnist_idx import (
     MNIST_IMAGE_RAW_MD5,
     MNIST_IMAGE_SHAPE,
@@ -177,8 +179,8 @@ class ImageHalf:
     Notes
     -----
     Copies sent to other processes (DataLoader workers) carry the path of the
-    cached ``"pca25"`` file or of the user's file and map it themselves; ``"raw"``
-    images (47 MB for the train split) travel with the object.
+    cached ``"pca25"`` file or of the user's file and read rows from it themselves;
+    ``"raw"`` images (47 MB for the train split) travel with the object.
     """
 
     def __init__(
@@ -195,23 +197,23 @@ class ImageHalf:
         check_split(split)
         self.split = split
         self._memory: Optional[np.ndarray] = None  # rows held in this process
-        self._mapped: Optional[Path] = None  # or a .npy file that each process maps itself
-        self._rows: Optional[np.ndarray] = None
+        self._reader: Optional[RowReader] = None  # or a user's .npy file, read row by row by each process
         self._cached: Optional[ImageHalfCache] = None  # or the checked reader of the cached "pca25" file
         self.n_components: Optional[int] = None
         if image_file is not None:
             self.mode = "file"
             self.file = _published_image_file(Path(image_file), split)
             try:
-                stored = np.load(self.file, mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError) as err:
+                shape, dtype, offset = read_npy_header(self.file)
+                stored = RowReader(StoredFile.open(self.file), offset, tuple(shape), dtype.str)
+            except StorageError as err:
                 raise SourceError(f"{self.file}: not a readable .npy image file ({err})") from None
-            if stored.ndim not in (2, 3) or stored.shape[1:] not in ((784,), MNIST_IMAGE_SHAPE):
-                raise SourceError(f"{self.file}: shape {stored.shape}, expected (N, 784) or (N, 28, 28)")
-            if stored.dtype.kind not in "uif":
-                raise SourceError(f"{self.file}: dtype {stored.dtype}, expected numbers")
+            if len(shape) not in (2, 3) or tuple(shape[1:]) not in ((784,), MNIST_IMAGE_SHAPE):
+                raise SourceError(f"{self.file}: shape {tuple(shape)}, expected (N, 784) or (N, 28, 28)")
+            if dtype.kind not in "uif":
+                raise SourceError(f"{self.file}: dtype {dtype}, expected numbers")
             self.pairing = _check_file_pairing(self.file, stored, labels, split)
-            self._mapped = self.file
+            self._reader = stored
             return
         if not isinstance(image, str) or image not in IMAGE_MODES:
             raise ParameterError(f"unknown image mode {image!r}: choose 'pca25' or 'raw', or give image_file=PATH "
@@ -238,18 +240,13 @@ class ImageHalf:
             else:  # the cache could not be written: computed in memory (a warning said so)
                 self._memory = rows
 
-    def __getstate__(self) -> Dict[str, Any]:
-        # Other processes get the path of a mapped file, never a copy of its rows.
-        state = self.__dict__.copy()
-        state["_rows"] = None
-        return state
+    def _all_rows(self) -> Union[np.ndarray, ImageHalfCache, RowReader]:
+        return self._cached if self._cached is not None else self._reader if self._reader is not None else \
+            self._memory
 
-    def _all_rows(self) -> Union[np.ndarray, ImageHalfCache]:
-        if self._cached is not None:
-            return self._cached
-        if self._rows is None:
-            self._rows = self._memory if self._memory is not None else np.load(self._mapped, mmap_mode="r")
-        return self._rows
+    def _row(self, index: int) -> np.ndarray:
+        rows = self._all_rows()
+        return rows.row(index) if isinstance(rows, RowReader) else rows[index]
 
     def __len__(self) -> int:
         return len(self._all_rows())
@@ -261,7 +258,7 @@ class ImageHalf:
 
     def image(self, index: int) -> np.ndarray:
         """Row ``index`` (a checked, non-negative position) as a (28, 28) array of :attr:`dtype`."""
-        return np.array(self._all_rows()[index], dtype=self.dtype).reshape(MNIST_IMAGE_SHAPE)
+        return np.array(self._row(index), dtype=self.dtype).reshape(MNIST_IMAGE_SHAPE)
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where image ``index`` comes from."""

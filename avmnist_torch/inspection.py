@@ -9,14 +9,15 @@ import numpy as np
 
 from .common import SPLITS, ParameterError, PathLike, SourceError
 from .dataset import AVMNISTAudioDataset
-from .filesystem import io_error
+from .files import io_error, read_sidecar, temporary_pid
 from .paired import AVMNISTDataset
 from .schemes import SCHEME_NAMES
 from .sources.esc50 import read_noise_split
 from .sources.fsdd import list_recordings
 from .sources.labels import load_labels
 from .sources.mnist_idx import find_mnist_images
-from .storage import FORMAT, LEGACY_FORMAT, LEGACY_SUFFIXES, StorageError, map_rows, parse_writing_path, read_sidecar
+from .common import StorageError
+from .storage import FORMAT, open_items
 from .verify import _NOTEBOOK_NAME, header_note
 
 __all__ = ["info", "format_info", "preview"]
@@ -97,33 +98,30 @@ def _exports(folder: Path) -> List[Dict[str, Any]]:
     for path in sorted(folder.glob("*.npy")):
         entry: Dict[str, Any] = {"path": str(path)}
         try:
-            meta = read_sidecar(path)
+            meta = read_sidecar(path, "export it again")
             recorded = meta is not None and meta.get("format") == FORMAT
-            array, kind, offset = map_rows(path, int(meta["shape"][0]) if recorded else None,
-                                           meta.get("file_format") if recorded else None)
-            entry.update(kind=kind, rows=int(array.shape[0]))
-            del array
-            if meta is not None:
-                entry.update({k: meta.get(k) for k in ("split", "scheme", "seed", "style", "version")})
-                if meta.get("format") == LEGACY_FORMAT:
-                    entry["note"] = ("written by an older version (no row checksums): not served by from_export=; "
-                                     "export it again")
+            identity = meta.get("identity", {}) if recorded else {}
+            reader, kind = open_items(path, int(identity["shape"][0]) if "shape" in identity else None,
+                                      meta.get("file_format") if recorded else None)
+            entry.update(kind=kind, rows=len(reader))
+            if recorded:
+                entry.update({k: identity.get(k) for k in ("split", "scheme", "seed", "style", "version")})
+            elif meta is not None:
+                entry["note"] = (f"its sidecar is not of this version (format {meta.get('format')!r}): not served "
+                                 "by from_export=; export it again")
             elif kind == "raw":
                 entry["note"] = "the notebook's raw file (no metadata): served as stored, never checked"
             if kind == "npy" and _NOTEBOOK_NAME.match(path.name):
-                entry["header_note"] = header_note(path, offset, meta)
+                entry["header_note"] = header_note(path, reader.offset, meta if recorded else None)
         except StorageError as err:
             entry.update(kind="unreadable", error=str(err))
         found.append(entry)
     for leftover in sorted(folder.iterdir()):
-        parsed = parse_writing_path(leftover)
-        if parsed is not None:
-            found.append({"path": str(folder / parsed[0]), "kind": "being written",
-                          "note": f"{leftover.name}: an export by pid {parsed[2]} on {parsed[1]} (running, or "
-                                  "killed: the next export of this file removes it)"})
-        elif leftover.name.endswith(LEGACY_SUFFIXES):
-            found.append({"path": str(leftover), "kind": "leftover",
-                          "note": "left by an interrupted export of an older version; nothing reads it: delete it"})
+        pid = temporary_pid(leftover.name)
+        if pid is not None:
+            found.append({"path": str(leftover), "kind": "being written",
+                          "note": f"a file being written by pid {pid} (running, or killed: "
+                                  "avmnist cache prune --dir on this folder removes a dead writer's)"})
     return found
 
 

@@ -2,9 +2,9 @@
 
 Works on the files :func:`avmnist_torch.export` writes (their sidecar says
 how they were made) and on the notebook's own files (split and scheme from
-the name). For a file with a sidecar, every row is read and compared with the
-sha256 and the per-row CRC-32s recorded when it was written (a changed byte
-anywhere is found, and its rows named); then a sample of rows (or all) is
+the name). For a file with a sidecar, the whole file is read and compared with
+the size and sha256 recorded when it was written (a changed byte anywhere is
+found); then a sample of rows (or all, which names every changed row) is
 regenerated and compared byte for byte. Every item is a pure function of its
 index, so a regenerated row that differs means the file, the sources or the
 code changed.
@@ -27,16 +27,10 @@ from .common import ParameterError, PathLike
 from .generator import AudioItemGenerator
 from .export import render_rows
 from .schemes import SCHEME_NAMES, Scheme
-from .storage import (
-    FORMAT,
-    LEGACY_FORMAT,
-    StorageError,
-    check_finished,
-    map_rows,
-    metadata_differences,
-    read_sidecar,
-    scan_rows,
-)
+from .common import StorageError
+from .files import StoredFile, read_sidecar
+from .item_options import identity_differences
+from .storage import FORMAT, open_items
 
 
 __all__ = ["verify", "VerifyReport", "check_rows", "convert_command"]
@@ -54,10 +48,9 @@ class VerifyReport:
     checked: List[int] = field(default_factory=list)
     mismatches: List[Tuple[int, int]] = field(default_factory=list)  # (row, differing pixels)
     notes: List[str] = field(default_factory=list)
-    #: What reading every row against the sidecar's sha256 and CRC-32s found: None when the file
-    #: has no such records, else a list of problems (empty when all of it is as recorded).
+    #: What reading the whole file against the sidecar's size and sha256 found: None when the file
+    #: has no sidecar, else a list of problems (empty when all of it is as recorded).
     integrity: Optional[List[str]] = None
-    damaged_rows: List[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +63,7 @@ class VerifyReport:
             if self.integrity:
                 lines += [f"DAMAGED: {problem}" for problem in self.integrity]
             else:
-                lines.append(f"all {self.rows} rows match the sha256 and the CRC-32s recorded when it was written")
+                lines.append(f"all {self.rows} rows match the size and sha256 recorded when it was written")
         if not self.mismatches:
             lines.append("all regenerated rows match")
         else:
@@ -134,10 +127,9 @@ def verify(
 ) -> VerifyReport:
     """Check a file in full against its records, then regenerate rows and compare them byte for byte.
 
-    A file with a sidecar of this version is read in full first: the sha256
-    of its rows and each row's CRC-32 must be the recorded ones
-    (``VerifyReport.integrity`` lists what differs, ``damaged_rows`` which
-    rows), whatever ``sample`` says. Then ``sample`` rows (or ``rows``, or all)
+    A file with a sidecar of this version is read in full first: its size and
+    sha256 must be the recorded ones (``VerifyReport.integrity`` lists what
+    differs), whatever ``sample`` says. Then ``sample`` rows (or ``rows``, or all)
     are regenerated and compared.
 
     Parameters
@@ -182,31 +174,35 @@ def verify(
         raise ParameterError(f"workers must be at least 1, got {workers}")
     if rows is None and sample is not None and sample < 1:
         raise ParameterError(f"sample must be at least 1 (or None for every row), got {sample}")
-    meta = read_sidecar(path)
-    recorded = meta is not None and meta.get("format") == FORMAT
-    array, kind, offset = map_rows(path, int(meta["shape"][0]) if recorded else None,
-                                   meta.get("file_format") if recorded else None)
-    n = array.shape[0]
+    meta = read_sidecar(path, "export the file again")
+    if meta is not None and meta.get("format") != FORMAT:
+        note = f"its sidecar is not one of this version's (format {meta.get('format')!r}): it is ignored"
+        meta = None
+    else:
+        note = None
+    identity = (meta or {}).get("identity") or {}
+    reader, kind = open_items(path, int(identity["shape"][0]) if "shape" in identity else None,
+                              (meta or {}).get("file_format"))
+    n = len(reader)
     # Rows are checked before the sources are read: a wrong row number is the cheapest error to report.
     checked = check_rows(rows, n, str(path)) if rows is not None else None
     report = VerifyReport(path=path, kind=kind, rows=n)
+    if note:
+        report.notes.append(note)
     name_match = _NOTEBOOK_NAME.match(path.name)
-    if recorded:
-        found = check_finished(path, meta)
-        report.integrity, report.damaged_rows = found.problems, found.damaged_rows
-    elif meta is not None and meta.get("format") == LEGACY_FORMAT and meta.get("sha256"):
-        sha, _ = scan_rows(array)
-        report.integrity = [] if sha == meta["sha256"] else \
-            ["the sha256 of its rows is not the one its sidecar records"]
-        report.notes.append("written by an older version: no row checksums, so a damaged file's rows cannot "
-                            "be named; export it again with this version")
-    if kind == "npy" and name_match:
-        report.notes.append(header_note(path, offset, meta))
     if meta is not None:
-        split = split or meta.get("split")
-        scheme = scheme or meta.get("scheme")
-        seed = meta.get("seed", 0) if seed is None else seed
-        style = style or meta.get("style")
+        try:
+            StoredFile.open(path, sha256=meta.get("sha256"), size=meta.get("size"), remedy="export it again")
+            report.integrity = []
+        except StorageError as err:
+            report.integrity = [str(err)]
+    if kind == "npy" and name_match:
+        report.notes.append(header_note(path, reader.offset, meta))
+    if meta is not None:
+        split = split or identity.get("split")
+        scheme = scheme or identity.get("scheme")
+        seed = identity.get("seed", 0) if seed is None else seed
+        style = style or identity.get("style")
         renderer = renderer or ("fast" if style else meta.get("renderer", "fast"))
     else:
         report.notes.append("no sidecar metadata: options come from the file name and the arguments")
@@ -233,7 +229,7 @@ def verify(
     if isinstance(scheme, str) and meta is not None and scheme not in SCHEME_NAMES:
         raise ParameterError(f"{path}: made with the custom scheme {scheme!r}; "
                              "call verify(..., scheme=<that Scheme>)")
-    draws = (meta or {}).get("draws")
+    draws = identity.get("draws")
     if isinstance(draws, dict) and draws.get("mode") == "per_epoch":
         # one epoch of per-epoch items: regenerate that epoch with the options that drew it
         for key in ("epoch", "redraw_recording", "snr_range_db"):
@@ -245,7 +241,7 @@ def verify(
         raise StorageError(f"{path}: has {n} rows but the {split} split has {len(dataset)} labels")
     if meta is not None:
         expected = dataset.metadata()
-        for key, found, now in metadata_differences(meta, expected):
+        for key, found, now in identity_differences(identity, expected):
             if key == "sources":
                 report.notes.append("the sources under this root differ from those the file was made from")
             else:
@@ -263,7 +259,7 @@ def verify(
     try:
         for k, regenerated in render_rows(dataset, tasks, workers, f"verify of {path}"):
             for i, image in zip(checked[k:k + per_task], regenerated):
-                _compare(report, i, array[i], image)
+                _compare(report, i, reader.row(i), image)
             if bar is not None:
                 bar.update(len(regenerated))
     finally:
@@ -277,12 +273,12 @@ def header_note(path: Path, offset: int, meta: Optional[dict]) -> str:
     """What a notebook-layout file with a .npy header means for the notebook's readers, and how to fix it."""
     what = (f"a .npy header ({offset} bytes) under the notebook's name: the thesis' training code maps this file "
             f"at offset 0 (np.memmap), so every item it reads would be shifted by {offset} bytes; ")
-    if meta is not None and meta.get("format") in (FORMAT, LEGACY_FORMAT):
+    if meta is not None and meta.get("format") == FORMAT:
         root = (meta.get("made_from") or {}).get("root") or "ROOT"
         match = _NOTEBOOK_NAME.match(path.name)
         out = path.parent.parent.parent
         command = (f"avmnist export --root '{root}' --split {match.group(1)} --scheme {match.group(2)} "
-                   f"--seed {meta.get('seed', 0)}" + (f" --out '{out}'" if str(out) != root else ""))
+                   f"--seed {meta['identity'].get('seed', 0)}" + (f" --out '{out}'" if str(out) != root else ""))
         return what + f"write it again as raw rows (seconds; it replaces the file): {command}"
     return what + f"convert it to raw rows in place: {convert_command(path)}"
 

@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader
 
 from avmnist_torch import AVMNISTAudioDataset, WorkerError
 from avmnist_torch.export import export, output_path
-from avmnist_torch.storage import MetadataMismatch, StorageError, parse_writing_path, read_sidecar, writing_path
+from avmnist_torch.common import MetadataMismatch, StorageError
+from avmnist_torch.files import read_sidecar, temporary_pid, write_json
 from avmnist_torch.verify import verify
 from _helpers import REPO, digest
 
@@ -46,14 +47,13 @@ def test_notebook_layout_is_raw_rows_equal_to_the_dataset(tree, tmp_path, scheme
     want = _dataset_rows(tree, "test", scheme)
     # exactly as the notebook wrote it: N * 12,544 bytes, no header
     assert path.stat().st_size == want.size and not path.read_bytes().startswith(b"\x93NUMPY")
-    data = np.memmap(path, dtype=np.uint8, mode="r", shape=want.shape)
+    data = np.fromfile(path, dtype=np.uint8).reshape(want.shape)
     assert digest(data) == digest(want)
     meta = read_sidecar(path)
-    assert (meta["split"], meta["scheme"], meta["seed"], meta["style"]) == ("test", scheme, 0, "3.10")
-    assert (meta["file_format"], meta["header_bytes"]) == ("raw", 0)
+    identity = meta["identity"]
+    assert (identity["split"], identity["scheme"], identity["seed"], identity["style"]) == ("test", scheme, 0, "3.10")
+    assert (meta["file_format"], meta["header_bytes"], meta["size"]) == ("raw", 0, want.size)
     assert meta["sha256"] == hashlib.sha256(want.tobytes()).hexdigest()
-    crcs = np.fromfile(f"{path}.crc32", dtype="<u4")
-    assert crcs.tolist() == [__import__("zlib").crc32(row.tobytes()) for row in want]
 
 
 def test_format_npy_and_the_multibench_layout_are_real_npy_files(tree, tmp_path):
@@ -67,7 +67,7 @@ def test_format_npy_and_the_multibench_layout_are_real_npy_files(tree, tmp_path)
     # asking for the other format rewrites the same items in it
     [again] = export(tree, "test", "distorted", out=tmp_path / "nb", progress=False)
     assert again == path and path.stat().st_size == want.size
-    assert np.array_equal(np.memmap(path, dtype=np.uint8, mode="r", shape=want.shape), want)
+    assert np.array_equal(np.fromfile(path, dtype=np.uint8).reshape(want.shape), want)
 
 
 _KILLABLE = textwrap.dedent(
@@ -82,7 +82,7 @@ _KILLABLE = textwrap.dedent(
 def _wait_for_writing(path: Path, proc: subprocess.Popen, seconds: float = 120) -> Path:
     deadline = time.monotonic() + seconds
     while True:
-        found = [p for p in path.parent.glob(f".{path.name}.writing-*")] if path.parent.exists() else []
+        found = [p for p in path.parent.glob(f".{path.name}.tmp-*")] if path.parent.exists() else []
         if found:
             return found[0]
         assert proc.poll() is None, "the export ended before it could be interrupted"
@@ -103,17 +103,17 @@ def test_kill_9_leaves_no_final_file_and_the_rerun_removes_the_leftover(syntheti
         proc.kill()
         proc.wait()
     assert not path.exists(), "an interrupted export must not leave a file under the final name"
-    assert temp.exists() and parse_writing_path(temp)[2] == proc.pid
+    assert temp.exists() and temporary_pid(temp.name) == proc.pid
 
     # a live exporter's file is left alone; the dead one's is removed
-    live = writing_path(path, os.getppid())
+    live = temp.with_name(temp.name.replace(f"-{proc.pid}-", f"-{os.getppid()}-"))
     live.write_bytes(b"")
     [again] = export(root, "train", "clean", out=out, progress=False)
     [whole] = export(root, "train", "clean", out=tmp_path / "whole", workers=2, progress=False)
     assert file_digest(again) == file_digest(whole)
     assert not temp.exists() and live.exists()
     assert sorted(p.name for p in path.parent.iterdir()) == sorted(
-        [path.name, f"{path.name}.json", f"{path.name}.crc32", live.name])
+        [path.name, f"{path.name}.json", live.name])
 
 
 _KILL_A_WORKER = textwrap.dedent(
@@ -144,7 +144,7 @@ def test_a_dead_worker_fails_the_export_within_seconds(synthetic_tree, tmp_path)
     assert done.stdout.startswith("WorkerError"), done.stdout + done.stderr[-2000:]
     assert "a worker process died" in done.stdout and "run it again" in done.stdout
     assert not output_path(out, "train", "clean").exists()
-    assert not list((out / "avmnist" / "audio").glob(".*writing*"))
+    assert not list((out / "avmnist" / "audio").glob(".*.tmp-*"))
 
 
 def _die(task):
@@ -284,7 +284,6 @@ def test_ctrl_c_through_the_cli_then_rerun_equals_uninterrupted(synthetic_tree, 
 
 def test_info_and_verify_flag_a_notebook_file_with_a_header_and_say_how_to_fix_it(tree, tmp_path):
     from avmnist_torch.inspection import format_info, info
-    from avmnist_torch.storage import write_json_atomic
 
     want = _dataset_rows(tree, "test", "clean")
     folder = tmp_path / "avmnist" / "audio"
@@ -294,7 +293,7 @@ def test_info_and_verify_flag_a_notebook_file_with_a_header_and_say_how_to_fix_i
     np.save(old, want)
     meta = dict(AVMNISTAudioDataset(tree, split="test", scheme="clean").metadata(), format="avmnist-torch export 1",
                 sha256=hashlib.sha256(want.tobytes()).hexdigest(), header_bytes=128, made_from={"root": str(tree)})
-    write_json_atomic(Path(f"{old}.json"), meta)
+    write_json(Path(f"{old}.json"), meta)
     # someone else's .npy under a notebook name, no sidecar
     foreign = folder / "test_data_augmented_distorted.npy"
     np.save(foreign, _dataset_rows(tree, "test", "distorted"))
@@ -302,20 +301,20 @@ def test_info_and_verify_flag_a_notebook_file_with_a_header_and_say_how_to_fix_i
     text = format_info(info(tmp_path))
     assert "every item it reads would be shifted by 128 bytes" in text
     assert f"avmnist export --root '{tree}' --split test --scheme clean --seed 0 --out '{tmp_path}'" in text
-    assert "written by an older version (no row checksums): not served by from_export=" in text
+    assert "its sidecar is not of this version (format 'avmnist-torch export 1'): not served by from_export=" in text
     report = verify(foreign, root=tree, sample=2)
     [note] = [n for n in report.notes if "shifted" in n]
     command = note.split("convert it to raw rows in place: ")[1]
     assert subprocess.run(["bash", "-c", command], capture_output=True).returncode == 0
-    assert np.array_equal(np.memmap(foreign, dtype=np.uint8, mode="r", shape=want.shape),
+    assert np.array_equal(np.load(foreign),
                           _dataset_rows(tree, "test", "distorted"))
 
     # the older version's file is served by nobody, and the export command info gave replaces it
-    with pytest.warns(UserWarning, match="written by an older version"):
+    with pytest.warns(UserWarning, match="not the sidecar of an export of this version"):
         assert AVMNISTAudioDataset(tmp_path, split="test", scheme="clean", from_export="auto",
                                    recordings=tree / "recordings", labels=tree).export is None
     export(tree, "test", "clean", out=tmp_path, progress=False)
-    assert old.stat().st_size == want.size and read_sidecar(old)["format"] == "avmnist-torch export 2"
+    assert old.stat().st_size == want.size and read_sidecar(old)["format"] == "avmnist-torch export 3"
     assert "shifted" not in format_info(info(tmp_path))
 
 
@@ -341,4 +340,4 @@ def test_two_exporters_of_one_file_at_once_need_no_locks(synthetic_tree, tmp_pat
     assert verify(path, sample=3).ok
     assert np.array_equal(np.fromfile(path, np.uint8).reshape(-1, 112, 112), _dataset_rows(root, "train", "clean"))
     assert sorted(p.name for p in path.parent.iterdir()) == sorted(
-        [path.name, f"{path.name}.json", f"{path.name}.crc32"])
+        [path.name, f"{path.name}.json"])

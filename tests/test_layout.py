@@ -23,12 +23,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "avmnist_torch"
 
 #: Bottom first. The key is a module's first name under the package (a subpackage counts as one).
 LAYERS = [
-    ("foundation", {"common", "filesystem", "jit"}),
+    ("foundation", {"common", "files", "cache_folder", "jit"}),
     ("sources", {"sources"}),
     ("waveform", {"dsp", "noise", "schemes", "image_pca"}),
     ("rendering", {"rendering"}),
     ("storage", {"storage"}),
-    ("items", {"exported", "generator", "image_half"}),
+    ("items", {"item_options", "exported", "generator", "image_half"}),
     ("dataset", {"dataset", "paired", "transforms", "sampling"}),
     ("tools", {"export", "verify", "inspection", "demo", "lightning"}),
     ("cli", {"cli"}),

@@ -1,8 +1,7 @@
 """``avmnist cache``: list and remove what the package keeps in its cache folder.
 
 That is the clip tables (decoded recordings, resampled noises), the cached
-image halves (``image-pca/``) and what a killed process left half-written in
-either. The folder is ``$AVMNIST_CACHE``, else the platform's user cache
+image halves and what a killed process left half-written. The folder is ``$AVMNIST_CACHE``, else the platform's user cache
 folder; ``--dir`` overrides both. A moved or changed data tree leaves its old
 tables behind, which ``prune`` removes.
 """
@@ -11,23 +10,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 from typing import List
 
-from ..filesystem import default_cache_dir, leftover_temporaries
-from ..image_pca import ImageHalfInfo, clear_image_halves, list_image_halves, prune_image_halves
-from ..sources.clip_tables import TableInfo, clear_tables, format_tables, list_tables, prune_tables
+from ..cache_folder import CachedFile, format_cached, leftover_temporaries, list_cached, remove_cached
+from ..common import CacheError
+from ..files import default_cache_dir
 from ._options import add_command
 
 DESCRIPTION = """\
 List what the package keeps in its cache folder, and remove it: the clip
-tables (decoded recordings and resampled noises that every process maps
-instead of decoding again), the cached PCA image halves (image-pca/), and
+tables (decoded recordings and resampled noises that every process reads
+instead of decoding again), the cached PCA image halves, and
 temporary files left by processes that were killed while writing. The folder
 is $AVMNIST_CACHE, else the platform's user cache folder; --dir overrides
-both. 'prune' removes the tables whose source files are gone or changed, the
-image halves that would not be served (torn or changed), and the leftover
+both. 'prune' removes the files that would not be used again (source files
+gone or changed, the file not what its sidecar records) and the leftover
 temporary files; 'clear' removes all. Removing any of them never changes an
 item, only the time of its first use.
 """
@@ -61,16 +59,6 @@ def _add_dir(p: argparse.ArgumentParser, default=None) -> None:
                    help="the cache folder (default: $AVMNIST_CACHE, else the platform's user cache folder)")
 
 
-def _total(tables: List[TableInfo]) -> str:
-    size = sum(t.size_bytes for t in tables)
-    return f"{len(tables)} table{'s' if len(tables) != 1 else ''}, {size / 1e6:.1f} MB"  # decimal MB, as the table rows print
-
-
-def _leftovers(folder: Path) -> List[Path]:
-    """Temporary files of processes no longer running, in the tables' folder and in image-pca/."""
-    return leftover_temporaries(folder) + leftover_temporaries(folder / "image-pca")
-
-
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -78,53 +66,34 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _print_image_halves(halves: List[ImageHalfInfo], heading: str) -> None:
-    size = sum(h.size_bytes for h in halves)
-    print(f"{heading}: {len(halves)} image {'half' if len(halves) == 1 else 'halves'}, {size / 1e6:.1f} MB")
-    for h in halves:
-        rows = f"{h.images:,} images" if h.images is not None else "? images"
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(h.last_used))
-        state = f"  (would be computed again: {h.problem})" if h.problem else ""
-        print(f"{size_text(h.size_bytes):>9}  image-half  {rows:>14}  {when}  {h.path.name}{state}")
-
-
-def size_text(n_bytes: int) -> str:
-    return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e5 else f"{n_bytes / 1e3:.1f} kB"
-
-
-def _print_leftovers(paths: List[Path], heading: str) -> None:
-    print(f"{heading}: {len(paths)} temporary file{'' if len(paths) == 1 else 's'} of processes no longer running, "
-          f"{sum(_size(p) for p in paths) / 1e6:.1f} MB")
-    for p in paths:
-        print(f"{size_text(_size(p)):>9}  {p}")
+def _total(files: List[CachedFile]) -> str:
+    return f"{len(files)} file{'s' if len(files) != 1 else ''}, {sum(f.size_bytes for f in files) / 1e6:.1f} MB"
 
 
 def run(args: argparse.Namespace) -> int:
-    """List, clear or prune; print what is there or what was removed; exit status 0."""
+    """List, clear or prune; print what is there or what was removed."""
     folder = args.dir if args.dir is not None else default_cache_dir()
+    if folder.exists() and not folder.is_dir():
+        raise CacheError(f"{folder}: not a folder; give the cache folder with --dir, or set $AVMNIST_CACHE")
+    leftovers = leftover_temporaries(folder)
     if args.action == "list":
-        tables = list_tables(args.dir)
-        halves = list_image_halves(args.dir)
-        leftovers = _leftovers(folder)
-        print(f"clip tables in {folder}: {_total(tables)}")
-        verb = "in"
+        files = list_cached(folder)
+        print(f"in {folder}: {_total(files)}")
     else:
-        leftovers = _leftovers(folder)
         for path in leftovers:
             try:
                 os.remove(path)
             except FileNotFoundError:
                 pass
-        if args.action == "clear":
-            tables, halves = clear_tables(args.dir), clear_image_halves(args.dir)
-        else:
-            tables, halves = prune_tables(args.dir), prune_image_halves(args.dir)
-        print(f"removed from {folder}: {_total(tables)}")
-        verb = "removed from"
-    if tables:
-        print(format_tables(tables))
-    if halves:
-        _print_image_halves(halves, f"image halves {verb} {folder / 'image-pca'}")
+        files = remove_cached(folder, (lambda info: True) if args.action == "clear" else
+                              (lambda info: info.problem is not None))
+        print(f"removed from {folder}: {_total(files)}")
+    if files:
+        print(format_cached(files))
     if leftovers:
-        _print_leftovers(leftovers, f"{'left over' if verb == 'in' else 'removed'}")
+        verb = "left over" if args.action == "list" else "removed"
+        print(f"{verb}: {len(leftovers)} temporary file{'' if len(leftovers) == 1 else 's'} of processes no longer "
+              f"running, {sum(_size(p) for p in leftovers) / 1e6:.1f} MB")
+        for p in leftovers:
+            print(f"  {p}")
     return 0

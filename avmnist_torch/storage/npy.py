@@ -1,13 +1,13 @@
-"""Reading and writing files of items: .npy headers, row maps, and the notebook's raw files.
+"""Reading files of items: .npy headers, and the notebook's raw files.
 
 A file of items holds ``(N, 112, 112) uint8`` rows, C-ordered. Two kinds are
 read: real ``.npy`` files (what ``export --format npy`` and MultiBench's layout
 get, what ``np.save`` writes) and the notebook's headerless files (``np.memmap(..., mode='w+')`` despite the
 .npy name), which is also what ``export`` writes for the notebook's layout.
 Every reader here checks the file's size against what its header
-(or the caller) promises before mapping it, so a file cut short or a foreign
-array is an error naming the file, never numpy's "mmap length is greater than
-file size" from deep inside ``np.load``.
+(or the caller) promises before reading a row, so a file cut short or a foreign
+array is an error naming the file; rows are copied out with positioned reads
+(:class:`~avmnist_torch.files.RowReader`), never mapped.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 
 from ..common import PathLike, StorageError
+from ..files import RowReader, StoredFile
 
 ITEM_SHAPE = (112, 112)
 ROW_BYTES = ITEM_SHAPE[0] * ITEM_SHAPE[1]
@@ -27,7 +28,7 @@ NPY_MAGIC = b"\x93NUMPY"
 FILE_FORMATS = ("raw", "npy")
 
 __all__ = ["ITEM_SHAPE", "ROW_BYTES", "NPY_MAGIC", "FILE_FORMATS", "npy_header", "read_npy_header", "is_npy",
-           "check_npy_items", "open_rows", "map_rows"]
+           "check_npy_items", "open_items"]
 
 _REMAKE = "export it again, or copy it again from where it was made"
 _FOREIGN = "give a file written by export (or np.save of a (N, 112, 112) uint8 array)"
@@ -103,17 +104,17 @@ def check_npy_items(path: PathLike, rows: Optional[int] = None, remedy: Optional
     return n, offset
 
 
-def map_rows(path: PathLike, rows: Optional[int] = None,
-             file_format: Optional[str] = None) -> Tuple[np.ndarray, str, int]:
-    """Map a file of items read-only: ``(array (N, 112, 112) uint8, file format, data offset)``.
+def open_items(path: PathLike, rows: Optional[int] = None, file_format: Optional[str] = None, *,
+               sha256: Optional[str] = None, remedy: str = _REMAKE) -> Tuple[RowReader, str]:
+    """Open a file of items for reading: ``(reader of (N, 112, 112) uint8 rows, file format)``.
 
-    ``file_format`` is what the file must be, as its sidecar records it:
-    ``"raw"`` (headerless rows, exactly ``N * 112 * 112`` bytes) or ``"npy"``
-    (a .npy header, then the rows). Without it the file tells: one that starts
-    with the .npy magic is ``"npy"``, any other ``"raw"``. ``rows``, when
-    given, is the N the caller expects; without it a raw file's N is its size
-    divided by 12,544. A file that is cut short, too long, of the other format
-    than recorded, or not of items raises :class:`StorageError` naming it.
+    ``file_format`` is what the file must be, as its sidecar records it: ``"raw"`` (headerless rows,
+    exactly ``N * 112 * 112`` bytes) or ``"npy"`` (a .npy header, then the rows). Without it the file
+    tells: one that starts with the .npy magic is ``"npy"``, any other ``"raw"``. ``rows``, when given,
+    is the N the caller expects; without it a raw file's N is its size divided by 12,544. ``sha256``,
+    when given, is checked once per process (:class:`~avmnist_torch.files.StoredFile`). A file that is
+    cut short, too long, of the other format than recorded, or not of items raises
+    :class:`StorageError` naming it. Nothing is mapped: rows are copied out as they are read.
     """
     path = Path(path)
     if not path.is_file():
@@ -130,26 +131,18 @@ def map_rows(path: PathLike, rows: Optional[int] = None,
         if not has_magic:
             raise StorageError(f"{path}: its sidecar says a .npy file, but it has no .npy header; export it again")
         n, offset = check_npy_items(path, rows)
-        return np.memmap(path, mode="r", dtype=np.uint8, shape=(n, *ITEM_SHAPE), offset=offset), "npy", offset
-    if rows is None:
-        if size == 0 or size % ROW_BYTES:
-            raise StorageError(f"{path}: neither a .npy file nor a raw file of whole 112x112 uint8 rows "
-                               f"({size} bytes is not a multiple of {ROW_BYTES})")
-        rows = size // ROW_BYTES
-    elif size != rows * ROW_BYTES:
-        if file_format == "raw" and size < rows * ROW_BYTES:
-            raise StorageError(f"{path}: cut short: {size // ROW_BYTES} whole rows of the {rows} its sidecar records "
-                               f"({size} bytes, expected {rows * ROW_BYTES}); {_REMAKE}")
-        what = "a raw file" if file_format == "raw" else "neither a .npy file nor a raw notebook file"
-        raise StorageError(f"{path}: {what} of {rows} rows ({size} bytes, expected {rows * ROW_BYTES})")
-    return np.memmap(path, mode="r", dtype=np.uint8, shape=(rows, *ITEM_SHAPE)), "raw", 0
-
-
-def open_rows(path: PathLike, rows: Optional[int] = None) -> Tuple[np.ndarray, str]:
-    """Map a file of items read-only: ``(array (N, 112, 112) uint8, kind)``; see :func:`map_rows`.
-
-    ``kind`` is ``"npy"`` for a .npy file and ``"raw"`` for a headerless file,
-    told from the file itself.
-    """
-    array, kind, _ = map_rows(path, rows)
-    return array, kind
+        file_format = "npy"
+    else:
+        offset, file_format = 0, "raw"
+        if rows is None:
+            if size == 0 or size % ROW_BYTES:
+                raise StorageError(f"{path}: neither a .npy file nor a raw file of whole 112x112 uint8 rows "
+                                   f"({size} bytes is not a multiple of {ROW_BYTES})")
+            rows = size // ROW_BYTES
+        elif size != rows * ROW_BYTES:
+            what = "cut short" if size < rows * ROW_BYTES else "too long"
+            raise StorageError(f"{path}: {what}: a raw file of {rows} rows has {rows * ROW_BYTES} bytes, this one "
+                               f"{size}; {remedy}")
+        n = rows
+    stored = StoredFile.open(path, sha256=sha256, size=offset + n * ROW_BYTES, remedy=remedy)
+    return RowReader(stored, offset, (n, *ITEM_SHAPE), "|u1"), file_format

@@ -1,47 +1,26 @@
-"""What made a file of items: the sources fingerprint, sidecar metadata, and comparing two of them.
+"""What made a file of items: the fingerprint of its sources.
 
-A finished export has a sidecar ``<file>.json``: the identity fields
-(:data:`IDENTITY_KEYS`, which decide the bytes) and provenance only (times,
-host, renderer name, where the sources were). Two files hold the same bytes
-when their identity fields agree.
+A finished export has a sidecar ``<file>.json`` holding its identity (the item options, this
+fingerprint, the version and the shape: :func:`avmnist_torch.item_options.items_identity`) and
+provenance only (times, host, renderer name, where the sources were).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import zlib
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from ..common import PathLike, StorageError
-from ..filesystem import write_json_atomic
-from .paths import sidecar_path
+from ..common import PathLike
 
-FORMAT = "avmnist-torch export 2"
-#: The sidecar format of older versions: a .npy file for every layout, no row checksums.
-LEGACY_FORMAT = "avmnist-torch export 1"
-#: Sidecar fields that decide whether two files hold the same bytes. Anything
-#: else in a sidecar (timestamps, host, renderer name) is provenance only.
-#: "draws" is present only for per-epoch items (which epoch, which options); fixed items have none.
-IDENTITY_KEYS = ("format", "split", "scheme", "scheme_steps", "seed", "style", "sources", "version", "shape",
-                 "draws")
+#: What an export's sidecar says it is; a sidecar of another format is refused with a clear message.
+FORMAT = "avmnist-torch export 3"
 
-__all__ = [
-    "FORMAT",
-    "LEGACY_FORMAT",
-    "IDENTITY_KEYS",
-    "file_crc32",
-    "sources_fingerprint",
-    "read_sidecar",
-    "write_json_atomic",
-    "metadata_differences",
-    "describe_value",
-    "describe_differences",
-]
+__all__ = ["FORMAT", "file_crc32", "sources_fingerprint"]
 
 
 _CONTENT_MEMO: Dict[Tuple[str, int, int, int, int, int], int] = {}
@@ -89,51 +68,3 @@ def sources_fingerprint(recordings: Sequence[PathLike], noises: Sequence[PathLik
     h.update(b"labels:")
     h.update(np.ascontiguousarray(np.asarray(labels, dtype=np.int64)).tobytes())
     return h.hexdigest()
-
-
-def metadata_differences(found: Mapping[str, Any], expected: Mapping[str, Any],
-                         keys: Iterable[str] = IDENTITY_KEYS) -> List[Tuple[str, Any, Any]]:
-    """``(key, found, expected)`` for every identity field that differs."""
-    out = []
-    for key in keys:
-        a, b = found.get(key), expected.get(key)
-        if isinstance(a, tuple):
-            a = list(a)
-        if isinstance(b, tuple):
-            b = list(b)
-        if a != b:
-            out.append((key, found.get(key), expected.get(key)))
-    return out
-
-
-def describe_value(key: str, value: Any) -> str:
-    """``key=value`` for a message; the sources fingerprint shortened and explained."""
-    if key == "sources" and isinstance(value, str):
-        return f"{key}={value[:12]}... (a fingerprint of the recordings, noises and labels)"
-    return f"{key}={value}"
-
-
-def describe_differences(diffs: Sequence[Tuple[str, Any, Any]], found_word: str, expected_word: str) -> str:
-    """The differences of :func:`metadata_differences` in words, e.g. ``seed=0 (file) vs seed=3 (dataset)``."""
-    return ", ".join(
-        f"{describe_value(k, a)} ({found_word}) vs {describe_value(k, b)} ({expected_word})" for k, a, b in diffs
-    )
-
-
-def read_sidecar(path: PathLike) -> Optional[Dict[str, Any]]:
-    """The sidecar metadata of ``path``, or None when it has none."""
-    side = sidecar_path(path)
-    try:
-        text = side.read_text()
-    except FileNotFoundError:
-        return None
-    except OSError as err:
-        raise StorageError(f"{side}: cannot be read ({err.strerror or err})") from None
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise StorageError(f"{side}: not valid JSON ({err}); delete it and the file beside it, "
-                           "then export again") from None
-    if not isinstance(meta, dict):
-        raise StorageError(f"{side}: expected a JSON object; delete it and export again")
-    return meta

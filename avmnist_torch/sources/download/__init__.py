@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ...common import DownloadError, ParameterError, PathLike, VerificationError
-from ...filesystem import io_error
+from ...files import io_error
 # The published checksums and counts, re-exported so that one import gives a caller checking a
 # data root by hand everything download() checks it against.
 from ..mnist_idx import (  # noqa: F401

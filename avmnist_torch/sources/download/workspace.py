@@ -31,7 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ...common import DownloadError
-from ...filesystem import RangeLocks, io_error, process_alive
+from ...files import io_error
+from .locks import RangeLocks, process_alive
 
 __all__ = [
     "DOWNLOADS",
@@ -70,7 +71,7 @@ class RootLock:
     """One downloader per data root at a time; a context manager.
 
     The lock is the operating system's own record lock on ``ROOT/.downloads/download.lock``
-    (``filesystem.RangeLocks``: ``fcntl.lockf`` on Linux and macOS, which also holds across
+    (``locks.RangeLocks``: ``fcntl.lockf`` on Linux and macOS, which also holds across
     machines on NFS with a lock daemon; ``msvcrt.locking`` on Windows), plus a thread lock for
     callers in the same process, since record locks belong to a process. A lock on our own
     descriptor (rather than ``filelock``'s) is what lets the holder remove the file safely:

@@ -1,0 +1,561 @@
+"""Every file the package writes and reads back: written once, checked once per process, read by copying.
+
+Clip tables, the image-half cache and exports all go through here (``docs/formats.md``):
+
+writing (:class:`FileWriter`)
+    The whole file goes to a temporary file created exclusively in the destination's own folder
+    (``O_CREAT | O_EXCL``: a link planted at that name is never followed), is fsynced, read back and
+    compared with what was written, then renamed over the final name (a link planted there is
+    replaced, its target untouched). Its sidecar ``<file>.json`` (what made it, its size and sha256)
+    is written the same way, first: a crash in between leaves a sidecar that the file under the final
+    name fails, never a file that looks complete and is not.
+reading (:class:`StoredFile`)
+    When a process first opens a file it checks its size and, where a sidecar records one, its sha256,
+    and remembers the file's stat identity (device, inode, size, modification and change times: any
+    write moves the change time, and nothing can set it back). Every later read first compares that
+    identity with an ``fstat`` of the descriptor it reads from, then copies bytes with a positioned
+    read into a buffer the caller owns. Nothing is memory-mapped, so a file truncated or rewritten by
+    another process is an error naming it, never SIGBUS. Descriptors are kept in a small per-process
+    pool and closed when it overflows, in a forked child, and by :meth:`StoredFile.close`.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import secrets
+import socket
+import stat
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .common import PathLike, StorageError
+
+#: Environment variable that overrides the cache folder.
+CACHE_ENV = "AVMNIST_CACHE"
+_APP = "avmnist-torch"
+_BLOCK = 1 << 22
+_OPEN_LIMIT = 16
+_FLAGS = getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+_NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+#: ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``
+Identity = Tuple[int, int, int, int, int]
+
+__all__ = ["CACHE_ENV", "default_cache_dir", "os_error_reason", "io_error", "sidecar_path", "temporary_pid", "process_running",
+           "FileWriter", "write_bytes", "write_json", "read_sidecar", "StoredFile", "RowReader", "file_lock"]
+
+
+def default_cache_dir() -> Path:
+    """``$AVMNIST_CACHE``, else the platform's user cache folder (``platformdirs``).
+
+    ``~/.cache/avmnist-torch`` on Linux (``$XDG_CACHE_HOME`` respected), ``~/Library/Caches/avmnist-torch``
+    on macOS, ``%LOCALAPPDATA%\\avmnist-torch\\Cache`` on Windows.
+    """
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override)
+    import platformdirs  # imported on use, so that a missing one names itself where it is needed
+
+    return Path(platformdirs.user_cache_dir(_APP, appauthor=False))
+
+
+def os_error_reason(err: OSError) -> str:
+    """Why a file operation failed, in plain words: "no space left on device", ..."""
+    if err.errno == errno.ENOSPC:
+        return "no space left on device"
+    if err.errno == getattr(errno, "EDQUOT", -1):
+        return "disk quota exceeded"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "not writable or not readable (permission denied or read-only file system)"
+    return os.strerror(err.errno) if err.errno else str(err)
+
+
+def io_error(err: OSError, path: PathLike, doing: str, cls: type = StorageError) -> StorageError:
+    """A package error naming ``path``, what was being done and, in plain words, why it failed."""
+    return cls(f"{path}: {os_error_reason(err)} while {doing}")
+
+
+def sidecar_path(path: PathLike) -> Path:
+    """``<file>.json``: what made a file, its size and its sha256."""
+    return Path(f"{path}.json")
+
+
+def _host() -> str:
+    return socket.gethostname().replace("-", "_").replace("/", "_") or "host"
+
+
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{_host()}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def temporary_pid(name: str) -> Optional[int]:
+    """The pid of the writer of a :class:`FileWriter` temporary file (``.<name>.tmp-<host>-<pid>-<hex>``)
+    when it ran on this machine; None for any other name."""
+    head, sep, tail = name.rpartition(".tmp-")
+    parts = tail.split("-")
+    if not (name.startswith(".") and sep and len(parts) == 3 and parts[0] == _host() and parts[1].isdigit()
+            and len(parts[2]) == 8):
+        return None
+    return int(parts[1])
+
+
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` on this machine still runs (always True on Windows, which cannot tell cheaply)."""
+    if pid == os.getpid() or os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _remove_dead_writers(path: Path) -> None:
+    """Remove what writers of ``path`` on this machine that are no longer running left (a killed export)."""
+    prefix = f".{path.name}.tmp-"
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        pid = temporary_pid(name)
+        if pid is not None and name[len(prefix):].count("-") == 2 and not process_running(pid):
+            try:
+                os.unlink(path.parent / name)  # a link is removed itself, its target untouched
+            except OSError:
+                pass
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":  # renames on Windows need no directory fsync, and a folder cannot be opened
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a folder; the rename is atomic all the same
+        pass
+    finally:
+        os.close(fd)
+
+
+def _pwrite(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        if hasattr(os, "pwrite"):
+            n = os.pwrite(fd, data, offset)
+        else:  # Windows: the descriptor is this writer's own, so seek and write cannot interleave
+            os.lseek(fd, offset, os.SEEK_SET)
+            n = os.write(fd, data)
+        if n == 0:
+            raise OSError(errno.EIO, "short write")
+        data, offset = data[n:], offset + n
+
+
+_SEEK_LOCK = threading.Lock()
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+    """Fill ``view`` from ``offset``; returns the bytes read (fewer only at the end of the file)."""
+    done = 0
+    while done < len(view):
+        if hasattr(os, "preadv"):
+            n = os.preadv(fd, [view[done:]], offset + done)
+        else:  # Windows has no pread: one seek-and-read at a time per process
+            with _SEEK_LOCK:
+                os.lseek(fd, offset + done, os.SEEK_SET)
+                chunk = os.read(fd, len(view) - done)
+            n = len(chunk)
+            view[done:done + n] = chunk
+        if n == 0:
+            break
+        done += n
+    return done
+
+
+class FileWriter:
+    """One file written whole, or not at all; see the module's description. Use as a context manager.
+
+    Bytes go in with :meth:`write_at` (any order, e.g. rows from a worker pool) or :meth:`append`;
+    :meth:`commit` requires every byte from 0 to the end to have been written once. Leaving the
+    ``with`` block without a commit (an error, Ctrl-C, SIGTERM) removes the temporary file.
+
+    Parameters
+    ----------
+    path : path
+        The final name. Its folder is created if need be.
+    size : int, optional
+        The file's size when known: reserved up front where the platform can (``posix_fallocate``),
+        so a full disk is a :class:`StorageError` naming the file before any work is done.
+    """
+
+    def __init__(self, path: PathLike, size: Optional[int] = None) -> None:
+        self.path = Path(path)
+        self.size = size
+        self.temporary: Optional[Path] = None
+        self._fd: Optional[int] = None
+        self._regions: Dict[int, Tuple[int, int]] = {}  # offset -> (length, CRC-32 of what was written)
+        self._end = 0
+
+    def __enter__(self) -> "FileWriter":
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise io_error(err, self.path.parent, "creating the folder") from None
+        _remove_dead_writers(self.path)
+        for _ in range(16):
+            self.temporary = _temporary_name(self.path)
+            try:
+                self._fd = os.open(self.temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | _FLAGS, 0o666)
+                break
+            except FileExistsError:
+                continue
+            except OSError as err:
+                raise io_error(err, self.path, "creating its temporary file") from None
+        else:
+            raise StorageError(f"{self.path}: could not create a temporary file beside it")
+        if self.size and hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(self._fd, 0, self.size)
+            except OSError as err:
+                if err.errno in _NO_SPACE:
+                    self._discard()
+                    raise StorageError(f"{self.path}: cannot reserve {self.size / 2**20:.1f} MiB "
+                                       f"({os_error_reason(err)}); free space or write it elsewhere") from None
+        return self
+
+    def write_at(self, offset: int, data: Any) -> None:
+        """Write ``data`` (bytes or a C-contiguous array) at ``offset``."""
+        view = memoryview(data).cast("B")
+        try:
+            _pwrite(self._fd, view, offset)
+        except OSError as err:
+            raise io_error(err, self.path, f"writing bytes {offset}-{offset + len(view)}") from None
+        self._regions[offset] = (len(view), zlib.crc32(view))
+        self._end = max(self._end, offset + len(view))
+
+    def append(self, data: Any) -> None:
+        """Write ``data`` after everything written so far."""
+        self.write_at(self._end, data)
+
+    def commit(self, sidecar: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+        """Check, record and rename the file into place; returns ``{size, sha256}`` and the sidecar written.
+
+        With ``sidecar``, ``<file>.json`` is written first, holding it plus the file's size and sha256.
+        """
+        size = self._end if self.size is None else self.size
+        try:
+            os.ftruncate(self._fd, size)  # a reservation larger than what was written is not file content
+            os.fsync(self._fd)
+            digest = self._read_back(size)
+        except OSError as err:
+            raise io_error(err, self.path, "writing it") from None
+        record = dict(sidecar or {}, size=size, sha256=digest)
+        if sidecar is not None:
+            write_json(sidecar_path(self.path), record)
+        os.close(self._fd)  # Windows cannot rename an open file
+        self._fd = None
+        try:
+            os.replace(self.temporary, self.path)
+        except OSError as err:
+            raise io_error(err, self.path, "renaming the finished file into place") from None
+        self.temporary = None
+        _fsync_dir(self.path.parent)
+        return record
+
+    def _read_back(self, size: int) -> str:
+        digest = hashlib.sha256()
+        position = 0
+        for offset in sorted(self._regions):
+            length, crc = self._regions[offset]
+            if offset != position:
+                raise StorageError(f"{self.path}: bytes {position}-{offset} were never written; "
+                                   "nothing was renamed into place")
+            buffer = bytearray(length)
+            got = _pread_into(self._fd, memoryview(buffer), offset)
+            if got != length or zlib.crc32(buffer) != crc:
+                raise StorageError(f"{self.path}: bytes {offset}-{offset + length} read back differ from those "
+                                   "written (a failing disk?); nothing was renamed into place: write it again")
+            digest.update(buffer)
+            position = offset + length
+        if position != size:
+            raise StorageError(f"{self.path}: {position} bytes written, {size} expected; nothing was renamed "
+                               "into place")
+        return digest.hexdigest()
+
+    def _discard(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+        if self.temporary is not None:
+            try:
+                self.temporary.unlink()
+            except OSError:
+                pass
+            self.temporary = None
+
+    def __exit__(self, *exc: Any) -> None:
+        self._discard()
+
+
+def write_bytes(path: PathLike, data: Any, sidecar: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """Write ``data`` as the whole file ``path`` (see :class:`FileWriter`); returns the record."""
+    with FileWriter(path) as writer:
+        writer.append(data)
+        return writer.commit(sidecar)
+
+
+def write_json(path: PathLike, data: Mapping[str, Any]) -> None:
+    """Write ``data`` as a JSON file, whole or not at all."""
+    write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+
+
+def read_sidecar(path: PathLike, remedy: str = "delete it and its .json, and make it again") -> Optional[Dict[str, Any]]:
+    """The sidecar of ``path`` as a dict; None when there is none. ``remedy`` ends every error message."""
+    side = sidecar_path(path)
+    try:
+        with open(side, "rb") as f:
+            data = f.read(1 << 24)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise io_error(err, side, "reading it") from None
+    try:
+        meta = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise StorageError(f"{side}: not a JSON sidecar ({type(err).__name__}: {err}); {remedy}") from None
+    if not isinstance(meta, dict):
+        raise StorageError(f"{side}: holds {type(meta).__name__}, not a JSON object; {remedy}")
+    return meta
+
+
+def file_lock(path: PathLike):
+    """A whole-file lock between processes (``filelock``), for making one file once."""
+    import filelock
+
+    return filelock.FileLock(str(path))
+
+
+def _identity(st: os.stat_result) -> Identity:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+# Per process: descriptors open for reading, and the files whose sha256 this process checked.
+_OPEN: "OrderedDict[Tuple[str, Identity], int]" = OrderedDict()
+_CHECKED: set = set()
+_STATE_LOCK = threading.RLock()
+
+
+def _forget_parents() -> None:
+    # A forked child checks files again itself, and its copies of the parent's descriptors are closed.
+    for fd in _OPEN.values():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _OPEN.clear()
+    _CHECKED.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parents)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A finished file, read with positioned reads while it stays the file that was checked.
+
+    Made by :meth:`open`; pickles as its few fields, so each process (a DataLoader worker, a DDP
+    rank) opens the file itself, and checks it again when it does.
+
+    Attributes
+    ----------
+    path : str
+    identity : tuple
+        ``(device, inode, size, mtime_ns, ctime_ns)`` when it was checked.
+    sha256 : str or None
+        What its sidecar records; None for a file not made here (read as stored).
+    remedy : str
+        What to do about a failed check; ends every error message.
+    """
+
+    path: str
+    identity: Identity
+    sha256: Optional[str]
+    remedy: str
+
+    @classmethod
+    def open(cls, path: PathLike, *, sha256: Optional[str] = None, size: Optional[int] = None,
+             remedy: str = "delete it and its .json, and make it again") -> "StoredFile":
+        """Open ``path`` and check it now: its size (when given) and its sha256 (when given)."""
+        fd = cls._open_fd(str(path), remedy)
+        identity = _identity(os.fstat(fd))
+        if size is not None and identity[2] != size:
+            os.close(fd)
+            raise StorageError(f"{path}: {identity[2]} bytes, but its sidecar records {size}: cut short or "
+                               f"changed since it was written; {remedy}")
+        stored = cls(str(path), identity, sha256, remedy)
+        with _STATE_LOCK:
+            stored._keep(fd)
+        return stored
+
+    @staticmethod
+    def _open_fd(path: str, remedy: str) -> int:
+        try:
+            fd = os.open(path, os.O_RDONLY | _FLAGS)
+        except FileNotFoundError:
+            raise StorageError(f"{path}: no such file; {remedy}") from None
+        except OSError as err:
+            raise io_error(err, path, "opening it for reading") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise StorageError(f"{path}: not a regular file; {remedy}")
+        return fd
+
+    @property
+    def size(self) -> int:
+        return self.identity[2]
+
+    def _keep(self, fd: int) -> None:
+        key = (self.path, self.identity)
+        try:
+            if self.sha256 is not None and key not in _CHECKED:
+                self._check_sha256(fd)
+                _CHECKED.add(key)
+        except BaseException:
+            os.close(fd)
+            raise
+        old = _OPEN.pop(key, None)
+        if old is not None and old != fd:
+            os.close(old)
+        _OPEN[key] = fd
+        while len(_OPEN) > _OPEN_LIMIT:
+            os.close(_OPEN.popitem(last=False)[1])
+
+    def _check_sha256(self, fd: int) -> None:
+        digest = hashlib.sha256()
+        buffer = bytearray(_BLOCK)
+        offset = 0
+        while offset < self.size:
+            n = _pread_into(fd, memoryview(buffer)[: min(_BLOCK, self.size - offset)], offset)
+            if n == 0:
+                break
+            digest.update(memoryview(buffer)[:n])
+            offset += n
+        if _identity(os.fstat(fd)) != self.identity:
+            raise StorageError(f"{self.path}: changed while it was being checked; {self.remedy}")
+        if offset != self.size or digest.hexdigest() != self.sha256:
+            raise StorageError(f"{self.path}: its sha256 is not the one its sidecar records: changed or damaged "
+                               f"since it was written; {self.remedy}")
+
+    def _descriptor(self) -> int:
+        key = (self.path, self.identity)
+        with _STATE_LOCK:
+            fd = _OPEN.get(key)
+            if fd is not None:
+                _OPEN.move_to_end(key)
+                return fd
+            fd = self._open_fd(self.path, self.remedy)
+            if _identity(os.fstat(fd)) != self.identity:
+                os.close(fd)
+                raise StorageError(f"{self.path}: replaced or changed since it was checked; {self.remedy}")
+            self._keep(fd)
+            return fd
+
+    def read_into(self, buffer: Any, offset: int) -> None:
+        """Fill ``buffer`` (a writable C-contiguous array or bytearray) with the bytes from ``offset``."""
+        view = memoryview(buffer).cast("B")
+        fd = self._descriptor()
+        now = _identity(os.fstat(fd))
+        if now == self.identity:
+            if _pread_into(fd, view, offset) == len(view):
+                now = _identity(os.fstat(fd))
+                if now == self.identity:
+                    return
+        self.close()
+        raise StorageError(f"{self.path}: changed while in use ({self.identity[2]} bytes when checked, {now[2]} "
+                           f"now); nothing more is read from it; {self.remedy}")
+
+    def read(self, offset: int, size: int) -> bytearray:
+        """``size`` bytes from ``offset``, in a new buffer."""
+        out = bytearray(size)
+        self.read_into(out, offset)
+        return out
+
+    def close(self) -> None:
+        """Close this process's descriptor of the file (it is opened, and checked, again on the next read)."""
+        with _STATE_LOCK:
+            key = (self.path, self.identity)
+            fd = _OPEN.pop(key, None)
+            _CHECKED.discard(key)
+            if fd is not None:
+                os.close(fd)
+
+
+def open_descriptors() -> List[str]:
+    """The files this process holds open for reading (for tests and ``avmnist info``)."""
+    with _STATE_LOCK:
+        return [path for path, _ in _OPEN]
+
+
+@dataclass(frozen=True)
+class RowReader:
+    """Rows of one dtype and shape stored one after another in a :class:`StoredFile`, from ``offset``.
+
+    Attributes
+    ----------
+    stored : StoredFile
+    offset : int
+        Where row 0 starts (a .npy file's header length, 0 for raw rows).
+    shape : tuple
+        ``(rows, *row_shape)``.
+    dtype : str
+        The rows' numpy dtype, with its byte order (``"|u1"``, ``"<f8"``).
+    """
+
+    stored: StoredFile
+    offset: int
+    shape: Tuple[int, ...]
+    dtype: str
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.prod(self.shape[1:], dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+    def rows(self, indices: Sequence[int]) -> np.ndarray:
+        """Rows ``indices`` (each in ``0 .. len-1``) in a new array; runs of consecutive rows read at once."""
+        indices = [int(i) for i in indices]
+        out = np.empty((len(indices), *self.shape[1:]), dtype=self.dtype)
+        start = 0
+        while start < len(indices):
+            stop = start + 1
+            while stop < len(indices) and indices[stop] == indices[stop - 1] + 1:
+                stop += 1
+            self.stored.read_into(out[start:stop], self.offset + indices[start] * self.row_bytes)
+            start = stop
+        return out
+
+    def row(self, index: int) -> np.ndarray:
+        return self.rows([index])[0]
+
+    def all(self) -> np.ndarray:
+        """Every row, in a new array."""
+        return self.rows(range(len(self)))
