@@ -6,8 +6,8 @@
 - Exports take no locks (two exporters of a file write identical bytes and
   rename atomically), so they work where there is neither ``fcntl`` nor
   ``msvcrt``, and give the same bytes.
-- macOS has no ``os.posix_fallocate``: space is reserved by writing zeros, and
-  the files are the same bytes.
+- macOS has no ``os.posix_fallocate``: nothing is reserved up front, a full disk
+  is an error naming the file while writing, and the files are the same bytes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import pytest
 import _fake_msvcrt
 from avmnist_torch import AVMNISTAudioDataset, export
 from avmnist_torch.common import StorageError
-from avmnist_torch.storage import ItemFileWriter, read_sidecar
+from avmnist_torch.files import FileWriter, read_sidecar
 from _helpers import REPO
 
 ROW = 112 * 112
@@ -54,7 +54,7 @@ def _same_export(path: Path, reference: Path) -> None:
     ours, theirs = read_sidecar(path), read_sidecar(reference)
     assert ours["sha256"] == theirs["sha256"] and ours["header_bytes"] == theirs["header_bytes"]
     assert sorted(p.name for p in path.parent.iterdir()) == sorted(
-        [path.name, f"{path.name}.json", f"{path.name}.crc32"])
+        [path.name, f"{path.name}.json"])
 
 
 # ----------------------------------------------------------------------------
@@ -66,7 +66,7 @@ _IMPORT_WITHOUT_FCNTL = textwrap.dedent(
     import sys
     sys.modules["fcntl"] = None  # as on Windows: any 'import fcntl' raises ImportError
     import avmnist_torch
-    import avmnist_torch.exported, avmnist_torch.cli, avmnist_torch.export, avmnist_torch.filesystem
+    import avmnist_torch.exported, avmnist_torch.cli, avmnist_torch.export, avmnist_torch.files
     import avmnist_torch.inspection, avmnist_torch.storage
     print("imported", avmnist_torch.__version__)
     """
@@ -93,7 +93,7 @@ def test_export_without_any_byte_range_lock_gives_the_same_bytes(tree, reference
 _HOLDER = textwrap.dedent(
     """
     import os, sys, time
-    from avmnist_torch.filesystem import RangeLocks
+    from avmnist_torch.sources.download.locks import RangeLocks
     fd = os.open({path!r}, os.O_RDWR | os.O_CREAT)
     locks = RangeLocks(fd)
     assert locks.acquire(1, 2, blocking=False)
@@ -113,17 +113,8 @@ def test_export_without_posix_fallocate_gives_the_same_bytes(tree, reference, tm
     _same_export(path, reference)
 
 
-def test_without_posix_fallocate_the_space_is_still_reserved_up_front(tmp_path, monkeypatch):
-    monkeypatch.delattr(os, "posix_fallocate", raising=False)
-    path = tmp_path / "x.npy"
-    with ItemFileWriter(path, 64, "npy") as writer:
-        st = os.stat(writer.temp)
-        assert st.st_size == 128 + 64 * ROW
-        # blocks really allocated (written), not a sparse file that a full disk would fail later
-        assert st.st_blocks * 512 >= 64 * ROW
-
-
 def test_full_disk_without_posix_fallocate_is_a_clear_error(tmp_path, monkeypatch):
+    """Without a reservation the disk fills while writing: an error naming the file, and nothing left behind."""
     monkeypatch.delattr(os, "posix_fallocate", raising=False)
 
     def no_space(fd, data, offset):
@@ -131,8 +122,19 @@ def test_full_disk_without_posix_fallocate_is_a_clear_error(tmp_path, monkeypatc
 
     monkeypatch.setattr(os, "pwrite", no_space)
     path = tmp_path / "x.npy"
+    with pytest.raises(StorageError, match=r"x\.npy: no space left on device while writing"):
+        with FileWriter(path, 64 * ROW) as writer:
+            writer.append(bytes(64 * ROW))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_full_disk_with_posix_fallocate_is_refused_before_any_byte(tmp_path, monkeypatch):
+    def no_space(fd, offset, size):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", no_space, raising=False)
     with pytest.raises(StorageError, match=r"x\.npy: cannot reserve 0\.8 MiB .*no space left on device.*free space"):
-        with ItemFileWriter(path, 64, "npy"):
+        with FileWriter(tmp_path / "x.npy", 64 * ROW):
             pass
     assert list(tmp_path.iterdir()) == []
 
@@ -143,7 +145,7 @@ def test_full_disk_without_posix_fallocate_is_a_clear_error(tmp_path, monkeypatc
 
 def test_holder_pid_is_reported_where_the_os_tells_it(tmp_path):
     pytest.importorskip("fcntl", reason="POSIX byte-range locks")
-    from avmnist_torch.filesystem import RangeLocks
+    from avmnist_torch.sources.download.locks import RangeLocks
 
     if not RangeLocks(os.open(tmp_path / "probe", os.O_RDWR | os.O_CREAT)).reports_holder:
         pytest.skip(f"{sys.platform}: the OS does not report lock holders")
@@ -185,14 +187,14 @@ def test_a_final_file_held_open_on_windows_is_a_clear_error_and_leaves_no_tempor
         return real_replace(source, target)
 
     monkeypatch.setattr(os, "replace", replace)
-    with pytest.raises(StorageError, match=r"test_data_augmented_clean\.npy: .* while renaming the finished export"):
+    with pytest.raises(StorageError, match=r"test_data_augmented_clean\.npy: .* while renaming the finished file"):
         export(tree, "test", "clean", out=tmp_path, progress=False)
     folder = tmp_path / "avmnist" / "audio"
-    assert not [p for p in folder.iterdir() if ".writing-" in p.name]
+    assert not [p for p in folder.iterdir() if ".tmp-" in p.name]
 
 
 def test_windows_lock_errors_that_are_not_contention_are_raised(tmp_path, monkeypatch):
-    from avmnist_torch.filesystem import RangeLocks
+    from avmnist_torch.sources.download.locks import RangeLocks
 
     _fake_msvcrt.install(monkeypatch)
 
