@@ -48,10 +48,6 @@ class MetadataMismatch(StorageError):
     """A file was made with other parameters than the ones asked for."""
 
 
-class LockedError(StorageError):
-    """Another process holds the lock on the same file or rows."""
-
-
 class CacheError(StorageError):
     """A cache folder or clip table cannot be created, reserved or read."""
 

@@ -7,7 +7,6 @@ applies the transforms, as torchvision's datasets do.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -21,24 +20,7 @@ from .rendering import IMAGE_SIZE
 from .schemes import Scheme
 from .sources.labels import LabelsLike
 
-__all__ = ["AVMNISTAudioDataset", "dataset_repr", "renamed_options"]
-
-
-def renamed_options(given: Mapping[str, Any], renames: Mapping[str, str], owner: str) -> Dict[str, Any]:
-    """The values of options given under their old names, keyed by the new names, each with a ``FutureWarning``.
-
-    Any other unknown keyword is a ``TypeError``, as Python gives for a misspelt argument.
-    """
-    unknown = sorted(set(given) - set(renames))
-    if unknown:
-        raise TypeError(f"{owner}() got unexpected keyword argument(s): {', '.join(unknown)}")
-    out = {}
-    for old, value in given.items():
-        new = renames[old]
-        warnings.warn(f"{owner}({old}=...) is renamed {new}=...; the old name goes in the next release",
-                      FutureWarning, stacklevel=3)
-        out[new] = value
-    return out
+__all__ = ["AVMNISTAudioDataset", "dataset_repr"]
 
 
 def dataset_repr(dataset: Any, lines: Sequence[str], transforms: Mapping[str, Optional[Callable]]) -> str:
@@ -157,11 +139,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         draws: str = "fixed",
         redraw_recording: bool = False,
         snr_range_db: Optional[float] = None,
-        **renamed: Any,
     ) -> None:
-        old = renamed_options(renamed, {"noise_cache": "clip_tables", "cache": "from_export"}, type(self).__name__)
-        clip_tables = old.get("clip_tables", clip_tables)
-        from_export = old.get("from_export", from_export)
         self.generator = AudioItemGenerator(
             root, split, scheme, seed=seed, renderer=renderer, style=style, recordings=recordings, noises=noises,
             labels=labels, clip_tables=clip_tables, download=download, draws=draws,
@@ -219,12 +197,6 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         return {"epoch": int(self._epoch[0])} if self.generator.per_epoch else {}
 
     @property
-    def cache(self) -> Optional[ExportedItems]:
-        """Deprecated name of :attr:`export`."""
-        warnings.warn("AVMNISTAudioDataset.cache is renamed export", FutureWarning, stacklevel=2)
-        return self.export
-
-    @property
     def labels(self) -> np.ndarray:
         """Every item's label, as a read-only numpy array."""
         return self.generator.labels
@@ -270,16 +242,6 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         if self.export is None:
             return self.generator.spectrogram(index, **self._epoch_option())
         return self.spectrograms([index])[0]
-
-    def images(self, indices: Sequence[int]) -> np.ndarray:
-        """Deprecated name of :meth:`spectrograms`."""
-        warnings.warn("AVMNISTAudioDataset.images() is renamed spectrograms()", FutureWarning, stacklevel=2)
-        return self.spectrograms(indices)
-
-    def image(self, index: int) -> np.ndarray:
-        """Deprecated name of :meth:`spectrogram`."""
-        warnings.warn("AVMNISTAudioDataset.image() is renamed spectrogram()", FutureWarning, stacklevel=2)
-        return self.spectrogram(index)
 
     def _item(self, index: int, pixels: np.ndarray) -> Tuple[Any, Any]:
         """Item ``index`` (checked) from its own (112, 112) pixels: tensor and label, transforms applied."""

@@ -93,10 +93,6 @@ def train_validation_split(n: int, val_size: int = 5000, *, seed: int = 0,
     return order[:cut], order[cut:]
 
 
-def _accepts(cls: type, name: str) -> bool:
-    return name in inspect.signature(cls).parameters
-
-
 def _keywords(cls: type) -> set:
     """The keyword arguments `cls` takes by name (those behind ``**`` not included)."""
     return {name for name, p in inspect.signature(cls).parameters.items()
@@ -214,11 +210,6 @@ class AVMNISTDataModule(pl.LightningDataModule):
         if draws is not None:
             if modality == "image":
                 raise ParameterError("draws= sets the audio's random draws; modality='image' has none")
-            if not _accepts(AVMNISTAudioDataset, "draws"):
-                raise ParameterError(
-                    f"draws={draws!r}: this version of avmnist_torch's datasets takes no draws= "
-                    "(per-epoch draws); leave draws unset"
-                )
         if from_export is not None:
             if modality == "image":
                 raise ParameterError("from_export= serves the audio from exports; modality='image' has no audio "

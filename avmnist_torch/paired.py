@@ -7,15 +7,13 @@ same index, so both halves show the same digit.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 from .common import PathLike, check_index
-from .dataset import AVMNISTAudioDataset, dataset_repr, renamed_options
+from .dataset import AVMNISTAudioDataset, dataset_repr
 from .generator import CLASSES, resolve_sources
 from .image_half import IMAGE_MODES, ImageHalf, check_pairing
 from .schemes import Scheme
@@ -23,18 +21,6 @@ from .sources.download import AUDIO_SOURCES, SOURCES
 from .sources.labels import LabelsLike, load_labels
 
 __all__ = ["AVMNISTDataset", "AVMNISTImageDataset", "IMAGE_MODES", "check_pairing"]
-
-
-def _image_options(image: Any, image_file: Optional[PathLike], owner: str) -> Tuple[Any, Optional[PathLike]]:
-    """``image=`` as a mode; a path given there (the old spelling) moves to ``image_file=`` with a warning.
-
-    Only an existing path or a ``PathLike`` counts as one, so a misspelt mode fails as a mode.
-    """
-    if image_file is None and (isinstance(image, os.PathLike) or (
-            isinstance(image, str) and image not in IMAGE_MODES and Path(image).exists())):
-        renamed_options({"image": image}, {"image": "image_file"}, owner)
-        return "pca25", image
-    return image, image_file
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -124,7 +110,6 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         for name in ("transform", "target_transform"):
             if name in audio_options:
                 raise TypeError(f"{name}= is not an option here: use transform_audio= and target_transform=")
-        image, image_file = _image_options(image, image_file, type(self).__name__)
         self.transform_image = transform_image
         self.transform_audio = transform_audio
         self.target_transform = target_transform
@@ -238,7 +223,6 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
         image_cache: Union[PathLike, str, None] = "auto",
         download: bool = False,
     ) -> None:
-        image, image_file = _image_options(image, image_file, type(self).__name__)
         if download:
             resolve_sources(root, needs_noise=False, download=True, download_sources_of=SOURCES)
         self.root = root

@@ -162,15 +162,15 @@ def test_real_data_batches(real_data, scheme):
 def test_recording_only_steps_run_once_per_recording(synthetic_root, tmp_path, monkeypatch):
     """aliased's down-up resampling depends on the recording alone: it goes to a shared table, same bytes."""
     from avmnist_torch import schemes
-    from avmnist_torch.schemes import DownUpResample, FrequencyMasks, Scheme, recording_prefix
+    from avmnist_torch.schemes import DownUpResample, FrequencyMasks, Scheme, recording_prefix, steps
 
     assert [len(recording_prefix(s)) for s in (schemes.SCHEMES[n] for n in SCHEME_NAMES)] == [0, 0, 0, 1, 0, 0]
     reference = _dataset(synthetic_root, "aliased", "train", clip_tables=None)
     expected = [reference[i] for i in range(len(reference))]
 
     calls = []
-    resample = schemes.down_up_resample
-    monkeypatch.setattr(schemes, "down_up_resample", lambda *a: calls.append(1) or resample(*a))
+    resample = steps.down_up_resample  # where DownUpResample looks it up
+    monkeypatch.setattr(steps, "down_up_resample", lambda *a: calls.append(1) or resample(*a))
     ds = _dataset(synthetic_root, "aliased", "train", clip_tables=tmp_path / "tables")
     assert ds.generator.prepared_bank is not None and _dataset(synthetic_root, "multi_band").generator.prepared_bank is None
     _assert_same_items(ds.__getitems__(list(range(len(ds)))) + [ds[i] for i in range(len(ds))], expected * 2)

@@ -209,19 +209,6 @@ def test_repr_is_torchvision_shaped(synthetic_root):
     assert lines[-1] == "    Transform: Named()"
 
 
-def test_renamed_options_still_work_and_say_so(synthetic_root, tmp_path):
-    """noise_cache= and cache= (the old names) give the same items as clip_tables= and from_export=."""
-    new = AVMNISTAudioDataset(synthetic_root, "test", "burst_noise", clip_tables=tmp_path)
-    with pytest.warns(FutureWarning, match=r"noise_cache=\.\.\.\) is renamed clip_tables="):
-        old = AVMNISTAudioDataset(synthetic_root, "test", "burst_noise", noise_cache=tmp_path)
-    assert old.generator.clip_tables == tmp_path
-    assert torch.equal(old[5][0], new[5][0])
-    with pytest.warns(FutureWarning, match="images\\(\\) is renamed spectrograms"):
-        assert np.array_equal(old.images([5])[0], new.spectrogram(5))
-    with pytest.raises(TypeError, match="unexpected keyword argument.*noise_cahce"):
-        AVMNISTAudioDataset(synthetic_root, "test", "burst_noise", noise_cahce=tmp_path)
-
-
 def test_the_package_says_it_is_typed():
     """py.typed ships with the package, so type checkers read its annotations."""
     import avmnist_torch

@@ -8,8 +8,6 @@ tree of 120 train and 40 test items, with ``val_size=20``.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import pytest
 import torch
@@ -21,8 +19,6 @@ lightning = pytest.importorskip("lightning", reason="Lightning is not installed:
 
 from avmnist_torch.lightning import AVMNISTDataModule, train_validation_split  # noqa: E402
 from _helpers import Recorder
-
-HAS_DRAWS = "draws" in inspect.signature(AVMNISTAudioDataset).parameters
 
 
 def test_split_is_the_thesis_random_split():
@@ -214,14 +210,10 @@ def test_bad_options_are_refused(tree):
         AVMNISTDataModule(tree, dataset_options={"renderr": "fast"})
     with pytest.raises(ParameterError, match="no dataset takes seed"):
         AVMNISTDataModule(tree, dataset_options={"seed": 3})
-    if not HAS_DRAWS:
-        with pytest.raises(ParameterError, match="takes no draws"):
-            AVMNISTDataModule(tree, draws="per_epoch")
     with pytest.raises(ParameterError, match="val_size"):
         AVMNISTDataModule(tree, val_size=120, num_workers=0).setup("fit")
 
 
-@pytest.mark.skipif(not HAS_DRAWS, reason="AVMNISTAudioDataset has no draws= parameter yet (per-epoch draws)")
 def test_per_epoch_draws_reach_persistent_spawned_workers(tree):
     """Training items follow the epoch in persistent spawned workers; validation items stay fixed."""
     dm = AVMNISTDataModule(tree, "burst_noise", modality="audio", draws="per_epoch", batch_size=25, val_size=20,

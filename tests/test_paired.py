@@ -143,15 +143,6 @@ def test_path_serves_a_users_file_as_stored(tmp_path, root):
     assert "test_labels.npy" in ds.describe(0)["image"]["pairing"]
 
 
-def test_a_path_given_as_image_still_works_with_a_warning(tmp_path, root):
-    """The old spelling image=PATH serves the same rows as image_file=PATH and says it is renamed."""
-    folder = _multibench_folder(tmp_path, root)
-    with pytest.warns(FutureWarning, match=r"\(image=\.\.\.\) is renamed image_file="):
-        old = AVMNISTDataset(root, "test", "clean", image=folder, **OPTIONS)
-    new = AVMNISTDataset(root, "test", "clean", image_file=folder, **OPTIONS)
-    assert old.image_mode == new.image_mode == "file" and torch.equal(old[3][0], new[3][0])
-
-
 def test_path_pairing_checks(tmp_path, root):
     folder = _multibench_folder(tmp_path, root)
     wrong = np.load(folder / "test_labels.npy")

@@ -1,10 +1,10 @@
-"""The five degradation schemes of the notebook, as data and pure functions on arrays.
+"""The steps of a scheme: pure functions on arrays, and the frozen dataclasses that hold their parameters.
 
-A scheme is an ordered tuple of steps; each step is a small frozen dataclass
-holding its parameters (audiomentations-style), and does its work through the
-pure functions below. Randomness is explicit: a step draws its mask positions
-from the item's :class:`ItemRandom` stream and records them, so an item's
-draws can be reported (``AVMNISTAudioDataset.describe``) and replayed.
+Each step is a small frozen dataclass holding its parameters (audiomentations-style)
+and does its work through the pure functions here. Randomness is explicit: a step
+draws its mask positions from the item's :class:`~avmnist_torch.schemes.streams.ItemRandom`
+stream and records them, so an item's draws can be reported
+(``AVMNISTAudioDataset.describe``) and replayed.
 
 The notebook's order of operations and float32 arithmetic are kept exactly:
 every function here computes what the notebook's line does, with the same
@@ -13,55 +13,37 @@ same arithmetic), so the waveforms are byte-identical.
 
 Every step checks its parameters when it is made (``TimeMasks(ratio=1.5)``
 raises :class:`~avmnist_torch.common.ParameterError` there, not later in a
-DataLoader worker). :func:`apply_scheme_many` runs a scheme over a batch of
-clips: the built-in steps that transform (frequency masks, band keep,
-down-up resampling) then work on all clips at once with the same bytes per
-clip as :func:`apply_scheme`.
-
-Adding a scheme needs no change to the library::
-
-    from avmnist_torch.schemes import Scheme, AddNoise, TimeMasks
-    mine = Scheme("soft_burst", (AddNoise(snr_db=10), TimeMasks(ratio=0.05, count=3)))
-    ds = AVMNISTAudioDataset(root, scheme=mine)
+DataLoader worker). The built-in steps that transform (frequency masks, band
+keep, down-up resampling) also have an ``apply_batch`` form that works on many
+clips at once with the same bytes per clip.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import numbers
-import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import dsp
-from .common import ParameterError, check_seed
+from .. import dsp
+from ..common import ParameterError
+from .streams import ItemRandom
 
 MIN_LENGTH = 2048
-SPLIT_IDS = {"train": 0, "test": 1}
 
 __all__ = [
     "MIN_LENGTH",
+    "ItemContext",
     "AddNoise",
     "TimeMasks",
     "FrequencyMasks",
     "BandKeep",
     "DownUpResample",
     "Distortion",
-    "Scheme",
-    "SCHEMES",
-    "SCHEME_NAMES",
-    "get_scheme",
-    "ItemRandom",
-    "item_rng",
-    "epoch_rng",
-    "epoch_rngs",
-    "STEPS_STREAM",
-    "SOURCES_STREAM",
-    "with_snr_range",
+    "Step",
     "pad_to_min_length",
     "fit_noise_length",
     "add_noise",
@@ -75,10 +57,6 @@ __all__ = [
     "down_up_resample",
     "down_up_resample_many",
     "distort",
-    "apply_scheme",
-    "apply_scheme_many",
-    "recording_prefix",
-    "prepare_recording",
 ]
 
 
@@ -471,340 +449,3 @@ class Distortion:
 
 Step = Union[AddNoise, TimeMasks, FrequencyMasks, BandKeep, DownUpResample, Distortion]
 
-
-@dataclass(frozen=True)
-class Scheme:
-    """A named, ordered sequence of steps.
-
-    A step is any callable ``step(samples, ctx) -> samples`` (``ctx`` is an
-    :class:`ItemContext`); the built-in ones are the dataclasses above.
-    """
-
-    name: str
-    steps: Tuple[Step, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise ParameterError(f"Scheme(name={self.name!r}): name must be a non-empty string")
-        try:
-            steps = tuple(self.steps)
-        except TypeError:
-            raise ParameterError(
-                f"Scheme({self.name!r}): steps must be a sequence of steps, got {type(self.steps).__name__}"
-            ) from None
-        for k, step in enumerate(steps):
-            if not callable(step):
-                raise ParameterError(
-                    f"Scheme({self.name!r}): step {k} ({step!r}) is not a step: a step is called as "
-                    "step(samples, ctx) and returns the new samples"
-                )
-        object.__setattr__(self, "steps", steps)
-
-    @property
-    def uses_noise(self) -> bool:
-        return any(getattr(step, "uses_noise", False) for step in self.steps)
-
-
-#: The notebook's ``get_augmentation_config``, in its order of operations.
-SCHEMES: Dict[str, Scheme] = {
-    s.name: s
-    for s in (
-        Scheme("extreme_noise", (AddNoise(snr_db=0), TimeMasks(ratio=0.1, count=2))),
-        Scheme(
-            "multi_band",
-            (FrequencyMasks(ratio=0.2, count=3), BandKeep(bands=((50, 1000), (2000, 3500)))),
-        ),
-        Scheme("burst_noise", (AddNoise(snr_db=3), TimeMasks(ratio=0.15, count=4))),
-        Scheme("aliased", (DownUpResample(factor=4), FrequencyMasks(ratio=0.3, count=1))),
-        Scheme("distorted", (AddNoise(snr_db=5), Distortion(factor=2.0))),
-        Scheme("clean", ()),
-    )
-}
-SCHEME_NAMES = tuple(SCHEMES)
-
-
-def get_scheme(scheme: Union[str, Scheme]) -> Scheme:
-    """Look a scheme up by name; the notebook's upper-case names (``BURST_NOISE``) are accepted."""
-    if isinstance(scheme, Scheme):
-        return scheme
-    if not isinstance(scheme, str):
-        raise TypeError(f"scheme must be a name or a Scheme, got {type(scheme).__name__}")
-    key = scheme.strip().lower()
-    if key not in SCHEMES:
-        raise ParameterError(f"unknown scheme {scheme!r}: choose one of {', '.join(SCHEME_NAMES)} or pass a Scheme")
-    return SCHEMES[key]
-
-
-_MASK64 = (1 << 64) - 1
-
-
-def _splitmix64(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return x ^ (x >> 31)
-
-
-def _fold(state: int, parts) -> int:
-    """The key's initial state: ``s = f(s ^ p)`` for each part (see docs/items.md, "Random draws")."""
-    for part in parts:
-        # _splitmix64(state ^ part), inlined: this runs for every key part of every item
-        x = ((state ^ (part & _MASK64)) + 0x9E3779B97F4A7C15) & _MASK64
-        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-        state = x ^ (x >> 31)
-    return state
-
-
-class ItemRandom:
-    """The random stream of one item: SplitMix64 over a key of (seed, split, scheme, index).
-
-    Plain Python integer arithmetic, so the draws are the same on every machine
-    and cost about a microsecond each (numpy's SeedSequence costs 40 us an item).
-    ``integers(low, high)`` is uniform over ``low..high`` inclusive, like the
-    notebook's ``random.randint``; ``numpy()`` gives a numpy Generator derived
-    from the same key, for custom steps that want one.
-    """
-
-    __slots__ = ("_key", "_state")
-
-    def __init__(self, *key: int) -> None:
-        self._key = tuple(int(k) for k in key)
-        self._state = _fold(0, self._key)
-
-    @classmethod
-    def _made(cls, key: Tuple[int, ...], state: int) -> "ItemRandom":
-        """A stream whose initial ``state`` is already ``_fold(0, key)`` (ints only; not checked)."""
-        out = object.__new__(cls)
-        out._key, out._state = key, state
-        return out
-
-    def extended(self, *parts: int) -> "ItemRandom":
-        """A new stream keyed on this one's key followed by ``parts``, as ``ItemRandom(*key, *parts)``.
-
-        Folds only ``parts`` into this stream's initial state, so call it before
-        drawing from this stream.
-        """
-        out = ItemRandom.__new__(ItemRandom)
-        out._key = self._key + tuple(int(p) for p in parts)
-        out._state = _fold(self._state, out._key[len(self._key):])
-        return out
-
-    def next_uint64(self) -> int:
-        self._state = (self._state + 0x9E3779B97F4A7C15) & _MASK64
-        return _splitmix64(self._state)
-
-    def integers(self, low: int, high: int) -> int:
-        """A uniform integer in ``[low, high]``, both ends included (Lemire's multiply-shift, with rejection)."""
-        span = high - low + 1
-        if span <= 0:
-            raise ValueError(f"empty range [{low}, {high}]")
-        threshold = ((1 << 64) - span) % span
-        while True:
-            product = self.next_uint64() * span
-            if (product & _MASK64) >= threshold:
-                return low + (product >> 64)
-
-    def uniform(self, low: float, high: float) -> float:
-        """A uniform float in ``[low, high)``: the top 53 bits of one output as a fraction of 2**53.
-
-        Python float (IEEE double) arithmetic, so the same value on every machine;
-        ``low`` when ``low == high``.
-        """
-        fraction = (self.next_uint64() >> 11) * (1.0 / (1 << 53))
-        return float(low) + (float(high) - float(low)) * fraction
-
-    def numpy(self) -> np.random.Generator:
-        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(self._key) + [self.next_uint64()])))
-
-
-def item_rng(seed: int, split: str, scheme_name: str, index: int) -> ItemRandom:
-    """The random stream an item draws from, derived from (seed, split, scheme, index) alone.
-
-    The notebook used Python's global ``random``, so an item's masks depended on
-    every item generated before it. Here each item has its own stream, so its
-    output does not depend on order, worker count or machine.
-    """
-    seed = check_seed(seed)
-    if index < 0:
-        raise ValueError(f"index must be non-negative, got index={index}")
-    scheme_id = zlib.crc32(scheme_name.encode("utf-8"))
-    return ItemRandom(seed, SPLIT_IDS[split], scheme_id, index)
-
-
-#: Key parts that tell an item's per-epoch streams apart (see :func:`epoch_rng`).
-STEPS_STREAM = 1
-SOURCES_STREAM = 2
-
-
-def epoch_rngs(seed: int, split: str, scheme_name: str, index: int, epoch: int) -> Tuple[ItemRandom, ItemRandom]:
-    """An item's two per-epoch streams, steps and sources: ``epoch_rng`` of each, sharing their key's first four parts."""
-    if seed < 0 or index < 0 or epoch < 0:
-        raise ValueError(f"seed, index and epoch must be non-negative, got seed={seed}, index={index}, epoch={epoch}")
-    key = (int(seed), SPLIT_IDS[split], _scheme_id(scheme_name), int(index))
-    base, epoch = _fold(0, key), int(epoch)
-    # the same streams as ItemRandom(*key, stream, epoch), folding the shared first four parts once
-    return (ItemRandom._made(key + (STEPS_STREAM, epoch), _fold(base, (STEPS_STREAM, epoch))),
-            ItemRandom._made(key + (SOURCES_STREAM, epoch), _fold(base, (SOURCES_STREAM, epoch))))
-
-
-@functools.lru_cache(maxsize=64)
-def _scheme_id(scheme_name: str) -> int:
-    return zlib.crc32(scheme_name.encode("utf-8"))
-
-
-def epoch_rng(seed: int, split: str, scheme_name: str, index: int, epoch: int, stream: int) -> ItemRandom:
-    """A per-epoch random stream of an item: key (seed, split, scheme, index, stream, epoch).
-
-    ``stream`` is :data:`STEPS_STREAM` (what the scheme's steps draw: SNRs from
-    a range, the noise window, mask starts) or :data:`SOURCES_STREAM` (which
-    recording and which noise clip the item takes). Six key parts, where
-    :func:`item_rng`'s fixed items have four, so no epoch's stream is a fixed
-    item's stream.
-    """
-    if seed < 0 or index < 0 or epoch < 0:
-        raise ValueError(f"seed, index and epoch must be non-negative, got seed={seed}, index={index}, epoch={epoch}")
-    scheme_id = zlib.crc32(scheme_name.encode("utf-8"))
-    return ItemRandom(seed, SPLIT_IDS[split], scheme_id, index, stream, epoch)
-
-
-def with_snr_range(scheme: Scheme, spread_db: float) -> Scheme:
-    """``scheme`` with each ``AddNoise``'s SNR widened by ``spread_db`` on both sides.
-
-    A value ``v`` becomes the range ``(v - spread_db, v + spread_db)``; a range
-    ``(low, high)`` becomes ``(low - spread_db, high + spread_db)``. The name
-    stays, so the items' streams stay keyed on it.
-    """
-    if not (_is_real(spread_db) and math.isfinite(spread_db) and spread_db >= 0):
-        raise ParameterError(f"snr_range_db={spread_db!r}: must be a finite number of decibels, 0 or more")
-    steps = []
-    for step in scheme.steps:
-        if isinstance(step, AddNoise):
-            low, high = step.snr_db if isinstance(step.snr_db, tuple) else (step.snr_db, step.snr_db)
-            step = dataclasses.replace(step, snr_db=(low - spread_db, high + spread_db))
-        steps.append(step)
-    return Scheme(scheme.name, tuple(steps))
-
-
-def _declares(step, attribute: str) -> bool:
-    """``step.<attribute>`` as declared by the class that also defines the step's ``__call__``.
-
-    A subclass that overrides ``__call__`` without restating the attribute
-    does not inherit a promise about what its own ``__call__`` does.
-    """
-    cls = type(step)
-    for klass in cls.__mro__:
-        if attribute in vars(klass):
-            return bool(vars(klass)[attribute]) and vars(klass).get("__call__") is cls.__call__
-    return False
-
-
-def recording_prefix(scheme: Scheme) -> Tuple[Step, ...]:
-    """The scheme's leading steps whose result depends on the recording alone (no draws, no noise).
-
-    Their output can be computed once per recording and shared by every item
-    that uses it (``aliased``'s down-up resampling); the steps declare it with
-    ``recording_only = True``.
-    """
-    prefix = []
-    for step in scheme.steps:
-        if not _declares(step, "recording_only"):
-            break
-        prefix.append(step)
-    return tuple(prefix)
-
-
-def prepare_recording(samples: np.ndarray, sample_rate: int, steps: Sequence[Step]) -> np.ndarray:
-    """Pad, then run ``steps`` (a :func:`recording_prefix`): what every item of this recording starts from."""
-    ctx = ItemContext(sample_rate=sample_rate, rng=None)
-    out = pad_to_min_length(samples)
-    for step in steps:
-        out = step(out, ctx)
-    return out
-
-
-def apply_scheme(
-    samples: np.ndarray,
-    sample_rate: int,
-    scheme: Scheme,
-    *,
-    rng: "ItemRandom",
-    noise: Optional[Callable[[], np.ndarray]] = None,
-    prepared: int = 0,
-) -> Tuple[np.ndarray, List[dict]]:
-    """Pad, then run the scheme's steps in order.
-
-    Parameters
-    ----------
-    samples : float32 array, the recording as loaded.
-    noise : callable returning the noise at ``sample_rate``, or None (no noise is added).
-    prepared : int
-        0: ``samples`` is the recording. n > 0: ``samples`` is already
-        :func:`prepare_recording` of it with the scheme's first n steps (its
-        :func:`recording_prefix`), so padding and those steps are skipped.
-
-    Returns
-    -------
-    samples : the degraded waveform
-    draws : the random draws, in the order they were made
-    """
-    ctx = ItemContext(sample_rate=sample_rate, rng=rng, noise=noise)
-    out = pad_to_min_length(samples) if not prepared else samples
-    for step in scheme.steps[prepared:]:
-        out = step(out, ctx)
-    return out, ctx.draws
-
-
-def _batch_form(step) -> Optional[Callable]:
-    """The step's ``apply_batch`` when it does what the step's own ``__call__`` does, else None.
-
-    A subclass that overrides ``__call__`` but not ``apply_batch`` would have
-    its batches computed by the parent's code: it runs item by item instead.
-    """
-    cls = type(step)
-    for klass in cls.__mro__:
-        if "apply_batch" in vars(klass):
-            return step.apply_batch if vars(klass).get("__call__") is cls.__call__ else None
-    return None
-
-
-def apply_scheme_many(
-    samples: Sequence[np.ndarray],
-    sample_rates: Sequence[int],
-    scheme: Scheme,
-    *,
-    rngs: Sequence["ItemRandom"],
-    noises: Optional[Sequence[Optional[Callable[[], np.ndarray]]]] = None,
-    prepared: int = 0,
-) -> Tuple[List[np.ndarray], List[List[dict]]]:
-    """:func:`apply_scheme` for many clips: the same waveforms and draws, computed step by step over the batch.
-
-    Each clip keeps its own generator and draws in its own order, so a clip's
-    result does not depend on the others in the batch. Steps with a batch form
-    (frequency masks, band keep, down-up resampling) transform all clips at
-    once; any other step runs clip by clip.
-
-    Parameters
-    ----------
-    samples : float32 arrays, the recordings as loaded.
-    sample_rates : each clip's rate.
-    rngs : each clip's :class:`ItemRandom`.
-    noises : each clip's noise callable (or None), as for :func:`apply_scheme`.
-    prepared : as for :func:`apply_scheme`, for every clip.
-
-    Returns
-    -------
-    samples : the degraded waveforms
-    draws : each clip's random draws, in the order they were made
-    """
-    if not len(samples) == len(sample_rates) == len(rngs) or (noises is not None and len(noises) != len(samples)):
-        raise ValueError("apply_scheme_many: samples, sample_rates, rngs (and noises) must have one entry per clip")
-    if noises is None:
-        noises = [None] * len(samples)
-    contexts = [ItemContext(sample_rate=rate, rng=rng, noise=noise)
-                for rate, rng, noise in zip(sample_rates, rngs, noises)]
-    out = [pad_to_min_length(x) for x in samples] if not prepared else list(samples)
-    for step in scheme.steps[prepared:]:
-        batch = _batch_form(step)
-        out = batch(out, contexts) if batch is not None else [step(x, ctx) for x, ctx in zip(out, contexts)]
-    return out, [ctx.draws for ctx in contexts]

@@ -1,0 +1,253 @@
+"""Schemes: named sequences of steps, the notebook's five, and running one over a clip or a batch.
+
+Adding a scheme needs no change to the library::
+
+    from avmnist_torch.schemes import Scheme, AddNoise, TimeMasks
+    mine = Scheme("soft_burst", (AddNoise(snr_db=10), TimeMasks(ratio=0.05, count=3)))
+    ds = AVMNISTAudioDataset(root, scheme=mine)
+
+:func:`apply_scheme_many` runs a scheme over a batch of clips: the steps with a
+batch form then work on all clips at once, with the same bytes per clip as
+:func:`apply_scheme`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..common import ParameterError
+from .steps import (
+    AddNoise,
+    BandKeep,
+    Distortion,
+    DownUpResample,
+    FrequencyMasks,
+    ItemContext,
+    Step,
+    TimeMasks,
+    _is_real,
+    pad_to_min_length,
+)
+from .streams import ItemRandom
+
+__all__ = [
+    "Scheme",
+    "SCHEMES",
+    "SCHEME_NAMES",
+    "get_scheme",
+    "with_snr_range",
+    "recording_prefix",
+    "prepare_recording",
+    "apply_scheme",
+    "apply_scheme_many",
+]
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A named, ordered sequence of steps.
+
+    A step is any callable ``step(samples, ctx) -> samples`` (``ctx`` is an
+    :class:`ItemContext`); the built-in ones are the dataclasses of :mod:`.steps`.
+    """
+
+    name: str
+    steps: Tuple[Step, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ParameterError(f"Scheme(name={self.name!r}): name must be a non-empty string")
+        try:
+            steps = tuple(self.steps)
+        except TypeError:
+            raise ParameterError(
+                f"Scheme({self.name!r}): steps must be a sequence of steps, got {type(self.steps).__name__}"
+            ) from None
+        for k, step in enumerate(steps):
+            if not callable(step):
+                raise ParameterError(
+                    f"Scheme({self.name!r}): step {k} ({step!r}) is not a step: a step is called as "
+                    "step(samples, ctx) and returns the new samples"
+                )
+        object.__setattr__(self, "steps", steps)
+
+    @property
+    def uses_noise(self) -> bool:
+        return any(getattr(step, "uses_noise", False) for step in self.steps)
+
+
+#: The notebook's ``get_augmentation_config``, in its order of operations.
+SCHEMES: Dict[str, Scheme] = {
+    s.name: s
+    for s in (
+        Scheme("extreme_noise", (AddNoise(snr_db=0), TimeMasks(ratio=0.1, count=2))),
+        Scheme(
+            "multi_band",
+            (FrequencyMasks(ratio=0.2, count=3), BandKeep(bands=((50, 1000), (2000, 3500)))),
+        ),
+        Scheme("burst_noise", (AddNoise(snr_db=3), TimeMasks(ratio=0.15, count=4))),
+        Scheme("aliased", (DownUpResample(factor=4), FrequencyMasks(ratio=0.3, count=1))),
+        Scheme("distorted", (AddNoise(snr_db=5), Distortion(factor=2.0))),
+        Scheme("clean", ()),
+    )
+}
+SCHEME_NAMES = tuple(SCHEMES)
+
+
+def get_scheme(scheme: Union[str, Scheme]) -> Scheme:
+    """Look a scheme up by name; the notebook's upper-case names (``BURST_NOISE``) are accepted."""
+    if isinstance(scheme, Scheme):
+        return scheme
+    if not isinstance(scheme, str):
+        raise TypeError(f"scheme must be a name or a Scheme, got {type(scheme).__name__}")
+    key = scheme.strip().lower()
+    if key not in SCHEMES:
+        raise ParameterError(f"unknown scheme {scheme!r}: choose one of {', '.join(SCHEME_NAMES)} or pass a Scheme")
+    return SCHEMES[key]
+
+
+def with_snr_range(scheme: Scheme, spread_db: float) -> Scheme:
+    """``scheme`` with each ``AddNoise``'s SNR widened by ``spread_db`` on both sides.
+
+    A value ``v`` becomes the range ``(v - spread_db, v + spread_db)``; a range
+    ``(low, high)`` becomes ``(low - spread_db, high + spread_db)``. The name
+    stays, so the items' streams stay keyed on it.
+    """
+    if not (_is_real(spread_db) and math.isfinite(spread_db) and spread_db >= 0):
+        raise ParameterError(f"snr_range_db={spread_db!r}: must be a finite number of decibels, 0 or more")
+    steps = []
+    for step in scheme.steps:
+        if isinstance(step, AddNoise):
+            low, high = step.snr_db if isinstance(step.snr_db, tuple) else (step.snr_db, step.snr_db)
+            step = dataclasses.replace(step, snr_db=(low - spread_db, high + spread_db))
+        steps.append(step)
+    return Scheme(scheme.name, tuple(steps))
+
+
+def _declares(step, attribute: str) -> bool:
+    """``step.<attribute>`` as declared by the class that also defines the step's ``__call__``.
+
+    A subclass that overrides ``__call__`` without restating the attribute
+    does not inherit a promise about what its own ``__call__`` does.
+    """
+    cls = type(step)
+    for klass in cls.__mro__:
+        if attribute in vars(klass):
+            return bool(vars(klass)[attribute]) and vars(klass).get("__call__") is cls.__call__
+    return False
+
+
+def recording_prefix(scheme: Scheme) -> Tuple[Step, ...]:
+    """The scheme's leading steps whose result depends on the recording alone (no draws, no noise).
+
+    Their output can be computed once per recording and shared by every item
+    that uses it (``aliased``'s down-up resampling); the steps declare it with
+    ``recording_only = True``.
+    """
+    prefix = []
+    for step in scheme.steps:
+        if not _declares(step, "recording_only"):
+            break
+        prefix.append(step)
+    return tuple(prefix)
+
+
+def prepare_recording(samples: np.ndarray, sample_rate: int, steps: Sequence[Step]) -> np.ndarray:
+    """Pad, then run ``steps`` (a :func:`recording_prefix`): what every item of this recording starts from."""
+    ctx = ItemContext(sample_rate=sample_rate, rng=None)
+    out = pad_to_min_length(samples)
+    for step in steps:
+        out = step(out, ctx)
+    return out
+
+
+def apply_scheme(
+    samples: np.ndarray,
+    sample_rate: int,
+    scheme: Scheme,
+    *,
+    rng: "ItemRandom",
+    noise: Optional[Callable[[], np.ndarray]] = None,
+    prepared: int = 0,
+) -> Tuple[np.ndarray, List[dict]]:
+    """Pad, then run the scheme's steps in order.
+
+    Parameters
+    ----------
+    samples : float32 array, the recording as loaded.
+    noise : callable returning the noise at ``sample_rate``, or None (no noise is added).
+    prepared : int
+        0: ``samples`` is the recording. n > 0: ``samples`` is already
+        :func:`prepare_recording` of it with the scheme's first n steps (its
+        :func:`recording_prefix`), so padding and those steps are skipped.
+
+    Returns
+    -------
+    samples : the degraded waveform
+    draws : the random draws, in the order they were made
+    """
+    ctx = ItemContext(sample_rate=sample_rate, rng=rng, noise=noise)
+    out = pad_to_min_length(samples) if not prepared else samples
+    for step in scheme.steps[prepared:]:
+        out = step(out, ctx)
+    return out, ctx.draws
+
+
+def _batch_form(step) -> Optional[Callable]:
+    """The step's ``apply_batch`` when it does what the step's own ``__call__`` does, else None.
+
+    A subclass that overrides ``__call__`` but not ``apply_batch`` would have
+    its batches computed by the parent's code: it runs item by item instead.
+    """
+    cls = type(step)
+    for klass in cls.__mro__:
+        if "apply_batch" in vars(klass):
+            return step.apply_batch if vars(klass).get("__call__") is cls.__call__ else None
+    return None
+
+
+def apply_scheme_many(
+    samples: Sequence[np.ndarray],
+    sample_rates: Sequence[int],
+    scheme: Scheme,
+    *,
+    rngs: Sequence["ItemRandom"],
+    noises: Optional[Sequence[Optional[Callable[[], np.ndarray]]]] = None,
+    prepared: int = 0,
+) -> Tuple[List[np.ndarray], List[List[dict]]]:
+    """:func:`apply_scheme` for many clips: the same waveforms and draws, computed step by step over the batch.
+
+    Each clip keeps its own generator and draws in its own order, so a clip's
+    result does not depend on the others in the batch. Steps with a batch form
+    (frequency masks, band keep, down-up resampling) transform all clips at
+    once; any other step runs clip by clip.
+
+    Parameters
+    ----------
+    samples : float32 arrays, the recordings as loaded.
+    sample_rates : each clip's rate.
+    rngs : each clip's :class:`ItemRandom`.
+    noises : each clip's noise callable (or None), as for :func:`apply_scheme`.
+    prepared : as for :func:`apply_scheme`, for every clip.
+
+    Returns
+    -------
+    samples : the degraded waveforms
+    draws : each clip's random draws, in the order they were made
+    """
+    if not len(samples) == len(sample_rates) == len(rngs) or (noises is not None and len(noises) != len(samples)):
+        raise ValueError("apply_scheme_many: samples, sample_rates, rngs (and noises) must have one entry per clip")
+    if noises is None:
+        noises = [None] * len(samples)
+    contexts = [ItemContext(sample_rate=rate, rng=rng, noise=noise)
+                for rate, rng, noise in zip(sample_rates, rngs, noises)]
+    out = [pad_to_min_length(x) for x in samples] if not prepared else list(samples)
+    for step in scheme.steps[prepared:]:
+        batch = _batch_form(step)
+        out = batch(out, contexts) if batch is not None else [step(x, ctx) for x, ctx in zip(out, contexts)]
+    return out, [ctx.draws for ctx in contexts]
