@@ -56,7 +56,7 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     - ``label``: the digit, an int.
 
     MultiBench and the thesis divide both halves by 255 before training:
-    ``transform_image=ScaleTo01(), transform_audio=ScaleTo01()``
+    ``transform_image=DivideBy255(), transform_audio=DivideBy255()``
     (:mod:`avmnist_torch.transforms`) does the same.
 
     Parameters
