@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import List
 
-from ..filesystem import default_cache_dir, leftover_temporaries
+from ..common import CacheError, ParameterError
+from ..filesystem import CACHE_ENV, default_cache_dir, leftover_temporaries
 from ..image_pca import ImageHalfInfo, clear_image_halves, list_image_halves, prune_image_halves
 from ..sources.clip_tables import TableInfo, clear_tables, format_tables, list_tables, prune_tables
 from ._options import add_command
@@ -102,6 +103,12 @@ def _print_leftovers(paths: List[Path], heading: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """List, clear or prune; print what is there or what was removed; exit status 0."""
     folder = args.dir if args.dir is not None else default_cache_dir()
+    if folder.exists() and not folder.is_dir():
+        if args.dir is not None:
+            raise ParameterError(f"--dir {folder} is a file, not a folder: give the cache folder, or leave --dir "
+                                 "out for the default one")
+        raise CacheError(f"${CACHE_ENV}={folder} is a file, not a folder: point {CACHE_ENV} at a folder, or unset "
+                         "it for the platform's user cache folder")
     if args.action == "list":
         tables = list_tables(args.dir)
         halves = list_image_halves(args.dir)
