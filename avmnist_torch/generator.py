@@ -10,6 +10,7 @@ wrap it, and export, verify and inspection use it directly.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -252,6 +253,10 @@ class AudioItemGenerator:
         self.seed = check_seed(seed)
         self.renderer = renderer
         self.style = str(style) if style is not None else (DEFAULT_STYLE if renderer == "fast" else None)
+        if clip_tables is not None and not isinstance(clip_tables, (str, os.PathLike)):
+            raise ParameterError(f"clip_tables={clip_tables!r}: give a folder (a path), 'auto' (the cache folder: "
+                                 "$AVMNIST_CACHE, else the user cache folder) or None (each process keeps the "
+                                 "clips in memory)")
         self.clip_tables = clip_tables
         self.root, recordings, noises, labels = resolve_sources(
             root, recordings=recordings, noises=noises, labels=labels, needs_noise=self.scheme.uses_noise,

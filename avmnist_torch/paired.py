@@ -123,7 +123,9 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     ) -> None:
         for name in ("transform", "target_transform"):
             if name in audio_options:
-                raise TypeError(f"{name}= is not an option here: use transform_audio= and target_transform=")
+                raise TypeError(f"{type(self).__name__}() takes no {name}=: each part has its own, "
+                                "transform_image= (the image), transform_audio= (the spectrogram) and "
+                                "target_transform= (the label)")
         image, image_file = _image_options(image, image_file, type(self).__name__)
         self.transform_image = transform_image
         self.transform_audio = transform_audio
