@@ -22,7 +22,7 @@ from .rendering import render_batch, render_spectrogram  # noqa: E402
 from .sampling import EpochSampler  # noqa: E402
 from .schemes import SCHEME_NAMES, SCHEMES, Scheme, get_scheme  # noqa: E402
 from .sources.download import download  # noqa: E402
-from .transforms import ScaleTo01, Standardize  # noqa: E402
+from .transforms import DivideBy255, Standardize  # noqa: E402
 from .verify import verify  # noqa: E402
 
 __all__ = [
@@ -44,7 +44,7 @@ __all__ = [
     "SCHEME_NAMES",
     "Scheme",
     "EpochSampler",
-    "ScaleTo01",
+    "DivideBy255",
     "Standardize",
     "SourceError",
     "__version__",

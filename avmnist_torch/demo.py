@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Any, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from .paired import AVMNISTDataset
 from .sources.mnist_idx import find_mnist_images
 from .sources.synthetic import make_synthetic_tree, write_synthetic_mnist
 
-__all__ = ["run_demo", "MULTIBENCH_SCHEME"]
+__all__ = ["run_demo", "items_per_second", "MULTIBENCH_SCHEME"]
 
 #: The scheme the demo exports in MultiBench's layout, image half included.
 MULTIBENCH_SCHEME = "burst_noise"
@@ -75,18 +75,21 @@ def run_demo(
                 write_synthetic_mnist(root)
     root = Path(root)
 
-    print(f"\ngenerating the {split} split under each scheme (fast renderer, style 3.10, one process):")
+    print(f"\ngenerating the {split} split under each scheme (fast renderer, style 3.10, one process; timed "
+          "after one untimed item, which compiles the scheme's numba kernels the first time):")
     for scheme in tuple(NOTEBOOK_SCHEMES) + ("clean",):
         ds = AVMNISTAudioDataset(root, split=split, scheme=scheme)
-        n = min(len(ds), items)
-        start = time.perf_counter()
-        images = [ds[i][0] for i in range(n)]
-        rate = n / (time.perf_counter() - start)
-        print(f"  {scheme:<14} {n} items, {rate:7.0f} items/s, mean pixel {float(np.mean([x.float().mean() for x in images])):6.1f}")
+        rate, images = items_per_second(ds, min(len(ds), items))
+        print(f"  {scheme:<14} {len(images)} items, {rate:7.0f} items/s, "
+              f"mean pixel {float(np.mean([x.float().mean() for x in images])):6.1f}")
 
+    said: Set[str] = set()  # notes already printed: the same one for every export is said once
     print(f"\nexporting the {split} split, notebook layout, {workers} worker(s):")
     for scheme in NOTEBOOK_SCHEMES:
-        path = export(root, split=split, scheme=scheme, out=out, workers=workers, progress=True)[0]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ImageHalfSkipped)
+            path = export(root, split=split, scheme=scheme, out=out, workers=workers, progress=True)[0]
+        _say_once(caught, said)
         ds = AVMNISTAudioDataset(root, split=split, scheme=scheme)
         # raw rows, as the notebook wrote them and its training code maps them
         rows = np.fromfile(path, dtype=np.uint8).reshape(len(ds), 112, 112)
@@ -97,7 +100,7 @@ def run_demo(
             print("  MISMATCH: the exported file does not equal the dataset's items")
             return 1
 
-    if not _multibench(root, out / "multibench", "all" if synthetic else split, workers):
+    if not _multibench(root, out / "multibench", "all" if synthetic else split, workers, said):
         return 1
 
     png = preview(root, out / "preview.png", split=split)
@@ -105,8 +108,8 @@ def run_demo(
     try:
         find_mnist_images(root, split)
     except SourceError:
-        print("image and audio side by side: skipped, no MNIST image files under "
-              f"{root} (avmnist download --root {root} --only mnist_images)")
+        print(f"image and audio side by side: skipped, no MNIST image files under {root} "
+              f"('avmnist download --root {root} --only mnist_images' fetches them)")
     else:
         png = preview(root, out / "preview_av.png", split=split, images=True, random_items=5)
         print(f"image and audio side by side: {png}")
@@ -116,7 +119,28 @@ def run_demo(
     return 0
 
 
-def _multibench(root: Path, folder: Path, split: str, workers: int) -> bool:
+def items_per_second(ds: Any, n: int) -> Tuple[float, List[Any]]:
+    """How many of ``ds``'s first `n` items it makes per second, and the items.
+
+    Item 0 is made once untimed first: a scheme's first item compiles its numba kernels (seconds
+    on a fresh machine), which no later item pays, so a figure including it says nothing of speed.
+    """
+    ds[0]
+    start = time.perf_counter()
+    made = [ds[i][0] for i in range(n)]
+    return n / max(time.perf_counter() - start, 1e-9), made
+
+
+def _say_once(caught: Sequence[warnings.WarningMessage], said: Set[str]) -> None:
+    """Print each warning caught as one ``note:`` line, unless the same was said already."""
+    for warning in caught:
+        text = str(warning.message)
+        if text not in said:
+            said.add(text)
+            print(f"  note: {text}")
+
+
+def _multibench(root: Path, folder: Path, split: str, workers: int, said: Set[str]) -> bool:
     """Export one scheme in MultiBench's layout and check each split's files against AVMNISTDataset."""
     which = "train and test splits" if split == "all" else f"{split} split"
     print(f"\nexporting the whole AV-MNIST ({which}, scheme {MULTIBENCH_SCHEME}) in MultiBench's layout, "
@@ -125,8 +149,7 @@ def _multibench(root: Path, folder: Path, split: str, workers: int) -> bool:
         warnings.simplefilter("always", ImageHalfSkipped)
         paths = export(root, split, MULTIBENCH_SCHEME, out=folder, layout="multibench", workers=workers,
                        progress=False)
-    for warning in caught:
-        print(f"  note: {warning.message}")
+    _say_once(caught, said)
     for audio_path in (p for p in paths if p.parent.name == "audio"):
         sp = audio_path.stem.split("_")[0]
         audio = np.load(audio_path)

@@ -10,6 +10,7 @@ wrap it, and export, verify and inspection use it directly.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -225,6 +226,10 @@ class AudioItemGenerator:
         self.epoch, self.redraw_recording, self.snr_range_db = options.epoch, options.redraw_recording, \
             options.snr_range_db
         self.renderer, self.style = options.renderer, options.style
+        if clip_tables is not None and not isinstance(clip_tables, (str, os.PathLike)):
+            raise ParameterError(f"clip_tables={clip_tables!r}: give a folder (a path), 'auto' (the cache folder: "
+                                 "$AVMNIST_CACHE, else the user cache folder) or None (each process keeps the "
+                                 "clips in memory)")
         self.clip_tables = clip_tables
         self.root, recordings, noises, labels = resolve_sources(
             root, recordings=recordings, noises=noises, labels=labels, needs_noise=self.scheme.uses_noise,

@@ -223,7 +223,10 @@ class ImageHalf:
         if source is None:
             raise SourceError(f"image={image!r} needs MNIST's image file: give root or images=")
         source = Path(source)
-        self.file = source if source.is_file() else find_mnist_images(source, split)
+        try:
+            self.file = source if source.is_file() else find_mnist_images(source, split)
+        except SourceError as err:
+            raise SourceError(f"image={image!r} makes the image half from MNIST's {split} images: {err}") from None
         pixels = read_idx_images(self.file)
         self.pairing = check_pairing(self.file, pixels, labels, split)
         if image == "raw":

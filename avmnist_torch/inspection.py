@@ -33,16 +33,26 @@ def _sources(root: Optional[PathLike], recordings, noises, labels):
 
 def info(root: Optional[PathLike] = None, *, recordings: Optional[PathLike] = None,
          noises: Optional[PathLike] = None, labels: Optional[PathLike] = None) -> Dict[str, Any]:
-    """What data is where: recordings, noises and labels per split and digit, and exported files.
+    """What data is where: recordings, noises and labels per split and digit, MNIST's images, and exported files.
 
     Nothing here raises for missing data: each part reports ``found: False``
     with the reason, so the answer says everything that is wrong at once.
+    MNIST's image files (the image half: :class:`~avmnist_torch.paired.AVMNISTDataset`,
+    the image files of an export) are reported too, but the audio half needs none.
 
     Returns
     -------
     dict
-        ``recordings``, ``noises``, ``labels`` and ``exports`` sections.
+        ``recordings``, ``noises``, ``labels``, ``images`` and ``exports`` sections.
+
+    Raises
+    ------
+    ParameterError
+        `root` is a file, not a folder.
     """
+    if root is not None and Path(root).is_file():
+        raise ParameterError(f"root {root} is a file, not a folder: give the data root, the folder that holds "
+                             "recordings/, noise_recordings/ and avmnist/ ('avmnist download --root DATA' makes one)")
     root, rec_dir, noise_dir, labels_src = _sources(root, recordings, noises, labels)
     out: Dict[str, Any] = {"root": None if root is None else str(root)}
 
@@ -82,6 +92,16 @@ def info(root: Optional[PathLike] = None, *, recordings: Optional[PathLike] = No
         except SourceError as err:
             section[split] = {"found": False, "error": str(err)}
     out["labels"] = section
+
+    section = {}
+    for split in SPLITS:
+        try:
+            if root is None:
+                raise SourceError("no root given to look for them in")
+            section[split] = {"found": True, "path": str(find_mnist_images(root, split))}
+        except SourceError as err:
+            section[split] = {"found": False, "error": str(err)}
+    out["images"] = section
 
     out["exports"] = _exports(root / "avmnist" / "audio") if root is not None else []
     return out
@@ -151,6 +171,11 @@ def format_info(report: Dict[str, Any]) -> str:
             lines.append(f"  {split:5s} {s['items']:5d} items, per digit 0-9: {' '.join(map(str, s['per_digit']))}")
         else:
             lines.append(f"  {split:5s} NOT FOUND: {s['error']}")
+    lines.append("MNIST images (for the image half: AVMNISTDataset, modality='both', an export's image/; "
+                 "the audio half needs none):")
+    for split in SPLITS:
+        s = report["images"][split]
+        lines.append(f"  {split:5s} {s['path']}" if s["found"] else f"  {split:5s} NOT FOUND: {s['error']}")
     if report["exports"]:
         lines.append("exported files:")
         for e in report["exports"]:
@@ -321,15 +346,16 @@ def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], sp
                      renderer: str, style: Optional[str], dataset_kwargs: Dict[str, Any]
                      ) -> Dict[str, AVMNISTDataset]:
     """The raw and the pca25 :class:`AVMNISTDataset` of the split, or a SourceError saying how to get MNIST."""
-    how = ("get them with 'avmnist download --root DATA --only mnist_images', or give the image file "
-           "with --images PATH (images=PATH in Python)")
     if images is True:
         if root is None:
-            raise SourceError(f"preview with images needs MNIST's image files and has no root to find them in; {how}")
+            raise SourceError("preview with images needs MNIST's image files and has no root to find them in; "
+                              "get them with 'avmnist download --root DATA --only mnist_images', or give the "
+                              "image file with --images PATH (images=PATH in Python)")
         try:
             image_file = find_mnist_images(root, split)
         except SourceError as err:
-            raise SourceError(f"preview with images: {err}\n(or {how})") from None
+            raise SourceError(f"preview with images: {err}; or give the image file with --images PATH "
+                              "(images=PATH in Python)") from None
     else:
         image_file = Path(images)
         if not image_file.is_file():
@@ -355,13 +381,25 @@ def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[
         label = int(raw.labels[i])
         _tile(row[0], raw.image_array(i), f"#{i}  digit {label}\nMNIST image")
         kept = pca.n_components
-        _tile(row[1], half, f"pca25 image half\n({kept} component{'' if kept == 1 else 's'})", -limit, limit)
+        _tile(row[1], half, f"pca25 image half\n({kept} component{'' if kept == 1 else 's'}: see the title)",
+              -limit, limit)
         for ax, (name, ds) in zip(row[2:], audio.items()):
             _tile(ax, ds.spectrogram(i), f"audio: {name}\ndigit {int(ds.labels[i])}")
     style_name = next(iter(audio.values())).style or "installed matplotlib"
     fig.suptitle(f"AV-MNIST, {split} split: image and audio of the same item\n(seed {seed}, {renderer} renderer, "
-                 f"style {style_name}; images from {raw.image_file.name})\npairing: {raw.pairing}", fontsize=8)
+                 f"style {style_name}; images from {raw.image_file.name})\npairing: {raw.pairing}\n"
+                 f"{pca25_caption(pca.n_components, len(pca))}", fontsize=8)
     return fig
+
+
+def pca25_caption(components: int, images: int) -> str:
+    """What the pca25 column of the side-by-side preview shows, so that a column of look-alikes is not taken for a bug."""
+    caption = (f"pca25 image half: each image projected on the first {components} principal "
+               f"component{'' if components == 1 else 's'} of the split's {images:,} images, centred (grey is 0):\n"
+               "the recipe keeps under 25% of their variance (MNIST's splits keep 3 components)")
+    if components == 1:
+        caption += "; with one, every image is one pattern times a number, so they all look alike"
+    return caption
 
 
 def _check_index(index: Any, n: int, split: str, labels: Any) -> int:

@@ -33,7 +33,7 @@ from .common import ParameterError, PathLike, check_split
 from .dataset import AVMNISTAudioDataset
 from .paired import AVMNISTDataset, AVMNISTImageDataset
 from .sampling import EpochSampler, epoch_target
-from .transforms import ScaleTo01
+from .transforms import DivideBy255
 
 try:
     import lightning.pytorch as pl
@@ -50,7 +50,7 @@ MODALITIES = ("both", "audio", "image")
 #: How validation is taken from the train split.
 VALIDATION_SPLITS = ("random", "last")
 
-_THESIS_SCALING = ScaleTo01()
+_THESIS_SCALING = DivideBy255()
 
 
 def train_validation_split(n: int, val_size: int = 5000, *, seed: int = 0,
@@ -150,7 +150,7 @@ class AVMNISTDataModule(pl.LightningDataModule):
         Serve the audio from exports instead of generating it: ``"auto"`` (the notebook-layout
         file under `root` when it matches, else generate) or ``{"train": path, "test": path}``.
     transform_image, transform_audio : callable, optional
-        Default :class:`~avmnist_torch.transforms.ScaleTo01` (``x / 255`` as float32, what the
+        Default :class:`~avmnist_torch.transforms.DivideBy255` (``x / 255`` as float32, what the
         thesis feeds its models); None leaves the datasets' own values.
     persistent_workers : bool
         Keep each loader's workers between epochs (when ``num_workers > 0``). The thesis keeps the

@@ -42,7 +42,7 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     - ``label``: the digit, an int.
 
     MultiBench and the thesis divide both halves by 255 before training:
-    ``transform_image=ScaleTo01(), transform_audio=ScaleTo01()``
+    ``transform_image=DivideBy255(), transform_audio=DivideBy255()``
     (:mod:`avmnist_torch.transforms`) does the same.
 
     Parameters
@@ -109,7 +109,9 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     ) -> None:
         for name in ("transform", "target_transform"):
             if name in audio_options:
-                raise TypeError(f"{name}= is not an option here: use transform_audio= and target_transform=")
+                raise TypeError(f"{type(self).__name__}() takes no {name}=: each part has its own, "
+                                "transform_image= (the image), transform_audio= (the spectrogram) and "
+                                "target_transform= (the label)")
         self.transform_image = transform_image
         self.transform_audio = transform_audio
         self.target_transform = target_transform

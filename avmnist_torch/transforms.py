@@ -19,7 +19,7 @@ What the two loaders in use feed a model (both read the files this package expor
   uses 0 and 1. Subtracting 0.0 and dividing by 1.0 are exact in IEEE arithmetic, so the default
   reduces to ``x / 255`` exactly. Its training loops call ``.float()`` too.
 
-So a model sees ``float32(float64(x) / 255)`` in both: :class:`ScaleTo01`. With
+So a model sees ``float32(float64(x) / 255)`` in both: :class:`DivideBy255`. With
 ``compute_stats=True`` the thesis standardises the audio with the mean of the items' means and
 the mean of the items' standard deviations (of ``x / 255``): :class:`Standardize` with those
 two numbers.
@@ -51,8 +51,12 @@ def _check_dtype(dtype: Any) -> torch.dtype:
     return dtype
 
 
-class ScaleTo01:
+class DivideBy255:
     """``x / 255`` as floats: the scaling MultiBench's and the thesis' AV-MNIST loaders apply.
+
+    It divides, nothing more: uint8 spectrograms land in [0, 1], but the ``"pca25"`` image half
+    (centred values, roughly -211 to 291 on MNIST) lands around [-0.83, 1.14], as those loaders
+    feed it.
 
     Parameters
     ----------
@@ -71,7 +75,7 @@ class ScaleTo01:
 
     Examples
     --------
-    >>> ScaleTo01()(torch.tensor([0, 51, 255], dtype=torch.uint8))
+    >>> DivideBy255()(torch.tensor([0, 51, 255], dtype=torch.uint8))
     tensor([0.0000, 0.2000, 1.0000])
     """
 
@@ -96,7 +100,7 @@ class Standardize:
 
     Computed in float64, as the thesis' numpy code does, then cast to `dtype`. With the defaults
     ``mean=0.0, std=1.0`` (the thesis' values unless ``compute_stats=True``) it equals
-    :class:`ScaleTo01` exactly.
+    :class:`DivideBy255` exactly.
 
     Parameters
     ----------

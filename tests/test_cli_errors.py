@@ -7,6 +7,9 @@ its traceback is what a report needs. ``--traceback`` shows it for every error.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,7 +125,51 @@ def test_ctrl_c_is_exit_130_without_traceback(capsys, monkeypatch, exported):
     for method in ("spectrogram", "spectrograms"):
         monkeypatch.setattr(AudioItemGenerator, method, _fail_with(KeyboardInterrupt()))
     status, out, err = run(capsys, "verify", str(exported), "--rows", "1", "--quiet")
-    assert status == 130 and err == "interrupted\n"
+    assert status == 130 and err == "avmnist verify: interrupted\n"
+
+
+def test_a_reader_that_went_away_ends_the_command_quietly(capsys, monkeypatch, tree):
+    # `avmnist info --root DATA | head -3`: head has gone when the output is flushed.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "w") as closed_pipe:
+        monkeypatch.setattr(sys, "stdout", closed_pipe)
+        status = main(["info", "--root", str(tree)])  # 0 with a reader: every source is there
+        err = capsys.readouterr().err
+        assert status == 1 and err == ""  # no BrokenPipeError traceback, no "unexpected error"
+
+
+def test_info_on_a_file_says_it_is_not_a_folder(capsys, tmp_path):
+    file = tmp_path / "data.npy"
+    file.write_bytes(b"")
+    status, out, err = run(capsys, "info", "--root", str(file))
+    assert status == 2 and out == ""
+    assert err == (f"avmnist info: error: root {file} is a file, not a folder: give the data root, the folder that "
+                   "holds recordings/, noise_recordings/ and avmnist/ ('avmnist download --root DATA' makes one)\n")
+
+
+@pytest.mark.parametrize("action", ["list", "prune", "clear"])
+def test_cache_dir_that_is_a_file_is_an_error(capsys, tmp_path, action):
+    file = tmp_path / "cache"
+    file.write_bytes(b"x")
+    status, out, err = run(capsys, "cache", "--dir", str(file), action)
+    assert status == 2 and out == "" and file.read_bytes() == b"x"
+    assert err == (f"avmnist cache: error: --dir {file} is a file, not a folder: give the cache folder, or leave "
+                   "--dir out for the default one\n")
+
+
+def test_info_reports_the_image_files_and_how_to_get_them(capsys, synthetic_tree, tmp_path, tree):
+    status, out, err = run(capsys, "info", "--root", str(tree))
+    assert status == 0  # the audio half needs no images
+    assert (f"  test  NOT FOUND: no MNIST test image file under {tree}: looked for t10k-images-idx3-ubyte[.gz]"
+            in out)
+    assert f"get it with 'avmnist download --root {tree} --only mnist_images' (download=True in Python)" in out
+    with_images = synthetic_tree(tmp_path / "with-images", n_train=4, n_test=N_TEST, noise_seconds=0.5,
+                                 mnist_images=True)
+    status, out, err = run(capsys, "info", "--root", str(with_images), "--json")
+    images = json.loads(out)["images"]
+    assert status == 0 and images["test"] == {"found": True,
+                                              "path": str(with_images / "mnist" / "t10k-images-idx3-ubyte.gz")}
 
 
 def test_missing_sources_is_a_usage_error(capsys):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avmnist_torch import AudioFileError, AVMNISTAudioDataset, SourceError
+from avmnist_torch import AudioFileError, AVMNISTAudioDataset, ParameterError, SourceError
 
 
 @pytest.fixture()
@@ -131,10 +131,11 @@ def test_digit_without_recordings(root):
         ({"renderer": "opengl"}, "unknown renderer 'opengl'"),
         ({"style": "3.8"}, "unknown style '3.8'"),
         ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"clip_tables": 3}, r"clip_tables=3: give a folder \(a path\), 'auto' .* or None"),
     ],
 )
 def test_bad_options(root, kw, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ParameterError, match=message):
         make(root, **kw)
 
 

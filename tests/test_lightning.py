@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from avmnist_torch import AVMNISTAudioDataset, AVMNISTDataset, ParameterError, ScaleTo01
+from avmnist_torch import AVMNISTAudioDataset, AVMNISTDataset, ParameterError, DivideBy255
 from avmnist_torch.sampling import EpochSampler
 
 lightning = pytest.importorskip("lightning", reason="Lightning is not installed: pip install -e '.[test]'")
@@ -102,7 +102,7 @@ def test_fit_and_test_with_a_real_trainer(tree):
     assert dm.train_dataset.indices == train_idx.tolist() and dm.val_dataset.indices == val_idx.tolist()
 
     plain = AVMNISTDataset(tree, "train", "burst_noise", image_cache=None)
-    scale = ScaleTo01()
+    scale = DivideBy255()
     # the first training batch of epoch 0: the sampler's order over the train indices, scaled
     order = [train_idx[k] for k in EpochSampler(dm.train_dataset, seed=3).order(0)]
     epoch, (image, audio, label) = model.seen["train"][0]
@@ -137,7 +137,7 @@ def test_one_modality(tree, modality):
         ds = AVMNISTDataset(tree, "train", "distorted", image_cache=None)
         expected = torch.stack([ds[i][0] for i in first])
     assert x.dtype == torch.float32 and y.dtype == torch.int64
-    assert torch.equal(x, ScaleTo01()(expected))
+    assert torch.equal(x, DivideBy255()(expected))
     assert y.tolist() == ds.labels[first].tolist()
     trainer = _trainer(max_steps=2, limit_val_batches=1)
     trainer.fit(_Tiny(modality), datamodule=dm)
@@ -188,7 +188,7 @@ def test_options_reach_the_right_datasets(tree, monkeypatch):
     dm.setup(None)
     assert [(m["split"], m["draws"], m["from_export"], m["seed"]) for m in made] == [
         ("train", "per_epoch", "train.npy", 4), ("train", None, "train.npy", 4), ("test", None, "test.npy", 4)]
-    assert all(m["clip_tables"] is None and "image_cache" not in m and m["transform"] == ScaleTo01() for m in made)
+    assert all(m["clip_tables"] is None and "image_cache" not in m and m["transform"] == DivideBy255() for m in made)
     assert dm.train_dataset.dataset is not dm.val_dataset.dataset  # validation keeps fixed items
     list(dm.train_sampler())
     assert dm.train_dataset.dataset.epochs == [0] and dm.val_dataset.dataset.epochs == []
@@ -221,7 +221,7 @@ def test_per_epoch_draws_reach_persistent_spawned_workers(tree):
     model = _Tiny("audio")
     trainer = _trainer(max_epochs=2)
     trainer.fit(model, datamodule=dm)
-    scale = ScaleTo01()
+    scale = DivideBy255()
     sampler = EpochSampler(dm.train_dataset, seed=1)
     fixed = AVMNISTAudioDataset(tree, "train", "burst_noise")
     per_epoch = AVMNISTAudioDataset(tree, "train", "burst_noise", draws="per_epoch")

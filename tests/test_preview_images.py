@@ -79,3 +79,18 @@ def test_cli_preview_images(synthetic_tree, tree, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("avmnist preview: error: preview with images: no MNIST test image file")
     assert "--only mnist_images" in err
+
+
+def test_the_pca25_column_says_what_it_shows(tree, tmp_path, monkeypatch):
+    # On the demo's few synthetic digits the recipe keeps one component, and every image looks alike:
+    # the figure must say so rather than look broken.
+    import avmnist_torch.inspection as inspection
+
+    drawn = []
+    monkeypatch.setattr(inspection, "_save", lambda plt, fig, out: drawn.append(fig.get_suptitle()) or out)
+    preview(tree, tmp_path / "av.png", images=True, random_items=1, schemes=("clean",))
+    [title] = drawn
+    assert title.endswith(
+        "pca25 image half: each image projected on the first 1 principal component of the split's 16 images, "
+        "centred (grey is 0):\nthe recipe keeps under 25% of their variance (MNIST's splits keep 3 components); "
+        "with one, every image is one pattern times a number, so they all look alike")

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import avmnist_torch
-from avmnist_torch import AVMNISTAudioDataset, AVMNISTDataset, ParameterError, ScaleTo01, Standardize
+from avmnist_torch import AVMNISTAudioDataset, AVMNISTDataset, DivideBy255, ParameterError, Standardize
 
 
 def _thesis_item(image64: np.ndarray, audio_u8: np.ndarray, mean: float = 0.0, std: float = 1.0):
@@ -34,7 +34,7 @@ def _multibench_audio(audio_u8: np.ndarray) -> torch.Tensor:
 
 def test_every_uint8_value_scales_as_the_loaders_do():
     values = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
-    ours = ScaleTo01()(torch.from_numpy(values))
+    ours = DivideBy255()(torch.from_numpy(values))
     assert ours.dtype == torch.float32
     assert torch.equal(ours, _multibench_audio(values)[:, 0])
     assert torch.equal(ours, torch.from_numpy(values / 255.0).float())
@@ -43,19 +43,19 @@ def test_every_uint8_value_scales_as_the_loaders_do():
 
 def test_float64_gives_the_loaders_own_arrays():
     values = np.arange(256, dtype=np.uint8)
-    assert torch.equal(ScaleTo01(torch.float64)(values), torch.from_numpy(values / 255.0))
+    assert torch.equal(DivideBy255(torch.float64)(values), torch.from_numpy(values / 255.0))
 
 
 def test_float32_division_equals_the_rounded_float64_quotient():
-    """Why ScaleTo01 may divide in float32: for float32 inputs it is float32(float64(x) / 255), bit for bit."""
+    """Why DivideBy255 may divide in float32: for float32 inputs it is float32(float64(x) / 255), bit for bit."""
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(0, 100, 200_000), rng.uniform(-300, 300, 200_000),
                         rng.normal(0, 1e-30, 1000), [0.0, -0.0, 1e30]]).astype(np.float32)
-    ours = ScaleTo01()(torch.from_numpy(x)).numpy()
+    ours = DivideBy255()(torch.from_numpy(x)).numpy()
     assert np.array_equal(ours.view(np.uint32), (x.astype(np.float64) / 255.0).astype(np.float32).view(np.uint32))
 
 
-def test_thesis_default_normalisation_reduces_to_scale_to_01(synthetic_tree, tmp_path):
+def test_thesis_default_normalisation_reduces_to_divide_by_255(synthetic_tree, tmp_path):
     """On generated items: audio bit for bit; the pca25 image within one float32 ulp of the thesis' float64 route."""
     from avmnist_torch.image_pca import pca25
     from avmnist_torch.sources.mnist_idx import read_idx_images
@@ -63,7 +63,7 @@ def test_thesis_default_normalisation_reduces_to_scale_to_01(synthetic_tree, tmp
     root = synthetic_tree(tmp_path / "t", n_train=40, n_test=20, mnist_images=True)
     ds = AVMNISTDataset(root, "test", "burst_noise", image_cache=None, clip_tables=None)
     raw = AVMNISTDataset(root, "test", "burst_noise", image_cache=None, clip_tables=None,
-                         transform_image=ScaleTo01(), transform_audio=ScaleTo01())
+                         transform_image=DivideBy255(), transform_audio=DivideBy255())
     # The thesis reads the published float64 image half; the recipe in float64, as the export writes it.
     pixels = read_idx_images(ds.image_half.file)
     image64 = pca25(pixels)
@@ -87,23 +87,23 @@ def test_standardize_is_the_thesis_formula_with_stats():
     with pytest.raises(ParameterError, match="std"):
         Standardize(0.0, 0.0)
     with pytest.raises(ParameterError, match="dtype"):
-        ScaleTo01(torch.int64)
+        DivideBy255(torch.int64)
     with pytest.raises(TypeError, match="Tensor"):
-        ScaleTo01()([1, 2])
+        DivideBy255()([1, 2])
 
 
 def test_transforms_pickle_and_compare_equal():
-    for transform in (ScaleTo01(), ScaleTo01(torch.float64), Standardize(0.5, 0.25)):
+    for transform in (DivideBy255(), DivideBy255(torch.float64), Standardize(0.5, 0.25)):
         back = pickle.loads(pickle.dumps(transform))
         assert back == transform and hash(back) == hash(transform) and repr(back) == repr(transform)
-    assert ScaleTo01() != ScaleTo01(torch.float64)
-    assert avmnist_torch.ScaleTo01 is ScaleTo01 and avmnist_torch.Standardize is Standardize
+    assert DivideBy255() != DivideBy255(torch.float64)
+    assert avmnist_torch.DivideBy255 is DivideBy255 and avmnist_torch.Standardize is Standardize
 
 
 @pytest.mark.parametrize("method", [m for m in ("spawn", "forkserver", "fork") if m in multiprocessing.get_all_start_methods()])
 def test_dataloader_workers_under_every_start_method(synthetic_root, method):
     """A lambda fails here under spawn ("Can't pickle <function <lambda>>"); the named transform works."""
-    ds = AVMNISTAudioDataset(synthetic_root, split="test", scheme="distorted", transform=ScaleTo01())
+    ds = AVMNISTAudioDataset(synthetic_root, split="test", scheme="distorted", transform=DivideBy255())
     loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=1, multiprocessing_context=method)
     x, y = next(iter(loader))
     plain = AVMNISTAudioDataset(synthetic_root, split="test", scheme="distorted")

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import List
 
 from ..cache_folder import CachedFile, format_cached, leftover_temporaries, list_cached, remove_cached
-from ..common import CacheError
-from ..files import default_cache_dir
+from ..common import CacheError, ParameterError
+from ..files import CACHE_ENV, default_cache_dir
 from ._options import add_command
 
 DESCRIPTION = """\
@@ -74,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     """List, clear or prune; print what is there or what was removed."""
     folder = args.dir if args.dir is not None else default_cache_dir()
     if folder.exists() and not folder.is_dir():
-        raise CacheError(f"{folder}: not a folder; give the cache folder with --dir, or set $AVMNIST_CACHE")
+        if args.dir is not None:
+            raise ParameterError(f"--dir {folder} is a file, not a folder: give the cache folder, or leave --dir "
+                                 "out for the default one")
+        raise CacheError(f"${CACHE_ENV}={folder} is a file, not a folder: point {CACHE_ENV} at a folder, or unset "
+                         "it for the platform's user cache folder")
     leftovers = leftover_temporaries(folder)
     if args.action == "list":
         files = list_cached(folder)

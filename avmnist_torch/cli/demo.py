@@ -32,8 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default ./demo)")
     p.add_argument("--root", type=Path, default=None, help="a real data root instead of the synthetic tree")
-    p.add_argument("--split", choices=("train", "test"), default="test")
-    p.add_argument("--workers", type=positive_int, default=1)
+    p.add_argument("--split", choices=("train", "test"), default="test",
+                   help="the split generated, timed and exported in the notebook's layout (default test)")
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes for the exports (default 1)")
     p.add_argument("--items", type=positive_int, default=100, help="synthetic items per split, and items timed per scheme")
     p.set_defaults(func=run)
     return p

@@ -30,10 +30,13 @@ def add_info_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p = add_command(
         subparsers,
         "info",
-        help="what data was found where: counts per split and digit, test noise categories, exports",
+        help="what data was found where: counts per split and digit, test noise categories, MNIST's images, "
+             "exports",
         description="Report the recordings, noises and labels found (per split and digit), the five "
-                    "held-out noise categories, and exported files under ROOT/avmnist/audio. "
-                    "Exit status 1 when a source is missing.",
+                    "held-out noise categories, MNIST's image files (the image half), and exported files under "
+                    "ROOT/avmnist/audio. Exit status 1 when a source of the audio half (recordings, noises, "
+                    "labels) is missing; missing image files are reported with the command that fetches them, "
+                    "but only the image half needs them.",
     )
     add_root_argument(p)
     add_source_arguments(p)

@@ -341,18 +341,19 @@ def find_mnist_images(root: str | Path, split: str) -> Path:
     Raises
     ------
     SourceError
-        If `split` is unknown, or if no candidate exists; the message lists every path looked at
-        and says how to get the file.
+        If `split` is unknown, or if no candidate exists; the message (one line) names the file,
+        every folder looked in, and the command that fetches it.
     """
     tried = mnist_image_candidates(root, split)
     for candidate in tried:
         if candidate.is_file():
             return candidate
-    listing = "\n  ".join(str(p) for p in tried)
+    name = MNIST_IMAGE_FILES[split]
+    folders = ", ".join(str(folder) for folder in dict.fromkeys(p.parent for p in tried))
     raise SourceError(
-        f"no MNIST {split} image file under {root}; looked at:\n  {listing}\n"
-        f"Run 'avmnist download --root {root}', or put MNIST's {MNIST_IMAGE_FILES[split]}.gz "
-        f"in {Path(root) / 'mnist'}"
+        f"no MNIST {split} image file under {root}: looked for {name}[.gz] in {folders}; "
+        f"get it with 'avmnist download --root {root} --only mnist_images' (download=True in Python), "
+        f"or put MNIST's {name}.gz in {Path(root) / 'mnist'}"
     )
 
 
