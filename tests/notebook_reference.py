@@ -5,6 +5,10 @@ notebook, all marked ``# CHANGED``: paths are parameters instead of module
 globals; ``os.listdir`` is sorted (the project rule in docs/items.md); the indexing cell
 is wrapped in a function; the generation loop yields items instead of writing
 a memmap. Everything that computes a sample or a pixel is verbatim.
+
+The last section is not the notebook's: it restates, from docs/items.md and without importing
+the package, the project rules the notebook does not have (each item's own random stream, the
+per-epoch draws), so that those too are tested against a statement written apart from the code.
 """
 
 import os
@@ -261,3 +265,116 @@ def generate_items(index, labels, train=True, aug_type=AugmentationType.EXTREME_
         audio_file = audio_by_label[str(val)][audio_idx]
         audio_indices[int(val)] = (audio_indices[int(val)] + 1) % max_audio_indices[int(val)]
         yield i, audio_file, noise_file
+
+
+# ============================================================================
+# NOT THE NOTEBOOK'S CODE. The project rules that the notebook does not have (each item's own
+# random stream; per-epoch draws), restated from docs/items.md ("Random draws", "Fresh draws
+# every epoch") without importing the package, so that tests compare the package against the
+# documented rule and never against its own output. Plain Python integers, written from the
+# docs' tables, not from avmnist_torch/schemes.py.
+
+DOCS_GAMMA = 0x9E3779B97F4A7C15
+DOCS_M64 = 2 ** 64
+
+
+def docs_mix(z):
+    """SplitMix64's finaliser, as docs/items.md's table writes it."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % DOCS_M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % DOCS_M64
+    return z ^ (z >> 31)
+
+
+def docs_f(x):
+    return docs_mix((x + DOCS_GAMMA) % DOCS_M64)
+
+
+class DocsStream:
+    """docs/items.md's stream: initial state folded from the key, then SplitMix64 outputs."""
+
+    def __init__(self, *key):
+        s = 0
+        for p in key:
+            s = docs_f(s ^ p)
+        self.s = s
+
+    def next(self):
+        self.s = (self.s + DOCS_GAMMA) % DOCS_M64
+        return docs_f(self.s)
+
+    def integers(self, low, high):
+        """Uniform over low..high inclusive: Lemire's multiply-shift with rejection."""
+        span = high - low + 1
+        threshold = (DOCS_M64 - span) % span
+        while True:
+            product = self.next() * span
+            if product % DOCS_M64 >= threshold:
+                return low + product // DOCS_M64
+
+    def uniform(self, low, high):
+        """low + (high - low) * u, u = (next() >> 11) / 2**53, in IEEE doubles."""
+        u = (self.next() >> 11) / 2 ** 53
+        return low + (high - low) * u
+
+
+def docs_scheme_id(name):
+    import zlib
+
+    return zlib.crc32(name.encode("utf-8"))
+
+
+DOCS_SPLIT_IDS = {"train": 0, "test": 1}
+
+
+def docs_item_stream(seed, split, scheme_name, index):
+    """A fixed item's stream: key (seed, split_id, scheme_id, index)."""
+    return DocsStream(seed, DOCS_SPLIT_IDS[split], docs_scheme_id(scheme_name), index)
+
+
+def docs_epoch_stream(seed, split, scheme_name, index, epoch, stream):
+    """A per-epoch stream: key (seed, split_id, scheme_id, index, stream, epoch); stream 1 = steps, 2 = sources."""
+    return DocsStream(seed, DOCS_SPLIT_IDS[split], docs_scheme_id(scheme_name), index, stream, epoch)
+
+
+def docs_fixed_mapping(labels, recordings_by_digit, n_noises):
+    """docs/items.md, "Which recording and which noise item i gets", as a loop over the items:
+    item i takes recordings_by_digit[y[i]][k_i mod n_digit] (k_i = earlier items of its digit) and
+    noise i mod n_noises. Returns [(digit, position in its digit's list, noise position)]."""
+    seen = [0] * 10
+    out = []
+    for i, y in enumerate(labels):
+        y = int(y)
+        out.append((y, seen[y] % len(recordings_by_digit[y]), i % n_noises if n_noises else None))
+        seen[y] += 1
+    return out
+
+
+def docs_per_epoch_draws(seed, split, scheme_name, index, epoch, *, digit_pool_size=None, n_noises=0,
+                         snr_db=None, n_samples=None, clip_length=None, time_masks=()):
+    """The draws of item ``index`` in ``epoch``, in the order docs/items.md's table makes them.
+
+    For a scheme of at most one noise step (``snr_db`` a number or a (low, high) range; None: no noise)
+    followed by time masks ``[(ratio, count), ...]`` on ``n_samples`` samples. Returns dicts shaped as
+    ``describe()``'s draws, with positions instead of paths: {"step": "recording", "position": k} (position
+    in the digit's sorted recordings), {"step": "noise_clip", "position": k} (in the split's noise pool),
+    then the steps' draws.
+    """
+    sources = docs_epoch_stream(seed, split, scheme_name, index, epoch, 2)
+    steps = docs_epoch_stream(seed, split, scheme_name, index, epoch, 1)
+    draws = []
+    if digit_pool_size is not None:
+        draws.append({"step": "recording", "position": sources.integers(0, digit_pool_size - 1)})
+    if snr_db is not None and n_noises:
+        draws.append({"step": "noise_clip", "position": sources.integers(0, n_noises - 1)})
+        if isinstance(snr_db, tuple):
+            draws.append({"step": "snr", "snr_db": steps.uniform(snr_db[0], snr_db[1])})
+        if clip_length > n_samples:
+            start = steps.integers(0, clip_length - n_samples)
+            draws.append({"step": "noise_window", "start": start, "length": n_samples, "clip_length": clip_length})
+        else:
+            draws.append({"step": "noise_window", "start": 0, "length": clip_length, "clip_length": clip_length})
+    for ratio, count in time_masks:
+        m = int(n_samples * ratio)
+        for _ in range(count):
+            draws.append({"step": "time_mask", "start": steps.integers(0, n_samples - m), "length": m})
+    return draws

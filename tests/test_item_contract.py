@@ -1,0 +1,393 @@
+"""What an item is, against independent statements of it, on synthetic trees (no ../shared/data).
+
+Each claim of docs/items.md that decides an item's bytes is checked here in seconds, against the
+notebook's own functions (``notebook_reference``, copied literally) or against the rule restated
+from the docs in ``notebook_reference``'s last section, never against the package's own output:
+
+- which recording and which noise each item takes (the notebook's loop, and the docs' rule);
+- every scheme's waveform, the notebook's ``augment_audio`` fed the package's draws;
+- the SNR arithmetic, by hand;
+- time and frequency masks: lengths, and starts at both ends of their range;
+- per-epoch draws (recording, noise clip, SNR, window, masks) against the docs' restatement, the
+  window's whole range up to its last start, and the noise clip uniform over the pool (chi-square).
+
+The real-data versions of some of these (tests/test_notebook_equivalence.py) run where
+../shared/data is beside the checkout; these run everywhere.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+
+nb = pytest.importorskip("notebook_reference")  # needs librosa, from the test extra
+
+from avmnist_torch import AudioItemGenerator, Scheme  # noqa: E402
+from avmnist_torch.schemes import (  # noqa: E402
+    SCHEMES,
+    AddNoise,
+    FrequencyMasks,
+    TimeMasks,
+    add_noise,
+    apply_frequency_masks,
+    apply_scheme,
+    apply_time_masks,
+    draw_frequency_masks,
+    draw_time_masks,
+    fit_noise_length,
+    item_rng,
+)
+from avmnist_torch.sources.synthetic import make_synthetic_tree  # noqa: E402
+
+NOTEBOOK_SCHEMES = ("extreme_noise", "multi_band", "burst_noise", "aliased", "distorted")
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """A read-only synthetic tree: train cycles twice through its 6 recordings per digit and its 6 noises;
+    test has 15 recordings per digit and 10 noises, and 200 items so that both cycles wrap too."""
+    return make_synthetic_tree(tmp_path_factory.mktemp("contract"), n_train=120, n_test=200, noise_seconds=1.0)
+
+
+def _generator(root, split, scheme, **options):
+    options.setdefault("clip_tables", None)
+    return AudioItemGenerator(root, split, scheme, **options)
+
+
+# ----------------------------------------------------------------------------
+# which recording and which noise item i gets
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_item_to_recording_and_noise_is_the_notebooks_loop(tree, split):
+    """Every item against the notebook's generate_augmented_npy loop over its own index, and the docs' rule."""
+    index = nb.build_index(str(tree / "recordings"), str(tree / "noise_recordings"))
+    labels = np.load(tree / "avmnist" / f"{split}_labels.npy")
+    gen = _generator(tree, split, "burst_noise")
+    assert len(gen) == len(labels) and gen.index.test_categories == index["test_categories"]
+    by_label = index["train_audio_by_label" if split == "train" else "test_audio_by_label"]
+    noises = index["train_noises_file_names" if split == "train" else "test_noises_file_names"]
+    by_digit = [by_label[str(d)] for d in range(10)]
+    rule = nb.docs_fixed_mapping(labels, by_digit, len(noises))
+    wraps = Counter()
+    for i, audio_file, noise_file in nb.generate_items(index, labels, split == "train", nb.AugmentationType.BURST_NOISE):
+        info = gen.describe(i)
+        assert info["recording"] == audio_file, f"item {i}"
+        assert info["noise"] == noise_file, f"item {i}"
+        assert info["label"] == int(labels[i])
+        digit, position, noise_position = rule[i]
+        assert audio_file == by_digit[digit][position] and noise_file == noises[noise_position], f"item {i}"
+        wraps["recording"] += position == 0 and i >= 10
+        wraps["noise"] += noise_position == 0 and i > 0
+    # the tree is made so that both cycles come round again: an off-by-one at the wrap shows
+    assert wraps["recording"] > 0 and wraps["noise"] > 0
+
+
+def test_schemes_without_noise_take_the_same_recordings(tree):
+    index = nb.build_index(str(tree / "recordings"), str(tree / "noise_recordings"))
+    labels = np.load(tree / "avmnist" / "train_labels.npy")
+    gen = _generator(tree, "train", "aliased")
+    for i, audio_file, noise_file in nb.generate_items(index, labels, True, nb.AugmentationType.ALIASED, limit=40):
+        info = gen.describe(i)
+        assert noise_file is None and info["noise"] is None
+        assert info["recording"] == audio_file, f"item {i}"
+
+
+# ----------------------------------------------------------------------------
+# every scheme: the notebook's augment_audio, its random.randint fed the package's draws
+
+
+def _notebook_waveform(audio_file, noise_file, scheme, draws):
+    starts = iter([d["start"] for d in draws])
+    calls = []
+
+    def fake_randint(a, b):
+        value = next(starts)
+        calls.append((a, b))
+        assert a <= value <= b, f"start {value} outside the notebook's randint({a}, {b})"
+        return value
+
+    with mock.patch.object(nb.random, "randint", side_effect=fake_randint):
+        samples, rate = nb.augment_audio(audio_file, noise_file, nb.AugmentationType[scheme.upper()])
+    assert len(calls) == len(draws), "the notebook made a different number of draws"
+    return samples, rate, calls
+
+
+@pytest.mark.parametrize("scheme", NOTEBOOK_SCHEMES)
+def test_every_scheme_is_the_notebook_fed_the_same_draws(tree, scheme):
+    items = {"train": [0, 1, 7, 60, 119], "test": [0, 3, 150, 199]}
+    for split, indices in items.items():
+        gen = _generator(tree, split, scheme)
+        for i in indices:
+            info = gen.describe(i)
+            expected, rate, calls = _notebook_waveform(info["recording"], info["noise"], scheme, info["draws"])
+            got, got_rate, _ = gen.waveform(i)
+            assert got_rate == rate
+            assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), f"{split} item {i}"
+            # each start is the documented stream's draw over the notebook's randint range
+            stream = nb.docs_item_stream(0, split, scheme, i)
+            assert [d["start"] for d in info["draws"]] == [stream.integers(a, b) for a, b in calls]
+
+
+def test_the_notebooks_rendering_of_a_few_items(tree):
+    """The chain to the pixels: the notebook's wav_to_spectrogram (the installed matplotlib) of its own
+    waveform, against the package's fast renderer in the installed matplotlib's style."""
+    import matplotlib
+
+    from avmnist_torch.rendering import STYLES
+
+    style = ".".join(matplotlib.__version__.split(".")[:2])
+    if style not in STYLES:
+        pytest.skip(f"matplotlib {matplotlib.__version__} is installed, not one of the styles {STYLES}")
+    for scheme in ("burst_noise", "multi_band"):
+        gen = _generator(tree, "train", scheme, style=style)
+        for i in (0, 5):
+            info = gen.describe(i)
+            samples, rate, _ = _notebook_waveform(info["recording"], info["noise"], scheme, info["draws"])
+            assert np.array_equal(gen.spectrogram(i), nb.wav_to_spectrogram(samples, rate)), (scheme, i)
+
+
+# ----------------------------------------------------------------------------
+# the SNR, by hand
+
+
+def test_snr_arithmetic_by_hand():
+    # signal: +-2 (rms 2); noise: +-1 (rms 1). At 20 dB the noise's rms must be 2 / 10 = 0.2.
+    x = np.array([2, -2] * 2048, np.float32)
+    noise = np.array([1, 1, -1, -1] * 1024, np.float32)
+    out = add_noise(x, noise, 20)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, x + 0.2 * noise, rtol=0, atol=1e-6)
+    # at 6 dB: 2 / 10**(6/20) = 1.0023744672545446
+    np.testing.assert_allclose(add_noise(x, noise, 6) - x, 1.0023744672545446 * noise, rtol=1e-6)
+    # at 0 dB the noise is as loud as the signal; at -10 dB, 10**0.5 times louder
+    np.testing.assert_allclose(add_noise(x, noise, 0) - x, 2.0 * noise, rtol=1e-6)
+    np.testing.assert_allclose(add_noise(x, noise, -10) - x, 2.0 * 3.1622776601683795 * noise, rtol=1e-6)
+
+
+@pytest.mark.parametrize("snr_db", [-5.0, 0.0, 3.0, 5.0, 17.5])
+def test_mixed_noise_has_the_asked_snr(snr_db):
+    rng = np.random.default_rng(int(snr_db * 10) + 100)
+    x = (rng.standard_normal(5000) * 0.3).astype(np.float32)
+    noise = (rng.standard_normal(40000) * 7).astype(np.float32)
+    out = add_noise(x, noise, snr_db)
+    added = out.astype(np.float64) - x
+    rms = lambda v: np.sqrt(np.mean(np.asarray(v, np.float64) ** 2))  # noqa: E731
+    assert abs(20 * np.log10(rms(x) / rms(added)) - snr_db) < 1e-4
+    # the noise added is the clip's first len(x) samples, scaled by rms(x) / 10**(snr/20) / rms(noise)
+    scale = rms(x) / 10 ** (snr_db / 20) / rms(noise[:5000])
+    np.testing.assert_allclose(added, noise[:5000] * scale, rtol=0, atol=1e-6 * np.abs(out).max())
+
+
+def test_silent_noise_adds_nothing_and_short_noise_is_tiled():
+    x = np.linspace(-1, 1, 3000, dtype=np.float32)
+    assert add_noise(x, np.zeros(4000, np.float32), 3).tobytes() == x.tobytes()
+    short = np.array([1, 2, 3], np.float32)
+    assert fit_noise_length(short, 7).tolist() == [1, 2, 3, 1, 2, 3, 1]
+    assert fit_noise_length(short, 3).tolist() == [1, 2, 3] and fit_noise_length(short, 2).tolist() == [1, 2]
+    # mixing a tiled short clip is mixing the tiled clip
+    tiled = np.tile(short, 1000)[:3000]
+    assert add_noise(x, short, 3).tobytes() == add_noise(x, tiled, 3).tobytes()
+
+
+# ----------------------------------------------------------------------------
+# masks at their bounds
+
+
+class _Edge:
+    """An rng that gives the low or the high end of each range it is asked for, and records the ranges."""
+
+    def __init__(self, end):
+        self.end, self.ranges = end, []
+
+    def integers(self, low, high):
+        self.ranges.append((low, high))
+        return low if self.end == "low" else high
+
+
+@pytest.mark.parametrize("n", [2048, 2049, 3358, 18262])
+@pytest.mark.parametrize("ratio, count", [(0.1, 2), (0.15, 4), (0.0, 1), (1.0, 1), (0.999, 2)])
+def test_time_masks_at_both_ends_of_their_range(n, ratio, count):
+    m = int(n * ratio)
+    x = np.arange(1, n + 1, dtype=np.float32)
+    for end in ("low", "high"):
+        rng = _Edge(end)
+        spans = draw_time_masks(n, ratio, count, rng)
+        assert rng.ranges == [(0, n - m)] * count  # random.randint's range, both ends included
+        start = 0 if end == "low" else n - m
+        assert spans == [(start, m)] * count
+        got = apply_time_masks(x, spans)
+        expected = x.copy()
+        expected[start:start + m] = 0
+        assert got.tobytes() == expected.tobytes() and int((got == 0).sum()) == m
+        # the notebook's apply_time_masks, its randint giving the same end
+        with mock.patch.object(nb.random, "randint", side_effect=lambda a, b: a if end == "low" else b):
+            assert nb.apply_time_masks(x.copy(), ratio, count).tobytes() == got.tobytes()
+    assert x[0] == 1  # the input is left alone
+
+
+def test_a_time_mask_zeroes_exactly_its_span():
+    x = np.ones(2048, np.float32)
+    got = apply_time_masks(x, [(100, 307), (2040, 8)])
+    assert np.flatnonzero(got == 0).tolist() == list(range(100, 407)) + list(range(2040, 2048))
+    # overlapping spans, a span of 0
+    got = apply_time_masks(x, [(10, 5), (12, 5), (30, 0)])
+    assert np.flatnonzero(got == 0).tolist() == list(range(10, 17))
+
+
+def test_time_mask_starts_reach_both_ends_through_a_scheme():
+    """Through apply_scheme with the item's real stream: every start in [0, n - m] is drawn, the last one too."""
+    scheme = Scheme("edges", (TimeMasks(ratio=0.999, count=1),))  # n = 2048, m = 2045: starts 0..3
+    starts = Counter()
+    x = np.ones(2048, np.float32)
+    for i in range(200):
+        out, draws = apply_scheme(x, 8000, scheme, rng=item_rng(0, "train", "edges", i))
+        (draw,) = draws
+        assert draw["length"] == 2045 and int((out == 0).sum()) == 2045
+        assert out[draw["start"]:draw["start"] + 2045].max() == 0
+        starts[draw["start"]] += 1
+    assert sorted(starts) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("ratio, count", [(0.2, 3), (0.3, 1), (0.0, 1), (1.0, 1)])
+def test_frequency_masks_at_both_ends_of_their_range(ratio, count):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(4000).astype(np.float32)
+    size = int(1025 * ratio)
+    for end in ("low", "high"):
+        edge = _Edge(end)
+        ranges = draw_frequency_masks(1025, ratio, count, edge)
+        assert edge.ranges == [(0, 1025 - size)] * count
+        start = 0 if end == "low" else 1025 - size
+        assert ranges == [(start, size)] * count
+        got = apply_frequency_masks(x, ranges)
+        with mock.patch.object(nb.random, "randint", side_effect=lambda a, b: a if end == "low" else b):
+            expected = nb.apply_frequency_masks(x.copy(), 8000, ratio, count)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), (ratio, end)
+
+
+def test_frequency_mask_sizes_are_the_notebooks():
+    for ratio, size in ((0.2, 205), (0.3, 307), (0.15, 153), (1.0, 1025), (0.0, 0)):
+        edge = _Edge("low")
+        assert draw_frequency_masks(1025, ratio, 1, edge) == [(0, size)]
+    assert FrequencyMasks(0.2, 3) == SCHEMES["multi_band"].steps[0]
+
+
+# ----------------------------------------------------------------------------
+# per-epoch draws, against docs/items.md restated
+
+
+@pytest.fixture(scope="module")
+def epoch_tree(tmp_path_factory):
+    """Noise clips at the recordings' rate, each 2,052 samples: a padded recording of 2,048 samples has
+    window starts 0..4 only, so the whole range, the last start included, is drawn within a few epochs.
+    8 categories of 3 clips: train's pool holds 9 clips, test's 15."""
+    return make_synthetic_tree(tmp_path_factory.mktemp("epoch-contract"), n_train=60, n_test=30, noise_rate=8000,
+                               noise_seconds=2052 / 8000, clips_per_category=3)
+
+
+def _restated(gen, i, epoch, *, redraw, snr_db, time_masks, n_samples):
+    digit = int(gen.labels[i])
+    pool = [p for p in gen.index.recordings if Path(p).name.startswith(f"{digit}_")]
+    draws = nb.docs_per_epoch_draws(
+        gen.seed, gen.split, gen.scheme.name, i, epoch, digit_pool_size=len(pool) if redraw else None,
+        n_noises=len(gen.index.noises) if snr_db is not None else 0, snr_db=snr_db, n_samples=n_samples,
+        clip_length=2052, time_masks=time_masks)
+    for d in draws:  # positions to paths, as describe() names them
+        if d["step"] == "recording":
+            d["recording"] = pool[d.pop("position")]
+        elif d["step"] == "noise_clip":
+            d["noise"] = gen.index.noises[d.pop("position")]
+    return draws
+
+
+@pytest.mark.parametrize("split, seed", [("train", 0), ("test", 3)])
+def test_per_epoch_draws_are_the_documented_draws(epoch_tree, split, seed):
+    """burst_noise with every option: recording, noise clip, SNR, window, four masks, each from the documented
+    stream in the documented order and range."""
+    gen = _generator(epoch_tree, split, "burst_noise", draws="per_epoch", redraw_recording=True, snr_range_db=2.0,
+                     seed=seed)
+    for i in range(0, len(gen), 3):
+        for epoch in (0, 1, 7, 2**40):
+            info = gen.describe(i, epoch=epoch)
+            n = len(gen.waveform(i, epoch=epoch)[0])
+            assert info["draws"] == _restated(gen, i, epoch, redraw=True, snr_db=(1.0, 5.0),
+                                              time_masks=[(0.15, 4)], n_samples=n), (i, epoch)
+            assert info["recording"] == info["draws"][0]["recording"] and info["noise"] == info["draws"][1]["noise"]
+
+
+def test_per_epoch_draws_without_options_keep_the_notebooks_recording(epoch_tree):
+    index = nb.build_index(str(epoch_tree / "recordings"), str(epoch_tree / "noise_recordings"))
+    labels = np.load(epoch_tree / "avmnist" / "train_labels.npy")
+    gen = _generator(epoch_tree, "train", "extreme_noise", draws="per_epoch", seed=11)
+    for i, audio_file, _ in nb.generate_items(index, labels, True, nb.AugmentationType.EXTREME_NOISE, limit=20):
+        for epoch in (0, 5):
+            info = gen.describe(i, epoch=epoch)
+            n = len(gen.waveform(i, epoch=epoch)[0])
+            assert info["recording"] == audio_file
+            assert info["draws"] == _restated(gen, i, epoch, redraw=False, snr_db=0, time_masks=[(0.1, 2)],
+                                              n_samples=n), (i, epoch)
+
+
+def test_the_window_is_drawn_over_its_whole_range(epoch_tree):
+    """Items whose padded recording is 2,048 samples against clips of 2,052: starts 0..4, each drawn, the last too;
+    and the mixed noise is that window of the clip."""
+    from avmnist_torch.noise import resample_noise
+
+    scheme = Scheme("window_only", (AddNoise(snr_db=3),))
+    gen = _generator(epoch_tree, "train", scheme, draws="per_epoch")
+    short = [i for i in range(len(gen)) if len(gen.waveform(i, epoch=0)[0]) == 2048]
+    assert len(short) >= 5, "the tree must have items with short recordings"
+    starts = Counter()
+    for i in short[:8]:
+        for epoch in range(12):
+            info = gen.describe(i, epoch=epoch)
+            (window,) = [d for d in info["draws"] if d["step"] == "noise_window"]
+            assert window["clip_length"] == 2052 and window["length"] == 2048
+            starts[window["start"]] += 1
+            if epoch < 2:
+                x = gen.waveform(i, epoch=epoch)[0]
+                recording = np.pad(nb.librosa.load(info["recording"], sr=None)[0], (0, 2048))[:2048]
+                clip = resample_noise(info["noise"], 8000)
+                s = window["start"]
+                assert x.tobytes() == add_noise(recording, clip[s:s + 2048], 3).tobytes()
+    assert sorted(starts) == [0, 1, 2, 3, 4], starts
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_the_noise_clip_is_uniform_over_the_pool(epoch_tree, split):
+    """Chi-square over 1,200 draws (fixed seed): every clip of the split's pool, in equal shares."""
+    from scipy.stats import chi2
+
+    scheme = Scheme("pick_noise", (AddNoise(snr_db=3),))
+    gen = _generator(epoch_tree, split, scheme, draws="per_epoch", seed=5)
+    pool = gen.index.noises
+    counts = Counter()
+    n_draws = 0
+    for epoch in range(1200 // len(gen) + 1):
+        for i in range(len(gen)):
+            counts[gen.describe(i, epoch=epoch)["noise"]] += 1
+            n_draws += 1
+    assert set(counts) == set(pool)
+    observed = np.array([counts[p] for p in pool], dtype=np.float64)
+    expected = n_draws / len(pool)
+    statistic = float(((observed - expected) ** 2 / expected).sum())
+    assert statistic < chi2.ppf(0.999, len(pool) - 1), (statistic, observed)
+
+
+def test_the_redrawn_recording_is_uniform_over_the_digits_recordings(epoch_tree):
+    from scipy.stats import chi2
+
+    gen = _generator(epoch_tree, "test", "clean", draws="per_epoch", redraw_recording=True, seed=2)
+    digit = int(np.bincount(gen.labels, minlength=10).argmax())
+    items = np.flatnonzero(gen.labels == digit)
+    pool = [p for p in gen.index.recordings if Path(p).name.startswith(f"{digit}_")]
+    counts = Counter(gen.describe(int(i), epoch=e)["recording"] for i in items for e in range(900 // len(items) + 1))
+    assert set(counts) == set(pool)
+    observed = np.array([counts[p] for p in pool], dtype=np.float64)
+    expected = observed.sum() / len(pool)
+    assert float(((observed - expected) ** 2 / expected).sum()) < chi2.ppf(0.999, len(pool) - 1)
