@@ -201,49 +201,7 @@ def test_cache_changes_speed_not_bytes(tree, tmp_path):
         AVMNISTAudioDataset(tree, split="test", scheme="aliased", seed=2, from_export=path)
 
 
-def test_cache_auto(synthetic_tree, tmp_path):
-    root = synthetic_tree(tmp_path / "auto", n_train=10, n_test=9, noise_seconds=0.5)
-    assert AVMNISTAudioDataset(root, split="test", scheme="distorted", from_export="auto").export is None
-    [path] = export(root, "test", "distorted", progress=False)
-    auto = AVMNISTAudioDataset(root, split="test", scheme="distorted", from_export="auto")
-    assert auto.export is not None and auto.export.path == str(path)
-    with pytest.warns(UserWarning, match="not used, it was made with other options: seed=0"):
-        other = AVMNISTAudioDataset(root, split="test", scheme="distorted", seed=5, from_export="auto")
-    assert other.export is None
 
-
-def test_raw_notebook_file_is_served_as_is(tree, tmp_path):
-    n = 30
-    notebook_rows = np.random.default_rng(7).integers(0, 256, (n, 112, 112), dtype=np.uint8)
-    path = tmp_path / "test_data_augmented_burst_noise.npy"
-    mm = np.memmap(path, mode="w+", shape=(n, 112, 112), dtype="uint8")
-    mm[:] = notebook_rows
-    mm.flush()
-    del mm
-    ds = AVMNISTAudioDataset(tree, split="test", scheme="burst_noise", from_export=path)
-    assert torch.equal(ds[4][0][0], torch.from_numpy(notebook_rows[4]))
-    info = ds.describe(4)["export"]
-    assert info["provenance"] == "external" and "not what made them" in info["note"]
-    with pytest.raises(StorageError, match="raw notebook file of 48 rows"):
-        AVMNISTAudioDataset(tree, split="train", scheme="burst_noise", from_export=path)
-
-
-# --- verify ----------------------------------------------------------------------------------
-
-
-def test_verify_finds_a_changed_row(tree, tmp_path):
-    [path] = export(tree, "test", "distorted", out=tmp_path, progress=False)
-    assert verify(path, sample=None).ok
-    with open(path, "r+b") as f:  # flip one pixel of row 17
-        offset = 17 * 112 * 112 + 500
-        f.seek(offset)
-        byte = f.read(1)
-        f.seek(offset)
-        f.write(bytes([byte[0] ^ 0xFF]))
-    report = verify(path, sample=None, workers=2)
-    assert report.mismatches == [(17, 1)] and "row 17 (1 px)" in report.summary()
-    assert report.damaged_rows == [17] and "1 rows differ from their recorded CRC-32: 17" in report.summary()
-    assert verify(path, sample=5).checked[0] == 0
 
 
 @pytest.mark.slow
@@ -281,41 +239,6 @@ def test_ctrl_c_through_the_cli_then_rerun_equals_uninterrupted(synthetic_tree, 
 
 # --- notebook-layout files with a .npy header ---------------------------------------------------
 
-
-def test_info_and_verify_flag_a_notebook_file_with_a_header_and_say_how_to_fix_it(tree, tmp_path):
-    from avmnist_torch.inspection import format_info, info
-
-    want = _dataset_rows(tree, "test", "clean")
-    folder = tmp_path / "avmnist" / "audio"
-    folder.mkdir(parents=True)
-    # as an older version wrote it: a .npy file under the notebook's name, sidecar format 1
-    old = folder / "test_data_augmented_clean.npy"
-    np.save(old, want)
-    meta = dict(AVMNISTAudioDataset(tree, split="test", scheme="clean").metadata(), format="avmnist-torch export 1",
-                sha256=hashlib.sha256(want.tobytes()).hexdigest(), header_bytes=128, made_from={"root": str(tree)})
-    write_json(Path(f"{old}.json"), meta)
-    # someone else's .npy under a notebook name, no sidecar
-    foreign = folder / "test_data_augmented_distorted.npy"
-    np.save(foreign, _dataset_rows(tree, "test", "distorted"))
-
-    text = format_info(info(tmp_path))
-    assert "every item it reads would be shifted by 128 bytes" in text
-    assert f"avmnist export --root '{tree}' --split test --scheme clean --seed 0 --out '{tmp_path}'" in text
-    assert "its sidecar is not of this version (format 'avmnist-torch export 1'): not served by from_export=" in text
-    report = verify(foreign, root=tree, sample=2)
-    [note] = [n for n in report.notes if "shifted" in n]
-    command = note.split("convert it to raw rows in place: ")[1]
-    assert subprocess.run(["bash", "-c", command], capture_output=True).returncode == 0
-    assert np.array_equal(np.load(foreign),
-                          _dataset_rows(tree, "test", "distorted"))
-
-    # the older version's file is served by nobody, and the export command info gave replaces it
-    with pytest.warns(UserWarning, match="not the sidecar of an export of this version"):
-        assert AVMNISTAudioDataset(tmp_path, split="test", scheme="clean", from_export="auto",
-                                   recordings=tree / "recordings", labels=tree).export is None
-    export(tree, "test", "clean", out=tmp_path, progress=False)
-    assert old.stat().st_size == want.size and read_sidecar(old)["format"] == "avmnist-torch export 3"
-    assert "shifted" not in format_info(info(tmp_path))
 
 
 _EXPORT_ONCE = textwrap.dedent(

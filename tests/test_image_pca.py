@@ -136,20 +136,6 @@ def test_find_images_in_download_and_torchvision_layouts(tmp_path, train_sized):
     assert find_labels_beside(tv, "train") == labels
 
 
-def test_find_images_lists_every_path_looked_at(tmp_path):
-    with pytest.raises(SourceError) as err:
-        find_mnist_images(tmp_path, "train")
-    text = str(err.value)
-    for where in ("mnist/train-images-idx3-ubyte", "mnist/train-images-idx3-ubyte.gz",
-                  "MNIST/raw/train-images-idx3-ubyte.gz", "avmnist download"):
-        assert where in text
-    with pytest.raises(SourceError, match="split"):
-        find_mnist_images(tmp_path, "valid")
-
-
-# ----------------------------------------------------------------------------
-# the recipe
-
 
 def test_kept_components_is_the_first_index_above_a_quarter():
     assert kept_components([0.10, 0.08, 0.06, 0.05, 0.71]) == 3  # cumulative 0.24 -> 0.29 at index 3
@@ -300,16 +286,6 @@ def test_cache_from_a_path(tmp_path, train_sized):
         image_half(root, cache_dir=None)
 
 
-def test_incomplete_cache_entry_is_recomputed(tmp_path, t10k):
-    cache = tmp_path / "cache"
-    good = np.array(image_half(t10k[:3000], cache_dir=cache))
-    sidecar = next((cache / "image-pca").glob("*.json"))
-    sidecar.unlink()  # as if the process died between the .npy and its sidecar
-    npy = next((cache / "image-pca").glob("*.npy"))
-    npy.write_bytes(npy.read_bytes()[:1000])
-    again = image_half(t10k[:3000], cache_dir=cache)
-    assert again.tobytes() == good.tobytes()
-
 
 def test_unwritable_cache(tmp_path, t10k, monkeypatch):
     blocked = tmp_path / "file-not-folder"
@@ -416,106 +392,12 @@ def _flip_a_value_keeping_mtime(npy, row, column=300):
     os.utime(npy, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def test_a_flipped_value_or_a_zeroed_file_is_recomputed_not_served(tmp_path):
-    images = synthetic_images(3000, seed=5)
-    expected = pca25(images)
-    cache = tmp_path / "cache"
-    image_half(images, cache_dir=cache)
-    npy = _cached_npy(cache)
 
-    _flip_a_value_keeping_mtime(npy, 1234)
-    with pytest.warns(RuntimeWarning, match="changed or replaced"):  # the change time moved
-        assert image_half(images, cache_dir=cache).tobytes() == expected.tobytes()
-
-    # Bit rot: the disk changes a value and no time moves (shown by recording the new times).
-    _flip_a_value_keeping_mtime(npy, 1234)
-    sidecar = npy.with_suffix(".json")
-    meta = json.loads(sidecar.read_text())
-    st = os.stat(npy)
-    meta["file"] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-    sidecar.write_text(json.dumps(meta))
-    with pytest.warns(RuntimeWarning, match="row 1234 does not match"):
-        assert image_half(images, cache_dir=cache).tobytes() == expected.tobytes()
-
-    np.save(npy, np.zeros((3000, 784)))  # the same shape, all zeros
-    with pytest.warns(RuntimeWarning, match="changed or replaced"):
-        assert image_half(images, cache_dir=cache).tobytes() == expected.tobytes()
-
-
-def test_the_reader_checks_rows_as_read_and_the_file_in_each_process(tmp_path):
-    """What a DataLoader worker gets: the reader pickled by path, reopened and checked there."""
-    import pickle
-
-    from avmnist_torch.image_pca import ImageHalfCache, image_half_cache, open_image_half
-
-    images = synthetic_images(500, seed=6)
-    expected = pca25(images)
-    cache = tmp_path / "cache"
-    reader = image_half_cache(images, cache_dir=cache)
-    assert isinstance(reader, ImageHalfCache) and reader.n_components == fit_pca(images).n_components
-    npy = reader.path
-    # a row changed on disk before this process read it: refused when read
-    in_process = open_image_half(npy)
-    assert in_process[3].tobytes() == expected[3].tobytes()
-    shipped = pickle.dumps(in_process)
-    rows = np.load(npy, mmap_mode="r+")
-    rows[7, 100] += 1.0
-    rows.flush()
-    del rows
-    with pytest.raises(CacheError, match=r"row 7 does not match the checksum"):
-        in_process[7]
-    # a row this process checked before the change stays trusted (what the docs say)
-    assert in_process[3].tobytes() == expected[3].tobytes()
-    # another process opening the changed file: refused at open
-    with pytest.raises(CacheError, match="changed or replaced since it was written"):
-        pickle.loads(shipped)[0]
-    # replaced by zeros of the same shape: refused at open
-    np.save(npy, np.zeros((500, 784)))
-    with pytest.raises(CacheError, match="changed or replaced since it was written"):
-        pickle.loads(shipped)[0]
-
-
-@pytest.mark.parametrize("damage", ["torn", "no n_components", "not json object"])
-def test_a_torn_sidecar_is_recomputed(tmp_path, damage):
-    import json
-
-    images = synthetic_images(400, seed=7)
-    cache = tmp_path / "cache"
-    image_half(images, cache_dir=cache)
-    sidecar = _cached_npy(cache).with_suffix(".json")
-    text = sidecar.read_text()
-    if damage == "torn":
-        sidecar.write_text(text[: len(text) // 2])
-    elif damage == "no n_components":
-        meta = json.loads(text)
-        del meta["n_components"]
-        sidecar.write_text(json.dumps(meta))
-    else:
-        sidecar.write_text("[1, 2]")
-    with pytest.warns(RuntimeWarning, match="missing, torn or not this version's"):
-        again = image_half(images, cache_dir=cache)
-    assert again.tobytes() == pca25(images).tobytes()
-    assert json.loads(sidecar.read_text())["n_components"] == fit_pca(images).n_components
 
 
 def _no_space(fd, size):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-
-def test_a_full_disk_is_a_clear_error_and_leaves_no_temporary_file(tmp_path, monkeypatch):
-    import avmnist_torch.image_pca as ip
-    from avmnist_torch.common import StorageError
-
-    images = synthetic_images(300, seed=8)
-    monkeypatch.setattr(ip, "reserve_space", _no_space)
-    cache = tmp_path / "cache"
-    with pytest.raises(CacheError, match=r"pca25-.*\.npy: no space left on device while writing the image-half"):
-        image_half(images, cache_dir=cache)
-    assert [p.name for p in (cache / "image-pca").iterdir() if ".tmp-" in p.name] == []
-    out = tmp_path / "export" / "image" / "test_data.npy"
-    with pytest.raises(StorageError, match=f"{out}: no space left on device"):
-        write_image_half(out, images, cache_dir=None)
-    assert list(out.parent.iterdir()) == []
 
 
 _FULL_TMPFS = """
@@ -532,22 +414,6 @@ except CacheError as err:
 """
 
 
-def test_a_real_full_tmpfs_gives_the_error_not_sigbus(tmp_path):
-    from _helpers import mount_tmpfs_command
-
-    mountpoint = tmp_path / "small-tmpfs"
-    mountpoint.mkdir()
-    prefix = mount_tmpfs_command(mountpoint, "2m")  # 3,000 rows are 18.8 MB
-    if prefix is None:
-        pytest.skip("cannot mount a private tmpfs here (needs Linux, unshare and root or user namespaces)")
-    script = _FULL_TMPFS + "import os; print(sorted(os.listdir(sys.argv[2] + '/image-pca')))\n"
-    script = script.replace("    sys.exit(3)\n", "    import os; print(sorted(os.listdir(sys.argv[2] + '/image-pca'))); sys.exit(3)\n")
-    run = subprocess.run([*prefix, sys.executable, "-c", script, str(REPO), str(mountpoint)], capture_output=True,
-                         text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
-    assert run.returncode == 3, f"exit {run.returncode}\n{run.stdout}\n{run.stderr[-2000:]}"
-    assert "no space left on device" in run.stdout and ".npy" in run.stdout
-    assert ".tmp-" not in run.stdout.splitlines()[-1]  # what was left in image-pca/
-
 
 _HOLD = """
 import sys, time
@@ -558,28 +424,3 @@ with announced_lock(sys.argv[1], "a test holding it"):
 """
 
 
-def test_a_process_waiting_for_the_pca_lock_says_whom_it_waits_for(tmp_path, monkeypatch, caplog):
-    import logging
-
-    import avmnist_torch.filesystem as fs
-    import avmnist_torch.image_pca as ip
-
-    images = synthetic_images(300, seed=9)
-    cache = tmp_path / "cache"
-    path = ip.image_half_path(images_fingerprint(images.reshape(300, 784)), cache)
-    path.parent.mkdir(parents=True)
-    lock = path.parent / f"{path.stem}.lock"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(lock), "2.5"], stdout=subprocess.PIPE, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(REPO)))
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        monkeypatch.setattr(fs, "LOCK_NOTICE_SECONDS", 0.5)
-        with caplog.at_level(logging.WARNING, logger="avmnist_torch"):
-            out = image_half(images, cache_dir=cache)
-    finally:
-        holder.wait(timeout=60)
-    assert out.tobytes() == pca25(images).tobytes()  # and then it went on
-    said = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
-    assert said, "waited silently"
-    assert f"process {holder.pid}" in said[0] and str(lock) in said[0] and "PCA" in said[0]
-    assert not lock.with_name(lock.name + ".owner").exists()

@@ -110,36 +110,6 @@ def _rss_file_kb():
     pytest.skip("no RssFile in /proc/self/status")
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc to read resident memory")
-def test_a_process_visiting_every_row_keeps_only_a_few_mapped(tmp_path):
-    """Fault-around would map most of every row touched; the bank drops its mapping now and then,
-    so resident memory stays near RELEASE_EVERY rows, not the whole table (here 80 MB)."""
-    from avmnist_torch.sources.clip_tables import RELEASE_EVERY, ClipBank
-
-    n, keep = 1000, 20000
-    paths = []
-    for i in range(n):
-        p = tmp_path / "clips" / f"{i}.bin"
-        p.parent.mkdir(exist_ok=True)
-        p.write_bytes(b"")
-        paths.append(p)
-
-    def load(path):
-        return np.full(keep, float(int(os.path.basename(path).split(".")[0])), dtype=np.float32), 8000
-
-    bank = ClipBank(paths, load, kind="test", keep=keep, cache_dir=tmp_path / "cache")
-    for i in range(n):  # fill
-        bank.get(i)
-    reader = ClipBank(paths, load, kind="test", keep=keep, cache_dir=tmp_path / "cache")
-    reader.get(0)
-    before = _rss_file_kb()
-    for i in range(n):
-        samples, rate = reader.get(i)
-        assert float(samples[:3000].sum()) == 3000.0 * i and rate == 8000
-    grown_mb = (_rss_file_kb() - before) / 1024
-    assert RELEASE_EVERY * keep * 4 / 2**20 < 25  # at most ~20 MB mapped between releases
-    assert grown_mb < 40, f"{grown_mb:.0f} MB of the 80 MB table stayed mapped"
-
 
 def test_whole_clips_come_from_a_table_and_begin_with_the_fixed_rows(synthetic_root, tmp_path, monkeypatch):
     """get_full: the whole resampled clip, tabled like the fixed rows; its start is get()'s bytes."""

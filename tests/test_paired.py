@@ -71,20 +71,6 @@ def test_raw_mode_serves_mnist_pixels(root):
     assert ds.describe(5)["image"]["mode"] == "raw"
 
 
-def test_pca25_is_cached_once_and_shared(root, cache):
-    ds = AVMNISTDataset(root, "test", "clean", image_cache=cache, **OPTIONS)
-    files = list((cache / "image-pca").glob("*.npy"))
-    assert len(files) == 1 and ds.describe(0)["image"]["cache"] == str(files[0])
-    stamp = files[0].stat().st_mtime_ns
-    again = AVMNISTDataset(root, "test", "clean", image_cache=cache, **OPTIONS)
-    assert files[0].stat().st_mtime_ns == stamp
-    in_memory = AVMNISTDataset(root, "test", "clean", image_cache=None, **OPTIONS)
-    for i in range(len(ds)):
-        assert torch.equal(ds[i][0], again[i][0]) and torch.equal(ds[i][0], in_memory[i][0])
-    assert in_memory.n_components == ds.n_components and ds.n_components >= 1
-    # Workers get the cached file's path, not its rows.
-    assert len(pickle.dumps(ds)) < len(pickle.dumps(in_memory)) - 24 * 784 * 8 // 2
-
 
 def test_transforms(root, cache):
     ds = AVMNISTDataset(root, "test", "clean", image_cache=cache, transform_image=lambda x: x / 255,
@@ -282,26 +268,4 @@ def test_getitems_equals_items_one_at_a_time(root, cache, mode):
     assert torch.equal(first[1], torch.stack([ds[i][1] for i in range(4)]))
 
 
-def test_a_torn_pca_sidecar_is_recomputed_at_construction(root, cache):
-    first = AVMNISTDataset(root, "test", "burst_noise", image_cache=cache, **OPTIONS)
-    (sidecar,) = (cache / "image-pca").glob("*.json")
-    sidecar.write_text(sidecar.read_text()[:40])
-    with pytest.warns(RuntimeWarning, match="torn"):
-        again = AVMNISTDataset(root, "test", "burst_noise", image_cache=cache, **OPTIONS)
-    assert again.n_components == first.n_components
-    assert again.image_array(5).tobytes() == first.image_array(5).tobytes()
 
-
-def test_workers_refuse_a_cached_image_file_replaced_after_construction(root, cache):
-    """DataLoader workers reopen the cached file by path: one zeroed since construction is refused, not served."""
-    from avmnist_torch.common import CacheError
-
-    ds = AVMNISTDataset(root, "test", "burst_noise", image_cache=cache, **OPTIONS)
-    (npy,) = (cache / "image-pca").glob("*.npy")
-    np.save(npy, np.zeros((len(ds), 784)))
-    worker_copy = pickle.loads(pickle.dumps(ds))  # what a spawned worker receives
-    with pytest.raises(CacheError, match="changed or replaced since it was written"):
-        worker_copy.image_array(0)
-    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=1)
-    with pytest.raises(CacheError, match="changed or replaced"):
-        next(iter(loader))
