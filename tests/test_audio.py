@@ -85,7 +85,7 @@ def test_an_absurd_sample_rate_is_refused_naming_the_file(tmp_path, subtype):
         with pytest.raises(AudioFileError, match=rf"rate_{subtype}.wav: its header gives a sample rate of {rate:,} Hz, "
                                                  r"outside 1,000 to 384,000 Hz"):
             load_wav(path)
-        with pytest.raises(AudioFileError, match=rf"1 unusable recording file\(s\): .*rate_{subtype}.wav: .*{rate:,} Hz"):
+        with pytest.raises(AudioFileError, match=rf"unusable recording file\(s\): .*rate_{subtype}.wav: .*{rate:,} Hz"):
             check_audio_files([path], what="recording")  # what a dataset runs at construction
     for rate in (1_000, 384_000):  # both ends are accepted
         _with_rate(path, rate)

@@ -90,7 +90,8 @@ def test_rerun_leaves_an_identical_image_file_alone(tree_with_mnist, tmp_path):
     export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False, check_mnist=False)
     image_file = out / "image" / "test_data.npy"
     before = image_file.stat()
-    again = export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False, check_mnist=False)
+    again = export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False,
+                   check_mnist=False)
     assert again == [out / "audio" / "test_data.npy", image_file]
     after = image_file.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
@@ -103,7 +104,8 @@ def test_a_different_image_file_already_there_is_kept_with_a_warning(tree_with_m
     theirs = np.random.default_rng(5).normal(size=(N_TEST, 784))
     np.save(out / "image" / "test_data.npy", theirs)
     with pytest.warns(ImageHalfSkipped, match=r"test_data\.npy: kept as it is, not replaced"):
-        paths = export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False, check_mnist=False)
+        paths = export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False,
+                       check_mnist=False)
     assert paths == [out / "audio" / "test_data.npy"]
     assert np.array_equal(np.load(out / "image" / "test_data.npy"), theirs)
 
@@ -141,7 +143,8 @@ def test_images_argument_finds_a_folder_elsewhere(tree, tmp_path):
     elsewhere = _add_mnist(tree, tmp_path / "my-mnist")
     assert not (tree / "mnist").exists()
     out = tmp_path / "mb"
-    paths = export(tree, "test", "burst_noise", out=out, layout="multibench", images=elsewhere, progress=False, check_mnist=False)
+    paths = export(tree, "test", "burst_noise", out=out, layout="multibench", images=elsewhere, progress=False,
+                   check_mnist=False)
     assert paths[-1] == out / "image" / "test_data.npy"
     want = image_half(read_idx_images(elsewhere / "t10k-images-idx3-ubyte.gz", check=False), cache_dir=None)
     assert np.array_equal(np.load(paths[-1]), want)

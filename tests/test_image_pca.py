@@ -295,7 +295,8 @@ def test_cache_from_a_path(tmp_path, train_sized, monkeypatch):
     (root / "mnist").mkdir(parents=True)
     write_idx_images(root / "mnist" / "train-images-idx3-ubyte.gz", train_sized[:3000])
     # synthetic images under MNIST's name: their md5 stands in for MNIST's published one
-    monkeypatch.setitem(mnist_idx.MNIST_IMAGE_RAW_MD5, "train", hashlib.md5(idx3_image_bytes(train_sized[:3000])).hexdigest())
+    monkeypatch.setitem(mnist_idx.MNIST_IMAGE_RAW_MD5, "train",
+                        hashlib.md5(idx3_image_bytes(train_sized[:3000])).hexdigest())
     from_root = image_half(root, "train", cache_dir=tmp_path / "c")
     from_file = image_half(root / "mnist" / "train-images-idx3-ubyte.gz", cache_dir=None)
     assert from_root.tobytes() == from_file.tobytes()

@@ -257,7 +257,8 @@ def test_download_fetches_the_image_files_only_when_the_image_half_needs_them(tm
 def test_getitems_equals_items_one_at_a_time(root, cache, mode):
     """A batch (what the DataLoader asks for) is exactly the items one by one, transforms included."""
     ds = AVMNISTDataset(root, "test", "burst_noise", image=mode, image_cache=cache,
-                        transform_image=lambda x: x.float() / 255, target_transform=lambda y: y + 100, check_mnist=False)
+                        transform_image=lambda x: x.float() / 255, target_transform=lambda y: y + 100,
+                        check_mnist=False)
     indices = [5, 0, 23, 5, -1, 7]
     batch = ds.__getitems__(indices)
     assert len(batch) == len(indices)
