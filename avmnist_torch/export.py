@@ -248,7 +248,7 @@ class ImageHalfSkipped(UserWarning):
 
 
 def _image_sources(root: Optional[PathLike], images: Optional[PathLike], splits: Sequence[str],
-                   labels: Dict[str, np.ndarray]) -> Dict[str, Tuple[Path, np.ndarray]]:
+                   labels: Dict[str, np.ndarray], check_mnist: bool = True) -> Dict[str, Tuple[Path, np.ndarray]]:
     """Each split's MNIST image file and pixels, checked against the split's labels.
 
     Runs before any row is rendered, so that a wrong pairing costs nothing. `images` given
@@ -273,8 +273,8 @@ def _image_sources(root: Optional[PathLike], images: Optional[PathLike], splits:
             except SourceError:
                 missing.append(split)
                 continue
-        pixels = read_idx_images(image_file)
-        check_pairing(image_file, pixels, labels[split], split)
+        pixels = read_idx_images(image_file, check=check_mnist)
+        check_pairing(image_file, pixels, labels[split], split, check_mnist=check_mnist)
         found[split] = (image_file, pixels)
     if missing:
         where = f"no MNIST {'/'.join(missing)} image file under {root}" if root is not None else \
@@ -304,6 +304,7 @@ def export(
     style: Optional[str] = None,
     progress: bool = True,
     images: Optional[PathLike] = None,
+    check_mnist: bool = True,
     **dataset_kwargs: Any,
 ) -> List[Path]:
     """Generate whole splits into files, with their labels and image half.
@@ -344,6 +345,10 @@ def export(
         for one split) or a folder searched like `root` (``mnist/``,
         torchvision's ``MNIST/raw/``, or the folder itself). Default: look
         under `root`.
+    check_mnist : bool, default True
+        Image and label files under MNIST's names must hold MNIST's published
+        content (see :class:`~avmnist_torch.paired.AVMNISTDataset`); False takes
+        files of your own under those names.
 
     Returns
     -------
@@ -419,8 +424,8 @@ def export(
         return AudioItemGenerator(root, sp, sc, seed=seed, renderer=renderer, style=style, **dataset_kwargs)
 
     first = {sp: items_for(schemes[0], sp) for sp in splits} if with_images else {}
-    image_sources = _image_sources(root, images, splits, {sp: ds.labels for sp, ds in first.items()}) \
-        if with_images else {}
+    image_sources = _image_sources(root, images, splits, {sp: ds.labels for sp, ds in first.items()},
+                                   check_mnist) if with_images else {}
     # Provenance only (not compared): lets `verify` find the sources again.
     made_from = {"root": None if root is None else str(Path(root).resolve())}
     made_from.update({key: str(Path(v).resolve()) for key, v in dataset_kwargs.items()

@@ -69,7 +69,8 @@ def _check_count(count: int, labels: np.ndarray, origin: Path, split: str) -> No
         )
 
 
-def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, split: str) -> str:
+def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, split: str, *,
+                  check_mnist: bool = True) -> str:
     """Check that image ``i`` of `image_file` shows digit ``labels[i]``, for every ``i``.
 
     Used by :class:`AVMNISTDataset` at construction and meant for anything that writes both
@@ -86,6 +87,9 @@ def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, 
     labels : numpy.ndarray
         The AV-MNIST labels of the split (what the audio half follows).
     split : {"train", "test"}
+    check_mnist : bool, default True
+        A label file beside the images under MNIST's name must hold MNIST's labels
+        (see :func:`~avmnist_torch.sources.mnist_idx.check_published`).
 
     Returns
     -------
@@ -103,7 +107,7 @@ def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, 
     beside = find_labels_beside(image_file, split)
     if beside is not None:
         try:
-            theirs = read_idx_labels(beside)
+            theirs = read_idx_labels(beside, check=check_mnist)
         except ValueError as err:
             raise SourceError(str(err)) from None
         if len(theirs) != len(labels) or not np.array_equal(theirs, labels):
@@ -167,14 +171,20 @@ class ImageHalf:
     image_cache : path, "auto" or None
         Where the ``"pca25"`` rows are kept (see
         :func:`~avmnist_torch.image_pca.image_half`); None computes them in this process.
+    check_mnist : bool, default True
+        MNIST's image file, and the label file beside it, when under MNIST's names
+        (``t10k-images-idx3-ubyte[.gz]``, ...), must hold MNIST's published content (md5,
+        once per process per file). False takes files of your own under those names
+        (synthetic or altered images in MNIST's layout), paired by the label file beside them.
 
     Raises
     ------
     ParameterError
         An unknown `image` mode.
     SourceError
-        The image file is missing or broken, its number of images is not the
-        number of labels, or its images' own labels differ from `labels`.
+        The image file is missing or broken, is under MNIST's name but not
+        MNIST's (with `check_mnist`), its number of images is not the number of
+        labels, or its images' own labels differ from `labels`.
 
     Notes
     -----
@@ -193,6 +203,7 @@ class ImageHalf:
         image_file: Optional[PathLike] = None,
         images: Optional[PathLike] = None,
         image_cache: Union[PathLike, str, None] = "auto",
+        check_mnist: bool = True,
     ) -> None:
         check_split(split)
         self.split = split
@@ -227,8 +238,8 @@ class ImageHalf:
             self.file = source if source.is_file() else find_mnist_images(source, split)
         except SourceError as err:
             raise SourceError(f"image={image!r} makes the image half from MNIST's {split} images: {err}") from None
-        pixels = read_idx_images(self.file)
-        self.pairing = check_pairing(self.file, pixels, labels, split)
+        pixels = read_idx_images(self.file, check=check_mnist)
+        self.pairing = check_pairing(self.file, pixels, labels, split, check_mnist=check_mnist)
         if image == "raw":
             self._memory = pixels
         elif image_cache is None:

@@ -208,6 +208,7 @@ def preview(
     renderer: str = "fast",
     style: Optional[str] = None,
     images: Union[bool, PathLike] = False,
+    check_mnist: bool = True,
     **dataset_kwargs: Any,
 ) -> Path:
     """Draw a PNG grid: one item under every scheme (and clean), then a few random items.
@@ -239,6 +240,9 @@ def preview(
         `split`, or a folder searched like `root`. Images are paired through
         :class:`~avmnist_torch.paired.AVMNISTDataset`, so their labels are checked against
         the audio's.
+    check_mnist : bool, default True
+        With `images`: as for :class:`~avmnist_torch.paired.AVMNISTDataset` (False takes
+        image files of your own under MNIST's names).
 
     Returns
     -------
@@ -257,7 +261,8 @@ def preview(
         ``out`` cannot be written.
     """
     schemes = _checked_schemes(schemes, random_items)
-    paired = _paired_datasets(root, images, split, schemes[0], seed, renderer, style, dataset_kwargs) \
+    paired = _paired_datasets(root, images, split, schemes[0], seed, renderer, style,
+                              dict(dataset_kwargs, check_mnist=check_mnist)) \
         if images is not False and images is not None else None
     datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, seed=seed, renderer=renderer, style=style,
                                           **dataset_kwargs) for name in schemes}

@@ -72,6 +72,12 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     download : bool
         Download whatever is missing under `root` first: the audio half's sources
         and, unless `image_file` is given, MNIST's image files.
+    check_mnist : bool, default True
+        Files under MNIST's names (``t10k-images-idx3-ubyte[.gz]`` and the label
+        file beside it) must hold MNIST's published content, checked by md5 once
+        per process per file; a stale or blank copy is refused, naming it. False
+        takes images of your own under those names (synthetic or altered, in
+        MNIST's layout), paired by the label file beside them.
     **audio_options
         Passed to :class:`AVMNISTAudioDataset`: ``renderer``, ``style``,
         ``recordings``, ``noises``, ``labels``, ``clip_tables``, ``from_export``,
@@ -82,8 +88,9 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     Raises
     ------
     SourceError
-        At construction, if the image file is missing or broken, or its images do
-        not show the digits of the AV-MNIST labels.
+        At construction, if the image file is missing or broken, is under MNIST's
+        name but not MNIST's (see `check_mnist`), or its images do not show the
+        digits of the AV-MNIST labels.
     ParameterError
         For an unknown split or image mode.
     """
@@ -105,6 +112,7 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         target_transform: Optional[Callable] = None,
         image_cache: Union[PathLike, str, None] = "auto",
         download: bool = False,
+        check_mnist: bool = True,
         **audio_options: Any,
     ) -> None:
         for name in ("transform", "target_transform"):
@@ -121,7 +129,7 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         self.audio = AVMNISTAudioDataset(root, split, scheme, seed=seed, **audio_options)
         self.root = self.audio.root
         self.image_half = ImageHalf(root, split, self.audio.labels, image=image, image_file=image_file,
-                                    images=images, image_cache=image_cache)
+                                    images=images, image_cache=image_cache, check_mnist=check_mnist)
 
     # ------------------------------------------------------------------
     split = property(lambda self: self.audio.split, doc="``'train'`` or ``'test'``.")
@@ -201,7 +209,7 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
         A data root with MNIST's image files and the AV-MNIST labels
         (``root/avmnist/{split}_labels.npy``).
     split : {"train", "test"}
-    image, image_file, images, image_cache, download
+    image, image_file, images, image_cache, download, check_mnist
         As for :class:`AVMNISTDataset`.
     labels : path or array, optional
         The split's labels, if not under `root`.
@@ -224,6 +232,7 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
         target_transform: Optional[Callable] = None,
         image_cache: Union[PathLike, str, None] = "auto",
         download: bool = False,
+        check_mnist: bool = True,
     ) -> None:
         if download:
             resolve_sources(root, needs_noise=False, download=True, download_sources_of=SOURCES)
@@ -233,7 +242,7 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
         self.target_transform = target_transform
         self._labels = load_labels(labels if labels is not None else root, split)
         self.image_half = ImageHalf(root, split, self._labels, image=image, image_file=image_file,
-                                    images=images, image_cache=image_cache)
+                                    images=images, image_cache=image_cache, check_mnist=check_mnist)
 
     @property
     def labels(self) -> np.ndarray:

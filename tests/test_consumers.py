@@ -43,7 +43,7 @@ def root(synthetic_tree, tmp_path_factory) -> Path:
 def _package_items(root: Path, split: str, scheme: str):
     ds = AVMNISTAudioDataset(root, split=split, scheme=scheme)
     audio = ds.spectrograms(range(len(ds)))
-    pixels = read_idx_images(root / "mnist" / f"{PREFIX[split]}-images-idx3-ubyte.gz")
+    pixels = read_idx_images(root / "mnist" / f"{PREFIX[split]}-images-idx3-ubyte.gz", check=False)  # synthetic
     return audio, image_half(pixels, cache_dir=None), ds.labels
 
 
@@ -61,7 +61,7 @@ def test_thesis_datamodule_reads_a_notebook_layout_export(root, tmp_path, out_is
         shutil.copytree(root, base)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ImageHalfSkipped)
-        paths = export(base, "all", "burst_noise", out=None if out_is_root else base, progress=False,
+        paths = export(base, "all", "burst_noise", out=None if out_is_root else base, progress=False, check_mnist=False,
                        **({} if out_is_root else {"recordings": root / "recordings",
                                                   "noises": root / "noise_recordings", "labels": root,
                                                   "images": root / "mnist"}))
@@ -79,7 +79,7 @@ def test_thesis_reader_on_a_npy_file_reads_shifted_rows(root, tmp_path):
     """Why the notebook layout is raw: a .npy header shifts every item the thesis' code reads."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ImageHalfSkipped)
-        [path] = export(root, "test", "clean", out=tmp_path, format="npy", progress=False)[:1]
+        [path] = export(root, "test", "clean", out=tmp_path, format="npy", progress=False, check_mnist=False)[:1]
     shape = (N_TEST, 112, 112)
     read = np.memmap(path, mode="r", dtype="uint8", shape=shape)
     assert not np.array_equal(read, np.load(path))
@@ -93,7 +93,7 @@ def test_thesis_reader_on_a_npy_file_reads_shifted_rows(root, tmp_path):
 
 def test_multibench_loader_reads_a_multibench_layout_export(root, tmp_path):
     out = tmp_path / "mb"
-    paths = export(root, "all", "burst_noise", out=out, layout="multibench", progress=False)
+    paths = export(root, "all", "burst_noise", out=out, layout="multibench", progress=False, check_mnist=False)
     assert paths == [out / "audio" / "train_data.npy", out / "image" / "train_data.npy",
                      out / "audio" / "test_data.npy", out / "image" / "test_data.npy"]
     trains, valids, tests = multibench_items(str(out), N_TRAIN, N_TEST, 40)

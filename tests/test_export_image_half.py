@@ -2,7 +2,8 @@
 
 MNIST's image files are synthetic here (the real train images are not in ../shared/data), laid out
 where ``avmnist download`` puts them: ``ROOT/mnist/{train,t10k}-images-idx3-ubyte.gz`` with
-their idx1 label files beside them, which is what the pairing check reads.
+their idx1 label files beside them, which is what the pairing check reads. Being synthetic under
+MNIST's names, they are read with ``check_mnist=False`` (``check=False``).
 """
 
 from __future__ import annotations
@@ -31,15 +32,20 @@ N_TRAIN, N_TEST = 48, 30
 PREFIX = {"train": "train", "test": "t10k"}
 
 
-def _add_mnist(root: Path, folder: Path = None, *, labels_of=None) -> Path:
-    """MNIST-format images (and their labels) for the tree's labels, in ``root/mnist`` or `folder`."""
+def _add_mnist(root: Path, folder: Path = None, *, labels_of=None, prefix: str = "") -> Path:
+    """MNIST-format images (and their labels) for the tree's labels, in ``root/mnist`` or `folder`.
+
+    `prefix` goes before MNIST's names (``synthetic-t10k-images-idx3-ubyte.gz``): files of one's own,
+    which no md5 check applies to.
+    """
     folder = folder if folder is not None else root / "mnist"
     folder.mkdir(parents=True, exist_ok=True)
     for seed, split in enumerate(("train", "test")):
         labels = np.load(root / "avmnist" / f"{split}_labels.npy")
-        write_idx_images(folder / f"{PREFIX[split]}-images-idx3-ubyte.gz", synthetic_images(len(labels), seed + 1))
+        write_idx_images(folder / f"{prefix}{PREFIX[split]}-images-idx3-ubyte.gz",
+                         synthetic_images(len(labels), seed + 1))
         beside = labels if labels_of is None else labels_of(split, labels)
-        write_idx_labels(folder / f"{PREFIX[split]}-labels-idx1-ubyte.gz", beside)
+        write_idx_labels(folder / f"{prefix}{PREFIX[split]}-labels-idx1-ubyte.gz", beside)
     return folder
 
 
@@ -59,12 +65,12 @@ def tree_with_mnist(tmp_path_factory, tree) -> Path:
 
 
 def _pixels(root: Path, split: str) -> np.ndarray:
-    return read_idx_images(root / "mnist" / f"{PREFIX[split]}-images-idx3-ubyte.gz")
+    return read_idx_images(root / "mnist" / f"{PREFIX[split]}-images-idx3-ubyte.gz", check=False)
 
 
 def test_notebook_layout_gets_labels_and_image_half_where_the_notebook_reads_them(tree_with_mnist, tmp_path):
     out = tmp_path / "DATA"
-    paths = export(tree_with_mnist, "test", "burst_noise", out=out, progress=False)
+    paths = export(tree_with_mnist, "test", "burst_noise", out=out, progress=False, check_mnist=False)
     base = out / "avmnist"
     assert paths == [base / "audio" / "test_data_augmented_burst_noise.npy", base / "image" / "test_data.npy"]
     assert np.array_equal(np.load(base / "image" / "test_data.npy"),
@@ -76,15 +82,16 @@ def test_notebook_layout_gets_labels_and_image_half_where_the_notebook_reads_the
     np.save(base / "test_labels.npy", labels[::-1])
     (base / "audio" / "test_data_augmented_burst_noise.npy").unlink()
     with pytest.raises(StorageError, match=r"test_labels\.npy: holds other labels than this export's test split"):
-        export(tree_with_mnist, "test", "burst_noise", out=out, progress=False)
+        export(tree_with_mnist, "test", "burst_noise", out=out, progress=False, check_mnist=False)
 
 
 def test_rerun_leaves_an_identical_image_file_alone(tree_with_mnist, tmp_path):
     out = tmp_path / "mb"
-    export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False)
+    export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False, check_mnist=False)
     image_file = out / "image" / "test_data.npy"
     before = image_file.stat()
-    again = export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False)
+    again = export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False,
+                   check_mnist=False)
     assert again == [out / "audio" / "test_data.npy", image_file]
     after = image_file.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
@@ -97,7 +104,8 @@ def test_a_different_image_file_already_there_is_kept_with_a_warning(tree_with_m
     theirs = np.random.default_rng(5).normal(size=(N_TEST, 784))
     np.save(out / "image" / "test_data.npy", theirs)
     with pytest.warns(ImageHalfSkipped, match=r"test_data\.npy: kept as it is, not replaced"):
-        paths = export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False)
+        paths = export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False,
+                       check_mnist=False)
     assert paths == [out / "audio" / "test_data.npy"]
     assert np.array_equal(np.load(out / "image" / "test_data.npy"), theirs)
 
@@ -105,7 +113,7 @@ def test_a_different_image_file_already_there_is_kept_with_a_warning(tree_with_m
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 def test_image_file_honours_the_umask_like_the_audio_file(tree_with_mnist, tmp_path):
     out = tmp_path / "mb"
-    export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False)
+    export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", progress=False, check_mnist=False)
     audio_mode = stat.S_IMODE((out / "audio" / "test_data.npy").stat().st_mode)
     image_mode = stat.S_IMODE((out / "image" / "test_data.npy").stat().st_mode)
     assert image_mode == audio_mode and image_mode & stat.S_IRGRP  # mkstemp's 0600 would fail both
@@ -118,7 +126,7 @@ def test_mismatched_pairing_is_refused_before_anything_is_written(tree, tmp_path
     _add_mnist(root, labels_of=lambda split, y: (y + 1) % 10)
     out = tmp_path / "mb"
     with pytest.raises(SourceError, match=r"t10k-labels-idx1-ubyte\.gz.*differ from the AV-MNIST test labels"):
-        export(root, "test", "burst_noise", out=out, layout="multibench", progress=False)
+        export(root, "test", "burst_noise", out=out, layout="multibench", progress=False, check_mnist=False)
     assert not out.exists()  # no audio rendered, no labels, nothing under image/
 
 
@@ -127,7 +135,7 @@ def test_images_of_the_other_split_are_refused(tree_with_mnist, tmp_path):
     train_images = tree_with_mnist / "mnist" / "train-images-idx3-ubyte.gz"
     with pytest.raises(SourceError, match=f"{N_TRAIN} images but {N_TEST} AV-MNIST test labels"):
         export(tree_with_mnist, "test", "burst_noise", out=out, layout="multibench", images=train_images,
-               progress=False)
+               progress=False, check_mnist=False)
     assert not out.exists()
 
 
@@ -135,26 +143,27 @@ def test_images_argument_finds_a_folder_elsewhere(tree, tmp_path):
     elsewhere = _add_mnist(tree, tmp_path / "my-mnist")
     assert not (tree / "mnist").exists()
     out = tmp_path / "mb"
-    paths = export(tree, "test", "burst_noise", out=out, layout="multibench", images=elsewhere, progress=False)
+    paths = export(tree, "test", "burst_noise", out=out, layout="multibench", images=elsewhere, progress=False,
+                   check_mnist=False)
     assert paths[-1] == out / "image" / "test_data.npy"
-    want = image_half(read_idx_images(elsewhere / "t10k-images-idx3-ubyte.gz"), cache_dir=None)
+    want = image_half(read_idx_images(elsewhere / "t10k-images-idx3-ubyte.gz", check=False), cache_dir=None)
     assert np.array_equal(np.load(paths[-1]), want)
 
 
 def test_images_given_but_not_there_is_an_error(tree, tmp_path):
     with pytest.raises(SourceError, match="no MNIST test image file under"):
         export(tree, "test", "burst_noise", out=tmp_path / "mb", layout="multibench", images=tmp_path / "empty",
-               progress=False)
+               progress=False, check_mnist=False)
     assert not (tmp_path / "mb").exists()
 
 
 def test_images_with_out_naming_one_file_is_a_parameter_error(tree_with_mnist, tmp_path):
     with pytest.raises(ParameterError, match="names one .npy file, which gets no image half"):
         export(tree_with_mnist, "test", "burst_noise", out=tmp_path / "x.npy", images=tree_with_mnist,
-               progress=False)
+               progress=False, check_mnist=False)
     with pytest.raises(ParameterError, match="one file, but 2 splits"):
         export(tree_with_mnist, "all", "burst_noise", out=tmp_path / "mb", layout="multibench",
-               images=tree_with_mnist / "mnist" / "t10k-images-idx3-ubyte.gz", progress=False)
+               images=tree_with_mnist / "mnist" / "t10k-images-idx3-ubyte.gz", progress=False, check_mnist=False)
 
 
 def test_missing_images_warn_and_write_the_audio_then_a_rerun_adds_them(tree, tmp_path):
@@ -162,7 +171,7 @@ def test_missing_images_warn_and_write_the_audio_then_a_rerun_adds_them(tree, tm
     shutil.copytree(tree, root)
     out = tmp_path / "mb"
     with pytest.warns(ImageHalfSkipped) as caught:
-        paths = export(root, "all", "burst_noise", out=out, layout="multibench", progress=False)
+        paths = export(root, "all", "burst_noise", out=out, layout="multibench", progress=False, check_mnist=False)
     assert len(caught) == 1
     message = str(caught[0].message)
     assert "\n" not in message and "no MNIST train/test image file under" in message
@@ -174,7 +183,7 @@ def test_missing_images_warn_and_write_the_audio_then_a_rerun_adds_them(tree, tm
     _add_mnist(root)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ImageHalfSkipped)
-        paths = export(root, "all", "burst_noise", out=out, layout="multibench", progress=False)
+        paths = export(root, "all", "burst_noise", out=out, layout="multibench", progress=False, check_mnist=False)
     assert out / "image" / "train_data.npy" in paths and out / "image" / "test_data.npy" in paths
     assert (out / "audio" / "test_data.npy").stat().st_mtime_ns == audio.st_mtime_ns  # not rendered again
 
@@ -183,15 +192,16 @@ def test_missing_images_warn_and_write_the_audio_then_a_rerun_adds_them(tree, tm
 
 
 def test_cli_images_option(tree, tmp_path, capsys):
-    elsewhere = _add_mnist(tree, tmp_path / "downloads")
+    # images of one's own go under a name of their own (no md5 check), their labels beside them named alike
+    elsewhere = _add_mnist(tree, tmp_path / "downloads", prefix="synthetic-")
     out = tmp_path / "mb"
     status = main(["export", "--root", str(tree), "--split", "test", "--scheme", "burst_noise", "--layout",
                    "multibench", "--out", str(out), "--quiet", "--images",
-                   str(elsewhere / "t10k-images-idx3-ubyte.gz")])
+                   str(elsewhere / "synthetic-t10k-images-idx3-ubyte.gz")])
     captured = capsys.readouterr()
     assert status == 0, captured.err
     assert captured.out.split() == [str(out / "audio" / "test_data.npy"), str(out / "image" / "test_data.npy")]
-    want = image_half(read_idx_images(elsewhere / "t10k-images-idx3-ubyte.gz"), cache_dir=None)
+    want = image_half(read_idx_images(elsewhere / "synthetic-t10k-images-idx3-ubyte.gz"), cache_dir=None)
     assert np.array_equal(np.load(out / "image" / "test_data.npy"), want)
 
 
@@ -224,10 +234,11 @@ def test_synthetic_tree_mnist_images_pair_with_its_labels(tmp_path):
     for split in ("train", "test"):
         labels = np.load(root / "avmnist" / f"{split}_labels.npy")
         image_file = root / "mnist" / f"{PREFIX[split]}-images-idx3-ubyte.gz"
-        pixels = read_idx_images(image_file)
+        pixels = read_idx_images(image_file, check=False)
         assert pixels.shape == (len(labels), 28, 28)
-        assert np.array_equal(read_idx_labels(root / "mnist" / f"{PREFIX[split]}-labels-idx1-ubyte.gz"), labels)
-        assert "labels beside the images" in check_pairing(image_file, pixels, labels, split)
+        assert np.array_equal(read_idx_labels(root / "mnist" / f"{PREFIX[split]}-labels-idx1-ubyte.gz", check=False),
+                              labels)
+        assert "labels beside the images" in check_pairing(image_file, pixels, labels, split, check_mnist=False)
     again = tmp_path / "again"
     shutil.copytree(plain, again)
     write_synthetic_mnist(again)
@@ -263,8 +274,8 @@ def test_real_shaped_image_half_through_the_loaders_image_steps(tmp_path):
         image_file = write_idx_images(folder / f"{PREFIX[split]}-images-idx3-ubyte.gz", pixels)
         write_idx_labels(folder / f"{PREFIX[split]}-labels-idx1-ubyte.gz", labels)
         # what export does for a split: check the pairing, then write the image half
-        check_pairing(image_file, read_idx_images(image_file), labels, split)
-        write_image_half(out / "image" / f"{split}_data.npy", image_file, cache_dir=tmp_path / "cache")
+        check_pairing(image_file, read_idx_images(image_file, check=False), labels, split, check_mnist=False)
+        write_image_half(out / "image" / f"{split}_data.npy", pixels, cache_dir=tmp_path / "cache")
         # MultiBench's get_dataloader, image steps: np.load, /= 255.0 in place, reshape (N, 28, 28)
         x = np.load(str(out) + f"/image/{split}_data.npy")
         x /= 255.0

@@ -92,7 +92,7 @@ def _trainer(**kwargs):
 
 def test_fit_and_test_with_a_real_trainer(tree):
     dm = AVMNISTDataModule(tree, "burst_noise", batch_size=16, val_size=20, num_workers=2, split_seed=3,
-                           dataset_options={"image_cache": None})
+                           dataset_options={"image_cache": None, "check_mnist": False})
     model = _Tiny("both")
     trainer = _trainer(max_steps=8, val_check_interval=4, limit_val_batches=1.0)
     trainer.fit(model, datamodule=dm)
@@ -101,7 +101,7 @@ def test_fit_and_test_with_a_real_trainer(tree):
     train_idx, val_idx = train_validation_split(120, 20, seed=3)
     assert dm.train_dataset.indices == train_idx.tolist() and dm.val_dataset.indices == val_idx.tolist()
 
-    plain = AVMNISTDataset(tree, "train", "burst_noise", image_cache=None)
+    plain = AVMNISTDataset(tree, "train", "burst_noise", image_cache=None, check_mnist=False)
     scale = DivideBy255()
     # the first training batch of epoch 0: the sampler's order over the train indices, scaled
     order = [train_idx[k] for k in EpochSampler(dm.train_dataset, seed=3).order(0)]
@@ -126,7 +126,7 @@ def test_fit_and_test_with_a_real_trainer(tree):
 @pytest.mark.parametrize("modality", ["audio", "image"])
 def test_one_modality(tree, modality):
     dm = AVMNISTDataModule(tree, "distorted", modality=modality, batch_size=8, val_size=20, num_workers=0,
-                           shuffle=False, dataset_options={"image_cache": None})
+                           shuffle=False, dataset_options={"image_cache": None, "check_mnist": False})
     dm.setup("fit")
     x, y = next(iter(dm.train_dataloader()))
     first = dm.train_dataset.indices[:8]
@@ -134,7 +134,7 @@ def test_one_modality(tree, modality):
         ds = AVMNISTAudioDataset(tree, "train", "distorted")
         expected = torch.stack([ds[i][0] for i in first])
     else:
-        ds = AVMNISTDataset(tree, "train", "distorted", image_cache=None)
+        ds = AVMNISTDataset(tree, "train", "distorted", image_cache=None, check_mnist=False)
         expected = torch.stack([ds[i][0] for i in first])
     assert x.dtype == torch.float32 and y.dtype == torch.int64
     assert torch.equal(x, DivideBy255()(expected))
@@ -211,7 +211,7 @@ def test_bad_options_are_refused(tree):
     with pytest.raises(ParameterError, match="no dataset takes seed"):
         AVMNISTDataModule(tree, dataset_options={"seed": 3})
     with pytest.raises(ParameterError, match="val_size"):
-        AVMNISTDataModule(tree, val_size=120, num_workers=0).setup("fit")
+        AVMNISTDataModule(tree, val_size=120, num_workers=0, dataset_options={"check_mnist": False}).setup("fit")
 
 
 def test_per_epoch_draws_reach_persistent_spawned_workers(tree):

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _mnist_fixtures import synthetic_images, write_idx_images, write_idx_labels
+from avmnist_torch.common import SourceError
+from avmnist_torch.paired import AVMNISTImageDataset
+from avmnist_torch.sources.labels import load_labels
 from avmnist_torch.sources.mnist_idx import (
     MNIST_LABEL_FILES,
     MNIST_RAW_MD5,
+    find_labels_beside,
+    find_mnist_images,
     find_torchvision_mnist_labels,
     idx1_label_bytes,
+    idx3_image_bytes,
     labels_md5,
+    read_idx_images,
     read_idx_labels,
 )
 
@@ -102,7 +111,7 @@ def test_find_torchvision_layouts(tmp_path, layout, compressed):
         found = find_torchvision_mnist_labels(given, split)
         assert found.parent == raw_dir
         assert found.name == name + (".gz" if compressed else "")
-        np.testing.assert_array_equal(read_idx_labels(found), labels)
+        np.testing.assert_array_equal(read_idx_labels(found, check=False), labels)  # synthetic, under MNIST's names
 
 
 def test_find_prefers_decompressed(tmp_path):
@@ -145,3 +154,122 @@ def test_one_changed_label_changes_md5():
     labels = _real_labels("test").copy()
     labels[1234] = (labels[1234] + 1) % 10
     assert labels_md5(labels) != MNIST_RAW_MD5["test"]
+
+
+# --------------------------------------------------------------------------------------------
+# Files under MNIST's names must be MNIST's (checked by md5 of the uncompressed bytes).
+
+
+def _as_published(monkeypatch, images: np.ndarray, labels: np.ndarray, split: str = "test") -> None:
+    """Make these small synthetic arrays MNIST's published test images and labels, for one test."""
+    from avmnist_torch.sources import mnist_idx
+
+    monkeypatch.setitem(mnist_idx.MNIST_IMAGE_RAW_MD5, split, hashlib.md5(idx3_image_bytes(images)).hexdigest())
+    monkeypatch.setitem(mnist_idx.MNIST_RAW_MD5, split, labels_md5(labels))
+    monkeypatch.setitem(mnist_idx.MNIST_LABEL_COUNTS, split, len(labels))
+
+
+@pytest.fixture()
+def published(tmp_path, monkeypatch):
+    """``root/mnist/`` holding this test's "MNIST": 6 test images and labels, as .gz."""
+    labels = np.array([7, 2, 1, 0, 4, 1])
+    images = synthetic_images(len(labels), seed=5)
+    _as_published(monkeypatch, images, labels)
+    folder = tmp_path / "root" / "mnist"
+    folder.mkdir(parents=True)
+    write_idx_images(folder / "t10k-images-idx3-ubyte.gz", images)
+    write_idx_labels(folder / "t10k-labels-idx1-ubyte.gz", labels)
+    return folder, images, labels
+
+
+def test_a_blank_uncompressed_file_beside_the_gz_is_refused_naming_it(published):
+    """The uncompressed file is found first; one of zeros (valid header) must not replace MNIST's images."""
+    folder, images, labels = published
+    blank = write_idx_images(folder / "t10k-images-idx3-ubyte", np.zeros_like(images), gz=False)
+    assert find_mnist_images(folder.parent, "test") == blank
+    with pytest.raises(SourceError, match=r"mnist/t10k-images-idx3-ubyte: not MNIST's test images") as err:
+        read_idx_images(blank)
+    message = str(err.value)
+    assert "every pixel is 0" in message and "read before the t10k-images-idx3-ubyte.gz beside it" in message
+    assert "Delete it or move it away" in message and "avmnist download" in message and "check_mnist=False" in message
+    # the same through a dataset, at construction
+    with pytest.raises(SourceError, match="t10k-images-idx3-ubyte: not MNIST's test images"):
+        AVMNISTImageDataset(folder.parent, "test", image="raw", labels=labels, image_cache=None)
+    # zeros through and through (no idx header either): refused too, naming it
+    blank.write_bytes(bytes(100))
+    with pytest.raises(SourceError, match=r"t10k-images-idx3-ubyte: magic number 0"):
+        read_idx_images(blank)
+    # deleted, as the message says: MNIST's .gz is used
+    blank.unlink()
+    ds = AVMNISTImageDataset(folder.parent, "test", image="raw", labels=labels, image_cache=None)
+    assert ds.image_half.file.name == "t10k-images-idx3-ubyte.gz" and np.array_equal(ds[2][0][0].numpy(), images[2])
+
+
+def test_mnist_files_pass_compressed_recompressed_or_not(published):
+    folder, images, labels = published
+    gz = folder / "t10k-images-idx3-ubyte.gz"
+    gz.write_bytes(gzip.compress(idx3_image_bytes(images), compresslevel=9))  # another .gz, same content
+    raw = write_idx_images(folder / "t10k-images-idx3-ubyte", images, gz=False)
+    for path in (gz, raw):
+        assert np.array_equal(read_idx_images(path), images)
+    assert np.array_equal(read_idx_labels(folder / "t10k-labels-idx1-ubyte.gz"), labels)
+
+
+def test_a_label_file_under_mnists_name_is_checked(published):
+    folder, _, labels = published
+    wrong = write_idx_labels(folder / "t10k-labels-idx1-ubyte.gz", np.roll(labels, 1))
+    with pytest.raises(SourceError, match=r"t10k-labels-idx1-ubyte.gz: not MNIST's test labels.*check_mnist=False"):
+        read_idx_labels(wrong)
+    with pytest.raises(SourceError, match="not MNIST's test labels"):  # also where labels are loaded
+        load_labels(wrong, "test")
+    assert np.array_equal(read_idx_labels(wrong, check=False), np.roll(labels, 1))
+
+
+def test_opting_out_files_of_your_own(published):
+    """check_mnist=False, or another name: synthetic or altered images in MNIST's format are paired by their labels."""
+    folder, images, labels = published
+    altered = 255 - images
+    write_idx_images(folder / "t10k-images-idx3-ubyte.gz", altered)
+    with pytest.raises(SourceError, match="not MNIST's test images"):
+        AVMNISTImageDataset(folder.parent, "test", image="raw", labels=labels, image_cache=None)
+    ds = AVMNISTImageDataset(folder.parent, "test", image="raw", labels=labels, image_cache=None, check_mnist=False)
+    assert np.array_equal(ds[0][0][0].numpy(), altered[0]) and "labels beside the images" in ds.image_half.pairing
+    # under a name of its own, with its label file named the same way: nothing to opt out of
+    own = write_idx_images(folder / "inverted-t10k-images-idx3-ubyte.gz", altered)
+    own_labels = write_idx_labels(folder / "inverted-t10k-labels-idx1-ubyte.gz", labels)
+    assert find_labels_beside(own, "test") == own_labels
+    ds = AVMNISTImageDataset(None, "test", image="raw", images=own, labels=labels, image_cache=None)
+    assert np.array_equal(ds[5][0][0].numpy(), altered[5]) and own_labels.name in ds.image_half.pairing
+
+
+def test_each_file_is_hashed_once_per_process_until_it_changes(published, monkeypatch):
+    from avmnist_torch.sources import mnist_idx
+
+    folder, images, _ = published
+    path = folder / "t10k-images-idx3-ubyte.gz"
+    hashed = []
+    md5 = hashlib.md5
+    monkeypatch.setattr(mnist_idx.hashlib, "md5", lambda data=b"": hashed.append(len(data)) or md5(data))
+    for _ in range(3):
+        read_idx_images(path)
+    assert len(hashed) <= 1  # the fixture's own reads may have hashed it already
+    before = len(hashed)
+    os.utime(path, ns=(1, 1))  # a new mtime and ctime: the file may have changed
+    read_idx_images(path)
+    assert len(hashed) == before + 1
+    write_idx_images(path, np.zeros_like(images))  # rewritten in place
+    with pytest.raises(SourceError, match="not MNIST's test images"):
+        read_idx_images(path)
+
+
+@pytest.mark.realdata
+def test_real_t10k_images_pass_and_a_copy_with_one_pixel_changed_does_not(tmp_path):
+    real = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
+    if not real.is_file():
+        pytest.skip(f"real MNIST test images not found at {real} (../shared/data is absent in a user's clone)")
+    images = read_idx_images(real)
+    changed = images.copy()
+    changed[9999, 27, 27] ^= 1
+    write_idx_images(tmp_path / "t10k-images-idx3-ubyte", changed, gz=False)
+    with pytest.raises(SourceError, match="not MNIST's test images"):
+        read_idx_images(tmp_path / "t10k-images-idx3-ubyte")

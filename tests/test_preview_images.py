@@ -28,10 +28,12 @@ def tree(synthetic_tree) -> Path:
 
 
 def test_side_by_side_png_has_a_row_per_item_and_a_column_per_image_and_scheme(tree, tmp_path):
-    out = preview(tree, tmp_path / "av.png", images=True, random_items=2, schemes=("burst_noise", "clean"))
+    out = preview(tree, tmp_path / "av.png", images=True, check_mnist=False, random_items=2,
+                  schemes=("burst_noise", "clean"))
     wide, high = _png_size(out)
     # 3 rows of 4 tiles (MNIST image, pca25 image half, two schemes): wider than high
-    more = preview(tree, tmp_path / "av5.png", images=True, random_items=4, schemes=("burst_noise", "clean"))
+    more = preview(tree, tmp_path / "av5.png", images=True, check_mnist=False, random_items=4,
+                   schemes=("burst_noise", "clean"))
     wide5, high5 = _png_size(more)
     assert wide5 == wide and high5 > high and wide > high
     audio_only = preview(tree, tmp_path / "audio.png", random_items=2, schemes=("burst_noise", "clean"))
@@ -46,18 +48,18 @@ def test_images_path_is_where_the_images_come_from(tree, tmp_path):
     shutil.move(str(root / "mnist"), str(elsewhere))
     kwargs = dict(random_items=2, schemes=("burst_noise", "clean"))
     with pytest.raises(SourceError, match="no MNIST test image file"):
-        preview(root, tmp_path / "none.png", images=True, **kwargs)
-    want = preview(tree, tmp_path / "want.png", images=True, **kwargs).read_bytes()
+        preview(root, tmp_path / "none.png", images=True, check_mnist=False, **kwargs)
+    want = preview(tree, tmp_path / "want.png", images=True, check_mnist=False, **kwargs).read_bytes()
     audio_only = preview(root, tmp_path / "audio.png", **kwargs).read_bytes()
     for images in (elsewhere / "t10k-images-idx3-ubyte.gz", elsewhere):  # the file, or a folder holding it
-        got = preview(root, tmp_path / "got.png", images=images, **kwargs).read_bytes()
+        got = preview(root, tmp_path / "got.png", images=images, check_mnist=False, **kwargs).read_bytes()
         assert got == want and got != audio_only, images
 
 
 def test_missing_images_are_a_clear_error(synthetic_tree, tmp_path):
     root = synthetic_tree(tmp_path / "no-mnist", n_train=8, n_test=6, noise_seconds=0.5)
     with pytest.raises(SourceError, match=r"(?s)no MNIST test image file under .*--only mnist_images.*--images PATH"):
-        preview(root, tmp_path / "av.png", images=True)
+        preview(root, tmp_path / "av.png", images=True, check_mnist=False)
     assert not (tmp_path / "av.png").exists()
 
 
@@ -67,12 +69,22 @@ def test_images_that_show_other_digits_are_refused(tree, tmp_path):
     labels = np.load(root / "avmnist" / "test_labels.npy")
     np.save(root / "avmnist" / "test_labels.npy", (labels + 1) % 10)  # the audio now says other digits
     with pytest.raises(SourceError, match="differ from the AV-MNIST test labels"):
-        preview(root, tmp_path / "av.png", images=True)
+        preview(root, tmp_path / "av.png", images=True, check_mnist=False)
 
 
 def test_cli_preview_images(synthetic_tree, tree, tmp_path, capsys):
     out = tmp_path / "av.png"
-    assert main(["preview", "--root", str(tree), "--out", str(out), "--images", "--random", "1"]) == 0
+    # the tree's image files are synthetic under MNIST's names: refused, in one line naming the file
+    assert main(["preview", "--root", str(tree), "--out", str(out), "--images", "--random", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("avmnist preview: error: ") and "t10k-images-idx3-ubyte.gz: not MNIST's test images" in err
+    # under names of their own (labels named alike beside them) they are the user's files, taken as they are
+    own = tmp_path / "own"
+    own.mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(tree / "mnist" / name, own / f"synthetic-{name}")
+    assert main(["preview", "--root", str(tree), "--out", str(out), "--images",
+                 str(own / "synthetic-t10k-images-idx3-ubyte.gz"), "--random", "1"]) == 0
     assert capsys.readouterr().out.strip() == str(out) and _png_size(out)[0] > 0
     missing = synthetic_tree(tmp_path / "no-mnist", n_train=8, n_test=6, noise_seconds=0.5)
     assert main(["preview", "--root", str(missing), "--out", str(tmp_path / "x.png"), "--images"]) == 1

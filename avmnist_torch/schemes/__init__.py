@@ -37,7 +37,10 @@ from .registry import (
     with_snr_range,
 )
 from .steps import (
+    MAX_DISTORTION,
+    MAX_MASKS,
     MIN_LENGTH,
+    SNR_LIMIT_DB,
     AddNoise,
     BandKeep,
     Distortion,
@@ -66,6 +69,9 @@ from .streams import SOURCES_STREAM, SPLIT_IDS, STEPS_STREAM, ItemRandom, epoch_
 
 __all__ = [
     "MIN_LENGTH",
+    "SNR_LIMIT_DB",
+    "MAX_MASKS",
+    "MAX_DISTORTION",
     "AddNoise",
     "TimeMasks",
     "FrequencyMasks",

@@ -27,6 +27,7 @@ from .steps import (
     Distortion,
     DownUpResample,
     FrequencyMasks,
+    SNR_LIMIT_DB,
     ItemContext,
     Step,
     TimeMasks,
@@ -117,6 +118,13 @@ def with_snr_range(scheme: Scheme, spread_db: float) -> Scheme:
     A value ``v`` becomes the range ``(v - spread_db, v + spread_db)``; a range
     ``(low, high)`` becomes ``(low - spread_db, high + spread_db)``. The name
     stays, so the items' streams stay keyed on it.
+
+    Raises
+    ------
+    ParameterError
+        If `spread_db` is not a finite number of decibels, 0 or more, or if a
+        widened range would leave -:data:`~avmnist_torch.schemes.steps.SNR_LIMIT_DB`
+        to :data:`~avmnist_torch.schemes.steps.SNR_LIMIT_DB` (-200 to 200 dB).
     """
     if not (_is_real(spread_db) and math.isfinite(spread_db) and spread_db >= 0):
         raise ParameterError(f"snr_range_db={spread_db!r}: must be a finite number of decibels, 0 or more")
@@ -124,6 +132,12 @@ def with_snr_range(scheme: Scheme, spread_db: float) -> Scheme:
     for step in scheme.steps:
         if isinstance(step, AddNoise):
             low, high = step.snr_db if isinstance(step.snr_db, tuple) else (step.snr_db, step.snr_db)
+            if low - spread_db < -SNR_LIMIT_DB or high + spread_db > SNR_LIMIT_DB:
+                raise ParameterError(
+                    f"snr_range_db={spread_db!r}: scheme {scheme.name!r} would draw SNRs from {low - spread_db:g} to "
+                    f"{high + spread_db:g} dB, outside the {-SNR_LIMIT_DB:g} to {SNR_LIMIT_DB:g} dB an AddNoise "
+                    f"step accepts; use at most {min(low + SNR_LIMIT_DB, SNR_LIMIT_DB - high):g}"
+                )
             step = dataclasses.replace(step, snr_db=(low - spread_db, high + spread_db))
         steps.append(step)
     return Scheme(scheme.name, tuple(steps))

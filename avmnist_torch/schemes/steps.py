@@ -34,8 +34,27 @@ from .streams import ItemRandom
 
 MIN_LENGTH = 2048
 
+#: The SNRs ``AddNoise`` accepts, in dB: -200 to 200. float32 holds about 144 dB between a
+#: signal and the smallest change to it, so beyond 200 dB either way the weaker of speech and
+#: noise no longer shows in the sum; and far beyond (``10 ** (snr_db / 20)`` past about 6,000 dB,
+#: the noise's gain in float32 past about 760 dB) the arithmetic overflows into an infinite or
+#: NaN waveform. Refused when the step is made, not while rendering.
+SNR_LIMIT_DB = 200.0
+
+#: The most masks a ``TimeMasks`` or ``FrequencyMasks`` step draws (the notebook draws 1 to 4):
+#: each is drawn and recorded per item, so a count in the millions would stall every item.
+MAX_MASKS = 1_000
+
+#: The largest ``Distortion`` factor (the notebook's is 2.0). ``tanh(factor * x)`` is already
+#: +-1 for all but the quietest samples long before it; a factor beyond float32's range
+#: (3.4e38) would turn the silent samples into NaN.
+MAX_DISTORTION = 1e6
+
 __all__ = [
     "MIN_LENGTH",
+    "SNR_LIMIT_DB",
+    "MAX_MASKS",
+    "MAX_DISTORTION",
     "ItemContext",
     "AddNoise",
     "TimeMasks",
@@ -280,10 +299,14 @@ def _check_number(step, name: str, value, *, low=None, high=None, low_open=False
 
 
 def _check_count(step, name: str, value) -> None:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not 0 <= value <= MAX_MASKS:
         raise ParameterError(
-            f"{type(step).__name__}({name}={value!r}): {name} must be a whole number, 0 or more"
+            f"{type(step).__name__}({name}={value!r}): {name} must be a whole number from 0 to {MAX_MASKS:,}"
         )
+
+
+def _in_snr_limits(value) -> bool:
+    return _is_real(value) and math.isfinite(value) and -SNR_LIMIT_DB <= value <= SNR_LIMIT_DB
 
 
 @dataclass(frozen=True)
@@ -302,16 +325,17 @@ class AddNoise:
     def __post_init__(self) -> None:
         if isinstance(self.snr_db, (tuple, list)):
             pair = tuple(self.snr_db)
-            if len(pair) != 2 or not all(_is_real(v) and math.isfinite(v) for v in pair) or pair[0] > pair[1]:
+            if len(pair) != 2 or not all(_in_snr_limits(v) for v in pair) or pair[0] > pair[1]:
                 raise ParameterError(
                     f"AddNoise(snr_db={self.snr_db!r}): a range of SNRs must be a (low, high) pair of finite "
-                    "numbers of decibels with low <= high"
+                    f"numbers of decibels from {-SNR_LIMIT_DB:g} to {SNR_LIMIT_DB:g}, with low <= high"
                 )
             # floats in a tuple, so a scheme made from a list is hashable and compares equal
             object.__setattr__(self, "snr_db", (float(pair[0]), float(pair[1])))
             return
-        _check_number(self, "snr_db", self.snr_db,
-                      what="a finite number of decibels (the notebook uses 0, 3 and 5), or a (low, high) pair")
+        _check_number(self, "snr_db", self.snr_db, low=-SNR_LIMIT_DB, high=SNR_LIMIT_DB,
+                      what=f"a finite number of decibels from {-SNR_LIMIT_DB:g} to {SNR_LIMIT_DB:g} (the notebook "
+                           "uses 0, 3 and 5), or a (low, high) pair of them")
 
     def draw_snr(self, ctx: ItemContext) -> float:
         """The SNR of this item: ``snr_db`` itself, or a uniform draw from its range (recorded)."""
@@ -440,8 +464,8 @@ class Distortion:
     recording_only = True
 
     def __post_init__(self) -> None:
-        _check_number(self, "factor", self.factor, low=0, low_open=True,
-                      what="a finite number above 0 (the notebook uses 2.0)")
+        _check_number(self, "factor", self.factor, low=0, low_open=True, high=MAX_DISTORTION,
+                      what=f"a finite number above 0 and at most {MAX_DISTORTION:g} (the notebook uses 2.0)")
 
     def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
         return distort(samples, self.factor)

@@ -11,6 +11,20 @@ import numpy as np
 
 from ..common import AudioFileError, PathLike
 
+#: The sample rates a recording or noise clip may have, in Hz, both ends included. FSDD is at
+#: 8 kHz and ESC-50 at 44.1 kHz; below 1 kHz an STFT of 2,048 samples spans seconds, and 384 kHz
+#: is the highest rate audio interfaces record at. A header outside says the file is damaged (a
+#: 2 GHz rate would ask the resampler for gigabytes per clip), so it is refused when read.
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 384_000
+
+
+def _rate_problem(sample_rate: int) -> Optional[str]:
+    """Why ``sample_rate`` is not a usable rate, or None."""
+    if MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        return None
+    return (f"its header gives a sample rate of {sample_rate:,} Hz, outside {MIN_SAMPLE_RATE:,} to "
+            f"{MAX_SAMPLE_RATE:,} Hz (damaged header?)")
 
 
 def _read_file(path: PathLike) -> bytes:
@@ -49,7 +63,9 @@ def load_wav(path: PathLike) -> Tuple[np.ndarray, int]:
     Raises
     ------
     AudioFileError
-        If the file is missing, unreadable, or holds no samples.
+        If the file is missing, unreadable, or holds no samples; if its header gives a
+        sample rate outside :data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE` (1 kHz to
+        384 kHz); or if a sample is NaN or infinite (possible in float wav files only).
     """
     try:
         data = _read_file(path)
@@ -59,8 +75,12 @@ def load_wav(path: PathLike) -> Tuple[np.ndarray, int]:
         raise AudioFileError(f"{path}: cannot read the file ({err})") from None
     fast = _read_pcm16_wav(data)
     if fast is not None:
+        # integer samples are always finite: only the rate can be wrong
         if fast[0].size == 0:
             raise AudioFileError(f"{path}: the file holds no samples")
+        problem = _rate_problem(fast[1])
+        if problem is not None:
+            raise AudioFileError(f"{path}: {problem}")
         return fast
 
     import soundfile
@@ -76,6 +96,16 @@ def load_wav(path: PathLike) -> Tuple[np.ndarray, int]:
         samples = np.mean(samples.T, axis=0)
     if samples.size == 0:
         raise AudioFileError(f"{path}: the file holds no samples")
+    problem = _rate_problem(int(sample_rate))
+    if problem is not None:
+        raise AudioFileError(f"{path}: {problem}")
+    finite = np.isfinite(samples)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise AudioFileError(
+            f"{path}: {bad.size:,} of its {samples.size:,} samples are NaN or infinite (the first at sample "
+            f"{int(bad[0]):,}: {samples[bad[0]]}); a float wav must hold finite samples"
+        )
     return np.ascontiguousarray(samples), int(sample_rate)
 
 
@@ -115,7 +145,8 @@ def _read_pcm16_wav(data: bytes) -> Optional[Tuple[np.ndarray, int]]:
 
 
 def check_audio_files(paths, *, what: str = "audio") -> List[Tuple[int, int]]:
-    """Open every file's header; raise :class:`AudioFileError` naming each unreadable or empty one.
+    """Open every file's header; raise :class:`AudioFileError` naming each unreadable or empty one, and each
+    whose sample rate is outside :data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE`.
 
     Costs about 0.1 ms a file (no samples are decoded), so a dataset can find a
     corrupt recording at construction instead of in a DataLoader worker.
@@ -133,6 +164,8 @@ def check_audio_files(paths, *, what: str = "audio") -> List[Tuple[int, int]]:
                 found.append((int(f.samplerate), int(f.frames)))
                 if f.frames == 0:
                     bad.append(f"{path}: the file holds no samples")
+                elif _rate_problem(int(f.samplerate)) is not None:
+                    bad.append(f"{path}: {_rate_problem(int(f.samplerate))}")
         except Exception as err:
             reason = "file not found" if not Path(path).is_file() else f"not a readable audio file ({err})"
             bad.append(f"{path}: {reason}")

@@ -7,14 +7,22 @@ layout back so that a label array can be checked against MNIST's published check
 
 The idx1 format: a 4-byte big-endian magic number 2049 (0x00000801: two zero bytes, type 0x08 =
 unsigned byte, 1 dimension), a 4-byte big-endian item count, then one unsigned byte per label.
+MNIST's images (idx3) are read and found here too.
+
+A file under one of MNIST's names (``t10k-images-idx3-ubyte[.gz]``, ...) is taken for MNIST's:
+the readers check that its content is MNIST's published content (:func:`check_published`, once
+per process per file) unless told ``check=False``.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import struct
+import threading
 from pathlib import Path
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -75,6 +83,141 @@ MNIST_IMAGE_RAW_MD5 = {
 _HEADER = struct.Struct(">II")
 
 
+# --------------------------------------------------------------------------------------------
+# Files under MNIST's names must be MNIST's files.
+#
+# A file named like one MNIST publishes (``t10k-images-idx3-ubyte``, with or without ``.gz``) is
+# taken for MNIST's: the readers below check the md5 of its decompressed content against the
+# published one (so a re-compressed copy passes), and refuse anything else, naming the file. An
+# uncompressed file beside the ``.gz`` is read first, so a stale or blank one would otherwise
+# replace MNIST's images silently. Files under other names are the user's own and are not checked
+# (their pairing with the labels is, by the label file beside them); ``check=False`` skips the
+# check for files under MNIST's names too (synthetic or altered copies in MNIST's layout).
+
+#: md5s of decompressed contents, per file identity (device, inode, size, mtime, ctime): each file
+#: is hashed once per process, and a file replaced or rewritten since (a new ctime) again.
+_CONTENT_MD5: Dict[Tuple[int, ...], str] = {}
+_CONTENT_MD5_LOCK = threading.Lock()
+
+
+def published_file(path: str | Path) -> Optional[Tuple[str, str]]:
+    """``(kind, split)`` when `path`'s name is one MNIST publishes (``.gz`` or not), else None.
+
+    `kind` is ``"images"`` or ``"labels"``: ``t10k-images-idx3-ubyte.gz`` is ``("images", "test")``.
+    """
+    name = Path(path).name
+    name = name[:-3] if name.endswith(".gz") else name
+    for kind, files in (("images", MNIST_IMAGE_FILES), ("labels", MNIST_LABEL_FILES)):
+        for split, published in files.items():
+            if name == published:
+                return kind, split
+    return None
+
+
+def _identity(path: Path) -> Tuple[int, ...]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def content_md5(path: str | Path, data: Optional[bytes] = None, identity: Optional[Tuple[int, ...]] = None) -> str:
+    """md5 of `path`'s content, decompressed when it is gzip; computed once per process per file.
+
+    The result is kept under the file's identity (device, inode, size, mtime and ctime in ns), so
+    a file replaced or modified since is hashed again. `data`, when given, is that content already
+    read, and `identity` the file's identity taken before it was read (the readers pass both).
+    """
+    path = Path(path)
+    key = _identity(path) if identity is None else identity
+    with _CONTENT_MD5_LOCK:
+        known = _CONTENT_MD5.get(key)
+    if known is not None:
+        return known
+    if data is None:
+        data = _read_bytes(path)
+    digest = hashlib.md5(data).hexdigest()
+    if _identity(path) == key:  # not changed while it was read
+        with _CONTENT_MD5_LOCK:
+            _CONTENT_MD5[key] = digest
+    return digest
+
+
+def _what_it_is(path: Path, data: bytes, kind: str, split: str) -> str:
+    """What a file under MNIST's name holds instead, for the message."""
+    what = []
+    header = 16 if kind == "images" else _HEADER.size
+    count = MNIST_LABEL_COUNTS.get(split)
+    if count is not None:
+        size = header + count * (784 if kind == "images" else 1)
+        if len(data) != size:
+            what.append(f"{len(data):,} bytes uncompressed where MNIST's file has {size:,}")
+    if len(data) >= 4:
+        magic = int.from_bytes(data[:4], "big")
+        expected = 2051 if kind == "images" else IDX1_MAGIC
+        if magic != expected:
+            kinds = {IDX1_MAGIC: "an idx1 label file", 2051: "an idx3 image file"}
+            what.append(f"it is {kinds.get(magic, f'not an idx file (magic number {magic})')}")
+    if data and not data.strip(b"\x00"):
+        what.append("every byte is 0")
+    elif len(data) > header and not data[header:].strip(b"\x00"):
+        what.append(f"every {'pixel' if kind == 'images' else 'label'} is 0")
+    if not path.name.endswith(".gz") and path.with_name(path.name + ".gz").is_file():
+        what.append(f"it is read before the {path.name}.gz beside it")
+    return "; ".join(what) or "other content"
+
+
+def check_published(path: str | Path, data: Optional[bytes] = None,
+                    identity: Optional[Tuple[int, ...]] = None) -> None:
+    """Refuse a file under one of MNIST's names whose content is not MNIST's published content.
+
+    Does nothing for a file under another name. The md5 of the decompressed content is compared
+    with :data:`MNIST_IMAGE_RAW_MD5` or :data:`MNIST_RAW_MD5`, so the published ``.gz``, a
+    re-compressed copy and a decompressed copy all pass; each file is hashed once per process
+    (see :func:`content_md5`).
+
+    Parameters
+    ----------
+    path : str or Path
+    data : bytes, optional
+        The file's decompressed content, when the caller has read it already.
+    identity : tuple, optional
+        With `data`: the file's identity taken before it was read (see :func:`content_md5`).
+
+    Raises
+    ------
+    SourceError
+        Naming the file, the md5s, what the file is instead, and what to do.
+    """
+    published = published_file(path)
+    if published is None:
+        return
+    kind, split = published
+    path = Path(path)
+    want = (MNIST_IMAGE_RAW_MD5 if kind == "images" else MNIST_RAW_MD5)[split]
+    try:
+        got = content_md5(path, data, identity)
+    except ValueError as exc:  # not a readable gzip file
+        raise SourceError(str(exc)) from None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if got == want:
+        return
+    if data is None:
+        data = _read_bytes(path)
+    if kind == "images":
+        how = "'avmnist download --root DATA --only mnist_images' fetches MNIST's, checked"
+        own = "give the file another name and pass it as images=FILE (--images FILE), or pass check_mnist=False"
+    else:
+        how = ("MNIST's published images are recognised without it, and 'avmnist download --root DATA' fetches "
+               "MNIST's labels, checked")
+        own = "give it the name of its image file with labels-idx1 for images-idx3, or pass check_mnist=False"
+    raise SourceError(
+        f"{path}: not MNIST's {split} {kind}. A file under one of MNIST's names must hold MNIST's published "
+        f"content (md5 of the uncompressed bytes {want}); this one's md5 is {got} "
+        f"({_what_it_is(path, data, kind, split)}). Delete it or move it away ({how}); for {kind} of your own "
+        f"in MNIST's format, {own}"
+    )
+
+
 def _read_bytes(path: Path) -> bytes:
     with open(path, "rb") as f:
         head = f.read(2)
@@ -89,7 +232,7 @@ def _read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def read_idx_labels(path: str | Path) -> np.ndarray:
+def read_idx_labels(path: str | Path, *, check: bool = True) -> np.ndarray:
     """Read an MNIST idx1 label file, raw or gzip-compressed.
 
     Parameters
@@ -97,6 +240,10 @@ def read_idx_labels(path: str | Path) -> np.ndarray:
     path : str or Path
         An idx1 file such as ``train-labels-idx1-ubyte`` or ``t10k-labels-idx1-ubyte.gz``.
         Compression is detected from the file's content, not its name.
+    check : bool, default True
+        A file under one of MNIST's names must hold MNIST's published labels (see
+        :func:`check_published`); False reads it whatever it holds. Files under other names
+        are never checked.
 
     Returns
     -------
@@ -111,10 +258,13 @@ def read_idx_labels(path: str | Path) -> np.ndarray:
         If the file is not an idx1 unsigned-byte file (wrong magic number), if its length does
         not match the count in its header, or if a label is outside 0-9. The message names the
         file and what is wrong.
+    SourceError
+        (a ValueError) With `check`, a file under MNIST's name that is not MNIST's.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"MNIST label file not found: {path}")
+    identity = _identity(path) if check else None
     data = _read_bytes(path)
     if len(data) < _HEADER.size:
         raise ValueError(
@@ -137,6 +287,8 @@ def read_idx_labels(path: str | Path) -> np.ndarray:
     if labels.size and labels.max() > 9:
         bad = int(np.argmax(labels > 9))
         raise ValueError(f"{path}: label {labels[bad]} at index {bad} is not a digit 0-9")
+    if check:  # after the format checks, whose messages say more about a broken file
+        check_published(path, data, identity)
     return labels
 
 
@@ -236,7 +388,8 @@ def _image_file_bytes(path: Path) -> bytes:
         raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
-def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_IMAGE_SHAPE) -> np.ndarray:
+def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_IMAGE_SHAPE,
+                    check: bool = True) -> np.ndarray:
     """Read an MNIST idx3 image file, raw or gzip-compressed.
 
     Parameters
@@ -246,6 +399,10 @@ def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_I
         Compression is detected from the file's content, not its name.
     shape : (int, int) or None
         The image size the file must hold; default MNIST's (28, 28). None accepts any size.
+    check : bool, default True
+        A file under one of MNIST's names must hold MNIST's published images (see
+        :func:`check_published`; hashed once per process per file); False reads it whatever
+        it holds. Files under other names are never checked.
 
     Returns
     -------
@@ -257,11 +414,13 @@ def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_I
     SourceError
         If the file is missing or unreadable, is not an idx3 unsigned-byte file (wrong magic
         number; a label file is named as such), holds images of another size than `shape`, or is
-        shorter or longer than its header says. The message names the file and what is wrong.
+        shorter or longer than its header says; with `check`, if it is under MNIST's name but is
+        not MNIST's. The message names the file and what is wrong.
     """
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"MNIST image file not found: {path} (pass download=True, or run 'avmnist download --root DATA')")
+    identity = _identity(path) if check else None
     data = _image_file_bytes(path)
     magic = struct.unpack_from(">I", data)[0] if len(data) >= 4 else None
     if magic is not None and magic != IDX3_MAGIC:
@@ -287,6 +446,8 @@ def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_I
             f"{path}: header says {count} images of {rows}x{cols}, so {expected} bytes, but the file "
             f"has {len(data)} bytes ({what}); download it again"
         )
+    if check:  # after the format checks, whose messages say more about a broken file
+        check_published(path, data, identity)
     images = np.frombuffer(data, dtype=np.uint8, offset=_IDX3_HEADER.size).reshape(count, rows, cols)
     return images  # frombuffer over bytes: already read-only
 
@@ -358,16 +519,25 @@ def find_mnist_images(root: str | Path, split: str) -> Path:
 
 
 def find_labels_beside(image_file: str | Path, split: str) -> Path | None:
-    """MNIST's idx1 label file for `split` in the same folder as `image_file`, if there is one.
+    """The idx1 label file of `image_file`'s images, in the same folder, if there is one.
 
     MNIST ships images and labels side by side (so does torchvision's ``MNIST/raw``); the label
-    file beside an image file is what says which digit each image shows.
+    file beside an image file is what says which digit each image shows. Looked for, in this
+    order: the image file's name with ``images-idx3`` turned into ``labels-idx1`` (the idx
+    convention, so ``my-t10k-images-idx3-ubyte.gz`` has ``my-t10k-labels-idx1-ubyte[.gz]``),
+    then MNIST's label file for `split` (``t10k-labels-idx1-ubyte[.gz]``).
     """
-    folder = Path(image_file).parent
-    name = MNIST_LABEL_FILES[split]
-    for candidate in (folder / name, folder / (name + ".gz")):
-        if candidate.is_file():
-            return candidate
+    image_file = Path(image_file)
+    folder = image_file.parent
+    names = []
+    stem = image_file.name[:-3] if image_file.name.endswith(".gz") else image_file.name
+    if "images-idx3" in stem:
+        names.append(stem.replace("images-idx3", "labels-idx1"))
+    names.append(MNIST_LABEL_FILES[split])
+    for name in dict.fromkeys(names):
+        for candidate in (folder / name, folder / (name + ".gz")):
+            if candidate.is_file():
+                return candidate
     return None
 
 
@@ -380,4 +550,7 @@ __all__ += [
     "mnist_image_candidates",
     "find_mnist_images",
     "find_labels_beside",
+    "published_file",
+    "content_md5",
+    "check_published",
 ]
