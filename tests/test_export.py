@@ -264,3 +264,68 @@ def test_two_exporters_of_one_file_at_once_need_no_locks(synthetic_tree, tmp_pat
     assert np.array_equal(np.fromfile(path, np.uint8).reshape(-1, 112, 112), _dataset_rows(root, "train", "clean"))
     assert sorted(p.name for p in path.parent.iterdir()) == sorted(
         [path.name, f"{path.name}.json"])
+
+
+def test_cache_auto(synthetic_tree, tmp_path):
+    root = synthetic_tree(tmp_path / "auto", n_train=10, n_test=9, noise_seconds=0.5)
+    assert AVMNISTAudioDataset(root, split="test", scheme="distorted", from_export="auto").export is None
+    [path] = export(root, "test", "distorted", progress=False)
+    auto = AVMNISTAudioDataset(root, split="test", scheme="distorted", from_export="auto")
+    assert auto.export is not None and auto.export.path == str(path)
+    with pytest.warns(UserWarning, match=r"is not used: .* seed=0 \(file\) vs seed=5 \(dataset\)"):
+        other = AVMNISTAudioDataset(root, split="test", scheme="distorted", seed=5, from_export="auto")
+    assert other.export is None
+
+
+def test_raw_notebook_file_is_served_as_is(tree, tmp_path):
+    n = 30
+    notebook_rows = np.random.default_rng(7).integers(0, 256, (n, 112, 112), dtype=np.uint8)
+    path = tmp_path / "test_data_augmented_burst_noise.npy"
+    notebook_rows.tofile(path)  # what the notebook's np.memmap(mode="w+") left: raw rows, no header
+    ds = AVMNISTAudioDataset(tree, split="test", scheme="burst_noise", from_export=path)
+    assert torch.equal(ds[4][0][0], torch.from_numpy(notebook_rows[4]))
+    info = ds.describe(4)["export"]
+    assert info["provenance"] == "external" and "not what made them" in info["note"]
+    with pytest.raises(StorageError, match="cut short: a raw file of 48 rows"):
+        AVMNISTAudioDataset(tree, split="train", scheme="burst_noise", from_export=path)
+
+
+def test_verify_finds_a_changed_row(tree, tmp_path):
+    [path] = export(tree, "test", "distorted", out=tmp_path, progress=False)
+    assert verify(path, sample=None).ok
+    with open(path, "r+b") as f:  # flip one pixel of row 17
+        offset = 17 * 112 * 112 + 500
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    report = verify(path, sample=None, workers=2)
+    assert report.mismatches == [(17, 1)] and "row 17 (1 px)" in report.summary()
+    assert "DAMAGED" in report.summary() and "sha256" in report.summary()
+    assert verify(path, sample=5).checked[0] == 0
+
+
+def test_info_and_verify_flag_a_notebook_file_with_a_header_and_say_how_to_fix_it(tree, tmp_path):
+    from avmnist_torch.inspection import format_info, info
+
+    # ours, written as .npy under the notebook's name (--format npy)
+    [ours] = export(tree, "test", "clean", out=tmp_path, format="npy", progress=False)
+    # someone else's .npy under a notebook name, no sidecar
+    foreign = ours.parent / "test_data_augmented_distorted.npy"
+    np.save(foreign, _dataset_rows(tree, "test", "distorted"))
+
+    text = format_info(info(tmp_path))
+    assert "every item it reads would be shifted by 128 bytes" in text
+    assert f"avmnist export --root '{tree}' --split test --scheme clean --seed 0 --out '{tmp_path}'" in text
+    report = verify(foreign, root=tree, sample=2)
+    [note] = [n for n in report.notes if "shifted" in n]
+    command = note.split("convert it to raw rows in place: ")[1]
+    assert subprocess.run(["bash", "-c", command], capture_output=True).returncode == 0
+    assert np.array_equal(np.fromfile(foreign, np.uint8).reshape(-1, 112, 112),
+                          _dataset_rows(tree, "test", "distorted"))
+
+    # the command info gave writes it again as raw rows
+    export(tree, "test", "clean", out=tmp_path, progress=False)
+    assert ours.stat().st_size == 30 * 112 * 112 and read_sidecar(ours)["file_format"] == "raw"
+    assert "shifted" not in format_info(info(tmp_path))
+
