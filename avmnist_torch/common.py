@@ -72,10 +72,6 @@ class VerificationError(DownloadError):
         self.problems = list(problems)
 
 
-class UnsupportedPlatformError(AVMNISTError, NotImplementedError):
-    """A feature needs something this operating system does not offer; the message says what and where it works."""
-
-
 def check_split(split: str) -> str:
     """``split`` if it is one of :data:`SPLITS`, else a :class:`ParameterError` listing them."""
     if split not in SPLITS:

@@ -86,7 +86,7 @@ def test_full_download_then_rerun_is_free(tmp_path, server, fsdd, esc50, mnist):
     assert sorted(p.name for p in root.iterdir()) == \
         [".downloads", "avmnist", "noise_recordings", "recordings"]
     assert sorted(p.name for p in (root / ".downloads").iterdir()) == \
-        ["esc50.verified", "fsdd.verified"]  # archives removed once installed
+        ["download.lock", "esc50.verified", "fsdd.verified"]  # archives removed once installed
 
     n = len(server.log)
     _get(root, server, manifest=fsdd.manifest)

@@ -1,8 +1,7 @@
 """What holds where fcntl, msvcrt or posix_fallocate is missing: simulated, so Linux CI covers it.
 
-- Windows has no ``fcntl``: the package must import; the download workspace
-  locks through ``msvcrt.locking`` (simulated by ``_fake_msvcrt``, which keeps
-  Windows' rules).
+- Windows has no ``fcntl``: the package must import (its one kind of lock is
+  ``filelock``'s, which uses ``msvcrt`` there).
 - Exports take no locks (two exporters of a file write identical bytes and
   rename atomically), so they work where there is neither ``fcntl`` nor
   ``msvcrt``, and give the same bytes.
@@ -24,7 +23,6 @@ import filelock  # noqa: F401  imported before any test hides fcntl, so it keeps
 import numpy as np
 import pytest
 
-import _fake_msvcrt
 from avmnist_torch import AVMNISTAudioDataset, export
 from avmnist_torch.common import StorageError
 from avmnist_torch.files import FileWriter, read_sidecar
@@ -80,7 +78,7 @@ def test_package_imports_without_fcntl():
     assert done.stdout.startswith("imported")
 
 
-def test_export_without_any_byte_range_lock_gives_the_same_bytes(tree, reference, tmp_path, monkeypatch):
+def test_export_without_fcntl_or_msvcrt_gives_the_same_bytes(tree, reference, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "fcntl", None)
     monkeypatch.setitem(sys.modules, "msvcrt", None)
     [path] = export(tree, "test", "burst_noise", out=tmp_path, progress=False)
@@ -88,19 +86,6 @@ def test_export_without_any_byte_range_lock_gives_the_same_bytes(tree, reference
     # and it is served, checked, there too
     ds = AVMNISTAudioDataset(tree, split="test", scheme="burst_noise", from_export=path)
     assert np.array_equal(ds.spectrograms(range(len(ds))), np.fromfile(reference, np.uint8).reshape(-1, 112, 112))
-
-
-_HOLDER = textwrap.dedent(
-    """
-    import os, sys, time
-    from avmnist_torch.sources.download.locks import RangeLocks
-    fd = os.open({path!r}, os.O_RDWR | os.O_CREAT)
-    locks = RangeLocks(fd)
-    assert locks.acquire(1, 2, blocking=False)
-    print("claimed", flush=True)
-    time.sleep(60)
-    """
-)
 
 
 # ----------------------------------------------------------------------------
@@ -139,34 +124,6 @@ def test_full_disk_with_posix_fallocate_is_refused_before_any_byte(tmp_path, mon
     assert list(tmp_path.iterdir()) == []
 
 
-# ----------------------------------------------------------------------------
-# who holds a lock
-
-
-def test_holder_pid_is_reported_where_the_os_tells_it(tmp_path):
-    pytest.importorskip("fcntl", reason="POSIX byte-range locks")
-    from avmnist_torch.sources.download.locks import RangeLocks
-
-    if not RangeLocks(os.open(tmp_path / "probe", os.O_RDWR | os.O_CREAT)).reports_holder:
-        pytest.skip(f"{sys.platform}: the OS does not report lock holders")
-    path = tmp_path / "x.lock"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER.format(path=str(path))],
-        stdout=subprocess.PIPE, text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
-    try:
-        assert holder.stdout.readline().strip() == "claimed"
-        fd = os.open(path, os.O_RDWR)
-        try:
-            locks = RangeLocks(fd)
-            assert not locks.acquire(2, 1, blocking=False)
-            assert locks.holder_pid(2, 1) == holder.pid
-            assert locks.holder_pid(100, 5) is None  # nobody holds those bytes
-        finally:
-            os.close(fd)
-    finally:
-        holder.kill()
-        holder.wait()
-
 
 # ----------------------------------------------------------------------------
 # Windows cannot rename a file another process has open
@@ -193,22 +150,3 @@ def test_a_final_file_held_open_on_windows_is_a_clear_error_and_leaves_no_tempor
     assert not [p for p in folder.iterdir() if ".tmp-" in p.name]
 
 
-def test_windows_lock_errors_that_are_not_contention_are_raised(tmp_path, monkeypatch):
-    from avmnist_torch.sources.download.locks import RangeLocks
-
-    _fake_msvcrt.install(monkeypatch)
-
-    def broken(fd, mode, nbytes):
-        raise OSError(errno.EINVAL, "Invalid argument")
-
-    monkeypatch.setattr(_fake_msvcrt, "locking", broken)
-    fd = os.open(tmp_path / "x.lock", os.O_RDWR | os.O_CREAT)
-    try:
-        locks = RangeLocks(fd)
-        # not "another process holds it" (which would become a misleading LockedError), nor a wait forever
-        with pytest.raises(OSError, match="Invalid argument"):
-            locks.acquire(1, 2, blocking=False)
-        with pytest.raises(OSError, match="Invalid argument"):
-            locks.acquire(0, 1)
-    finally:
-        os.close(fd)

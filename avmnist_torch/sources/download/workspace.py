@@ -12,13 +12,11 @@ with ``download=True``). They take turns:
   left alone and named, because whether that process lives cannot be told from here.
 - A part that verified leaves ``ROOT/.downloads/<part>.verified`` so reruns are cheap.
 
-The lock file is removed by its holder before it lets go, so the bookkeeping folder holds only
-markers (and any kept archives).
+The lock file stays in the bookkeeping folder beside the markers (and any kept archives).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
@@ -26,13 +24,13 @@ import re
 import shutil
 import socket
 import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ...common import DownloadError
-from ...files import io_error
-from .locks import RangeLocks, process_alive
+import filelock
+
+from ...common import DownloadError, StorageError
+from ...files import file_lock, os_error_reason, process_running, write_json
 
 __all__ = [
     "DOWNLOADS",
@@ -58,25 +56,12 @@ def _host() -> str:
     return re.sub(r"\W", "_", socket.gethostname()) or "unknown"
 
 
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    mine = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
-
-
 class RootLock:
     """One downloader per data root at a time; a context manager.
 
-    The lock is the operating system's own record lock on ``ROOT/.downloads/download.lock``
-    (``locks.RangeLocks``: ``fcntl.lockf`` on Linux and macOS, which also holds across
-    machines on NFS with a lock daemon; ``msvcrt.locking`` on Windows), plus a thread lock for
-    callers in the same process, since record locks belong to a process. A lock on our own
-    descriptor (rather than ``filelock``'s) is what lets the holder remove the file safely:
-    after locking, a waiter checks that its descriptor is still the file at the path, and
-    starts over if the previous holder removed it.
+    A ``filelock.FileLock`` on ``ROOT/.downloads/download.lock`` (``flock`` on Linux and macOS,
+    ``msvcrt`` on Windows): the one kind of lock the package takes, as for its cached files. The
+    lock file stays in place; it holds nothing.
 
     A root that cannot be written (a read-only container image with the data baked in) is
     checked without a lock: no process can change it, and anything that would have to be
@@ -91,81 +76,44 @@ class RootLock:
         read-only.
     """
 
-    _threads: dict[str, threading.Lock] = {}
-    _threads_guard = threading.Lock()
-
     def __init__(self, downloads: Path, say: Callable[[str], None]):
         self.path = downloads / LOCK_NAME
         self._say = say
-        self._fd: int | None = None
-        self._locks: RangeLocks | None = None
-        with self._threads_guard:
-            self._thread = self._threads.setdefault(str(self.path), threading.Lock())
+        self._lock = None
 
     def __enter__(self) -> "RootLock":
-        self._thread.acquire()
+        if not self.path.parent.is_dir():
+            try:
+                self.path.parent.mkdir(parents=True)
+            except FileExistsError:
+                pass
+            except OSError:
+                self._say(f"{self.path.parent.parent} is not writable (it has no .downloads folder and cannot make "
+                          "one); checking what is there without a lock")
+                return self
+        lock = file_lock(self.path)
         try:
-            self._fd, self._locks = self._lock_file()
-        except BaseException:
-            self._thread.release()
-            raise
+            try:
+                lock.acquire(timeout=0)
+            except filelock.Timeout:
+                self._say(f"another process is downloading into {self.path.parent.parent}; waiting for it to finish")
+                lock.acquire()
+        except OSError as err:
+            if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                self._say(f"{self.path.parent.parent} is not writable ({self.path} cannot be created); checking what "
+                          "is there without a lock")
+                return self
+            raise DownloadError(
+                f"{self.path}: cannot lock it ({os_error_reason(err)}); this file system may not support file "
+                "locks. Download from one process first (e.g. 'avmnist download --root ROOT'), then start the "
+                "others.") from None
+        self._lock = lock
         return self
 
-    def _lock_file(self) -> tuple[int | None, RangeLocks | None]:
-        said = False
-        while True:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)  # umask decides
-            except FileNotFoundError:
-                if not self.path.parent.is_dir():
-                    return self._read_only("it has no .downloads folder and cannot make one")
-                continue  # removed between our check and open by a holder: try again
-            except OSError as err:
-                if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-                    return self._read_only(f"{self.path} cannot be created")
-                raise io_error(err, self.path, "creating the download lock", DownloadError) from None
-            try:
-                locks = RangeLocks(fd)
-                if not locks.acquire(0, 1, blocking=False):
-                    if not said:
-                        self._say(f"another process is downloading into "
-                                  f"{self.path.parent.parent}; waiting for it to finish")
-                        said = True
-                    locks.acquire(0, 1)
-            except OSError as err:
-                os.close(fd)
-                raise DownloadError(
-                    f"{self.path}: cannot lock it ({err.strerror or err}); this "
-                    "file system may not support file locks. Download from one process first "
-                    "(e.g. 'avmnist download --root ROOT'), then start the others."
-                ) from None
-            except BaseException:
-                os.close(fd)
-                raise
-            if _same_file(fd, self.path):
-                return fd, locks
-            os.close(fd)  # the previous holder removed what we locked: it guards nothing
-
-    def _read_only(self, why: str) -> tuple[None, None]:
-        self._say(f"{self.path.parent.parent} is not writable ({why}); checking what is "
-                  "there without a lock")
-        return None, None
-
     def __exit__(self, *exc) -> None:
-        try:
-            if self._fd is not None:
-                # Removed while still locked (see the class docstring). Windows cannot remove
-                # an open file; the empty file stays there.
-                if os.name != "nt":
-                    with contextlib.suppress(OSError):
-                        os.unlink(self.path)
-                try:
-                    self._locks.release(0, 1)  # Windows wants it before the close
-                finally:
-                    os.close(self._fd)
-        finally:
-            self._fd = self._locks = None
-            self._thread.release()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def temp_tree(root: Path, target: str) -> Path:
@@ -189,7 +137,7 @@ def remove_stale_temp_trees(root: Path, say: Callable[[str], None]) -> list[Path
         if owner["host"] != host:
             foreign.append(tree)
             continue
-        if process_alive(int(owner["pid"])):
+        if process_running(int(owner["pid"])):
             continue
         shutil.rmtree(tree, ignore_errors=True)
         removed.append(tree)
@@ -218,10 +166,8 @@ def write_marker(downloads: Path, name: str, files: int, source: str) -> None:
     (read-only, full) goes without one.
     """
     try:
-        downloads.mkdir(parents=True, exist_ok=True)
-        (downloads / f"{name}.verified").write_text(
-            json.dumps({"files": files, "source": source}) + "\n")
-    except OSError:
+        write_json(downloads / f"{name}.verified", {"files": files, "source": source})
+    except (OSError, StorageError):
         pass
 
 
