@@ -363,6 +363,9 @@ _STATE_LOCK = threading.RLock()
 
 def _forget_parents() -> None:
     # A forked child checks files again itself, and its copies of the parent's descriptors are closed.
+    # The lock may have been held by another of the parent's threads at the fork: a new one.
+    global _STATE_LOCK
+    _STATE_LOCK = threading.RLock()
     for fd in _OPEN.values():
         try:
             os.close(fd)

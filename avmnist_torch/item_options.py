@@ -69,9 +69,10 @@ class ItemOptions:
             raise ParameterError(f"unknown style {self.style!r}: choose one of {', '.join(STYLES)} "
                                  "(matplotlib versions)")
         scheme = get_scheme(self.scheme)
-        snr = None if self.snr_range_db is None else float(self.snr_range_db)
+        snr = self.snr_range_db
         if snr is not None:
             scheme = with_snr_range(scheme, snr)  # checks the value
+            snr = float(snr)
         style = str(self.style) if self.style is not None else (DEFAULT_STYLE if self.renderer == "fast" else None)
         for name, value in (("scheme", scheme), ("snr_range_db", snr), ("style", style),
                             ("seed", check_seed(self.seed)), ("epoch", check_epoch(self.epoch)),

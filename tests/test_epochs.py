@@ -396,7 +396,8 @@ def test_an_items_two_streams_are_its_keyed_streams():
 def test_export_writes_one_epoch_and_verify_and_serving_compare_it(root, tmp_path, capsys):
     from avmnist_torch.cli import main
     from avmnist_torch.export import export
-    from avmnist_torch.storage import MetadataMismatch, StorageError, read_sidecar
+    from avmnist_torch.common import MetadataMismatch, StorageError
+    from avmnist_torch.files import read_sidecar
     from avmnist_torch.verify import verify
 
     out = tmp_path / "epoch2.npy"
@@ -407,7 +408,7 @@ def test_export_writes_one_epoch_and_verify_and_serving_compare_it(root, tmp_pat
     rows = np.load(path)
     assert np.array_equal(rows, gen.spectrograms(range(len(gen)), epoch=2))
     assert not np.array_equal(rows, gen.spectrograms(range(len(gen)), epoch=1))
-    assert read_sidecar(path)["draws"] == {"mode": "per_epoch", "epoch": 2, "redraw_recording": False,
+    assert read_sidecar(path)["identity"]["draws"] == {"mode": "per_epoch", "epoch": 2, "redraw_recording": False,
                                            "snr_range_db": 1.0}
     report = verify(path, sample=None, workers=1, progress=False)
     assert report.ok and not report.mismatches, report.summary()

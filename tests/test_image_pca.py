@@ -260,20 +260,19 @@ def test_another_blas_library_agrees(t10k):
 
 
 @pytest.mark.slow
-def test_cache_computes_once_and_maps_read_only(tmp_path, t10k):
+def test_cache_computes_once_and_serves_the_same_bytes(tmp_path, t10k):
     cache = tmp_path / "cache"
     first = image_half(t10k, cache_dir=cache)
-    files = sorted(p.name for p in (cache / "image-pca").iterdir() if not p.name.endswith(".lock"))
-    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".npy")
-    npy = next((cache / "image-pca").glob("*.npy"))
-    stamp = npy.stat().st_mtime_ns
+    files = sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock"))
+    assert len(files) == 2 and files[0].endswith(".f64") and files[1].endswith(".f64.json")
+    cached = next(cache.glob("*.f64"))
+    stamp = cached.stat().st_mtime_ns
     second = image_half(t10k, cache_dir=cache)
-    assert isinstance(second, np.memmap) and not second.flags.writeable
-    assert npy.stat().st_mtime_ns == stamp  # served, not recomputed
+    assert cached.stat().st_mtime_ns == stamp  # served, not recomputed
     assert first.tobytes() == second.tobytes() == pca25(t10k).tobytes()  # caches change speed, not bytes
     # Other images, another entry.
     image_half(t10k[:5000], cache_dir=cache)
-    assert len(list((cache / "image-pca").glob("*.npy"))) == 2
+    assert len(list(cache.glob("*.f64"))) == 2
 
 
 def test_cache_from_a_path(tmp_path, train_sized, monkeypatch):
@@ -317,7 +316,7 @@ print(len(fits), ip.images_fingerprint(np.asarray(out)))
 
 @pytest.mark.slow
 def test_concurrent_processes_compute_once(tmp_path):
-    """Like DDP ranks starting together: one fits, the others wait for the lock and map its file."""
+    """Like DDP ranks starting together: one fits, the others wait for the lock and read its file."""
     cache = tmp_path / "cache"
     procs = [subprocess.Popen([sys.executable, "-c", _RACE, str(REPO), str(cache)], stdout=subprocess.PIPE, text=True)
              for _ in range(3)]
@@ -325,7 +324,7 @@ def test_concurrent_processes_compute_once(tmp_path):
     assert all(p.returncode == 0 for p in procs)
     assert sorted(int(o[0]) for o in outputs) == [0, 0, 1]
     assert len({o[1] for o in outputs}) == 1
-    leftovers = [p.name for p in (cache / "image-pca").iterdir() if p.suffix not in (".npy", ".json", ".lock")]
+    leftovers = [p.name for p in cache.iterdir() if p.suffix not in (".f64", ".json", ".lock")]
     assert leftovers == []
 
 
@@ -379,52 +378,15 @@ def test_written_image_half_is_what_multibench_reads(tmp_path, t10k, train_sized
 
 
 # ----------------------------------------------------------------------------
-# a cached file is served only while it is what its sidecar says
+# a full disk (the other faults of the cached file: tests/test_storage_faults.py)
 
 
-def _cached_npy(cache):
-    (npy,) = (cache / "image-pca").glob("*.npy")
-    return npy
+def test_a_full_disk_is_a_clear_error_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    def no_space(fd, offset, size):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-
-def _flip_a_value_keeping_mtime(npy, row, column=300):
-    st = os.stat(npy)
-    rows = np.load(npy, mmap_mode="r+")
-    rows[row, column] = -rows[row, column] + 1.0
-    rows.flush()
-    del rows
-    os.utime(npy, ns=(st.st_atime_ns, st.st_mtime_ns))
-
-
-
-
-
-def _no_space(fd, size):
-    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-
-
-_FULL_TMPFS = """
-import sys
-sys.path.insert(0, sys.argv[1] + '/tests')
-from _mnist_fixtures import synthetic_images
-from avmnist_torch.common import CacheError
-from avmnist_torch.image_pca import image_half
-try:
-    image_half(synthetic_images(3000, seed=8), cache_dir=sys.argv[2])
-except CacheError as err:
-    print("CacheError:", err)
-    sys.exit(3)
-"""
-
-
-
-_HOLD = """
-import sys, time
-from avmnist_torch.filesystem import announced_lock
-with announced_lock(sys.argv[1], "a test holding it"):
-    print("held", flush=True)
-    time.sleep(float(sys.argv[2]))
-"""
-
-
+    monkeypatch.setattr(os, "posix_fallocate", no_space, raising=False)
+    cache = tmp_path / "cache"
+    with pytest.raises(CacheError, match=r"pca25-.*\.f64: cannot keep the image half there .*no space left"):
+        image_half(synthetic_images(50, seed=3), cache_dir=cache)
+    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
