@@ -482,14 +482,17 @@ class StoredFile:
 
     def read_into(self, buffer: Any, offset: int) -> None:
         """Fill ``buffer`` (a writable C-contiguous array or bytearray) with the bytes from ``offset``."""
-        view = memoryview(buffer).cast("B")
+        self.read_parts([(buffer, offset)])
+
+    def read_parts(self, parts: Sequence[Tuple[Any, int]]) -> None:
+        """Fill each ``(buffer, offset)`` of ``parts``; the file's identity is compared once, after the reads
+        (a change before or during them moves it: a write moves the change time, a truncation the size)."""
         fd = self._descriptor()
+        whole = all(_pread_into(fd, memoryview(buffer).cast("B"), offset) == memoryview(buffer).nbytes
+                    for buffer, offset in parts)
         now = _identity(os.fstat(fd))
-        if now == self.identity:
-            if _pread_into(fd, view, offset) == len(view):
-                now = _identity(os.fstat(fd))
-                if now == self.identity:
-                    return
+        if whole and now == self.identity:
+            return
         self.close()
         raise StorageError(f"{self.path}: changed while in use ({self.identity[2]} bytes when checked, {now[2]} "
                            f"now); nothing more is read from it; {self.remedy}")
@@ -547,13 +550,14 @@ class RowReader:
         """Rows ``indices`` (each in ``0 .. len-1``) in a new array; runs of consecutive rows read at once."""
         indices = [int(i) for i in indices]
         out = np.empty((len(indices), *self.shape[1:]), dtype=self.dtype)
-        start = 0
+        parts, start = [], 0
         while start < len(indices):
             stop = start + 1
             while stop < len(indices) and indices[stop] == indices[stop - 1] + 1:
                 stop += 1
-            self.stored.read_into(out[start:stop], self.offset + indices[start] * self.row_bytes)
+            parts.append((out[start:stop], self.offset + indices[start] * self.row_bytes))
             start = stop
+        self.stored.read_parts(parts)
         return out
 
     def row(self, index: int) -> np.ndarray:

@@ -124,11 +124,28 @@ class WindowedNoise:
         return self._bank.get_full(self._noise_id, self._rate)
 
     def window(self, length: int, draws: List[dict]) -> np.ndarray:
-        noise = self()
-        start = self._rng.integers(0, len(noise) - length) if len(noise) > length else 0
-        draws.append({"step": "noise_window", "start": start, "length": min(length, len(noise)),
-                      "clip_length": len(noise)})
-        return fit_noise_length(noise[start:], length)
+        n = self._bank.full_length(self._noise_id, self._rate)
+        start = self._rng.integers(0, n - length) if n > length else 0
+        draws.append({"step": "noise_window", "start": start, "length": min(length, n), "clip_length": n})
+        # only the window is read: fit_noise_length(clip[start:], length) uses no more of the clip
+        return fit_noise_length(self._bank.get_full(self._noise_id, self._rate, start, start + length), length)
+
+
+class FixedNoise:
+    """One fixed item's noise: the start of its clip. ``noise()`` is all of it that any item can use;
+    ``window(length, draws)`` reads only the first ``length`` samples (a clip no longer than that whole),
+    which is all that :func:`~avmnist_torch.schemes.add_noise` uses of it, and draws nothing."""
+
+    __slots__ = ("_bank", "_noise_id", "_rate")
+
+    def __init__(self, bank: NoiseBank, noise_id: int, rate: int) -> None:
+        self._bank, self._noise_id, self._rate = bank, noise_id, rate
+
+    def __call__(self) -> np.ndarray:
+        return self._bank.get(self._noise_id, self._rate)
+
+    def window(self, length: int, draws: List[dict]) -> np.ndarray:
+        return self._bank.get(self._noise_id, self._rate, length)
 
 
 def load_prepared(path: str, steps) -> Tuple[np.ndarray, int]:
@@ -352,7 +369,7 @@ class AudioItemGenerator:
         noise = None
         if noise_id is not None:
             if sources is None:
-                noise = functools.partial(self.noise_bank.get, noise_id, rate)
+                noise = FixedNoise(self.noise_bank, noise_id, rate)
             else:
                 noise = WindowedNoise(self.noise_bank, noise_id, rate, rng)
         return samples, rate, rng, noise, drawn

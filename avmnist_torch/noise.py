@@ -93,18 +93,22 @@ class NoiseBank:
                     )
         return bank
 
-    def get(self, noise_id: int, rate: int) -> np.ndarray:
-        """Noise ``noise_id`` resampled to ``rate``: its first ``keep`` samples, read-only."""
-        return self._bank(rate, self.keep is None).get(noise_id)[0]
+    def get(self, noise_id: int, rate: int, length: Optional[int] = None) -> np.ndarray:
+        """Noise ``noise_id`` resampled to ``rate``: its first ``keep`` samples (at most ``length``), read-only."""
+        return self._bank(rate, self.keep is None).get(noise_id, 0, length)[0]
 
-    def get_full(self, noise_id: int, rate: int) -> np.ndarray:
+    def full_length(self, noise_id: int, rate: int) -> int:
+        """How many samples the whole clip ``noise_id`` has at ``rate``."""
+        return self._bank(rate, True).length(noise_id)
+
+    def get_full(self, noise_id: int, rate: int, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
         """Noise ``noise_id`` resampled to ``rate``, the whole clip, read-only.
 
         Its first ``keep`` samples are :meth:`get`'s, byte for byte. Whole clips
         live in their own table (rows as long as the clips, about 160 kB for a
         5 s clip at 8 kHz), made only once something asks for them.
         """
-        return self._bank(rate, True).get(noise_id)[0]
+        return self._bank(rate, True).get(noise_id, start, stop)[0]
 
 
 def _resampled(path: str, rate: int):

@@ -274,8 +274,10 @@ class ItemContext:
         """The noise to mix into ``length`` samples.
 
         ``noise()`` itself, unless the noise has a ``window(length, draws)``
-        method (per-epoch draws: a random window of a whole clip, recorded in
-        ``draws``); :func:`add_noise` fits either to ``length``.
+        method: the part of a clip the item mixes in, read alone (per-epoch
+        draws: a random window of a whole clip, recorded in ``draws``; fixed
+        items: the clip's first ``length`` samples); :func:`add_noise` fits
+        either to ``length``.
         """
         window = getattr(self.noise, "window", None)
         if window is None:

@@ -125,10 +125,11 @@ class _Table:
             pass
         return cls(stored, index)
 
-    def row(self, i: int) -> Tuple[np.ndarray, int]:
+    def row(self, i: int, start: int = 0, stop: Optional[int] = None) -> Tuple[np.ndarray, int]:
         offset, length, rate = (int(v) for v in self.index[i])
-        samples = np.empty(length, dtype=np.float32)
-        self.stored.read_into(samples, offset)
+        start, stop, _ = slice(start, stop).indices(length)
+        samples = np.empty(max(0, stop - start), dtype=np.float32)
+        self.stored.read_into(samples, offset + 4 * start)
         samples.setflags(write=False)
         return samples, rate
 
@@ -245,8 +246,11 @@ class ClipBank:
         bar.close()
         return clips
 
-    def get(self, i: int) -> Tuple[np.ndarray, int]:
-        """Clip ``i``: its first ``keep`` samples (read-only) and its sample rate."""
+    def get(self, i: int, start: int = 0, stop: Optional[int] = None) -> Tuple[np.ndarray, int]:
+        """Clip ``i``: its first ``keep`` samples (read-only), or ``[start:stop]`` of them, and its sample rate.
+
+        Only the part asked for is read from a table.
+        """
         if not self._opened:
             with self._lock:
                 if not self._opened:
@@ -255,10 +259,22 @@ class ClipBank:
         table = self._table
         if table is not None:
             try:
-                return table.row(i)
+                return table.row(i, start, stop)
             except StorageError as err:  # changed under this process: keep serving right bytes, from memory
                 _give_up_on(self.cache_dir, str(err))
                 self._table = None
+        samples, rate = self._in_memory(i)
+        return samples[start:stop], rate
+
+    def length(self, i: int) -> int:
+        """How many samples :meth:`get` gives for clip ``i`` (read from the table's index when there is one)."""
+        self.get(i, 0, 0)
+        table = self._table
+        if table is not None:
+            return int(table.index[i, 1])
+        return len(self._in_memory(i)[0])
+
+    def _in_memory(self, i: int) -> Tuple[np.ndarray, int]:
         with self._lock:
             found = self._memory.get(i)
             if found is not None:
