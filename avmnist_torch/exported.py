@@ -263,6 +263,15 @@ def _legacy_note(path: Path, meta: Mapping[str, Any]) -> Optional[str]:
     return None
 
 
+def _partial_note(path: Path, meta: Mapping[str, Any]) -> Optional[str]:
+    items = meta.get("items")
+    if isinstance(items, Mapping):
+        return (f"{path} is a partial export (the first {items.get('stop')} of the split's {items.get('of')} "
+                "items, made with --limit / limit=): it cannot serve a whole split; export it without --limit, "
+                "or pass from_export=None")
+    return None
+
+
 def open_export(path: PathLike, expected_metadata: Mapping[str, Any], *, regenerate: bool = False) -> ExportedItems:
     """Open a finished file to serve items from, checking that it holds what is expected.
 
@@ -281,6 +290,9 @@ def open_export(path: PathLike, expected_metadata: Mapping[str, Any], *, regener
                            f"('avmnist export ... --out {path}') or pass from_export=None")
     meta = read_sidecar(path)
     if meta is not None:
+        partial = _partial_note(path, meta)
+        if partial:
+            raise MetadataMismatch(f"from_export {partial}")
         diffs = metadata_differences(meta, expected_metadata)
         if diffs:
             note = _legacy_note(path, meta)
@@ -293,11 +305,13 @@ def open_export(path: PathLike, expected_metadata: Mapping[str, Any], *, regener
 
 def resolve_export(
     cache: Union[PathLike, str, None], root: Optional[PathLike], split: str, scheme: str,
-    metadata: Callable[[], Dict[str, Any]],
+    metadata: Callable[[], Dict[str, Any]], *, epoch: Optional[int] = None,
 ) -> Optional[ExportedItems]:
     """Decide what a dataset's ``from_export=`` option serves; None when it serves nothing.
 
-    ``"auto"`` takes the notebook-layout file under ``root`` only when its
+    ``"auto"`` takes the notebook-layout file under ``root`` (for one epoch of
+    per-epoch items, `epoch` given, the one named with that epoch: see
+    :func:`~avmnist_torch.storage.notebook_path`) only when its
     sidecar matches the dataset exactly and the file passes the checks of
     :func:`open_export`; a missing file is passed over silently, one that does
     not match or fails a check (another seed, the notebook's own file, a
@@ -312,7 +326,7 @@ def resolve_export(
     if isinstance(cache, str) and cache == "auto":
         if root is None:
             raise ParameterError("from_export='auto' looks under root/avmnist/audio/: give root, or from_export=PATH")
-        path = notebook_path(root, split, scheme)
+        path = notebook_path(root, split, scheme, epoch=epoch)
         if not path.is_file():
             return None
         meta = read_sidecar(path)
@@ -323,7 +337,7 @@ def resolve_export(
         expected = metadata()
         diffs = metadata_differences(meta, expected)
         if diffs:
-            why = _legacy_note(path, meta) or \
+            why = _legacy_note(path, meta) or _partial_note(path, meta) or \
                 f"it was made with other options: {describe_differences(diffs, 'file', 'dataset')}"
             warnings.warn(f"from_export='auto': {path} is not used, {why}", stacklevel=3)
             return None

@@ -124,7 +124,8 @@ def _exports(folder: Path) -> List[Dict[str, Any]]:
             entry.update(kind=kind, rows=int(array.shape[0]))
             del array
             if meta is not None:
-                entry.update({k: meta.get(k) for k in ("split", "scheme", "seed", "style", "version")})
+                entry.update({k: meta.get(k) for k in ("split", "scheme", "seed", "style", "version", "draws",
+                                                        "items")})
                 if meta.get("format") == LEGACY_FORMAT:
                     entry["note"] = ("written by an older version (no row checksums): not served by from_export=; "
                                      "export it again")
@@ -187,8 +188,12 @@ def format_info(report: Dict[str, Any]) -> str:
             elif e["kind"] == "unreadable":
                 lines.append(f"  {name}: {e['error']}")
             elif e.get("seed") is not None:
-                lines.append(f"  {name}: {e['rows']} rows, {e['kind']}, seed {e['seed']}, style {e['style']}, "
-                             f"avmnist-torch {e['version']}" + (f"; {e['note']}" if e.get("note") else ""))
+                epoch = f", epoch {e['draws'].get('epoch')} of per-epoch draws" if isinstance(e.get("draws"), dict) \
+                    else ""
+                partial = f", partial: the first {e['items'].get('stop')} of {e['items'].get('of')} items" \
+                    if isinstance(e.get("items"), dict) else ""
+                lines.append(f"  {name}: {e['rows']} rows, {e['kind']}, seed {e['seed']}, style {e['style']}{epoch}"
+                             f"{partial}, avmnist-torch {e['version']}" + (f"; {e['note']}" if e.get("note") else ""))
             else:
                 lines.append(f"  {name}: {e['rows']} rows, {e['kind']}; {e.get('note', 'no metadata')}")
             if e.get("header_note"):

@@ -29,9 +29,13 @@ LEGACY_SUFFIXES = (".partial", ".partial.json", ".partial.done", ".lock")
 _WRITING = re.compile(r"^\.(?P<name>.+)\.writing-(?P<host>[^/]*)-(?P<pid>\d+)$")
 
 
-def notebook_path(root: PathLike, split: str, scheme: str) -> Path:
-    """The notebook's output name: ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy``."""
-    return Path(root) / "avmnist" / "audio" / f"{split}_data_augmented_{scheme}.npy"
+def notebook_path(root: PathLike, split: str, scheme: str, *, epoch: Optional[int] = None) -> Path:
+    """The notebook's output name: ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy``.
+
+    One epoch of per-epoch items (`epoch` given) is ``..._{scheme}_epoch{epoch}.npy``.
+    """
+    suffix = "" if epoch is None else f"_epoch{epoch}"
+    return Path(root) / "avmnist" / "audio" / f"{split}_data_augmented_{scheme}{suffix}.npy"
 
 
 def multibench_path(directory: PathLike, split: str) -> Path:
