@@ -57,10 +57,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     add_root_argument(p)
-    p.add_argument("--split", default="train", choices=(*SPLITS, "all"))
+    p.add_argument("--split", default="train", choices=(*SPLITS, "all"),
+                   help="the split to export, or all (both; default train)")
     p.add_argument("--scheme", default="burst_noise", type=scheme_name_or_all, help=f"one of {', '.join(SCHEME_NAMES)}, or all (the five)")
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
-    p.add_argument("--layout", default="notebook", choices=LAYOUTS)
+    p.add_argument("--layout", default="notebook", choices=LAYOUTS,
+                   help="notebook (default): the thesis' avmnist/ folder; multibench: MultiBench's folder")
     p.add_argument("--format", default=None, choices=FILE_FORMATS,
                    help="raw: rows without a header, as the notebook wrote them (default for the notebook layout); "
                         "npy: a real .npy file (the multibench layout's only format)")
@@ -78,7 +80,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="with --draws per_epoch: draw each item's recording too (any of its digit's)")
     p.add_argument("--snr-range-db", type=float, default=None, metavar="DB",
                    help="with --draws per_epoch: each item's SNR drawn from the scheme's value +- DB")
-    p.add_argument("--renderer", default="fast", choices=RENDERERS)
+    p.add_argument("--renderer", default="fast", choices=RENDERERS,
+                   help="fast (default): matplotlib's pixels without it; matplotlib: the installed one draws")
     p.add_argument("--style", default=None, choices=STYLES, help="matplotlib pixel style for the fast renderer")
     p.add_argument("--images", type=Path, default=None, metavar="PATH",
                    help="MNIST's image files for the image half, an idx3 file "
