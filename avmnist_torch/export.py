@@ -62,7 +62,7 @@ NOTEBOOK_SCHEMES = tuple(name for name in SCHEME_NAMES if name != "clean")
 TASK_ROWS = 256
 
 __all__ = ["export", "output_path", "image_half_path", "labels_path", "default_format", "render_rows",
-           "LAYOUTS", "NOTEBOOK_SCHEMES", "ImageHalfSkipped"]
+           "stopped_note", "LAYOUTS", "NOTEBOOK_SCHEMES", "ImageHalfSkipped"]
 
 
 # ----------------------------------------------------------------------------
