@@ -400,7 +400,7 @@ def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[
 
 
 def pca25_caption(components: int, images: int) -> str:
-    """What the pca25 column of the side-by-side preview shows, so that a column of look-alikes is not taken for a bug."""
+    """What the pca25 column of the side-by-side preview shows: a column of look-alikes is the recipe, not a bug."""
     caption = (f"pca25 image half: each image projected on the first {components} principal "
                f"component{'' if components == 1 else 's'} of the split's {images:,} images, centred (grey is 0):\n"
                "the recipe keeps under 25% of their variance (MNIST's splits keep 3 components)")
