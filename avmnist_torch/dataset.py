@@ -7,6 +7,8 @@ applies the transforms, as torchvision's datasets do.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -21,6 +23,10 @@ from .schemes import Scheme
 from .sources.labels import LabelsLike
 
 __all__ = ["AVMNISTAudioDataset", "dataset_repr"]
+
+
+def _is_auto(from_export: Any) -> bool:
+    return isinstance(from_export, str) and from_export == "auto"
 
 
 def dataset_repr(dataset: Any, lines: Sequence[str], transforms: Mapping[str, Optional[Callable]]) -> str:
@@ -96,7 +102,9 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         or a row that differs from its recorded CRC-32, is a ``StorageError``
         (with ``"auto"``: a warning, and those items generated). A file without
         metadata (the notebook's own files) is served as it is; ``describe()``
-        says so. Only with ``draws="fixed"``.
+        says so. With ``draws="per_epoch"``, only ``"auto"``: each epoch is served
+        from its own export, ``..._{scheme}_epoch{K}.npy`` (what ``avmnist export
+        --draws per_epoch --epoch K`` writes), when it matches.
     draws : {"fixed", "per_epoch"}
         ``"fixed"`` (default): the same items every epoch, the notebook's.
         ``"per_epoch"``: new draws every epoch (see ``docs/items.md``).
@@ -145,9 +153,10 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
             labels=labels, clip_tables=clip_tables, download=download, draws=draws,
             redraw_recording=redraw_recording, snr_range_db=snr_range_db,
         )
-        if from_export is not None and self.generator.per_epoch:
-            raise ParameterError("from_export= serves one fixed set of items: it cannot serve draws='per_epoch' "
-                                 "(generate them, or export one epoch and serve that file with its own dataset)")
+        if from_export is not None and self.generator.per_epoch and not _is_auto(from_export):
+            raise ParameterError(f"from_export={str(from_export)!r} serves one file of items, and draws='per_epoch' "
+                                 "draws other items every epoch: give from_export='auto', which serves each epoch "
+                                 "from its own export ('avmnist export --draws per_epoch --epoch K' writes it)")
         # The current epoch, in shared memory: DataLoader workers forked from this process map the same
         # page, and workers started by spawn or forkserver receive it through torch's multiprocessing
         # pickler as a handle to the same memory, so set_epoch() here reaches persistent workers too.
@@ -156,9 +165,10 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         self.transform = transform
         self.target_transform = target_transform
         # Only the path and what the file must be travel to DataLoader workers; each process maps
-        # and checks the file itself.
-        self.export: Optional[ExportedItems] = resolve_export(from_export, self.root, split,
-                                                              self.generator.scheme.name, self.generator.metadata)
+        # and checks the file itself. Per epoch: each epoch's file, found when first needed (key: the epoch).
+        self._from_export = from_export
+        self._exports: Dict[Optional[int], Optional[ExportedItems]] = {}
+        self._find_export()  # found (or refused) now, not at the first item
 
     # ------------------------------------------------------------------
     split = property(lambda self: self.generator.split, doc="``'train'`` or ``'test'``.")
@@ -169,6 +179,20 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     index = property(lambda self: self.generator.index, doc="Which recording and noise every item takes.")
 
     draws = property(lambda self: self.generator.draws, doc="``'fixed'`` or ``'per_epoch'``.")
+
+    @property
+    def export(self) -> Optional[ExportedItems]:
+        """The finished export the items (of the current epoch, per epoch) are served from; None: generated."""
+        return self._find_export()
+
+    def _find_export(self) -> Optional[ExportedItems]:
+        epoch = self.epoch if self.generator.per_epoch else None
+        if epoch not in self._exports:
+            metadata = self.generator.metadata if epoch is None else \
+                functools.partial(self.generator.metadata, epoch=epoch)
+            self._exports[epoch] = resolve_export(self._from_export, self.root, self.split,
+                                                  self.generator.scheme.name, metadata, epoch=epoch)
+        return self._exports[epoch]
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -234,7 +258,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         if not served.all():
             # only with from_export="auto": rows that failed their checks are generated instead
             missing = np.flatnonzero(~served)
-            out[missing] = self.generator.spectrograms([checked[k] for k in missing])
+            out[missing] = self.generator.spectrograms([checked[k] for k in missing], **self._epoch_option())
         return out
 
     def spectrogram(self, index: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import multiprocessing
+import multiprocessing.connection
 import os
 import platform
 import signal
@@ -44,7 +45,7 @@ from .schemes import SCHEME_NAMES, Scheme, get_scheme
 from .sources.mnist_idx import find_mnist_images, read_idx_images
 from .exported import check_sidecar
 from .files import FileWriter, StoredFile, read_sidecar, write_bytes
-from .item_options import describe_differences, identity_differences
+from .item_options import describe_differences, first_items_identity, identity_differences
 from .storage import FORMAT, FILE_FORMATS, ITEM_SHAPE, ROW_BYTES, multibench_path, notebook_path, npy_header
 
 LAYOUTS = ("notebook", "multibench")
@@ -54,7 +55,7 @@ NOTEBOOK_SCHEMES = tuple(name for name in SCHEME_NAMES if name != "clean")
 TASK_ROWS = 256
 
 __all__ = ["export", "output_path", "image_half_path", "labels_path", "default_format", "render_rows",
-           "LAYOUTS", "NOTEBOOK_SCHEMES", "ImageHalfSkipped"]
+           "stopped_note", "LAYOUTS", "NOTEBOOK_SCHEMES", "ImageHalfSkipped"]
 
 
 # ----------------------------------------------------------------------------
@@ -79,18 +80,25 @@ def _schemes(scheme: Union[str, Scheme, Sequence[Union[str, Scheme]]]) -> Tuple[
 
 def output_path(
     root: Optional[PathLike], split: str, scheme: str, *, out: Optional[PathLike] = None,
-    layout: str = "notebook", several_schemes: bool = False,
+    layout: str = "notebook", several_schemes: bool = False, epoch: Optional[int] = None,
+    limit: Optional[int] = None,
 ) -> Path:
     """Where ``export`` writes one (split, scheme).
 
     notebook layout
-        ``{out or root}/avmnist/audio/{split}_data_augmented_{scheme}.npy``.
+        ``{out or root}/avmnist/audio/{split}_data_augmented_{scheme}.npy``;
+        one epoch of per-epoch items (`epoch` given) ``..._{scheme}_epoch{K}.npy``,
+        so that epochs sit side by side and ``from_export="auto"`` finds each.
     multibench layout
         ``{dir}/audio/{split}_data.npy``, where ``dir`` is ``out`` for one
         scheme, ``out/{scheme}`` for several, and ``root/multibench/{scheme}``
-        when ``out`` is not given. MultiBench's names carry no scheme, so each
-        scheme needs its own folder.
+        (``{scheme}_epoch{K}`` for one epoch of per-epoch items) when ``out`` is
+        not given. MultiBench's names carry no scheme or epoch, so each needs
+        its own folder.
     ``out`` ending in ``.npy`` (one split and one scheme only) is the file itself.
+    With `limit` (the first `limit` items only), the name ends in
+    ``_first{limit}.npy``: never a name that a full export, ``from_export="auto"``
+    or MultiBench's loader takes.
     """
     if layout not in LAYOUTS:
         raise ParameterError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
@@ -100,14 +108,16 @@ def output_path(
         base = out if out is not None else root
         if base is None:
             raise ParameterError("give root or out: where to write avmnist/audio/...")
-        return notebook_path(base, split, scheme)
-    if out is None:
-        if root is None:
-            raise ParameterError("give root or out: where to write the MultiBench layout")
-        directory = Path(root) / "multibench" / scheme
+        path = notebook_path(base, split, scheme, epoch=epoch)
     else:
-        directory = Path(out) / scheme if several_schemes else Path(out)
-    return multibench_path(directory, split)
+        if out is None:
+            if root is None:
+                raise ParameterError("give root or out: where to write the MultiBench layout")
+            directory = Path(root) / "multibench" / (scheme if epoch is None else f"{scheme}_epoch{epoch}")
+        else:
+            directory = Path(out) / scheme if several_schemes else Path(out)
+        path = multibench_path(directory, split)
+    return path if limit is None else path.with_name(f"{path.stem}_first{limit}{path.suffix}")
 
 
 def image_half_path(audio_path: PathLike, split: str) -> Path:
@@ -156,6 +166,10 @@ def _init_worker(items: AudioItemGenerator) -> None:
     _limit_threads()
     # Ctrl-C reaches the whole process group; the parent alone handles it, by stopping the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGTERM ends a worker at once, whatever it is computing. A forked worker would otherwise inherit
+    # the parent's Python handler (the command line turns SIGTERM into an exception to clean up), which
+    # acts only when the compiled code of the current task returns, seconds later.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -177,13 +191,36 @@ def _render_task(task: Tuple[int, Sequence[int]]) -> Tuple[int, np.ndarray]:
 
 
 def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
-    pool.shutdown(wait=False, cancel_futures=True)
-    # A task already running would otherwise keep its worker (and this process, at exit) busy until done.
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+    """Kill the pool's workers now and let its manager thread end, so that this process can exit at once."""
+    # Taken before shutdown() forgets them: a task already running would otherwise keep its worker (and
+    # this process, at exit) busy until done, seconds later.
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    results = getattr(pool, "_result_queue", None)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    # SIGKILL: nothing in a worker needs cleaning up, and no handler it inherited can delay it.
+    for process in workers:
         try:
-            process.terminate()
+            process.kill()
         except Exception:  # pragma: no cover - already gone
             pass
+    pool.shutdown(wait=False, cancel_futures=True)
+    # A worker killed while sending its rows leaves half a message in the results pipe, and the pool's
+    # manager thread (which this process joins at exit) would wait for the rest for ever: this process
+    # holds the pipe's write end too. Once the workers are gone, closing it gives that thread an end of
+    # file instead, and it winds the pool up as for a dead worker.
+    try:
+        multiprocessing.connection.wait([process.sentinel for process in workers], timeout=5)
+    except (OSError, ValueError):  # pragma: no cover - a sentinel already closed: that worker is gone
+        pass
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        try:
+            writer.close()
+        except OSError:  # pragma: no cover - already closed
+            pass
+    # Wound up here rather than at exit, where Python's exit hook for pools could race its last steps.
+    if manager is not None:
+        manager.join(timeout=5)
 
 
 def render_rows(items: AudioItemGenerator, tasks: Sequence[Tuple[int, Sequence[int]]], workers: int,
@@ -192,7 +229,8 @@ def render_rows(items: AudioItemGenerator, tasks: Sequence[Tuple[int, Sequence[i
 
     A worker that dies (killed, out of memory) stops everything within a
     second or so with a :class:`~avmnist_torch.common.WorkerError` naming
-    ``what``; Ctrl-C stops the workers and raises ``KeyboardInterrupt`` here.
+    ``what``; Ctrl-C (or any ``KeyboardInterrupt``, such as the command line's
+    SIGTERM) kills the workers and is raised here.
     """
     if workers <= 1 or len(tasks) <= 1:
         for key, indices in tasks:
@@ -305,6 +343,7 @@ def export(
     progress: bool = True,
     images: Optional[PathLike] = None,
     check_mnist: bool = True,
+    limit: Optional[int] = None,
     **dataset_kwargs: Any,
 ) -> List[Path]:
     """Generate whole splits into files, with their labels and image half.
@@ -349,6 +388,11 @@ def export(
         Image and label files under MNIST's names must hold MNIST's published
         content (see :class:`~avmnist_torch.paired.AVMNISTDataset`); False takes
         files of your own under those names.
+    limit : int, optional
+        Write only each split's first `limit` items, to try things: a partial
+        export, named ``..._first{limit}.npy`` (see :func:`output_path`), its
+        range recorded in the sidecar (``"items"``), with no labels or image
+        half. ``from_export=`` refuses it for a whole split; ``verify`` checks it.
 
     Returns
     -------
@@ -411,14 +455,19 @@ def export(
     if layout == "multibench" and file_format != "npy":
         raise ParameterError("--format raw: the multibench layout is always a .npy file, since MultiBench's "
                              "loader reads it with np.load")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ParameterError(f"limit must be a whole number of items, 1 or more, got {limit!r}")
     splits, schemes = _splits(split), _schemes(scheme)
     one_file = out is not None and str(out).endswith(".npy")
     if one_file and len(splits) * len(schemes) > 1:
         raise ParameterError(f"--out {out} names one file, but {len(splits) * len(schemes)} are to be written")
-    with_images = not one_file
+    # A partial export is the audio alone: labels and image half of the whole split would not pair with it.
+    with_images = not one_file and limit is None
+    # One epoch of per-epoch items carries its epoch in its name, as from_export="auto" looks for it.
+    epoch = int(dataset_kwargs.get("epoch", 0)) if dataset_kwargs.get("draws") == "per_epoch" else None
     if images is not None and not with_images:
-        raise ParameterError(f"--images {images}: --out names one .npy file, which gets no image half "
-                             "(give an --out folder)")
+        raise ParameterError(f"--images {images}: " + ("--out names one .npy file, which gets no image half "
+                             "(give an --out folder)" if one_file else "a partial export (--limit) gets no image half"))
 
     def items_for(sc: Scheme, sp: str) -> AudioItemGenerator:
         return AudioItemGenerator(root, sp, sc, seed=seed, renderer=renderer, style=style, **dataset_kwargs)
@@ -431,20 +480,44 @@ def export(
     made_from.update({key: str(Path(v).resolve()) for key, v in dataset_kwargs.items()
                       if key in ("recordings", "noises", "labels") and isinstance(v, (str, os.PathLike))})
     done: List[Path] = []
-    for sc in schemes:
-        for sp in splits:
-            path = output_path(root, sp, sc.name, out=out, layout=layout, several_schemes=len(schemes) > 1)
-            items = first.pop(sp) if sc is schemes[0] and sp in first else items_for(sc, sp)
-            _export_one(items, path, file_format=file_format, workers=workers, progress=progress,
-                        made_from=made_from)
-            done.append(path)
-            if with_images:
-                _write_labels(path, sp, items.labels)
-                written = _write_image_half(path, sp, *image_sources[sp], progress=progress) \
-                    if sp in image_sources else None
-                if written is not None:
-                    done.append(written)
+    writing: Optional[Path] = None
+    try:
+        for sc in schemes:
+            for sp in splits:
+                path = output_path(root, sp, sc.name, out=out, layout=layout, several_schemes=len(schemes) > 1,
+                                   epoch=epoch, limit=limit)
+                writing = path
+                items = first.pop(sp) if sc is schemes[0] and sp in first else items_for(sc, sp)
+                _export_one(items, path, file_format=file_format, workers=workers, progress=progress,
+                            made_from=made_from, limit=limit)
+                done.append(path)
+                if with_images:
+                    writing = image_half_path(path, sp)
+                    _write_labels(path, sp, items.labels)
+                    written = _write_image_half(path, sp, *image_sources[sp], progress=progress) \
+                        if sp in image_sources else None
+                    if written is not None:
+                        done.append(written)
+                writing = None
+    except KeyboardInterrupt as stop:
+        # Ctrl-C, or SIGTERM as the command line raises it: the workers are stopped and the temporary
+        # file removed by now; say once what is kept.
+        raise type(stop)(stopped_note(writing, done)).with_traceback(stop.__traceback__) from None
     return done
+
+
+def stopped_note(unfinished: Optional[Path], finished: Sequence[Path]) -> str:
+    """What an interrupted export leaves, in one line: the file it was writing is not there, finished ones are kept."""
+    said = [f"{unfinished} was not written (nothing of it is left)"] if unfinished is not None else []
+    if not finished:
+        said.append("nothing is finished: the same command run again starts from the beginning")
+    elif len(finished) == 1:
+        said.append(f"{finished[0]} is finished and kept: the same command run again checks it, skips it and "
+                    "writes the rest")
+    else:
+        said.append(f"the {len(finished)} files finished are kept: the same command run again checks them, skips "
+                    "them and writes the rest")
+    return "; ".join(said)
 
 
 def _write_image_half(audio_path: Path, split: str, image_file: Path, pixels: np.ndarray, *,
@@ -517,11 +590,13 @@ def _already_there(path: Path, identity: Dict[str, Any], file_format: str, progr
 
 
 def _export_one(items: AudioItemGenerator, path: Path, *, file_format: str, workers: int, progress: bool,
-                made_from: Optional[Dict[str, Any]] = None) -> None:
+                made_from: Optional[Dict[str, Any]] = None, limit: Optional[int] = None) -> None:
     identity = items.metadata()
+    n = len(items) if limit is None else min(limit, len(items))
+    if limit is not None:
+        identity = first_items_identity(identity, n)
     if _already_there(path, identity, file_format, progress):
         return
-    n = len(items)
     header = npy_header((n, *ITEM_SHAPE)) if file_format == "npy" else b""
     sidecar = {"format": FORMAT, "identity": identity, "file_format": file_format, "header_bytes": len(header),
                "renderer": items.renderer, "made_from": made_from or {}, "host": platform.node(),
@@ -538,13 +613,6 @@ def _export_one(items: AudioItemGenerator, path: Path, *, file_format: str, work
                 bar.close()
                 bar = None
             writer.commit(sidecar)
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-            bar = None
-        print(f"\ninterrupted: {path} was not written; rerun the same command to write it (it takes as long "
-              "as this run would have)", file=sys.stderr)
-        raise
     finally:
         if bar is not None:
             bar.close()

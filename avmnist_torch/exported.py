@@ -94,6 +94,11 @@ def check_sidecar(path: Path, meta: Mapping[str, Any], expected: Optional[Mappin
     if meta.get("format") != FORMAT or not isinstance(meta.get("identity"), dict):
         raise StorageError(f"{path}.json: not the sidecar of an export of this version (format "
                            f"{meta.get('format')!r}, expected {FORMAT!r}); {remedy}")
+    items = meta["identity"].get("items")
+    if expected is not None and isinstance(items, Mapping) and "items" not in expected:
+        raise MetadataMismatch(f"{path} is a partial export (the first {items.get('stop')} of the split's "
+                               f"{items.get('of')} items, made with --limit / limit=): it cannot serve a whole "
+                               "split; export it without --limit, or pass from_export=None")
     if expected is not None:
         diffs = identity_differences(meta["identity"], dict(expected))
         if diffs:
@@ -129,22 +134,23 @@ def open_export(path: PathLike, expected_identity: Mapping[str, Any], *, regener
 
 def resolve_export(
     from_export: Union[PathLike, str, None], root: Optional[PathLike], split: str, scheme: str,
-    identity: Callable[[], Dict[str, Any]],
+    identity: Callable[[], Dict[str, Any]], *, epoch: Optional[int] = None,
 ) -> Optional[ExportedItems]:
     """Decide what a dataset's ``from_export=`` option serves; None when it serves nothing.
 
-    ``"auto"`` takes the notebook-layout file under ``root`` only when its sidecar records the dataset's
-    identity and the file passes its checks; a missing file is passed over silently, one that does not
-    match or fails a check with a warning saying why, and items are generated. A path is used or
-    refused: see :func:`open_export`. ``identity`` is called only when a file is there, since it reads
-    every source file.
+    ``"auto"`` takes the notebook-layout file under ``root`` (for one epoch of per-epoch items, ``epoch``
+    given, the one named with that epoch: see :func:`~avmnist_torch.storage.notebook_path`) only when its
+    sidecar records the dataset's identity and the file passes its checks; a missing file is passed over
+    silently, one that does not match or fails a check with a warning saying why, and items are
+    generated. A path is used or refused: see :func:`open_export`. ``identity`` is called only when a
+    file is there, since it reads every source file.
     """
     if from_export is None:
         return None
     if isinstance(from_export, str) and from_export == "auto":
         if root is None:
             raise ParameterError("from_export='auto' looks under root/avmnist/audio/: give root, or from_export=PATH")
-        path = notebook_path(root, split, scheme)
+        path = notebook_path(root, split, scheme, epoch=epoch)
         if not path.is_file():
             return None
         try:

@@ -125,7 +125,8 @@ def _exports(folder: Path) -> List[Dict[str, Any]]:
                                       meta.get("file_format") if recorded else None)
             entry.update(kind=kind, rows=len(reader))
             if recorded:
-                entry.update({k: identity.get(k) for k in ("split", "scheme", "seed", "style", "version")})
+                entry.update({k: identity.get(k) for k in ("split", "scheme", "seed", "style", "version", "draws",
+                                                            "items")})
             elif meta is not None:
                 entry["note"] = (f"its sidecar is not of this version (format {meta.get('format')!r}): not served "
                                  "by from_export=; export it again")
@@ -185,8 +186,12 @@ def format_info(report: Dict[str, Any]) -> str:
             elif e["kind"] == "unreadable":
                 lines.append(f"  {name}: {e['error']}")
             elif e.get("seed") is not None:
-                lines.append(f"  {name}: {e['rows']} rows, {e['kind']}, seed {e['seed']}, style {e['style']}, "
-                             f"avmnist-torch {e['version']}" + (f"; {e['note']}" if e.get("note") else ""))
+                epoch = f", epoch {e['draws'].get('epoch')} of per-epoch draws" if isinstance(e.get("draws"), dict) \
+                    else ""
+                partial = f", partial: the first {e['items'].get('stop')} of {e['items'].get('of')} items" \
+                    if isinstance(e.get("items"), dict) else ""
+                lines.append(f"  {name}: {e['rows']} rows, {e['kind']}, seed {e['seed']}, style {e['style']}{epoch}"
+                             f"{partial}, avmnist-torch {e['version']}" + (f"; {e['note']}" if e.get("note") else ""))
             else:
                 lines.append(f"  {name}: {e['rows']} rows, {e['kind']}; {e.get('note', 'no metadata')}")
             if e.get("header_note"):
@@ -398,7 +403,7 @@ def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[
 
 
 def pca25_caption(components: int, images: int) -> str:
-    """What the pca25 column of the side-by-side preview shows, so that a column of look-alikes is not taken for a bug."""
+    """What the pca25 column of the side-by-side preview shows: a column of look-alikes is the recipe, not a bug."""
     caption = (f"pca25 image half: each image projected on the first {components} principal "
                f"component{'' if components == 1 else 's'} of the split's {images:,} images, centred (grey is 0):\n"
                "the recipe keeps under 25% of their variance (MNIST's splits keep 3 components)")

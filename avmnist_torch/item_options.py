@@ -20,8 +20,8 @@ from .rendering import DEFAULT_STYLE, IMAGE_SIZE, RENDERERS, STYLES, get_rendere
 from .schemes import Scheme, get_scheme, with_snr_range
 from .storage import sources_fingerprint
 
-__all__ = ["ItemOptions", "DRAW_MODES", "MAX_EPOCH", "check_epoch", "items_identity", "identity_differences",
-           "describe_differences"]
+__all__ = ["ItemOptions", "DRAW_MODES", "MAX_EPOCH", "check_epoch", "items_identity", "first_items_identity",
+           "identity_differences", "describe_differences"]
 
 #: ``draws=``: the notebook's fixed items, or new draws every epoch.
 DRAW_MODES = ("fixed", "per_epoch")
@@ -109,6 +109,15 @@ def items_identity(options: ItemOptions, recordings: Sequence[PathLike], noises:
     a sha256 of all of them."""
     out = dict(options.identity(epoch), sources=sources_fingerprint(recordings, noises, labels), version=__version__,
                shape=[len(labels), IMAGE_SIZE, IMAGE_SIZE])
+    out["key"] = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()
+    return out
+
+
+def first_items_identity(identity: Dict[str, Any], n: int) -> Dict[str, Any]:
+    """The identity of a file holding only the first ``n`` of the items ``identity`` describes (``export
+    --limit``): its shape, and ``"items"`` saying that it is not the whole split; a new key."""
+    out = {k: v for k, v in identity.items() if k != "key"}
+    out.update(shape=[n, *identity["shape"][1:]], items={"start": 0, "stop": n, "of": identity["shape"][0]})
     out["key"] = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()
     return out
 

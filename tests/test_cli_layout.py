@@ -52,3 +52,15 @@ def test_every_command_module_registers_itself_and_takes_traceback():
     assert registered == set(modules), f"command modules not in cli.COMMANDS: {set(modules) - registered}"
     for name, sub in subparsers.choices.items():
         assert any("--traceback" in a.option_strings for a in sub._actions), f"{name} lacks --traceback"
+
+
+def test_every_option_of_every_command_says_what_it_is_for():
+    def undocumented(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    yield from undocumented(sub, f"{name} {sub_name}")
+            elif not action.help and not isinstance(action, argparse._HelpAction):
+                yield f"{name} {'/'.join(action.option_strings) or action.dest}"
+
+    assert list(undocumented(cli.build_parser(), "avmnist")) == []

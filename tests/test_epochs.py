@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import shutil
 import zlib
 from pathlib import Path
 
@@ -275,6 +276,27 @@ def test_options_are_checked(root):
     with pytest.raises(ParameterError, match="from_export"):
         AVMNISTAudioDataset(root, "train", "clean", clip_tables=None, draws="per_epoch",
                             from_export=root / "missing.npy")
+
+
+def test_epochs_exported_side_by_side_are_each_served_by_auto(root, tables, tmp_path):
+    from avmnist_torch.export import export
+
+    data = tmp_path / "data"
+    shutil.copytree(root, data)  # exported under the data root, where from_export="auto" looks
+    paths = [export(data, "test", "burst_noise", progress=False, draws="per_epoch", epoch=epoch,
+                    clip_tables=tables)[0] for epoch in (0, 1)]
+    assert [p.name for p in paths] == ["test_data_augmented_burst_noise_epoch0.npy",
+                                       "test_data_augmented_burst_noise_epoch1.npy"]
+    ds = AVMNISTAudioDataset(data, "test", "burst_noise", clip_tables=tables, draws="per_epoch", from_export="auto")
+    gen = AudioItemGenerator(data, "test", "burst_noise", clip_tables=tables, draws="per_epoch")
+    for epoch, path in zip((0, 1), paths):
+        ds.set_epoch(epoch)
+        assert ds.export is not None and ds.export.path == str(path)
+        assert np.array_equal(ds.spectrograms(range(len(ds))), gen.spectrograms(range(len(gen)), epoch=epoch))
+    ds.set_epoch(2)  # no file of epoch 2: generated
+    assert ds.export is None and np.array_equal(ds.spectrogram(3), gen.spectrogram(3, epoch=2))
+    # fixed items take neither file
+    assert AVMNISTAudioDataset(data, "test", "burst_noise", clip_tables=tables, from_export="auto").export is None
 
 
 # ----------------------------------------------------------------------------

@@ -46,22 +46,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "(say, a copy of the published one) is kept, with a warning. Images whose labels differ from the "
             "audio's are refused before anything is written. Each file is written under a temporary name, read "
             "back and checked, then renamed into place with FILE.json (what made it, the sha256 of its rows) and "
-            "FILE.crc32 (one CRC-32 per row); an interrupted export leaves no file under the final name, and "
-            "running it again writes the file anew. A file already there is read in full and left alone when "
-            "it is as recorded, written again when it was damaged since."
+            "FILE.crc32 (one CRC-32 per row). Ctrl-C or SIGTERM stops the workers within about a second and "
+            "leaves no file under the final name (the temporary file is removed); the files finished before are "
+            "kept, and running the same command again checks them, skips them and writes the rest. A file "
+            "already there is read in full and left alone when it is as recorded, written again when it was "
+            "damaged since. One epoch of per-epoch items (--draws per_epoch --epoch K) is named "
+            "{split}_data_augmented_{scheme}_epochK.npy in the notebook layout, so that epochs sit side by side "
+            "and from_export='auto' finds each. --limit N writes a partial export to try things: the first N "
+            "items, named ..._firstN.npy."
         ),
     )
     add_root_argument(p)
-    p.add_argument("--split", default="train", choices=(*SPLITS, "all"))
+    p.add_argument("--split", default="train", choices=(*SPLITS, "all"),
+                   help="the split to export, or all (both; default train)")
     p.add_argument("--scheme", default="burst_noise", type=scheme_name_or_all, help=f"one of {', '.join(SCHEME_NAMES)}, or all (the five)")
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
-    p.add_argument("--layout", default="notebook", choices=LAYOUTS)
+    p.add_argument("--layout", default="notebook", choices=LAYOUTS,
+                   help="notebook (default): the thesis' avmnist/ folder; multibench: MultiBench's folder")
     p.add_argument("--format", default=None, choices=FILE_FORMATS,
                    help="raw: rows without a header, as the notebook wrote them (default for the notebook layout); "
                         "npy: a real .npy file (the multibench layout's only format)")
     p.add_argument("--out", type=Path, default=None,
                    help="output root (notebook), folder (multibench) or a .npy file (default under ROOT)")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seeds every item's own random stream, 0 to 2**64 - 1 (default 0, the notebook's items); "
+                        "recorded in FILE.json")
     p.add_argument("--draws", default="fixed", choices=DRAW_MODES,
                    help="fixed: the notebook's items (default); per_epoch: one epoch of items drawn anew every "
                         "epoch (--epoch), recorded in FILE.json")
@@ -71,11 +80,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="with --draws per_epoch: draw each item's recording too (any of its digit's)")
     p.add_argument("--snr-range-db", type=float, default=None, metavar="DB",
                    help="with --draws per_epoch: each item's SNR drawn from the scheme's value +- DB")
-    p.add_argument("--renderer", default="fast", choices=RENDERERS)
+    p.add_argument("--renderer", default="fast", choices=RENDERERS,
+                   help="fast (default): matplotlib's pixels without it; matplotlib: the installed one draws")
     p.add_argument("--style", default=None, choices=STYLES, help="matplotlib pixel style for the fast renderer")
     p.add_argument("--images", type=Path, default=None, metavar="PATH",
                    help="MNIST's image files for the image half, an idx3 file "
                         "(one --split) or a folder holding them (default: searched under ROOT)")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="only the first N items of each split, to try things: a partial export, named "
+                        "..._firstN.npy (never a name a full export or MultiBench's loader reads), the range "
+                        "recorded in FILE.json, no labels or image half; from_export= refuses it for a whole split")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_source_arguments(p)
     p.set_defaults(func=run)
@@ -107,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         paths = export(
             args.root, args.split, args.scheme, out=args.out, layout=args.layout, format=args.format,
             workers=args.workers, seed=args.seed, renderer=args.renderer, style=args.style,
-            progress=not args.quiet, images=args.images, **_draw_options(args), **source_kwargs(args),
+            progress=not args.quiet, images=args.images, limit=args.limit, **_draw_options(args),
+            **source_kwargs(args),
         )
     for path in paths:
         print(path)

@@ -72,13 +72,16 @@ def add_preview_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     add_root_argument(p)
     add_source_arguments(p)
     p.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write (default preview.png)")
-    p.add_argument("--split", default="test", choices=SPLITS)
+    p.add_argument("--split", default="test", choices=SPLITS, help="the split drawn (default test)")
     p.add_argument("--index", type=int, default=None,
                    help="the item shown under every scheme, from 0 (default 0)")
     p.add_argument("--random", type=non_negative_int, default=6, help="random items after the first row (default 6)")
-    p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--renderer", default="fast", choices=RENDERERS)
-    p.add_argument("--style", default=None, choices=STYLES)
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seeds the items' random streams and the choice of random items (default 0)")
+    p.add_argument("--renderer", default="fast", choices=RENDERERS,
+                   help="fast (default): matplotlib's pixels without it; matplotlib: the installed one draws")
+    p.add_argument("--style", default=None, choices=STYLES,
+                   help="matplotlib version whose pixels the fast renderer draws (default 3.10, the notebook's)")
     p.add_argument("--images", nargs="?", type=Path, const=True, default=False, metavar="PATH",
                    help="draw MNIST's image beside the audio; its image files are looked for under ROOT "
                         "('avmnist download --root ROOT --only mnist_images' puts them there), or in PATH "

@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                     ".npy header is reported with the command that fixes it. "
                     "Exit status 0 when all match, 1 when anything differs.",
     )
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="the exported file of items (.npy name; raw rows or a real .npy)")
     add_root_argument(p, help="data root (default: inferred from ROOT/avmnist/audio/FILE)")
     p.add_argument("--sample", type=positive_int, default=64, help="rows to regenerate (default 64, first and last included); every row is checked "
                                                     "against its recorded CRC-32 regardless")
@@ -40,11 +40,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="check exactly these rows (0 to the file's row count - 1)")
     p.add_argument("--split", default=None, choices=SPLITS, help="override the sidecar / file name")
     p.add_argument("--scheme", default=None, type=scheme_name, help="override the sidecar / file name")
-    p.add_argument("--seed", type=non_negative_int, default=None)
-    p.add_argument("--renderer", default=None, choices=RENDERERS)
-    p.add_argument("--style", default=None, choices=STYLES)
-    p.add_argument("--workers", type=positive_int, default=1)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="override the sidecar's seed (default: its own)")
+    p.add_argument("--renderer", default=None, choices=RENDERERS,
+                   help="renderer that regenerates the rows (default: the sidecar's, else fast)")
+    p.add_argument("--style", default=None, choices=STYLES,
+                   help="matplotlib pixel style to regenerate with (default: the sidecar's)")
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes regenerating rows (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_source_arguments(p)
     p.set_defaults(func=run)
     return p
