@@ -169,20 +169,26 @@ _SEEK_LOCK = threading.Lock()
 
 def _pread_into(fd: int, view: memoryview, offset: int) -> int:
     """Fill ``view`` from ``offset``; returns the bytes read (fewer only at the end of the file)."""
-    done = 0
-    while done < len(view):
-        if hasattr(os, "preadv"):
-            n = os.preadv(fd, [view[done:]], offset + done)
-        else:  # Windows has no pread: one seek-and-read at a time per process
-            with _SEEK_LOCK:
-                os.lseek(fd, offset + done, os.SEEK_SET)
-                chunk = os.read(fd, len(view) - done)
-            n = len(chunk)
-            view[done:done + n] = chunk
+    done = _preadv(fd, view, offset)
+    while 0 < done < len(view):
+        n = _preadv(fd, view[done:], offset + done)
         if n == 0:
             break
         done += n
     return done
+
+
+if hasattr(os, "preadv"):
+    def _preadv(fd: int, view: memoryview, offset: int) -> int:
+        return os.preadv(fd, [view], offset)
+else:  # Windows has no pread: one seek-and-read at a time per process
+    def _preadv(fd: int, view: Any, offset: int) -> int:
+        view = memoryview(view).cast("B")
+        with _SEEK_LOCK:
+            os.lseek(fd, offset, os.SEEK_SET)
+            chunk = os.read(fd, len(view))
+        view[:len(chunk)] = chunk
+        return len(chunk)
 
 
 class FileWriter:
@@ -468,6 +474,9 @@ class StoredFile:
 
     def _descriptor(self) -> int:
         key = (self.path, self.identity)
+        fd = _OPEN.get(key)  # the common case, without the lock: a dict lookup is atomic
+        if fd is not None:
+            return fd
         with _STATE_LOCK:
             fd = _OPEN.get(key)
             if fd is not None:
@@ -482,17 +491,24 @@ class StoredFile:
 
     def read_into(self, buffer: Any, offset: int) -> None:
         """Fill ``buffer`` (a writable C-contiguous array or bytearray) with the bytes from ``offset``."""
-        self.read_parts([(buffer, offset)])
-
-    def read_parts(self, parts: Sequence[Tuple[Any, int]]) -> None:
-        """Fill each ``(buffer, offset)`` of ``parts``; the file's identity is compared once, after the reads
-        (a change before or during them moves it: a write moves the change time, a truncation the size)."""
+        view = memoryview(buffer).cast("B")
         fd = self._descriptor()
-        whole = all(_pread_into(fd, memoryview(buffer).cast("B"), offset) == memoryview(buffer).nbytes
-                    for buffer, offset in parts)
+        if _pread_into(fd, view, offset) != len(view) or _identity(os.fstat(fd)) != self.identity:
+            self._changed(fd)
+
+    def read_rows(self, out: np.ndarray, offsets: Sequence[int]) -> None:
+        """Fill ``out[k]`` (each a C-contiguous row) from ``offsets[k]``; the identity compared once, after."""
+        fd = self._descriptor()
+        whole = True
+        for row, offset in zip(out, offsets):
+            if _preadv(fd, row, offset) != row.nbytes:
+                view = memoryview(row).cast("B")
+                whole = _pread_into(fd, view, offset) == len(view) and whole
+        if not whole or _identity(os.fstat(fd)) != self.identity:
+            self._changed(fd)
+
+    def _changed(self, fd: int) -> None:
         now = _identity(os.fstat(fd))
-        if whole and now == self.identity:
-            return
         self.close()
         raise StorageError(f"{self.path}: changed while in use ({self.identity[2]} bytes when checked, {now[2]} "
                            f"now); nothing more is read from it; {self.remedy}")
@@ -547,22 +563,17 @@ class RowReader:
         return int(np.prod(self.shape[1:], dtype=np.int64)) * np.dtype(self.dtype).itemsize
 
     def rows(self, indices: Sequence[int]) -> np.ndarray:
-        """Rows ``indices`` (each in ``0 .. len-1``) in a new array; runs of consecutive rows read at once."""
-        indices = [int(i) for i in indices]
+        """Rows ``indices`` (each in ``0 .. len-1``), in a new array."""
         out = np.empty((len(indices), *self.shape[1:]), dtype=self.dtype)
-        parts, start = [], 0
-        while start < len(indices):
-            stop = start + 1
-            while stop < len(indices) and indices[stop] == indices[stop - 1] + 1:
-                stop += 1
-            parts.append((out[start:stop], self.offset + indices[start] * self.row_bytes))
-            start = stop
-        self.stored.read_parts(parts)
+        row_bytes = self.row_bytes
+        self.stored.read_rows(out, [self.offset + int(i) * row_bytes for i in indices])
         return out
 
     def row(self, index: int) -> np.ndarray:
         return self.rows([index])[0]
 
     def all(self) -> np.ndarray:
-        """Every row, in a new array."""
-        return self.rows(range(len(self)))
+        """Every row, in a new array, read at once."""
+        out = np.empty(self.shape, dtype=self.dtype)
+        self.stored.read_into(out, self.offset)
+        return out

@@ -1,33 +1,41 @@
-"""This checkout against another revision, in the same run: batched items, a 2-worker DataLoader, serving an export.
+"""This checkout against another revision, in one process: batched items, a 2-worker DataLoader, serving an export.
 
-What a change to how files are written and read must not slow down, measured on both sides
-alternately so that both meet the same load::
+What a change to how files are written and read must not slow down::
 
     python benchmarks/storage_speed.py --against 3dcc92b            # ../shared/data
-    python benchmarks/storage_speed.py --against 3dcc92b --items 640 --rounds 3 --schemes burst_noise
+    python benchmarks/storage_speed.py --against 3dcc92b --items 640 --passes 5 --schemes burst_noise
 
-The other revision's package is taken with ``git archive`` into a temporary folder; each round runs
-one fresh process per side (the order alternates between rounds), each with its own warm clip tables.
+The other revision's package is taken with ``git archive`` into a temporary folder and imported under
+another name (``avmnist_torch_old``; the package imports itself only relatively), so both sides run in
+this one process, each with its own warm clip tables, and alternate batch by batch (epoch by epoch for
+the DataLoader, whose workers are forked from here): both meet the same load, which on a shared machine
+moves absolute times by tens of percent from one minute to the next. Each ratio is new/old within one
+pass; the figure reported is the median over the passes.
 
-(b) batched: CPU ms per item of ``ds.__getitems__`` over ``--items`` train items in batches of 128;
-(d) loader: items/s (wall) of a DataLoader with 2 persistent workers, the epoch after the first;
-(s) served: CPU ms per item of ``from_export=`` batches of 128 in a shuffled order, from an export of
-    the test split that each side wrote itself (burst_noise).
-
-Each figure is the median over the rounds; new/old is this checkout's over the other's (time per
-item: below 1 is faster; loader rate: above 1 is faster).
+(b) batched: CPU time of ``ds.__getitems__`` over ``--items`` train items in batches of 128;
+(d) loader: wall time of an epoch of a DataLoader with 2 persistent workers over the same items;
+(s) served: CPU time of ``from_export=`` batches of 128 in a shuffled order, from an export of the test
+    split that each side wrote itself (burst_noise).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import os
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
+import warnings
 from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_model, versions  # noqa: E402
@@ -35,56 +43,46 @@ from _machine import cpu_model, versions  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SCHEMES = ["extreme_noise", "multi_band", "burst_noise", "aliased", "distorted"]
 
-_MEASURE = r"""
-import json, os, random, sys, time
-package, root, cache, schemes, n, export_dir = sys.argv[1:7]
-sys.path.insert(0, package)
-import numpy as np, torch
-torch.set_num_threads(1)
-from avmnist_torch import AVMNISTAudioDataset
-n = int(n)
-p = dict(recordings=f"{root}/fsdd/recordings", noises=f"{root}/esc50", labels=f"{root}/mnist")
-out = {}
-for scheme in schemes.split(","):
-    ds = AVMNISTAudioDataset(split="train", scheme=scheme, clip_tables=f"{cache}/{scheme}", **p)
-    for start in range(0, n, 128):  # warm: every clip these items need in the tables, kernels compiled
-        ds.__getitems__(list(range(start, min(n, start + 128))))
-    t = time.process_time()
-    for start in range(0, n, 128):
-        ds.__getitems__(list(range(start, min(n, start + 128))))
-    batched = (time.process_time() - t) / n * 1e3
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, range(n)), batch_size=128, num_workers=2,
-                                         persistent_workers=True)
-    for _ in loader:
-        pass
-    t = time.perf_counter()
-    for _ in loader:
-        pass
-    rate = n / (time.perf_counter() - t)
-    del loader
-    out[scheme] = {"batched": batched, "loader": rate}
-served = AVMNISTAudioDataset(split="test", scheme="burst_noise", clip_tables=f"{cache}/burst_noise",
-                             from_export=export_dir, **p)
-order = list(range(len(served)))
-random.Random(0).shuffle(order)
-order = order[:n]
-served.__getitems__(order[:128])
-t = time.process_time()
-for start in range(0, n, 128):
-    served.__getitems__(order[start:start + 128])
-out["served"] = (time.process_time() - t) / n * 1e3
-print(json.dumps(out))
-"""
 
-_EXPORT = r"""
-import sys, warnings
-package, root, cache, out = sys.argv[1:5]
-sys.path.insert(0, package)
-warnings.simplefilter("ignore")
-from avmnist_torch.export import export
-p = dict(recordings=f"{root}/fsdd/recordings", noises=f"{root}/esc50", labels=f"{root}/mnist")
-print(export(split="test", scheme="burst_noise", out=out, workers=2, progress=False, clip_tables=cache, **p)[0])
-"""
+def batches(order, size=128):
+    return [order[k:k + size] for k in range(0, len(order), size)]
+
+
+def alternate_cpu(datasets, order, passes):
+    """Per pass: CPU seconds of each dataset over ``order`` in batches, batch by batch alternately."""
+    ratios, best = [], [float("inf")] * len(datasets)
+    for p in range(passes):
+        spent = [0.0] * len(datasets)
+        for k, part in enumerate(batches(order)):
+            sides = range(len(datasets)) if (k + p) % 2 == 0 else reversed(range(len(datasets)))
+            for side in sides:
+                start = time.process_time()
+                datasets[side].__getitems__(part)
+                spent[side] += time.process_time() - start
+        ratios.append(spent[0] / spent[1])
+        best = [min(b, s) for b, s in zip(best, spent)]
+    return statistics.median(ratios), [b / len(order) * 1e3 for b in best]
+
+
+def alternate_loaders(datasets, n, passes):
+    """Per pass: wall seconds of one epoch of each side's DataLoader (2 persistent workers), alternately."""
+    loaders = [torch.utils.data.DataLoader(torch.utils.data.Subset(ds, range(n)), batch_size=128, num_workers=2,
+                                           persistent_workers=True) for ds in datasets]
+    for loader in loaders:  # workers started, tables opened
+        for _ in loader:
+            pass
+    ratios, best = [], [float("inf")] * len(loaders)
+    for p in range(passes):
+        spent = [0.0] * len(loaders)
+        for side in (range(len(loaders)) if p % 2 == 0 else reversed(range(len(loaders)))):
+            start = time.perf_counter()
+            for _ in loaders[side]:
+                pass
+            spent[side] = time.perf_counter() - start
+        ratios.append(spent[0] / spent[1])
+        best = [min(b, s) for b, s in zip(best, spent)]
+    del loaders
+    return statistics.median(ratios), [n / b for b in best]
 
 
 def main() -> None:
@@ -93,46 +91,58 @@ def main() -> None:
     parser.add_argument("--root", default=str(REPO.parent / "shared" / "data"),
                         help="real data: fsdd/recordings, esc50, mnist (default ../shared/data)")
     parser.add_argument("--items", type=int, default=1280)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--passes", type=int, default=7)
     parser.add_argument("--schemes", nargs="*", default=SCHEMES)
+    parser.add_argument("--no-loader", action="store_true")
     args = parser.parse_args()
-    print(f"CPU: {cpu_model()}  ({os.cpu_count()} logical cores)  python {sys.version.split()[0]}")
-    print(f"versions: {versions()}")
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
     revision = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", args.against], check=True,
                               capture_output=True, text=True).stdout.strip()
+    print(f"CPU: {cpu_model()}  ({os.cpu_count()} logical cores)  python {sys.version.split()[0]}")
+    print(f"versions: {versions()}")
+    print(f"new: this checkout; old: {revision}; {args.items} train items, {args.passes} passes; ratios are "
+          "new/old per pass (median), times the best pass")
+    p = dict(recordings=f"{args.root}/fsdd/recordings", noises=f"{args.root}/esc50", labels=f"{args.root}/mnist")
     with tempfile.TemporaryDirectory() as scratch:
-        old = Path(scratch) / "old"
-        old.mkdir()
         archive = subprocess.run(["git", "-C", str(REPO), "archive", revision, "avmnist_torch"], check=True,
                                  capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
-        sides = {"new": str(REPO), "old": str(old)}
-        exports = {}
-        for name, package in sides.items():
-            out = Path(scratch) / f"export-{name}"
-            exports[name] = subprocess.run(
-                [sys.executable, "-c", _EXPORT, package, args.root, str(Path(scratch) / f"cache-{name}" / "export"),
-                 str(out / "test.npy")], check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        results = {name: [] for name in sides}
-        for r in range(args.rounds):
-            for name in (("new", "old") if r % 2 == 0 else ("old", "new")):
-                done = subprocess.run(
-                    [sys.executable, "-c", _MEASURE, sides[name], args.root, str(Path(scratch) / f"cache-{name}"),
-                     ",".join(args.schemes), str(args.items), exports[name]],
-                    check=True, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
-                results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
-                print(f"round {r + 1} {name} done", file=sys.stderr, flush=True)
-    print(f"this checkout (new) against {revision} (old); {args.items} items, median of {args.rounds} rounds")
-    print(f"{'scheme':<14}{'(b) old ms':>11}{'(b) new ms':>11}{'new/old':>9}{'(d) old /s':>12}{'(d) new /s':>12}"
-          f"{'new/old':>9}")
-    for scheme in args.schemes:
-        b = {k: statistics.median(r[scheme]["batched"] for r in v) for k, v in results.items()}
-        d = {k: statistics.median(r[scheme]["loader"] for r in v) for k, v in results.items()}
-        print(f"{scheme:<14}{b['old']:>11.3f}{b['new']:>11.3f}{b['new'] / b['old']:>9.3f}{d['old']:>12.0f}"
-              f"{d['new']:>12.0f}{d['new'] / d['old']:>9.3f}")
-    s = {k: statistics.median(r["served"] for r in v) for k, v in results.items()}
-    print(f"(s) served from an export, ms per item: old {s['old']:.4f}, new {s['new']:.4f}, "
-          f"new/old {s['new'] / s['old']:.3f}")
+        subprocess.run(["tar", "-x", "-C", scratch], input=archive, check=True)
+        os.rename(Path(scratch) / "avmnist_torch", Path(scratch) / "avmnist_torch_old")
+        sys.path.insert(0, scratch)
+        sys.path.insert(0, str(REPO))
+        packages = [importlib.import_module("avmnist_torch"), importlib.import_module("avmnist_torch_old")]
+        export_modules = [importlib.import_module(f"{pkg.__name__}.export") for pkg in packages]
+        print(f"{'scheme':<14}{'(b) new ms':>11}{'(b) old ms':>11}{'b new/old':>10}{'(d) new /s':>12}"
+              f"{'(d) old /s':>12}{'d new/old':>10}")
+        order = list(range(args.items))
+        for scheme in args.schemes:
+            datasets = [pkg.AVMNISTAudioDataset(split="train", scheme=scheme,
+                                                clip_tables=f"{scratch}/cache-{k}/{scheme}", **p)
+                        for k, pkg in enumerate(packages)]
+            for ds in datasets:  # every clip these items need in the tables, kernels compiled
+                for part in batches(order):
+                    ds.__getitems__(part)
+            b_ratio, b_ms = alternate_cpu(datasets, order, args.passes)
+            d_ratio, d_rate = (float("nan"), [float("nan")] * 2) if args.no_loader else \
+                alternate_loaders(datasets, args.items, args.passes)
+            # d_ratio is a ratio of times: new/old time; as a rate, old/new
+            print(f"{scheme:<14}{b_ms[0]:>11.3f}{b_ms[1]:>11.3f}{b_ratio:>10.3f}{d_rate[0]:>12.0f}{d_rate[1]:>12.0f}"
+                  f"{1 / d_ratio:>10.3f}", flush=True)
+        served = []
+        for k, (pkg, ex) in enumerate(zip(packages, export_modules)):
+            [path] = ex.export(split="test", scheme="burst_noise", out=Path(scratch) / f"export-{k}" / "test.npy",
+                               workers=2, progress=False, clip_tables=f"{scratch}/cache-{k}/burst_noise", **p)
+            served.append(pkg.AVMNISTAudioDataset(split="test", scheme="burst_noise", from_export=path,
+                                                  clip_tables=f"{scratch}/cache-{k}/burst_noise", **p))
+        shuffled = list(range(len(served[0])))
+        random.Random(0).shuffle(shuffled)
+        shuffled = shuffled[:args.items]
+        s_ratio, s_ms = alternate_cpu(served, shuffled, args.passes)
+        print(f"(s) served from an export: new {s_ms[0] * 1e3:.1f} us, old {s_ms[1] * 1e3:.1f} us an item; "
+              f"new/old {s_ratio:.3f}")
+    print("(b), (s): CPU time per item, lower is better, new/old below 1 is faster; (d): items/s, new/old above 1 "
+          "is faster")
 
 
 if __name__ == "__main__":
