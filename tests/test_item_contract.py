@@ -35,6 +35,7 @@ from avmnist_torch.schemes import (  # noqa: E402
     add_noise,
     apply_frequency_masks,
     apply_scheme,
+    apply_scheme_many,
     apply_time_masks,
     draw_frequency_masks,
     draw_time_masks,
@@ -122,15 +123,49 @@ def test_every_scheme_is_the_notebook_fed_the_same_draws(tree, scheme):
     items = {"train": [0, 1, 7, 60, 119], "test": [0, 3, 150, 199]}
     for split, indices in items.items():
         gen = _generator(tree, split, scheme)
+        expected = {}
         for i in indices:
             info = gen.describe(i)
-            expected, rate, calls = _notebook_waveform(info["recording"], info["noise"], scheme, info["draws"])
+            expected[i], rate, calls = _notebook_waveform(info["recording"], info["noise"], scheme, info["draws"])
             got, got_rate, _ = gen.waveform(i)
             assert got_rate == rate
-            assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), f"{split} item {i}"
+            assert got.dtype == expected[i].dtype and got.tobytes() == expected[i].tobytes(), f"{split} item {i}"
             # each start is the documented stream's draw over the notebook's randint range
             stream = nb.docs_item_stream(0, split, scheme, i)
             assert [d["start"] for d in info["draws"]] == [stream.integers(a, b) for a, b in calls]
+        # the batched path (what a DataLoader batch takes), in another order
+        order = indices[::-1]
+        batch, rates = gen.waveforms(order)
+        assert rates == [8000] * len(order)
+        assert [x.tobytes() for x in batch] == [expected[i].tobytes() for i in order], split
+
+
+def test_batches_and_other_rates_are_the_notebook(tmp_path):
+    """apply_scheme_many over a batch at one rate and over a batch of mixed rates, and apply_scheme of a
+    16 kHz clip: the notebook's augment_audio of the same wav files, fed the same draws."""
+    import soundfile
+
+    from avmnist_torch.sources.audio import load_wav
+
+    rng = np.random.default_rng(21)
+    clips = [(8000, 3000), (16000, 5000), (8000, 2500), (8000, 1500)]
+    paths = []
+    for k, (rate, n) in enumerate(clips):
+        paths.append(tmp_path / f"{k}_x_{k}.wav")
+        soundfile.write(str(paths[-1]), 0.3 * rng.standard_normal(n), rate, subtype="PCM_16")
+    loaded = [load_wav(p) for p in paths]
+    for scheme in ("multi_band", "aliased"):
+        expected = []
+        for k, path in enumerate(paths):
+            one, draws = apply_scheme(loaded[k][0], loaded[k][1], SCHEMES[scheme], rng=item_rng(0, "test", scheme, k))
+            want, rate, _ = _notebook_waveform(str(path), None, scheme, draws)
+            assert rate == loaded[k][1] and one.tobytes() == want.tobytes(), (scheme, k)
+            expected.append(want)
+        for members in ([0, 2, 3], [0, 1, 2, 3]):  # one rate; mixed rates
+            many, _ = apply_scheme_many([loaded[k][0] for k in members], [loaded[k][1] for k in members],
+                                        SCHEMES[scheme], rngs=[item_rng(0, "test", scheme, k) for k in members])
+            for k, got in zip(members, many):
+                assert got.tobytes() == expected[k].tobytes(), (scheme, members, k)
 
 
 def test_the_notebooks_rendering_of_a_few_items(tree):
@@ -279,6 +314,30 @@ def test_frequency_mask_sizes_are_the_notebooks():
 
 # ----------------------------------------------------------------------------
 # per-epoch draws, against docs/items.md restated
+
+
+def test_streams_are_the_documented_keys_and_refuse_negative_parts():
+    from avmnist_torch.schemes import STEPS_STREAM, SOURCES_STREAM, epoch_rng, epoch_rngs
+
+    for seed, split, name, index, epoch in ((0, "train", "burst_noise", 0, 0), (2**64 - 1, "test", "aliased", 59_999, 9)):
+        want = nb.docs_item_stream(seed, split, name, index)
+        got = item_rng(seed, split, name, index)
+        assert [got.integers(0, 2**40) for _ in range(4)] == [want.integers(0, 2**40) for _ in range(4)]
+        steps, sources = epoch_rngs(seed, split, name, index, epoch)
+        for stream, pair in ((STEPS_STREAM, steps), (SOURCES_STREAM, sources)):
+            want = nb.docs_epoch_stream(seed, split, name, index, epoch, stream)
+            alone = epoch_rng(seed, split, name, index, epoch, stream)
+            expected = [want.next() for _ in range(3)]
+            assert [pair.next_uint64() for _ in range(3)] == expected
+            assert [alone.next_uint64() for _ in range(3)] == expected
+    for bad in ((-1, 0, 0), (0, -1, 0), (0, 0, -1)):
+        seed, index, epoch = bad
+        with pytest.raises(ValueError, match="non-negative"):
+            epoch_rng(seed, "train", "x", index, epoch, STEPS_STREAM)
+        with pytest.raises(ValueError, match="non-negative"):
+            epoch_rngs(seed, "train", "x", index, epoch)
+    with pytest.raises(ValueError, match="non-negative"):
+        item_rng(0, "train", "x", -1)
 
 
 @pytest.fixture(scope="module")
