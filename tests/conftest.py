@@ -79,3 +79,29 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if REAL_DATA_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.realdata)
+        if item.get_closest_marker("slow") is not None:
+            _MARKED_SLOW.add(item.nodeid)
+
+
+# ----------------------------------------------------------------------------
+# 'slow' means what it says: a test that takes longer than SLOW_SECONDS (setup, call and
+# teardown) is marked slow or made faster. The end of a run lists the unmarked ones that took
+# longer (on a loaded machine, or paying for a first import, a fast test can cross the line:
+# the list is a prompt to look, not a verdict).
+
+SLOW_SECONDS = 5.0
+_MARKED_SLOW: set = set()
+_SECONDS: dict = {}
+
+
+def pytest_runtest_logreport(report):
+    _SECONDS[report.nodeid] = _SECONDS.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    over = sorted(((seconds, nodeid) for nodeid, seconds in _SECONDS.items()
+                   if seconds > SLOW_SECONDS and nodeid not in _MARKED_SLOW), reverse=True)
+    if over:
+        terminalreporter.section(f"tests over {SLOW_SECONDS:g} s not marked slow")
+        for seconds, nodeid in over:
+            terminalreporter.write_line(f"{seconds:6.1f} s  {nodeid}")
