@@ -94,6 +94,7 @@ def _trainer(**kwargs):
     return lightning.Trainer(**options)
 
 
+@pytest.mark.slow  # a real Trainer, fit then test, with DataLoader workers
 def test_fit_and_test_with_a_real_trainer(tree):
     dm = AVMNISTDataModule(tree, "burst_noise", batch_size=16, val_size=20, num_workers=2, split_seed=3,
                            dataset_options={"image_cache": None})
@@ -221,6 +222,7 @@ def test_bad_options_are_refused(tree):
         AVMNISTDataModule(tree, val_size=120, num_workers=0).setup("fit")
 
 
+@pytest.mark.slow  # two epochs with persistent spawned workers
 @pytest.mark.skipif(not HAS_DRAWS, reason="AVMNISTAudioDataset has no draws= parameter yet (per-epoch draws)")
 def test_per_epoch_draws_reach_persistent_spawned_workers(tree):
     """Training items follow the epoch in persistent spawned workers; validation items stay fixed."""

@@ -102,6 +102,7 @@ def test_readme_has_examples_and_few_illustrative_ones():
     )
 
 
+@pytest.mark.slow  # each block in a fresh process, DataLoader workers spawned: 2 to 15 s a block
 @pytest.mark.parametrize("line,code", BLOCKS, ids=[f"README.md:{line}" for line, _ in BLOCKS])
 def test_readme_block_runs(line, code, data_tree, tmp_path):
     if code.lstrip().startswith(NOT_RUN):
