@@ -60,6 +60,7 @@ REFUSED = [
     (lambda: TimeMasks(ratio=0.1, count=1.0), f"TimeMasks(count=1.0): count {COUNT}"),
     (lambda: FrequencyMasks(ratio=2), f"FrequencyMasks(ratio=2): ratio {RATIO_BINS}"),
     (lambda: FrequencyMasks(ratio=NAN), f"FrequencyMasks(ratio=nan): ratio {RATIO_BINS}"),
+    (lambda: FrequencyMasks(ratio=-0.01), f"FrequencyMasks(ratio=-0.01): ratio {RATIO_BINS}"),
     (lambda: FrequencyMasks(ratio=0.2, count=False), f"FrequencyMasks(count=False): count {COUNT}"),
     (lambda: AddNoise(snr_db=NAN), f"AddNoise(snr_db=nan): snr_db {SNR}"),
     (lambda: AddNoise(snr_db=-INF), f"AddNoise(snr_db=-inf): snr_db {SNR}"),
