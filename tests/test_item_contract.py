@@ -340,6 +340,31 @@ def test_streams_are_the_documented_keys_and_refuse_negative_parts():
         item_rng(0, "train", "x", -1)
 
 
+def test_a_streams_numpy_generator_and_extension_are_the_documented_ones():
+    """``ItemRandom.numpy()`` is PCG64(SeedSequence(key + [next()])); ``extended(*parts)`` is the stream keyed on key + parts."""
+    key = (3, 1, nb.docs_scheme_id("burst_noise"), 17)
+    got = item_rng(3, "test", "burst_noise", 17).numpy()
+    want = np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key) + [nb.DocsStream(*key).next()])))
+    assert got.integers(0, 2**62, 6).tolist() == want.integers(0, 2**62, 6).tolist()
+    extended = item_rng(3, "test", "burst_noise", 17).extended(5, 9)
+    docs = nb.DocsStream(*key, 5, 9)
+    assert [extended.next_uint64() for _ in range(4)] == [docs.next() for _ in range(4)]
+
+
+def test_reprs_say_what_makes_the_items(tree):
+    from avmnist_torch import EpochSampler
+
+    gen = _generator(tree, "test", "burst_noise", seed=4)
+    assert repr(gen) == ("AudioItemGenerator(split='test', scheme='burst_noise', seed=4, renderer='fast', "
+                         "style='3.10', items=200)")
+    per_epoch = _generator(tree, "train", "distorted", draws="per_epoch", epoch=3, redraw_recording=True,
+                           snr_range_db=1.5)
+    assert repr(per_epoch) == ("AudioItemGenerator(split='train', scheme='distorted', seed=0, renderer='fast', "
+                               "style='3.10', draws='per_epoch', epoch=3, redraw_recording=True, "
+                               "snr_range_db=1.5, items=120)")
+    assert repr(EpochSampler(range(30), seed=7, shuffle=False)) == "EpochSampler(n=30, seed=7, shuffle=False)"
+
+
 @pytest.fixture(scope="module")
 def epoch_tree(tmp_path_factory):
     """Noise clips at the recordings' rate, each 2,052 samples: a padded recording of 2,048 samples has
