@@ -168,9 +168,8 @@ def test_batches_and_other_rates_are_the_notebook(tmp_path):
                 assert got.tobytes() == expected[k].tobytes(), (scheme, members, k)
 
 
-def test_the_notebooks_rendering_of_a_few_items(tree):
-    """The chain to the pixels: the notebook's wav_to_spectrogram (the installed matplotlib) of its own
-    waveform, against the package's fast renderer in the installed matplotlib's style."""
+def _installed_style():
+    """The installed matplotlib's style, for comparing with the notebook's wav_to_spectrogram (or skip)."""
     import matplotlib
 
     from avmnist_torch.rendering import STYLES
@@ -178,12 +177,38 @@ def test_the_notebooks_rendering_of_a_few_items(tree):
     style = ".".join(matplotlib.__version__.split(".")[:2])
     if style not in STYLES:
         pytest.skip(f"matplotlib {matplotlib.__version__} is installed, not one of the styles {STYLES}")
+    return style
+
+
+def test_the_notebooks_rendering_of_a_few_items(tree):
+    """The chain to the pixels: the notebook's wav_to_spectrogram (the installed matplotlib) of its own
+    waveform, against the package's fast renderer in the installed matplotlib's style."""
+    style = _installed_style()
     for scheme in ("burst_noise", "multi_band"):
         gen = _generator(tree, "train", scheme, style=style)
         for i in (0, 5):
             info = gen.describe(i)
             samples, rate, _ = _notebook_waveform(info["recording"], info["noise"], scheme, info["draws"])
             assert np.array_equal(gen.spectrogram(i), nb.wav_to_spectrogram(samples, rate)), (scheme, i)
+
+
+def test_batches_and_epochs_render_the_notebooks_pixels(tree, epoch_tree):
+    """spectrograms(indices) in any order, with repeats and a negative index, and an epoch's items: the
+    notebook's wav_to_spectrogram of each item's waveform."""
+    style = _installed_style()
+    gen = _generator(tree, "train", "burst_noise", style=style)
+    want = {i: nb.wav_to_spectrogram(*gen.waveform(i)[:2]) for i in (0, 5, 119)}
+    got = gen.spectrograms([119, 0, 5, 0, -1])
+    assert got.dtype == np.uint8 and np.array_equal(got, np.stack([want[i] for i in (119, 0, 5, 0, 119)]))
+    assert gen.spectrograms([]).shape == (0, 112, 112)
+    per_epoch = _generator(epoch_tree, "test", "burst_noise", style=style, draws="per_epoch", epoch=2)
+    for epoch in (0, 3):
+        want = np.stack([nb.wav_to_spectrogram(*per_epoch.waveform(i, epoch=epoch)[:2]) for i in (0, 1)])
+        assert np.array_equal(per_epoch.spectrograms([0, 1], epoch=epoch), want), epoch
+        assert np.array_equal(per_epoch.spectrogram(1, epoch=epoch), want[1]), epoch
+    # without epoch=, the generator's own epoch (2)
+    assert np.array_equal(per_epoch.spectrogram(0), nb.wav_to_spectrogram(*per_epoch.waveform(0, epoch=2)[:2]))
+    assert not np.array_equal(per_epoch.spectrogram(0), per_epoch.spectrogram(0, epoch=0))
 
 
 # ----------------------------------------------------------------------------
