@@ -467,6 +467,41 @@ def test_the_window_is_drawn_over_its_whole_range(epoch_tree):
     assert sorted(starts) == [0, 1, 2, 3, 4], starts
 
 
+def test_an_epochs_batch_of_waveforms_is_its_items(epoch_tree):
+    """waveforms(indices, epoch=e), the batched path: item by item the waveform(i, epoch=e) whose draws are
+    checked against the docs above; another epoch, other waveforms."""
+    gen = _generator(epoch_tree, "train", "burst_noise", draws="per_epoch", snr_range_db=1.0)
+    batches = {}
+    for epoch in (0, 5):
+        batches[epoch], rates = gen.waveforms([3, 0, 3], epoch=epoch)
+        want = [gen.waveform(i, epoch=epoch)[0] for i in (3, 0, 3)]
+        assert rates == [8000] * 3 and [x.tobytes() for x in batches[epoch]] == [x.tobytes() for x in want], epoch
+    assert batches[0][1].tobytes() != batches[5][1].tobytes()
+
+
+def test_a_clip_as_long_as_the_item_is_taken_whole_without_a_draw(tmp_path):
+    """Clips of exactly 2,048 samples against items padded to 2,048: no window start is drawn (docs/items.md),
+    so the masks are the steps stream's first draws; one sample longer and the window draws first."""
+    for clip_length in (2048, 2049):
+        root = make_synthetic_tree(tmp_path / str(clip_length), n_train=40, n_test=4, noise_rate=8000,
+                                   noise_seconds=clip_length / 8000)
+        gen = _generator(root, "train", "burst_noise", draws="per_epoch")
+        short = [i for i in range(len(gen)) if len(gen.waveform(i, epoch=0)[0]) == 2048]
+        assert short, "the tree must have items with short recordings"
+        for i in short[:4]:
+            for epoch in (0, 1):
+                info = gen.describe(i, epoch=epoch)
+                window = [d for d in info["draws"] if d["step"] == "noise_window"]
+                assert window[0]["clip_length"] == clip_length
+                steps = nb.docs_epoch_stream(0, "train", "burst_noise", i, epoch, 1)
+                if clip_length == 2048:
+                    assert window == [{"step": "noise_window", "start": 0, "length": 2048, "clip_length": 2048}]
+                else:
+                    assert window[0]["start"] == steps.integers(0, 1)
+                masks = [d["start"] for d in info["draws"] if d["step"] == "time_mask"]
+                assert masks == [steps.integers(0, 2048 - 307) for _ in range(4)], (clip_length, i, epoch)
+
+
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_the_noise_clip_is_uniform_over_the_pool(epoch_tree, split):
     """Chi-square over 1,200 draws (fixed seed): every clip of the split's pool, in equal shares."""
