@@ -26,7 +26,7 @@ import pytest
 
 nb = pytest.importorskip("notebook_reference")  # needs librosa, from the test extra
 
-from avmnist_torch import AudioItemGenerator, Scheme  # noqa: E402
+from avmnist_torch import AudioItemGenerator, ParameterError, Scheme  # noqa: E402
 from avmnist_torch.schemes import (  # noqa: E402
     SCHEMES,
     AddNoise,
@@ -209,6 +209,48 @@ def test_batches_and_epochs_render_the_notebooks_pixels(tree, epoch_tree):
     # without epoch=, the generator's own epoch (2)
     assert np.array_equal(per_epoch.spectrogram(0), nb.wav_to_spectrogram(*per_epoch.waveform(0, epoch=2)[:2]))
     assert not np.array_equal(per_epoch.spectrogram(0), per_epoch.spectrogram(0, epoch=0))
+
+
+class _Triple:
+    """A recording-only step of one's own that makes a clip three times as long: longer than the rows of
+    the generator's table of prepared recordings, which must then compute it whole."""
+
+    uses_noise = False
+    recording_only = True
+
+    def __call__(self, samples, ctx):
+        return np.concatenate([samples, samples[::-1], samples])
+
+
+def test_a_prepared_recording_longer_than_its_table_row_is_computed_whole(tree):
+    from avmnist_torch.sources.audio import load_wav
+
+    gen = _generator(tree, "test", Scheme("triple", (_Triple(),)))
+    for i in (0, 7):
+        y = load_wav(gen.describe(i)["recording"])[0]
+        x = np.pad(y, (0, max(0, 2048 - len(y))))
+        want = np.concatenate([x, x[::-1], x])
+        assert gen.waveform(i)[0].tobytes() == want.tobytes(), i
+        assert gen.waveforms([i])[0][0].tobytes() == want.tobytes(), i
+
+
+def test_describe_says_everything_about_an_item(tree):
+    gen = _generator(tree, "test", "extreme_noise", seed=9)
+    info = gen.describe(-1)
+    index = len(gen) - 1
+    expected_noise = gen.index.noises[index % len(gen.index.noises)]
+    masks = [d for d in info["draws"] if d["step"] == "time_mask"]
+    assert info == {"index": index, "split": "test", "scheme": "extreme_noise", "seed": 9, "draw_mode": "fixed",
+                    "epoch": None, "label": int(gen.labels[index]), "recording": info["recording"],
+                    "noise": expected_noise, "sample_rate": 8000, "draws": masks, "renderer": "fast",
+                    "style": "3.10"}
+    assert len(masks) == 2
+    # a fixed generator takes an epoch and ignores it; a bad one is refused all the same
+    assert np.array_equal(gen.spectrogram(3, epoch=7), gen.spectrogram(3))
+    with pytest.raises(ParameterError, match="epoch"):
+        gen.spectrogram(3, epoch=-1)
+    with pytest.raises(IndexError, match=f"index {len(gen)} out of range for {len(gen)} test items"):
+        gen.spectrogram(len(gen))
 
 
 # ----------------------------------------------------------------------------
