@@ -79,15 +79,15 @@ def test_export_verify_info(tree, tmp_path, capsys):
     assert "test categories:" in text and "train_data_augmented_clean.npy: 16 rows, raw, seed 0" in text
 
 
-def test_info_reports_what_is_missing(tmp_path):
-    run = cli("info", "--root", str(tmp_path))
+def test_info_reports_what_is_missing(tmp_path, capsys):
+    run = in_process(capsys, "info", "--root", str(tmp_path))
     assert run.returncode == 1
     assert "recordings: NOT FOUND" in run.stdout and f"{tmp_path}/recordings" in run.stdout
 
 
-def test_preview_writes_a_png(tree, tmp_path):
+def test_preview_writes_a_png(tree, tmp_path, capsys):
     out = tmp_path / "grid.png"
-    run = cli("preview", "--root", str(tree), "--out", str(out), "--random", "3")
+    run = in_process(capsys, "preview", "--root", str(tree), "--out", str(out), "--random", "3")
     assert run.returncode == 0, run.stderr
     import matplotlib.image
 
