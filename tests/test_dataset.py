@@ -57,6 +57,7 @@ def test_same_bytes_in_any_order_and_with_workers(synthetic_root, scheme):
         assert batched == direct, f"num_workers={workers}"
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_same_bytes_in_another_process(synthetic_root):
     ds = AVMNISTAudioDataset(synthetic_root, split="test", scheme="extreme_noise", renderer="matplotlib")
     here = _hashes(ds[i] for i in (0, 13, 39))

@@ -152,6 +152,7 @@ def test_thesis_logged_rows_are_aligned_with_the_real_test_labels():
         assert "".join(map(str, labels[first:first + len(true)])) == true, first
 
 
+@pytest.mark.slow  # two training runs
 def test_a_thesis_run_resumed_from_its_checkpoint_gives_the_uninterrupted_runs_figures(tmp_path):
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)

@@ -90,6 +90,7 @@ def _wait_for_writing(path: Path, proc: subprocess.Popen, seconds: float = 120) 
         time.sleep(0.01)
 
 
+@pytest.mark.slow  # a fresh process, killed, then a rerun
 def test_kill_9_leaves_no_final_file_and_the_rerun_removes_the_leftover(synthetic_tree, tmp_path):
     root = synthetic_tree(tmp_path / "big", n_train=1600, n_test=10, noise_seconds=0.5)
     out = tmp_path / "killed"
@@ -135,6 +136,7 @@ _KILL_A_WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a worker pool whose worker dies
 def test_a_dead_worker_fails_the_export_within_seconds(synthetic_tree, tmp_path):
     root = synthetic_tree(tmp_path / "t", n_train=600, n_test=10, noise_seconds=0.5)
     out = tmp_path / "out"
@@ -329,6 +331,7 @@ _EXPORT_ONCE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # two exporting processes at once
 def test_two_exporters_of_one_file_at_once_need_no_locks(synthetic_tree, tmp_path):
     root = synthetic_tree(tmp_path / "t", n_train=400, n_test=4, noise_seconds=0.5)
     out = tmp_path / "out"

@@ -72,6 +72,7 @@ def test_reads_real_t10k_byte_for_byte(t10k):
     assert not t10k.flags.writeable
 
 
+@pytest.mark.slow  # 60,000 images written and read twice
 def test_train_sized_roundtrip_raw_and_gz(tmp_path, train_sized):
     raw = write_idx_images(tmp_path / "train-images-idx3-ubyte", train_sized, gz=False)
     gz = write_idx_images(tmp_path / "renamed-without-suffix", train_sized, gz=True)

@@ -27,6 +27,7 @@ def tree(synthetic_tree) -> Path:
                                mnist_images=True)
 
 
+@pytest.mark.slow  # three figures drawn by matplotlib
 def test_side_by_side_png_has_a_row_per_item_and_a_column_per_image_and_scheme(tree, tmp_path):
     out = preview(tree, tmp_path / "av.png", images=True, random_items=2, schemes=("burst_noise", "clean"))
     wide, high = _png_size(out)

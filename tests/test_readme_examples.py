@@ -119,6 +119,7 @@ def test_readme_block_runs(line, code, data_tree, tmp_path):
     assert "ran;" in done.stdout, done.stdout
 
 
+@pytest.mark.slow  # a fresh interpreter with spawned workers
 def test_the_parser_and_the_driver_catch_what_users_hit(tmp_path, data_tree):
     """Not vacuous: fenced blocks are found (indented ones too), and a lambda transform fails under spawn."""
     text = "intro\n```python\nx = 1\n```\n- item\n  ```python\n  y = 2\n  ```\n```bash\nls\n```\n"
