@@ -98,6 +98,35 @@ def test_schemes_without_noise_take_the_same_recordings(tree):
         assert info["recording"] == audio_file, f"item {i}"
 
 
+def test_the_split_index_holds_what_it_says(tree, tmp_path):
+    """SplitIndex's record beside the mapping: int64 read-only ids, -1 and no noises for schemes without
+    noise, the longest recording's length (0 when headers are not read), and the folder named when a digit
+    has no recording in the split."""
+    import shutil
+
+    import soundfile
+
+    from avmnist_torch.common import SourceError
+    from avmnist_torch.sources.index import build_split_index
+
+    labels = np.load(tree / "avmnist" / "train_labels.npy")
+    index = build_split_index("train", tree / "recordings", tree / "noise_recordings", labels)
+    for ids in (index.recording_ids, index.noise_ids):
+        assert ids.dtype == np.int64 and not ids.flags.writeable
+    assert index.max_recording_length == max(soundfile.info(p).frames for p in index.recordings)
+    assert len(index.test_categories) == 5
+    quiet = build_split_index("train", tree / "recordings", None, labels)
+    assert quiet.noises == [] and quiet.test_categories == [] and (quiet.noise_ids == -1).all()
+    assert quiet.noise_ids.dtype == np.int64 and quiet.recording_ids.tolist() == index.recording_ids.tolist()
+    assert build_split_index("train", tree / "recordings", None, labels, check_audio=False).max_recording_length == 0
+    partial = tmp_path / "recordings"
+    shutil.copytree(tree / "recordings", partial)
+    for path in partial.glob("3_*_[56].wav"):  # digit 3's train takes
+        path.unlink()
+    with pytest.raises(SourceError, match=f"{partial}: no train recordings .* for digit.s. 3"):
+        build_split_index("train", partial, None, labels)
+
+
 # ----------------------------------------------------------------------------
 # every scheme: the notebook's augment_audio, its random.randint fed the package's draws
 
@@ -245,6 +274,11 @@ def test_describe_says_everything_about_an_item(tree):
                     "noise": expected_noise, "sample_rate": 8000, "draws": masks, "renderer": "fast",
                     "style": "3.10"}
     assert len(masks) == 2
+    assert _generator(tree, "test", "clean", style="3.9").describe(0)["style"] == "3.9"
+    import matplotlib
+
+    drawn = _generator(tree, "test", "clean", renderer="matplotlib").describe(0)
+    assert drawn["renderer"] == "matplotlib" and drawn["style"] == ".".join(matplotlib.__version__.split(".")[:2])
     # a fixed generator takes an epoch and ignores it; a bad one is refused all the same
     assert np.array_equal(gen.spectrogram(3, epoch=7), gen.spectrogram(3))
     with pytest.raises(ParameterError, match="epoch"):
