@@ -104,6 +104,7 @@ SLOW_ELSEWHERE = frozenset({
     "tests/test_image_pca.py::test_a_process_waiting_for_the_pca_lock_says_whom_it_waits_for",
     "tests/test_image_pca.py::test_a_flipped_value_or_a_zeroed_file_is_recomputed_not_served",
     "tests/test_image_pca.py::test_a_real_full_tmpfs_gives_the_error_not_sigbus",
+    "tests/test_image_pca.py::test_cache_from_a_path",  # its images are the shared train-sized set's
 })
 
 

@@ -44,6 +44,7 @@ def _hashes(items):
     return [digest(x.numpy()) + f":{int(y)}" for x, y in items]
 
 
+@pytest.mark.slow  # the matplotlib route, three passes over the split, DataLoader workers
 @pytest.mark.parametrize("scheme", ["burst_noise", "multi_band"])
 def test_same_bytes_in_any_order_and_with_workers(synthetic_root, scheme):
     ds = AVMNISTAudioDataset(synthetic_root, split="test", scheme=scheme, renderer="matplotlib")

@@ -172,6 +172,7 @@ def test_rerun_with_other_options_refuses(tree, tmp_path):
     assert file_digest(output_path(tmp_path, "test", "clean")) == before
 
 
+@pytest.mark.slow  # ten files, every scheme, with a worker pool
 def test_all_splits_all_schemes_write_ten_files(synthetic_tree, tmp_path):
     root = synthetic_tree(tmp_path / "tiny", n_train=12, n_test=8, noise_seconds=0.5)
     paths = export(root, "all", "all", workers=2, progress=False)

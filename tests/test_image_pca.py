@@ -46,6 +46,12 @@ def t10k() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
+def small() -> np.ndarray:
+    """A few images, for the tests where the count does not matter."""
+    return synthetic_images(100, seed=1)
+
+
+@pytest.fixture(scope="module")
 def train_sized() -> np.ndarray:
     # the train-sized set the download and image-half tests use too: made once per session
     return synthetic_images(60_000, seed=1)
@@ -106,8 +112,8 @@ def test_bad_image_files_name_the_file_and_the_problem(tmp_path, content, messag
     assert str(path) in str(err.value)
 
 
-def test_truncated_gz_is_a_source_error(tmp_path, train_sized):
-    whole = gzip.compress(idx3_image_bytes(train_sized[:100]))
+def test_truncated_gz_is_a_source_error(tmp_path, small):
+    whole = gzip.compress(idx3_image_bytes(small))
     path = tmp_path / "train-images-idx3-ubyte.gz"
     path.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(SourceError, match=str(path)):
@@ -119,8 +125,8 @@ def test_missing_file(tmp_path):
         read_idx_images(tmp_path / "nothing.gz")
 
 
-def test_find_images_in_download_and_torchvision_layouts(tmp_path, train_sized):
-    small = train_sized[:10]
+def test_find_images_in_download_and_torchvision_layouts(tmp_path, small):
+    small = small[:10]
     download_root = tmp_path / "data"
     (download_root / "mnist").mkdir(parents=True)
     gz = write_idx_images(download_root / "mnist" / "t10k-images-idx3-ubyte.gz", small)
