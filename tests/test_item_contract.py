@@ -111,6 +111,7 @@ def test_the_split_index_holds_what_it_says(tree, tmp_path):
 
     labels = np.load(tree / "avmnist" / "train_labels.npy")
     index = build_split_index("train", tree / "recordings", tree / "noise_recordings", labels)
+    assert index.split == "train" and len(index) == len(labels) and index.labels.tolist() == labels.tolist()
     for ids in (index.recording_ids, index.noise_ids):
         assert ids.dtype == np.int64 and not ids.flags.writeable
     assert index.max_recording_length == max(soundfile.info(p).frames for p in index.recordings)

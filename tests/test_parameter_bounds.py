@@ -97,3 +97,19 @@ def test_values_just_outside_are_refused_with_the_whole_message(make, message):
         make()
     assert str(info.value) == message
     assert isinstance(info.value, ValueError)  # the builtin it replaced
+
+
+@pytest.mark.parametrize("epoch", [0, 1, 2**63 - 1, np.int64(5), np.uint64(7)])
+def test_an_epoch_is_a_whole_number_up_to_2_63_minus_1(epoch):
+    from avmnist_torch.generator import check_epoch
+
+    assert check_epoch(epoch) == int(epoch) and type(check_epoch(epoch)) is int
+
+
+@pytest.mark.parametrize("epoch", [-1, 2**63, True, "3", 1.5, None, np.float64(2.0)])
+def test_other_epochs_are_refused(epoch):
+    from avmnist_torch.generator import check_epoch
+
+    with pytest.raises(ParameterError) as info:
+        check_epoch(epoch)
+    assert str(info.value) == f"epoch={epoch!r}: an epoch is a whole number, 0 to 2**63 - 1"
