@@ -126,6 +126,20 @@ def test_the_split_index_holds_what_it_says(tree, tmp_path):
         path.unlink()
     with pytest.raises(SourceError, match=f"{partial}: no train recordings .* for digit.s. 3"):
         build_split_index("train", partial, None, labels)
+    # a corrupt file is named, with what it is for (headers are read when the index is built)
+    from avmnist_torch.sources.audio import AudioFileError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tree, broken)
+    (broken / "recordings" / "4_ada_6.wav").write_bytes(b"RIFF....WAVEjunk")
+    with pytest.raises(AudioFileError, match="^1 unusable train recording file.s.: .*4_ada_6.wav"):
+        build_split_index("train", broken / "recordings", None, labels)
+    noise = sorted((broken / "noise_recordings" / "audio").glob("*.wav"))
+    for path in noise:
+        path.write_bytes(b"")
+    with pytest.raises(AudioFileError, match=f"^{len(noise) - 6} unusable test noise file.s. .and "):
+        build_split_index("test", tree / "recordings", broken / "noise_recordings",
+                          np.load(tree / "avmnist" / "test_labels.npy"))
 
 
 # ----------------------------------------------------------------------------
