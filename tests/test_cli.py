@@ -1,4 +1,5 @@
-"""avmnist export / verify / info / preview, end to end in subprocesses."""
+"""avmnist export / verify / info / preview, end to end: the entry point in subprocesses, and ``main()``
+in this process for the commands that follow a first export (each subprocess pays for importing torch)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,23 @@ def cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+def in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """``avmnist ARGS`` through ``main()`` in this process: the same exit code, stdout and stderr."""
+    from avmnist_torch.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(["avmnist", *args], code, captured.out, captured.err)
+
+
 @pytest.fixture(scope="module")
 def tree(synthetic_tree) -> Path:
     return synthetic_tree(n_train=16, n_test=14, noise_seconds=0.5)
 
 
 @pytest.mark.slow
-def test_export_verify_info(tree, tmp_path):
+def test_export_verify_info(tree, tmp_path, capsys):
     out = tmp_path / "mb"
     run = cli("export", "--root", str(tree), "--split", "test", "--scheme", "distorted", "--workers", "2",
               "--layout", "multibench", "--out", str(out))
@@ -37,25 +48,25 @@ def test_export_verify_info(tree, tmp_path):
     assert digest(np.load(path)) == digest(np.stack([ds.spectrogram(i) for i in range(len(ds))]))
     assert np.array_equal(np.load(out / "test_labels.npy"), ds.labels)
 
-    run = cli("verify", str(path), "--all", "--quiet")
+    run = in_process(capsys, "verify", str(path), "--all", "--quiet")
     assert run.returncode == 0, run.stderr
     assert "regenerated 14" in run.stdout and "all regenerated rows match" in run.stdout
 
     data = np.load(path)
     data[5, 0, 0] ^= 1
     np.save(path, data)  # same header, one pixel changed
-    run = cli("verify", str(path), "--rows", "4", "5", "--quiet")
+    run = in_process(capsys, "verify", str(path), "--rows", "4", "5", "--quiet")
     assert run.returncode == 1 and "MISMATCH in 1 of 2 rows: row 5 (1 px)" in run.stdout
     assert "DAMAGED:" in run.stdout and "sha256 is not the one its sidecar records" in run.stdout
 
-    run = cli("export", "--root", str(tree), "--split", "test", "--scheme", "distorted", "--seed", "3",
-              "--layout", "multibench", "--out", str(out), "--quiet")
+    run = in_process(capsys, "export", "--root", str(tree), "--split", "test", "--scheme", "distorted",
+                     "--seed", "3", "--layout", "multibench", "--out", str(out), "--quiet")
     assert run.returncode == 1
     assert f"{path} already exists and was made with other options: seed=0 (file) vs seed=3" in run.stderr
     assert "Traceback" not in run.stderr
 
-    cli("export", "--root", str(tree), "--split", "train", "--scheme", "clean", "--quiet")
-    run = cli("info", "--root", str(tree), "--json")
+    in_process(capsys, "export", "--root", str(tree), "--split", "train", "--scheme", "clean", "--quiet")
+    run = in_process(capsys, "info", "--root", str(tree), "--json")
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["labels"]["test"]["items"] == 14
@@ -64,19 +75,19 @@ def test_export_verify_info(tree, tmp_path):
     assert len(report["noises"]["test_categories"]) == 5
     [exported] = report["exports"]
     assert exported["path"].endswith("train_data_augmented_clean.npy") and exported["rows"] == 16
-    text = cli("info", "--root", str(tree)).stdout
+    text = in_process(capsys, "info", "--root", str(tree)).stdout
     assert "test categories:" in text and "train_data_augmented_clean.npy: 16 rows, raw, seed 0" in text
 
 
-def test_info_reports_what_is_missing(tmp_path):
-    run = cli("info", "--root", str(tmp_path))
+def test_info_reports_what_is_missing(tmp_path, capsys):
+    run = in_process(capsys, "info", "--root", str(tmp_path))
     assert run.returncode == 1
     assert "recordings: NOT FOUND" in run.stdout and f"{tmp_path}/recordings" in run.stdout
 
 
-def test_preview_writes_a_png(tree, tmp_path):
+def test_preview_writes_a_png(tree, tmp_path, capsys):
     out = tmp_path / "grid.png"
-    run = cli("preview", "--root", str(tree), "--out", str(out), "--random", "3")
+    run = in_process(capsys, "preview", "--root", str(tree), "--out", str(out), "--random", "3")
     assert run.returncode == 0, run.stderr
     import matplotlib.image
 

@@ -91,6 +91,7 @@ def test_thesis_reader_on_a_npy_file_reads_shifted_rows(root, tmp_path):
 
 
 
+@pytest.mark.slow  # a whole export of both splits, read back
 def test_multibench_loader_reads_a_multibench_layout_export(root, tmp_path):
     out = tmp_path / "mb"
     paths = export(root, "all", "burst_noise", out=out, layout="multibench", progress=False, check_mnist=False)

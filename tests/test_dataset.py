@@ -44,6 +44,7 @@ def _hashes(items):
     return [digest(x.numpy()) + f":{int(y)}" for x, y in items]
 
 
+@pytest.mark.slow  # the matplotlib route, three passes over the split, DataLoader workers
 @pytest.mark.parametrize("scheme", ["burst_noise", "multi_band"])
 def test_same_bytes_in_any_order_and_with_workers(synthetic_root, scheme):
     ds = AVMNISTAudioDataset(synthetic_root, split="test", scheme=scheme, renderer="matplotlib")
@@ -57,6 +58,7 @@ def test_same_bytes_in_any_order_and_with_workers(synthetic_root, scheme):
         assert batched == direct, f"num_workers={workers}"
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_same_bytes_in_another_process(synthetic_root):
     ds = AVMNISTAudioDataset(synthetic_root, split="test", scheme="extreme_noise", renderer="matplotlib")
     here = _hashes(ds[i] for i in (0, 13, 39))

@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from avmnist_torch import AVMNISTAudioDataset
@@ -16,6 +17,7 @@ from _helpers import REPO
 from _consumers import multibench_items
 
 
+@pytest.mark.slow  # the whole demo in a fresh process: every scheme, both layouts, two previews
 def test_demo_runs_end_to_end(tmp_path):
     out = tmp_path / "demo"
     result = subprocess.run(

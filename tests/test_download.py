@@ -448,13 +448,16 @@ def test_cli_end_to_end_with_real_fsdd_and_mnist(tmp_path, server):
     assert not (root / "noise_recordings").exists()
 
 
-def test_cli_failure_exit_code_and_message(tmp_path, closed_port):
-    res = _cli(["download", "--root", str(tmp_path), "--mirror",
-                f"http://127.0.0.1:{closed_port}", "--only", "mnist", "--quiet"])
-    assert res.returncode == 1
-    assert f"http://127.0.0.1:{closed_port}/mnist/train-labels-idx1-ubyte.gz: unreachable" in res.stderr
-    res = _cli(["download", "--root", str(tmp_path), "--mirror", "nohost", "--quiet"])
-    assert res.returncode == 2 and "scheme://host" in res.stderr
+def test_cli_failure_exit_code_and_message(tmp_path, closed_port, capsys, monkeypatch):
+    # main() in this process (the entry point itself runs in a subprocess in the real-data test above)
+    from avmnist_torch.cli import main
+
+    monkeypatch.delenv(dl.MIRROR_ENV, raising=False)
+    assert main(["download", "--root", str(tmp_path), "--mirror", f"http://127.0.0.1:{closed_port}",
+                 "--only", "mnist", "--quiet"]) == 1
+    assert f"http://127.0.0.1:{closed_port}/mnist/train-labels-idx1-ubyte.gz: unreachable" in capsys.readouterr().err
+    assert main(["download", "--root", str(tmp_path), "--mirror", "nohost", "--quiet"]) == 2
+    assert "scheme://host" in capsys.readouterr().err
 
 
 def test_installed_label_files_follow_the_umask(tmp_path, server, mnist):

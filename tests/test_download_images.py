@@ -1,7 +1,7 @@
 """MNIST's image files: fetched from the labels' mirrors, checked by md5, installed as published.
 
-Train-sized files are made synthetically (60,000 images); the tests patch the published
-checksums to theirs, as the label tests do. The real test images in ../shared/data (a
+The files are made synthetically (small ones, and once train-sized: 60,000 images); the tests
+patch the published checksums to theirs, as the label tests do. The real test images in ../shared/data (a
 re-compressed copy: its .gz md5 differs, its decompressed md5 is the published one) are checked
 against the real published checksum.
 """
@@ -13,7 +13,7 @@ import hashlib
 
 import pytest
 
-from _mnist_fixtures import synthetic_images
+from _mnist_fixtures import synthetic_idx3_gz, synthetic_images
 from _download_helpers import (  # noqa: F401  (fixtures are used by name)
     MNIST_IMAGE_PATHS,
     SHARED,
@@ -37,9 +37,9 @@ REAL_T10K = SHARED / "mnist" / "t10k-images-idx3-ubyte.gz"
 
 @pytest.fixture(scope="module")
 def images() -> dict[str, bytes]:
-    """Uncompressed idx3 files of MNIST's sizes: 60,000 and 10,000 synthetic 28x28 images."""
-    return {"train": idx3_image_bytes(synthetic_images(60_000, 1)),
-            "test": idx3_image_bytes(synthetic_images(10_000, 2))}
+    """Uncompressed idx3 files of 600 and 100 synthetic 28x28 images (the checks do not depend on the count)."""
+    return {"train": idx3_image_bytes(synthetic_images(600, 1)),
+            "test": idx3_image_bytes(synthetic_images(100, 2))}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,15 @@ def images_gz(images) -> dict[str, bytes]:
 @pytest.fixture
 def patched(images, monkeypatch):
     apply_md5_patches(image_md5_patches(images), monkeypatch)
+
+
+@pytest.fixture
+def train_sized(monkeypatch):
+    """MNIST's sizes, 60,000 and 10,000 images (shared with the image-half tests), their checksums patched in."""
+    sizes = {"train": (60_000, 1), "test": (10_000, 2)}
+    raw = {s: idx3_image_bytes(synthetic_images(*k)) for s, k in sizes.items()}
+    apply_md5_patches(image_md5_patches(raw), monkeypatch)
+    return raw, {s: synthetic_idx3_gz(*k) for s, k in sizes.items()}
 
 
 def _get_images(root, mirror, **kw):
@@ -69,8 +78,9 @@ def test_published_checksums_are_the_known_ones():
     assert dl.SOURCES == dl.AUDIO_SOURCES + ("mnist_images",)
 
 
-def test_train_sized_images_download_install_and_rerun_free(tmp_path, server, images,
-                                                            images_gz, patched):
+@pytest.mark.slow
+def test_train_sized_images_download_install_and_rerun_free(tmp_path, server, train_sized):
+    images, images_gz = train_sized
     server.files[MNIST_IMAGE_PATHS["train"][0]] = images_gz["train"]
     server.files[MNIST_IMAGE_PATHS["test"][1]] = images_gz["test"]  # only on the second mirror
     root = tmp_path / "DATA"
@@ -103,7 +113,7 @@ def test_images_are_not_in_the_default_download(tmp_path, closed_port):
 def test_wrong_image_file_rejected_and_named(tmp_path, server, images, images_gz, patched):
     bad = bytearray(images["train"])
     bad[5000] ^= 0x10
-    server.files[MNIST_IMAGE_PATHS["train"][0]] = gzip.compress(bytes(bad), mtime=0)
+    server.files[MNIST_IMAGE_PATHS["train"][0]] = gzip.compress(bytes(bad), compresslevel=1, mtime=0)
     server.files[MNIST_IMAGE_PATHS["test"][0]] = images_gz["test"]
     with pytest.raises(dl.DownloadError) as info:
         _get_images(tmp_path, server.url)
@@ -154,7 +164,8 @@ def test_verify_mnist_images_names_the_problem(tmp_path, images, patched):
     with pytest.raises(dl.VerificationError, match="missing"):
         dl.verify_mnist_images(tmp_path / "nope.gz", "train")
     truncated = tmp_path / "train-images-idx3-ubyte.gz"
-    truncated.write_bytes(gzip.compress(images["train"], compresslevel=1)[:100_000])
+    whole = gzip.compress(images["train"], compresslevel=1)
+    truncated.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(dl.VerificationError, match="corrupt gzip"):
         dl.verify_mnist_images(truncated, "train")
     # The right content under the other split's checksums is not accepted either.

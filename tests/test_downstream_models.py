@@ -124,6 +124,7 @@ def test_per_epoch_draws_need_a_dataset_with_draws(monkeypatch):
     assert "draws" in str(err.value) and "--draws fixed" in str(err.value)
 
 
+@pytest.mark.realdata
 def test_esc50_ranks_agree_with_the_512_clip_metadata():
     csv = SHARED_DATA / "esc50_512" / "meta" / "esc50.csv"
     if not csv.is_file():
@@ -140,6 +141,7 @@ def test_esc50_ranks_agree_with_the_512_clip_metadata():
             assert 8 * (fold - 1) <= rank < 8 * fold, (name, rank)  # 8 clips of a category per fold
 
 
+@pytest.mark.realdata
 def test_thesis_logged_rows_are_aligned_with_the_real_test_labels():
     labels_path = SHARED_DATA / "mnist" / "test_labels.npy"
     if not labels_path.is_file():
@@ -150,6 +152,7 @@ def test_thesis_logged_rows_are_aligned_with_the_real_test_labels():
         assert "".join(map(str, labels[first:first + len(true)])) == true, first
 
 
+@pytest.mark.slow  # two training runs
 def test_a_thesis_run_resumed_from_its_checkpoint_gives_the_uninterrupted_runs_figures(tmp_path):
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)

@@ -307,9 +307,9 @@ def test_epochs_exported_side_by_side_are_each_served_by_auto(root, tables, tmp_
 @pytest.mark.parametrize("workers, persistent, context, batch_size", [
     (0, False, None, 4),
     (2, True, "fork", 4),
-    (2, True, "spawn", 4),
+    pytest.param(2, True, "spawn", 4, marks=pytest.mark.slow),  # spawned workers import everything afresh
     (3, True, "fork", None),  # one item at a time: __getitem__, not __getitems__
-    (8, False, "fork", 1),
+    pytest.param(8, False, "fork", 1, marks=pytest.mark.slow),  # eight workers, started every epoch
 ])
 def test_every_epoch_in_every_worker_is_the_generators(root, tables, reference, workers, persistent, context,
                                                        batch_size):

@@ -92,6 +92,7 @@ def _wait_for_writing(path: Path, proc: subprocess.Popen, seconds: float = 120) 
         time.sleep(0.01)
 
 
+@pytest.mark.slow  # a fresh process, killed, then a rerun
 def test_kill_9_leaves_no_final_file_and_the_rerun_removes_the_leftover(synthetic_tree, tmp_path):
     root = synthetic_tree(tmp_path / "big", n_train=1600, n_test=10, noise_seconds=0.5)
     out = tmp_path / "killed"
@@ -137,6 +138,7 @@ _KILL_A_WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a worker pool whose worker dies
 def test_a_dead_worker_fails_the_export_within_seconds(synthetic_tree, tmp_path):
     root = synthetic_tree(tmp_path / "t", n_train=600, n_test=10, noise_seconds=0.5)
     out = tmp_path / "out"
@@ -172,6 +174,7 @@ def test_rerun_with_other_options_refuses(tree, tmp_path):
     assert file_digest(output_path(tmp_path, "test", "clean")) == before
 
 
+@pytest.mark.slow  # ten files, every scheme, with a worker pool
 def test_all_splits_all_schemes_write_ten_files(synthetic_tree, tmp_path):
     root = synthetic_tree(tmp_path / "tiny", n_train=12, n_test=8, noise_seconds=0.5)
     paths = export(root, "all", "all", workers=2, progress=False)
@@ -368,6 +371,7 @@ _EXPORT_ONCE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # two exporting processes at once
 def test_two_exporters_of_one_file_at_once_need_no_locks(synthetic_tree, tmp_path):
     root = synthetic_tree(tmp_path / "t", n_train=400, n_test=4, noise_seconds=0.5)
     out = tmp_path / "out"

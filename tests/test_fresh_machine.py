@@ -15,6 +15,7 @@ import gzip
 import hashlib
 
 import numpy as np
+import pytest
 import torch
 
 from _download_helpers import (  # noqa: F401  (fixtures are used by name)
@@ -67,6 +68,7 @@ def _serve_the_sources(server, fsdd, esc50, monkeypatch):
     return {name: hashlib.sha256(data).hexdigest() for name, data in recordings.items()}, len(clips)
 
 
+@pytest.mark.slow  # download, export and read back, end to end
 def test_download_export_multibench_loader(tmp_path, server, fsdd, esc50, monkeypatch, capsys):
     manifest, n_clips = _serve_the_sources(server, fsdd, esc50, monkeypatch)
     root = tmp_path / "DATA"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _mnist_fixtures import synthetic_images, write_idx_images, write_idx_labels
+from _mnist_fixtures import synthetic_images, synthetic_pca25, write_idx_images, write_idx_labels
 from avmnist_torch.common import CacheError, SourceError
 from avmnist_torch.image_pca import (
     fit_pca,
@@ -47,8 +47,15 @@ def t10k() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
+def small() -> np.ndarray:
+    """A few images, for the tests where the count does not matter."""
+    return synthetic_images(100, seed=1)
+
+
+@pytest.fixture(scope="module")
 def train_sized() -> np.ndarray:
-    return synthetic_images(60_000, seed=11)
+    # the train-sized set the download and image-half tests use too: made once per session
+    return synthetic_images(60_000, seed=1)
 
 
 def sklearn_recipe(images: np.ndarray, svd_solver: str = "auto") -> np.ndarray:
@@ -72,6 +79,7 @@ def test_reads_real_t10k_byte_for_byte(t10k):
     assert not t10k.flags.writeable
 
 
+@pytest.mark.slow  # 60,000 images written and read twice
 def test_train_sized_roundtrip_raw_and_gz(tmp_path, train_sized):
     raw = write_idx_images(tmp_path / "train-images-idx3-ubyte", train_sized, gz=False)
     gz = write_idx_images(tmp_path / "renamed-without-suffix", train_sized, gz=True)
@@ -105,8 +113,8 @@ def test_bad_image_files_name_the_file_and_the_problem(tmp_path, content, messag
     assert str(path) in str(err.value)
 
 
-def test_truncated_gz_is_a_source_error(tmp_path, train_sized):
-    whole = gzip.compress(idx3_image_bytes(train_sized[:100]))
+def test_truncated_gz_is_a_source_error(tmp_path, small):
+    whole = gzip.compress(idx3_image_bytes(small))
     path = tmp_path / "train-images-idx3-ubyte.gz"
     path.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(SourceError, match=str(path)):
@@ -118,8 +126,8 @@ def test_missing_file(tmp_path):
         read_idx_images(tmp_path / "nothing.gz")
 
 
-def test_find_images_in_download_and_torchvision_layouts(tmp_path, train_sized):
-    small = train_sized[:10]
+def test_find_images_in_download_and_torchvision_layouts(tmp_path, small):
+    small = small[:10]
     download_root = tmp_path / "data"
     (download_root / "mnist").mkdir(parents=True)
     gz = write_idx_images(download_root / "mnist" / "t10k-images-idx3-ubyte.gz", small)
@@ -160,7 +168,7 @@ def test_matches_sklearn_on_real_test_images(t10k):
 
 @pytest.mark.slow
 def test_matches_sklearn_on_train_sized_images(train_sized):
-    ours = pca25(train_sized)
+    ours = synthetic_pca25(60_000, 1)  # pca25(train_sized), made once per session
     reference = sklearn_recipe(train_sized)
     assert ours.shape == (60_000, 784)
     assert fit_pca(train_sized).n_components == 2 and np.abs(ours).max() > 50  # not the trivial all-zero case

@@ -26,7 +26,7 @@ import pytest
 
 nb = pytest.importorskip("notebook_reference")  # needs librosa, from the test extra
 
-from avmnist_torch import AudioItemGenerator, Scheme  # noqa: E402
+from avmnist_torch import AudioItemGenerator, ParameterError, Scheme  # noqa: E402
 from avmnist_torch.schemes import (  # noqa: E402
     SCHEMES,
     AddNoise,
@@ -35,6 +35,7 @@ from avmnist_torch.schemes import (  # noqa: E402
     add_noise,
     apply_frequency_masks,
     apply_scheme,
+    apply_scheme_many,
     apply_time_masks,
     draw_frequency_masks,
     draw_time_masks,
@@ -97,6 +98,50 @@ def test_schemes_without_noise_take_the_same_recordings(tree):
         assert info["recording"] == audio_file, f"item {i}"
 
 
+def test_the_split_index_holds_what_it_says(tree, tmp_path):
+    """SplitIndex's record beside the mapping: int64 read-only ids, -1 and no noises for schemes without
+    noise, the longest recording's length (0 when headers are not read), and the folder named when a digit
+    has no recording in the split."""
+    import shutil
+
+    import soundfile
+
+    from avmnist_torch.common import SourceError
+    from avmnist_torch.sources.index import build_split_index
+
+    labels = np.load(tree / "avmnist" / "train_labels.npy")
+    index = build_split_index("train", tree / "recordings", tree / "noise_recordings", labels)
+    assert index.split == "train" and len(index) == len(labels) and index.labels.tolist() == labels.tolist()
+    for ids in (index.recording_ids, index.noise_ids):
+        assert ids.dtype == np.int64 and not ids.flags.writeable
+    assert index.max_recording_length == max(soundfile.info(p).frames for p in index.recordings)
+    assert len(index.test_categories) == 5
+    quiet = build_split_index("train", tree / "recordings", None, labels)
+    assert quiet.noises == [] and quiet.test_categories == [] and (quiet.noise_ids == -1).all()
+    assert quiet.noise_ids.dtype == np.int64 and quiet.recording_ids.tolist() == index.recording_ids.tolist()
+    assert build_split_index("train", tree / "recordings", None, labels, check_audio=False).max_recording_length == 0
+    partial = tmp_path / "recordings"
+    shutil.copytree(tree / "recordings", partial)
+    for path in partial.glob("3_*_[56].wav"):  # digit 3's train takes
+        path.unlink()
+    with pytest.raises(SourceError, match=f"{partial}: no train recordings .* for digit.s. 3"):
+        build_split_index("train", partial, None, labels)
+    # a corrupt file is named, with what it is for (headers are read when the index is built)
+    from avmnist_torch.sources.audio import AudioFileError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tree, broken)
+    (broken / "recordings" / "4_ada_6.wav").write_bytes(b"RIFF....WAVEjunk")
+    with pytest.raises(AudioFileError, match="^1 unusable train recording file.s.: .*4_ada_6.wav"):
+        build_split_index("train", broken / "recordings", None, labels)
+    noise = sorted((broken / "noise_recordings" / "audio").glob("*.wav"))
+    for path in noise:
+        path.write_bytes(b"")
+    with pytest.raises(AudioFileError, match=f"^{len(noise) - 6} unusable test noise file.s. .and "):
+        build_split_index("test", tree / "recordings", broken / "noise_recordings",
+                          np.load(tree / "avmnist" / "test_labels.npy"))
+
+
 # ----------------------------------------------------------------------------
 # every scheme: the notebook's augment_audio, its random.randint fed the package's draws
 
@@ -122,20 +167,53 @@ def test_every_scheme_is_the_notebook_fed_the_same_draws(tree, scheme):
     items = {"train": [0, 1, 7, 60, 119], "test": [0, 3, 150, 199]}
     for split, indices in items.items():
         gen = _generator(tree, split, scheme)
+        expected = {}
         for i in indices:
             info = gen.describe(i)
-            expected, rate, calls = _notebook_waveform(info["recording"], info["noise"], scheme, info["draws"])
+            expected[i], rate, calls = _notebook_waveform(info["recording"], info["noise"], scheme, info["draws"])
             got, got_rate, _ = gen.waveform(i)
             assert got_rate == rate
-            assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), f"{split} item {i}"
+            assert got.dtype == expected[i].dtype and got.tobytes() == expected[i].tobytes(), f"{split} item {i}"
             # each start is the documented stream's draw over the notebook's randint range
             stream = nb.docs_item_stream(0, split, scheme, i)
             assert [d["start"] for d in info["draws"]] == [stream.integers(a, b) for a, b in calls]
+        # the batched path (what a DataLoader batch takes), in another order
+        order = indices[::-1]
+        batch, rates = gen.waveforms(order)
+        assert rates == [8000] * len(order)
+        assert [x.tobytes() for x in batch] == [expected[i].tobytes() for i in order], split
 
 
-def test_the_notebooks_rendering_of_a_few_items(tree):
-    """The chain to the pixels: the notebook's wav_to_spectrogram (the installed matplotlib) of its own
-    waveform, against the package's fast renderer in the installed matplotlib's style."""
+def test_batches_and_other_rates_are_the_notebook(tmp_path):
+    """apply_scheme_many over a batch at one rate and over a batch of mixed rates, and apply_scheme of a
+    16 kHz clip: the notebook's augment_audio of the same wav files, fed the same draws."""
+    import soundfile
+
+    from avmnist_torch.sources.audio import load_wav
+
+    rng = np.random.default_rng(21)
+    clips = [(8000, 3000), (16000, 5000), (8000, 2500), (8000, 1500)]
+    paths = []
+    for k, (rate, n) in enumerate(clips):
+        paths.append(tmp_path / f"{k}_x_{k}.wav")
+        soundfile.write(str(paths[-1]), 0.3 * rng.standard_normal(n), rate, subtype="PCM_16")
+    loaded = [load_wav(p) for p in paths]
+    for scheme in ("multi_band", "aliased"):
+        expected = []
+        for k, path in enumerate(paths):
+            one, draws = apply_scheme(loaded[k][0], loaded[k][1], SCHEMES[scheme], rng=item_rng(0, "test", scheme, k))
+            want, rate, _ = _notebook_waveform(str(path), None, scheme, draws)
+            assert rate == loaded[k][1] and one.tobytes() == want.tobytes(), (scheme, k)
+            expected.append(want)
+        for members in ([0, 2, 3], [0, 1, 2, 3]):  # one rate; mixed rates
+            many, _ = apply_scheme_many([loaded[k][0] for k in members], [loaded[k][1] for k in members],
+                                        SCHEMES[scheme], rngs=[item_rng(0, "test", scheme, k) for k in members])
+            for k, got in zip(members, many):
+                assert got.tobytes() == expected[k].tobytes(), (scheme, members, k)
+
+
+def _installed_style():
+    """The installed matplotlib's style, for comparing with the notebook's wav_to_spectrogram (or skip)."""
     import matplotlib
 
     from avmnist_torch.rendering import STYLES
@@ -143,12 +221,85 @@ def test_the_notebooks_rendering_of_a_few_items(tree):
     style = ".".join(matplotlib.__version__.split(".")[:2])
     if style not in STYLES:
         pytest.skip(f"matplotlib {matplotlib.__version__} is installed, not one of the styles {STYLES}")
+    return style
+
+
+def test_the_notebooks_rendering_of_a_few_items(tree):
+    """The chain to the pixels: the notebook's wav_to_spectrogram (the installed matplotlib) of its own
+    waveform, against the package's fast renderer in the installed matplotlib's style."""
+    style = _installed_style()
     for scheme in ("burst_noise", "multi_band"):
         gen = _generator(tree, "train", scheme, style=style)
         for i in (0, 5):
             info = gen.describe(i)
             samples, rate, _ = _notebook_waveform(info["recording"], info["noise"], scheme, info["draws"])
             assert np.array_equal(gen.spectrogram(i), nb.wav_to_spectrogram(samples, rate)), (scheme, i)
+
+
+def test_batches_and_epochs_render_the_notebooks_pixels(tree, epoch_tree):
+    """spectrograms(indices) in any order, with repeats and a negative index, and an epoch's items: the
+    notebook's wav_to_spectrogram of each item's waveform."""
+    style = _installed_style()
+    gen = _generator(tree, "train", "burst_noise", style=style)
+    want = {i: nb.wav_to_spectrogram(*gen.waveform(i)[:2]) for i in (0, 5, 119)}
+    got = gen.spectrograms([119, 0, 5, 0, -1])
+    assert got.dtype == np.uint8 and np.array_equal(got, np.stack([want[i] for i in (119, 0, 5, 0, 119)]))
+    assert gen.spectrograms([]).shape == (0, 112, 112)
+    per_epoch = _generator(epoch_tree, "test", "burst_noise", style=style, draws="per_epoch", epoch=2)
+    for epoch in (0, 3):
+        want = np.stack([nb.wav_to_spectrogram(*per_epoch.waveform(i, epoch=epoch)[:2]) for i in (0, 1)])
+        assert np.array_equal(per_epoch.spectrograms([0, 1], epoch=epoch), want), epoch
+        assert np.array_equal(per_epoch.spectrogram(1, epoch=epoch), want[1]), epoch
+    # without epoch=, the generator's own epoch (2)
+    assert np.array_equal(per_epoch.spectrogram(0), nb.wav_to_spectrogram(*per_epoch.waveform(0, epoch=2)[:2]))
+    assert not np.array_equal(per_epoch.spectrogram(0), per_epoch.spectrogram(0, epoch=0))
+
+
+class _Triple:
+    """A recording-only step of one's own that makes a clip three times as long: longer than the rows of
+    the generator's table of prepared recordings, which must then compute it whole."""
+
+    uses_noise = False
+    recording_only = True
+
+    def __call__(self, samples, ctx):
+        return np.concatenate([samples, samples[::-1], samples])
+
+
+def test_a_prepared_recording_longer_than_its_table_row_is_computed_whole(tree):
+    from avmnist_torch.sources.audio import load_wav
+
+    gen = _generator(tree, "test", Scheme("triple", (_Triple(),)))
+    for i in (0, 7):
+        y = load_wav(gen.describe(i)["recording"])[0]
+        x = np.pad(y, (0, max(0, 2048 - len(y))))
+        want = np.concatenate([x, x[::-1], x])
+        assert gen.waveform(i)[0].tobytes() == want.tobytes(), i
+        assert gen.waveforms([i])[0][0].tobytes() == want.tobytes(), i
+
+
+def test_describe_says_everything_about_an_item(tree):
+    gen = _generator(tree, "test", "extreme_noise", seed=9)
+    info = gen.describe(-1)
+    index = len(gen) - 1
+    expected_noise = gen.index.noises[index % len(gen.index.noises)]
+    masks = [d for d in info["draws"] if d["step"] == "time_mask"]
+    assert info == {"index": index, "split": "test", "scheme": "extreme_noise", "seed": 9, "draw_mode": "fixed",
+                    "epoch": None, "label": int(gen.labels[index]), "recording": info["recording"],
+                    "noise": expected_noise, "sample_rate": 8000, "draws": masks, "renderer": "fast",
+                    "style": "3.10"}
+    assert len(masks) == 2
+    assert _generator(tree, "test", "clean", style="3.9").describe(0)["style"] == "3.9"
+    import matplotlib
+
+    drawn = _generator(tree, "test", "clean", renderer="matplotlib").describe(0)
+    assert drawn["renderer"] == "matplotlib" and drawn["style"] == ".".join(matplotlib.__version__.split(".")[:2])
+    # a fixed generator takes an epoch and ignores it; a bad one is refused all the same
+    assert np.array_equal(gen.spectrogram(3, epoch=7), gen.spectrogram(3))
+    with pytest.raises(ParameterError, match="epoch"):
+        gen.spectrogram(3, epoch=-1)
+    with pytest.raises(IndexError, match=f"index {len(gen)} out of range for {len(gen)} test items"):
+        gen.spectrogram(len(gen))
 
 
 # ----------------------------------------------------------------------------
@@ -281,6 +432,55 @@ def test_frequency_mask_sizes_are_the_notebooks():
 # per-epoch draws, against docs/items.md restated
 
 
+def test_streams_are_the_documented_keys_and_refuse_negative_parts():
+    from avmnist_torch.schemes import STEPS_STREAM, SOURCES_STREAM, epoch_rng, epoch_rngs
+
+    for seed, split, name, index, epoch in ((0, "train", "burst_noise", 0, 0), (2**64 - 1, "test", "aliased", 59_999, 9)):
+        want = nb.docs_item_stream(seed, split, name, index)
+        got = item_rng(seed, split, name, index)
+        assert [got.integers(0, 2**40) for _ in range(4)] == [want.integers(0, 2**40) for _ in range(4)]
+        steps, sources = epoch_rngs(seed, split, name, index, epoch)
+        for stream, pair in ((STEPS_STREAM, steps), (SOURCES_STREAM, sources)):
+            want = nb.docs_epoch_stream(seed, split, name, index, epoch, stream)
+            alone = epoch_rng(seed, split, name, index, epoch, stream)
+            expected = [want.next() for _ in range(3)]
+            assert [pair.next_uint64() for _ in range(3)] == expected
+            assert [alone.next_uint64() for _ in range(3)] == expected
+    for bad in ((-1, 0, 0), (0, -1, 0), (0, 0, -1)):
+        seed, index, epoch = bad
+        with pytest.raises(ValueError, match="non-negative"):
+            epoch_rng(seed, "train", "x", index, epoch, STEPS_STREAM)
+        with pytest.raises(ValueError, match="non-negative"):
+            epoch_rngs(seed, "train", "x", index, epoch)
+    with pytest.raises(ValueError, match="non-negative"):
+        item_rng(0, "train", "x", -1)
+
+
+def test_a_streams_numpy_generator_and_extension_are_the_documented_ones():
+    """``ItemRandom.numpy()`` is PCG64(SeedSequence(key + [next()])); ``extended(*parts)`` is the stream keyed on key + parts."""
+    key = (3, 1, nb.docs_scheme_id("burst_noise"), 17)
+    got = item_rng(3, "test", "burst_noise", 17).numpy()
+    want = np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key) + [nb.DocsStream(*key).next()])))
+    assert got.integers(0, 2**62, 6).tolist() == want.integers(0, 2**62, 6).tolist()
+    extended = item_rng(3, "test", "burst_noise", 17).extended(5, 9)
+    docs = nb.DocsStream(*key, 5, 9)
+    assert [extended.next_uint64() for _ in range(4)] == [docs.next() for _ in range(4)]
+
+
+def test_reprs_say_what_makes_the_items(tree):
+    from avmnist_torch import EpochSampler
+
+    gen = _generator(tree, "test", "burst_noise", seed=4)
+    assert repr(gen) == ("AudioItemGenerator(split='test', scheme='burst_noise', seed=4, renderer='fast', "
+                         "style='3.10', items=200)")
+    per_epoch = _generator(tree, "train", "distorted", draws="per_epoch", epoch=3, redraw_recording=True,
+                           snr_range_db=1.5)
+    assert repr(per_epoch) == ("AudioItemGenerator(split='train', scheme='distorted', seed=0, renderer='fast', "
+                               "style='3.10', draws='per_epoch', epoch=3, redraw_recording=True, "
+                               "snr_range_db=1.5, items=120)")
+    assert repr(EpochSampler(range(30), seed=7, shuffle=False)) == "EpochSampler(n=30, seed=7, shuffle=False)"
+
+
 @pytest.fixture(scope="module")
 def epoch_tree(tmp_path_factory):
     """Noise clips at the recordings' rate, each 2,052 samples: a padded recording of 2,048 samples has
@@ -356,6 +556,41 @@ def test_the_window_is_drawn_over_its_whole_range(epoch_tree):
                 s = window["start"]
                 assert x.tobytes() == add_noise(recording, clip[s:s + 2048], 3).tobytes()
     assert sorted(starts) == [0, 1, 2, 3, 4], starts
+
+
+def test_an_epochs_batch_of_waveforms_is_its_items(epoch_tree):
+    """waveforms(indices, epoch=e), the batched path: item by item the waveform(i, epoch=e) whose draws are
+    checked against the docs above; another epoch, other waveforms."""
+    gen = _generator(epoch_tree, "train", "burst_noise", draws="per_epoch", snr_range_db=1.0)
+    batches = {}
+    for epoch in (0, 5):
+        batches[epoch], rates = gen.waveforms([3, 0, 3], epoch=epoch)
+        want = [gen.waveform(i, epoch=epoch)[0] for i in (3, 0, 3)]
+        assert rates == [8000] * 3 and [x.tobytes() for x in batches[epoch]] == [x.tobytes() for x in want], epoch
+    assert batches[0][1].tobytes() != batches[5][1].tobytes()
+
+
+def test_a_clip_as_long_as_the_item_is_taken_whole_without_a_draw(tmp_path):
+    """Clips of exactly 2,048 samples against items padded to 2,048: no window start is drawn (docs/items.md),
+    so the masks are the steps stream's first draws; one sample longer and the window draws first."""
+    for clip_length in (2048, 2049):
+        root = make_synthetic_tree(tmp_path / str(clip_length), n_train=40, n_test=4, noise_rate=8000,
+                                   noise_seconds=clip_length / 8000)
+        gen = _generator(root, "train", "burst_noise", draws="per_epoch")
+        short = [i for i in range(len(gen)) if len(gen.waveform(i, epoch=0)[0]) == 2048]
+        assert short, "the tree must have items with short recordings"
+        for i in short[:4]:
+            for epoch in (0, 1):
+                info = gen.describe(i, epoch=epoch)
+                window = [d for d in info["draws"] if d["step"] == "noise_window"]
+                assert window[0]["clip_length"] == clip_length
+                steps = nb.docs_epoch_stream(0, "train", "burst_noise", i, epoch, 1)
+                if clip_length == 2048:
+                    assert window == [{"step": "noise_window", "start": 0, "length": 2048, "clip_length": 2048}]
+                else:
+                    assert window[0]["start"] == steps.integers(0, 1)
+                masks = [d["start"] for d in info["draws"] if d["step"] == "time_mask"]
+                assert masks == [steps.integers(0, 2048 - 307) for _ in range(4)], (clip_length, i, epoch)
 
 
 @pytest.mark.parametrize("split", ["train", "test"])

@@ -223,6 +223,7 @@ def test_optional_imports_stay_in_their_modules():
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_package_imports_without_lightning():
     """Every module but avmnist_torch.lightning imports with Lightning hidden; the DataModule names the extra."""
     script = textwrap.dedent("""

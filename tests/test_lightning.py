@@ -90,6 +90,7 @@ def _trainer(**kwargs):
     return lightning.Trainer(**options)
 
 
+@pytest.mark.slow  # a real Trainer, fit then test, with DataLoader workers
 def test_fit_and_test_with_a_real_trainer(tree):
     dm = AVMNISTDataModule(tree, "burst_noise", batch_size=16, val_size=20, num_workers=2, split_seed=3,
                            dataset_options={"image_cache": None, "check_mnist": False})
@@ -214,6 +215,7 @@ def test_bad_options_are_refused(tree):
         AVMNISTDataModule(tree, val_size=120, num_workers=0, dataset_options={"check_mnist": False}).setup("fit")
 
 
+@pytest.mark.slow  # two epochs with persistent spawned workers
 def test_per_epoch_draws_reach_persistent_spawned_workers(tree):
     """Training items follow the epoch in persistent spawned workers; validation items stay fixed."""
     dm = AVMNISTDataModule(tree, "burst_noise", modality="audio", draws="per_epoch", batch_size=25, val_size=20,

@@ -42,6 +42,7 @@ def _fill(args):
     return [digest(bank.get(i, 8000)) for i in range(len(paths))]
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_a_second_process_reads_the_table_without_resampling(synthetic_root, tmp_path, monkeypatch):
     paths = _noise_paths(synthetic_root)[:3]
     ctx = mp.get_context("spawn")

@@ -27,6 +27,7 @@ def tree(synthetic_tree) -> Path:
                                mnist_images=True)
 
 
+@pytest.mark.slow  # three figures drawn by matplotlib
 def test_side_by_side_png_has_a_row_per_item_and_a_column_per_image_and_scheme(tree, tmp_path):
     out = preview(tree, tmp_path / "av.png", images=True, check_mnist=False, random_items=2,
                   schemes=("burst_noise", "clean"))
@@ -40,6 +41,7 @@ def test_side_by_side_png_has_a_row_per_item_and_a_column_per_image_and_scheme(t
     assert audio_only.read_bytes() != out.read_bytes()
 
 
+@pytest.mark.slow  # four figures drawn by matplotlib
 def test_images_path_is_where_the_images_come_from(tree, tmp_path):
     """With images=PATH the image files come from PATH: a root without them draws what a root with them draws."""
     root = tmp_path / "data"

@@ -115,6 +115,7 @@ def test_readme_has_examples_and_few_illustrative_ones():
     )
 
 
+@pytest.mark.slow  # each block in a fresh process, DataLoader workers spawned: 2 to 15 s a block
 @pytest.mark.parametrize("line,code", BLOCKS, ids=[f"README.md:{line}" for line, _ in BLOCKS])
 def test_readme_block_runs(line, code, data_tree, tmp_path):
     if code.lstrip().startswith(NOT_RUN):
@@ -131,6 +132,7 @@ def test_readme_block_runs(line, code, data_tree, tmp_path):
     assert "ran;" in done.stdout, done.stdout
 
 
+@pytest.mark.slow  # a fresh interpreter with spawned workers
 def test_the_parser_and_the_driver_catch_what_users_hit(tmp_path, data_tree):
     """Not vacuous: fenced blocks are found (indented ones too), and a lambda transform fails under spawn."""
     text = "intro\n```python\nx = 1\n```\n- item\n  ```python\n  y = 2\n  ```\n```bash\nls\n```\n"

@@ -107,6 +107,7 @@ def test_out_argument():
         render_batch(clips, SR, out=np.empty((5, 112, 112), np.float32))
 
 
+@pytest.mark.realdata
 def test_real_clips_batch_equals_numpy_route_per_clip():
     try:
         real = [x for _, x in real_clips(DATA, 40)]

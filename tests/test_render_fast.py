@@ -101,6 +101,7 @@ def test_function_api_and_default_style():
         FastRenderer("3.8")
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_fast_renderer_does_not_import_matplotlib():
     code = (
         "import sys, numpy as np\n"

@@ -98,6 +98,7 @@ def test_verified_matplotlib_does_not_warn(monkeypatch, version):
         assert get_renderer("matplotlib").style == version.rsplit(".", 1)[0]
 
 
+@pytest.mark.slow  # a fresh process compiles every kernel without a cache
 def test_numba_without_a_writable_cache_still_imports_and_gives_the_same_bytes(tmp_path):
     """In a read-only install numba.njit(cache=True) raises 'no locator available' when it decorates.
 

@@ -102,6 +102,7 @@ def test_transforms_pickle_and_compare_equal():
 
 
 @pytest.mark.parametrize("method", [m for m in ("spawn", "forkserver", "fork") if m in multiprocessing.get_all_start_methods()])
+@pytest.mark.slow  # DataLoader workers under each start method
 def test_dataloader_workers_under_every_start_method(synthetic_root, method):
     """A lambda fails here under spawn ("Can't pickle <function <lambda>>"); the named transform works."""
     ds = AVMNISTAudioDataset(synthetic_root, split="test", scheme="distorted", transform=DivideBy255())

@@ -10,7 +10,7 @@ byte on every retry, and the library under it (requests over urllib3) discards t
 partly received chunk when a connection breaks, so even a hand-made resume on top of it cannot
 continue exactly where the transfer stopped. The standard library's ``urllib`` hands over every
 byte it received, which is what resuming a 600 MB archive over a poor link needs. The caller
-checks what arrived (see ``verify.py``); this module only moves bytes.
+checks what arrived (see ``checksums.py``); this module only moves bytes.
 
 The caller must hold the root's download lock (see ``workspace.py``): a ``.part`` file has one
 writer at a time.
