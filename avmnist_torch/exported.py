@@ -96,7 +96,7 @@ def check_sidecar(path: Path, meta: Mapping[str, Any], expected: Optional[Mappin
                            f"{meta.get('format')!r}, expected {FORMAT!r}); {remedy}")
     items = meta["identity"].get("items")
     if expected is not None and isinstance(items, Mapping) and "items" not in expected:
-        raise MetadataMismatch(f"{path} is a partial export (the first {items.get('stop')} of the split's "
+        raise MetadataMismatch(f"from_export {path} is a partial export (the first {items.get('stop')} of the split's "
                                f"{items.get('of')} items, made with --limit / limit=): it cannot serve a whole "
                                "split; export it without --limit, or pass from_export=None")
     if expected is not None:
