@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .common import ParameterError, PathLike
 from .generator import AudioItemGenerator
-from .export import render_rows
+from .workers import render_rows
 from .schemes import SCHEME_NAMES, Scheme
 from .common import StorageError
 from .files import StoredFile, read_sidecar

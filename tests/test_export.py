@@ -123,16 +123,17 @@ _KILL_A_WORKER = textwrap.dedent(
     """
     import importlib, os, signal, sys, time
     ex = importlib.import_module("avmnist_torch.export")  # the package's 'export' attribute is the function
-    real = ex._render_task
+    pool = importlib.import_module("avmnist_torch.workers")
+    real = pool._render_task
     def task(t):
         if t[0] >= 64:  # a later task: the pool is running
             os.kill(os.getpid(), signal.SIGKILL)
         return real(t)
-    ex._render_task = task
+    pool._render_task = task
     start = time.monotonic()
     try:
         ex.export(sys.argv[1], "train", "clean", out=sys.argv[2], workers=2, progress=False)
-    except ex.WorkerError as err:
+    except pool.WorkerError as err:
         print("WorkerError", round(time.monotonic() - start, 1), err)
     """
 )
@@ -157,7 +158,7 @@ def _die(task):
 
 def test_a_dead_worker_fails_verify_within_seconds(tree, tmp_path, monkeypatch):
     [path] = export(tree, "train", "clean", out=tmp_path, progress=False)
-    monkeypatch.setattr(importlib.import_module("avmnist_torch.export"), "_render_task", _die)
+    monkeypatch.setattr(importlib.import_module("avmnist_torch.workers"), "_render_task", _die)
     start = time.monotonic()
     with pytest.raises(WorkerError, match=r"verify of .*train_data_augmented_clean\.npy: a worker process died"):
         verify(path, sample=None, workers=2)
@@ -287,7 +288,7 @@ _STOP_WHILE_A_WORKER_SENDS = textwrap.dedent(
     """
     import importlib
     import numpy as np
-    ex = importlib.import_module("avmnist_torch.export")  # the package's 'export' attribute is the function
+    ex = importlib.import_module("avmnist_torch.workers")
     class Rows:
         def spectrograms(self, indices):
             return np.zeros((len(indices), 112, 112), np.uint8)  # 25 MB a task: sending it takes a while

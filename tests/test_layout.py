@@ -30,7 +30,7 @@ LAYERS = [
     ("storage", {"storage"}),
     ("items", {"item_options", "exported", "generator", "image_half"}),
     ("dataset", {"dataset", "paired", "transforms", "sampling"}),
-    ("tools", {"export", "verify", "inspection", "demo", "lightning"}),
+    ("tools", {"workers", "export", "verify", "inspection", "demo", "lightning"}),
     ("cli", {"cli"}),
 ]
 LAYER_OF = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}
