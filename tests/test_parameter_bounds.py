@@ -25,7 +25,10 @@ ACCEPTED = [
     (lambda: AddNoise(snr_db=-120), ("snr_db", -120)),
     (lambda: AddNoise(snr_db=0), ("snr_db", 0)),
     (lambda: AddNoise(snr_db=(3, 3)), ("snr_db", (3.0, 3.0))),
-    (lambda: AddNoise(snr_db=[-1e300, 1e300]), ("snr_db", (-1e300, 1e300))),
+    (lambda: AddNoise(snr_db=[-200, 200]), ("snr_db", (-200.0, 200.0))),
+    (lambda: AddNoise(snr_db=200), ("snr_db", 200)),
+    (lambda: TimeMasks(ratio=0.1, count=1000), ("count", 1000)),
+    (lambda: Distortion(1e6), ("factor", 1e6)),
     (lambda: BandKeep(((0, 0),)), ("bands", ((0, 0),))),
     (lambda: BandKeep([[0, 4000]]), ("bands", ((0, 4000),))),
     (lambda: BandKeep(((1000, 1000), (2000, 3500))), ("bands", ((1000, 1000), (2000, 3500)))),
@@ -44,11 +47,11 @@ def test_values_just_inside_are_accepted_and_kept(make, kept):
 
 RATIO_CLIP = "must be a fraction of the clip's length, 0 to 1"
 RATIO_BINS = "must be a fraction of the 1,025 STFT bins, 0 to 1"
-SNR = "must be a finite number of decibels (the notebook uses 0, 3 and 5), or a (low, high) pair"
-SNR_RANGE = "a range of SNRs must be a (low, high) pair of finite numbers of decibels with low <= high"
-COUNT = "must be a whole number, 0 or more"
+SNR = "must be a finite number of decibels from -200 to 200 (the notebook uses 0, 3 and 5), or a (low, high) pair of them"
+SNR_RANGE = "a range of SNRs must be a (low, high) pair of finite numbers of decibels from -200 to 200, with low <= high"
+COUNT = "must be a whole number from 0 to 1,000"
 BAND = "must be a (low, high) pair of finite frequencies in Hz with 0 <= low <= high"
-FACTOR = "must be a finite number above 0 (the notebook uses 2.0)"
+FACTOR = "must be a finite number above 0 and at most 1e+06 (the notebook uses 2.0)"
 RESAMPLE = "must be a whole number, 1 or more (the low rate is the clip's rate // factor)"
 
 REFUSED = [
@@ -58,6 +61,7 @@ REFUSED = [
     (lambda: TimeMasks(ratio=True), f"TimeMasks(ratio=True): ratio {RATIO_CLIP}"),
     (lambda: TimeMasks(ratio=0.1, count=-1), f"TimeMasks(count=-1): count {COUNT}"),
     (lambda: TimeMasks(ratio=0.1, count=1.0), f"TimeMasks(count=1.0): count {COUNT}"),
+    (lambda: TimeMasks(ratio=0.1, count=1001), f"TimeMasks(count=1001): count {COUNT}"),
     (lambda: FrequencyMasks(ratio=2), f"FrequencyMasks(ratio=2): ratio {RATIO_BINS}"),
     (lambda: FrequencyMasks(ratio=NAN), f"FrequencyMasks(ratio=nan): ratio {RATIO_BINS}"),
     (lambda: FrequencyMasks(ratio=-0.01), f"FrequencyMasks(ratio=-0.01): ratio {RATIO_BINS}"),
@@ -70,6 +74,8 @@ REFUSED = [
     (lambda: AddNoise(snr_db=(NAN, 1)), f"AddNoise(snr_db=(nan, 1)): {SNR_RANGE}"),
     (lambda: AddNoise(snr_db=(True, 1)), f"AddNoise(snr_db=(True, 1)): {SNR_RANGE}"),
     (lambda: AddNoise(snr_db=[0]), f"AddNoise(snr_db=[0]): {SNR_RANGE}"),
+    (lambda: AddNoise(snr_db=200.001), f"AddNoise(snr_db=200.001): snr_db {SNR}"),
+    (lambda: AddNoise(snr_db=(-200.001, 0)), f"AddNoise(snr_db=(-200.001, 0)): {SNR_RANGE}"),
     (lambda: BandKeep(((50, INF),)), f"BandKeep(bands=((50, inf),)): band (50, inf) {BAND}"),
     (lambda: BandKeep(((NAN, 50),)), f"BandKeep(bands=((nan, 50),)): band (nan, 50) {BAND}"),
     (lambda: BandKeep((("50", 100),)), f"BandKeep(bands=(('50', 100),)): band ('50', 100) {BAND}"),
@@ -87,6 +93,7 @@ REFUSED = [
     (lambda: Distortion(-0.5), f"Distortion(factor=-0.5): factor {FACTOR}"),
     (lambda: Distortion(INF), f"Distortion(factor=inf): factor {FACTOR}"),
     (lambda: Distortion("2"), f"Distortion(factor='2'): factor {FACTOR}"),
+    (lambda: Distortion(1.000001e6), f"Distortion(factor=1000001.0): factor {FACTOR}"),
     (lambda: Scheme("  ", ()), "Scheme(name='  '): name must be a non-empty string"),
 ]
 
