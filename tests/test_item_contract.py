@@ -174,9 +174,13 @@ def test_every_scheme_is_the_notebook_fed_the_same_draws(tree, scheme):
             got, got_rate, _ = gen.waveform(i)
             assert got_rate == rate
             assert got.dtype == expected[i].dtype and got.tobytes() == expected[i].tobytes(), f"{split} item {i}"
-            # each start is the documented stream's draw over the notebook's randint range
+            # each start is the documented stream's draw over the notebook's randint range; each length is
+            # what that range leaves (randint(0, n - m) for time masks, randint(0, 1025 - size) for bins)
             stream = nb.docs_item_stream(0, split, scheme, i)
-            assert [d["start"] for d in info["draws"]] == [stream.integers(a, b) for a, b in calls]
+            kind, whole = ("time_mask", len(got)) if scheme in ("extreme_noise", "burst_noise") else \
+                ("frequency_mask", 1025)
+            assert info["draws"] == [{"step": kind, "start": stream.integers(a, b), "length": whole - b}
+                                     for a, b in calls]
         # the batched path (what a DataLoader batch takes), in another order
         order = indices[::-1]
         batch, rates = gen.waveforms(order)
@@ -222,6 +226,17 @@ def _installed_style():
     if style not in STYLES:
         pytest.skip(f"matplotlib {matplotlib.__version__} is installed, not one of the styles {STYLES}")
     return style
+
+
+def test_down_up_resampling_at_the_edges_of_the_rates_it_takes():
+    """A rate of 1 Hz is a rate; a factor that leaves 1 Hz leaves a rate (librosa resamples through it)."""
+    from avmnist_torch.schemes import down_up_resample
+
+    x = np.random.default_rng(8).standard_normal(4000).astype(np.float32)
+    assert down_up_resample(x, 1, 1).tobytes() == x.tobytes()  # 1 Hz // 1 = 1 Hz: nothing to do
+    want = nb.librosa.resample(nb.librosa.resample(x, orig_sr=8000, target_sr=1), orig_sr=1, target_sr=8000)
+    got = down_up_resample(x, 8000, 8000)
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
 
 
 def test_the_notebooks_rendering_of_a_few_items(tree):
