@@ -228,6 +228,50 @@ def _installed_style():
     return style
 
 
+def test_a_batch_transforms_all_clips_at_once_and_refuses_ragged_arguments(monkeypatch):
+    """The built-in steps' batch forms run (one stacked STFT per step, not one per clip); a subclass that
+    changes __call__ runs clip by clip; arguments of different lengths are refused, not zipped short."""
+    from avmnist_torch import dsp
+
+    calls = []
+    real = dsp.stft_many
+    monkeypatch.setattr(dsp, "stft_many", lambda clips, *a, **k: calls.append(len(clips)) or real(clips, *a, **k))
+    clips = [np.random.default_rng(k).standard_normal(3000 + 100 * k).astype(np.float32) for k in range(3)]
+    rngs = [item_rng(0, "train", "multi_band", k) for k in range(3)]
+    apply_scheme_many(clips, [8000] * 3, SCHEMES["multi_band"], rngs=rngs)
+    assert calls == [3, 3]  # frequency masks, then band keep: each over the whole batch
+
+    class Louder(FrequencyMasks):
+        def __call__(self, samples, ctx):
+            return FrequencyMasks.__call__(self, samples, ctx) * 2
+
+    calls.clear()
+    apply_scheme_many(clips, [8000] * 3, Scheme("louder", (Louder(0.2, 1),)),
+                      rngs=[item_rng(0, "train", "louder", k) for k in range(3)])
+    assert calls == []
+    for bad in (dict(sample_rates=[8000] * 2, rngs=rngs), dict(sample_rates=[8000] * 3, rngs=rngs[:2]),
+                dict(sample_rates=[8000] * 3, rngs=rngs, noises=[None] * 2)):
+        with pytest.raises(ValueError, match="one entry per clip"):
+            apply_scheme_many(clips, scheme=SCHEMES["multi_band"], **bad)
+
+
+def test_the_training_order_is_the_documented_permutation():
+    """EpochSampler: torch.randperm(n) from a generator seeded by SeedSequence([seed, epoch]).generate_state(1,
+    uint64)[0] >> 1 (sampling.py), seed 0 by default."""
+    import torch
+
+    from avmnist_torch import EpochSampler
+    from avmnist_torch.sampling import epoch_seed
+
+    for seed, epoch in ((0, 0), (7, 3), (2**40, 2**33)):
+        state = int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0]) // 2
+        assert epoch_seed(seed, epoch) == state and state < 2**63
+        want = torch.randperm(50, generator=torch.Generator().manual_seed(state)).tolist()
+        assert EpochSampler(range(50), seed=seed).order(epoch) == want
+    default = EpochSampler(range(50))
+    assert default.seed == 0 and default.order(4) == EpochSampler(range(50), seed=0).order(4)
+
+
 def test_down_up_resampling_at_the_edges_of_the_rates_it_takes():
     """A rate of 1 Hz is a rate; a factor that leaves 1 Hz leaves a rate (librosa resamples through it)."""
     from avmnist_torch.schemes import down_up_resample
