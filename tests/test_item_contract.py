@@ -505,6 +505,13 @@ def test_streams_are_the_documented_keys_and_refuse_negative_parts():
             expected = [want.next() for _ in range(3)]
             assert [pair.next_uint64() for _ in range(3)] == expected
             assert [alone.next_uint64() for _ in range(3)] == expected
+        # the per-epoch streams' numpy() generators are keyed on all six parts too
+        key = (seed, nb.DOCS_SPLIT_IDS[split], nb.docs_scheme_id(name), index)
+        for stream, pair in ((STEPS_STREAM, epoch_rngs(seed, split, name, index, epoch)[0]),
+                             (SOURCES_STREAM, epoch_rngs(seed, split, name, index, epoch)[1])):
+            first = nb.docs_epoch_stream(seed, split, name, index, epoch, stream).next()
+            want = np.random.Generator(np.random.PCG64(np.random.SeedSequence([*key, stream, epoch, first])))
+            assert pair.numpy().integers(0, 2**62, 3).tolist() == want.integers(0, 2**62, 3).tolist()
     for bad in ((-1, 0, 0), (0, -1, 0), (0, 0, -1)):
         seed, index, epoch = bad
         with pytest.raises(ValueError, match="non-negative"):
