@@ -174,9 +174,13 @@ def test_every_scheme_is_the_notebook_fed_the_same_draws(tree, scheme):
             got, got_rate, _ = gen.waveform(i)
             assert got_rate == rate
             assert got.dtype == expected[i].dtype and got.tobytes() == expected[i].tobytes(), f"{split} item {i}"
-            # each start is the documented stream's draw over the notebook's randint range
+            # each start is the documented stream's draw over the notebook's randint range; each length is
+            # what that range leaves (randint(0, n - m) for time masks, randint(0, 1025 - size) for bins)
             stream = nb.docs_item_stream(0, split, scheme, i)
-            assert [d["start"] for d in info["draws"]] == [stream.integers(a, b) for a, b in calls]
+            kind, whole = ("time_mask", len(got)) if scheme in ("extreme_noise", "burst_noise") else \
+                ("frequency_mask", 1025)
+            assert info["draws"] == [{"step": kind, "start": stream.integers(a, b), "length": whole - b}
+                                     for a, b in calls]
         # the batched path (what a DataLoader batch takes), in another order
         order = indices[::-1]
         batch, rates = gen.waveforms(order)
@@ -222,6 +226,61 @@ def _installed_style():
     if style not in STYLES:
         pytest.skip(f"matplotlib {matplotlib.__version__} is installed, not one of the styles {STYLES}")
     return style
+
+
+def test_a_batch_transforms_all_clips_at_once_and_refuses_ragged_arguments(monkeypatch):
+    """The built-in steps' batch forms run (one stacked STFT per step, not one per clip); a subclass that
+    changes __call__ runs clip by clip; arguments of different lengths are refused, not zipped short."""
+    from avmnist_torch import dsp
+
+    calls = []
+    real = dsp.stft_many
+    monkeypatch.setattr(dsp, "stft_many", lambda clips, *a, **k: calls.append(len(clips)) or real(clips, *a, **k))
+    clips = [np.random.default_rng(k).standard_normal(3000 + 100 * k).astype(np.float32) for k in range(3)]
+    rngs = [item_rng(0, "train", "multi_band", k) for k in range(3)]
+    apply_scheme_many(clips, [8000] * 3, SCHEMES["multi_band"], rngs=rngs)
+    assert calls == [3, 3]  # frequency masks, then band keep: each over the whole batch
+
+    class Louder(FrequencyMasks):
+        def __call__(self, samples, ctx):
+            return FrequencyMasks.__call__(self, samples, ctx) * 2
+
+    calls.clear()
+    apply_scheme_many(clips, [8000] * 3, Scheme("louder", (Louder(0.2, 1),)),
+                      rngs=[item_rng(0, "train", "louder", k) for k in range(3)])
+    assert calls == []
+    for bad in (dict(sample_rates=[8000] * 2, rngs=rngs), dict(sample_rates=[8000] * 3, rngs=rngs[:2]),
+                dict(sample_rates=[8000] * 3, rngs=rngs, noises=[None] * 2)):
+        with pytest.raises(ValueError, match="one entry per clip"):
+            apply_scheme_many(clips, scheme=SCHEMES["multi_band"], **bad)
+
+
+def test_the_training_order_is_the_documented_permutation():
+    """EpochSampler: torch.randperm(n) from a generator seeded by SeedSequence([seed, epoch]).generate_state(1,
+    uint64)[0] >> 1 (sampling.py), seed 0 by default."""
+    import torch
+
+    from avmnist_torch import EpochSampler
+    from avmnist_torch.sampling import epoch_seed
+
+    for seed, epoch in ((0, 0), (7, 3), (2**40, 2**33)):
+        state = int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0]) // 2
+        assert epoch_seed(seed, epoch) == state and state < 2**63
+        want = torch.randperm(50, generator=torch.Generator().manual_seed(state)).tolist()
+        assert EpochSampler(range(50), seed=seed).order(epoch) == want
+    default = EpochSampler(range(50))
+    assert default.seed == 0 and default.order(4) == EpochSampler(range(50), seed=0).order(4)
+
+
+def test_down_up_resampling_at_the_edges_of_the_rates_it_takes():
+    """A rate of 1 Hz is a rate; a factor that leaves 1 Hz leaves a rate (librosa resamples through it)."""
+    from avmnist_torch.schemes import down_up_resample
+
+    x = np.random.default_rng(8).standard_normal(4000).astype(np.float32)
+    assert down_up_resample(x, 1, 1).tobytes() == x.tobytes()  # 1 Hz // 1 = 1 Hz: nothing to do
+    want = nb.librosa.resample(nb.librosa.resample(x, orig_sr=8000, target_sr=1), orig_sr=1, target_sr=8000)
+    got = down_up_resample(x, 8000, 8000)
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
 
 
 def test_the_notebooks_rendering_of_a_few_items(tree):
@@ -446,6 +505,13 @@ def test_streams_are_the_documented_keys_and_refuse_negative_parts():
             expected = [want.next() for _ in range(3)]
             assert [pair.next_uint64() for _ in range(3)] == expected
             assert [alone.next_uint64() for _ in range(3)] == expected
+        # the per-epoch streams' numpy() generators are keyed on all six parts too
+        key = (seed, nb.DOCS_SPLIT_IDS[split], nb.docs_scheme_id(name), index)
+        for stream, pair in ((STEPS_STREAM, epoch_rngs(seed, split, name, index, epoch)[0]),
+                             (SOURCES_STREAM, epoch_rngs(seed, split, name, index, epoch)[1])):
+            first = nb.docs_epoch_stream(seed, split, name, index, epoch, stream).next()
+            want = np.random.Generator(np.random.PCG64(np.random.SeedSequence([*key, stream, epoch, first])))
+            assert pair.numpy().integers(0, 2**62, 3).tolist() == want.integers(0, 2**62, 3).tolist()
     for bad in ((-1, 0, 0), (0, -1, 0), (0, 0, -1)):
         seed, index, epoch = bad
         with pytest.raises(ValueError, match="non-negative"):

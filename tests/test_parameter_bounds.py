@@ -120,3 +120,22 @@ def test_other_epochs_are_refused(epoch):
     with pytest.raises(ParameterError) as info:
         check_epoch(epoch)
     assert str(info.value) == f"epoch={epoch!r}: an epoch is a whole number, 0 to 2**63 - 1"
+
+
+def test_snr_range_widens_values_and_ranges_and_keeps_the_rest():
+    from avmnist_torch.schemes import SCHEMES, with_snr_range
+
+    mine = Scheme("mine", (AddNoise(snr_db=(1, 2)), TimeMasks(0.1, 2), AddNoise(snr_db=-3)))
+    assert with_snr_range(mine, 0.5) == Scheme("mine", (AddNoise(snr_db=(0.5, 2.5)), TimeMasks(0.1, 2),
+                                                         AddNoise(snr_db=(-3.5, -2.5))))
+    assert with_snr_range(SCHEMES["burst_noise"], 0).steps[0] == AddNoise(snr_db=(3.0, 3.0))
+    assert with_snr_range(SCHEMES["multi_band"], 4.0) == SCHEMES["multi_band"]
+
+
+@pytest.mark.parametrize("spread", [-0.1, INF, NAN, "1", True, None])
+def test_a_bad_snr_range_is_refused(spread):
+    from avmnist_torch.schemes import SCHEMES, with_snr_range
+
+    with pytest.raises(ParameterError) as info:
+        with_snr_range(SCHEMES["burst_noise"], spread)
+    assert str(info.value) == f"snr_range_db={spread!r}: must be a finite number of decibels, 0 or more"
