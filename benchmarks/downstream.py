@@ -718,6 +718,7 @@ def report(src: dict, args) -> None:
         print(f"| {scheme} | {run_name} | {record['sizes'][0]:,} | {len(history)} | {ours} | {theirs} | {best['epoch']} | "
               f"{best['test_acc']:.1f} | {history[-1]['test_acc']:.1f} | {THESIS[scheme]} |")
     draws_table(runs)
+    epoch_tables(runs)
     print()
     print("Training loss per epoch (ours / thesis log):")
     for scheme, seed, run, record in runs:
@@ -760,6 +761,21 @@ def report(src: dict, args) -> None:
     if args.plot:
         plot(runs, Path(args.plot))
         print(f"\nplot: {args.plot}")
+
+
+def epoch_tables(runs) -> None:
+    """Per scheme and seed (fixed draws, the full 55,000-item cut): each epoch's validation and test accuracy
+    and training loss beside the thesis' log, as docs/downstream.md shows them."""
+    for scheme, seed, run, record in sorted(runs, key=lambda r: (SCHEMES.index(r[0]), r[1])):
+        if record.get("draws", "fixed") != "fixed" or record["sizes"][0] != 55_000:
+            continue
+        print(f"\n{scheme}, seed {seed} (thesis' test accuracy after 10 epochs: {THESIS[scheme]}%)\n")
+        print("| epoch | val %, ours | val %, thesis log | test %, ours | train loss, ours / thesis |")
+        print("|---|---|---|---|---|")
+        for row in run["history"]:
+            k = row["epoch"] - 1
+            print(f"| {row['epoch']} | {row['val_acc']:.1f} | {THESIS_VAL[scheme][k]:.1f} | {row['test_acc']:.1f} | "
+                  f"{row['train_loss']:.3f} / {THESIS_TRAIN_LOSS[scheme][k]:.3f} |")
 
 
 def draws_table(runs) -> None:

@@ -187,3 +187,19 @@ def test_the_draws_table_pairs_fixed_and_per_epoch_runs_of_the_same_size(capsys)
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| burst_noise")]
     # best-validation checkpoint: epoch 2 for fixed (57.0), epoch 3 for per-epoch (61.5)
     assert rows == ["| burst_noise | 1 | 6,000 / 1,000 / 2,000 | 3 | 20.0, 60.0, 55.0 | 25.0, 50.0, 64.0 | 57.0 | 61.5 | +4.5 |"]
+
+
+def test_the_epoch_tables_set_each_full_run_beside_the_thesis_log(capsys):
+    history = [dict(epoch=1, val_acc=87.64, test_acc=83.46, train_loss=1.0827),
+               dict(epoch=2, val_acc=91.84, test_acc=88.22, train_loss=0.3660)]
+    downstream.epoch_tables([
+        ("extreme_noise", 1, {"history": history}, {"sizes": [55_000, 5_000, 10_000], "draws": "fixed"}),
+        ("extreme_noise", 2, {"history": history}, {"sizes": [6_000, 1_000, 2_000], "draws": "fixed"}),  # not full
+        ("aliased", 1, {"history": history}, {"sizes": [55_000, 5_000, 10_000], "draws": "per_epoch"}),
+    ])
+    out = capsys.readouterr().out
+    assert "extreme_noise, seed 1 (thesis' test accuracy after 10 epochs: 93.3%)" in out
+    assert "seed 2" not in out and "aliased" not in out
+    # the thesis' log: extreme_noise validation 87.28, 93.3; training loss 0.9943, 0.3325
+    assert "| 1 | 87.6 | 87.3 | 83.5 | 1.083 / 0.994 |" in out
+    assert "| 2 | 91.8 | 93.3 | 88.2 | 0.366 / 0.333 |" in out
