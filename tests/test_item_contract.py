@@ -322,7 +322,7 @@ class _Triple:
     recording_only = True
 
     def __call__(self, samples, ctx):
-        return np.concatenate([samples, samples[::-1], samples])
+        return np.concatenate([samples, samples[::-1], samples]) * np.float32(ctx.sample_rate / 8000)
 
 
 def test_a_prepared_recording_longer_than_its_table_row_is_computed_whole(tree):
@@ -391,6 +391,14 @@ def test_mixed_noise_has_the_asked_snr(snr_db):
     # the noise added is the clip's first len(x) samples, scaled by rms(x) / 10**(snr/20) / rms(noise)
     scale = rms(x) / 10 ** (snr_db / 20) / rms(noise[:5000])
     np.testing.assert_allclose(added, noise[:5000] * scale, rtol=0, atol=1e-6 * np.abs(out).max())
+
+
+def test_noise_exactly_as_long_one_sample_long_or_empty():
+    x = np.arange(1, 6, dtype=np.float32)
+    assert fit_noise_length(x, 5).tobytes() == x.tobytes()
+    assert fit_noise_length(x[:1], 4).tolist() == [1, 1, 1, 1]
+    with pytest.raises(ValueError, match="the noise clip is empty"):
+        fit_noise_length(np.zeros(0, np.float32), 5)
 
 
 def test_silent_noise_adds_nothing_and_short_noise_is_tiled():
@@ -520,6 +528,37 @@ def test_streams_are_the_documented_keys_and_refuse_negative_parts():
             epoch_rngs(seed, "train", "x", index, epoch)
     with pytest.raises(ValueError, match="non-negative"):
         item_rng(0, "train", "x", -1)
+
+
+def test_uniform_integers_over_spans_that_reject_often_are_the_documented_ones():
+    """Lemire's rejection matters only when the span does not divide 2**64: over spans near 2**63 about half of the
+    64-bit outputs are rejected, so the threshold and the comparison are exercised draw by draw."""
+    for low, high in ((0, 2**63), (0, 3 * 2**62 - 1), (10, 2**64 - 1), (0, 2**64 - 1), (-5, 2**62)):
+        got, want = item_rng(1, "test", "aliased", 3), nb.docs_item_stream(1, "test", "aliased", 3)
+        draws = [got.integers(low, high) for _ in range(400)]
+        assert draws == [want.integers(low, high) for _ in range(400)], (low, high)
+        assert min(draws) >= low and max(draws) <= high
+
+
+def test_which_leading_steps_depend_on_the_recording_alone():
+    """recording_prefix: the leading steps whose own class declares recording_only = True beside its __call__."""
+    from avmnist_torch.schemes import BandKeep, DownUpResample, Distortion, recording_prefix
+
+    class Quieter(DownUpResample):  # changes __call__ without restating the promise
+        def __call__(self, samples, ctx):
+            return DownUpResample.__call__(self, samples, ctx) * 0.5
+
+    def plain(samples, ctx):  # a function step declares nothing
+        return samples
+
+    assert recording_prefix(SCHEMES["aliased"]) == (DownUpResample(4),)
+    assert recording_prefix(SCHEMES["distorted"]) == () and recording_prefix(SCHEMES["multi_band"]) == ()
+    mixed = Scheme("m", (Distortion(2.0), DownUpResample(2), BandKeep(((0, 100),)), TimeMasks(0.1), Distortion(1.0)))
+    assert recording_prefix(mixed) == mixed.steps[:3]
+    assert recording_prefix(Scheme("q", (Quieter(4), Distortion(2.0)))) == ()
+    assert recording_prefix(Scheme("p", (plain, Distortion(2.0)))) == ()
+    triple = _Triple()  # a class of one's own that declares it
+    assert recording_prefix(Scheme("t", (triple, plain))) == (triple,)
 
 
 def test_a_streams_numpy_generator_and_extension_are_the_documented_ones():
