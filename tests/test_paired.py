@@ -306,5 +306,11 @@ def test_workers_refuse_a_cached_image_file_replaced_after_construction(root, ca
     with pytest.raises(CacheError, match="changed or replaced since it was written"):
         worker_copy.image_array(0)
     loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=1)
-    with pytest.raises(CacheError, match="changed or replaced"):
-        next(iter(loader))
+    batches = iter(loader)
+    try:
+        with pytest.raises(CacheError, match="changed or replaced"):
+            next(batches)
+    finally:
+        # The worker's error leaves the iterator in a reference cycle, and collecting it later (in
+        # whichever test the collector runs) waits 5 s for the worker: stop it here, as __del__ would.
+        batches._shutdown_workers()
