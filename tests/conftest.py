@@ -87,25 +87,8 @@ def pytest_collection_modifyitems(config, items):
             _MARKED_SLOW.add(item.nodeid)
 
 
-#: Tests of 1.5 s or more (on a quiet 2-core machine) in the files of the storage layer, which another
-#: change is rewriting: marked slow from here rather than in those files. Whoever rewrites them
-#: marks their own slow tests in place and empties this set.
-SLOW_ELSEWHERE = frozenset({
-    "tests/test_download_concurrency.py::test_four_processes_on_one_root_download_each_file_once",
-    "tests/test_download_concurrency.py::test_waiter_blocks_until_the_holder_is_done",
-    "tests/test_download_concurrency.py::test_a_waiter_never_holds_a_lock_file_its_holder_removed",
-    "tests/test_export_integrity.py::test_a_file_swapped_while_in_use_is_regenerated_with_auto",
-    "tests/test_platform.py::test_export_without_any_byte_range_lock_gives_the_same_bytes",
-    "tests/test_platform.py::test_package_imports_without_fcntl",
-    "tests/test_platform.py::test_holder_pid_is_reported_where_the_os_tells_it",
-    "tests/test_clip_tables.py::test_many_threads_share_the_in_memory_rows",
-    "tests/test_clip_tables.py::test_tables_on_a_small_tmpfs_fall_back_to_memory_in_dataloader_workers",
-    "tests/test_clip_tables.py::test_a_recording_edited_in_place_with_size_and_mtime_kept_gets_a_new_table",
-    "tests/test_image_pca.py::test_a_process_waiting_for_the_pca_lock_says_whom_it_waits_for",
-    "tests/test_image_pca.py::test_a_flipped_value_or_a_zeroed_file_is_recomputed_not_served",
-    "tests/test_image_pca.py::test_a_real_full_tmpfs_gives_the_error_not_sigbus",
-    "tests/test_image_pca.py::test_cache_from_a_path",  # its images are the shared train-sized set's
-})
+#: Tests to mark slow from here rather than in their own files (none now: mark a slow test where it is).
+SLOW_ELSEWHERE = frozenset()
 
 
 # ----------------------------------------------------------------------------

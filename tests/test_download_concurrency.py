@@ -46,6 +46,7 @@ _TABLES = ("MNIST_LABEL_COUNTS", "MNIST_RAW_MD5", "MNIST_GZ_MD5",
            "MNIST_IMAGE_RAW_MD5", "MNIST_IMAGE_GZ_MD5")
 
 
+@pytest.mark.slow
 def test_four_processes_on_one_root_download_each_file_once(tmp_path, server, fsdd, esc50,
                                                             mnist, monkeypatch):
     raw = {"train": idx3_image_bytes(synthetic_images(600, 1)),
@@ -125,6 +126,7 @@ def test_temp_tree_names_its_process(tmp_path):
     assert owner["host"] == workspace._host() and int(owner["pid"]) == os.getpid()
 
 
+@pytest.mark.slow
 def test_waiter_blocks_until_the_holder_is_done(tmp_path, fsdd, closed_port):
     """A second downloader waits while the lock is held, then finds the result and returns."""
     downloads = tmp_path / ".downloads"

@@ -212,6 +212,7 @@ def test_missing_images_and_bad_modes(tmp_path, root):
 
 
 @pytest.mark.realdata
+@pytest.mark.slow  # the image half of MNIST's 10,000 real test images, and their pairing checks
 def test_real_mnist_test_images_pair_with_mnist_labels(tmp_path, cache):
     images = SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz"
     if not images.is_file():

@@ -71,6 +71,7 @@ _IMPORT_WITHOUT_FCNTL = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_package_imports_without_fcntl():
     done = subprocess.run([sys.executable, "-c", _IMPORT_WITHOUT_FCNTL], cwd=REPO, capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=str(REPO)))
@@ -78,6 +79,7 @@ def test_package_imports_without_fcntl():
     assert done.stdout.startswith("imported")
 
 
+@pytest.mark.slow
 def test_export_without_fcntl_or_msvcrt_gives_the_same_bytes(tree, reference, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "fcntl", None)
     monkeypatch.setitem(sys.modules, "msvcrt", None)

@@ -123,6 +123,7 @@ def test_a_changed_byte_is_caught_by_the_checksum(tmp_path):
         StoredFile.open(path, sha256=record["sha256"], size=record["size"])
 
 
+@pytest.mark.slow
 def test_descriptors_stay_bounded(tmp_path, tree, expected):
     export(tree, split="test", scheme=SCHEME, out=tmp_path / "e.npy", workers=1, progress=False, clip_tables=None)
     for _ in range(200):
@@ -159,6 +160,7 @@ def test_clip_tables_truncated_between_passes_serve_the_right_bytes(tmp_path, tr
     assert np.array_equal(fresh.spectrograms(range(24)), expected)
 
 
+@pytest.mark.slow
 def test_clip_tables_truncated_under_persistent_workers(tmp_path, tree, expected, table_reads):
     ds = AVMNISTAudioDataset(tree, "test", SCHEME, clip_tables=tmp_path)
     loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2, persistent_workers=True)
