@@ -16,14 +16,9 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from .common import CacheError, PathLike, StorageError
-from .files import default_cache_dir, io_error, process_running, read_sidecar, sidecar_path, temporary_pid
+from .files import default_cache_dir, io_error, process_running, read_sidecar, sidecar_path, stat_identity, temporary_pid
 
 __all__ = ["CachedFile", "describe_sources", "list_cached", "remove_cached", "format_cached", "leftover_temporaries"]
-
-
-def _stat_identity(st: os.stat_result) -> List[int]:
-    # The change time moves on every write and cannot be set back as the modification time can.
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
 def describe_sources(paths: Sequence[str]) -> Dict[str, list]:
@@ -34,14 +29,14 @@ def describe_sources(paths: Sequence[str]) -> Dict[str, list]:
         folder, name = os.path.split(os.path.abspath(p))
         if folder not in folders:
             folders.append(folder)
-        files.append([folders.index(folder), name, *_stat_identity(os.stat(p))])
+        files.append([folders.index(folder), name, *stat_identity(os.stat(p))])
     return {"folders": folders, "files": files}
 
 
 def _sources_unchanged(sources: Dict[str, list]) -> bool:
     try:
         folders = sources["folders"]
-        return all(_stat_identity(os.stat(os.path.join(folders[k], name))) == identity
+        return all(list(stat_identity(os.stat(os.path.join(folders[k], name)))) == identity
                    for k, name, *identity in sources["files"])
     except (OSError, KeyError, IndexError, TypeError, ValueError):
         return False

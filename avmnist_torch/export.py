@@ -35,7 +35,7 @@ from .common import SPLITS, MetadataMismatch, ParameterError, PathLike, SourceEr
 from .exported import check_sidecar
 from .files import FileWriter, StoredFile, read_sidecar, write_bytes
 from .generator import AudioItemGenerator
-from .image_pca import image_half, write_image_half
+from .image_pca import holds_image_half, image_half, write_image_half
 from .item_options import describe_differences, first_items_identity, identity_differences
 from .paired import check_pairing
 from .schemes import SCHEME_NAMES, Scheme, get_scheme
@@ -413,7 +413,7 @@ def _write_image_half(audio_path: Path, split: str, image_file: Path, pixels: np
     if path.exists():
         # Perhaps the user's copy of the published file, put there on purpose: never replaced
         # silently. An identical file is simply left alone.
-        if _holds(path, image_half(pixels)):
+        if holds_image_half(path, image_half(pixels)):
             return path
         warnings.warn(
             f"{path}: kept as it is, not replaced by the image half made from {image_file}: it holds other "
@@ -425,14 +425,6 @@ def _write_image_half(audio_path: Path, split: str, image_file: Path, pixels: np
     if progress:
         print(f"{path}: image half from {image_file} (PCA recipe, see avmnist_torch.image_pca)", file=sys.stderr)
     return write_image_half(path, pixels)
-
-
-def _holds(path: Path, rows: np.ndarray) -> bool:
-    try:
-        existing = np.load(io.BytesIO(StoredFile.open(path).read(0, path.stat().st_size)), allow_pickle=False)
-    except (OSError, ValueError, StorageError):
-        return False
-    return existing.shape == rows.shape and existing.dtype == rows.dtype and bool(np.array_equal(existing, rows))
 
 
 _REMEDY = "delete it (and its .json) to replace it, or export to another --out"

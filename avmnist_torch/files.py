@@ -51,7 +51,7 @@ _NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 Identity = Tuple[int, int, int, int, int]
 
 __all__ = ["CACHE_ENV", "default_cache_dir", "os_error_reason", "io_error", "sidecar_path", "temporary_pid", "process_running",
-           "FileWriter", "write_bytes", "write_json", "read_sidecar", "StoredFile", "RowReader", "file_lock"]
+           "FileWriter", "write_bytes", "write_json", "read_sidecar", "StoredFile", "RowReader", "file_lock", "stat_identity"]
 
 
 def default_cache_dir() -> Path:
@@ -357,7 +357,8 @@ def file_lock(path: PathLike):
     return filelock.FileLock(str(path))
 
 
-def _identity(st: os.stat_result) -> Identity:
+def stat_identity(st: os.stat_result) -> Identity:
+    """``(device, inode, size, mtime_ns, ctime_ns)``: any write moves the change time, which nothing can set back."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -413,7 +414,7 @@ class StoredFile:
              remedy: str = "delete it and its .json, and make it again") -> "StoredFile":
         """Open ``path`` and check it now: its size (when given) and its sha256 (when given)."""
         fd = cls._open_fd(str(path), remedy)
-        identity = _identity(os.fstat(fd))
+        identity = stat_identity(os.fstat(fd))
         if size is not None and identity[2] != size:
             os.close(fd)
             raise StorageError(f"{path}: {identity[2]} bytes, but its sidecar records {size}: cut short or "
@@ -466,7 +467,7 @@ class StoredFile:
                 break
             digest.update(memoryview(buffer)[:n])
             offset += n
-        if _identity(os.fstat(fd)) != self.identity:
+        if stat_identity(os.fstat(fd)) != self.identity:
             raise StorageError(f"{self.path}: changed while it was being checked; {self.remedy}")
         if offset != self.size or digest.hexdigest() != self.sha256:
             raise StorageError(f"{self.path}: its sha256 is not the one its sidecar records: changed or damaged "
@@ -483,7 +484,7 @@ class StoredFile:
                 _OPEN.move_to_end(key)
                 return fd
             fd = self._open_fd(self.path, self.remedy)
-            if _identity(os.fstat(fd)) != self.identity:
+            if stat_identity(os.fstat(fd)) != self.identity:
                 os.close(fd)
                 raise StorageError(f"{self.path}: replaced or changed since it was checked; {self.remedy}")
             self._keep(fd)
@@ -493,7 +494,7 @@ class StoredFile:
         """Fill ``buffer`` (a writable C-contiguous array or bytearray) with the bytes from ``offset``."""
         view = memoryview(buffer).cast("B")
         fd = self._descriptor()
-        if _pread_into(fd, view, offset) != len(view) or _identity(os.fstat(fd)) != self.identity:
+        if _pread_into(fd, view, offset) != len(view) or stat_identity(os.fstat(fd)) != self.identity:
             self._changed(fd)
 
     def read_rows(self, out: np.ndarray, offsets: Sequence[int]) -> None:
@@ -504,11 +505,11 @@ class StoredFile:
             if _preadv(fd, row, offset) != row.nbytes:
                 view = memoryview(row).cast("B")
                 whole = _pread_into(fd, view, offset) == len(view) and whole
-        if not whole or _identity(os.fstat(fd)) != self.identity:
+        if not whole or stat_identity(os.fstat(fd)) != self.identity:
             self._changed(fd)
 
     def _changed(self, fd: int) -> None:
-        now = _identity(os.fstat(fd))
+        now = stat_identity(os.fstat(fd))
         self.close()
         raise StorageError(f"{self.path}: changed while in use ({self.identity[2]} bytes when checked, {now[2]} "
                            f"now); nothing more is read from it; {self.remedy}")

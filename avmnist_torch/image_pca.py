@@ -75,6 +75,7 @@ __all__ = [
     "image_half_path",
     "ImageHalfCache",
     "write_image_half",
+    "holds_image_half",
 ]
 
 #: Name and revision of the recipe; part of every cache key and of the sidecar metadata.
@@ -417,19 +418,32 @@ def write_image_half(
         As for :func:`image_half`.
     """
     rows = np.ascontiguousarray(image_half(images, split, cache_dir=cache_dir), dtype="<f8")
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": rows.shape})
-    content = header.getvalue()
     path = Path(path)
-    digest = hashlib.sha256(content)
-    digest.update(memoryview(rows).cast("B"))
-    try:  # the same bytes there already: left as they are
-        StoredFile.open(path, sha256=digest.hexdigest(), size=len(content) + rows.nbytes)
+    if holds_image_half(path, rows):  # the same bytes there already: left as they are
         return path
-    except StorageError:
-        pass
-    with FileWriter(path, size=len(content) + rows.nbytes) as writer:
-        writer.append(content)
+    header = _npy_header(rows)
+    with FileWriter(path, size=len(header) + rows.nbytes) as writer:
+        writer.append(header)
         writer.append(rows)
         writer.commit()
     return path
+
+
+def _npy_header(rows: np.ndarray) -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": rows.shape})
+    return header.getvalue()
+
+
+def holds_image_half(path: PathLike, rows: np.ndarray) -> bool:
+    """Whether ``path`` is the ``.npy`` file :func:`write_image_half` writes for ``rows``, byte for byte
+    (compared by sha256, the file read once and never mapped)."""
+    rows = np.ascontiguousarray(rows, dtype="<f8")
+    header = _npy_header(rows)
+    digest = hashlib.sha256(header)
+    digest.update(memoryview(rows).cast("B"))
+    try:
+        StoredFile.open(path, sha256=digest.hexdigest(), size=len(header) + rows.nbytes)
+    except StorageError:
+        return False
+    return True

@@ -27,6 +27,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from ..common import SourceError
+from ..files import stat_identity
 
 __all__ = [
     "IDX1_MAGIC",
@@ -115,8 +116,7 @@ def published_file(path: str | Path) -> Optional[Tuple[str, str]]:
 
 
 def _identity(path: Path) -> Tuple[int, ...]:
-    st = os.stat(path)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return stat_identity(os.stat(path))
 
 
 def content_md5(path: str | Path, data: Optional[bytes] = None, identity: Optional[Tuple[int, ...]] = None) -> str:

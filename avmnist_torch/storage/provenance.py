@@ -16,6 +16,7 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 
 from ..common import PathLike
+from ..files import stat_identity
 
 #: What an export's sidecar says it is; a sidecar of another format is refused with a clear message.
 FORMAT = "avmnist-torch export 3"
@@ -34,7 +35,7 @@ def file_crc32(path: PathLike) -> int:
     keeps the size and restores the modification time is read again.
     """
     st = os.stat(path)
-    key = (os.fspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    key = (os.fspath(path), *stat_identity(st))
     crc = _CONTENT_MEMO.get(key)
     if crc is None:
         crc = 0
