@@ -7,6 +7,7 @@ scenarios are format-agnostic where they can be: the same fault is tried on ever
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -171,6 +172,21 @@ def test_clip_tables_truncated_under_persistent_workers(tmp_path, tree, expected
         warnings.simplefilter("ignore", ClipCacheWarning)
         second = torch.cat([x for x, _ in loader]).numpy()[:, 0]
     assert np.array_equal(first, expected) and np.array_equal(second, expected)
+
+
+def test_a_flipped_byte_in_a_clip_table_is_never_served(tmp_path, tree, expected, table_reads):
+    AVMNISTAudioDataset(tree, "test", SCHEME, clip_tables=tmp_path).spectrogram(0)
+    for table in _tables(tmp_path):
+        n = json.loads(sidecar_path(table).read_text())["rows"]
+        index = np.fromfile(table, dtype="<u8", count=3 * n).reshape(n, 3)
+        with open(table, "r+b") as f:  # sample 10 of every clip, which every item uses: same size, other values
+            for offset in index[:, 0]:
+                f.seek(int(offset) + 4 * 10 + 3)
+                byte = f.read(1)
+                f.seek(-1, os.SEEK_CUR)
+                f.write(bytes([byte[0] ^ 0x40]))
+    ds = AVMNISTAudioDataset(tree, "test", SCHEME, clip_tables=tmp_path)  # fails the sha256: built again
+    assert np.array_equal(ds.spectrograms(range(24)), expected)
 
 
 def test_a_link_at_a_clip_tables_name_leaves_its_target_untouched(tmp_path, tree, expected):

@@ -108,32 +108,42 @@ class _Table:
     this process's memory when opened (rows are then views of it, as fast as the rows of a memory map, and
     DataLoader workers forked afterwards share its pages); a larger one is read row by row."""
 
-    def __init__(self, stored: StoredFile, index: np.ndarray) -> None:
+    def __init__(self, stored: StoredFile, index: np.ndarray, data: Optional[np.ndarray]) -> None:
         self.stored = stored
         self.index = index
         # plain lists: indexing them costs a tenth of indexing the array, and every item reads a row
         self._offsets, self._lengths, self._rates = (index[:, k].tolist() for k in range(3))
-        self._data: Optional[np.ndarray] = None
-        if stored.size <= WHOLE_TABLE_BYTES:
-            self._data = np.frombuffer(stored.read(0, stored.size), dtype=np.uint8)
-            self._data.flags.writeable = False
+        self._data = data
 
     @classmethod
     def open(cls, path: Path, n_rows: int) -> Optional["_Table"]:
-        """The table at ``path`` checked against its sidecar; None when it is not there or not whole."""
+        """The table at ``path`` checked against its sidecar; None when it is not there or not whole.
+
+        A table read whole is checked on the bytes read (one read of the file, not two).
+        """
         try:
             meta = read_sidecar(path, _REMEDY)
             if meta is None or meta.get("layout") != _LAYOUT or meta.get("rows") != n_rows:
                 return None
-            stored = StoredFile.open(path, sha256=meta.get("sha256"), size=meta.get("size"), remedy=_REMEDY)
+            whole = isinstance(meta.get("size"), int) and meta["size"] <= WHOLE_TABLE_BYTES
+            stored = StoredFile.open(path, sha256=None if whole else meta.get("sha256"), size=meta.get("size"),
+                                     remedy=_REMEDY)
+            data = None
+            if whole:
+                content = stored.read(0, stored.size)
+                if hashlib.sha256(content).hexdigest() != meta.get("sha256"):
+                    return None
+                data = np.frombuffer(content, dtype=np.uint8)
+                data.flags.writeable = False
         except StorageError:
             return None
-        index = np.frombuffer(stored.read(0, 24 * n_rows), dtype="<u8").reshape(n_rows, 3)
+        index = np.frombuffer(stored.read(0, 24 * n_rows) if data is None else data[:24 * n_rows],
+                              dtype="<u8").reshape(n_rows, 3)
         try:
             os.utime(path.with_name(path.name + ".json"))  # last use, for `avmnist cache`
         except OSError:
             pass
-        return cls(stored, index)
+        return cls(stored, index, data)
 
     def row(self, i: int, start: int = 0, stop: Optional[int] = None) -> Tuple[np.ndarray, int]:
         length = self._lengths[i]
