@@ -17,6 +17,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from _mnist_fixtures import synthetic_images
 from _download_helpers import (  # noqa: F401  (fixtures are used by name)
