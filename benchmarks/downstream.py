@@ -545,12 +545,13 @@ def thesis_train(data: Dict[str, Tuple[torch.Tensor, torch.Tensor]], epochs: int
     return dict(history=history, best=best, last_predicted=predicted)
 
 
-def test_noises(src: dict, scheme: str, args) -> Tuple[List[str], np.ndarray, np.ndarray]:
-    """For the test split: each item's noise category, and whether its clip is the one the thesis' item had.
+def test_noises(src: dict, scheme: str, args) -> Tuple[List[str], np.ndarray, np.ndarray, np.ndarray]:
+    """For the test split: each item's noise category and clip, and whether its clip is the one the thesis' item had.
 
-    Returns (category of each item's noise, per item; a bool array: True where the notebook run on the
-    full ESC-50 gave item ``i`` the same clip, ``full[i mod 200]``, as this data's ``ours[i mod n]``;
-    the categories' names). Clips absent from ``ESC50_TEST_RANK`` never count as the same.
+    Returns (the categories' names; a bool array: True where the notebook run on the full ESC-50 gave
+    item ``i`` the same clip, ``full[i mod 200]``, as this data's ``ours[i mod n]``; the category of
+    each item's noise; the file name of each item's noise). Clips absent from ``ESC50_TEST_RANK``
+    never count as the same.
     """
     import pandas as pd
 
@@ -558,18 +559,27 @@ def test_noises(src: dict, scheme: str, args) -> Tuple[List[str], np.ndarray, np
     index = dataset.index
     n = len(index)
     if not index.noises:
-        return [], np.zeros(n, dtype=bool), np.full(n, None, dtype=object)
+        return [], np.zeros(n, dtype=bool), np.full(n, None, dtype=object), np.full(n, None, dtype=object)
     noises_dir = Path(index.noises[0]).parent.parent
     table = pd.read_csv(noises_dir / "meta" / "esc50.csv")
     category_of = dict(zip(table["filename"], table["category"]))
     names = [Path(path).name for path in index.noises]
     categories = np.array([category_of[name] for name in names], dtype=object)
+    clips = np.array(names, dtype=object)[index.noise_ids]
     if list(index.test_categories) != TEST_CATEGORIES:
-        return list(index.test_categories), np.zeros(n, dtype=bool), categories[index.noise_ids]
+        return list(index.test_categories), np.zeros(n, dtype=bool), categories[index.noise_ids], clips
     full_position = np.array([40 * TEST_CATEGORIES.index(category_of[name]) + ESC50_TEST_RANK[name]
                               if name in ESC50_TEST_RANK else -1 for name in names])
     same = full_position[index.noise_ids] == np.arange(n) % 200
-    return list(index.test_categories), same, categories[index.noise_ids]
+    return list(index.test_categories), same, categories[index.noise_ids], clips
+
+
+def per_clip(predicted: np.ndarray, labels: np.ndarray, clips: np.ndarray) -> Dict[str, float]:
+    """Test accuracy (%) of the items that carry each noise clip, lowest first."""
+    n = len(predicted)
+    right = predicted == labels[:n]
+    accuracy = {str(c): 100.0 * float(right[clips[:n] == c].mean()) for c in np.unique(clips[:n].astype(str))}
+    return dict(sorted(accuracy.items(), key=lambda item: item[1]))
 
 
 def per_category(predicted: np.ndarray, labels: np.ndarray, categories: np.ndarray, order: List[str]) -> Dict[str, float]:
@@ -630,7 +640,7 @@ def run_thesis(src: dict, args, epochs: int, sizes: Tuple[int, int, int]) -> Non
                 "test": as_tensor(test_items, test_labels, np.arange(n_test))}
         del train_items, test_items
         reader = per_epoch_reader(src, scheme, train_idx, args) if args.draws == "per_epoch" else None
-        order, same, categories = test_noises(src, scheme, args)
+        order, same, categories, _ = test_noises(src, scheme, args)
         results[scheme] = {}
         for seed in args.seeds:
             print(f"{scheme}, seed {seed}: items read in {read_s:.0f} s; train {n_train:,} / val {n_val:,} / "
@@ -731,7 +741,7 @@ def report(src: dict, args) -> None:
         best = best_row(history)
         if scheme not in noise_info:
             noise_info[scheme] = test_noises(src, scheme, args)
-        order, same, categories = noise_info[scheme]
+        order, same, categories, clips = noise_info[scheme]
         for tag, epoch in (("best-val checkpoint", best["epoch"]), ("last epoch", history[-1]["epoch"])):
             if tag == "last epoch" and epoch == best["epoch"]:
                 continue
@@ -748,6 +758,11 @@ def report(src: dict, args) -> None:
             if by_category:
                 print(f"{scheme}, seed {seed}, {tag} (epoch {epoch}), test accuracy by noise category: "
                       + ", ".join(f"{c} {a:.1f}%" for c, a in by_category.items()))
+                by_clip = per_clip(predicted, labels, clips)
+                accuracies = np.array(list(by_clip.values()))
+                print(f"  by noise clip ({len(by_clip)} clips): median {np.median(accuracies):.1f}%, quartiles "
+                      f"{np.percentile(accuracies, 25):.1f}-{np.percentile(accuracies, 75):.1f}%; lowest "
+                      + ", ".join(f"{c} {a:.1f}%" for c, a in list(by_clip.items())[:3]))
             if scheme == "burst_noise" and len(predicted) == 10_000:
                 agreement = thesis_agreement(predicted, labels, same)
                 by_category = agreement.pop("thesis by category")

@@ -203,3 +203,12 @@ def test_the_epoch_tables_set_each_full_run_beside_the_thesis_log(capsys):
     # the thesis' log: extreme_noise validation 87.28, 93.3; training loss 0.9943, 0.3325
     assert "| 1 | 87.6 | 87.3 | 83.5 | 1.083 / 0.994 |" in out
     assert "| 2 | 91.8 | 93.3 | 88.2 | 0.366 / 0.333 |" in out
+
+
+def test_per_clip_accuracy_is_each_clips_items_lowest_first():
+    predicted = np.array([1, 2, 3, 4, 5, 6])
+    labels = np.array([1, 0, 3, 4, 0, 0])
+    clips = np.array(["a.wav", "b.wav", "a.wav", "b.wav", "c.wav", "c.wav"], dtype=object)
+    assert downstream.per_clip(predicted, labels, clips) == {"c.wav": 0.0, "b.wav": 50.0, "a.wav": 100.0}
+    # predictions may cover only the first items
+    assert downstream.per_clip(predicted[:2], labels, clips) == {"b.wav": 0.0, "a.wav": 100.0}
