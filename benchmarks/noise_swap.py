@@ -13,7 +13,7 @@ the split's own, so a score near the validation accuracy on the first row, and n
 on the second, puts the gap on the noise categories::
 
     python benchmarks/noise_swap.py --scheme distorted --checkpoint runs/ck/distorted_seed1_draws-fixed.pt \\
-        --noises ../shared/data/esc50_512 --json benchmarks/results/distorted_noise_swap.json
+        --noises ../shared/data/esc50_512 --json benchmarks/results/noise_swap/distorted.json
 
 The checkpoint holds its training history: the unswapped validation and test accuracies of its last
 epoch are printed beside the swapped ones.
