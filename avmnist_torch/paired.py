@@ -1,9 +1,4 @@
-"""The whole of AV-MNIST as PyTorch ``Dataset``s: ``AVMNISTDataset`` (image, audio, label) and ``AVMNISTImageDataset``.
-
-Item ``i`` pairs MNIST's image ``i`` of a split (:class:`~avmnist_torch.image_half.ImageHalf`)
-with the spoken digit that :class:`~avmnist_torch.dataset.AVMNISTAudioDataset` gives for the
-same index, so both halves show the same digit.
-"""
+"""The whole of AV-MNIST as PyTorch ``Dataset``s: ``AVMNISTDataset`` (image, audio, label) and ``AVMNISTImageDataset``."""
 
 from __future__ import annotations
 
@@ -15,23 +10,19 @@ import torch
 from .common import PathLike, check_index
 from .dataset import AVMNISTAudioDataset, dataset_repr
 from .generator import CLASSES, resolve_sources
-from .image_half import IMAGE_MODES, ImageHalf, check_pairing
+from .image_half import ImageHalf, check_pairing
 from .schemes import Scheme
 from .sources.download import AUDIO_SOURCES, SOURCES
 from .sources.labels import LabelsLike, load_labels
 
-__all__ = ["AVMNISTDataset", "AVMNISTImageDataset", "IMAGE_MODES", "check_pairing"]
-
-
-def _tensor(array: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(array[None])
+__all__ = ["AVMNISTDataset", "AVMNISTImageDataset", "check_pairing"]
 
 
 class AVMNISTDataset(torch.utils.data.Dataset):
     """AV-MNIST with both modalities: item ``i`` is ``(image, audio, label)`` for MNIST item ``i``.
 
-    Items are tuples in MultiBench's order, so the default DataLoader collates them
-    into three batched tensors:
+    MNIST's image ``i`` of the split with the spoken digit of the same index, in
+    MultiBench's order (the default DataLoader collates three batched tensors):
 
     - ``image``: a ``(1, 28, 28)`` tensor. ``image="pca25"`` (default): the published
       recipe (:mod:`avmnist_torch.image_pca`) as float32, centred values (roughly
@@ -41,9 +32,8 @@ class AVMNISTDataset(torch.utils.data.Dataset):
       ``i``, a ``(1, 112, 112)`` uint8 spectrogram.
     - ``label``: the digit, an int.
 
-    MultiBench and the thesis divide both halves by 255 before training:
-    ``transform_image=DivideBy255(), transform_audio=DivideBy255()``
-    (:mod:`avmnist_torch.transforms`) does the same.
+    MultiBench and the thesis divide both halves by 255 before training, as
+    ``transform_image=DivideBy255(), transform_audio=DivideBy255()`` does.
 
     Parameters
     ----------
@@ -61,12 +51,9 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         Serve a copy of the published image files instead (see
         :class:`~avmnist_torch.image_half.ImageHalf`).
     images : path, optional
-        Where MNIST's image file for the split is (an idx3 file or a folder).
-        Default: `root`.
-    transform_image, transform_audio : callable, optional
-        Applied to the image and audio tensors.
-    target_transform : callable, optional
-        Applied to the label.
+        MNIST's image file for the split (an idx3 file or a folder); default `root`.
+    transform_image, transform_audio, target_transform : callable, optional
+        Applied to the image tensor, the audio tensor and the label.
     image_cache : path, "auto" or None
         Where the ``"pca25"`` image half is kept; None computes it in this process.
     download : bool
@@ -81,9 +68,8 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     **audio_options
         Passed to :class:`AVMNISTAudioDataset`: ``renderer``, ``style``,
         ``recordings``, ``noises``, ``labels``, ``clip_tables``, ``from_export``,
-        and ``draws``, ``redraw_recording``, ``snr_range_db`` (new audio draws
-        every epoch: call :meth:`set_epoch` before each epoch; the images do
-        not change).
+        ``draws``, ``redraw_recording``, ``snr_range_db`` (per-epoch audio draws:
+        call :meth:`set_epoch` before each epoch; the images never change).
 
     Raises
     ------
@@ -131,7 +117,6 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         self.image_half = ImageHalf(root, split, self.audio.labels, image=image, image_file=image_file,
                                     images=images, image_cache=image_cache, check_mnist=check_mnist)
 
-    # ------------------------------------------------------------------
     split = property(lambda self: self.audio.split, doc="``'train'`` or ``'test'``.")
     image_mode = property(lambda self: self.image_half.mode, doc="``'pca25'``, ``'raw'`` or ``'file'``.")
     image_file = property(lambda self: self.image_half.file, doc="The file the image half was read from.")
@@ -139,15 +124,8 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     n_components = property(lambda self: self.image_half.n_components,
                             doc="Principal components the ``'pca25'`` image half kept (None otherwise).")
 
-    @property
-    def labels(self) -> np.ndarray:
-        """Every item's label, as a read-only numpy array."""
-        return self.audio.labels
-
-    @property
-    def targets(self) -> torch.Tensor:
-        """Every item's label, as torchvision's datasets give them."""
-        return self.audio.targets
+    labels = property(lambda self: self.audio.labels, doc="Every item's label, as a read-only numpy array.")
+    targets = property(lambda self: self.audio.targets, doc="Every item's label, as torchvision's datasets give them.")
 
     def __len__(self) -> int:
         return len(self.audio)
@@ -166,8 +144,7 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         return self.image_half.image(self.audio.generator.check_index(index))
 
     def _item(self, index: int, audio: Any, label: Any) -> Tuple[Any, Any, Any]:
-        """Item ``index`` (checked) from its audio half: the image looked up, every transform applied."""
-        image = _tensor(self.image_half.image(index))
+        image = torch.from_numpy(self.image_half.image(index)[None])
         if self.transform_image is not None:
             image = self.transform_image(image)
         if self.transform_audio is not None:
@@ -244,10 +221,7 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
         self.image_half = ImageHalf(root, split, self._labels, image=image, image_file=image_file,
                                     images=images, image_cache=image_cache, check_mnist=check_mnist)
 
-    @property
-    def labels(self) -> np.ndarray:
-        """Every item's label, as a read-only numpy array."""
-        return self._labels
+    labels = property(lambda self: self._labels, doc="Every item's label, as a read-only numpy array.")
 
     @property
     def targets(self) -> torch.Tensor:
@@ -259,7 +233,7 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> Tuple[Any, Any]:
         index = check_index(index, len(self), self.split)
-        image: Any = _tensor(self.image_half.image(index))
+        image: Any = torch.from_numpy(self.image_half.image(index)[None])
         label: Any = int(self._labels[index])
         if self.transform is not None:
             image = self.transform(image)
