@@ -1,24 +1,10 @@
 """``AVMNISTDataModule``: AV-MNIST for Lightning, generated on the fly, with the thesis' protocol.
 
-Needs Lightning (``pip install "avmnist-torch[lightning]"``); the rest of the package does not.
-
-The protocol restates the ``AVMNISTDataModule`` of the thesis repository
-(``AVMNIST_Experiments/utils/get_data.py``), which reads exported files:
-
-- train and validation come from the train split: ``random_split(train, [55000, 5000])``, that
-  is, a ``torch.randperm`` of the 60,000 items whose first 55,000 are train and last 5,000
-  validation. The thesis draws it from torch's global generator (so the split depends on every
-  draw made before it); here it comes from a generator of its own seeded by ``split_seed``,
-  which gives what the thesis gets when ``torch.manual_seed(split_seed)`` is the last thing to
-  touch the global generator before its ``setup``. ``validation="last"`` takes MultiBench's
-  split instead (``get_dataloader``: items 0-54,999 train, 55,000-59,999 validation);
-- test is the whole test split (the thesis' ``random_split(test, [10000, 0])`` only reorders it);
-- batches of 128, training shuffled, ``persistent_workers=True`` when there are workers;
-- image and audio scaled to ``x / 255`` as floats (see :mod:`avmnist_torch.transforms`), labels
-  as int64.
-
-Here items are generated on the fly by the package's datasets (or served from exports with
-``from_export=`` and ``image_file=``), so nothing needs to exist beforehand beyond the data root.
+Needs Lightning (``pip install "avmnist-torch[lightning]"``); the rest of the package does not. The
+protocol restates the ``AVMNISTDataModule`` of the thesis repository (``AVMNIST_Experiments/utils/get_data.py``),
+which reads exported files: train and validation from the train split (:func:`train_validation_split`),
+test the whole test split (the thesis' ``random_split(test, [10000, 0])`` only reorders it), batches of
+128, training shuffled, persistent workers, image and audio as ``x / 255`` floats, labels as int64.
 """
 
 from __future__ import annotations
@@ -46,7 +32,6 @@ except ImportError as err:  # lightning is an optional extra
 
 #: What a batch holds, per modality.
 MODALITIES = ("both", "audio", "image")
-
 #: How validation is taken from the train split.
 VALIDATION_SPLITS = ("random", "last")
 
@@ -66,10 +51,11 @@ def train_validation_split(n: int, val_size: int = 5000, *, seed: int = 0,
     seed : int
         Seeds the permutation for ``how="random"``.
     how : {"random", "last"}
-        ``"random"``: the thesis' ``random_split``: a ``torch.randperm(n)`` from a generator
-        seeded by `seed`; its first ``n - val_size`` entries are train, the rest validation.
-        ``"last"``: MultiBench's: the first ``n - val_size`` items train, the last `val_size`
-        validation.
+        ``"random"``: the thesis' ``random_split``, a ``torch.randperm(n)`` whose first
+        ``n - val_size`` entries are train, the rest validation; drawn from a generator seeded by
+        `seed`, it is what the thesis gets when ``torch.manual_seed(seed)`` is the last thing to
+        touch torch's global generator before its ``setup``. ``"last"``: MultiBench's, the first
+        ``n - val_size`` items train, the last `val_size` validation.
 
     Returns
     -------
@@ -94,7 +80,6 @@ def train_validation_split(n: int, val_size: int = 5000, *, seed: int = 0,
 
 
 def _keywords(cls: type) -> set:
-    """The keyword arguments `cls` takes by name (those behind ``**`` not included)."""
     return {name for name, p in inspect.signature(cls).parameters.items()
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
@@ -144,8 +129,10 @@ class AVMNISTDataModule(pl.LightningDataModule):
         Shuffle the training items each epoch (by ``(split_seed, epoch)``).
     draws : str, optional
         Passed to the TRAINING dataset only (for example ``"per_epoch"``: new random draws each
-        epoch); validation and test keep fixed items. The training loader's sampler sets the
-        dataset's epoch from the trainer at the start of every epoch.
+        epoch); validation and test keep fixed items. The training loader's sampler
+        (:class:`~avmnist_torch.sampling.EpochSampler`) sets the dataset's epoch to the trainer's
+        ``current_epoch`` in the main process as each epoch starts, also under Lightning's
+        distributed sampler wrapping.
     from_export : "auto" or mapping, optional
         Serve the audio from exports instead of generating it: ``"auto"`` (the notebook-layout
         file under `root` when it matches, else generate) or ``{"train": path, "test": path}``.
@@ -163,13 +150,6 @@ class AVMNISTDataModule(pl.LightningDataModule):
         More keyword arguments for the datasets (``renderer``, ``style``, ``clip_tables``,
         ``image_cache``, ``recordings``, ``noises``, ``images``, ...); each dataset gets those it
         takes.
-
-    Notes
-    -----
-    With ``draws``, the training dataset must have ``set_epoch`` (per-epoch draws). The sampler
-    (:class:`~avmnist_torch.sampling.EpochSampler`) calls it in the main process each time the
-    training loader starts an epoch, with the trainer's ``current_epoch``, also under Lightning's
-    distributed sampler wrapping.
     """
 
     def __init__(
@@ -201,24 +181,19 @@ class AVMNISTDataModule(pl.LightningDataModule):
             raise ParameterError(f"unknown modality {modality!r}: choose one of {', '.join(MODALITIES)}")
         if validation not in VALIDATION_SPLITS:
             raise ParameterError(f"unknown validation split {validation!r}: choose one of {', '.join(VALIDATION_SPLITS)}")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
-            raise ParameterError(f"num_workers must be a non-negative integer, got {num_workers!r}")
-        if not isinstance(split_seed, (int, np.integer)) or split_seed < 0:
-            raise ParameterError(f"split_seed must be a non-negative integer, got {split_seed!r}")
-        if draws is not None:
-            if modality == "image":
-                raise ParameterError("draws= sets the audio's random draws; modality='image' has none")
+        for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
+                                 ("split_seed", split_seed, 0)):
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ParameterError(f"{name} must be a {'positive' if low else 'non-negative'} integer, got {value!r}")
+        if draws is not None and modality == "image":
+            raise ParameterError("draws= sets the audio's random draws; modality='image' has none")
         if from_export is not None:
             if modality == "image":
                 raise ParameterError("from_export= serves the audio from exports; modality='image' has no audio "
                                      "(give image_file= to serve an exported image half)")
             if isinstance(from_export, str) and from_export != "auto" or not isinstance(from_export, (str, Mapping)):
-                raise ParameterError(
-                    "from_export must be 'auto' or a mapping {'train': path, 'test': path} (one export per split), "
-                    f"got {from_export!r}"
-                )
+                raise ParameterError("from_export must be 'auto' or a mapping {'train': path, 'test': path} "
+                                     f"(one export per split), got {from_export!r}")
             if isinstance(from_export, Mapping):
                 for split in from_export:
                     check_split(split)
@@ -252,7 +227,6 @@ class AVMNISTDataModule(pl.LightningDataModule):
         self.val_dataset: Optional[torch.utils.data.Subset] = None
         self.test_dataset: Optional[torch.utils.data.Dataset] = None
 
-    # ------------------------------------------------------------------
     def build_dataset(self, split: str, *, draws: Optional[str] = None) -> torch.utils.data.Dataset:
         """The whole of `split` as this module serves it: items per `modality`, scaled.
 
@@ -266,7 +240,7 @@ class AVMNISTDataModule(pl.LightningDataModule):
         options = {k: v for k, v in self.dataset_options.items() if k in _TAKES[self.modality]}
         if draws is not None:
             options["draws"] = draws
-        if self.from_export is not None and self.modality != "image":
+        if self.from_export is not None:  # never with modality="image" (refused at construction)
             export = self.from_export if isinstance(self.from_export, str) else self.from_export.get(split)
             if export is not None:
                 options["from_export"] = export
@@ -301,24 +275,17 @@ class AVMNISTDataModule(pl.LightningDataModule):
         if stage in (None, "test", "predict") and self.test_dataset is None:
             self.test_dataset = self.build_dataset("test")
 
-    # ------------------------------------------------------------------
     def _trainer_epoch(self) -> Optional[int]:
-        """The trainer's current epoch (the one a training loader's iteration is for), or None without a trainer."""
-        trainer = self.trainer
-        return None if trainer is None else int(trainer.current_epoch)
+        return None if self.trainer is None else int(self.trainer.current_epoch)
 
     def _loader(self, dataset: Optional[torch.utils.data.Dataset], name: str, **kwargs: Any) -> torch.utils.data.DataLoader:
         if dataset is None:
             raise RuntimeError(f"{name} is not set up yet: call setup() first (the trainer does)")
         workers = self.num_workers
         return torch.utils.data.DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            num_workers=workers,
+            dataset, batch_size=self.batch_size, num_workers=workers, pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and workers > 0,
-            pin_memory=self.pin_memory,
-            multiprocessing_context=self.multiprocessing_context if workers > 0 else None,
-            **kwargs,
+            multiprocessing_context=self.multiprocessing_context if workers > 0 else None, **kwargs,
         )
 
     def train_sampler(self) -> EpochSampler:

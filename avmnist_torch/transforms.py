@@ -1,32 +1,23 @@
 """Named, picklable scalings: what AV-MNIST's training code feeds its models, as transforms.
 
-Each transform is a small class whose instances are plain picklable objects, so they travel to
-DataLoader workers under every start method (``fork``, ``spawn``, ``forkserver``), where a
-``lambda`` fails with "Can't pickle <function <lambda>>" under ``spawn`` (the default on macOS
-and Windows). Pass them as ``transform=`` (:class:`~avmnist_torch.dataset.AVMNISTAudioDataset`)
-or ``transform_image=`` / ``transform_audio=`` (:class:`~avmnist_torch.paired.AVMNISTDataset`).
+Instances are plain picklable objects, so they travel to DataLoader workers under every start method,
+where a ``lambda`` fails with "Can't pickle <function <lambda>>" under ``spawn`` (the default on macOS
+and Windows). Pass them as ``transform=`` (:class:`~avmnist_torch.dataset.AVMNISTAudioDataset`) or
+``transform_image=`` / ``transform_audio=`` (:class:`~avmnist_torch.paired.AVMNISTDataset`).
 
-What the two loaders in use feed a model (both read the files this package exports):
-
-- MultiBench's ``datasets/avmnist/get_data.py`` (``get_dataloader``, defaults
-  ``normalize_image=True, normalize_audio=True``) divides the image array (float64) and the audio
-  array (uint8, promoted to float64) by 255.0 in numpy, and its training loops call ``.float()``
-  on each batch.
-- The thesis' ``AVMNIST_Experiments/utils/get_data.py`` (``BaseAVMNISTDataset``, defaults
-  ``normalize_image=True, normalize_audio=True, compute_stats=False``) computes ``image / 255.0``
-  and ``(audio / 255.0 - mean) / std`` in float64, with ``mean, std = 0.0, 1.0`` unless
-  ``compute_stats=True``; its ``AVMNISTDataModule`` never passes ``compute_stats``, so it always
-  uses 0 and 1. Subtracting 0.0 and dividing by 1.0 are exact in IEEE arithmetic, so the default
-  reduces to ``x / 255`` exactly. Its training loops call ``.float()`` too.
-
-So a model sees ``float32(float64(x) / 255)`` in both: :class:`DivideBy255`. With
-``compute_stats=True`` the thesis standardises the audio with the mean of the items' means and
-the mean of the items' standard deviations (of ``x / 255``): :class:`Standardize` with those
-two numbers.
+Both loaders in use read the files this package exports and feed a model ``float32(float64(x) / 255)``:
+MultiBench's ``datasets/avmnist/get_data.py`` (``get_dataloader``, ``normalize_image=True,
+normalize_audio=True``) divides by 255.0 in numpy, and the thesis' ``AVMNIST_Experiments/utils/get_data.py``
+(``BaseAVMNISTDataset``) computes ``(x / 255.0 - mean) / std`` with ``mean, std = 0.0, 1.0`` unless
+``compute_stats=True``, which its ``AVMNISTDataModule`` never passes (subtracting 0.0 and dividing by 1.0
+are exact); both training loops call ``.float()``. That is :class:`DivideBy255`; the thesis'
+``compute_stats=True`` (the mean of the items' means and of their standard deviations, of ``x / 255``)
+is :class:`Standardize` with those two numbers.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,12 +36,12 @@ def _as_tensor(x: Any) -> torch.Tensor:
     raise TypeError(f"expected a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
 
 
-def _check_dtype(dtype: Any) -> torch.dtype:
+def _check_dtype(dtype: Any) -> None:
     if dtype not in _FLOAT_DTYPES:
         raise ParameterError(f"dtype must be a torch floating dtype ({', '.join(map(str, _FLOAT_DTYPES))}), got {dtype!r}")
-    return dtype
 
 
+@dataclass(unsafe_hash=True)
 class DivideBy255:
     """``x / 255`` as floats: the scaling MultiBench's and the thesis' AV-MNIST loaders apply.
 
@@ -79,22 +70,16 @@ class DivideBy255:
     tensor([0.0000, 0.2000, 1.0000])
     """
 
-    def __init__(self, dtype: torch.dtype = torch.float32) -> None:
-        self.dtype = _check_dtype(dtype)
+    dtype: torch.dtype = torch.float32
+
+    def __post_init__(self) -> None:
+        _check_dtype(self.dtype)
 
     def __call__(self, x: Any) -> torch.Tensor:
         return _as_tensor(x).to(self.dtype) / 255
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(dtype={self.dtype})"
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.dtype == self.dtype
-
-    def __hash__(self) -> int:
-        return hash((type(self), self.dtype))
-
-
+@dataclass(unsafe_hash=True)
 class Standardize:
     """``(x / 255 - mean) / std`` as floats: the thesis' audio normalisation.
 
@@ -111,24 +96,17 @@ class Standardize:
         The result's dtype (default ``torch.float32``).
     """
 
-    def __init__(self, mean: float = 0.0, std: float = 1.0, dtype: torch.dtype = torch.float32) -> None:
-        mean, std = float(mean), float(std)
-        if not np.isfinite(mean):
-            raise ParameterError(f"mean must be a finite number, got {mean!r}")
-        if not np.isfinite(std) or std <= 0:
-            raise ParameterError(f"std must be a finite positive number, got {std!r}")
-        self.mean = mean
-        self.std = std
-        self.dtype = _check_dtype(dtype)
+    mean: float = 0.0
+    std: float = 1.0
+    dtype: torch.dtype = torch.float32
+
+    def __post_init__(self) -> None:
+        self.mean, self.std = float(self.mean), float(self.std)
+        if not np.isfinite(self.mean):
+            raise ParameterError(f"mean must be a finite number, got {self.mean!r}")
+        if not np.isfinite(self.std) or self.std <= 0:
+            raise ParameterError(f"std must be a finite positive number, got {self.std!r}")
+        _check_dtype(self.dtype)
 
     def __call__(self, x: Any) -> torch.Tensor:
         return ((_as_tensor(x).to(torch.float64) / 255 - self.mean) / self.std).to(self.dtype)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(mean={self.mean!r}, std={self.std!r}, dtype={self.dtype})"
-
-    def __eq__(self, other: object) -> bool:
-        return (type(other) is type(self) and (other.mean, other.std, other.dtype) == (self.mean, self.std, self.dtype))
-
-    def __hash__(self) -> int:
-        return hash((type(self), self.mean, self.std, self.dtype))

@@ -13,16 +13,8 @@ from ..generator import DRAW_MODES
 from ..storage import FILE_FORMATS
 from ..rendering import RENDERERS, STYLES
 from ..schemes import SCHEME_NAMES
-from ._options import (
-    add_command,
-    add_root_argument,
-    add_source_arguments,
-    non_negative_int,
-    positive_int,
-    require_sources,
-    scheme_name_or_all,
-    source_kwargs,
-)
+from ._options import (add_command, add_root_argument, add_source_arguments, non_negative_int, positive_int,
+                       require_sources, scheme_name_or_all, source_kwargs)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

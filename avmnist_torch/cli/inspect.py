@@ -10,14 +10,8 @@ from typing import Tuple
 from ..common import SPLITS
 from ..inspection import format_info, info, preview
 from ..rendering import RENDERERS, STYLES
-from ._options import (
-    add_command,
-    add_root_argument,
-    add_source_arguments,
-    non_negative_int,
-    require_sources,
-    source_kwargs,
-)
+from ._options import (add_command, add_root_argument, add_source_arguments, non_negative_int, require_sources,
+                       source_kwargs)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
