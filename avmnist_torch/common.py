@@ -1,7 +1,7 @@
 """Names every layer shares: the version, the splits, the error family, argument checks, two small helpers.
 
-It imports nothing from the package. Every error the package raises on purpose is an :class:`AVMNISTError`
-(one ``except`` catches them all), and also the builtin it replaced (``ValueError``, ``RuntimeError``, ...).
+It imports nothing from the package. Every error the package raises on purpose is an :class:`AVMNISTError` (one
+``except`` catches them all), and also the builtin it replaced (``ValueError``, ``RuntimeError``, ...).
 """
 
 from __future__ import annotations

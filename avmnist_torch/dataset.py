@@ -17,7 +17,12 @@ from .rendering import IMAGE_SIZE
 from .schemes import Scheme
 from .sources.labels import LabelsLike
 
-__all__ = ["AVMNISTAudioDataset", "dataset_repr"]
+__all__ = ["AVMNISTAudioDataset", "dataset_repr", "apply_transform"]
+
+
+def apply_transform(transform: Optional[Callable], value: Any) -> Any:
+    """``transform(value)``, or `value` itself when `transform` is None."""
+    return value if transform is None else transform(value)
 
 
 def dataset_repr(dataset: Any, lines: Sequence[str], transforms: Mapping[str, Optional[Callable]]) -> str:
@@ -33,73 +38,61 @@ def dataset_repr(dataset: Any, lines: Sequence[str], transforms: Mapping[str, Op
 class AVMNISTAudioDataset(torch.utils.data.Dataset):
     """The audio half of AV-MNIST: item ``i`` is ``(spectrogram, label)``, the spoken digit for MNIST item ``i``.
 
-    ``spectrogram`` is a ``(1, 112, 112)`` uint8 tensor (dark = loud, as the
-    reference notebook draws it) and ``label`` the digit. An item is a pure
-    function of (data, split, scheme, index, seed, options): the same bytes in
-    any order, with any number of DataLoader workers, on any machine. A
-    ``DataLoader`` with a ``batch_size`` asks for whole batches through
-    ``__getitems__``, which returns exactly what ``ds[i]`` gives for each index.
+    ``spectrogram`` is a ``(1, 112, 112)`` uint8 tensor (dark = loud, as the reference notebook draws it) and
+    ``label`` the digit. An item is a pure function of (data, split, scheme, index, seed, options): the same
+    bytes in any order, with any number of DataLoader workers, on any machine. A ``DataLoader`` with a
+    ``batch_size`` asks for whole batches through ``__getitems__``, which returns exactly what ``ds[i]`` gives
+    for each index.
 
-    With ``draws="per_epoch"`` the items are drawn anew every epoch (masks,
-    noise clip and window, and as chosen the recording and the SNR): call
-    :meth:`set_epoch` before each epoch, as for a ``DistributedSampler``. Item
-    ``i`` of epoch ``e`` is then a pure function of (data, split, scheme, seed,
-    options, e, i), whatever the workers, start method or DDP rank; a run
-    resumed at epoch ``k`` calls ``set_epoch(k)``.
+    With ``draws="per_epoch"`` the items are drawn anew every epoch (masks, noise clip and window, and as chosen
+    the recording and the SNR): call :meth:`set_epoch` before each epoch, as for a ``DistributedSampler``. Item
+    ``i`` of epoch ``e`` is then a pure function of (data, split, scheme, seed, options, e, i), whatever the
+    workers, start method or DDP rank; a run resumed at epoch ``k`` calls ``set_epoch(k)``.
 
     Parameters
     ----------
     root : path, optional
         The data root: ``recordings/``, ``noise_recordings/{audio,meta}`` and
-        ``avmnist/{train,test}_labels.npy``, as ``download=True`` lays them out.
-        Any part can instead be given on its own with ``recordings``, ``noises``
-        or ``labels``.
+        ``avmnist/{train,test}_labels.npy``, as ``download=True`` lays them out. Any part can instead be given
+        on its own with ``recordings``, ``noises`` or ``labels``.
     split : {"train", "test"}
     scheme : str or Scheme
-        ``"extreme_noise"``, ``"multi_band"``, ``"burst_noise"``, ``"aliased"``,
-        ``"distorted"`` or ``"clean"``, or a :class:`~avmnist_torch.schemes.Scheme`
-        of your own.
+        ``"extreme_noise"``, ``"multi_band"``, ``"burst_noise"``, ``"aliased"``, ``"distorted"`` or ``"clean"``,
+        or a :class:`~avmnist_torch.schemes.Scheme` of your own.
     seed : int
         Seeds every item's own random stream; 0 to 2**64 - 1.
     renderer : {"fast", "matplotlib"}
-        ``"fast"`` reproduces matplotlib's pixels exactly without matplotlib;
-        ``"matplotlib"`` draws with the installed matplotlib, as the notebook did.
+        ``"fast"`` reproduces matplotlib's pixels exactly without matplotlib; ``"matplotlib"`` draws with the
+        installed matplotlib, as the notebook did.
     style : {"3.10", "3.11", "3.9"}, optional
-        Which matplotlib version's pixels the fast renderer reproduces
-        (default ``"3.10"``, the notebook's).
+        Which matplotlib version's pixels the fast renderer reproduces (default ``"3.10"``, the notebook's).
     transform, target_transform : callable, optional
-        Applied to the spectrogram tensor and to the label; see
-        :mod:`avmnist_torch.transforms` for the scalings training code expects.
+        Applied to the spectrogram tensor and to the label; see :mod:`avmnist_torch.transforms` for the scalings
+        training code expects.
     recordings, noises, labels : optional
-        A part of the sources given on its own: the FSDD ``recordings`` folder, an
-        ESC-50 folder (``audio/`` and ``meta/esc50.csv``), and the split's labels
-        (an array, a .npy file, an MNIST idx file or a folder).
+        A part of the sources given on its own: the FSDD ``recordings`` folder, an ESC-50 folder (``audio/`` and
+        ``meta/esc50.csv``), and the split's labels (an array, a .npy file, an MNIST idx file or a folder).
     clip_tables : path, "auto" or None
-        Folder for the clip tables every worker maps instead of holding a copy;
-        "auto" is ``$AVMNIST_CACHE`` or the user cache folder; None keeps them in
-        each process's memory. Never changes an item's bytes.
+        Folder for the clip tables every worker maps instead of holding a copy; "auto" is ``$AVMNIST_CACHE`` or
+        the user cache folder; None keeps them in each process's memory. Never changes an item's bytes.
     download : bool
         Download whatever is missing under ``root`` first.
     from_export : path or "auto", optional
-        Serve the items from a finished export instead of generating them. A file
-        with sidecar metadata (written by ``export``) must match this dataset's
-        options exactly, or construction fails saying what differs; ``"auto"``
-        uses ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy`` only when it
-        matches, and generates otherwise. A served file replaced or modified since,
-        or a row that differs from its recorded CRC-32, is a ``StorageError``
-        (with ``"auto"``: a warning, and those items generated). A file without
-        metadata (the notebook's own) is served as it is; ``describe()`` says so.
-        With ``draws="per_epoch"``, only ``"auto"``: each epoch from its own export,
-        ``..._{scheme}_epoch{K}.npy`` (``avmnist export --draws per_epoch --epoch K``).
+        Serve the items from a finished export instead of generating them. A file with sidecar metadata (written
+        by ``export``) must match this dataset's options exactly, or construction fails saying what differs;
+        ``"auto"`` uses ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy`` only when it matches, and
+        generates otherwise. A served file replaced or modified since, or a row that differs from its recorded
+        CRC-32, is a ``StorageError`` (with ``"auto"``: a warning, and those items generated). A file without
+        metadata (the notebook's own) is served as it is; ``describe()`` says so. With ``draws="per_epoch"``,
+        only ``"auto"``: each epoch from its own export, ``..._{scheme}_epoch{K}.npy``
+        (``avmnist export --draws per_epoch --epoch K``).
     draws : {"fixed", "per_epoch"}
-        ``"fixed"`` (default): the same items every epoch, the notebook's.
-        ``"per_epoch"``: new draws every epoch (see ``docs/items.md``).
+        ``"fixed"`` (default): the same items every epoch, the notebook's. ``"per_epoch"``: new draws every
+        epoch (see ``docs/items.md``).
     redraw_recording : bool
-        Per epoch, also draw the recording: any of the split's recordings of
-        the item's digit.
+        Per epoch, also draw the recording: any of the split's recordings of the item's digit.
     snr_range_db : float, optional
-        Per epoch, each item draws its SNR uniformly from the scheme's value
-        plus or minus this many dB.
+        Per epoch, each item draws its SNR uniformly from the scheme's value plus or minus this many dB.
 
     Attributes
     ----------
@@ -240,13 +233,8 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         return self.spectrograms([index])[0]
 
     def _item(self, index: int, pixels: np.ndarray) -> Tuple[Any, Any]:
-        spectrogram = torch.from_numpy(pixels.reshape(1, IMAGE_SIZE, IMAGE_SIZE))
-        label = int(self.generator.labels[index])
-        if self.transform is not None:
-            spectrogram = self.transform(spectrogram)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return spectrogram, label
+        return (apply_transform(self.transform, torch.from_numpy(pixels.reshape(1, IMAGE_SIZE, IMAGE_SIZE))),
+                apply_transform(self.target_transform, int(self.generator.labels[index])))
 
     def __getitem__(self, index: int) -> Tuple[Any, Any]:
         index = self.generator.check_index(index)

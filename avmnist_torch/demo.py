@@ -28,35 +28,33 @@ def run_demo(
 ) -> int:
     """Make (or use) a data tree, time items per scheme, export, check the files, draw previews.
 
-    On a fresh machine with nothing downloaded, this shows what the package does: it writes a
-    small tree in the shapes of FSDD, ESC-50, the AV-MNIST labels and MNIST's image files
-    (:mod:`avmnist_torch.sources.synthetic`), generates a split under every scheme, exports the
-    notebook's files and checks them against the dataset, exports one scheme in MultiBench's
-    layout with its image half and checks it against :class:`~avmnist_torch.paired.AVMNISTDataset`,
-    and draws the audio under every scheme, and image and audio side by side.
+    On a fresh machine with nothing downloaded, this shows what the package does: it writes a small tree in the
+    shapes of FSDD, ESC-50, the AV-MNIST labels and MNIST's image files
+    (:mod:`avmnist_torch.sources.synthetic`), generates a split under every scheme, exports the notebook's files
+    and checks them against the dataset, exports one scheme in MultiBench's layout with its image half and
+    checks it against :class:`~avmnist_torch.paired.AVMNISTDataset`, and draws the audio under every scheme, and
+    image and audio side by side.
 
     Parameters
     ----------
     out : path
-        Folder for everything written: the synthetic tree (``out/data``), the
-        notebook-layout exports (``out/avmnist/audio``), the MultiBench-layout
-        export of one scheme with its image half (``out/multibench``),
-        ``out/preview.png`` (audio) and ``out/preview_av.png`` (image and audio).
+        Folder for everything written: the synthetic tree (``out/data``), the notebook-layout exports
+        (``out/avmnist/audio``), the MultiBench-layout export (``out/multibench``), ``out/preview.png`` (audio)
+        and ``out/preview_av.png`` (image and audio).
     root : path, optional
-        A real data root to use instead of the synthetic tree. Its MultiBench
-        export covers `split` only, and has an image half only when MNIST's image
-        files are under it (``avmnist download --only mnist_images``).
+        A real data root instead of the synthetic tree. Its MultiBench export covers `split` only, with an image
+        half only when MNIST's image files are under it.
     split : {"train", "test"}
     workers : int
-        Worker processes for the export.
+        Worker processes for the exports.
     items : int
         Synthetic items per split, and items timed per scheme.
 
     Returns
     -------
     int
-        0 when every exported file equals the dataset's items, 1 otherwise
-        (an exit status; what differs is printed).
+        0 when every exported file equals the dataset's items, 1 otherwise (an exit status; what differs is
+        printed).
     """
     out = Path(out)
     synthetic = root is None
@@ -119,8 +117,7 @@ def run_demo(
 def items_per_second(ds: Any, n: int) -> Tuple[float, List[Any]]:
     """How many of ``ds``'s first `n` items it makes per second, and the items.
 
-    Item 0 is made once untimed first: a scheme's first item compiles its numba kernels (seconds
-    on a fresh machine), which no later item pays, so a figure including it says nothing of speed.
+    Item 0 is made once untimed first: a scheme's first item compiles its numba kernels, which no later item pays.
     """
     ds[0]
     start = time.perf_counter()

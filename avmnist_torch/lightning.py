@@ -1,10 +1,10 @@
 """``AVMNISTDataModule``: AV-MNIST for Lightning, generated on the fly, with the thesis' protocol.
 
-Needs Lightning (``pip install "avmnist-torch[lightning]"``); the rest of the package does not. The
-protocol restates the ``AVMNISTDataModule`` of the thesis repository (``AVMNIST_Experiments/utils/get_data.py``),
-which reads exported files: train and validation from the train split (:func:`train_validation_split`),
-test the whole test split (the thesis' ``random_split(test, [10000, 0])`` only reorders it), batches of
-128, training shuffled, persistent workers, image and audio as ``x / 255`` floats, labels as int64.
+Needs Lightning (``pip install "avmnist-torch[lightning]"``); the rest of the package does not. The protocol
+restates the ``AVMNISTDataModule`` of the thesis repository (``AVMNIST_Experiments/utils/get_data.py``), which
+reads exported files: train and validation from the train split (:func:`train_validation_split`), test the whole
+test split (the thesis' ``random_split(test, [10000, 0])`` only reorders it), batches of 128, training shuffled,
+persistent workers, image and audio as ``x / 255`` floats, labels as int64.
 """
 
 from __future__ import annotations
@@ -44,18 +44,15 @@ def train_validation_split(n: int, val_size: int = 5000, *, seed: int = 0,
 
     Parameters
     ----------
-    n : int
-        Items in the train split (60,000 for AV-MNIST).
-    val_size : int
-        Validation items (the thesis: 5,000); the other ``n - val_size`` are for training.
+    n, val_size : int
+        Items in the train split (60,000 for AV-MNIST), and how many of them validate (the thesis: 5,000).
     seed : int
         Seeds the permutation for ``how="random"``.
     how : {"random", "last"}
-        ``"random"``: the thesis' ``random_split``, a ``torch.randperm(n)`` whose first
-        ``n - val_size`` entries are train, the rest validation; drawn from a generator seeded by
-        `seed`, it is what the thesis gets when ``torch.manual_seed(seed)`` is the last thing to
-        touch torch's global generator before its ``setup``. ``"last"``: MultiBench's, the first
-        ``n - val_size`` items train, the last `val_size` validation.
+        ``"random"``: the thesis' ``random_split``, a ``torch.randperm(n)`` whose first ``n - val_size`` entries
+        are train, the rest validation; drawn from a generator seeded by `seed`, it is what the thesis gets when
+        ``torch.manual_seed(seed)`` is the last thing to touch torch's global generator before its ``setup``.
+        ``"last"``: MultiBench's, the first ``n - val_size`` items train, the last `val_size` validation.
 
     Returns
     -------
@@ -100,56 +97,34 @@ class AVMNISTDataModule(pl.LightningDataModule):
 
     Parameters
     ----------
-    root : path
-        The data root the datasets read (see :class:`~avmnist_torch.dataset.AVMNISTAudioDataset`).
-    scheme : str or Scheme
-        The audio degradation.
+    root, scheme, seed, image, image_file
+        As for :class:`~avmnist_torch.paired.AVMNISTDataset` (`image_file`: an exported or published image half,
+        ``image/{split}_data.npy`` or a folder holding it such as MultiBench's).
     modality : {"both", "audio", "image"}
-        What a batch holds: ``(image, audio, label)`` (MultiBench's and the thesis' order),
-        ``(audio, label)`` or ``(image, label)``.
-    seed : int
-        The datasets' seed (the audio items' random draws).
-    image : {"pca25", "raw"}
-        The image half (see :class:`~avmnist_torch.paired.AVMNISTDataset`).
-    image_file : path, optional
-        Serve an exported or published image half instead (``image/{split}_data.npy``, or a
-        folder holding it such as MultiBench's).
-    batch_size : int
-        128, as the thesis.
-    num_workers : int
-        DataLoader workers for each loader (the thesis: 6).
-    val_size : int
-        Validation items taken from the train split (the thesis: 5,000); the rest train.
-    split_seed : int
-        Seeds the train/validation split and the training order of each epoch.
-    validation : {"random", "last"}
-        The thesis' random split, or MultiBench's last `val_size` items (see
-        :func:`train_validation_split`).
+        What a batch holds: ``(image, audio, label)`` (MultiBench's and the thesis' order), ``(audio, label)``
+        or ``(image, label)``.
+    batch_size, num_workers : int
+        Per loader; the thesis' 128 and 6.
+    val_size, split_seed, validation
+        Passed to :func:`train_validation_split` (`split_seed` also seeds the training order).
     shuffle : bool
         Shuffle the training items each epoch (by ``(split_seed, epoch)``).
     draws : str, optional
-        Passed to the TRAINING dataset only (for example ``"per_epoch"``: new random draws each
-        epoch); validation and test keep fixed items. The training loader's sampler
-        (:class:`~avmnist_torch.sampling.EpochSampler`) sets the dataset's epoch to the trainer's
-        ``current_epoch`` in the main process as each epoch starts, also under Lightning's
-        distributed sampler wrapping.
+        Passed to the TRAINING dataset only (for example ``"per_epoch"``: new random draws each epoch);
+        validation and test keep fixed items. The training loader's sampler, an
+        :class:`~avmnist_torch.sampling.EpochSampler`, sets its epoch to the trainer's as each epoch starts.
     from_export : "auto" or mapping, optional
-        Serve the audio from exports instead of generating it: ``"auto"`` (the notebook-layout
-        file under `root` when it matches, else generate) or ``{"train": path, "test": path}``.
+        Serve the audio from exports instead of generating it: ``"auto"`` (the notebook-layout file under `root`
+        when it matches, else generate) or ``{"train": path, "test": path}``.
     transform_image, transform_audio : callable, optional
-        Default :class:`~avmnist_torch.transforms.DivideBy255` (``x / 255`` as float32, what the
-        thesis feeds its models); None leaves the datasets' own values.
-    persistent_workers : bool
-        Keep each loader's workers between epochs (when ``num_workers > 0``). The thesis keeps the
-        training loader's; here validation's and test's too, since a generating worker is costly
-        to start.
-    pin_memory : bool
-    multiprocessing_context : str, optional
-        The workers' start method (``"spawn"``, ``"fork"``, ...); default PyTorch's.
+        Default :class:`~avmnist_torch.transforms.DivideBy255` (``x / 255`` as float32, what the thesis feeds
+        its models); None leaves the datasets' own values.
+    persistent_workers, pin_memory, multiprocessing_context
+        As for ``DataLoader``; workers persist (when ``num_workers > 0``) in every loader, not only the thesis'
+        training loader, since a generating worker is costly to start.
     dataset_options : mapping, optional
-        More keyword arguments for the datasets (``renderer``, ``style``, ``clip_tables``,
-        ``image_cache``, ``recordings``, ``noises``, ``images``, ...); each dataset gets those it
-        takes.
+        More keyword arguments for the datasets (``renderer``, ``style``, ``clip_tables``, ``image_cache``,
+        ``recordings``, ``noises``, ``images``, ...); each dataset gets those it takes.
     """
 
     def __init__(
@@ -255,7 +230,7 @@ class AVMNISTDataModule(pl.LightningDataModule):
                                    transform=self.transform_image, **options)
 
     def prepare_data(self) -> None:
-        """Nothing to prepare: items are generated from the data root (use ``download`` to fetch it)."""
+        """Nothing to prepare: items are generated from the data root."""
 
     def setup(self, stage: Optional[str] = None) -> None:
         """Build the datasets `stage` needs (``"fit"``, ``"validate"``, ``"test"``, ``"predict"`` or None for all)."""

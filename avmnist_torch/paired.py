@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .common import PathLike, check_index
-from .dataset import AVMNISTAudioDataset, dataset_repr
+from .dataset import AVMNISTAudioDataset, apply_transform, dataset_repr
 from .generator import CLASSES, resolve_sources
 from .image_half import ImageHalf, check_pairing
 from .schemes import Scheme
@@ -21,15 +21,14 @@ __all__ = ["AVMNISTDataset", "AVMNISTImageDataset", "check_pairing"]
 class AVMNISTDataset(torch.utils.data.Dataset):
     """AV-MNIST with both modalities: item ``i`` is ``(image, audio, label)`` for MNIST item ``i``.
 
-    MNIST's image ``i`` of the split with the spoken digit of the same index, in
-    MultiBench's order (the default DataLoader collates three batched tensors):
+    MNIST's image ``i`` of the split with the spoken digit of the same index, in MultiBench's order (the default
+    DataLoader collates three batched tensors):
 
-    - ``image``: a ``(1, 28, 28)`` tensor. ``image="pca25"`` (default): the published
-      recipe (:mod:`avmnist_torch.image_pca`) as float32, centred values (roughly
-      -210 to 290 for MNIST), not divided by 255. ``image="raw"``: MNIST's pixels,
-      uint8. ``image_file=PATH``: a copy of the published image files, as float32.
-    - ``audio``: exactly :class:`~avmnist_torch.dataset.AVMNISTAudioDataset`'s item
-      ``i``, a ``(1, 112, 112)`` uint8 spectrogram.
+    - ``image``: a ``(1, 28, 28)`` tensor. ``image="pca25"`` (default): the published recipe
+      (:mod:`avmnist_torch.image_pca`) as float32, centred values (roughly -210 to 290 for MNIST), not divided
+      by 255. ``image="raw"``: MNIST's pixels, uint8. ``image_file=PATH``: the published image files, as float32.
+    - ``audio``: exactly :class:`~avmnist_torch.dataset.AVMNISTAudioDataset`'s item ``i``, a ``(1, 112, 112)``
+      uint8 spectrogram.
     - ``label``: the digit, an int.
 
     MultiBench and the thesis divide both halves by 255 before training, as
@@ -38,8 +37,8 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     Parameters
     ----------
     root : path, optional
-        A data root: the audio half's sources (see :class:`AVMNISTAudioDataset`)
-        and MNIST's image files in ``root/mnist/`` or torchvision's ``root/MNIST/raw/``.
+        A data root: the audio half's sources (see :class:`AVMNISTAudioDataset`) and MNIST's image files in
+        ``root/mnist/`` or torchvision's ``root/MNIST/raw/``.
     split : {"train", "test"}
     scheme : str or Scheme
         The audio degradation (see :class:`AVMNISTAudioDataset`).
@@ -48,8 +47,7 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     image : {"pca25", "raw"}
         Which image half to make from MNIST's images.
     image_file : path, optional
-        Serve a copy of the published image files instead (see
-        :class:`~avmnist_torch.image_half.ImageHalf`).
+        Serve a copy of the published image files instead (see :class:`~avmnist_torch.image_half.ImageHalf`).
     images : path, optional
         MNIST's image file for the split (an idx3 file or a folder); default `root`.
     transform_image, transform_audio, target_transform : callable, optional
@@ -57,26 +55,23 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     image_cache : path, "auto" or None
         Where the ``"pca25"`` image half is kept; None computes it in this process.
     download : bool
-        Download whatever is missing under `root` first: the audio half's sources
-        and, unless `image_file` is given, MNIST's image files.
+        Download whatever is missing under `root` first: the audio half's sources and, unless `image_file` is
+        given, MNIST's image files.
     check_mnist : bool, default True
-        Files under MNIST's names (``t10k-images-idx3-ubyte[.gz]`` and the label
-        file beside it) must hold MNIST's published content, checked by md5 once
-        per process per file; a stale or blank copy is refused, naming it. False
-        takes images of your own under those names (synthetic or altered, in
-        MNIST's layout), paired by the label file beside them.
+        Files under MNIST's names (``t10k-images-idx3-ubyte[.gz]`` and the label file beside it) must hold
+        MNIST's published content, checked by md5 once per process per file; a stale or blank copy is refused,
+        naming it. False takes images of your own under those names (synthetic or altered, in MNIST's layout),
+        paired by the label file beside them.
     **audio_options
-        Passed to :class:`AVMNISTAudioDataset`: ``renderer``, ``style``,
-        ``recordings``, ``noises``, ``labels``, ``clip_tables``, ``from_export``,
-        ``draws``, ``redraw_recording``, ``snr_range_db`` (per-epoch audio draws:
-        call :meth:`set_epoch` before each epoch; the images never change).
+        Passed to :class:`AVMNISTAudioDataset`: ``renderer``, ``style``, ``recordings``, ``noises``, ``labels``,
+        ``clip_tables``, ``from_export``, ``draws``, ``redraw_recording``, ``snr_range_db`` (per-epoch audio
+        draws: call :meth:`set_epoch` before each epoch; the images never change).
 
     Raises
     ------
     SourceError
-        At construction, if the image file is missing or broken, is under MNIST's
-        name but not MNIST's (see `check_mnist`), or its images do not show the
-        digits of the AV-MNIST labels.
+        At construction, if the image file is missing or broken, is under MNIST's name but not MNIST's (see
+        `check_mnist`), or its images do not show the digits of the AV-MNIST labels.
     ParameterError
         For an unknown split or image mode.
     """
@@ -145,13 +140,8 @@ class AVMNISTDataset(torch.utils.data.Dataset):
 
     def _item(self, index: int, audio: Any, label: Any) -> Tuple[Any, Any, Any]:
         image = torch.from_numpy(self.image_half.image(index)[None])
-        if self.transform_image is not None:
-            image = self.transform_image(image)
-        if self.transform_audio is not None:
-            audio = self.transform_audio(audio)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, audio, label
+        return (apply_transform(self.transform_image, image), apply_transform(self.transform_audio, audio),
+                apply_transform(self.target_transform, label))
 
     def __getitem__(self, index: int) -> Tuple[Any, Any, Any]:
         index = self.audio.generator.check_index(index)
@@ -183,8 +173,7 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
     Parameters
     ----------
     root : path, optional
-        A data root with MNIST's image files and the AV-MNIST labels
-        (``root/avmnist/{split}_labels.npy``).
+        A data root with MNIST's image files and the AV-MNIST labels (``root/avmnist/{split}_labels.npy``).
     split : {"train", "test"}
     image, image_file, images, image_cache, download, check_mnist
         As for :class:`AVMNISTDataset`.
@@ -233,13 +222,8 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> Tuple[Any, Any]:
         index = check_index(index, len(self), self.split)
-        image: Any = torch.from_numpy(self.image_half.image(index)[None])
-        label: Any = int(self._labels[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
+        return (apply_transform(self.transform, torch.from_numpy(self.image_half.image(index)[None])),
+                apply_transform(self.target_transform, int(self._labels[index])))
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where image ``index`` comes from."""

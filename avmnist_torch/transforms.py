@@ -1,18 +1,15 @@
 """Named, picklable scalings: what AV-MNIST's training code feeds its models, as transforms.
 
-Instances are plain picklable objects, so they travel to DataLoader workers under every start method,
-where a ``lambda`` fails with "Can't pickle <function <lambda>>" under ``spawn`` (the default on macOS
-and Windows). Pass them as ``transform=`` (:class:`~avmnist_torch.dataset.AVMNISTAudioDataset`) or
-``transform_image=`` / ``transform_audio=`` (:class:`~avmnist_torch.paired.AVMNISTDataset`).
+Instances are plain picklable objects, so they travel to DataLoader workers under every start method, where a
+``lambda`` fails with "Can't pickle <function <lambda>>" under ``spawn`` (the default on macOS and Windows).
+Pass them as ``transform=`` (:class:`~avmnist_torch.dataset.AVMNISTAudioDataset`) or ``transform_image=`` /
+``transform_audio=`` (:class:`~avmnist_torch.paired.AVMNISTDataset`).
 
 Both loaders in use read the files this package exports and feed a model ``float32(float64(x) / 255)``:
-MultiBench's ``datasets/avmnist/get_data.py`` (``get_dataloader``, ``normalize_image=True,
-normalize_audio=True``) divides by 255.0 in numpy, and the thesis' ``AVMNIST_Experiments/utils/get_data.py``
-(``BaseAVMNISTDataset``) computes ``(x / 255.0 - mean) / std`` with ``mean, std = 0.0, 1.0`` unless
-``compute_stats=True``, which its ``AVMNISTDataModule`` never passes (subtracting 0.0 and dividing by 1.0
-are exact); both training loops call ``.float()``. That is :class:`DivideBy255`; the thesis'
-``compute_stats=True`` (the mean of the items' means and of their standard deviations, of ``x / 255``)
-is :class:`Standardize` with those two numbers.
+MultiBench's ``get_dataloader`` divides by 255.0 in numpy, and the thesis' ``BaseAVMNISTDataset`` computes
+``(x / 255.0 - mean) / std`` with ``mean, std = 0.0, 1.0`` unless ``compute_stats=True``, which its
+``AVMNISTDataModule`` never passes (subtracting 0.0 and dividing by 1.0 are exact); both training loops call
+``.float()``. That is :class:`DivideBy255`; ``compute_stats=True`` is :class:`Standardize`.
 """
 
 from __future__ import annotations
@@ -45,24 +42,20 @@ def _check_dtype(dtype: Any) -> None:
 class DivideBy255:
     """``x / 255`` as floats: the scaling MultiBench's and the thesis' AV-MNIST loaders apply.
 
-    It divides, nothing more: uint8 spectrograms land in [0, 1], but the ``"pca25"`` image half
-    (centred values, roughly -211 to 291 on MNIST) lands around [-0.83, 1.14], as those loaders
-    feed it.
+    It divides, nothing more: uint8 spectrograms land in [0, 1], the ``"pca25"`` image half (centred values,
+    roughly -211 to 291 on MNIST) around [-0.83, 1.14], as those loaders feed it.
 
     Parameters
     ----------
     dtype : torch.dtype
-        The result's dtype; default ``torch.float32``, what the loaders' training loops hand the
-        model after ``.float()``. ``torch.float64`` gives the loaders' own float64 arrays.
+        Default ``torch.float32``, what the loaders' training loops hand the model after ``.float()``;
+        ``torch.float64`` gives the loaders' own float64 arrays.
 
     Notes
     -----
-    For uint8 spectrograms the result equals ``float32(float64(x) / 255)``, the loaders' value,
-    bit for bit: dividing in float32 and rounding a float64 quotient to float32 give the same
-    number for every float32 input (a correctly rounded quotient, rounded twice with 53 >= 2*24+2
-    bits, is rounded once). For the ``"pca25"`` image half, which the datasets serve as float32,
-    the result can differ from the thesis' (which divides the stored float64 values) in the last
-    bit of float32.
+    For uint8 spectrograms the result is the loaders' ``float32(float64(x) / 255)`` bit for bit (a correctly
+    rounded quotient, rounded again with 53 >= 2*24+2 bits, is rounded once). The float32 ``"pca25"`` image half
+    can differ from the thesis' float64 division in float32's last bit.
 
     Examples
     --------
@@ -83,15 +76,14 @@ class DivideBy255:
 class Standardize:
     """``(x / 255 - mean) / std`` as floats: the thesis' audio normalisation.
 
-    Computed in float64, as the thesis' numpy code does, then cast to `dtype`. With the defaults
-    ``mean=0.0, std=1.0`` (the thesis' values unless ``compute_stats=True``) it equals
+    Computed in float64, as the thesis' numpy code does, then cast to `dtype`; the defaults equal
     :class:`DivideBy255` exactly.
 
     Parameters
     ----------
     mean, std : float
-        The thesis' ``compute_audio_stats`` gives the mean over items of each item's mean of
-        ``x / 255``, and the mean over items of each item's standard deviation (numpy's, ``ddof=0``).
+        The thesis' ``compute_audio_stats``: the mean over items of each item's mean of ``x / 255``, and of each
+        item's standard deviation (numpy's, ``ddof=0``).
     dtype : torch.dtype
         The result's dtype (default ``torch.float32``).
     """
