@@ -156,6 +156,9 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     index = property(lambda self: self.generator.index, doc="Which recording and noise every item takes.")
     draws = property(lambda self: self.generator.draws, doc="``'fixed'`` or ``'per_epoch'``.")
     labels = property(lambda self: self.generator.labels, doc="Every item's label, as a read-only numpy array.")
+    targets = property(lambda self: torch.as_tensor(np.array(self.generator.labels, dtype=np.int64)),
+                       doc="Every item's label, as torchvision's datasets give them.")
+    epoch = property(lambda self: int(self._epoch[0]), doc="The epoch whose items are served (0 until set_epoch).")
 
     @property
     def export(self) -> Optional[ExportedItems]:
@@ -177,11 +180,6 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         if not self._epoch.is_shared():
             self._epoch.share_memory_()
 
-    @property
-    def epoch(self) -> int:
-        """The epoch whose items this dataset serves (0 until :meth:`set_epoch`)."""
-        return int(self._epoch[0])
-
     def set_epoch(self, epoch: int) -> None:
         """Serve epoch ``epoch``'s items from now on, in this process and in every DataLoader worker.
 
@@ -193,11 +191,6 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     def _epoch_option(self) -> Dict[str, int]:
         # Fixed items: no epoch= at all, so their calls stay what they always were.
         return {"epoch": int(self._epoch[0])} if self.generator.per_epoch else {}
-
-    @property
-    def targets(self) -> torch.Tensor:
-        """Every item's label, as torchvision's datasets give them."""
-        return torch.as_tensor(np.array(self.generator.labels, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.generator)

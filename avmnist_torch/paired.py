@@ -125,10 +125,7 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.audio)
 
-    @property
-    def epoch(self) -> int:
-        """The epoch whose audio items this dataset serves (see :meth:`AVMNISTAudioDataset.set_epoch`)."""
-        return self.audio.epoch
+    epoch = property(lambda self: self.audio.epoch, doc="The epoch whose audio items this dataset serves.")
 
     def set_epoch(self, epoch: int) -> None:
         """Serve epoch ``epoch``'s audio items, in this process and in every DataLoader worker."""
@@ -212,10 +209,8 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
 
     labels = property(lambda self: self._labels, doc="Every item's label, as a read-only numpy array.")
 
-    @property
-    def targets(self) -> torch.Tensor:
-        """Every item's label, as torchvision's datasets give them."""
-        return torch.as_tensor(np.array(self._labels, dtype=np.int64))
+    targets = property(lambda self: torch.as_tensor(np.array(self._labels, dtype=np.int64)),
+                       doc="Every item's label, as torchvision's datasets give them.")
 
     def __len__(self) -> int:
         return len(self._labels)

@@ -44,8 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "already there is read in full and left alone when it is as recorded, written again when it was "
             "damaged since. One epoch of per-epoch items (--draws per_epoch --epoch K) is named "
             "{split}_data_augmented_{scheme}_epochK.npy in the notebook layout, so that epochs sit side by side "
-            "and from_export='auto' finds each. --limit N writes a partial export to try things: the first N "
-            "items, named ..._firstN.npy."
+            "and from_export='auto' finds each."
         ),
     )
     add_root_argument(p)
