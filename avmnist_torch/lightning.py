@@ -203,13 +203,9 @@ class AVMNISTDataModule(pl.LightningDataModule):
         self.test_dataset: Optional[torch.utils.data.Dataset] = None
 
     def build_dataset(self, split: str, *, draws: Optional[str] = None) -> torch.utils.data.Dataset:
-        """The whole of `split` as this module serves it: items per `modality`, scaled.
+        """The whole of `split` ("train" or "test") as this module serves it: items per `modality`, scaled.
 
-        Parameters
-        ----------
-        split : {"train", "test"}
-        draws : str, optional
-            Passed to the dataset (the training dataset only gets one).
+        `draws` is passed to the dataset (only the training dataset gets one).
         """
         check_split(split)
         options = {k: v for k, v in self.dataset_options.items() if k in _TAKES[self.modality]}
@@ -229,18 +225,13 @@ class AVMNISTDataModule(pl.LightningDataModule):
         return AVMNISTImageDataset(self.root, split, image=self.image, image_file=self.image_file,
                                    transform=self.transform_image, **options)
 
-    def prepare_data(self) -> None:
-        """Nothing to prepare: items are generated from the data root."""
-
     def setup(self, stage: Optional[str] = None) -> None:
         """Build the datasets `stage` needs (``"fit"``, ``"validate"``, ``"test"``, ``"predict"`` or None for all)."""
         if stage in (None, "fit", "validate") and self.val_dataset is None:
             train_full = self.build_dataset("train", draws=self.draws)
             if self.draws is not None and epoch_target(train_full) is None:
-                raise ParameterError(
-                    f"draws={self.draws!r}: the training dataset ({type(train_full).__name__}) has no set_epoch, "
-                    "so its epoch cannot be set; leave draws unset"
-                )
+                raise ParameterError(f"draws={self.draws!r}: the training dataset ({type(train_full).__name__}) has "
+                                     "no set_epoch, so its epoch cannot be set; leave draws unset")
             # Validation keeps fixed items: with per-epoch draws it is a dataset of its own.
             val_full = self.build_dataset("train") if self.draws is not None else train_full
             train_idx, val_idx = train_validation_split(len(train_full), self.val_size, seed=self.split_seed,
