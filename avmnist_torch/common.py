@@ -1,11 +1,7 @@
-"""Names every layer of the package shares: the version, the splits, the error family, the argument
-checks, and two small helpers (:func:`probe_once`, :func:`positions_by_key`).
+"""Names every layer shares: the version, the splits, the error family, argument checks, two small helpers.
 
-This module sits at the bottom: it imports nothing from the package, so any
-module may import it. Every error the package raises on purpose is an
-:class:`AVMNISTError`, so a caller can catch them all with one ``except``;
-each also derives from the builtin it replaced (``ValueError``,
-``RuntimeError``, ...), so code written against earlier releases keeps working.
+It imports nothing from the package. Every error the package raises on purpose is an :class:`AVMNISTError` (one
+``except`` catches them all), and also the builtin it replaced (``ValueError``, ``RuntimeError``, ...).
 """
 
 from __future__ import annotations
@@ -61,11 +57,7 @@ class DownloadError(AVMNISTError, RuntimeError):
 
 
 class VerificationError(DownloadError):
-    """Fetched or local files do not match the published checksums.
-
-    ``problems`` lists every file that failed (name: reason); the message
-    names the first few.
-    """
+    """Fetched or local files do not match the published checksums; ``problems`` lists each (name: reason)."""
 
     def __init__(self, message: str, problems=()):
         super().__init__(message)
@@ -79,16 +71,10 @@ def check_split(split: str) -> str:
     return split
 
 
-#: Seeds the item streams tell apart: their key is 64 bits wide, so a larger seed would
-#: give another seed's items while the metadata recorded it as itself.
-SEED_LIMIT = 2**64
-
-
 def check_seed(seed: Any) -> int:
     """``seed`` as an int if it is an integer in ``0 <= seed < 2**64``, else a :class:`ParameterError`.
 
-    Booleans are refused (``True`` is an int to Python, but never meant as seed 1);
-    numpy integers are accepted.
+    Numpy integers are accepted, booleans refused (``True`` is never meant as seed 1).
     """
     if isinstance(seed, bool) or type(seed).__name__ == "bool_":
         raise ParameterError(f"seed must be a non-negative integer below 2**64, got the boolean {seed!r}")
@@ -96,7 +82,7 @@ def check_seed(seed: Any) -> int:
         value = operator.index(seed)
     except TypeError:
         raise ParameterError(f"seed must be a non-negative integer below 2**64, got {seed!r}") from None
-    if not 0 <= value < SEED_LIMIT:
+    if not 0 <= value < 2**64:
         raise ParameterError(
             f"seed must be a non-negative integer below 2**64, got {value}: the items' random streams are keyed "
             "by 64 bits, so a larger seed would repeat a smaller one's items"
@@ -107,8 +93,7 @@ def check_seed(seed: Any) -> int:
 def check_index(index, n: int, split: str) -> int:
     """``index`` as a position in ``0..n-1`` (negative ones count from the end, as for lists).
 
-    A ``TypeError`` for anything but an integer (a bool included), an ``IndexError``
-    naming the split's size for one out of range.
+    A ``TypeError`` for anything but an integer (a bool included), an ``IndexError`` for one out of range.
     """
     if not isinstance(index, numbers.Integral) or isinstance(index, bool):
         raise TypeError(f"index must be an integer, got {type(index).__name__}")
@@ -123,12 +108,10 @@ _PROBE_LOCK = threading.RLock()
 
 
 def probe_once(results: dict, key: Hashable, probe: Callable[[], _T]) -> _T:
-    """``results[key]``, filled by ``probe()`` the first time it is asked for.
+    """``results[key]``, filled by ``probe()`` the first time it is asked for (threads asking together wait for one).
 
-    For the package's once-per-process checks of what this machine's numpy or
-    soxr does (they take tens of milliseconds and must not run once per item):
-    threads that ask together wait for one probe instead of each running it.
-    Tests may put a result in ``results`` to choose a route.
+    For the once-per-process checks of what this machine's numpy or soxr does; tests may put a result in
+    ``results`` to choose a route.
     """
     if key in results:
         return results[key]
@@ -141,9 +124,7 @@ def probe_once(results: dict, key: Hashable, probe: Callable[[], _T]) -> _T:
 def positions_by_key(keys: Iterable[_K]) -> Dict[_K, List[int]]:
     """The positions of each distinct key in ``keys``, keys in order of first appearance.
 
-    How a batch is cut into calls that need one value in common (a sample
-    rate, a dtype): ``positions_by_key([8000, 16000, 8000])`` is
-    ``{8000: [0, 2], 16000: [1]}``.
+    ``positions_by_key([8000, 16000, 8000])`` is ``{8000: [0, 2], 16000: [1]}``.
     """
     groups: Dict[_K, List[int]] = {}
     for position, key in enumerate(keys):

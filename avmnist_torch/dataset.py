@@ -1,14 +1,9 @@
-"""``AVMNISTAudioDataset``: the audio half of AV-MNIST as a PyTorch ``Dataset``.
-
-A thin wrapper: the items are made by :class:`~avmnist_torch.generator.AudioItemGenerator`
-(or served from a finished export), and this class turns them into tensors and
-applies the transforms, as torchvision's datasets do.
-"""
+"""``AVMNISTAudioDataset``: the audio half of AV-MNIST as a PyTorch ``Dataset``, a thin torch wrapper over
+:class:`~avmnist_torch.generator.AudioItemGenerator` (or a finished export)."""
 
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -22,19 +17,19 @@ from .rendering import IMAGE_SIZE
 from .schemes import Scheme
 from .sources.labels import LabelsLike
 
-__all__ = ["AVMNISTAudioDataset", "dataset_repr"]
+__all__ = ["AVMNISTAudioDataset", "dataset_repr", "apply_transform"]
 
 
-def _is_auto(from_export: Any) -> bool:
-    return isinstance(from_export, str) and from_export == "auto"
+def apply_transform(transform: Optional[Callable], value: Any) -> Any:
+    """``transform(value)``, or `value` itself when `transform` is None."""
+    return value if transform is None else transform(value)
 
 
 def dataset_repr(dataset: Any, lines: Sequence[str], transforms: Mapping[str, Optional[Callable]]) -> str:
     """A torchvision ``VisionDataset``-style description: name, size, root, options, then the transforms."""
     body = [f"Number of datapoints: {len(dataset)}"]
-    root = getattr(dataset, "root", None)
-    if root is not None:
-        body.append(f"Root location: {root}")
+    if getattr(dataset, "root", None) is not None:
+        body.append(f"Root location: {dataset.root}")
     body += list(lines)
     body += [f"{name}: {transform!r}" for name, transform in transforms.items() if transform is not None]
     return "\n".join([f"Dataset {type(dataset).__name__}"] + ["    " + line for line in body])
@@ -43,77 +38,61 @@ def dataset_repr(dataset: Any, lines: Sequence[str], transforms: Mapping[str, Op
 class AVMNISTAudioDataset(torch.utils.data.Dataset):
     """The audio half of AV-MNIST: item ``i`` is ``(spectrogram, label)``, the spoken digit for MNIST item ``i``.
 
-    ``spectrogram`` is a ``(1, 112, 112)`` uint8 tensor (dark = loud, as the
-    reference notebook draws it) and ``label`` the digit. An item is a pure
-    function of (data, split, scheme, index, seed, options): the same bytes in
-    any order, with any number of DataLoader workers, on any machine. A
-    ``DataLoader`` with a ``batch_size`` asks for whole batches through
-    ``__getitems__``, which computes them together and returns exactly what
-    ``ds[i]`` gives for each index.
+    ``spectrogram`` is a ``(1, 112, 112)`` uint8 tensor (dark = loud, as the reference notebook draws it) and
+    ``label`` the digit. An item is a pure function of (data, split, scheme, index, seed, options): the same
+    bytes in any order, with any number of DataLoader workers, on any machine. A ``DataLoader`` with a
+    ``batch_size`` asks for whole batches through ``__getitems__``, which returns exactly what ``ds[i]`` gives
+    for each index.
 
-    With ``draws="per_epoch"`` the items are drawn anew every epoch (masks,
-    noise clip and window, and as chosen the recording and the SNR): call
-    :meth:`set_epoch` before each epoch's iteration, as for a
-    ``DistributedSampler``. Item ``i`` of epoch ``e`` is then a pure function
-    of (data, split, scheme, seed, options, e, i): the same with any number of
-    workers, persistent or not, forked or spawned, on any DDP rank, and a run
-    resumed at epoch ``k`` gets epoch ``k``'s items by calling ``set_epoch(k)``.
+    With ``draws="per_epoch"`` the items are drawn anew every epoch (masks, noise clip and window, and as chosen
+    the recording and the SNR): call :meth:`set_epoch` before each epoch, as for a ``DistributedSampler``. Item
+    ``i`` of epoch ``e`` is then a pure function of (data, split, scheme, seed, options, e, i), whatever the
+    workers, start method or DDP rank; a run resumed at epoch ``k`` calls ``set_epoch(k)``.
 
     Parameters
     ----------
     root : path, optional
         The data root: ``recordings/``, ``noise_recordings/{audio,meta}`` and
-        ``avmnist/{train,test}_labels.npy``, as ``download=True`` lays them out.
-        Any part can instead be given on its own with ``recordings``, ``noises``
-        or ``labels``.
+        ``avmnist/{train,test}_labels.npy``, as ``download=True`` lays them out. Any part can instead be given
+        on its own with ``recordings``, ``noises`` or ``labels``.
     split : {"train", "test"}
     scheme : str or Scheme
-        ``"extreme_noise"``, ``"multi_band"``, ``"burst_noise"``, ``"aliased"``,
-        ``"distorted"`` or ``"clean"``, or a :class:`~avmnist_torch.schemes.Scheme`
-        of your own.
+        ``"extreme_noise"``, ``"multi_band"``, ``"burst_noise"``, ``"aliased"``, ``"distorted"`` or ``"clean"``,
+        or a :class:`~avmnist_torch.schemes.Scheme` of your own.
     seed : int
         Seeds every item's own random stream; 0 to 2**64 - 1.
     renderer : {"fast", "matplotlib"}
-        ``"fast"`` reproduces matplotlib's pixels exactly without matplotlib;
-        ``"matplotlib"`` draws with the installed matplotlib, as the notebook did.
+        ``"fast"`` reproduces matplotlib's pixels exactly without matplotlib; ``"matplotlib"`` draws with the
+        installed matplotlib, as the notebook did.
     style : {"3.10", "3.11", "3.9"}, optional
-        Which matplotlib version's pixels the fast renderer reproduces
-        (default ``"3.10"``, the notebook's).
+        Which matplotlib version's pixels the fast renderer reproduces (default ``"3.10"``, the notebook's).
     transform, target_transform : callable, optional
-        Applied to the spectrogram tensor and to the label; see
-        :mod:`avmnist_torch.transforms` for the scalings training code expects.
+        Applied to the spectrogram tensor and to the label; see :mod:`avmnist_torch.transforms` for the scalings
+        training code expects.
     recordings, noises, labels : optional
-        A part of the sources given on its own: the FSDD ``recordings`` folder, an
-        ESC-50 folder (``audio/`` and ``meta/esc50.csv``), and the split's labels
-        (an array, a .npy file, an MNIST idx file or a folder).
+        A part of the sources given on its own: the FSDD ``recordings`` folder, an ESC-50 folder (``audio/`` and
+        ``meta/esc50.csv``), and the split's labels (an array, a .npy file, an MNIST idx file or a folder).
     clip_tables : path, "auto" or None
-        Folder for the clip tables every worker maps instead of holding a copy;
-        "auto" is ``$AVMNIST_CACHE`` or the user cache folder; None keeps them in
-        each process's memory. Never changes an item's bytes.
+        Folder for the clip tables every worker maps instead of holding a copy; "auto" is ``$AVMNIST_CACHE`` or
+        the user cache folder; None keeps them in each process's memory. Never changes an item's bytes.
     download : bool
         Download whatever is missing under ``root`` first.
     from_export : path or "auto", optional
-        Serve the items from a finished export instead of generating them. A file
-        with sidecar metadata (written by ``export``) must match this dataset's
-        options exactly, or construction fails saying what differs; ``"auto"``
-        uses ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy`` only when it
-        matches, and generates otherwise. A served file is checked while in use
-        (see :mod:`avmnist_torch.exported`): a file replaced or modified since,
-        or a row that differs from its recorded CRC-32, is a ``StorageError``
-        (with ``"auto"``: a warning, and those items generated). A file without
-        metadata (the notebook's own files) is served as it is; ``describe()``
-        says so. With ``draws="per_epoch"``, only ``"auto"``: each epoch is served
-        from its own export, ``..._{scheme}_epoch{K}.npy`` (what ``avmnist export
-        --draws per_epoch --epoch K`` writes), when it matches.
+        Serve the items from a finished export instead of generating them. A file with sidecar metadata (written
+        by ``export``) must match this dataset's options exactly, or construction fails saying what differs;
+        ``"auto"`` uses ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy`` only when it matches, and
+        generates otherwise. A served file replaced or modified since, or a row that differs from its recorded
+        CRC-32, is a ``StorageError`` (with ``"auto"``: a warning, and those items generated). A file without
+        metadata (the notebook's own) is served as it is; ``describe()`` says so. With ``draws="per_epoch"``,
+        only ``"auto"``: each epoch from its own export, ``..._{scheme}_epoch{K}.npy``
+        (``avmnist export --draws per_epoch --epoch K``).
     draws : {"fixed", "per_epoch"}
-        ``"fixed"`` (default): the same items every epoch, the notebook's.
-        ``"per_epoch"``: new draws every epoch (see ``docs/items.md``).
+        ``"fixed"`` (default): the same items every epoch, the notebook's. ``"per_epoch"``: new draws every
+        epoch (see ``docs/items.md``).
     redraw_recording : bool
-        Per epoch, also draw the recording: any of the split's recordings of
-        the item's digit.
+        Per epoch, also draw the recording: any of the split's recordings of the item's digit.
     snr_range_db : float, optional
-        Per epoch, each item draws its SNR uniformly from the scheme's value
-        plus or minus this many dB.
+        Per epoch, each item draws its SNR uniformly from the scheme's value plus or minus this many dB.
 
     Attributes
     ----------
@@ -153,32 +132,33 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
             labels=labels, clip_tables=clip_tables, download=download, draws=draws,
             redraw_recording=redraw_recording, snr_range_db=snr_range_db,
         )
-        if from_export is not None and self.generator.per_epoch and not _is_auto(from_export):
+        if from_export is not None and self.generator.per_epoch and not (isinstance(from_export, str)
+                                                                         and from_export == "auto"):
             raise ParameterError(f"from_export={str(from_export)!r} serves one file of items, and draws='per_epoch' "
                                  "draws other items every epoch: give from_export='auto', which serves each epoch "
                                  "from its own export ('avmnist export --draws per_epoch --epoch K' writes it)")
-        # The current epoch, in shared memory: DataLoader workers forked from this process map the same
-        # page, and workers started by spawn or forkserver receive it through torch's multiprocessing
-        # pickler as a handle to the same memory, so set_epoch() here reaches persistent workers too.
+        # Shared memory: forked workers map the same page and spawned ones get a handle to it through
+        # torch's pickler, so set_epoch() here reaches persistent workers too.
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         self.root = self.generator.root
         self.transform = transform
         self.target_transform = target_transform
-        # Only the path and what the file must be travel to DataLoader workers; each process maps
-        # and checks the file itself. Per epoch: each epoch's file, found when first needed (key: the epoch).
+        # Only the path travels to workers; each process opens and checks the file itself (per epoch: key epoch).
         self._from_export = from_export
         self._exports: Dict[Optional[int], Optional[ExportedItems]] = {}
         self._find_export()  # found (or refused) now, not at the first item
 
-    # ------------------------------------------------------------------
     split = property(lambda self: self.generator.split, doc="``'train'`` or ``'test'``.")
     scheme = property(lambda self: self.generator.scheme, doc="The :class:`~avmnist_torch.schemes.Scheme`.")
     seed = property(lambda self: self.generator.seed, doc="The seed of the items' random streams.")
     renderer = property(lambda self: self.generator.renderer, doc="``'fast'`` or ``'matplotlib'``.")
     style = property(lambda self: self.generator.style, doc="The matplotlib version whose pixels are drawn.")
     index = property(lambda self: self.generator.index, doc="Which recording and noise every item takes.")
-
     draws = property(lambda self: self.generator.draws, doc="``'fixed'`` or ``'per_epoch'``.")
+    labels = property(lambda self: self.generator.labels, doc="Every item's label, as a read-only numpy array.")
+    targets = property(lambda self: torch.as_tensor(np.array(self.generator.labels, dtype=np.int64)),
+                       doc="Every item's label, as torchvision's datasets give them.")
+    epoch = property(lambda self: int(self._epoch[0]), doc="The epoch whose items are served (0 until set_epoch).")
 
     @property
     def export(self) -> Optional[ExportedItems]:
@@ -196,48 +176,27 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
-        # A plain pickle or deepcopy gives a private copy of the epoch: share it again, so
-        # that workers forked from this copy still see its set_epoch().
+        # A plain pickle or deepcopy gives a private copy of the epoch: share it again for workers forked from it.
         if not self._epoch.is_shared():
             self._epoch.share_memory_()
-
-    @property
-    def epoch(self) -> int:
-        """The epoch whose items this dataset serves (0 until :meth:`set_epoch`)."""
-        return int(self._epoch[0])
 
     def set_epoch(self, epoch: int) -> None:
         """Serve epoch ``epoch``'s items from now on, in this process and in every DataLoader worker.
 
         Call it before iterating over the epoch (with a ``DistributedSampler``,
-        beside its own ``set_epoch``). With ``draws="fixed"`` the items are the
-        same in every epoch and this only records the number.
+        beside its own ``set_epoch``). With ``draws="fixed"`` it only records the number.
         """
         self._epoch[0] = check_epoch(epoch)
 
     def _epoch_option(self) -> Dict[str, int]:
-        """``epoch=`` for the generator's methods: the current epoch per epoch; nothing for fixed items,
-        whose calls stay what they always were."""
+        # Fixed items: no epoch= at all, so their calls stay what they always were.
         return {"epoch": int(self._epoch[0])} if self.generator.per_epoch else {}
-
-    @property
-    def labels(self) -> np.ndarray:
-        """Every item's label, as a read-only numpy array."""
-        return self.generator.labels
-
-    @property
-    def targets(self) -> torch.Tensor:
-        """Every item's label, as torchvision's datasets give them."""
-        return torch.as_tensor(np.array(self.generator.labels, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.generator)
 
     def metadata(self) -> Dict[str, Any]:
-        """The identity of the items (of the current epoch, per epoch), as an export records it.
-
-        See :meth:`AudioItemGenerator.metadata`.
-        """
+        """The identity of the items (of the current epoch), as an export records it (see ``AudioItemGenerator``)."""
         return self.generator.metadata(**self._epoch_option())
 
     def _noise_path(self, index: int) -> Optional[str]:
@@ -255,8 +214,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
             return self.generator.spectrograms(indices, **self._epoch_option())
         checked = [self.generator.check_index(i) for i in indices]
         out, served = self.export.read(checked)
-        if not served.all():
-            # only with from_export="auto": rows that failed their checks are generated instead
+        if not served.all():  # from_export="auto" only: rows that failed their checks are generated instead
             missing = np.flatnonzero(~served)
             out[missing] = self.generator.spectrograms([checked[k] for k in missing], **self._epoch_option())
         return out
@@ -268,26 +226,15 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         return self.spectrograms([index])[0]
 
     def _item(self, index: int, pixels: np.ndarray) -> Tuple[Any, Any]:
-        """Item ``index`` (checked) from its own (112, 112) pixels: tensor and label, transforms applied."""
-        spectrogram = torch.from_numpy(pixels.reshape(1, IMAGE_SIZE, IMAGE_SIZE))
-        label = int(self.generator.labels[index])
-        if self.transform is not None:
-            spectrogram = self.transform(spectrogram)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return spectrogram, label
+        return (apply_transform(self.transform, torch.from_numpy(pixels.reshape(1, IMAGE_SIZE, IMAGE_SIZE))),
+                apply_transform(self.target_transform, int(self.generator.labels[index])))
 
     def __getitem__(self, index: int) -> Tuple[Any, Any]:
         index = self.generator.check_index(index)
         return self._item(index, self.spectrogram(index))
 
     def __getitems__(self, indices: Sequence[int]) -> List[Tuple[Any, Any]]:
-        """``[self[i] for i in indices]``, the same types and bytes, computed as one batch.
-
-        PyTorch's ``DataLoader`` calls this for a whole batch when the dataset
-        has it (and ``Subset`` passes it through). Each item gets its own
-        tensor, as ``self[i]`` gives, and the transforms are applied item by item.
-        """
+        """``[self[i] for i in indices]``, the same types and bytes, computed as one batch (``DataLoader`` calls it)."""
         checked = [self.generator.check_index(i) for i in indices]
         pixels = self.spectrograms(checked)
         # each its own copy: an item holds its own 12 kB, not the whole batch, as self[i]'s does

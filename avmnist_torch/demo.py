@@ -1,22 +1,11 @@
-"""The whole job on a data tree the package makes itself (``avmnist demo``).
-
-On a fresh machine with nothing downloaded, this shows what the package does:
-it writes a small tree in the shapes of FSDD, ESC-50, the AV-MNIST labels and
-MNIST's image files (synthetic audio and handwriting, see
-:mod:`avmnist_torch.sources.synthetic`), generates its test split under every
-scheme, exports the notebook's files (raw rows), checks them against the dataset,
-exports the whole AV-MNIST (image half, audio, labels) in MultiBench's layout for
-one scheme and checks it against :class:`~avmnist_torch.paired.AVMNISTDataset`,
-and draws two preview PNGs: the audio under every scheme, and image and audio
-side by side. ``--root`` runs the same on real data instead.
-"""
+"""The whole job on a data tree the package makes itself (``avmnist demo``): see :func:`run_demo`."""
 
 from __future__ import annotations
 
 import time
 import warnings
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Set, Tuple
+from typing import Any, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -37,30 +26,35 @@ MULTIBENCH_SCHEME = "burst_noise"
 def run_demo(
     out: Path, *, root: Optional[Path] = None, split: str = "test", workers: int = 1, items: int = 100
 ) -> int:
-    """Make (or use) a data tree, time items per scheme, export, check the files, draw a preview.
+    """Make (or use) a data tree, time items per scheme, export, check the files, draw previews.
+
+    On a fresh machine with nothing downloaded, this shows what the package does: it writes a small tree in the
+    shapes of FSDD, ESC-50, the AV-MNIST labels and MNIST's image files
+    (:mod:`avmnist_torch.sources.synthetic`), generates a split under every scheme, exports the notebook's files
+    and checks them against the dataset, exports one scheme in MultiBench's layout with its image half and
+    checks it against :class:`~avmnist_torch.paired.AVMNISTDataset`, and draws the audio under every scheme, and
+    image and audio side by side.
 
     Parameters
     ----------
     out : path
-        Folder for everything written: the synthetic tree (``out/data``), the
-        notebook-layout exports (``out/avmnist/audio``), the MultiBench-layout
-        export of one scheme with its image half (``out/multibench``),
-        ``out/preview.png`` (audio) and ``out/preview_av.png`` (image and audio).
+        Folder for everything written: the synthetic tree (``out/data``), the notebook-layout exports
+        (``out/avmnist/audio``), the MultiBench-layout export (``out/multibench``), ``out/preview.png`` (audio)
+        and ``out/preview_av.png`` (image and audio).
     root : path, optional
-        A real data root to use instead of the synthetic tree. Its MultiBench
-        export covers `split` only, and has an image half only when MNIST's image
-        files are under it (``avmnist download --only mnist_images``).
+        A real data root instead of the synthetic tree. Its MultiBench export covers `split` only, with an image
+        half only when MNIST's image files are under it.
     split : {"train", "test"}
     workers : int
-        Worker processes for the export.
+        Worker processes for the exports.
     items : int
         Synthetic items per split, and items timed per scheme.
 
     Returns
     -------
     int
-        0 when every exported file equals the dataset's items, 1 otherwise
-        (an exit status; what differs is printed).
+        0 when every exported file equals the dataset's items, 1 otherwise (an exit status; what differs is
+        printed).
     """
     out = Path(out)
     synthetic = root is None
@@ -88,11 +82,8 @@ def run_demo(
     said: Set[str] = set()  # notes already printed: the same one for every export is said once
     print(f"\nexporting the {split} split, notebook layout, {workers} worker(s):")
     for scheme in NOTEBOOK_SCHEMES:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ImageHalfSkipped)
-            path = export(root, split=split, scheme=scheme, out=out, workers=workers, progress=True,
-                          check_mnist=check_mnist)[0]
-        _say_once(caught, said)
+        path = _export(said, root, split=split, scheme=scheme, out=out, workers=workers, progress=True,
+                       check_mnist=check_mnist)[0]
         ds = AVMNISTAudioDataset(root, split=split, scheme=scheme)
         # raw rows, as the notebook wrote them and its training code maps them
         rows = np.fromfile(path, dtype=np.uint8).reshape(len(ds), 112, 112)
@@ -126,8 +117,7 @@ def run_demo(
 def items_per_second(ds: Any, n: int) -> Tuple[float, List[Any]]:
     """How many of ``ds``'s first `n` items it makes per second, and the items.
 
-    Item 0 is made once untimed first: a scheme's first item compiles its numba kernels (seconds
-    on a fresh machine), which no later item pays, so a figure including it says nothing of speed.
+    Item 0 is made once untimed first: a scheme's first item compiles its numba kernels, which no later item pays.
     """
     ds[0]
     start = time.perf_counter()
@@ -135,26 +125,25 @@ def items_per_second(ds: Any, n: int) -> Tuple[float, List[Any]]:
     return n / max(time.perf_counter() - start, 1e-9), made
 
 
-def _say_once(caught: Sequence[warnings.WarningMessage], said: Set[str]) -> None:
-    """Print each warning caught as one ``note:`` line, unless the same was said already."""
+def _export(said: Set[str], *args: Any, **kwargs: Any) -> List[Path]:
+    """``export(*args, **kwargs)``, each warning printed as one ``note:`` line unless already in `said`."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ImageHalfSkipped)
+        paths = export(*args, **kwargs)
     for warning in caught:
-        text = str(warning.message)
-        if text not in said:
-            said.add(text)
-            print(f"  note: {text}")
+        if str(warning.message) not in said:
+            said.add(str(warning.message))
+            print(f"  note: {warning.message}")
+    return paths
 
 
 def _multibench(root: Path, folder: Path, split: str, workers: int, said: Set[str], check_mnist: bool) -> bool:
-
     """Export one scheme in MultiBench's layout and check each split's files against AVMNISTDataset."""
     which = "train and test splits" if split == "all" else f"{split} split"
     print(f"\nexporting the whole AV-MNIST ({which}, scheme {MULTIBENCH_SCHEME}) in MultiBench's layout, "
           f"image half included, to {folder}:")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ImageHalfSkipped)
-        paths = export(root, split, MULTIBENCH_SCHEME, out=folder, layout="multibench", workers=workers,
-                       progress=False, check_mnist=check_mnist)
-    _say_once(caught, said)
+    paths = _export(said, root, split, MULTIBENCH_SCHEME, out=folder, layout="multibench", workers=workers,
+                    progress=False, check_mnist=check_mnist)
     for audio_path in (p for p in paths if p.parent.name == "audio"):
         sp = audio_path.stem.split("_")[0]
         audio = np.load(audio_path)

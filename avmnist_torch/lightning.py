@@ -1,24 +1,10 @@
 """``AVMNISTDataModule``: AV-MNIST for Lightning, generated on the fly, with the thesis' protocol.
 
-Needs Lightning (``pip install "avmnist-torch[lightning]"``); the rest of the package does not.
-
-The protocol restates the ``AVMNISTDataModule`` of the thesis repository
-(``AVMNIST_Experiments/utils/get_data.py``), which reads exported files:
-
-- train and validation come from the train split: ``random_split(train, [55000, 5000])``, that
-  is, a ``torch.randperm`` of the 60,000 items whose first 55,000 are train and last 5,000
-  validation. The thesis draws it from torch's global generator (so the split depends on every
-  draw made before it); here it comes from a generator of its own seeded by ``split_seed``,
-  which gives what the thesis gets when ``torch.manual_seed(split_seed)`` is the last thing to
-  touch the global generator before its ``setup``. ``validation="last"`` takes MultiBench's
-  split instead (``get_dataloader``: items 0-54,999 train, 55,000-59,999 validation);
-- test is the whole test split (the thesis' ``random_split(test, [10000, 0])`` only reorders it);
-- batches of 128, training shuffled, ``persistent_workers=True`` when there are workers;
-- image and audio scaled to ``x / 255`` as floats (see :mod:`avmnist_torch.transforms`), labels
-  as int64.
-
-Here items are generated on the fly by the package's datasets (or served from exports with
-``from_export=`` and ``image_file=``), so nothing needs to exist beforehand beyond the data root.
+Needs Lightning (``pip install "avmnist-torch[lightning]"``); the rest of the package does not. The protocol
+restates the ``AVMNISTDataModule`` of the thesis repository (``AVMNIST_Experiments/utils/get_data.py``), which
+reads exported files: train and validation from the train split (:func:`train_validation_split`), test the whole
+test split (the thesis' ``random_split(test, [10000, 0])`` only reorders it), batches of 128, training shuffled,
+persistent workers, image and audio as ``x / 255`` floats, labels as int64.
 """
 
 from __future__ import annotations
@@ -46,7 +32,6 @@ except ImportError as err:  # lightning is an optional extra
 
 #: What a batch holds, per modality.
 MODALITIES = ("both", "audio", "image")
-
 #: How validation is taken from the train split.
 VALIDATION_SPLITS = ("random", "last")
 
@@ -59,17 +44,15 @@ def train_validation_split(n: int, val_size: int = 5000, *, seed: int = 0,
 
     Parameters
     ----------
-    n : int
-        Items in the train split (60,000 for AV-MNIST).
-    val_size : int
-        Validation items (the thesis: 5,000); the other ``n - val_size`` are for training.
+    n, val_size : int
+        Items in the train split (60,000 for AV-MNIST), and how many of them validate (the thesis: 5,000).
     seed : int
         Seeds the permutation for ``how="random"``.
     how : {"random", "last"}
-        ``"random"``: the thesis' ``random_split``: a ``torch.randperm(n)`` from a generator
-        seeded by `seed`; its first ``n - val_size`` entries are train, the rest validation.
-        ``"last"``: MultiBench's: the first ``n - val_size`` items train, the last `val_size`
-        validation.
+        ``"random"``: the thesis' ``random_split``, a ``torch.randperm(n)`` whose first ``n - val_size`` entries
+        are train, the rest validation; drawn from a generator seeded by `seed`, it is what the thesis gets when
+        ``torch.manual_seed(seed)`` is the last thing to touch torch's global generator before its ``setup``.
+        ``"last"``: MultiBench's, the first ``n - val_size`` items train, the last `val_size` validation.
 
     Returns
     -------
@@ -94,7 +77,6 @@ def train_validation_split(n: int, val_size: int = 5000, *, seed: int = 0,
 
 
 def _keywords(cls: type) -> set:
-    """The keyword arguments `cls` takes by name (those behind ``**`` not included)."""
     return {name for name, p in inspect.signature(cls).parameters.items()
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
@@ -115,61 +97,34 @@ class AVMNISTDataModule(pl.LightningDataModule):
 
     Parameters
     ----------
-    root : path
-        The data root the datasets read (see :class:`~avmnist_torch.dataset.AVMNISTAudioDataset`).
-    scheme : str or Scheme
-        The audio degradation.
+    root, scheme, seed, image, image_file
+        As for :class:`~avmnist_torch.paired.AVMNISTDataset` (`image_file`: an exported or published image half,
+        ``image/{split}_data.npy`` or a folder holding it such as MultiBench's).
     modality : {"both", "audio", "image"}
-        What a batch holds: ``(image, audio, label)`` (MultiBench's and the thesis' order),
-        ``(audio, label)`` or ``(image, label)``.
-    seed : int
-        The datasets' seed (the audio items' random draws).
-    image : {"pca25", "raw"}
-        The image half (see :class:`~avmnist_torch.paired.AVMNISTDataset`).
-    image_file : path, optional
-        Serve an exported or published image half instead (``image/{split}_data.npy``, or a
-        folder holding it such as MultiBench's).
-    batch_size : int
-        128, as the thesis.
-    num_workers : int
-        DataLoader workers for each loader (the thesis: 6).
-    val_size : int
-        Validation items taken from the train split (the thesis: 5,000); the rest train.
-    split_seed : int
-        Seeds the train/validation split and the training order of each epoch.
-    validation : {"random", "last"}
-        The thesis' random split, or MultiBench's last `val_size` items (see
-        :func:`train_validation_split`).
+        What a batch holds: ``(image, audio, label)`` (MultiBench's and the thesis' order), ``(audio, label)``
+        or ``(image, label)``.
+    batch_size, num_workers : int
+        Per loader; the thesis' 128 and 6.
+    val_size, split_seed, validation
+        Passed to :func:`train_validation_split` (`split_seed` also seeds the training order).
     shuffle : bool
         Shuffle the training items each epoch (by ``(split_seed, epoch)``).
     draws : str, optional
-        Passed to the TRAINING dataset only (for example ``"per_epoch"``: new random draws each
-        epoch); validation and test keep fixed items. The training loader's sampler sets the
-        dataset's epoch from the trainer at the start of every epoch.
+        Passed to the TRAINING dataset only (for example ``"per_epoch"``: new random draws each epoch);
+        validation and test keep fixed items. The training loader's sampler, an
+        :class:`~avmnist_torch.sampling.EpochSampler`, sets its epoch to the trainer's as each epoch starts.
     from_export : "auto" or mapping, optional
-        Serve the audio from exports instead of generating it: ``"auto"`` (the notebook-layout
-        file under `root` when it matches, else generate) or ``{"train": path, "test": path}``.
+        Serve the audio from exports instead of generating it: ``"auto"`` (the notebook-layout file under `root`
+        when it matches, else generate) or ``{"train": path, "test": path}``.
     transform_image, transform_audio : callable, optional
-        Default :class:`~avmnist_torch.transforms.DivideBy255` (``x / 255`` as float32, what the
-        thesis feeds its models); None leaves the datasets' own values.
-    persistent_workers : bool
-        Keep each loader's workers between epochs (when ``num_workers > 0``). The thesis keeps the
-        training loader's; here validation's and test's too, since a generating worker is costly
-        to start.
-    pin_memory : bool
-    multiprocessing_context : str, optional
-        The workers' start method (``"spawn"``, ``"fork"``, ...); default PyTorch's.
+        Default :class:`~avmnist_torch.transforms.DivideBy255` (``x / 255`` as float32, what the thesis feeds
+        its models); None leaves the datasets' own values.
+    persistent_workers, pin_memory, multiprocessing_context
+        As for ``DataLoader``; workers persist (when ``num_workers > 0``) in every loader, not only the thesis'
+        training loader, since a generating worker is costly to start.
     dataset_options : mapping, optional
-        More keyword arguments for the datasets (``renderer``, ``style``, ``clip_tables``,
-        ``image_cache``, ``recordings``, ``noises``, ``images``, ...); each dataset gets those it
-        takes.
-
-    Notes
-    -----
-    With ``draws``, the training dataset must have ``set_epoch`` (per-epoch draws). The sampler
-    (:class:`~avmnist_torch.sampling.EpochSampler`) calls it in the main process each time the
-    training loader starts an epoch, with the trainer's ``current_epoch``, also under Lightning's
-    distributed sampler wrapping.
+        More keyword arguments for the datasets (``renderer``, ``style``, ``clip_tables``, ``image_cache``,
+        ``recordings``, ``noises``, ``images``, ...); each dataset gets those it takes.
     """
 
     def __init__(
@@ -201,24 +156,19 @@ class AVMNISTDataModule(pl.LightningDataModule):
             raise ParameterError(f"unknown modality {modality!r}: choose one of {', '.join(MODALITIES)}")
         if validation not in VALIDATION_SPLITS:
             raise ParameterError(f"unknown validation split {validation!r}: choose one of {', '.join(VALIDATION_SPLITS)}")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
-            raise ParameterError(f"num_workers must be a non-negative integer, got {num_workers!r}")
-        if not isinstance(split_seed, (int, np.integer)) or split_seed < 0:
-            raise ParameterError(f"split_seed must be a non-negative integer, got {split_seed!r}")
-        if draws is not None:
-            if modality == "image":
-                raise ParameterError("draws= sets the audio's random draws; modality='image' has none")
+        for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
+                                 ("split_seed", split_seed, 0)):
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ParameterError(f"{name} must be a {'positive' if low else 'non-negative'} integer, got {value!r}")
+        if draws is not None and modality == "image":
+            raise ParameterError("draws= sets the audio's random draws; modality='image' has none")
         if from_export is not None:
             if modality == "image":
                 raise ParameterError("from_export= serves the audio from exports; modality='image' has no audio "
                                      "(give image_file= to serve an exported image half)")
             if isinstance(from_export, str) and from_export != "auto" or not isinstance(from_export, (str, Mapping)):
-                raise ParameterError(
-                    "from_export must be 'auto' or a mapping {'train': path, 'test': path} (one export per split), "
-                    f"got {from_export!r}"
-                )
+                raise ParameterError("from_export must be 'auto' or a mapping {'train': path, 'test': path} "
+                                     f"(one export per split), got {from_export!r}")
             if isinstance(from_export, Mapping):
                 for split in from_export:
                     check_split(split)
@@ -252,21 +202,16 @@ class AVMNISTDataModule(pl.LightningDataModule):
         self.val_dataset: Optional[torch.utils.data.Subset] = None
         self.test_dataset: Optional[torch.utils.data.Dataset] = None
 
-    # ------------------------------------------------------------------
     def build_dataset(self, split: str, *, draws: Optional[str] = None) -> torch.utils.data.Dataset:
-        """The whole of `split` as this module serves it: items per `modality`, scaled.
+        """The whole of `split` ("train" or "test") as this module serves it: items per `modality`, scaled.
 
-        Parameters
-        ----------
-        split : {"train", "test"}
-        draws : str, optional
-            Passed to the dataset (the training dataset only gets one).
+        `draws` is passed to the dataset (only the training dataset gets one).
         """
         check_split(split)
         options = {k: v for k, v in self.dataset_options.items() if k in _TAKES[self.modality]}
         if draws is not None:
             options["draws"] = draws
-        if self.from_export is not None and self.modality != "image":
+        if self.from_export is not None:  # never with modality="image" (refused at construction)
             export = self.from_export if isinstance(self.from_export, str) else self.from_export.get(split)
             if export is not None:
                 options["from_export"] = export
@@ -280,18 +225,13 @@ class AVMNISTDataModule(pl.LightningDataModule):
         return AVMNISTImageDataset(self.root, split, image=self.image, image_file=self.image_file,
                                    transform=self.transform_image, **options)
 
-    def prepare_data(self) -> None:
-        """Nothing to prepare: items are generated from the data root (use ``download`` to fetch it)."""
-
     def setup(self, stage: Optional[str] = None) -> None:
         """Build the datasets `stage` needs (``"fit"``, ``"validate"``, ``"test"``, ``"predict"`` or None for all)."""
         if stage in (None, "fit", "validate") and self.val_dataset is None:
             train_full = self.build_dataset("train", draws=self.draws)
             if self.draws is not None and epoch_target(train_full) is None:
-                raise ParameterError(
-                    f"draws={self.draws!r}: the training dataset ({type(train_full).__name__}) has no set_epoch, "
-                    "so its epoch cannot be set; leave draws unset"
-                )
+                raise ParameterError(f"draws={self.draws!r}: the training dataset ({type(train_full).__name__}) has "
+                                     "no set_epoch, so its epoch cannot be set; leave draws unset")
             # Validation keeps fixed items: with per-epoch draws it is a dataset of its own.
             val_full = self.build_dataset("train") if self.draws is not None else train_full
             train_idx, val_idx = train_validation_split(len(train_full), self.val_size, seed=self.split_seed,
@@ -301,24 +241,17 @@ class AVMNISTDataModule(pl.LightningDataModule):
         if stage in (None, "test", "predict") and self.test_dataset is None:
             self.test_dataset = self.build_dataset("test")
 
-    # ------------------------------------------------------------------
     def _trainer_epoch(self) -> Optional[int]:
-        """The trainer's current epoch (the one a training loader's iteration is for), or None without a trainer."""
-        trainer = self.trainer
-        return None if trainer is None else int(trainer.current_epoch)
+        return None if self.trainer is None else int(self.trainer.current_epoch)
 
     def _loader(self, dataset: Optional[torch.utils.data.Dataset], name: str, **kwargs: Any) -> torch.utils.data.DataLoader:
         if dataset is None:
             raise RuntimeError(f"{name} is not set up yet: call setup() first (the trainer does)")
         workers = self.num_workers
         return torch.utils.data.DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            num_workers=workers,
+            dataset, batch_size=self.batch_size, num_workers=workers, pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and workers > 0,
-            pin_memory=self.pin_memory,
-            multiprocessing_context=self.multiprocessing_context if workers > 0 else None,
-            **kwargs,
+            multiprocessing_context=self.multiprocessing_context if workers > 0 else None, **kwargs,
         )
 
     def train_sampler(self) -> EpochSampler:

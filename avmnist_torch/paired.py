@@ -1,9 +1,4 @@
-"""The whole of AV-MNIST as PyTorch ``Dataset``s: ``AVMNISTDataset`` (image, audio, label) and ``AVMNISTImageDataset``.
-
-Item ``i`` pairs MNIST's image ``i`` of a split (:class:`~avmnist_torch.image_half.ImageHalf`)
-with the spoken digit that :class:`~avmnist_torch.dataset.AVMNISTAudioDataset` gives for the
-same index, so both halves show the same digit.
-"""
+"""The whole of AV-MNIST as PyTorch ``Dataset``s: ``AVMNISTDataset`` (image, audio, label) and ``AVMNISTImageDataset``."""
 
 from __future__ import annotations
 
@@ -13,43 +8,37 @@ import numpy as np
 import torch
 
 from .common import PathLike, check_index
-from .dataset import AVMNISTAudioDataset, dataset_repr
+from .dataset import AVMNISTAudioDataset, apply_transform, dataset_repr
 from .generator import CLASSES, resolve_sources
-from .image_half import IMAGE_MODES, ImageHalf, check_pairing
+from .image_half import ImageHalf, check_pairing
 from .schemes import Scheme
 from .sources.download import AUDIO_SOURCES, SOURCES
 from .sources.labels import LabelsLike, load_labels
 
-__all__ = ["AVMNISTDataset", "AVMNISTImageDataset", "IMAGE_MODES", "check_pairing"]
-
-
-def _tensor(array: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(array[None])
+__all__ = ["AVMNISTDataset", "AVMNISTImageDataset", "check_pairing"]
 
 
 class AVMNISTDataset(torch.utils.data.Dataset):
     """AV-MNIST with both modalities: item ``i`` is ``(image, audio, label)`` for MNIST item ``i``.
 
-    Items are tuples in MultiBench's order, so the default DataLoader collates them
-    into three batched tensors:
+    MNIST's image ``i`` of the split with the spoken digit of the same index, in MultiBench's order (the default
+    DataLoader collates three batched tensors):
 
-    - ``image``: a ``(1, 28, 28)`` tensor. ``image="pca25"`` (default): the published
-      recipe (:mod:`avmnist_torch.image_pca`) as float32, centred values (roughly
-      -210 to 290 for MNIST), not divided by 255. ``image="raw"``: MNIST's pixels,
-      uint8. ``image_file=PATH``: a copy of the published image files, as float32.
-    - ``audio``: exactly :class:`~avmnist_torch.dataset.AVMNISTAudioDataset`'s item
-      ``i``, a ``(1, 112, 112)`` uint8 spectrogram.
+    - ``image``: a ``(1, 28, 28)`` tensor. ``image="pca25"`` (default): the published recipe
+      (:mod:`avmnist_torch.image_pca`) as float32, centred values (roughly -210 to 290 for MNIST), not divided
+      by 255. ``image="raw"``: MNIST's pixels, uint8. ``image_file=PATH``: the published image files, as float32.
+    - ``audio``: exactly :class:`~avmnist_torch.dataset.AVMNISTAudioDataset`'s item ``i``, a ``(1, 112, 112)``
+      uint8 spectrogram.
     - ``label``: the digit, an int.
 
-    MultiBench and the thesis divide both halves by 255 before training:
-    ``transform_image=DivideBy255(), transform_audio=DivideBy255()``
-    (:mod:`avmnist_torch.transforms`) does the same.
+    MultiBench and the thesis divide both halves by 255 before training, as
+    ``transform_image=DivideBy255(), transform_audio=DivideBy255()`` does.
 
     Parameters
     ----------
     root : path, optional
-        A data root: the audio half's sources (see :class:`AVMNISTAudioDataset`)
-        and MNIST's image files in ``root/mnist/`` or torchvision's ``root/MNIST/raw/``.
+        A data root: the audio half's sources (see :class:`AVMNISTAudioDataset`) and MNIST's image files in
+        ``root/mnist/`` or torchvision's ``root/MNIST/raw/``.
     split : {"train", "test"}
     scheme : str or Scheme
         The audio degradation (see :class:`AVMNISTAudioDataset`).
@@ -58,39 +47,31 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     image : {"pca25", "raw"}
         Which image half to make from MNIST's images.
     image_file : path, optional
-        Serve a copy of the published image files instead (see
-        :class:`~avmnist_torch.image_half.ImageHalf`).
+        Serve a copy of the published image files instead (see :class:`~avmnist_torch.image_half.ImageHalf`).
     images : path, optional
-        Where MNIST's image file for the split is (an idx3 file or a folder).
-        Default: `root`.
-    transform_image, transform_audio : callable, optional
-        Applied to the image and audio tensors.
-    target_transform : callable, optional
-        Applied to the label.
+        MNIST's image file for the split (an idx3 file or a folder); default `root`.
+    transform_image, transform_audio, target_transform : callable, optional
+        Applied to the image tensor, the audio tensor and the label.
     image_cache : path, "auto" or None
         Where the ``"pca25"`` image half is kept; None computes it in this process.
     download : bool
-        Download whatever is missing under `root` first: the audio half's sources
-        and, unless `image_file` is given, MNIST's image files.
+        Download whatever is missing under `root` first: the audio half's sources and, unless `image_file` is
+        given, MNIST's image files.
     check_mnist : bool, default True
-        Files under MNIST's names (``t10k-images-idx3-ubyte[.gz]`` and the label
-        file beside it) must hold MNIST's published content, checked by md5 once
-        per process per file; a stale or blank copy is refused, naming it. False
-        takes images of your own under those names (synthetic or altered, in
-        MNIST's layout), paired by the label file beside them.
+        Files under MNIST's names (``t10k-images-idx3-ubyte[.gz]`` and the label file beside it) must hold
+        MNIST's published content, checked by md5 once per process per file; a stale or blank copy is refused,
+        naming it. False takes images of your own under those names (synthetic or altered, in MNIST's layout),
+        paired by the label file beside them.
     **audio_options
-        Passed to :class:`AVMNISTAudioDataset`: ``renderer``, ``style``,
-        ``recordings``, ``noises``, ``labels``, ``clip_tables``, ``from_export``,
-        and ``draws``, ``redraw_recording``, ``snr_range_db`` (new audio draws
-        every epoch: call :meth:`set_epoch` before each epoch; the images do
-        not change).
+        Passed to :class:`AVMNISTAudioDataset`: ``renderer``, ``style``, ``recordings``, ``noises``, ``labels``,
+        ``clip_tables``, ``from_export``, ``draws``, ``redraw_recording``, ``snr_range_db`` (per-epoch audio
+        draws: call :meth:`set_epoch` before each epoch; the images never change).
 
     Raises
     ------
     SourceError
-        At construction, if the image file is missing or broken, is under MNIST's
-        name but not MNIST's (see `check_mnist`), or its images do not show the
-        digits of the AV-MNIST labels.
+        At construction, if the image file is missing or broken, is under MNIST's name but not MNIST's (see
+        `check_mnist`), or its images do not show the digits of the AV-MNIST labels.
     ParameterError
         For an unknown split or image mode.
     """
@@ -131,7 +112,6 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         self.image_half = ImageHalf(root, split, self.audio.labels, image=image, image_file=image_file,
                                     images=images, image_cache=image_cache, check_mnist=check_mnist)
 
-    # ------------------------------------------------------------------
     split = property(lambda self: self.audio.split, doc="``'train'`` or ``'test'``.")
     image_mode = property(lambda self: self.image_half.mode, doc="``'pca25'``, ``'raw'`` or ``'file'``.")
     image_file = property(lambda self: self.image_half.file, doc="The file the image half was read from.")
@@ -139,23 +119,13 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     n_components = property(lambda self: self.image_half.n_components,
                             doc="Principal components the ``'pca25'`` image half kept (None otherwise).")
 
-    @property
-    def labels(self) -> np.ndarray:
-        """Every item's label, as a read-only numpy array."""
-        return self.audio.labels
-
-    @property
-    def targets(self) -> torch.Tensor:
-        """Every item's label, as torchvision's datasets give them."""
-        return self.audio.targets
+    labels = property(lambda self: self.audio.labels, doc="Every item's label, as a read-only numpy array.")
+    targets = property(lambda self: self.audio.targets, doc="Every item's label, as torchvision's datasets give them.")
 
     def __len__(self) -> int:
         return len(self.audio)
 
-    @property
-    def epoch(self) -> int:
-        """The epoch whose audio items this dataset serves (see :meth:`AVMNISTAudioDataset.set_epoch`)."""
-        return self.audio.epoch
+    epoch = property(lambda self: self.audio.epoch, doc="The epoch whose audio items this dataset serves.")
 
     def set_epoch(self, epoch: int) -> None:
         """Serve epoch ``epoch``'s audio items, in this process and in every DataLoader worker."""
@@ -166,15 +136,9 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         return self.image_half.image(self.audio.generator.check_index(index))
 
     def _item(self, index: int, audio: Any, label: Any) -> Tuple[Any, Any, Any]:
-        """Item ``index`` (checked) from its audio half: the image looked up, every transform applied."""
-        image = _tensor(self.image_half.image(index))
-        if self.transform_image is not None:
-            image = self.transform_image(image)
-        if self.transform_audio is not None:
-            audio = self.transform_audio(audio)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, audio, label
+        image = torch.from_numpy(self.image_half.image(index)[None])
+        return (apply_transform(self.transform_image, image), apply_transform(self.transform_audio, audio),
+                apply_transform(self.target_transform, label))
 
     def __getitem__(self, index: int) -> Tuple[Any, Any, Any]:
         index = self.audio.generator.check_index(index)
@@ -206,8 +170,7 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
     Parameters
     ----------
     root : path, optional
-        A data root with MNIST's image files and the AV-MNIST labels
-        (``root/avmnist/{split}_labels.npy``).
+        A data root with MNIST's image files and the AV-MNIST labels (``root/avmnist/{split}_labels.npy``).
     split : {"train", "test"}
     image, image_file, images, image_cache, download, check_mnist
         As for :class:`AVMNISTDataset`.
@@ -244,28 +207,18 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
         self.image_half = ImageHalf(root, split, self._labels, image=image, image_file=image_file,
                                     images=images, image_cache=image_cache, check_mnist=check_mnist)
 
-    @property
-    def labels(self) -> np.ndarray:
-        """Every item's label, as a read-only numpy array."""
-        return self._labels
+    labels = property(lambda self: self._labels, doc="Every item's label, as a read-only numpy array.")
 
-    @property
-    def targets(self) -> torch.Tensor:
-        """Every item's label, as torchvision's datasets give them."""
-        return torch.as_tensor(np.array(self._labels, dtype=np.int64))
+    targets = property(lambda self: torch.as_tensor(np.array(self._labels, dtype=np.int64)),
+                       doc="Every item's label, as torchvision's datasets give them.")
 
     def __len__(self) -> int:
         return len(self._labels)
 
     def __getitem__(self, index: int) -> Tuple[Any, Any]:
         index = check_index(index, len(self), self.split)
-        image: Any = _tensor(self.image_half.image(index))
-        label: Any = int(self._labels[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
+        return (apply_transform(self.transform, torch.from_numpy(self.image_half.image(index)[None])),
+                apply_transform(self.target_transform, int(self._labels[index])))
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where image ``index`` comes from."""

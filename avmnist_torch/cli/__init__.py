@@ -1,24 +1,15 @@
-"""``avmnist``: the command line.
+"""``avmnist``: the command line, one module per command (each with ``add_parser(subparsers)``).
 
-One module per command, each with ``add_parser(subparsers)``; the work itself
-lives in the library (:mod:`avmnist_torch.export`, :mod:`avmnist_torch.verify`,
-...), which never imports this package. This module assembles the parser and
-turns errors into what a person at a terminal needs:
+The work lives in the library, which never imports this package; here errors become what a person
+at a terminal needs:
 
-- the package's own errors (:class:`~avmnist_torch.AVMNISTError`: they name the
-  file and what to do) as one line, ``avmnist CMD: error: ...``, exit
-  status 2 for a bad option (:class:`~avmnist_torch.ParameterError`, as
-  argparse's own usage errors) and 1 for the rest;
-- anything else (a bug, or a library failing in a way nobody foresaw) as the
-  full traceback, exit status 1: that is what a bug report needs;
-- Ctrl-C as one line, ``avmnist CMD: interrupted`` (with what was kept, where the
-  command says), exit status 130; SIGTERM (what a batch scheduler sends) the same
-  way, ``terminated (SIGTERM)``, exit status 143: both stop worker processes and
-  remove temporary files on the way out;
-- a reader that went away (``avmnist info | head -3``) quietly, exit status 1,
-  the standard Python way (stdout redirected to devnull).
-
-``--traceback`` (before or after the command) prints the traceback for every error.
+- the package's own errors (:class:`~avmnist_torch.AVMNISTError`) as one line,
+  ``avmnist CMD: error: ...``, exit status 2 for a :class:`~avmnist_torch.ParameterError`
+  (as argparse's usage errors) and 1 for the rest; anything else (a bug) as the full traceback,
+  exit status 1; ``--traceback`` (before or after the command) prints it for every error;
+- Ctrl-C as ``avmnist CMD: interrupted`` (exit status 130), SIGTERM as ``terminated (SIGTERM)``
+  (143): both stop worker processes and remove temporary files on the way out;
+- a reader that went away (``avmnist info | head -3``) quietly, exit status 1.
 """
 
 from __future__ import annotations
@@ -45,11 +36,7 @@ EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that a command stops as it does on Ctrl-C.
-
-    A ``KeyboardInterrupt``, so that everything that cleans up after Ctrl-C (stopping an export's
-    worker processes, removing its temporary file) does so after SIGTERM too.
-    """
+    """SIGTERM, raised in the main thread: a ``KeyboardInterrupt``, so all that cleans up after Ctrl-C does."""
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
@@ -69,25 +56,20 @@ def _sigterm_raises_terminated() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _stdout_is_gone() -> bool:
-    """Whether stdout's reader went away: flushing what is left fails again with a broken pipe."""
+def _reader_went_away() -> bool:
+    """Whether stdout's reader went away (flushing fails again with a broken pipe); if so, silence stdout."""
     try:
         sys.stdout.flush()
+        return False
     except BrokenPipeError:
-        return True
+        pass
     except (OSError, ValueError):
         return False
-    return False
-
-
-def _silence_stdout() -> None:
     # Python's documented way (signal module, "Note on SIGPIPE"): what is still buffered, and the
     # flush at exit, go to devnull instead of raising BrokenPipeError again.
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (AttributeError, OSError, ValueError):
-        pass
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,8 +100,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.traceback:
             traceback.print_exc()
         terminated = isinstance(stop, Terminated)
-        # The command may say what it kept (an export: which files are finished); one line either way.
-        said = f": {stop}" if str(stop) else ""
+        said = f": {stop}" if str(stop) else ""  # what the command kept (an export: the finished files)
         print(f"avmnist {args.command}: {'terminated (SIGTERM)' if terminated else 'interrupted'}{said}",
               file=sys.stderr)
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
@@ -129,18 +110,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             print(f"avmnist {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE if isinstance(err, ParameterError) else EXIT_ERROR
-    except BrokenPipeError:
-        if _stdout_is_gone():  # `avmnist info | head -3`: nobody reads the rest, nothing to report
-            _silence_stdout()
-            return EXIT_ERROR
-        _report_unexpected(args.command)
+    except Exception as err:
+        # `avmnist info | head -3`: nobody reads the rest, nothing to report
+        if not (isinstance(err, BrokenPipeError) and _reader_went_away()):
+            traceback.print_exc()
+            print(f"avmnist {args.command}: unexpected error (the traceback above); "
+                  "if it is not about your files or system, please report it", file=sys.stderr)
         return EXIT_ERROR
-    except Exception:
-        _report_unexpected(args.command)
-        return EXIT_ERROR
-
-
-def _report_unexpected(command: str) -> None:
-    traceback.print_exc()
-    print(f"avmnist {command}: unexpected error (the traceback above); "
-          "if it is not about your files or system, please report it", file=sys.stderr)

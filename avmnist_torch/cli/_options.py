@@ -14,19 +14,15 @@ __all__ = ["add_command", "add_root_argument", "add_source_arguments", "require_
 
 
 def add_command(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-    """``subparsers.add_parser(name, **kwargs)`` plus the options every command takes (``--traceback``).
-
-    ``--traceback`` is accepted before the command too (``avmnist --traceback export ...``);
-    here it defaults to "not given" so that it never resets the value given there.
-    """
+    """``subparsers.add_parser(name, **kwargs)`` plus the options every command takes (``--traceback``)."""
     p = subparsers.add_parser(name, **kwargs)
+    # Also accepted before the command (avmnist --traceback export): SUPPRESS never resets the value given there.
     p.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
                    help="on any error, print the full traceback instead of one line")
     return p
 
 
-def add_root_argument(p: argparse.ArgumentParser, help: str = "data root (recordings/, noise_recordings/, avmnist/)",
-                      ) -> None:
+def add_root_argument(p: argparse.ArgumentParser, help: str = "data root (recordings/, noise_recordings/, avmnist/)"):
     """The ``--root`` option of the data-reading commands."""
     p.add_argument("--root", type=Path, default=None, help=help)
 
@@ -52,10 +48,8 @@ def source_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     return {k: getattr(args, k) for k in ("recordings", "noises", "labels") if getattr(args, k, None) is not None}
 
 
-# argparse types: a bad value is a usage error naming the option, before any data is read.
-
-
 def _whole_number(text: str, low: int) -> int:
+    # argparse types: a bad value is a usage error naming the option, before any data is read.
     try:
         value = int(text)
     except ValueError:
@@ -84,10 +78,7 @@ def scheme_name(text: str) -> str:
 
 def scheme_name_or_all(text: str) -> str:
     """:func:`scheme_name`, or ``all`` for the notebook's five schemes."""
-    if text.strip().lower() == "all":
-        return text
-    try:
-        return scheme_name(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"unknown scheme {text!r}: choose one of {', '.join(SCHEME_NAMES)}, or all (the five)") from None
+    if text.strip().lower() not in (*SCHEME_NAMES, "all"):
+        raise argparse.ArgumentTypeError(f"unknown scheme {text!r}: choose one of {', '.join(SCHEME_NAMES)}, "
+                                         "or all (the five)")
+    return text

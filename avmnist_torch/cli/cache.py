@@ -1,14 +1,9 @@
-"""``avmnist cache``: list and remove what the package keeps in its cache folder.
-
-That is the clip tables (decoded recordings, resampled noises), the cached
-image halves and what a killed process left half-written. The folder is ``$AVMNIST_CACHE``, else the platform's user cache
-folder; ``--dir`` overrides both. A moved or changed data tree leaves its old
-tables behind, which ``prune`` removes.
-"""
+"""``avmnist cache``: list and remove what the package keeps in its cache folder (see ``DESCRIPTION``)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 from typing import List
@@ -85,10 +80,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"in {folder}: {_total(files)}")
     else:
         for path in leftovers:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
-            except FileNotFoundError:
-                pass
         files = remove_cached(folder, (lambda info: True) if args.action == "clear" else
                               (lambda info: info.problem is not None))
         print(f"removed from {folder}: {_total(files)}")

@@ -25,12 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     p.add_argument("--root", required=True, type=Path, help="data root to fill")
-    p.add_argument(
-        "--mirror",
-        default=None,
-        help=f"scheme://host[:port][/prefix] replacing the host of every URL, paths kept "
-             f"(default: ${MIRROR_ENV}, else the original hosts)",
-    )
+    p.add_argument("--mirror", default=None, help=f"scheme://host[:port][/prefix] replacing the host of every URL, "
+                                                 f"paths kept (default: ${MIRROR_ENV}, else the original hosts)")
     p.add_argument("--only", action="append", choices=SOURCES, default=None,
                    help="get only this part (repeatable); default all")
     p.add_argument("--keep-archives", action="store_true",
@@ -43,13 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Download; exit status 0 when everything is in place (failures raise a DownloadError: status 1)."""
     try:
-        root = download(
-            args.root,
-            sources=tuple(args.only) if args.only else SOURCES,
-            mirror=args.mirror,
-            progress=not args.quiet,
-            keep_archives=args.keep_archives,
-        )
+        root = download(args.root, sources=tuple(args.only) if args.only else SOURCES, mirror=args.mirror,
+                        progress=not args.quiet, keep_archives=args.keep_archives)
     except ValueError as err:
         if isinstance(err, AVMNISTError):
             raise

@@ -13,16 +13,8 @@ from ..generator import DRAW_MODES
 from ..storage import FILE_FORMATS
 from ..rendering import RENDERERS, STYLES
 from ..schemes import SCHEME_NAMES
-from ._options import (
-    add_command,
-    add_root_argument,
-    add_source_arguments,
-    non_negative_int,
-    positive_int,
-    require_sources,
-    scheme_name_or_all,
-    source_kwargs,
-)
+from ._options import (add_command, add_root_argument, add_source_arguments, non_negative_int, positive_int,
+                       require_sources, scheme_name_or_all, source_kwargs)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -52,8 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "already there is read in full and left alone when it is as recorded, written again when it was "
             "damaged since. One epoch of per-epoch items (--draws per_epoch --epoch K) is named "
             "{split}_data_augmented_{scheme}_epochK.npy in the notebook layout, so that epochs sit side by side "
-            "and from_export='auto' finds each. --limit N writes a partial export to try things: the first N "
-            "items, named ..._firstN.npy."
+            "and from_export='auto' finds each."
         ),
     )
     add_root_argument(p)

@@ -10,24 +10,13 @@ from typing import Tuple
 from ..common import SPLITS
 from ..inspection import format_info, info, preview
 from ..rendering import RENDERERS, STYLES
-from ._options import (
-    add_command,
-    add_root_argument,
-    add_source_arguments,
-    non_negative_int,
-    require_sources,
-    source_kwargs,
-)
+from ._options import (add_command, add_root_argument, add_source_arguments, non_negative_int, require_sources,
+                       source_kwargs)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """Register ``info`` and ``preview``; returns their parsers (``func`` defaults set)."""
-    return add_info_parser(subparsers), add_preview_parser(subparsers)
-
-
-def add_info_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``info``; returns its parser (``func`` default set)."""
-    p = add_command(
+    info_parser = p = add_command(
         subparsers,
         "info",
         help="what data was found where: counts per split and digit, test noise categories, MNIST's images, "
@@ -42,24 +31,9 @@ def add_info_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     add_source_arguments(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run_info)
-    return p
 
 
-def run_info(args: argparse.Namespace) -> int:
-    """Print what was found; exit status 0 when every source is there, else 1."""
-    require_sources(args)
-    report = info(args.root, **source_kwargs(args))
-    if args.json:
-        print(json.dumps(report, indent=1))
-    else:
-        print(format_info(report))
-    ok = report["recordings"].get("found") and report["noises"].get("found") and all(
-        report["labels"][s]["found"] for s in SPLITS)
-    return 0 if ok else 1
 
-
-def add_preview_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``preview``; returns its parser (``func`` default set)."""
     p = add_command(
         subparsers,
         "preview",
@@ -87,7 +61,17 @@ def add_preview_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
                         "('avmnist download --root ROOT --only mnist_images' puts them there), or in PATH "
                         "(the split's idx3 file or a folder holding it)")
     p.set_defaults(func=run_preview)
-    return p
+    return info_parser, p
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """Print what was found; exit status 0 when every source is there, else 1."""
+    require_sources(args)
+    report = info(args.root, **source_kwargs(args))
+    print(json.dumps(report, indent=1) if args.json else format_info(report))
+    ok = report["recordings"].get("found") and report["noises"].get("found") and all(
+        report["labels"][s]["found"] for s in SPLITS)
+    return 0 if ok else 1
 
 
 def run_preview(args: argparse.Namespace) -> int:

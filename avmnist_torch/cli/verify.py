@@ -8,15 +8,8 @@ from pathlib import Path
 from ..common import SPLITS
 from ..verify import verify
 from ..rendering import RENDERERS, STYLES
-from ._options import (
-    add_command,
-    add_root_argument,
-    add_source_arguments,
-    non_negative_int,
-    positive_int,
-    scheme_name,
-    source_kwargs,
-)
+from ._options import (add_command, add_root_argument, add_source_arguments, non_negative_int, positive_int,
+                       scheme_name, source_kwargs)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -33,8 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("file", type=Path, help="the exported file of items (.npy name; raw rows or a real .npy)")
     add_root_argument(p, help="data root (default: inferred from ROOT/avmnist/audio/FILE)")
-    p.add_argument("--sample", type=positive_int, default=64, help="rows to regenerate (default 64, first and last included); every row is checked "
-                                                    "against its recorded CRC-32 regardless")
+    p.add_argument("--sample", type=positive_int, default=64,
+                   help="rows to regenerate (default 64, first and last included); every row is checked "
+                        "against its recorded CRC-32 regardless")
     p.add_argument("--all", action="store_true", help="regenerate every row")
     p.add_argument("--rows", type=int, nargs="+", default=None,
                    help="check exactly these rows (0 to the file's row count - 1)")
