@@ -201,3 +201,27 @@ def test_bad_option_values_are_usage_errors_before_any_work(capsys, argv, option
 def test_rows_within_range_still_verify(capsys, exported):
     status, out, err = run(capsys, "verify", str(exported), "--rows", "0", str(N_TEST - 1), "--quiet")
     assert status == 0 and "regenerated 2" in out and "all regenerated rows match" in out
+
+
+@pytest.mark.parametrize("action, verb", [("list", "left over"), ("prune", "removed"), ("clear", "removed")])
+def test_cache_reports_the_size_of_leftover_temporaries_before_removing_them(capsys, tmp_path, action, verb):
+    import subprocess
+
+    from avmnist_torch import files
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftover = tmp_path / f".clips.f32.tmp-{files._host()}-{int(ended.stdout)}-0a1b2c3d"
+    leftover.write_bytes(b"\0" * 300_000)
+    status, out, err = run(capsys, "cache", "--dir", str(tmp_path), action)
+    assert status == 0 and err == ""
+    assert f"{verb}: 1 temporary file of processes no longer running, 0.3 MB\n  {leftover}\n" in out
+    assert leftover.exists() == (action == "list")
+
+
+@pytest.mark.parametrize("given", [["--epoch", "0"], ["--snr-range-db", "0"], ["--redraw-recording"],
+                                   ["--epoch", "2", "--snr-range-db", "0"]])
+def test_per_epoch_options_with_fixed_draws_are_refused_even_when_zero(capsys, tmp_path, given):
+    status, out, err = run(capsys, "export", "--root", str(tmp_path), "--split", "test", *given)
+    flags = ", ".join(flag for flag in given if flag.startswith("--"))
+    assert status == 2 and out == ""
+    assert err == f"avmnist export: error: {flags}: only with --draws per_epoch\n"

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise CacheError(f"${CACHE_ENV}={folder} is a file, not a folder: point {CACHE_ENV} at a folder, or unset "
                          "it for the platform's user cache folder")
     leftovers = leftover_temporaries(folder)
+    leftover_bytes = sum(_size(p) for p in leftovers)  # before 'clear' or 'prune' removes them
     if args.action == "list":
         files = list_cached(folder)
         print(f"in {folder}: {_total(files)}")
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if leftovers:
         verb = "left over" if args.action == "list" else "removed"
         print(f"{verb}: {len(leftovers)} temporary file{'' if len(leftovers) == 1 else 's'} of processes no longer "
-              f"running, {sum(_size(p) for p in leftovers) / 1e6:.1f} MB")
+              f"running, {leftover_bytes / 1e6:.1f} MB")
         for p in leftovers:
             print(f"  {p}")
     return 0

@@ -65,7 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--draws", default="fixed", choices=DRAW_MODES,
                    help="fixed: the notebook's items (default); per_epoch: one epoch of items drawn anew every "
                         "epoch (--epoch), recorded in FILE.json")
-    p.add_argument("--epoch", type=non_negative_int, default=0, metavar="K",
+    p.add_argument("--epoch", type=non_negative_int, default=None, metavar="K",
                    help="with --draws per_epoch: which epoch's items to write (default 0)")
     p.add_argument("--redraw-recording", action="store_true",
                    help="with --draws per_epoch: draw each item's recording too (any of its digit's)")
@@ -96,11 +96,11 @@ def _draw_options(args: argparse.Namespace) -> dict:
     """The per-epoch options given, for the item generator (none for the default fixed items)."""
     if args.draws == "fixed":
         given = [flag for flag, value in (("--epoch", args.epoch), ("--redraw-recording", args.redraw_recording),
-                                          ("--snr-range-db", args.snr_range_db)) if value]
+                                          ("--snr-range-db", args.snr_range_db)) if value is not None and value is not False]
         if given:
             raise ParameterError(f"{', '.join(given)}: only with --draws per_epoch")
         return {}
-    return dict(draws=args.draws, epoch=args.epoch, redraw_recording=args.redraw_recording,
+    return dict(draws=args.draws, epoch=args.epoch or 0, redraw_recording=args.redraw_recording,
                 snr_range_db=args.snr_range_db)
 
 
