@@ -1,9 +1,6 @@
-"""The figure route: draw the spectrogram through the installed matplotlib.
+"""The figure route: the notebook's ``wav_to_spectrogram`` through the installed matplotlib.
 
-This is the notebook's ``wav_to_spectrogram`` with one change that does not
-touch a pixel: the figure is made once per process and reused, instead of once
-per item. It is the reference that the fast renderer is tested against, and its
-pixels depend on which matplotlib is installed (see docs/rendering.md).
+The figure is made once per thread and reused instead of once per item (the same pixels, tested).
 """
 
 from __future__ import annotations
@@ -15,24 +12,13 @@ import numpy as np
 from .inputs import check_clip, check_sample_rate
 from .settings import CMAP, IMAGE_SIZE, NFFT, NOVERLAP
 
-#: rcParams that decide the notebook's pixels. They are pinned to matplotlib's
-#: own defaults while drawing, so a user's matplotlibrc cannot change the data.
+#: rcParams that decide the pixels, pinned to matplotlib's defaults while drawing so that a user's
+#: matplotlibrc cannot change the data.
 _PINNED_RC_KEYS = (
-    "figure.dpi",
-    "figure.facecolor",
-    "figure.edgecolor",
-    "savefig.dpi",
-    "image.interpolation",
-    "image.interpolation_stage",
-    "image.resample",
-    "image.origin",
-    "image.aspect",
-    "image.lut",
-    "image.composite_image",
-    "axes.facecolor",
-    "axes.xmargin",
-    "axes.ymargin",
-    "axes.autolimit_mode",
+    "figure.dpi", "figure.facecolor", "figure.edgecolor", "savefig.dpi",
+    "image.interpolation", "image.interpolation_stage", "image.resample", "image.origin", "image.aspect",
+    "image.lut", "image.composite_image",
+    "axes.facecolor", "axes.xmargin", "axes.ymargin", "axes.autolimit_mode",
 )
 
 
@@ -49,12 +35,7 @@ def installed_matplotlib_version() -> str:
 
 
 class FigureRenderer:
-    """Render with the installed matplotlib, pixel for pixel as the notebook.
-
-    One figure and one axes are kept per renderer (per process in practice)
-    and cleared between clips; a fresh figure per clip, as the notebook made,
-    gives the same pixels (tested) at a fraction of the speed.
-    """
+    """Render with the installed matplotlib, pixel for pixel as the notebook (one reused figure per thread)."""
 
     name = "matplotlib"
 
