@@ -44,22 +44,16 @@ def _window() -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=512)
-def _window_sumsquare(n_frames: int) -> np.ndarray:
-    """librosa.filters.window_sumsquare(window="hann", n_frames=...): float32, frames added in order."""
+def _normaliser(n_frames: int):
+    """``istft``'s trimmed window sum-square (float32, frames added in order) and where librosa divides by it."""
     win_sq = _window() ** 2  # librosa asks get_window without fftbins: its default, True (periodic)
     out = np.zeros(N_FFT + HOP * (n_frames - 1), dtype=np.float32)
     for frame in range(n_frames):
         sample = frame * HOP
         out[sample : min(len(out), sample + N_FFT)] += win_sq[: max(0, min(N_FFT, len(out) - sample))]
     out.setflags(write=False)
-    return out
-
-
-@functools.lru_cache(maxsize=512)
-def _normaliser(n_frames: int):
-    """The trimmed window sum-square of ``istft`` and where librosa divides by it (> float32 tiny)."""
     start = N_FFT // 2
-    wss = _window_sumsquare(n_frames)[start : start + HOP * (n_frames - 1)]
+    wss = out[start : start + HOP * (n_frames - 1)]
     nonzero = wss > np.finfo(np.float32).tiny
     nonzero.setflags(write=False)
     return wss, nonzero
@@ -283,9 +277,8 @@ def resample_many(clips: Sequence[np.ndarray], orig_sr: int, target_sr: int) -> 
         if x.ndim != 1:
             raise ValueError(f"resample_many takes 1-D clips, got shape {x.shape}")
     for dtype, members in positions_by_key(x.dtype for x in clips).items():
-        if len(members) == 1 or dtype not in (np.float32, np.float64) or not _channels_are_exact(
-            orig_sr, target_sr, dtype
-        ):
+        if (len(members) == 1 or dtype not in (np.float32, np.float64)
+                or not _channels_are_exact(orig_sr, target_sr, dtype)):
             for k in members:
                 out[k] = resample(clips[k], orig_sr, target_sr)
             continue

@@ -1,9 +1,4 @@
-"""The training order, epoch by epoch, and telling the dataset which epoch it is.
-
-A ``DataLoader`` iterates its sampler in the main process before any index reaches a worker, so
-:class:`EpochSampler` sets the dataset's epoch there; under Lightning's ``DistributedSamplerWrapper``
-every rank does so and lists the same permutation.
-"""
+"""The training order, epoch by epoch, and telling the dataset which epoch it is (before any worker sees an index)."""
 
 from __future__ import annotations
 

@@ -131,11 +131,8 @@ def _probe_cmul_fma() -> Optional[bool]:
     probes = [(rng.standard_normal(6000) * s).astype(np.float32) for s in (1e-3, 1.0, 3e3)]
     probes += [rng.standard_normal(4000), rng.uniform(-1, 1, 9000).astype(np.float32)]
     for candidate in (True, False):
-        if all(
-            np.array_equal(_fused_decibels([x], fs, candidate).T, psd_db(frames(x), fs))
-            for x in probes
-            for fs in (8000, 22050)
-        ):
+        if all(np.array_equal(_fused_decibels([x], fs, candidate).T, psd_db(frames(x), fs))
+               for x in probes for fs in (8000, 22050)):
             return candidate
     return None
 
@@ -166,12 +163,7 @@ class FastRenderer:
         return f"FastRenderer(style={self.style!r})"
 
     def render(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
-        """Render one clip (any real dtype, treated as matplotlib treats it) at ``sample_rate`` (``Fs``).
-
-        Returns
-        -------
-        numpy.ndarray
-            (112, 112) uint8: row 0 is the Nyquist frequency, dark is loud.
+        """Render one clip (any real dtype) at ``sample_rate``: (112, 112) uint8, row 0 the Nyquist, dark loud.
 
         Raises
         ------

@@ -29,7 +29,6 @@ class UnverifiedMatplotlibWarning(UserWarning):
 def installed_matplotlib_version() -> str:
     """``major.minor`` of the installed matplotlib, e.g. ``"3.10"``."""
     import matplotlib
-
     major, minor = matplotlib.__version__.split(".")[:2]
     return f"{major}.{minor}"
 
@@ -41,7 +40,6 @@ class FigureRenderer:
 
     def __init__(self) -> None:
         import matplotlib  # noqa: F401  (fail here, with the import error, if absent)
-
         self.style = installed_matplotlib_version()
         self._local = threading.local()
 
@@ -51,7 +49,6 @@ class FigureRenderer:
             import matplotlib
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             from matplotlib.figure import Figure
-
             rc = {k: matplotlib.rcParamsDefault[k] for k in _PINNED_RC_KEYS if k in matplotlib.rcParamsDefault}
             with matplotlib.rc_context(rc):
                 fig = Figure()
@@ -68,7 +65,6 @@ class FigureRenderer:
         """Return the (112, 112) uint8 red channel of the drawn spectrogram."""
         import matplotlib
         from matplotlib.ticker import NullLocator
-
         samples = check_clip(samples)
         sample_rate = check_sample_rate(sample_rate)
         fig, ax, rc = self._figure()

@@ -119,9 +119,8 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
         status[i] = 0
         masked = n_neg_inf > 0
         clip_masked[i] = masked
-        # Normalize and gray_r: index int(x * 256), x == 1 -> 255, i.e.
-        # int(min(x * 256, 255)) as x is in [0, 1]; masked cells are (0, 0);
-        # equal limits map every cell to 0.
+        # Normalize and gray_r: index int(x * 256) with x == 1 -> 255, i.e. int(min(x * 256, 255)) for x
+        # in [0, 1]; masked cells are (0, 0); equal limits map every cell to 0.
         span = vmax - vmin
         flat = vmin == vmax
         for f in range(n_frames):
@@ -146,17 +145,14 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
         for c in range(size):
             for r in range(size):
                 canvas_t[c, r] = 255
-        # Source values per (source column, row tap, canvas row), so that the
-        # pixel loop below reads contiguous vectors (no gathers).
+        # Source values per (source column, row tap, canvas row): the pixel loop reads contiguous vectors.
         for ci in range(n_frames):
             for j in range(n_rt):
                 for t in range(nk):
                     fr[i, ci, j, t] = red[ci, ridx[j, t]]
         if masked:
-            # Masked cells usually fill whole frames (silent spans). Output
-            # columns whose taps touch no frame with a masked cell have alpha
-            # exactly 1 (the integer weights sum exactly) and take the unmasked
-            # formula; the others need the alpha taps of the frames they read.
+            # Output columns whose taps touch no frame with a masked cell have alpha exactly 1 and take
+            # the unmasked formula; the others need the alpha taps of the frames they read.
             for ci in range(n_frames):
                 for b in range(n_rows):
                     if alpha[ci, b] != 1.0:
@@ -177,10 +173,8 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
                             fa[i, ci, j, t] = alpha[ci, ridx[j, t]]
     if nk == 0 or nc == 0:
         return
-    # Tap weight (wy * wx + 8192) >> 14 == floor(wy / 2**14 * wx + 0.5), every
-    # step exact in float64 (``rwy`` arrives divided by 2**14; products < 2**28);
-    # np.floor keeps it a float, so the loops vectorise over canvas rows.
-    # w[j * n_ct + q] holds the weights of row tap j and column tap q.
+    # Tap weight (wy * wx + 8192) >> 14 == floor(wy / 2**14 * wx + 0.5), exact in float64 (products
+    # < 2**28) and vectorisable; w[j * n_ct + q] holds the weights of row tap j and column tap q.
     w = np.empty((n_rt * n_ct, nk), np.float64)
     tot = np.empty(nk, np.float64)
     acc = np.empty(nk, np.float64)
@@ -244,18 +238,14 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
                                 dst[t] += e[t] * wjq[t]
             col = out_t[dest[i], cc0 + u, k0 : k0 + nk]
             if not umasked:
-                # Alpha is 1 everywhere, so the resampled alpha is exactly 1 and
-                # both styles reduce to the clamped colour, truncated.
+                # Alpha is exactly 1: both styles reduce to the clamped colour, truncated.
                 for t in range(nk):
                     v = acc[t] / tot[t]
                     v = min(max(v, 0.0), 1.0)
                     col[t] = np.uint8(v * 255)
             elif premultiplied:
-                # resample.rgba_stage's 3.11 rules and over_white, branch-free: every
-                # canvas value comes out of fixed_blender_rgba_plain's formula
-                # (a8 == 255 gives r8, a8 == 0 gives the white 255), in float64
-                # where all values are exact integers and floor(N / D) is exact
-                # (N < 2**31, D <= 65535).
+                # resample.rgba_stage's 3.11 rules and over_white, branch-free: fixed_blender_rgba_plain's
+                # formula gives r8 at a8 == 255 and 255 at a8 == 0, exact in float64 (N < 2**31, D <= 65535).
                 for t in range(nk):
                     v = max(acc[t] / tot[t], 0.0)
                     a = min(max(acc_a[t] / tot[t], 0.0), 1.0)

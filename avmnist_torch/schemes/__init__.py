@@ -1,9 +1,7 @@
 """The five degradation schemes of the notebook, as data and pure functions on arrays.
 
-:mod:`.steps` holds the pure functions and the step dataclasses over them, :mod:`.streams` the items'
-random streams, :mod:`.registry` :class:`Scheme`, the notebook's five and running a scheme over one
-clip or a batch. Every public name is importable from here. Adding a scheme needs no change to the
-library::
+:mod:`.steps` (the functions and the step dataclasses), :mod:`.streams` (the items' random streams) and
+:mod:`.registry` (:class:`Scheme`, the five, running them), re-exported here. A scheme of your own::
 
     from avmnist_torch.schemes import Scheme, AddNoise, TimeMasks
     mine = Scheme("soft_burst", (AddNoise(snr_db=10), TimeMasks(ratio=0.05, count=3)))

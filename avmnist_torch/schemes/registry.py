@@ -63,13 +63,9 @@ class Scheme:
 
 #: The notebook's ``get_augmentation_config``, in its order of operations.
 SCHEMES: Dict[str, Scheme] = {
-    s.name: s
-    for s in (
+    s.name: s for s in (
         Scheme("extreme_noise", (AddNoise(snr_db=0), TimeMasks(ratio=0.1, count=2))),
-        Scheme(
-            "multi_band",
-            (FrequencyMasks(ratio=0.2, count=3), BandKeep(bands=((50, 1000), (2000, 3500)))),
-        ),
+        Scheme("multi_band", (FrequencyMasks(ratio=0.2, count=3), BandKeep(bands=((50, 1000), (2000, 3500))))),
         Scheme("burst_noise", (AddNoise(snr_db=3), TimeMasks(ratio=0.15, count=4))),
         Scheme("aliased", (DownUpResample(factor=4), FrequencyMasks(ratio=0.3, count=1))),
         Scheme("distorted", (AddNoise(snr_db=5), Distortion(factor=2.0))),
@@ -80,14 +76,12 @@ SCHEME_NAMES = tuple(SCHEMES)
 
 
 def get_scheme(scheme: Union[str, Scheme]) -> Scheme:
-    """Look a scheme up by name; the notebook's upper-case names (``BURST_NOISE``) are accepted.
+    """Look a scheme up by name (the notebook's upper-case names work too); a Scheme is returned as it is.
 
     Raises
     ------
-    TypeError
-        If ``scheme`` is neither a name nor a Scheme.
     ParameterError
-        For an unknown name.
+        For an unknown name (``TypeError`` for neither a name nor a Scheme).
     """
     if isinstance(scheme, Scheme):
         return scheme

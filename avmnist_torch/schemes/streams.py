@@ -57,10 +57,8 @@ class ItemRandom:
 
     def extended(self, *parts: int) -> "ItemRandom":
         """``ItemRandom(*key, *parts)``, folding only ``parts`` into this stream's state: call it before drawing."""
-        out = ItemRandom.__new__(ItemRandom)
-        out._key = self._key + tuple(int(p) for p in parts)
-        out._state = _fold(self._state, out._key[len(self._key):])
-        return out
+        key = self._key + tuple(int(p) for p in parts)
+        return ItemRandom._made(key, _fold(self._state, key[len(self._key):]))
 
     def next_uint64(self) -> int:
         """The next 64-bit output."""
