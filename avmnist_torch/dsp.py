@@ -143,11 +143,8 @@ def _real(spectrum: np.ndarray):
 def stft_many(clips: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
     """``librosa.stft`` of each 1-D float clip, the frames of all clips stacked.
 
-    Returns
-    -------
-    spectra : complex64 array, (total frames, 1025)
-        Frame-major: clip ``k``'s spectrum is ``spectra[offsets[k]:offsets[k + 1]].T``.
-    offsets : int64 array, (len(clips) + 1,)
+    Returns ``(spectra, offsets)``: complex64 (total frames, 1025) and int64 (len(clips) + 1,); clip
+    ``k``'s spectrum is ``spectra[offsets[k]:offsets[k + 1]].T``.
     """
     counts = [frame_count(len(x)) for x in clips]
     offsets = np.zeros(len(clips) + 1, dtype=np.int64)

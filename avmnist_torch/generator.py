@@ -50,10 +50,8 @@ def resolve_sources(root: Optional[PathLike], *, recordings: Optional[PathLike] 
 
     Parameters
     ----------
-    root : path, optional
-        The data root: ``recordings/``, ``noise_recordings/{audio,meta}`` and ``avmnist/{train,test}_labels.npy``.
-    recordings, noises, labels : optional
-        Any part given on its own instead of its place under ``root``.
+    root, recordings, noises, labels
+        The data root, and any part given on its own instead of its place under it (see the dataset).
     needs_noise : bool
         Whether the scheme adds noise (then a noise folder is required).
     download : bool
@@ -90,11 +88,8 @@ def resolve_sources(root: Optional[PathLike], *, recordings: Optional[PathLike] 
 
 
 class WindowedNoise:
-    """One per-epoch item's noise: ``noise()`` the whole resampled clip, ``window(length, draws)`` a random window.
-
-    The window's start is drawn from the item's steps stream, uniform over ``0 .. len(clip) - length``;
-    a clip no longer than ``length`` is taken whole and tiled (docs/items.md, "Fresh draws every epoch").
-    """
+    """One per-epoch item's noise: ``noise()`` the whole resampled clip, ``window(length, draws)`` a random window
+    drawn from the item's steps stream (docs/items.md, "Fresh draws every epoch")."""
 
     __slots__ = ("_bank", "_noise_id", "_rate", "_rng")
 
@@ -183,8 +178,7 @@ class AudioItemGenerator:
             self.index.recordings, load_wav, kind="recordings", keep=longest or None, cache_dir=clip_tables,
             key=package_versions("numpy", "soundfile"),
         )
-        # Fixed items read the first `keep` samples of a clip; per-epoch items take a window anywhere
-        # in it, from the bank's table of whole clips (get_full).
+        # Fixed items read a clip's first `keep` samples; per-epoch items a window of the whole clip (get_full).
         self.noise_bank = NoiseBank(self.index.noises, keep=max(longest, MIN_LENGTH) if longest else None,
                                     cache_dir=clip_tables)
         # How many noise clips per-epoch items draw from (0: the scheme adds none).
@@ -338,21 +332,11 @@ class AudioItemGenerator:
         epoch = self._epoch(epoch)
         recording_id, noise_id, _, _, _ = self._sources(index, epoch)
         _, rate, draws = self.waveform(index, epoch=epoch)
-        return {
-            "index": index,
-            "split": self.split,
-            "scheme": self.scheme.name,
-            "seed": self.seed,
-            "draw_mode": self.draws,
-            "epoch": epoch,
-            "label": int(self.index.labels[index]),
-            "recording": self.index.recordings[recording_id],
-            "noise": None if noise_id is None else self.index.noises[noise_id],
-            "sample_rate": rate,
-            "draws": draws,
-            "renderer": self.renderer,
-            "style": self.style or get_renderer(self.renderer).style,
-        }
+        return {"index": index, "split": self.split, "scheme": self.scheme.name, "seed": self.seed,
+                "draw_mode": self.draws, "epoch": epoch, "label": int(self.index.labels[index]),
+                "recording": self.index.recordings[recording_id],
+                "noise": None if noise_id is None else self.index.noises[noise_id], "sample_rate": rate,
+                "draws": draws, "renderer": self.renderer, "style": self.style or get_renderer(self.renderer).style}
 
     def __repr__(self) -> str:
         extra = ""

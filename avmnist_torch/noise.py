@@ -32,7 +32,7 @@ class NoiseBank:
     keep : int, optional
         How many samples of each resampled clip any item can need; None keeps whole clips.
     cache_dir : path, "auto" or None
-        Where the noise tables live (as for ``ClipBank``).
+        As for ``ClipBank``.
     """
 
     def __init__(self, paths: Sequence[PathLike], *, keep: Optional[int] = None,
@@ -63,13 +63,9 @@ class NoiseBank:
                 bank = self._banks.get((rate, whole))
                 if bank is None:
                     bank = self._banks[(rate, whole)] = ClipBank(
-                        self.paths,
-                        functools.partial(_resampled, rate=rate),
-                        kind=f"noise-{rate}hz",
-                        keep=None if whole else self.keep,
-                        cache_dir=self.cache_dir,
-                        key=package_versions("soxr", "numpy"),
-                    )
+                        self.paths, functools.partial(_resampled, rate=rate), kind=f"noise-{rate}hz",
+                        keep=None if whole else self.keep, cache_dir=self.cache_dir,
+                        key=package_versions("soxr", "numpy"))
         return bank
 
     def get(self, noise_id: int, rate: int, length: Optional[int] = None) -> np.ndarray:

@@ -36,11 +36,8 @@ class EpochSampler(torch.utils.data.Sampler):
     epoch : callable, optional
         Returns the current epoch, or None when it does not know (then the epoch last given to
         :meth:`set_epoch` is used); the Lightning DataModule passes its trainer's ``current_epoch``.
-
-    Notes
-    -----
-    Outside Lightning, call ``loader.sampler.set_epoch(epoch)`` before each epoch, as with
-    PyTorch's ``DistributedSampler``.
+        Outside Lightning, call ``loader.sampler.set_epoch(epoch)`` before each epoch, as with
+        PyTorch's ``DistributedSampler``.
     """
 
     def __init__(self, data_source: Any, *, seed: int = 0, shuffle: bool = True,

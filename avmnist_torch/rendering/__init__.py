@@ -46,19 +46,15 @@ def _make(name: str, style: Optional[str]) -> Renderer:
         return FastRenderer(style or DEFAULT_STYLE)
     renderer = FigureRenderer()
     if style is not None and style != renderer.style:
-        raise ParameterError(
-            f"renderer='matplotlib' draws with the installed matplotlib {renderer.style}, "
-            f"not style {style!r}; use renderer='fast', style={style!r} for those pixels "
-            "without that matplotlib"
-        )
+        raise ParameterError(f"renderer='matplotlib' draws with the installed matplotlib {renderer.style}, "
+                             f"not style {style!r}; use renderer='fast', style={style!r} for those pixels "
+                             "without that matplotlib")
     if renderer.style not in STYLES:
         warnings.warn(
             f"renderer='matplotlib' draws with the installed matplotlib {renderer.style}, whose pixels this "
             f"package has not verified (it checks {', '.join(STYLES)}); images may differ from the notebook's. "
             f"renderer='fast' gives the notebook's pixels (style {DEFAULT_STYLE!r}) with any matplotlib.",
-            UnverifiedMatplotlibWarning,
-            stacklevel=3,
-        )
+            UnverifiedMatplotlibWarning, stacklevel=3)
     return renderer
 
 

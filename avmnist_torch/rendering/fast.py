@@ -143,12 +143,8 @@ class FastRenderer:
     Parameters
     ----------
     style : {"3.10", "3.11", "3.9"}, default "3.10"
-        The matplotlib ``major.minor`` whose figure route to reproduce (the notebook ran 3.10).
-
-    Raises
-    ------
-    ParameterError
-        For an unknown style.
+        The matplotlib ``major.minor`` whose figure route to reproduce (the notebook ran 3.10); another
+        is a ParameterError.
     """
 
     name = "fast"

@@ -13,10 +13,8 @@ from ..common import ParameterError
 def check_sample_rate(sample_rate) -> int:
     """The sample rate as an ``int`` (``8000.0`` is 8000), or a ParameterError saying why it cannot be one."""
     if isinstance(sample_rate, (bool, np.bool_)) or not isinstance(sample_rate, numbers.Real):
-        raise ParameterError(
-            f"sample_rate must be a positive whole number of samples per second, "
-            f"got {type(sample_rate).__name__} {sample_rate!r}"
-        )
+        raise ParameterError(f"sample_rate must be a positive whole number of samples per second, "
+                             f"got {type(sample_rate).__name__} {sample_rate!r}")
     value = float(sample_rate)
     if not math.isfinite(value) or value <= 0:
         raise ParameterError(f"sample_rate must be a positive finite number of samples per second, got {sample_rate!r}")

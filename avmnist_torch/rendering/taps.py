@@ -169,14 +169,12 @@ class Geometry:
     out_w, out_h : int
         Size of the resampled image (113 wide or high under the 3.9/3.10 stretch).
     xdst, ydst : int
-        Canvas column of its first column and canvas row of its last row: canvas row ``k`` shows
-        image row ``out_h - 1 - (k - ydst)``.
-    rows, cols : AxisTaps
-        Filter taps of each image row (over the 129 bins, Nyquist first) and column (over the frames).
+        Canvas column of its first column and canvas row of its last row (canvas row ``k`` shows image
+        row ``out_h - 1 - (k - ydst)``).
+    rows, cols, canvas_taps
+        The image rows' and columns' :class:`AxisTaps`, and both re-laid for the fused kernel.
     canvas_rows, canvas_cols : slice
         The canvas rows and columns the image covers (white elsewhere).
-    canvas_taps : tuple of arrays
-        ``rows`` and ``cols`` re-laid for the fused kernel (see ``_canvas_taps``).
     """
 
     n_frames: int

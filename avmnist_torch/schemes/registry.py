@@ -29,10 +29,7 @@ from .streams import ItemRandom
 class Scheme:
     """A named, ordered sequence of steps: callables ``step(samples, ctx) -> samples``.
 
-    Raises
-    ------
-    ParameterError
-        For an empty name or a step that is not callable.
+    A ParameterError for an empty name or a step that is not callable.
     """
 
     name: str
@@ -44,15 +41,12 @@ class Scheme:
         try:
             steps = tuple(self.steps)
         except TypeError:
-            raise ParameterError(
-                f"Scheme({self.name!r}): steps must be a sequence of steps, got {type(self.steps).__name__}"
-            ) from None
+            raise ParameterError(f"Scheme({self.name!r}): steps must be a sequence of steps, "
+                                 f"got {type(self.steps).__name__}") from None
         for k, step in enumerate(steps):
             if not callable(step):
-                raise ParameterError(
-                    f"Scheme({self.name!r}): step {k} ({step!r}) is not a step: a step is called as "
-                    "step(samples, ctx) and returns the new samples"
-                )
+                raise ParameterError(f"Scheme({self.name!r}): step {k} ({step!r}) is not a step: a step is called as "
+                                     "step(samples, ctx) and returns the new samples")
         object.__setattr__(self, "steps", steps)
 
     @property
@@ -78,10 +72,7 @@ SCHEME_NAMES = tuple(SCHEMES)
 def get_scheme(scheme: Union[str, Scheme]) -> Scheme:
     """Look a scheme up by name (the notebook's upper-case names work too); a Scheme is returned as it is.
 
-    Raises
-    ------
-    ParameterError
-        For an unknown name (``TypeError`` for neither a name nor a Scheme).
+    A ParameterError for an unknown name, a TypeError for neither a name nor a Scheme.
     """
     if isinstance(scheme, Scheme):
         return scheme
@@ -111,11 +102,10 @@ def with_snr_range(scheme: Scheme, spread_db: float) -> Scheme:
         if isinstance(step, AddNoise):
             low, high = step.snr_db if isinstance(step.snr_db, tuple) else (step.snr_db, step.snr_db)
             if low - spread_db < -SNR_LIMIT_DB or high + spread_db > SNR_LIMIT_DB:
-                raise ParameterError(
-                    f"snr_range_db={spread_db!r}: scheme {scheme.name!r} would draw SNRs from {low - spread_db:g} to "
-                    f"{high + spread_db:g} dB, outside the {-SNR_LIMIT_DB:g} to {SNR_LIMIT_DB:g} dB an AddNoise "
-                    f"step accepts; use at most {min(low + SNR_LIMIT_DB, SNR_LIMIT_DB - high):g}"
-                )
+                raise ParameterError(f"snr_range_db={spread_db!r}: scheme {scheme.name!r} would draw SNRs from "
+                                     f"{low - spread_db:g} to {high + spread_db:g} dB, outside the {-SNR_LIMIT_DB:g} "
+                                     f"to {SNR_LIMIT_DB:g} dB an AddNoise step accepts; use at most "
+                                     f"{min(low + SNR_LIMIT_DB, SNR_LIMIT_DB - high):g}")
             step = dataclasses.replace(step, snr_db=(low - spread_db, high + spread_db))
         steps.append(step)
     return Scheme(scheme.name, tuple(steps))
@@ -161,8 +151,7 @@ def apply_scheme(samples: np.ndarray, sample_rate: int, scheme: Scheme, *, rng: 
     samples : float32 array, the recording as loaded.
     noise : callable returning the noise at ``sample_rate``, or None (no noise is added).
     prepared : int
-        n > 0: ``samples`` is already :func:`prepare_recording` of the recording with the
-        scheme's first n steps, so padding and those steps are skipped.
+        n > 0: ``samples`` is :func:`prepare_recording` of the scheme's first n steps, which are skipped.
 
     Returns
     -------
@@ -182,18 +171,14 @@ def apply_scheme_many(samples: Sequence[np.ndarray], sample_rates: Sequence[int]
                       prepared: int = 0) -> Tuple[List[np.ndarray], List[List[dict]]]:
     """:func:`apply_scheme` for many clips: the same waveforms and draws, computed step by step over the batch.
 
-    ``sample_rates``, ``rngs`` and ``noises`` (optional) hold each clip's own; ``prepared`` holds for every
-    clip. Steps with an ``apply_batch`` transform all clips at once; each clip keeps its own stream and draws.
+    ``sample_rates``, ``rngs`` and ``noises`` (optional) hold one per clip (else a ValueError); ``prepared``
+    holds for every clip. Steps with an ``apply_batch`` transform all clips at once; each clip keeps its own
+    stream and draws.
 
     Returns
     -------
     samples : the degraded waveforms
     draws : each clip's random draws, in the order they were made
-
-    Raises
-    ------
-    ValueError
-        If the sequences differ in length.
     """
     if not len(samples) == len(sample_rates) == len(rngs) or (noises is not None and len(noises) != len(samples)):
         raise ValueError("apply_scheme_many: samples, sample_rates, rngs (and noises) must have one entry per clip")

@@ -44,13 +44,7 @@ def pad_to_min_length(samples: np.ndarray, min_length: int = MIN_LENGTH) -> np.n
 
 
 def fit_noise_length(noise: np.ndarray, length: int) -> np.ndarray:
-    """The first ``length`` samples of ``noise``, tiled end to end when it is shorter (a project rule).
-
-    Raises
-    ------
-    ValueError
-        If ``noise`` is empty.
-    """
+    """The first ``length`` samples of ``noise``, tiled end to end when shorter (a project rule); empty: ValueError."""
     if len(noise) >= length:
         return noise[:length]
     if len(noise) == 0:
@@ -164,20 +158,15 @@ def _low_rate(sample_rate: int, factor: int) -> int:
                              "positive number of Hz")
     low_rate = sample_rate // factor
     if low_rate <= 0:
-        raise ParameterError(
-            f"DownUpResample(factor={factor!r}): a {sample_rate} Hz clip divided by {factor} leaves no sample rate; "
-            f"use a factor of at most {sample_rate}"
-        )
+        raise ParameterError(f"DownUpResample(factor={factor!r}): a {sample_rate} Hz clip divided by {factor} "
+                             f"leaves no sample rate; use a factor of at most {sample_rate}")
     return low_rate
 
 
 def down_up_resample(samples: np.ndarray, sample_rate: int, factor: int) -> np.ndarray:
     """Resample to ``sample_rate // factor`` and back with ``librosa.resample`` (soxr_hq).
 
-    Raises
-    ------
-    ParameterError
-        If the rate is not positive or ``sample_rate // factor`` is 0.
+    A ParameterError if the rate is not positive or ``sample_rate // factor`` is 0.
     """
     low_rate = _low_rate(sample_rate, factor)
     return dsp.resample(dsp.resample(samples, sample_rate, low_rate), low_rate, sample_rate)
@@ -237,9 +226,8 @@ def _check_number(step, name: str, value, *, low=None, high=None, low_open=False
 
 def _check_count(step, name: str, value) -> None:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not 0 <= value <= MAX_MASKS:
-        raise ParameterError(
-            f"{type(step).__name__}({name}={value!r}): {name} must be a whole number from 0 to {MAX_MASKS:,}"
-        )
+        raise ParameterError(f"{type(step).__name__}({name}={value!r}): {name} must be a whole number "
+                             f"from 0 to {MAX_MASKS:,}")
 
 
 def _in_snr_limits(value) -> bool:
@@ -262,10 +250,9 @@ class AddNoise:
         if isinstance(self.snr_db, (tuple, list)):
             pair = tuple(self.snr_db)
             if len(pair) != 2 or not all(_in_snr_limits(v) for v in pair) or pair[0] > pair[1]:
-                raise ParameterError(
-                    f"AddNoise(snr_db={self.snr_db!r}): a range of SNRs must be a (low, high) pair of finite "
-                    f"numbers of decibels from {-SNR_LIMIT_DB:g} to {SNR_LIMIT_DB:g}, with low <= high"
-                )
+                raise ParameterError(f"AddNoise(snr_db={self.snr_db!r}): a range of SNRs must be a (low, high) "
+                                     f"pair of finite numbers of decibels from {-SNR_LIMIT_DB:g} to "
+                                     f"{SNR_LIMIT_DB:g}, with low <= high")
             # floats in a tuple, so a scheme made from a list is hashable and compares equal
             object.__setattr__(self, "snr_db", (float(pair[0]), float(pair[1])))
             return
@@ -348,15 +335,12 @@ class BandKeep:
         except TypeError:
             bands = None
         if not bands:
-            raise ParameterError(
-                f"BandKeep(bands={self.bands!r}): bands must be a non-empty sequence of (low, high) pairs in Hz"
-            )
+            raise ParameterError(f"BandKeep(bands={self.bands!r}): bands must be a non-empty sequence of "
+                                 "(low, high) pairs in Hz")
         for band in bands:
             if len(band) != 2 or not all(_is_real(f) and math.isfinite(f) for f in band) or not 0 <= band[0] <= band[1]:
-                raise ParameterError(
-                    f"BandKeep(bands={self.bands!r}): band {band!r} must be a (low, high) pair of finite "
-                    "frequencies in Hz with 0 <= low <= high"
-                )
+                raise ParameterError(f"BandKeep(bands={self.bands!r}): band {band!r} must be a (low, high) pair "
+                                     "of finite frequencies in Hz with 0 <= low <= high")
         # tuples, so that a scheme made from lists is still hashable and compares equal
         object.__setattr__(self, "bands", bands)
 
@@ -378,10 +362,8 @@ class DownUpResample:
 
     def __post_init__(self) -> None:
         if not isinstance(self.factor, numbers.Integral) or isinstance(self.factor, bool) or self.factor < 1:
-            raise ParameterError(
-                f"DownUpResample(factor={self.factor!r}): factor must be a whole number, 1 or more "
-                "(the low rate is the clip's rate // factor)"
-            )
+            raise ParameterError(f"DownUpResample(factor={self.factor!r}): factor must be a whole number, 1 or more "
+                                 "(the low rate is the clip's rate // factor)")
 
     def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
         return down_up_resample(samples, ctx.sample_rate, self.factor)

@@ -89,10 +89,7 @@ class ItemRandom:
 def item_rng(seed: int, split: str, scheme_name: str, index: int) -> ItemRandom:
     """The random stream a fixed item draws from, keyed on (seed, split, scheme, index) alone.
 
-    Raises
-    ------
-    ParameterError
-        For a seed outside 0 to 2**64 - 1 (``ValueError`` for a negative index).
+    A ParameterError for a seed outside 0 to 2**64 - 1, a ValueError for a negative index.
     """
     seed = check_seed(seed)
     if index < 0:
