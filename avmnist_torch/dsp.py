@@ -1,21 +1,9 @@
 """librosa's ``stft``, ``istft`` and ``resample`` for the notebook's settings, bit for bit, with less overhead.
 
-The schemes call ``librosa.stft`` / ``librosa.istft`` with their defaults
-(n_fft 2048, hop 512, Hann window, centred with zero padding) on clips of a few
-thousand samples, where librosa's argument handling and block bookkeeping cost
-ten times the transforms themselves. These functions do the same arithmetic in
-the same order and dtypes (float64 window times float32 frames, numpy's
-``rfft``/``irfft``, complex64 spectra, float32 overlap-add in frame order,
-division by the float32 window sum-square), so their output is byte-identical to
-librosa's; ``tests/test_dsp.py`` checks that against the installed librosa.
-
-The ``*_many`` forms do the same for many clips at once: the frames of every
-clip are stacked and go through one FFT call per chunk. numpy transforms each
-row on its own (a frame's spectrum has the same bits whichever frames share
-the call, tested), so a clip's result is the same as from the one-clip form.
-``resample_many`` hands clips of similar length to soxr as the channels of one
-call, which gives each channel the bytes of a one-channel call (checked once
-per process and rate pair before it is relied on; see :func:`resample_many`).
+The same arithmetic in the same order and dtypes as librosa's defaults (n_fft 2048, hop 512, Hann,
+centred), whose argument handling costs ten times the transforms on clips this short; tested against
+the installed librosa. The ``*_many`` forms stack many clips' frames into one FFT call per chunk
+(numpy transforms each row on its own, so a clip's bits do not depend on its neighbours).
 """
 
 from __future__ import annotations
@@ -35,14 +23,9 @@ HOP = 512
 
 
 def periodic_hann(n: int) -> np.ndarray:
-    """The window librosa's stft takes: ``scipy.signal.get_window("hann", n, fftbins=True)``, restated.
+    """``scipy.signal.get_window("hann", n, fftbins=True)``, the window librosa's stft takes, bit for bit.
 
-    scipy builds it as a general cosine window over ``n + 1`` points with coefficients
-    ``(0.5, 0.5)`` and drops the last point (``scipy/signal/windows/_windows.py``,
-    ``_general_cosine_impl``); the same float64 operations in the same order give the same
-    bits (tested against scipy). Restated rather than imported because importing
-    ``scipy.signal`` takes most of a second, which every DataLoader worker would pay on its
-    first item.
+    scipy's ``_general_cosine_impl`` restated: importing ``scipy.signal`` costs every worker most of a second.
     """
     if n <= 1:
         return np.ones(n, dtype=np.float64)
@@ -55,36 +38,28 @@ def periodic_hann(n: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _window() -> np.ndarray:
-    # librosa.filters.get_window("hann", n_fft, fftbins=True): scipy's periodic Hann, float64
     window = periodic_hann(N_FFT)
     window.setflags(write=False)
     return window
 
 
 @functools.lru_cache(maxsize=512)
-def _window_sumsquare(n_frames: int) -> np.ndarray:
-    """librosa.filters.window_sumsquare(window="hann", n_frames=...): float32, frames added in order."""
+def _normaliser(n_frames: int):
+    """``istft``'s trimmed window sum-square (float32, frames added in order) and where librosa divides by it."""
     win_sq = _window() ** 2  # librosa asks get_window without fftbins: its default, True (periodic)
     out = np.zeros(N_FFT + HOP * (n_frames - 1), dtype=np.float32)
     for frame in range(n_frames):
         sample = frame * HOP
         out[sample : min(len(out), sample + N_FFT)] += win_sq[: max(0, min(N_FFT, len(out) - sample))]
     out.setflags(write=False)
-    return out
-
-
-@functools.lru_cache(maxsize=512)
-def _normaliser(n_frames: int):
-    """The trimmed window sum-square of ``istft`` and where librosa divides by it (> float32 tiny)."""
     start = N_FFT // 2
-    wss = _window_sumsquare(n_frames)[start : start + HOP * (n_frames - 1)]
+    wss = out[start : start + HOP * (n_frames - 1)]
     nonzero = wss > np.finfo(np.float32).tiny
     nonzero.setflags(write=False)
     return wss, nonzero
 
 
-#: STFT frames (of N_FFT samples) per FFT call in the ``*_many`` forms: 64 x 2048 float64 is 1 MiB, so
-#: input and output stay in L2. (The renderer's frames are 256 samples; it chunks its own.)
+#: STFT frames per FFT call in the ``*_many`` forms: 64 x 2048 float64 is 1 MiB, so input and output stay in L2.
 STFT_CHUNK_FRAMES = 64
 
 
@@ -94,12 +69,8 @@ def frame_count(n_samples: int) -> int:
 
 
 def _window_frames_kernel(samples, window, out, row):
-    # librosa.stft's framing and windowing, product by product: the clip
-    # centred between N_FFT // 2 zeros on each side, framed every HOP samples,
-    # and each frame times the float64 window: window[j] * float64(sample),
-    # the centring zeros as float64 zeros. Widening into a padded float64 copy
-    # first leaves the product loop branch-free and contiguous, which numba
-    # vectorises.
+    # librosa.stft's centring, framing and windowing, product by product; widening into a padded
+    # float64 copy first leaves the product loop branch-free, which numba vectorises.
     n = samples.shape[0]
     padded = np.zeros(n + N_FFT, np.float64)
     for i in range(n):
@@ -112,12 +83,8 @@ def _window_frames_kernel(samples, window, out, row):
 
 
 def _overlap_add_kernel(frames, window, wss, nonzero):
-    # librosa.istft's overlap-add and normalisation, element by element: each
-    # frame times the float64 window, added in frame order in float64 and
-    # rounded to float32 (as librosa's loop adds into a float32 buffer), then
-    # divided by the float32 window sum-square where it exceeds float32's tiny.
-    # numba contracts nothing into FMAs without fastmath, so the bits are
-    # librosa's; tests/test_dsp.py checks that against librosa.
+    # librosa.istft's overlap-add (in frame order, each sum rounded to float32 as librosa's buffer is)
+    # and normalisation; without fastmath numba contracts nothing into FMAs, so the bits are librosa's.
     n_frames = frames.shape[0]
     start = N_FFT // 2
     n_out = HOP * (n_frames - 1)
@@ -145,8 +112,7 @@ _TLS = threading.local()
 
 
 def _scratch(kind: str, shape: Tuple[int, int], dtype) -> np.ndarray:
-    """A per-thread buffer reused between calls (a fresh MiB-sized array is a fresh mmap, whose page
-    faults cost more than the FFT it holds)."""
+    """A per-thread buffer reused between calls (a fresh mmap's page faults cost more than the FFT)."""
     key = (kind, np.dtype(dtype).str)
     buffers = getattr(_TLS, "buffers", None)
     if buffers is None:
@@ -158,7 +124,7 @@ def _scratch(kind: str, shape: Tuple[int, int], dtype) -> np.ndarray:
 
 
 def _chunks(counts: Sequence[int]):
-    """Consecutive runs of clips of about ``STFT_CHUNK_FRAMES`` frames: (first clip, end clip, first frame, end frame)."""
+    """Runs of clips of about ``STFT_CHUNK_FRAMES`` frames: (first clip, end clip, first frame, end frame)."""
     first, frame, start = 0, 0, 0
     for k, count in enumerate(counts):
         frame += count
@@ -177,11 +143,8 @@ def _real(spectrum: np.ndarray):
 def stft_many(clips: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
     """``librosa.stft`` of each 1-D float clip, the frames of all clips stacked.
 
-    Returns
-    -------
-    spectra : complex64 array, (total frames, 1025)
-        Frame-major: clip ``k``'s spectrum is ``spectra[offsets[k]:offsets[k + 1]].T``.
-    offsets : int64 array, (len(clips) + 1,)
+    Returns ``(spectra, offsets)``: complex64 (total frames, 1025) and int64 (len(clips) + 1,); clip
+    ``k``'s spectrum is ``spectra[offsets[k]:offsets[k + 1]].T``.
     """
     counts = [frame_count(len(x)) for x in clips]
     offsets = np.zeros(len(clips) + 1, dtype=np.int64)
@@ -212,11 +175,7 @@ def istft_many(spectra: np.ndarray, offsets: np.ndarray) -> List[np.ndarray]:
 
 
 def stft(samples: np.ndarray) -> np.ndarray:
-    """``librosa.stft(samples)`` for a 1-D float32 array: complex64, shape (1025, 1 + len // 512).
-
-    The result is laid out frame-major (its transpose is C-contiguous); only
-    the values, not the memory order, match librosa's Fortran-ordered array.
-    """
+    """``librosa.stft(samples)`` for a 1-D float32 array: complex64, shape (1025, 1 + len // 512), frame-major."""
     # stft_many for one clip, without its bookkeeping (a tenth of the cost at these sizes)
     count = frame_count(len(samples))
     windowed = _scratch("stft-in", (count, N_FFT), np.float64)
@@ -256,8 +215,7 @@ def resample(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
 
 def _soxr_length(n_samples: int, orig_sr, target_sr) -> int:
-    """How many samples ``soxr.resample`` returns for ``n_samples`` (python-soxr: input length times the
-    ratio, rounded half up). Checked by :func:`_channels_are_exact` before it is relied on."""
+    """How many samples ``soxr.resample`` returns for ``n_samples`` (checked by :func:`_channels_are_exact`)."""
     return int(n_samples * float(target_sr) / float(orig_sr) + 0.5)
 
 
@@ -284,14 +242,7 @@ def _resample_group(clips: Sequence[np.ndarray], orig_sr, target_sr) -> List[np.
 
 
 def _channels_are_exact(orig_sr, target_sr, dtype) -> bool:
-    """Whether one multi-channel soxr call gives each channel the bytes of its own call, here.
-
-    libsoxr filters every channel with the same filter and its own state, and
-    ends a stream by flushing zeros, so a channel zero-padded past its end
-    should come out as it would alone; python-soxr's output length is not
-    documented. Both are checked once per process and (rates, dtype) on clips
-    of awkward lengths before a multi-channel call is trusted.
-    """
+    """Whether one multi-channel soxr call gives each channel the bytes of its own call here (probed once)."""
     key = (float(orig_sr), float(target_sr), np.dtype(dtype).str)
     return probe_once(_EXACT_CHANNELS, key, lambda: _probe_channels(orig_sr, target_sr, dtype))
 
@@ -311,15 +262,10 @@ def _probe_channels(orig_sr, target_sr, dtype) -> bool:
 
 
 def resample_many(clips: Sequence[np.ndarray], orig_sr: int, target_sr: int) -> List[np.ndarray]:
-    """:func:`resample` of each clip, the same bytes, with fewer soxr calls.
+    """:func:`resample` of each 1-D clip, the same bytes, with fewer soxr calls.
 
-    soxr's per-call set-up (filter design, buffers) costs about as much as
-    resampling a short clip, and soxr takes several channels in one call.
-    Clips are sorted by length and those within ``GROUP_SPREAD`` of each
-    other (at most ``GROUP_SIZE``) go through one call as zero-padded
-    channels; each channel's output is cut to the length a call of its own
-    returns. Where the once-per-process check (:func:`_channels_are_exact`)
-    fails, every clip gets its own call.
+    Clips within ``GROUP_SPREAD`` of each other's length (at most ``GROUP_SIZE``) share a call as
+    zero-padded channels, where :func:`_channels_are_exact` found that exact.
     """
     if orig_sr == target_sr:
         return list(clips)
@@ -328,9 +274,8 @@ def resample_many(clips: Sequence[np.ndarray], orig_sr: int, target_sr: int) -> 
         if x.ndim != 1:
             raise ValueError(f"resample_many takes 1-D clips, got shape {x.shape}")
     for dtype, members in positions_by_key(x.dtype for x in clips).items():
-        if len(members) == 1 or dtype not in (np.float32, np.float64) or not _channels_are_exact(
-            orig_sr, target_sr, dtype
-        ):
+        if (len(members) == 1 or dtype not in (np.float32, np.float64)
+                or not _channels_are_exact(orig_sr, target_sr, dtype)):
             for k in members:
                 out[k] = resample(clips[k], orig_sr, target_sr)
             continue

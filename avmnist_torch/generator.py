@@ -1,11 +1,4 @@
-"""``AudioItemGenerator``: the audio half of AV-MNIST as numpy arrays, one item or one batch at a time.
-
-The generator holds what makes an item: the split's index of sources (which
-recording and which noise each item takes), the clip tables every process
-maps, the scheme and the renderer. It knows nothing of torch: the torch
-``Dataset`` classes (:mod:`avmnist_torch.dataset`, :mod:`avmnist_torch.paired`)
-wrap it, and export, verify and inspection use it directly.
-"""
+"""``AudioItemGenerator``: the audio half of AV-MNIST as numpy arrays, one item or one batch at a time (no torch)."""
 
 from __future__ import annotations
 
@@ -49,31 +42,20 @@ CLASSES = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
 PREPARED_MARGIN = 256
 
 
-def resolve_sources(
-    root: Optional[PathLike],
-    *,
-    recordings: Optional[PathLike] = None,
-    noises: Optional[PathLike] = None,
-    labels: Optional[LabelsLike] = None,
-    needs_noise: bool = True,
-    download: bool = False,
-    download_sources_of: Optional[Sequence[str]] = None,
-) -> Tuple[Optional[Path], Path, Optional[Path], LabelsLike]:
+def resolve_sources(root: Optional[PathLike], *, recordings: Optional[PathLike] = None,
+                    noises: Optional[PathLike] = None, labels: Optional[LabelsLike] = None, needs_noise: bool = True,
+                    download: bool = False, download_sources_of: Optional[Sequence[str]] = None,
+                    ) -> Tuple[Optional[Path], Path, Optional[Path], LabelsLike]:
     """Where the recordings, noises and labels are: each given on its own, or the notebook's layout under ``root``.
 
     Parameters
     ----------
-    root : path, optional
-        The data root: ``recordings/``, ``noise_recordings/{audio,meta}`` and
-        ``avmnist/{train,test}_labels.npy``.
-    recordings, noises, labels : optional
-        Any part given on its own instead of its place under ``root``.
+    root, recordings, noises, labels
+        The data root, and any part given on its own instead of its place under it (see the dataset).
     needs_noise : bool
         Whether the scheme adds noise (then a noise folder is required).
     download : bool
-        Download whatever is missing under ``root`` first.
-    download_sources_of : sequence of str, optional
-        Which sources to download (default: all of them).
+        Download whatever is missing under ``root`` first (``download_sources_of``: which; default: the audio).
 
     Returns
     -------
@@ -106,14 +88,8 @@ def resolve_sources(
 
 
 class WindowedNoise:
-    """One item's noise in per-epoch mode: a whole resampled clip, of which each use takes a random window.
-
-    ``noise()`` is the whole clip. ``window(length, draws)`` draws a start
-    uniformly from ``0 .. len(clip) - length`` (both ends included) from the
-    item's steps stream and returns those ``length`` samples; a clip no longer
-    than ``length`` is returned whole (start 0, nothing drawn), and
-    :func:`~avmnist_torch.schemes.add_noise` tiles it as for fixed items.
-    """
+    """One per-epoch item's noise: ``noise()`` the whole resampled clip, ``window(length, draws)`` a random window
+    drawn from the item's steps stream (docs/items.md, "Fresh draws every epoch")."""
 
     __slots__ = ("_bank", "_noise_id", "_rate", "_rng")
 
@@ -132,9 +108,7 @@ class WindowedNoise:
 
 
 class FixedNoise:
-    """One fixed item's noise: the start of its clip. ``noise()`` is all of it that any item can use;
-    ``window(length, draws)`` reads only the first ``length`` samples (a clip no longer than that whole),
-    which is all that :func:`~avmnist_torch.schemes.add_noise` uses of it, and draws nothing."""
+    """One fixed item's noise: ``noise()`` all of its clip any item can use, ``window`` its first ``length`` samples."""
 
     __slots__ = ("_bank", "_noise_id", "_rate")
 
@@ -155,58 +129,19 @@ def load_prepared(path: str, steps) -> Tuple[np.ndarray, int]:
 
 
 class AudioItemGenerator:
-    """The audio items of one split: item ``i`` is the spoken digit for MNIST item ``i``.
+    """The audio items of one split: item ``i`` is the spoken digit for MNIST item ``i``, as numpy arrays.
 
-    Each item is an FSDD recording of the same digit, degraded by a scheme
-    (mixed with ESC-50 noise, masked, filtered or distorted) and rendered as the
-    reference notebook's 112x112 grey spectrogram. An item is a pure function of
-    (data, split, scheme, index, seed, options): the same bytes in any order, in
-    any process, on any machine (see ``docs/items.md``).
+    An item is a pure function of (data, split, scheme, index, seed, options): the same bytes in any
+    order, in any process, on any machine (docs/items.md).
 
     Parameters
     ----------
-    root : path, optional
-        The notebook's data root (see :func:`resolve_sources`).
-    split : {"train", "test"}
-    scheme : str or Scheme
-        ``"extreme_noise"``, ``"multi_band"``, ``"burst_noise"``, ``"aliased"``,
-        ``"distorted"`` or ``"clean"`` (upper-case names work too), or a
-        :class:`~avmnist_torch.schemes.Scheme` of your own.
-    seed : int
-        Seeds every item's own random stream (mask positions); 0 to 2**64 - 1.
-    renderer : {"fast", "matplotlib"}
-        ``"fast"`` reproduces matplotlib's pixels exactly without matplotlib;
-        ``"matplotlib"`` draws with the installed matplotlib, as the notebook did.
-    style : {"3.10", "3.11", "3.9"}, optional
-        Which matplotlib version's pixels the fast renderer reproduces; default
-        ``"3.10"``, the notebook's. With ``renderer="matplotlib"``, the
-        installed version's.
-    recordings, noises, labels : optional
-        A part of the sources given on its own (see :func:`resolve_sources`).
-    clip_tables : path, "auto" or None
-        Folder for the clip tables (decoded recordings, resampled noise clips,
-        and recordings through a scheme's recording-only steps) that every
-        process maps instead of holding a copy (see
-        :mod:`avmnist_torch.sources.clip_tables`). "auto" is ``$AVMNIST_CACHE`` or the
-        platform's user cache folder; None keeps them in each process's memory.
-        Never changes an item's bytes.
-    download : bool
-        Download whatever is missing under ``root`` first.
-    draws : {"fixed", "per_epoch"}
-        ``"fixed"`` (default): every epoch the same items, the notebook's.
-        ``"per_epoch"``: new draws every epoch (see ``docs/items.md``, "Fresh
-        draws every epoch"): the masks, the noise clip (any of the split's
-        noise pool, uniformly) and a random window of it.
-    redraw_recording : bool
-        With ``draws="per_epoch"``: also draw the recording every epoch, any of
-        the split's recordings of the item's digit, uniformly.
-    snr_range_db : float, optional
-        With ``draws="per_epoch"``: each item draws its SNR uniformly from the
-        scheme's value plus or minus this many dB (see
-        :func:`~avmnist_torch.schemes.with_snr_range`).
+    root, split, scheme, seed, renderer, style, recordings, noises, labels, clip_tables, download
+        As for :class:`~avmnist_torch.dataset.AVMNISTAudioDataset`, which wraps this class.
+    draws, redraw_recording, snr_range_db
+        As for the dataset too.
     epoch : int
-        With ``draws="per_epoch"``: the epoch the methods give when called
-        without ``epoch=`` (default 0), as an export of one epoch records it.
+        With ``draws="per_epoch"``: the epoch the methods give when called without ``epoch=`` (default 0).
 
     Raises
     ------
@@ -216,33 +151,18 @@ class AudioItemGenerator:
         A source is missing or broken; the message names the file.
     """
 
-    def __init__(
-        self,
-        root: Optional[PathLike] = None,
-        split: str = "train",
-        scheme: Union[str, Scheme] = "burst_noise",
-        *,
-        seed: int = 0,
-        renderer: str = "fast",
-        style: Optional[str] = None,
-        recordings: Optional[PathLike] = None,
-        noises: Optional[PathLike] = None,
-        labels: Optional[LabelsLike] = None,
-        clip_tables: Union[PathLike, str, None] = "auto",
-        download: bool = False,
-        draws: str = "fixed",
-        redraw_recording: bool = False,
-        snr_range_db: Optional[float] = None,
-        epoch: int = 0,
-    ) -> None:
-        self.options = ItemOptions(split=split, scheme=scheme, seed=seed, renderer=renderer, style=style,
-                                   draws=draws, redraw_recording=redraw_recording, snr_range_db=snr_range_db,
-                                   epoch=epoch)
-        options = self.options
+    def __init__(self, root: Optional[PathLike] = None, split: str = "train",
+                 scheme: Union[str, Scheme] = "burst_noise", *, seed: int = 0, renderer: str = "fast",
+                 style: Optional[str] = None, recordings: Optional[PathLike] = None,
+                 noises: Optional[PathLike] = None, labels: Optional[LabelsLike] = None,
+                 clip_tables: Union[PathLike, str, None] = "auto", download: bool = False, draws: str = "fixed",
+                 redraw_recording: bool = False, snr_range_db: Optional[float] = None, epoch: int = 0) -> None:
+        self.options = options = ItemOptions(split=split, scheme=scheme, seed=seed, renderer=renderer, style=style,
+                                             draws=draws, redraw_recording=redraw_recording,
+                                             snr_range_db=snr_range_db, epoch=epoch)
         self.split, self.scheme, self.seed, self.draws = options.split, options.scheme, options.seed, options.draws
-        self.epoch, self.redraw_recording, self.snr_range_db = options.epoch, options.redraw_recording, \
-            options.snr_range_db
-        self.renderer, self.style = options.renderer, options.style
+        self.epoch, self.redraw_recording = options.epoch, options.redraw_recording
+        self.snr_range_db, self.renderer, self.style = options.snr_range_db, options.renderer, options.style
         if clip_tables is not None and not isinstance(clip_tables, (str, os.PathLike)):
             raise ParameterError(f"clip_tables={clip_tables!r}: give a folder (a path), 'auto' (the cache folder: "
                                  "$AVMNIST_CACHE, else the user cache folder) or None (each process keeps the "
@@ -250,21 +170,17 @@ class AudioItemGenerator:
         self.clip_tables = clip_tables
         self.root, recordings, noises, labels = resolve_sources(
             root, recordings=recordings, noises=noises, labels=labels, needs_noise=self.scheme.uses_noise,
-            download=download,
-        )
-        self.index: SplitIndex = build_split_index(
-            split, recordings, noises if self.scheme.uses_noise else None, labels
-        )
+            download=download)
+        noises = noises if self.scheme.uses_noise else None
+        self.index: SplitIndex = build_split_index(split, recordings, noises, labels)
         longest = self.index.max_recording_length
         self.recording_bank = ClipBank(
             self.index.recordings, load_wav, kind="recordings", keep=longest or None, cache_dir=clip_tables,
             key=package_versions("numpy", "soundfile"),
         )
-        # Fixed items read the first `keep` samples of a clip; per-epoch items take a window anywhere
-        # in it, from the bank's table of whole clips (get_full).
-        self.noise_bank = NoiseBank(
-            self.index.noises, keep=max(longest, MIN_LENGTH) if longest else None, cache_dir=clip_tables
-        )
+        # Fixed items read a clip's first `keep` samples; per-epoch items a window of the whole clip (get_full).
+        self.noise_bank = NoiseBank(self.index.noises, keep=max(longest, MIN_LENGTH) if longest else None,
+                                    cache_dir=clip_tables)
         # How many noise clips per-epoch items draw from (0: the scheme adds none).
         self._noise_pool = len(self.index.noises) if self.scheme.uses_noise else 0
         # Each digit's recordings in the split, for redraw_recording: positions in index.recordings.
@@ -272,9 +188,7 @@ class AudioItemGenerator:
         if self.redraw_recording:
             digits = np.array([parse_recording_name(p).digit for p in self.index.recordings], dtype=np.int64)
             self._digit_pools = [np.flatnonzero(digits == d) for d in range(10)]
-        # A scheme's leading steps that depend on the recording alone (aliased's
-        # down-up resampling) run once per recording, into a table every process
-        # maps, instead of once per item.
+        # The scheme's recording-only prefix runs once per recording, into a table every process maps.
         self._prefix = recording_prefix(self.scheme)
         self.prepared_bank: Optional[ClipBank] = None
         if self._prefix:
@@ -287,7 +201,6 @@ class AudioItemGenerator:
             # Fail here, not in a worker, if matplotlib is absent or the style cannot be drawn.
             get_renderer(renderer, self.style)
 
-    # ------------------------------------------------------------------
     @property
     def labels(self) -> np.ndarray:
         """The split's digit labels, one per item, read-only."""
@@ -299,11 +212,8 @@ class AudioItemGenerator:
     def metadata(self, *, epoch: Optional[int] = None) -> Dict[str, Any]:
         """The identity of this generator's items (of ``epoch``, per epoch), as an export records it beside its file.
 
-        Two generators with equal identity give the same bytes; see
-        :func:`avmnist_torch.item_options.items_identity`. Reads every source file (once per process).
-        Per-epoch items add ``"draws"``: ``{"mode": "per_epoch", "epoch": ...,
-        "redraw_recording": ..., "snr_range_db": ...}``; fixed items have no
-        such key, so their identity is what it always was.
+        Equal identities give the same bytes (:func:`avmnist_torch.item_options.items_identity`); every
+        source file is read once per process.
         """
         return items_identity(self.options, self.index.recordings, self.index.noises, self.index.labels,
                               self._epoch(epoch))
@@ -334,8 +244,7 @@ class AudioItemGenerator:
         return samples, rate
 
     def _epoch(self, epoch: Optional[int]) -> Optional[int]:
-        """The epoch an item is drawn for: None for fixed items (every epoch the same), else checked
-        (default: the generator's ``epoch``)."""
+        """The epoch an item is drawn for: None for fixed items, else checked (default: the generator's)."""
         if not self.per_epoch:
             if epoch is not None:
                 check_epoch(epoch)
@@ -375,11 +284,7 @@ class AudioItemGenerator:
         return samples, rate, rng, noise, drawn
 
     def waveform(self, index: int, *, epoch: Optional[int] = None) -> Tuple[np.ndarray, int, List[dict]]:
-        """The degraded waveform of item ``index``, its sample rate and its random draws.
-
-        ``epoch`` matters with ``draws="per_epoch"`` (default: the generator's ``epoch``, 0 unless
-        given); fixed items are the same in every epoch.
-        """
+        """The degraded waveform of item ``index`` (of ``epoch``, per epoch), its sample rate and its random draws."""
         samples, rate, rng, noise, drawn = self._inputs(self.check_index(index), self._epoch(epoch))
         out, draws = apply_scheme(samples, rate, self.scheme, rng=rng, noise=noise, prepared=len(self._prefix))
         return out, rate, drawn + draws
@@ -402,8 +307,7 @@ class AudioItemGenerator:
     def spectrograms(self, indices: Sequence[int], *, epoch: Optional[int] = None) -> np.ndarray:
         """Items ``indices`` as an (N, 112, 112) uint8 array: row ``k`` is ``spectrogram(indices[k])``, byte for byte.
 
-        The items are computed together: each distinct index once, the schemes'
-        transforms over all clips at once, and one ``render_batch`` per sample rate.
+        Each distinct index is computed once, the items together (one ``render_batch`` per sample rate).
         """
         checked = [self.check_index(i) for i in indices]
         out = np.empty((len(checked), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
@@ -422,29 +326,17 @@ class AudioItemGenerator:
     def describe(self, index: int, *, epoch: Optional[int] = None) -> Dict[str, Any]:
         """Where item ``index`` comes from and what was drawn for it (in ``epoch``, with ``draws="per_epoch"``).
 
-        ``draws`` lists every draw in the order made: with ``draws="per_epoch"``
-        first the recording (with ``redraw_recording``) and the noise clip, then
-        the steps' draws (SNR from a range, noise window, masks).
+        ``draws`` lists every draw in the order made: the sources' (per epoch), then the steps'.
         """
         index = self.check_index(index)
         epoch = self._epoch(epoch)
         recording_id, noise_id, _, _, _ = self._sources(index, epoch)
         _, rate, draws = self.waveform(index, epoch=epoch)
-        return {
-            "index": index,
-            "split": self.split,
-            "scheme": self.scheme.name,
-            "seed": self.seed,
-            "draw_mode": self.draws,
-            "epoch": epoch,
-            "label": int(self.index.labels[index]),
-            "recording": self.index.recordings[recording_id],
-            "noise": None if noise_id is None else self.index.noises[noise_id],
-            "sample_rate": rate,
-            "draws": draws,
-            "renderer": self.renderer,
-            "style": self.style or get_renderer(self.renderer).style,
-        }
+        return {"index": index, "split": self.split, "scheme": self.scheme.name, "seed": self.seed,
+                "draw_mode": self.draws, "epoch": epoch, "label": int(self.index.labels[index]),
+                "recording": self.index.recordings[recording_id],
+                "noise": None if noise_id is None else self.index.noises[noise_id], "sample_rate": rate,
+                "draws": draws, "renderer": self.renderer, "style": self.style or get_renderer(self.renderer).style}
 
     def __repr__(self) -> str:
         extra = ""

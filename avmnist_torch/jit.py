@@ -1,12 +1,8 @@
 """numba compilation that never breaks import.
 
-``numba.njit(cache=True)`` needs a writable folder for its cache: beside the
-source file, or under ``$NUMBA_CACHE_DIR``. In a read-only site-packages (a
-container image, a cluster's shared install) with no writable cache folder it
-raises ``RuntimeError("cannot cache function ...: no locator available")``
-when the function is decorated, that is, at import. :func:`njit` then
-compiles the same function without caching (each process compiles it on first
-use, about a second) and says so once, quietly (a ``logging`` info line).
+In a read-only install with no writable cache folder, ``numba.njit(cache=True)`` raises
+``RuntimeError`` at decoration, i.e. at import; :func:`njit` then compiles without the cache and
+says so once, as a ``logging`` info line.
 """
 
 from __future__ import annotations

@@ -1,12 +1,4 @@
-"""Noise clips resampled to the recordings' rate, computed once per clip and shared by every worker.
-
-The notebook loads and resamples a 5 s, 44.1 kHz ESC-50 clip for every item
-(about 2.7 ms). The result depends only on the clip and the target rate, so
-:class:`NoiseBank` keeps one :class:`~avmnist_torch.sources.clip_tables.ClipBank` per
-target rate: each clip is resampled at most once, into a table every process
-maps (see :mod:`avmnist_torch.sources.clip_tables`). It sits above ``sources`` because
-it resamples with :func:`avmnist_torch.dsp.resample`.
-"""
+"""Noise clips resampled to the recordings' rate once per clip, into clip tables every worker maps."""
 
 from __future__ import annotations
 
@@ -21,43 +13,30 @@ from .common import PathLike
 from .sources.audio import load_wav
 from .sources.clip_tables import ClipBank, folder_found_unusable, package_versions
 
-
 __all__ = ["NoiseBank", "resample_noise"]
 
 
 def resample_noise(path: PathLike, target_rate: int) -> np.ndarray:
-    """Load a noise clip and resample it to ``target_rate`` exactly as the notebook does.
-
-    ``librosa.load(path, sr=None)`` then ``librosa.resample(orig_sr=native,
-    target_sr=target_rate)`` with librosa's default soxr_hq; ``dsp.resample`` is
-    that call without librosa's overhead (tested byte-identical).
-    """
+    """Load a noise clip and resample it to ``target_rate`` as the notebook does (librosa's load and soxr_hq)."""
     samples, rate = load_wav(path)
     return dsp.resample(samples, rate, target_rate)
 
 
 class NoiseBank:
-    """The resampled noise clips of one split.
+    """The resampled noise clips of one split, one :class:`~avmnist_torch.sources.clip_tables.ClipBank` per rate.
 
     Parameters
     ----------
     paths : sequence of paths
         The split's noise clips, in order; rows are addressed by position.
     keep : int, optional
-        How many samples of each resampled clip any item can need (the longest
-        recording; a shorter clip is kept whole, so tiling it stays exact).
-        None keeps whole clips (as :meth:`get_full` does).
+        How many samples of each resampled clip any item can need; None keeps whole clips.
     cache_dir : path, "auto" or None
-        Where the noise tables live (see :class:`~avmnist_torch.sources.clip_tables.ClipBank`).
+        As for ``ClipBank``.
     """
 
-    def __init__(
-        self,
-        paths: Sequence[PathLike],
-        *,
-        keep: Optional[int] = None,
-        cache_dir: Union[PathLike, str, None] = "auto",
-    ) -> None:
+    def __init__(self, paths: Sequence[PathLike], *, keep: Optional[int] = None,
+                 cache_dir: Union[PathLike, str, None] = "auto") -> None:
         self.paths = [str(p) for p in paths]
         self.keep = keep
         self.cache_dir = cache_dir
@@ -84,13 +63,9 @@ class NoiseBank:
                 bank = self._banks.get((rate, whole))
                 if bank is None:
                     bank = self._banks[(rate, whole)] = ClipBank(
-                        self.paths,
-                        functools.partial(_resampled, rate=rate),
-                        kind=f"noise-{rate}hz",
-                        keep=None if whole else self.keep,
-                        cache_dir=self.cache_dir,
-                        key=package_versions("soxr", "numpy"),
-                    )
+                        self.paths, functools.partial(_resampled, rate=rate), kind=f"noise-{rate}hz",
+                        keep=None if whole else self.keep, cache_dir=self.cache_dir,
+                        key=package_versions("soxr", "numpy"))
         return bank
 
     def get(self, noise_id: int, rate: int, length: Optional[int] = None) -> np.ndarray:
@@ -102,12 +77,7 @@ class NoiseBank:
         return self._bank(rate, True).length(noise_id)
 
     def get_full(self, noise_id: int, rate: int, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
-        """Noise ``noise_id`` resampled to ``rate``, the whole clip, read-only.
-
-        Its first ``keep`` samples are :meth:`get`'s, byte for byte. Whole clips
-        live in their own table (rows as long as the clips, about 160 kB for a
-        5 s clip at 8 kHz), made only once something asks for them.
-        """
+        """Samples ``start:stop`` of the whole clip ``noise_id`` resampled to ``rate``, read-only."""
         return self._bank(rate, True).get(noise_id, start, stop)[0]
 
 

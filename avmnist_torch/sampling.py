@@ -1,16 +1,4 @@
-"""The training order, epoch by epoch, and telling the dataset which epoch it is.
-
-:class:`EpochSampler` is a ``Sampler`` for the training ``DataLoader``. Each time it is iterated
-(once per epoch, in the main process, before any index reaches a worker) it first calls the
-dataset's ``set_epoch(epoch)``, for datasets whose items change with the epoch, then yields a
-permutation seeded by ``(seed, epoch)``. Because a ``DataLoader`` iterates its sampler in the
-main process, this reaches persistent workers as far as the dataset's ``set_epoch`` does.
-
-Lightning, on several devices, wraps a sampler of its own kind in its
-``DistributedSamplerWrapper``, which lists the whole sampler (``list(sampler)``) at each epoch
-and hands each rank its share: the call still happens, once per epoch on each rank, and every
-rank lists the same permutation.
-"""
+"""The training order, epoch by epoch, and telling the dataset which epoch it is (before any worker sees an index)."""
 
 from __future__ import annotations
 
@@ -23,18 +11,14 @@ from .common import ParameterError
 
 
 def epoch_target(dataset: Any) -> Optional[Any]:
-    """The object whose ``set_epoch`` a sampler over `dataset` must call, or None.
-
-    Looks through ``torch.utils.data.Subset`` (what a train/validation split gives) to the
-    dataset it views.
-    """
+    """The object whose ``set_epoch`` a sampler over `dataset` must call (through any ``Subset``), or None."""
     while isinstance(dataset, torch.utils.data.Subset):
         dataset = dataset.dataset
     return dataset if callable(getattr(dataset, "set_epoch", None)) else None
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
-    """One 63-bit seed from ``(seed, epoch)``, through numpy's ``SeedSequence`` (no two pairs share a stream by arithmetic)."""
+    """One 63-bit seed from ``(seed, epoch)`` through numpy's ``SeedSequence``."""
     return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
@@ -46,19 +30,14 @@ class EpochSampler(torch.utils.data.Sampler):
     data_source : Dataset
         What the ``DataLoader`` reads (a ``Subset`` is looked through for ``set_epoch``).
     seed : int
-        With the epoch, seeds the order: ``torch.randperm(n)`` from a generator seeded by
-        :func:`epoch_seed`, the same in every process and on every rank.
+        With the epoch, seeds ``torch.randperm(n)`` (:func:`epoch_seed`): the same order in every process.
     shuffle : bool
         False keeps the order ``0 .. n - 1`` every epoch (the epoch is still set).
     epoch : callable, optional
         Returns the current epoch, or None when it does not know (then the epoch last given to
-        :meth:`set_epoch` is used). :class:`~avmnist_torch.lightning.AVMNISTDataModule` passes
-        one that reads its trainer's ``current_epoch``.
-
-    Notes
-    -----
-    Outside Lightning, call ``loader.sampler.set_epoch(epoch)`` before each epoch, as with
-    PyTorch's ``DistributedSampler``.
+        :meth:`set_epoch` is used); the Lightning DataModule passes its trainer's ``current_epoch``.
+        Outside Lightning, call ``loader.sampler.set_epoch(epoch)`` before each epoch, as with
+        PyTorch's ``DistributedSampler``.
     """
 
     def __init__(self, data_source: Any, *, seed: int = 0, shuffle: bool = True,

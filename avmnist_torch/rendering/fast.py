@@ -1,21 +1,8 @@
-"""The fast renderer: matplotlib's specgram pixels, without matplotlib.
+"""The fast renderer: the notebook's ``wav_to_spectrogram`` pixels for a matplotlib version, without matplotlib.
 
-It reproduces, bit for bit, what the notebook's ``wav_to_spectrogram`` draws
-(a 112x112 figure at dpi 100, white, one axes covering it, ``ax.specgram``
-with NFFT 256, noverlap 128, ``gray_r``, Agg, red channel) under a chosen
-matplotlib version: ``"3.10"`` (the notebook's), ``"3.11"`` or ``"3.9"``
-(see docs/rendering.md).
-
-Two routes give the same bytes:
-
-* the numpy route (:mod:`.psd`, then :mod:`.resample`): every step spelled
-  out; style 3.9, non-finite spectra, unusual dtypes and machines whose numpy
-  rounds in a way the kernels do not reproduce take it, and it is what the
-  fused route is tested against;
-* the fused route (styles 3.10 and 3.11): the clips of a batch are windowed
-  into one array, go through numpy's FFT and log10 in one call each, and a
-  numba kernel draws all clips of one frame count in one call, with the
-  geometry (:func:`.taps.geometry`) shared by them.
+Two routes give the same bytes (docs/rendering.md, "The two routes inside the fast renderer"): the
+numpy route (:mod:`.psd`, then :mod:`.resample`), every step spelled out, and the fused route (styles
+3.10 and 3.11), numpy's FFT and log10 over a batch's frames and one numba kernel call per frame count.
 """
 
 from __future__ import annotations
@@ -37,24 +24,17 @@ from .taps import geometry
 __all__ = ["FastRenderer", "fused_mode"]
 
 _INV_WINDOW_SQ_SUM = 1.0 / WINDOW_SQ_SUM
-#: Spectrogram frames (of NFFT = 256 samples) windowed, transformed and coloured per pass of the fused route:
-#: enough to pay each call's overhead over many clips, few enough that the
-#: FFT's input and output (16 bytes x 256 per frame each) stay in cache.
+#: Frames per pass of the fused route: enough to pay each call's overhead, few enough to stay in cache.
 RENDER_CHUNK_FRAMES = 256
 #: Clips per ``psd_db`` call of the numpy route's batches.
 _NUMPY_CHUNK_CLIPS = 256
-#: Sample dtypes the fused route reads (widened to float64 exactly as numpy's
-#: ``frames * window`` widens them); others take the numpy route.
+#: Sample dtypes the fused route reads (widened to float64 as ``frames * window`` does); others take numpy's.
 _FUSED_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
                                                  np.uint8, np.uint16, np.uint32, np.uint64))
 
 
 def _fft_into(spec_in: np.ndarray, spec_out: np.ndarray) -> None:
-    """``spec_out[:] = np.fft.fft(spec_in, axis=-1)``: numpy's own transform, frame by frame.
-
-    It calls the ufunc behind ``np.fft.fft`` (numpy >= 2, a declared
-    dependency): the same transform, without the wrapper's overhead.
-    """
+    """``spec_out[:] = np.fft.fft(spec_in, axis=-1)`` through the ufunc behind it (numpy >= 2), without the wrapper."""
     _pocketfft_umath.fft(spec_in, 1, out=spec_out)  # the core dimension is the last axis
 
 
@@ -70,13 +50,8 @@ class _Spectra:
 
 
 class _Scratch(threading.local):
-    """Per-thread buffers of the fused route, grown on demand and then reused.
-
-    Reusing them matters: a fresh array of a few hundred KiB is a fresh mmap
-    whose page faults cost more than the FFT. A clip longer than
-    ``8 * RENDER_CHUNK_FRAMES`` frames gets buffers of its own that are not kept
-    (about 8 KiB a frame: an hour at 8 kHz would pin 1.8 GB).
-    """
+    """Per-thread buffers of the fused route, grown on demand and reused (a fresh mmap's page faults cost more
+    than the FFT). A clip over ``8 * RENDER_CHUNK_FRAMES`` frames gets buffers of its own, not kept."""
 
     spectra = _Spectra(0)
     work_elements = 0
@@ -116,11 +91,7 @@ def _padded(x: np.ndarray) -> np.ndarray:
 
 
 def _fused_decibels(clips, sample_rate: int, cmul_fma: bool) -> np.ndarray:
-    """The fused route's dB values of ``clips``, stacked (frames, 129), Nyquist first.
-
-    Windowing, one FFT and one power pass over all their frames, then
-    :func:`.psd.decibels` in one call. Returns a view of this thread's scratch.
-    """
+    """The fused route's dB values of ``clips``, stacked (frames, 129), Nyquist first (this thread's scratch)."""
     clips = [_padded(x) for x in clips]
     lengths = np.array([len(x) for x in clips], np.int64)
     counts = (lengths - NFFT) // HOP + 1  # settings.frame_count of each (padded) clip
@@ -148,11 +119,8 @@ _MODE: dict = {}  # "cmul_fma" -> None | bool: decided once per process (probe_o
 def fused_mode() -> Optional[bool]:
     """Whether the fused route reproduces the numpy route's dB here: the ``cmul_fma`` to use, or None.
 
-    numpy's complex multiply is built with FMA on x86-64-v3 machines
-    (``conj(r) * r`` has real part ``fma(re, re, im * im)``) and without it
-    elsewhere. Instead of assuming, the fused dB values are compared with
-    :func:`.psd.psd_db` on probe clips once per process, for each variant;
-    if neither is bit-identical it is None and the numpy route is used.
+    Whether numpy's complex multiply uses an FMA is probed once per process on a few clips; None sends
+    every clip to the numpy route (docs/rendering.md, section 1).
     """
     return probe_once(_MODE, "cmul_fma", _probe_cmul_fma)
 
@@ -163,30 +131,20 @@ def _probe_cmul_fma() -> Optional[bool]:
     probes = [(rng.standard_normal(6000) * s).astype(np.float32) for s in (1e-3, 1.0, 3e3)]
     probes += [rng.standard_normal(4000), rng.uniform(-1, 1, 9000).astype(np.float32)]
     for candidate in (True, False):
-        if all(
-            np.array_equal(_fused_decibels([x], fs, candidate).T, psd_db(frames(x), fs))
-            for x in probes
-            for fs in (8000, 22050)
-        ):
+        if all(np.array_equal(_fused_decibels([x], fs, candidate).T, psd_db(frames(x), fs))
+               for x in probes for fs in (8000, 22050)):
             return candidate
     return None
 
 
 class FastRenderer:
-    """Render spectrograms with a chosen matplotlib version's exact pixels.
+    """Render spectrograms with a chosen matplotlib version's exact pixels, without importing matplotlib.
 
     Parameters
     ----------
     style : {"3.10", "3.11", "3.9"}, default "3.10"
-        The matplotlib ``major.minor`` whose figure route to reproduce. The
-        notebook ran 3.10.
-
-    Notes
-    -----
-    Never imports matplotlib. Everything that depends only on a clip's frame
-    count and the sample rate (transform, filter taps, placement) is built
-    once per process (:func:`.taps.geometry`) and shared by every renderer;
-    the per-clip work is the FFT, the colour lookup and the filter sums.
+        The matplotlib ``major.minor`` whose figure route to reproduce (the notebook ran 3.10); another
+        is a ParameterError.
     """
 
     name = "fast"
@@ -201,43 +159,20 @@ class FastRenderer:
         return f"FastRenderer(style={self.style!r})"
 
     def render(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
-        """Render one clip.
-
-        Parameters
-        ----------
-        samples : 1-D real array
-            The waveform (the pipeline gives float32; any real dtype works and
-            is treated as matplotlib treats it).
-        sample_rate : int
-            Samples per second (``Fs``): a positive whole number.
-
-        Returns
-        -------
-        numpy.ndarray
-            (112, 112) uint8: row 0 is the Nyquist frequency, dark is loud.
+        """Render one clip (any real dtype) at ``sample_rate``: (112, 112) uint8, row 0 the Nyquist, dark loud.
 
         Raises
         ------
         ParameterError
-            For a clip that is not 1-D, empty or not real, or a sample rate
-            that is not a positive whole number.
+            For a clip that is not 1-D, empty or not real, or a sample rate that is not a positive whole number.
         """
         return self.render_batch([check_clip(samples)], sample_rate)[0]
 
     def render_batch(self, clips: Iterable[np.ndarray], sample_rate: int, *, out: Optional[np.ndarray] = None):
-        """Render many clips of one sample rate; lengths may differ.
+        """Render many clips of one sample rate, lengths may differ: the same bytes as ``render`` on each.
 
-        Parameters
-        ----------
-        clips : iterable of 1-D real arrays
-        sample_rate : int
-        out : numpy.ndarray, optional
-            A C-contiguous (N, 112, 112) uint8 array to draw into (returned).
-
-        Returns
-        -------
-        numpy.ndarray
-            (N, 112, 112) uint8, the same bytes as ``render`` on each clip.
+        ``out``, a C-contiguous (N, 112, 112) uint8 array, is drawn into and returned; the errors are
+        ``render``'s, and a ParameterError for an unfit ``out``.
         """
         fs = check_sample_rate(sample_rate)
         clips = [check_clip(c, i) for i, c in enumerate(clips)]
@@ -263,12 +198,7 @@ class FastRenderer:
         return draw(z, geometry(z.shape[1], int(sample_rate), self.style))
 
     def _render_numpy_batch(self, clips, indices, sample_rate: int, out) -> None:
-        """The numpy route over many clips: one ``psd_db`` over their frames side by side.
-
-        Every PSD step is per column, so each clip's values are the bits
-        ``_render_numpy`` computes (tested), with the per-call overhead paid
-        once per chunk instead of once per clip.
-        """
+        """The numpy route over many clips: one ``psd_db`` over their frames side by side (each step is per column)."""
         for first in range(0, len(indices), _NUMPY_CHUNK_CLIPS):
             part = indices[first : first + _NUMPY_CHUNK_CLIPS]
             dtypes = {clips[i].dtype for i in part}
@@ -287,14 +217,8 @@ class FastRenderer:
     def _render_fused(self, clips, indices, sample_rate: int, cmul_fma: bool, out) -> list:
         """Draw ``clips[indices]`` through the fused route into ``out``; returns the ones it left to numpy.
 
-        The clips are taken in order of frame count, in chunks of about
-        ``RENDER_CHUNK_FRAMES`` frames: one windowing call, one FFT, one power pass and
-        one log10 per chunk, then one kernel call per frame count in it. The
-        FFT transforms each frame on its own, so a frame's spectrum has the
-        same bits whichever clips share the call (tested). The kernel draws
-        a chunk's images transposed into staging canvases (a chunk holds at
-        most RENDER_CHUNK_FRAMES clips, so they stay small and in cache); one numpy
-        copy per chunk turns them into ``out``.
+        In order of frame count, chunks of about ``RENDER_CHUNK_FRAMES`` frames, one kernel call per frame
+        count in a chunk, drawn transposed into staging canvases and copied to ``out`` once per chunk.
         """
         counts = {i: frame_count(len(clips[i])) for i in indices}
         order = sorted(indices, key=counts.__getitem__)

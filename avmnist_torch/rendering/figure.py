@@ -1,9 +1,6 @@
-"""The figure route: draw the spectrogram through the installed matplotlib.
+"""The figure route: the notebook's ``wav_to_spectrogram`` through the installed matplotlib.
 
-This is the notebook's ``wav_to_spectrogram`` with one change that does not
-touch a pixel: the figure is made once per process and reused, instead of once
-per item. It is the reference that the fast renderer is tested against, and its
-pixels depend on which matplotlib is installed (see docs/rendering.md).
+The figure is made once per thread and reused instead of once per item (the same pixels, tested).
 """
 
 from __future__ import annotations
@@ -15,24 +12,13 @@ import numpy as np
 from .inputs import check_clip, check_sample_rate
 from .settings import CMAP, IMAGE_SIZE, NFFT, NOVERLAP
 
-#: rcParams that decide the notebook's pixels. They are pinned to matplotlib's
-#: own defaults while drawing, so a user's matplotlibrc cannot change the data.
+#: rcParams that decide the pixels, pinned to matplotlib's defaults while drawing so that a user's
+#: matplotlibrc cannot change the data.
 _PINNED_RC_KEYS = (
-    "figure.dpi",
-    "figure.facecolor",
-    "figure.edgecolor",
-    "savefig.dpi",
-    "image.interpolation",
-    "image.interpolation_stage",
-    "image.resample",
-    "image.origin",
-    "image.aspect",
-    "image.lut",
-    "image.composite_image",
-    "axes.facecolor",
-    "axes.xmargin",
-    "axes.ymargin",
-    "axes.autolimit_mode",
+    "figure.dpi", "figure.facecolor", "figure.edgecolor", "savefig.dpi",
+    "image.interpolation", "image.interpolation_stage", "image.resample", "image.origin", "image.aspect",
+    "image.lut", "image.composite_image",
+    "axes.facecolor", "axes.xmargin", "axes.ymargin", "axes.autolimit_mode",
 )
 
 
@@ -43,24 +29,17 @@ class UnverifiedMatplotlibWarning(UserWarning):
 def installed_matplotlib_version() -> str:
     """``major.minor`` of the installed matplotlib, e.g. ``"3.10"``."""
     import matplotlib
-
     major, minor = matplotlib.__version__.split(".")[:2]
     return f"{major}.{minor}"
 
 
 class FigureRenderer:
-    """Render with the installed matplotlib, pixel for pixel as the notebook.
-
-    One figure and one axes are kept per renderer (per process in practice)
-    and cleared between clips; a fresh figure per clip, as the notebook made,
-    gives the same pixels (tested) at a fraction of the speed.
-    """
+    """Render with the installed matplotlib, pixel for pixel as the notebook (one reused figure per thread)."""
 
     name = "matplotlib"
 
     def __init__(self) -> None:
         import matplotlib  # noqa: F401  (fail here, with the import error, if absent)
-
         self.style = installed_matplotlib_version()
         self._local = threading.local()
 
@@ -70,7 +49,6 @@ class FigureRenderer:
             import matplotlib
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             from matplotlib.figure import Figure
-
             rc = {k: matplotlib.rcParamsDefault[k] for k in _PINNED_RC_KEYS if k in matplotlib.rcParamsDefault}
             with matplotlib.rc_context(rc):
                 fig = Figure()
@@ -87,7 +65,6 @@ class FigureRenderer:
         """Return the (112, 112) uint8 red channel of the drawn spectrogram."""
         import matplotlib
         from matplotlib.ticker import NullLocator
-
         samples = check_clip(samples)
         sample_rate = check_sample_rate(sample_rate)
         fig, ax, rc = self._figure()

@@ -1,21 +1,9 @@
 """The fused route's numba kernels: windowing, the PSD's element-wise steps, and colour-resample-blend.
 
-They do what :mod:`.psd` and :mod:`.resample` spell out in numpy (styles 3.10
-and 3.11), with the same float operations in the same order, over many clips
-per call. Two steps stay numpy's own on both routes, because a re-written one
-could differ in the last bit: the FFT (numpy's pocketfft ufunc) and log10
-(:func:`.psd.decibels`, which may be a SIMD one). How numpy's complex multiply
-rounds here (fused multiply-add or not) is probed once per process by the
-renderer (``fast.fused_mode``), which falls back to the numpy route if neither
-variant reproduces it.
-
-The resampling loops run y tap outer, x tap inner for every pixel, exactly as
-Agg sums; the loop over canvas rows is innermost only so that it vectorises,
-which does not change any pixel's order of additions. Taps are padded to a
-fixed count with weight 0: adding ``value * 0 == 0.0`` to a non-negative sum
-leaves it unchanged, so padding is exact (colour and alpha are finite). No
-fast-math anywhere: flat regions of the image sit exactly on uint8 truncation
-boundaries.
+They do what :mod:`.psd` and :mod:`.resample` spell out (styles 3.10 and 3.11) with the same float
+operations in the same order, over many clips per call; the FFT and log10 stay numpy's own
+(docs/rendering.md). Each pixel sums y taps outer, x taps inner, as Agg; the canvas-row loop is
+innermost only so that it vectorises. No fast-math: flat regions sit on uint8 truncation boundaries.
 """
 
 from __future__ import annotations
@@ -39,12 +27,10 @@ def _fma(typingctx, a, b, c):
 
 
 def _window_frames(flat, clip_starts, frame_starts, frame_counts, hop, window, out):
-    """``out[frame_starts[i] + f]`` = frame f of clip i times the window, as complex numbers (float64 pairs).
+    """``out[frame_starts[i] + f]`` = ``flat[clip_starts[i] + f * hop :][:NFFT]`` times the window, as complex.
 
-    Frame f of clip i is ``flat[clip_starts[i] + f * hop :][:NFFT]``. ``out`` is
-    a float64 view of the complex FFT input: the real parts get the windowed
-    samples, the imaginary parts 0 (written, not assumed: contiguous stores
-    vectorise, stores to every other element do not).
+    ``out`` is a float64 view of the complex FFT input; the imaginary parts are written 0 (so the stores
+    stay contiguous and vectorise).
     """
     nfft = window.shape[0]
     for i in range(clip_starts.shape[0]):
@@ -60,10 +46,8 @@ def _window_frames(flat, clip_starts, frame_starts, frame_counts, hop, window, o
 def _power(spec, n_frames, scl_fs, scl_win, cmul_fma, z):
     """mlab's PSD before the dB, flipped: ``z[f, 128 - b]`` for bin b of frame f.
 
-    ``conj(r) * r`` (real part; ``fma(re, re, im * im)`` where numpy's complex
-    multiply is FMA-built), bins 1..127 times 2, then numpy's complex division
-    by the real ``Fs`` and by ``sum(window**2)``, which for a real divisor is
-    ``(re + im * 0) * (1 / d)``: a multiply by the reciprocal.
+    ``conj(r) * r`` (with an FMA where numpy's is FMA-built), bins 1..127 times 2, then numpy's complex
+    division by the real ``Fs`` and ``sum(window**2)``: a multiply by each reciprocal.
     """
     n_rows = z.shape[1]
     last = n_rows - 1
@@ -90,19 +74,11 @@ def work_size(n_clips, n_frames, n_rows, n_row_taps, n_canvas_rows):
 def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premultiplied, work, out_t, status):
     """dB -> colour -> Agg resample -> canvas for clips of one geometry (styles 3.10, 3.11).
 
-    Clip ``i`` has dB values ``z[starts[i] : starts[i] + n_frames]`` (frames,
-    129, Nyquist first) and is drawn into ``out_t[dest[i]]``, transposed
-    (``out_t[dest[i], column, row]``: each canvas column is then a contiguous
-    run the pixel loop stores in one go; the caller transposes the batch). ``ridx``/``rwy``
-    (row taps, canvas rows): source row and LUT weight / 2**14 of each row tap
-    of canvas rows ``k0 ..``; ``cidx``/``cwx`` (column taps, canvas columns):
-    the column taps of canvas columns ``cc0 ..`` (``Geometry.canvas_taps``).
-    ``status[i]`` becomes 1 when clip i's dB hold +inf or NaN (the caller then
-    takes the numpy route, whose NaN propagation this kernel does not replay),
-    else 0. ``work`` is float64 scratch of at least ``work_size`` elements.
-
-    The clips share the geometry, so each canvas column's tap weights are
-    worked out once for all of them.
+    Clip ``i``'s dB values ``z[starts[i] : starts[i] + n_frames]`` (frames, 129, Nyquist first) are
+    drawn transposed into ``out_t[dest[i]]`` (column, row). ``ridx``/``rwy``, ``cidx``/``cwx``: the
+    ``Geometry.canvas_taps`` of canvas rows ``k0 ..`` and columns ``cc0 ..``. ``status[i]`` becomes 1
+    when clip i's dB hold +inf or NaN (the caller redraws it on the numpy route), else 0. ``work`` is
+    float64 scratch of at least ``work_size`` elements.
     """
     n_clips = starts.shape[0]
     n_rows = z.shape[1]
@@ -143,9 +119,8 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
         status[i] = 0
         masked = n_neg_inf > 0
         clip_masked[i] = masked
-        # Normalize and gray_r: index int(x * 256), x == 1 -> 255, i.e.
-        # int(min(x * 256, 255)) as x is in [0, 1]; masked cells are (0, 0);
-        # equal limits map every cell to 0.
+        # Normalize and gray_r: index int(x * 256) with x == 1 -> 255, i.e. int(min(x * 256, 255)) for x
+        # in [0, 1]; masked cells are (0, 0); equal limits map every cell to 0.
         span = vmax - vmin
         flat = vmin == vmax
         for f in range(n_frames):
@@ -170,17 +145,14 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
         for c in range(size):
             for r in range(size):
                 canvas_t[c, r] = 255
-        # Source values per (source column, row tap, canvas row), so that the
-        # pixel loop below reads contiguous vectors (no gathers).
+        # Source values per (source column, row tap, canvas row): the pixel loop reads contiguous vectors.
         for ci in range(n_frames):
             for j in range(n_rt):
                 for t in range(nk):
                     fr[i, ci, j, t] = red[ci, ridx[j, t]]
         if masked:
-            # Masked cells usually fill whole frames (silent spans). Output
-            # columns whose taps touch no frame with a masked cell have alpha
-            # exactly 1 (the integer weights sum exactly) and take the unmasked
-            # formula; the others need the alpha taps of the frames they read.
+            # Output columns whose taps touch no frame with a masked cell have alpha exactly 1 and take
+            # the unmasked formula; the others need the alpha taps of the frames they read.
             for ci in range(n_frames):
                 for b in range(n_rows):
                     if alpha[ci, b] != 1.0:
@@ -201,10 +173,8 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
                             fa[i, ci, j, t] = alpha[ci, ridx[j, t]]
     if nk == 0 or nc == 0:
         return
-    # Tap weight (wy * wx + 8192) >> 14 == floor(wy / 2**14 * wx + 0.5), every
-    # step exact in float64 (``rwy`` arrives divided by 2**14; products < 2**28);
-    # np.floor keeps it a float, so the loops vectorise over canvas rows.
-    # w[j * n_ct + q] holds the weights of row tap j and column tap q.
+    # Tap weight (wy * wx + 8192) >> 14 == floor(wy / 2**14 * wx + 0.5), exact in float64 (products
+    # < 2**28) and vectorisable; w[j * n_ct + q] holds the weights of row tap j and column tap q.
     w = np.empty((n_rt * n_ct, nk), np.float64)
     tot = np.empty(nk, np.float64)
     acc = np.empty(nk, np.float64)
@@ -268,18 +238,14 @@ def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premult
                                 dst[t] += e[t] * wjq[t]
             col = out_t[dest[i], cc0 + u, k0 : k0 + nk]
             if not umasked:
-                # Alpha is 1 everywhere, so the resampled alpha is exactly 1 and
-                # both styles reduce to the clamped colour, truncated.
+                # Alpha is exactly 1: both styles reduce to the clamped colour, truncated.
                 for t in range(nk):
                     v = acc[t] / tot[t]
                     v = min(max(v, 0.0), 1.0)
                     col[t] = np.uint8(v * 255)
             elif premultiplied:
-                # resample.rgba_stage's 3.11 rules and over_white, branch-free: every
-                # canvas value comes out of fixed_blender_rgba_plain's formula
-                # (a8 == 255 gives r8, a8 == 0 gives the white 255), in float64
-                # where all values are exact integers and floor(N / D) is exact
-                # (N < 2**31, D <= 65535).
+                # resample.rgba_stage's 3.11 rules and over_white, branch-free: fixed_blender_rgba_plain's
+                # formula gives r8 at a8 == 255 and 255 at a8 == 0, exact in float64 (N < 2**31, D <= 65535).
                 for t in range(nk):
                     v = max(acc[t] / tot[t], 0.0)
                     a = min(max(acc_a[t] / tot[t], 0.0), 1.0)

@@ -1,9 +1,6 @@
-"""The spectrogram's values and colours: mlab's PSD, Axes.specgram's dB, Normalize and gray_r.
+"""The spectrogram's values and colours in numpy, with matplotlib's float operations in its order.
 
-These are the reference route's steps, in numpy, with matplotlib's float
-operations in matplotlib's order, so the values are the same to the last bit
-and not only to a ULP (see docs/rendering.md). The fused kernel in
-:mod:`.kernels` does the same steps and is tested against these.
+mlab's PSD, Axes.specgram's dB, Normalize and gray_r (docs/rendering.md, sections 1 and 4).
 """
 
 from __future__ import annotations
@@ -30,12 +27,7 @@ def frames(x: np.ndarray) -> np.ndarray:
 
 
 def decibels(power: np.ndarray, out=None) -> np.ndarray:
-    """``Axes.specgram``'s ``10 * log10(spec)``: -inf where the power is 0 (a silent frame).
-
-    Both routes take their dB through this one numpy call: numpy's log10 may
-    be a SIMD one whose last bit differs from the C library's, so it is not
-    re-implemented anywhere.
-    """
+    """``Axes.specgram``'s ``10 * log10(spec)``, -inf where the power is 0: numpy's log10, on both routes."""
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log10(power, out=out)
     return np.multiply(out, 10.0, out=out)
@@ -44,10 +36,7 @@ def decibels(power: np.ndarray, out=None) -> np.ndarray:
 def psd_db(frames_: np.ndarray, sample_rate) -> np.ndarray:
     """``mlab._spectral_helper`` (psd) and ``Axes.specgram``'s dB, flipped: (129, frames), Nyquist first.
 
-    The complex arithmetic is kept as matplotlib does it (complex multiply,
-    in-place complex division by the real scale factors). Non-finite samples
-    propagate as in matplotlib, without its RuntimeWarnings (the figure route
-    silences them too).
+    Non-finite samples propagate as in matplotlib, without its RuntimeWarnings.
     """
     result = frames_ * WINDOW.reshape((-1, 1))  # float32 frames times the float64 window -> float64
     result = np.fft.fft(result, n=NFFT, axis=0)[:N_ROWS, :]
@@ -60,13 +49,7 @@ def psd_db(frames_: np.ndarray, sample_rate) -> np.ndarray:
 
 
 def colour(z: np.ndarray):
-    """Normalize + gray_r: the red channel and alpha of every cell.
-
-    Masked cells (-inf dB, or NaN) get the "bad" colour (0, 0, 0, 0). The
-    limits are the min and max of the finite cells; ``Normalize`` maps all
-    cells to 0 when they are equal. The index is ``int(x * 256)`` with
-    ``x == 1`` going to 255, as ``Colormap.__call__`` does.
-    """
+    """Normalize + gray_r: the red channel and alpha of every cell; masked (non-finite) cells get (0, 0)."""
     finite = np.isfinite(z)
     red = np.zeros(z.shape, np.float64)
     alpha = finite.astype(np.float64)

@@ -1,12 +1,4 @@
-"""The reference route's drawing: Agg's resampling, matplotlib's image stages and the canvas, in numpy.
-
-From the coloured (or, for 3.9, the raw) spectrogram cells to the 112x112 red
-channel: Agg's ``span_image_resample_*_affine`` with the taps of a
-:class:`~.taps.Geometry`, matplotlib's RGBA stage (3.10, 3.11) or data stage
-(3.9), ``RendererAgg::draw_image`` and the blend over the white figure (see
-docs/rendering.md). The fused kernel in :mod:`.kernels` draws 3.10 and 3.11
-the same way and is tested against this.
-"""
+"""The numpy route's drawing: Agg's resampling, matplotlib's image stages and the canvas (docs/rendering.md)."""
 
 from __future__ import annotations
 
@@ -23,10 +15,7 @@ from .taps import FILTER_SCALE, FILTER_SHIFT, Geometry
 def _pixel_taps(geom: Geometry):
     """Per (row tap, column tap) pair, in Agg's order: (source rows, source columns, weight, real).
 
-    ``weight`` (out_h, out_w) is Agg's ``(wy * wx + 8192) >> 14`` per pixel,
-    0 where the pair is padding past the pixel's tap count; ``real`` is
-    False there. Built once per geometry (about 230 KiB; the most recent 128
-    are kept).
+    ``weight`` (out_h, out_w) is Agg's ``(wy * wx + 8192) >> 14``, 0 (and ``real`` False) on padding.
     """
     rows, cols = geom.rows, geom.cols
     pairs = []
@@ -42,14 +31,10 @@ def _pixel_taps(geom: Geometry):
 
 
 def resample(channels, geom: Geometry):
-    """Agg's filtered resampling of each channel: the weighted sums over the integer weight totals.
+    """Agg's filtered resampling of each finite, non-negative channel: one (out_h, out_w) float64 array each.
 
-    For each output pixel the taps are summed in float64 one by one, row taps
-    outer and column taps inner, as Agg does; the sum is vectorised over the
-    pixels, not over the taps, so each pixel's additions keep Agg's order.
-    Padding taps get weight 0, and adding an exact 0.0 to a non-negative sum
-    leaves it unchanged, so the channels must be finite and non-negative.
-    Returns one (out_h, out_w) float64 array per channel, before clamping.
+    Each pixel's taps are summed in Agg's order (row taps outer, column taps inner), vectorised over
+    pixels; padding adds an exact 0.0. Not clamped.
     """
     acc = [np.zeros((geom.out_h, geom.out_w), np.float64) for _ in channels]
     total = np.zeros((geom.out_h, geom.out_w), np.int64)
@@ -61,10 +46,7 @@ def resample(channels, geom: Geometry):
 
 
 def touches(mask: np.ndarray, geom: Geometry) -> np.ndarray:
-    """Output pixels whose filter footprint holds a True cell of ``mask``, even with weight 0.
-
-    This is where Agg's sums meet a NaN: NaN times any integer weight is NaN.
-    """
+    """Output pixels whose filter footprint holds a True cell of ``mask``, even with weight 0 (where a NaN lands)."""
     out = np.zeros((geom.out_h, geom.out_w), bool)
     for src_rows, src_cols, _, real in _pixel_taps(geom):
         out |= mask.take(src_rows, axis=0).take(src_cols, axis=1) & real
@@ -95,10 +77,7 @@ def rgba_stage(red: np.ndarray, alpha: np.ndarray, geom: Geometry):
 def data_stage(z: np.ndarray, finite: np.ndarray, geom: Geometry):
     """3.9: resample the dB values themselves, then colour (image.py 3.9.4:424-534). Returns (r8, a8).
 
-    The data are shifted and scaled into [0.1, 0.9] before resampling and
-    back after, with matplotlib's float operations in its order; any output
-    pixel whose filter footprint touches a masked (-inf or NaN) cell is masked
-    (bad colour, transparent, so white on the canvas).
+    Pixels whose footprint touches a masked (-inf or NaN) cell are masked: transparent, white on the canvas.
     """
     h, w = geom.out_h, geom.out_w
     if not finite.any():

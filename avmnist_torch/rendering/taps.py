@@ -1,15 +1,8 @@
 """Agg's hanning filter: its weight table, and which source cells each output pixel reads.
 
-matplotlib resamples the spectrogram with Agg's ``span_image_resample_*_affine``
-span generators. What they read depends only on the clip's frame count, the
-sample rate and the matplotlib style, never on the samples, so it is worked out
-here once per geometry and per process (:func:`geometry`) and every clip of
-that geometry reuses it. The integer details follow Agg exactly (see
-docs/rendering.md): the 512-entry int16 weight table, ``trans_affine::invert``,
-``span_image_resample_affine::prepare``'s filter radius, the subpixel
-``span_interpolator_linear`` with its ``dda2_line_interpolator`` and the
-reflect addressing at the edges, all in plain Python floats and ints, which
-follow the same IEEE double operations as the C++.
+What Agg's ``span_image_resample_*_affine`` reads depends only on (frame count, sample rate, style), so
+it is worked out once per geometry and process (:func:`geometry`), in plain Python floats and ints that
+follow the C++'s IEEE double operations (docs/rendering.md, sections 2 and 3).
 """
 
 from __future__ import annotations
@@ -43,12 +36,7 @@ def _uround(v: float) -> int:
 def hanning_lut(fixed: bool) -> np.ndarray:
     """``agg::image_filter_lut`` for ``image_filter_hanning`` (radius 1), as int64.
 
-    Parameters
-    ----------
-    fixed : bool
-        True for matplotlib >= 3.11, built with ``MPL_FIX_AGG_IMAGE_FILTER_LUT_BUGS``
-        (table centred at index 255 and not re-symmetrised after normalising);
-        False for the original Agg code that 3.9 and 3.10 use.
+    ``fixed``: built with ``MPL_FIX_AGG_IMAGE_FILTER_LUT_BUGS`` (3.11), else the original code (3.9, 3.10).
     """
     diameter = 2
     size = diameter << 8
@@ -132,12 +120,7 @@ def _reflect(v: int, size: int) -> int:
 
 @dataclass(frozen=True, eq=False)
 class AxisTaps:
-    """The filter taps of every output pixel along one axis.
-
-    ``index[i, t]`` and ``weight[i, t]`` are the source cell and LUT weight of
-    tap ``t`` of output pixel ``i``; ``count[i]`` taps are real, the rest are
-    padding with index 0 and weight 0.
-    """
+    """Source cell ``index[i, t]`` and LUT ``weight[i, t]`` of tap t of output pixel i; past ``count[i]``, 0 and 0."""
 
     index: np.ndarray
     weight: np.ndarray
@@ -186,16 +169,12 @@ class Geometry:
     out_w, out_h : int
         Size of the resampled image (113 wide or high under the 3.9/3.10 stretch).
     xdst, ydst : int
-        Canvas column of its first column and canvas row of its last row: the
-        image is attached bottom up, so canvas row ``k`` shows image row
-        ``out_h - 1 - (k - ydst)``; what falls outside the canvas is clipped.
-    rows, cols : AxisTaps
-        Filter taps of each image row (over the 129 bins, Nyquist first) and
-        each image column (over the frames).
+        Canvas column of its first column and canvas row of its last row (canvas row ``k`` shows image
+        row ``out_h - 1 - (k - ydst)``).
+    rows, cols, canvas_taps
+        The image rows' and columns' :class:`AxisTaps`, and both re-laid for the fused kernel.
     canvas_rows, canvas_cols : slice
         The canvas rows and columns the image covers (white elsewhere).
-    canvas_taps : tuple of arrays
-        ``rows`` and ``cols`` re-laid for the fused kernel (see ``_canvas_taps``).
     """
 
     n_frames: int
@@ -213,13 +192,8 @@ class Geometry:
 
 
 def _canvas_taps(rows: AxisTaps, cols: AxisTaps, out_h: int, xdst: int, ydst: int, canvas_rows, canvas_cols):
-    """The taps per drawn canvas row and column, in the fused kernel's layout.
-
-    Returns ``(row_index, row_weight, col_index, col_weight)``, each (taps,
-    pixels) and C-contiguous: the row taps of canvas rows ``canvas_rows``
-    (image rows flipped) with weights divided by 2**14 (exact: a power of 2),
-    and the column taps of canvas columns ``canvas_cols``.
-    """
+    """``(row_index, row_weight / 2**14, col_index, col_weight)`` of the drawn canvas rows and columns, each
+    (taps, pixels) and C-contiguous: the fused kernel's layout."""
     image_rows = [out_h - 1 - (k - ydst) for k in range(canvas_rows.start, canvas_rows.stop)]
     image_cols = slice(canvas_cols.start - xdst, canvas_cols.stop - xdst)
     return (
@@ -267,11 +241,9 @@ def _filter_radii(inverse: tuple):
 
 
 def _subpixel_coords(inverse: tuple, out_w: int, out_h: int, style: str):
-    """``span_interpolator_linear::begin``: the subpixel source x of each column and source y of each row.
+    """``span_interpolator_linear::begin``: the subpixel source x of each column and y of each row.
 
-    One scanline span covers each row. 3.11 is built with the endpoint fix
-    (interpolate to the last pixel centre, ``len - 1`` steps); 3.9 and 3.10 take
-    ``len`` steps.
+    3.11 has the endpoint fix (``len - 1`` steps per scanline); 3.9 and 3.10 take ``len`` steps.
     """
     span_len = out_w
     count = span_len - 1 if style == "3.11" else span_len
@@ -287,11 +259,7 @@ def _subpixel_coords(inverse: tuple, out_w: int, out_h: int, style: str):
 
 
 def _placement(x0, y0, out_w: int, out_h: int):
-    """``RendererAgg::draw_image``: (xdst, ydst, canvas_rows, canvas_cols) of the resampled image.
-
-    Its bottom-left corner goes to (x0, y0) in y-up canvas coordinates; what
-    falls outside the canvas is clipped.
-    """
+    """``RendererAgg::draw_image``: (xdst, ydst, canvas_rows, canvas_cols), the bottom-left corner at (x0, y0)."""
     xdst = int(x0)
     ydst = int(IMAGE_SIZE - (y0 + out_h))
     canvas_rows = slice(max(ydst, 0), min(ydst + out_h, IMAGE_SIZE))
@@ -306,11 +274,7 @@ def _frozen(*arrays: np.ndarray) -> None:
 
 @functools.lru_cache(maxsize=4096)
 def geometry(n_frames: int, sample_rate: int, style: str) -> Geometry:
-    """The :class:`Geometry` of ``n_frames`` frames at ``sample_rate`` in ``style``, built once per process.
-
-    The cache is keyed by exact ints and the style string; ``cache_info()``
-    counts how many were built.
-    """
+    """The :class:`Geometry` of ``n_frames`` frames at ``sample_rate`` in ``style``, built once per process."""
     out_w, out_h, m, x0, y0 = figure_affine(n_frames, float(sample_rate), style)
     inverse = _inverse(m)
     rx, rx_inv, ry, ry_inv = _filter_radii(inverse)
@@ -323,17 +287,6 @@ def geometry(n_frames: int, sample_rate: int, style: str) -> Geometry:
     xdst, ydst, canvas_rows, canvas_cols = _placement(x0, y0, out_w, out_h)
     canvas_taps = _canvas_taps(rows, cols, out_h, xdst, ydst, canvas_rows, canvas_cols)
     _frozen(*canvas_taps)
-    return Geometry(
-        n_frames=n_frames,
-        sample_rate=sample_rate,
-        style=style,
-        out_w=out_w,
-        out_h=out_h,
-        xdst=xdst,
-        ydst=ydst,
-        rows=rows,
-        cols=cols,
-        canvas_rows=canvas_rows,
-        canvas_cols=canvas_cols,
-        canvas_taps=canvas_taps,
-    )
+    return Geometry(n_frames=n_frames, sample_rate=sample_rate, style=style, out_w=out_w, out_h=out_h,
+                    xdst=xdst, ydst=ydst, rows=rows, cols=cols, canvas_rows=canvas_rows, canvas_cols=canvas_cols,
+                    canvas_taps=canvas_taps)

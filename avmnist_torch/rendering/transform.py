@@ -1,13 +1,8 @@
 """Where matplotlib puts the spectrogram image: its transform chain, replayed without matplotlib.
 
-The figure route's pixels depend on float details of matplotlib's transform
-chain: ``(112 / 100) * 100`` is ``112.00000000000001``, and matplotlib 3.9 and
-3.10 take the ``ceil`` of the transformed image extent, so whether the image is
-resampled to 112 or 113 columns depends on the last bit of a product of 3x3
-matrices. This module replays that chain with the same operations in the same
-order (``np.dot`` of the same matrices, element-wise scale and translate, the
-same bounding-box arithmetic), so the result is the same to the bit. What Agg
-then does with the affine is in :mod:`.taps` (see docs/rendering.md).
+Whether 3.9 and 3.10 resample to 112 or 113 columns depends on the last bit of a product of 3x3
+matrices, so the chain is replayed with the same operations in the same order (docs/rendering.md,
+section 2).
 """
 
 from __future__ import annotations
@@ -64,13 +59,11 @@ def _extent(n_frames: int, fs: float):
 
 
 def figure_affine(n_frames: int, fs: float, style: str):
-    """The image-to-output-pixel affine and output size of ``_make_image``.
+    """``_make_image``'s output size, the 3x3 affine it passes to ``_image.resample``, and where it draws.
 
     Returns
     -------
     (out_w, out_h, matrix, x0, y0)
-        ``matrix`` is the 3x3 affine passed to ``_image.resample``; ``x0, y0``
-        the position the image is drawn at on the canvas.
     """
     # Figure: set_size_inches(112 / dpi) then dpi_scale_trans.
     inches = IMAGE_SIZE / DPI

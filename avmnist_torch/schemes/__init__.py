@@ -1,24 +1,7 @@
 """The five degradation schemes of the notebook, as data and pure functions on arrays.
 
-A scheme is an ordered tuple of steps; each step is a small frozen dataclass
-holding its parameters and doing its work through pure functions. The package
-has three parts, and every public name is importable from here
-(``from avmnist_torch.schemes import Scheme, AddNoise``):
-
-:mod:`~avmnist_torch.schemes.steps`
-    The pure functions (``add_noise``, ``apply_time_masks``, ``keep_bands``, ...)
-    and the step dataclasses over them (:class:`AddNoise`, :class:`TimeMasks`,
-    :class:`FrequencyMasks`, :class:`BandKeep`, :class:`DownUpResample`,
-    :class:`Distortion`), each checking its parameters when it is made.
-:mod:`~avmnist_torch.schemes.streams`
-    The random streams items draw from (:class:`ItemRandom`, :func:`item_rng`,
-    :func:`epoch_rngs`).
-:mod:`~avmnist_torch.schemes.registry`
-    :class:`Scheme`, the notebook's five (:data:`SCHEMES`, :func:`get_scheme`),
-    :func:`with_snr_range`, and running a scheme over one clip or a batch
-    (:func:`apply_scheme`, :func:`apply_scheme_many`).
-
-Adding a scheme needs no change to the library::
+:mod:`.steps` (the functions and the step dataclasses), :mod:`.streams` (the items' random streams) and
+:mod:`.registry` (:class:`Scheme`, the five, running them), re-exported here. A scheme of your own::
 
     from avmnist_torch.schemes import Scheme, AddNoise, TimeMasks
     mine = Scheme("soft_burst", (AddNoise(snr_db=10), TimeMasks(ratio=0.05, count=3)))
@@ -26,84 +9,29 @@ Adding a scheme needs no change to the library::
 """
 
 from .registry import (
-    SCHEME_NAMES,
-    SCHEMES,
-    Scheme,
-    apply_scheme,
-    apply_scheme_many,
-    get_scheme,
-    prepare_recording,
-    recording_prefix,
-    with_snr_range,
+    SCHEME_NAMES, SCHEMES, Scheme, apply_scheme, apply_scheme_many, get_scheme, prepare_recording,
+    recording_prefix, with_snr_range,
 )
 from .steps import (
-    MAX_DISTORTION,
-    MAX_MASKS,
-    MIN_LENGTH,
-    SNR_LIMIT_DB,
-    AddNoise,
-    BandKeep,
-    Distortion,
-    DownUpResample,
-    FrequencyMasks,
-    ItemContext,
-    Step,
-    TimeMasks,
-    _band_response,
-    _rms,
-    add_noise,
-    apply_frequency_masks,
-    apply_frequency_masks_many,
-    apply_time_masks,
-    distort,
-    down_up_resample,
-    down_up_resample_many,
-    draw_frequency_masks,
-    draw_time_masks,
-    fit_noise_length,
-    keep_bands,
-    keep_bands_many,
-    pad_to_min_length,
+    MAX_DISTORTION, MAX_MASKS, MIN_LENGTH, SNR_LIMIT_DB, AddNoise, BandKeep, Distortion, DownUpResample,
+    FrequencyMasks, ItemContext, Step, TimeMasks, _band_response, _rms, add_noise, apply_frequency_masks,
+    apply_frequency_masks_many, apply_time_masks, distort, down_up_resample, down_up_resample_many,
+    draw_frequency_masks, draw_time_masks, fit_noise_length, keep_bands, keep_bands_many, pad_to_min_length,
 )
 from .streams import SOURCES_STREAM, SPLIT_IDS, STEPS_STREAM, ItemRandom, epoch_rng, epoch_rngs, item_rng
 
 __all__ = [
-    "MIN_LENGTH",
-    "SNR_LIMIT_DB",
-    "MAX_MASKS",
-    "MAX_DISTORTION",
-    "AddNoise",
-    "TimeMasks",
-    "FrequencyMasks",
-    "BandKeep",
-    "DownUpResample",
-    "Distortion",
-    "Scheme",
-    "SCHEMES",
-    "SCHEME_NAMES",
-    "get_scheme",
-    "ItemRandom",
-    "item_rng",
-    "epoch_rng",
-    "epoch_rngs",
-    "STEPS_STREAM",
-    "SOURCES_STREAM",
-    "with_snr_range",
-    "pad_to_min_length",
-    "fit_noise_length",
-    "add_noise",
-    "draw_time_masks",
-    "apply_time_masks",
-    "draw_frequency_masks",
-    "apply_frequency_masks",
-    "apply_frequency_masks_many",
-    "keep_bands",
-    "keep_bands_many",
-    "down_up_resample",
-    "down_up_resample_many",
-    "distort",
-    "apply_scheme",
-    "apply_scheme_many",
-    "recording_prefix",
-    "prepare_recording",
+    # the steps and their limits
+    "MIN_LENGTH", "SNR_LIMIT_DB", "MAX_MASKS", "MAX_DISTORTION",
+    "AddNoise", "TimeMasks", "FrequencyMasks", "BandKeep", "DownUpResample", "Distortion",
+    # schemes
+    "Scheme", "SCHEMES", "SCHEME_NAMES", "get_scheme", "with_snr_range",
+    # random streams
+    "ItemRandom", "item_rng", "epoch_rng", "epoch_rngs", "STEPS_STREAM", "SOURCES_STREAM",
+    # the pure functions
+    "pad_to_min_length", "fit_noise_length", "add_noise", "draw_time_masks", "apply_time_masks",
+    "draw_frequency_masks", "apply_frequency_masks", "apply_frequency_masks_many", "keep_bands",
+    "keep_bands_many", "down_up_resample", "down_up_resample_many", "distort",
+    # running a scheme
+    "apply_scheme", "apply_scheme_many", "recording_prefix", "prepare_recording",
 ]

@@ -1,15 +1,4 @@
-"""Schemes: named sequences of steps, the notebook's five, and running one over a clip or a batch.
-
-Adding a scheme needs no change to the library::
-
-    from avmnist_torch.schemes import Scheme, AddNoise, TimeMasks
-    mine = Scheme("soft_burst", (AddNoise(snr_db=10), TimeMasks(ratio=0.05, count=3)))
-    ds = AVMNISTAudioDataset(root, scheme=mine)
-
-:func:`apply_scheme_many` runs a scheme over a batch of clips: the steps with a
-batch form then work on all clips at once, with the same bytes per clip as
-:func:`apply_scheme`.
-"""
+"""Schemes: named sequences of steps, the notebook's five, and running one over a clip or a batch."""
 
 from __future__ import annotations
 
@@ -36,25 +25,11 @@ from .steps import (
 )
 from .streams import ItemRandom
 
-__all__ = [
-    "Scheme",
-    "SCHEMES",
-    "SCHEME_NAMES",
-    "get_scheme",
-    "with_snr_range",
-    "recording_prefix",
-    "prepare_recording",
-    "apply_scheme",
-    "apply_scheme_many",
-]
-
-
 @dataclass(frozen=True)
 class Scheme:
-    """A named, ordered sequence of steps.
+    """A named, ordered sequence of steps: callables ``step(samples, ctx) -> samples``.
 
-    A step is any callable ``step(samples, ctx) -> samples`` (``ctx`` is an
-    :class:`ItemContext`); the built-in ones are the dataclasses of :mod:`.steps`.
+    A ParameterError for an empty name or a step that is not callable.
     """
 
     name: str
@@ -66,31 +41,25 @@ class Scheme:
         try:
             steps = tuple(self.steps)
         except TypeError:
-            raise ParameterError(
-                f"Scheme({self.name!r}): steps must be a sequence of steps, got {type(self.steps).__name__}"
-            ) from None
+            raise ParameterError(f"Scheme({self.name!r}): steps must be a sequence of steps, "
+                                 f"got {type(self.steps).__name__}") from None
         for k, step in enumerate(steps):
             if not callable(step):
-                raise ParameterError(
-                    f"Scheme({self.name!r}): step {k} ({step!r}) is not a step: a step is called as "
-                    "step(samples, ctx) and returns the new samples"
-                )
+                raise ParameterError(f"Scheme({self.name!r}): step {k} ({step!r}) is not a step: a step is called as "
+                                     "step(samples, ctx) and returns the new samples")
         object.__setattr__(self, "steps", steps)
 
     @property
     def uses_noise(self) -> bool:
+        """Whether a step mixes in noise (then the item needs a noise clip)."""
         return any(getattr(step, "uses_noise", False) for step in self.steps)
 
 
 #: The notebook's ``get_augmentation_config``, in its order of operations.
 SCHEMES: Dict[str, Scheme] = {
-    s.name: s
-    for s in (
+    s.name: s for s in (
         Scheme("extreme_noise", (AddNoise(snr_db=0), TimeMasks(ratio=0.1, count=2))),
-        Scheme(
-            "multi_band",
-            (FrequencyMasks(ratio=0.2, count=3), BandKeep(bands=((50, 1000), (2000, 3500)))),
-        ),
+        Scheme("multi_band", (FrequencyMasks(ratio=0.2, count=3), BandKeep(bands=((50, 1000), (2000, 3500))))),
         Scheme("burst_noise", (AddNoise(snr_db=3), TimeMasks(ratio=0.15, count=4))),
         Scheme("aliased", (DownUpResample(factor=4), FrequencyMasks(ratio=0.3, count=1))),
         Scheme("distorted", (AddNoise(snr_db=5), Distortion(factor=2.0))),
@@ -101,7 +70,10 @@ SCHEME_NAMES = tuple(SCHEMES)
 
 
 def get_scheme(scheme: Union[str, Scheme]) -> Scheme:
-    """Look a scheme up by name; the notebook's upper-case names (``BURST_NOISE``) are accepted."""
+    """Look a scheme up by name (the notebook's upper-case names work too); a Scheme is returned as it is.
+
+    A ParameterError for an unknown name, a TypeError for neither a name nor a Scheme.
+    """
     if isinstance(scheme, Scheme):
         return scheme
     if not isinstance(scheme, str):
@@ -113,18 +85,15 @@ def get_scheme(scheme: Union[str, Scheme]) -> Scheme:
 
 
 def with_snr_range(scheme: Scheme, spread_db: float) -> Scheme:
-    """``scheme`` with each ``AddNoise``'s SNR widened by ``spread_db`` on both sides.
+    """``scheme`` with each ``AddNoise``'s SNR (a value or a range) widened by ``spread_db`` on both sides.
 
-    A value ``v`` becomes the range ``(v - spread_db, v + spread_db)``; a range
-    ``(low, high)`` becomes ``(low - spread_db, high + spread_db)``. The name
-    stays, so the items' streams stay keyed on it.
+    The name stays, so the items' streams stay keyed on it.
 
     Raises
     ------
     ParameterError
-        If `spread_db` is not a finite number of decibels, 0 or more, or if a
-        widened range would leave -:data:`~avmnist_torch.schemes.steps.SNR_LIMIT_DB`
-        to :data:`~avmnist_torch.schemes.steps.SNR_LIMIT_DB` (-200 to 200 dB).
+        If `spread_db` is not a finite number of decibels, 0 or more, or a widened range would leave
+        -200 to 200 dB (:data:`~avmnist_torch.schemes.steps.SNR_LIMIT_DB`).
     """
     if not (_is_real(spread_db) and math.isfinite(spread_db) and spread_db >= 0):
         raise ParameterError(f"snr_range_db={spread_db!r}: must be a finite number of decibels, 0 or more")
@@ -133,39 +102,32 @@ def with_snr_range(scheme: Scheme, spread_db: float) -> Scheme:
         if isinstance(step, AddNoise):
             low, high = step.snr_db if isinstance(step.snr_db, tuple) else (step.snr_db, step.snr_db)
             if low - spread_db < -SNR_LIMIT_DB or high + spread_db > SNR_LIMIT_DB:
-                raise ParameterError(
-                    f"snr_range_db={spread_db!r}: scheme {scheme.name!r} would draw SNRs from {low - spread_db:g} to "
-                    f"{high + spread_db:g} dB, outside the {-SNR_LIMIT_DB:g} to {SNR_LIMIT_DB:g} dB an AddNoise "
-                    f"step accepts; use at most {min(low + SNR_LIMIT_DB, SNR_LIMIT_DB - high):g}"
-                )
+                raise ParameterError(f"snr_range_db={spread_db!r}: scheme {scheme.name!r} would draw SNRs from "
+                                     f"{low - spread_db:g} to {high + spread_db:g} dB, outside the {-SNR_LIMIT_DB:g} "
+                                     f"to {SNR_LIMIT_DB:g} dB an AddNoise step accepts; use at most "
+                                     f"{min(low + SNR_LIMIT_DB, SNR_LIMIT_DB - high):g}")
             step = dataclasses.replace(step, snr_db=(low - spread_db, high + spread_db))
         steps.append(step)
     return Scheme(scheme.name, tuple(steps))
 
 
-def _declares(step, attribute: str) -> bool:
-    """``step.<attribute>`` as declared by the class that also defines the step's ``__call__``.
+def _declared(step, attribute: str):
+    """The step's class ``attribute`` if the class that declares it also defines the step's ``__call__``, else None.
 
-    A subclass that overrides ``__call__`` without restating the attribute
-    does not inherit a promise about what its own ``__call__`` does.
+    A subclass that overrides ``__call__`` does not inherit a promise about what its own ``__call__`` does.
     """
     cls = type(step)
     for klass in cls.__mro__:
         if attribute in vars(klass):
-            return bool(vars(klass)[attribute]) and vars(klass).get("__call__") is cls.__call__
-    return False
+            return vars(klass)[attribute] if vars(klass).get("__call__") is cls.__call__ else None
+    return None
 
 
 def recording_prefix(scheme: Scheme) -> Tuple[Step, ...]:
-    """The scheme's leading steps whose result depends on the recording alone (no draws, no noise).
-
-    Their output can be computed once per recording and shared by every item
-    that uses it (``aliased``'s down-up resampling); the steps declare it with
-    ``recording_only = True``.
-    """
+    """The scheme's leading steps that declare ``recording_only = True``: computed once per recording, not per item."""
     prefix = []
     for step in scheme.steps:
-        if not _declares(step, "recording_only"):
+        if not _declared(step, "recording_only"):
             break
         prefix.append(step)
     return tuple(prefix)
@@ -180,15 +142,8 @@ def prepare_recording(samples: np.ndarray, sample_rate: int, steps: Sequence[Ste
     return out
 
 
-def apply_scheme(
-    samples: np.ndarray,
-    sample_rate: int,
-    scheme: Scheme,
-    *,
-    rng: "ItemRandom",
-    noise: Optional[Callable[[], np.ndarray]] = None,
-    prepared: int = 0,
-) -> Tuple[np.ndarray, List[dict]]:
+def apply_scheme(samples: np.ndarray, sample_rate: int, scheme: Scheme, *, rng: "ItemRandom",
+                 noise: Optional[Callable[[], np.ndarray]] = None, prepared: int = 0) -> Tuple[np.ndarray, List[dict]]:
     """Pad, then run the scheme's steps in order.
 
     Parameters
@@ -196,9 +151,7 @@ def apply_scheme(
     samples : float32 array, the recording as loaded.
     noise : callable returning the noise at ``sample_rate``, or None (no noise is added).
     prepared : int
-        0: ``samples`` is the recording. n > 0: ``samples`` is already
-        :func:`prepare_recording` of it with the scheme's first n steps (its
-        :func:`recording_prefix`), so padding and those steps are skipped.
+        n > 0: ``samples`` is :func:`prepare_recording` of the scheme's first n steps, which are skipped.
 
     Returns
     -------
@@ -212,42 +165,15 @@ def apply_scheme(
     return out, ctx.draws
 
 
-def _batch_form(step) -> Optional[Callable]:
-    """The step's ``apply_batch`` when it does what the step's own ``__call__`` does, else None.
-
-    A subclass that overrides ``__call__`` but not ``apply_batch`` would have
-    its batches computed by the parent's code: it runs item by item instead.
-    """
-    cls = type(step)
-    for klass in cls.__mro__:
-        if "apply_batch" in vars(klass):
-            return step.apply_batch if vars(klass).get("__call__") is cls.__call__ else None
-    return None
-
-
-def apply_scheme_many(
-    samples: Sequence[np.ndarray],
-    sample_rates: Sequence[int],
-    scheme: Scheme,
-    *,
-    rngs: Sequence["ItemRandom"],
-    noises: Optional[Sequence[Optional[Callable[[], np.ndarray]]]] = None,
-    prepared: int = 0,
-) -> Tuple[List[np.ndarray], List[List[dict]]]:
+def apply_scheme_many(samples: Sequence[np.ndarray], sample_rates: Sequence[int], scheme: Scheme, *,
+                      rngs: Sequence["ItemRandom"],
+                      noises: Optional[Sequence[Optional[Callable[[], np.ndarray]]]] = None,
+                      prepared: int = 0) -> Tuple[List[np.ndarray], List[List[dict]]]:
     """:func:`apply_scheme` for many clips: the same waveforms and draws, computed step by step over the batch.
 
-    Each clip keeps its own generator and draws in its own order, so a clip's
-    result does not depend on the others in the batch. Steps with a batch form
-    (frequency masks, band keep, down-up resampling) transform all clips at
-    once; any other step runs clip by clip.
-
-    Parameters
-    ----------
-    samples : float32 arrays, the recordings as loaded.
-    sample_rates : each clip's rate.
-    rngs : each clip's :class:`ItemRandom`.
-    noises : each clip's noise callable (or None), as for :func:`apply_scheme`.
-    prepared : as for :func:`apply_scheme`, for every clip.
+    ``sample_rates``, ``rngs`` and ``noises`` (optional) hold one per clip (else a ValueError); ``prepared``
+    holds for every clip. Steps with an ``apply_batch`` transform all clips at once; each clip keeps its own
+    stream and draws.
 
     Returns
     -------
@@ -262,6 +188,8 @@ def apply_scheme_many(
                 for rate, rng, noise in zip(sample_rates, rngs, noises)]
     out = [pad_to_min_length(x) for x in samples] if not prepared else list(samples)
     for step in scheme.steps[prepared:]:
-        batch = _batch_form(step)
-        out = batch(out, contexts) if batch is not None else [step(x, ctx) for x, ctx in zip(out, contexts)]
+        if _declared(step, "apply_batch"):
+            out = step.apply_batch(out, contexts)
+        else:
+            out = [step(x, ctx) for x, ctx in zip(out, contexts)]
     return out, [ctx.draws for ctx in contexts]

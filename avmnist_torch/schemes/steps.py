@@ -1,21 +1,9 @@
 """The steps of a scheme: pure functions on arrays, and the frozen dataclasses that hold their parameters.
 
-Each step is a small frozen dataclass holding its parameters (audiomentations-style)
-and does its work through the pure functions here. Randomness is explicit: a step
-draws its mask positions from the item's :class:`~avmnist_torch.schemes.streams.ItemRandom`
-stream and records them, so an item's draws can be reported
-(``AVMNISTAudioDataset.describe``) and replayed.
-
-The notebook's order of operations and float32 arithmetic are kept exactly:
-every function here computes what the notebook's line does, with the same
-numpy expression (``dsp`` stands in for librosa's stft/istft/resample with the
-same arithmetic), so the waveforms are byte-identical.
-
-Every step checks its parameters when it is made (``TimeMasks(ratio=1.5)``
-raises :class:`~avmnist_torch.common.ParameterError` there, not later in a
-DataLoader worker). The built-in steps that transform (frequency masks, band
-keep, down-up resampling) also have an ``apply_batch`` form that works on many
-clips at once with the same bytes per clip.
+Every function computes what the notebook's line does, with the same numpy expression and float32
+arithmetic (``dsp`` stands in for librosa), so the waveforms are byte-identical (docs/items.md).
+A step checks its parameters when it is made, draws from the item's
+:class:`~avmnist_torch.schemes.streams.ItemRandom` and records its draws.
 """
 
 from __future__ import annotations
@@ -34,53 +22,15 @@ from .streams import ItemRandom
 
 MIN_LENGTH = 2048
 
-#: The SNRs ``AddNoise`` accepts, in dB: -200 to 200. float32 holds about 144 dB between a
-#: signal and the smallest change to it, so beyond 200 dB either way the weaker of speech and
-#: noise no longer shows in the sum; and far beyond (``10 ** (snr_db / 20)`` past about 6,000 dB,
-#: the noise's gain in float32 past about 760 dB) the arithmetic overflows into an infinite or
-#: NaN waveform. Refused when the step is made, not while rendering.
+#: The SNRs ``AddNoise`` accepts, in dB: beyond them float32 loses the weaker signal, and far beyond
+#: the gain overflows into an infinite or NaN waveform (docs/items.md, "The five schemes").
 SNR_LIMIT_DB = 200.0
 
-#: The most masks a ``TimeMasks`` or ``FrequencyMasks`` step draws (the notebook draws 1 to 4):
-#: each is drawn and recorded per item, so a count in the millions would stall every item.
+#: The most masks a ``TimeMasks`` or ``FrequencyMasks`` step draws (each is drawn and recorded per item).
 MAX_MASKS = 1_000
 
-#: The largest ``Distortion`` factor (the notebook's is 2.0). ``tanh(factor * x)`` is already
-#: +-1 for all but the quietest samples long before it; a factor beyond float32's range
-#: (3.4e38) would turn the silent samples into NaN.
+#: The largest ``Distortion`` factor: past float32's range the silent samples would become NaN.
 MAX_DISTORTION = 1e6
-
-__all__ = [
-    "MIN_LENGTH",
-    "SNR_LIMIT_DB",
-    "MAX_MASKS",
-    "MAX_DISTORTION",
-    "ItemContext",
-    "AddNoise",
-    "TimeMasks",
-    "FrequencyMasks",
-    "BandKeep",
-    "DownUpResample",
-    "Distortion",
-    "Step",
-    "pad_to_min_length",
-    "fit_noise_length",
-    "add_noise",
-    "draw_time_masks",
-    "apply_time_masks",
-    "draw_frequency_masks",
-    "apply_frequency_masks",
-    "apply_frequency_masks_many",
-    "keep_bands",
-    "keep_bands_many",
-    "down_up_resample",
-    "down_up_resample_many",
-    "distort",
-]
-
-
-# ----------------------------------------------------------------------------
-# pure functions
 
 
 def pad_to_min_length(samples: np.ndarray, min_length: int = MIN_LENGTH) -> np.ndarray:
@@ -94,13 +44,7 @@ def pad_to_min_length(samples: np.ndarray, min_length: int = MIN_LENGTH) -> np.n
 
 
 def fit_noise_length(noise: np.ndarray, length: int) -> np.ndarray:
-    """The first ``length`` samples of ``noise``, tiling it when it is shorter.
-
-    The notebook keeps ``noise[:len(x)]`` and crashes when the noise is shorter
-    than the recording (never with real ESC-50: 5 s against at most 2.3 s).
-    Project rule: a short noise is repeated end to end until it is long enough,
-    so its level and character stay those of the clip.
-    """
+    """The first ``length`` samples of ``noise``, tiled end to end when shorter (a project rule); empty: ValueError."""
     if len(noise) >= length:
         return noise[:length]
     if len(noise) == 0:
@@ -110,17 +54,15 @@ def fit_noise_length(noise: np.ndarray, length: int) -> np.ndarray:
 
 
 def _rms(x: np.ndarray):
-    """``np.sqrt(np.mean(x ** 2))`` with np.mean's own steps (pairwise sum in x's dtype, then
-    ``dtype(sum / n)``) minus its Python overhead; the same bits."""
+    """``np.sqrt(np.mean(x ** 2))``, the same bits without np.mean's Python overhead."""
     total = np.add.reduce(x * x)
     return np.sqrt(total.dtype.type(total / x.size))
 
 
 def add_noise(samples: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """Mix ``noise`` into ``samples`` at ``snr_db`` (RMS ratio), as the notebook's ``add_noise``.
+    """Mix ``noise`` (at the samples' rate) into ``samples`` at ``snr_db`` (RMS ratio), as the notebook's ``add_noise``.
 
-    ``noise`` must already be at the samples' rate; it is cut (or tiled, see
-    :func:`fit_noise_length`) to the samples' length. A silent noise adds nothing.
+    The noise is fitted to the samples' length with :func:`fit_noise_length`; a silent noise adds nothing.
     """
     samples_noise = fit_noise_length(noise, len(samples))
     a_signal = _rms(samples)
@@ -175,11 +117,8 @@ def apply_frequency_masks_many(
 def _band_response(sample_rate, bands: Tuple[Tuple[float, float], ...], n_freqs: int) -> np.ndarray:
     """1 for the bins whose frequency ``linspace(0, sr / 2, n_freqs)[f]`` lies in a band (inclusive), else 0.
 
-    complex64, where the notebook multiplies its complex64 spectrum by a float64 array (numpy
-    widens both to complex128 and rounds back). With factors of 0 and 1 every product in the
-    complex multiply is exact (``x * 1 = x``, ``x * 0`` a signed zero), and so is each sum of
-    a value and a signed zero, so complex64 arithmetic gives the same bits, signed zeros
-    included, without widening a batch of spectra twice (four times faster).
+    complex64, where the notebook multiplies by a float64 array: with factors of 0 and 1 every
+    product and sum is exact, signed zeros included, so the bits are the same.
     """
     response = np.zeros(n_freqs)
     freq_bins = np.linspace(0, sample_rate / 2, n_freqs)
@@ -201,12 +140,7 @@ def keep_bands(samples: np.ndarray, sample_rate: int, bands: Sequence[Tuple[floa
 def keep_bands_many(
     clips: Sequence[np.ndarray], sample_rates: Sequence[int], bands: Sequence[Tuple[float, float]]
 ) -> List[np.ndarray]:
-    """:func:`keep_bands` of each clip, the transforms over all clips at once.
-
-    The response holds only 0 and 1, so every product in numpy's complex
-    multiply is exact and each bin gets the same bits however the batch is laid
-    out in memory (and in complex64, see :func:`_band_response`).
-    """
+    """:func:`keep_bands` of each clip, the transforms over all clips at once (the same bits per clip)."""
     spectra, offsets = dsp.stft_many(clips)
     bands = tuple(map(tuple, bands))
     rates = set(sample_rates)
@@ -224,15 +158,16 @@ def _low_rate(sample_rate: int, factor: int) -> int:
                              "positive number of Hz")
     low_rate = sample_rate // factor
     if low_rate <= 0:
-        raise ParameterError(
-            f"DownUpResample(factor={factor!r}): a {sample_rate} Hz clip divided by {factor} leaves no sample rate; "
-            f"use a factor of at most {sample_rate}"
-        )
+        raise ParameterError(f"DownUpResample(factor={factor!r}): a {sample_rate} Hz clip divided by {factor} "
+                             f"leaves no sample rate; use a factor of at most {sample_rate}")
     return low_rate
 
 
 def down_up_resample(samples: np.ndarray, sample_rate: int, factor: int) -> np.ndarray:
-    """Resample to ``sample_rate // factor`` and back with ``librosa.resample`` (soxr_hq)."""
+    """Resample to ``sample_rate // factor`` and back with ``librosa.resample`` (soxr_hq).
+
+    A ParameterError if the rate is not positive or ``sample_rate // factor`` is 0.
+    """
     low_rate = _low_rate(sample_rate, factor)
     return dsp.resample(dsp.resample(samples, sample_rate, low_rate), low_rate, sample_rate)
 
@@ -257,13 +192,9 @@ def distort(samples: np.ndarray, factor: float) -> np.ndarray:
     return np.tanh(normalised * factor)
 
 
-# ----------------------------------------------------------------------------
-# steps: parameters as data
-
-
 @dataclass
 class ItemContext:
-    """What a step may use besides the waveform: the rate, the item's generator and noise."""
+    """What a step may use besides the waveform: the rate, the item's stream and noise, and the draws so far."""
 
     sample_rate: int
     rng: "ItemRandom"
@@ -271,14 +202,7 @@ class ItemContext:
     draws: List[dict] = field(default_factory=list)
 
     def noise_for(self, length: int) -> np.ndarray:
-        """The noise to mix into ``length`` samples.
-
-        ``noise()`` itself, unless the noise has a ``window(length, draws)``
-        method: the part of a clip the item mixes in, read alone (per-epoch
-        draws: a random window of a whole clip, recorded in ``draws``; fixed
-        items: the clip's first ``length`` samples); :func:`add_noise` fits
-        either to ``length``.
-        """
+        """The noise for ``length`` samples: ``noise.window(length, draws)`` if it has one, else ``noise()``."""
         window = getattr(self.noise, "window", None)
         if window is None:
             return self.noise()
@@ -302,9 +226,8 @@ def _check_number(step, name: str, value, *, low=None, high=None, low_open=False
 
 def _check_count(step, name: str, value) -> None:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not 0 <= value <= MAX_MASKS:
-        raise ParameterError(
-            f"{type(step).__name__}({name}={value!r}): {name} must be a whole number from 0 to {MAX_MASKS:,}"
-        )
+        raise ParameterError(f"{type(step).__name__}({name}={value!r}): {name} must be a whole number "
+                             f"from 0 to {MAX_MASKS:,}")
 
 
 def _in_snr_limits(value) -> bool:
@@ -315,9 +238,8 @@ def _in_snr_limits(value) -> bool:
 class AddNoise:
     """Mix the item's ESC-50 noise in at ``snr_db`` dB SNR.
 
-    ``snr_db`` is a number, or a ``(low, high)`` pair: each item then draws
-    its SNR uniformly from ``[low, high)`` (the first draw of its stream at
-    this step, recorded as ``{"step": "snr", "snr_db": value}``).
+    ``snr_db`` is a number, or a ``(low, high)`` pair from which each item draws its SNR uniformly
+    (recorded as ``{"step": "snr", "snr_db": value}``).
     """
 
     snr_db: Union[float, Tuple[float, float]]
@@ -328,10 +250,9 @@ class AddNoise:
         if isinstance(self.snr_db, (tuple, list)):
             pair = tuple(self.snr_db)
             if len(pair) != 2 or not all(_in_snr_limits(v) for v in pair) or pair[0] > pair[1]:
-                raise ParameterError(
-                    f"AddNoise(snr_db={self.snr_db!r}): a range of SNRs must be a (low, high) pair of finite "
-                    f"numbers of decibels from {-SNR_LIMIT_DB:g} to {SNR_LIMIT_DB:g}, with low <= high"
-                )
+                raise ParameterError(f"AddNoise(snr_db={self.snr_db!r}): a range of SNRs must be a (low, high) "
+                                     f"pair of finite numbers of decibels from {-SNR_LIMIT_DB:g} to "
+                                     f"{SNR_LIMIT_DB:g}, with low <= high")
             # floats in a tuple, so a scheme made from a list is hashable and compares equal
             object.__setattr__(self, "snr_db", (float(pair[0]), float(pair[1])))
             return
@@ -414,15 +335,12 @@ class BandKeep:
         except TypeError:
             bands = None
         if not bands:
-            raise ParameterError(
-                f"BandKeep(bands={self.bands!r}): bands must be a non-empty sequence of (low, high) pairs in Hz"
-            )
+            raise ParameterError(f"BandKeep(bands={self.bands!r}): bands must be a non-empty sequence of "
+                                 "(low, high) pairs in Hz")
         for band in bands:
             if len(band) != 2 or not all(_is_real(f) and math.isfinite(f) for f in band) or not 0 <= band[0] <= band[1]:
-                raise ParameterError(
-                    f"BandKeep(bands={self.bands!r}): band {band!r} must be a (low, high) pair of finite "
-                    "frequencies in Hz with 0 <= low <= high"
-                )
+                raise ParameterError(f"BandKeep(bands={self.bands!r}): band {band!r} must be a (low, high) pair "
+                                     "of finite frequencies in Hz with 0 <= low <= high")
         # tuples, so that a scheme made from lists is still hashable and compares equal
         object.__setattr__(self, "bands", bands)
 
@@ -444,10 +362,8 @@ class DownUpResample:
 
     def __post_init__(self) -> None:
         if not isinstance(self.factor, numbers.Integral) or isinstance(self.factor, bool) or self.factor < 1:
-            raise ParameterError(
-                f"DownUpResample(factor={self.factor!r}): factor must be a whole number, 1 or more "
-                "(the low rate is the clip's rate // factor)"
-            )
+            raise ParameterError(f"DownUpResample(factor={self.factor!r}): factor must be a whole number, 1 or more "
+                                 "(the low rate is the clip's rate // factor)")
 
     def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
         return down_up_resample(samples, ctx.sample_rate, self.factor)
@@ -474,4 +390,3 @@ class Distortion:
 
 
 Step = Union[AddNoise, TimeMasks, FrequencyMasks, BandKeep, DownUpResample, Distortion]
-

@@ -1,9 +1,7 @@
 """The random streams items draw from: SplitMix64 keyed by (seed, split, scheme, index[, stream, epoch]).
 
-The notebook used Python's global ``random``, so an item's masks depended on every
-item generated before it. Here each item has its own stream, derived from its key
-alone, so its output does not depend on order, worker count or machine (see
-``docs/items.md``, "Random draws").
+Each item's stream derives from its key alone, so its output does not depend on order, worker count or
+machine (docs/items.md, "Random draws").
 """
 
 from __future__ import annotations
@@ -17,18 +15,6 @@ import numpy as np
 from ..common import check_seed
 
 SPLIT_IDS = {"train": 0, "test": 1}
-
-__all__ = [
-    "SPLIT_IDS",
-    "ItemRandom",
-    "item_rng",
-    "epoch_rng",
-    "epoch_rngs",
-    "STEPS_STREAM",
-    "SOURCES_STREAM",
-]
-
-
 _MASK64 = (1 << 64) - 1
 
 
@@ -51,13 +37,9 @@ def _fold(state: int, parts) -> int:
 
 
 class ItemRandom:
-    """The random stream of one item: SplitMix64 over a key of (seed, split, scheme, index).
+    """The random stream of one item: SplitMix64 over a key of ints, in plain Python integer arithmetic.
 
-    Plain Python integer arithmetic, so the draws are the same on every machine
-    and cost about a microsecond each (numpy's SeedSequence costs 40 us an item).
-    ``integers(low, high)`` is uniform over ``low..high`` inclusive, like the
-    notebook's ``random.randint``; ``numpy()`` gives a numpy Generator derived
-    from the same key, for custom steps that want one.
+    The same draws on every machine, at about a microsecond each (numpy's SeedSequence costs 40 us).
     """
 
     __slots__ = ("_key", "_state")
@@ -68,23 +50,18 @@ class ItemRandom:
 
     @classmethod
     def _made(cls, key: Tuple[int, ...], state: int) -> "ItemRandom":
-        """A stream whose initial ``state`` is already ``_fold(0, key)`` (ints only; not checked)."""
+        """A stream whose ``state`` is already ``_fold(0, key)`` (not checked)."""
         out = object.__new__(cls)
         out._key, out._state = key, state
         return out
 
     def extended(self, *parts: int) -> "ItemRandom":
-        """A new stream keyed on this one's key followed by ``parts``, as ``ItemRandom(*key, *parts)``.
-
-        Folds only ``parts`` into this stream's initial state, so call it before
-        drawing from this stream.
-        """
-        out = ItemRandom.__new__(ItemRandom)
-        out._key = self._key + tuple(int(p) for p in parts)
-        out._state = _fold(self._state, out._key[len(self._key):])
-        return out
+        """``ItemRandom(*key, *parts)``, folding only ``parts`` into this stream's state: call it before drawing."""
+        key = self._key + tuple(int(p) for p in parts)
+        return ItemRandom._made(key, _fold(self._state, key[len(self._key):]))
 
     def next_uint64(self) -> int:
+        """The next 64-bit output."""
         self._state = (self._state + 0x9E3779B97F4A7C15) & _MASK64
         return _splitmix64(self._state)
 
@@ -100,30 +77,24 @@ class ItemRandom:
                 return low + (product >> 64)
 
     def uniform(self, low: float, high: float) -> float:
-        """A uniform float in ``[low, high)``: the top 53 bits of one output as a fraction of 2**53.
-
-        Python float (IEEE double) arithmetic, so the same value on every machine;
-        ``low`` when ``low == high``.
-        """
+        """A uniform float in ``[low, high)`` (``low`` when equal): the top 53 bits of one output over 2**53."""
         fraction = (self.next_uint64() >> 11) * (1.0 / (1 << 53))
         return float(low) + (float(high) - float(low)) * fraction
 
     def numpy(self) -> np.random.Generator:
+        """A numpy Generator derived from the key and the next output, for custom steps that want one."""
         return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(self._key) + [self.next_uint64()])))
 
 
 def item_rng(seed: int, split: str, scheme_name: str, index: int) -> ItemRandom:
-    """The random stream an item draws from, derived from (seed, split, scheme, index) alone.
+    """The random stream a fixed item draws from, keyed on (seed, split, scheme, index) alone.
 
-    The notebook used Python's global ``random``, so an item's masks depended on
-    every item generated before it. Here each item has its own stream, so its
-    output does not depend on order, worker count or machine.
+    A ParameterError for a seed outside 0 to 2**64 - 1, a ValueError for a negative index.
     """
     seed = check_seed(seed)
     if index < 0:
         raise ValueError(f"index must be non-negative, got index={index}")
-    scheme_id = zlib.crc32(scheme_name.encode("utf-8"))
-    return ItemRandom(seed, SPLIT_IDS[split], scheme_id, index)
+    return ItemRandom(seed, SPLIT_IDS[split], _scheme_id(scheme_name), index)
 
 
 #: Key parts that tell an item's per-epoch streams apart (see :func:`epoch_rng`).
@@ -132,7 +103,7 @@ SOURCES_STREAM = 2
 
 
 def epoch_rngs(seed: int, split: str, scheme_name: str, index: int, epoch: int) -> Tuple[ItemRandom, ItemRandom]:
-    """An item's two per-epoch streams, steps and sources: ``epoch_rng`` of each, sharing their key's first four parts."""
+    """An item's two per-epoch streams, steps and sources: ``epoch_rng`` of each, folding the shared key once."""
     if seed < 0 or index < 0 or epoch < 0:
         raise ValueError(f"seed, index and epoch must be non-negative, got seed={seed}, index={index}, epoch={epoch}")
     key = (int(seed), SPLIT_IDS[split], _scheme_id(scheme_name), int(index))
@@ -150,14 +121,10 @@ def _scheme_id(scheme_name: str) -> int:
 def epoch_rng(seed: int, split: str, scheme_name: str, index: int, epoch: int, stream: int) -> ItemRandom:
     """A per-epoch random stream of an item: key (seed, split, scheme, index, stream, epoch).
 
-    ``stream`` is :data:`STEPS_STREAM` (what the scheme's steps draw: SNRs from
-    a range, the noise window, mask starts) or :data:`SOURCES_STREAM` (which
-    recording and which noise clip the item takes). Six key parts, where
-    :func:`item_rng`'s fixed items have four, so no epoch's stream is a fixed
-    item's stream.
+    ``stream`` is :data:`STEPS_STREAM` (the steps' draws) or :data:`SOURCES_STREAM` (the recording and
+    noise clip). Six key parts, where fixed items have four, so no epoch's stream is a fixed item's.
     """
     if seed < 0 or index < 0 or epoch < 0:
         raise ValueError(f"seed, index and epoch must be non-negative, got seed={seed}, index={index}, epoch={epoch}")
-    scheme_id = zlib.crc32(scheme_name.encode("utf-8"))
-    return ItemRandom(seed, SPLIT_IDS[split], scheme_id, index, stream, epoch)
+    return ItemRandom(seed, SPLIT_IDS[split], _scheme_id(scheme_name), index, stream, epoch)
 
