@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .common import ParameterError, PathLike, check_index, positions_by_key
-from .item_options import DRAW_MODES, ItemOptions, check_epoch, items_identity
+from .item_options import ItemOptions, check_epoch, items_identity
 from .noise import NoiseBank
 from .rendering import IMAGE_SIZE, get_renderer
 from .schemes import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..common import SPLITS, ParameterError
 from ..export import LAYOUTS, export
-from ..generator import DRAW_MODES
+from ..item_options import DRAW_MODES
 from ..storage import FILE_FORMATS
 from ..rendering import RENDERERS, STYLES
 from ..schemes import SCHEME_NAMES
