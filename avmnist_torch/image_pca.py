@@ -1,53 +1,23 @@
 """The image half of AV-MNIST: MNIST's images with 75% of their energy removed by PCA.
 
-The recipe followed, as published with CentralNet (Vielzeuf et al., "CentralNet: a
-multilayer approach for multimodal fusion", ECCV workshops 2018) and re-implemented in the
-``mnist_gen`` function of ``avmnist_gen.py`` in the MFAS fork that generates AV-MNIST (the
-same steps reappear in ludwig's AV-MNIST loader), for each split on its own:
+The recipe published with CentralNet (Vielzeuf et al., ECCV workshops 2018) and re-implemented in
+``avmnist_gen.py`` of the MFAS fork that generated AV-MNIST, for each split on its own: the split's ``N``
+images as an ``(N, 784)`` float64 matrix; PCA on all 784 components (scikit-learn's defaults: centred,
+not whitened); ``n`` = the first index at which the cumulative explained-variance ratio exceeds 0.25,
+the components before it kept (MNIST: 3, about 23% of the variance); each image is
+``projected[:, :n] @ components[:n]``, the mean *not* added back (values from -211 to 291 on MNIST's test
+images); stored as float64 ``(N, 784)``, which MultiBench's loader divides by 255.
 
-1. the split's ``N`` images, flattened to an ``(N, 784)`` matrix ``X`` (uint8 read as float64);
-2. PCA fitted on that split alone, with all 784 components (scikit-learn's ``PCA`` with its
-   defaults: centred, not whitened);
-3. ``n`` = the first index at which the cumulative explained-variance ratio is > 0.25. The
-   components *before* that index are kept, so the kept ones explain at most 25% of the
-   variance (about 23% for MNIST, ``n = 3``): "75% of the energy removed";
-4. the image is ``projected[:, :n] @ components[:n]``: the centred image projected onto the
-   first ``n`` components. The mean is *not* added back, so values are centred around 0
-   (-211 to 291 on MNIST's test images), not pixel intensities;
-5. stored as float64 (what scikit-learn returns for uint8 input), shape ``(N, 784)``.
-
-MultiBench's AV-MNIST loader (``datasets/avmnist/get_data.py``) then divides that array by
-255 in place and reshapes it to ``(N, 28, 28)``. The published file could not be compared
-byte for byte with this one (it is not publicly available); this module documents the
-recipe it follows and is tested against a literal scikit-learn run of it.
-
-How it is computed here (numpy only, deterministic): the covariance matrix of the centred
-images, accumulated over fixed blocks of rows, then its eigendecomposition
-(``numpy.linalg.eigh``), eigenvalues in decreasing order, negative rounding residues clipped
-to 0. This is the route scikit-learn (1.5 and later) itself takes for this shape (fewer than
-1,000 features, more than ten times as many samples); in 2020 it took a full SVD of the
-centred data. Both give the same subspace; the image does not depend on the sign of a
-component (it appears twice in ``projected[:, k] * components[k]``), but the components are
-given scikit-learn's sign convention anyway (largest-magnitude entry positive) so that they
-compare directly. Results agree with scikit-learn and across BLAS libraries to float
-rounding only. Measured on MNIST's test images (values from -211 to 291), as the largest
-absolute difference from this module's result: two runs in one process 0 (the same bytes);
-OpenBLAS with 1 thread instead of 2, 1.1e-12; OpenBLAS's SSE kernels instead of AVX2, 7.1e-13;
-the same steps through torch's MKL, 4.9e-12; scikit-learn 1.9's PCA, 1.5e-12 (its default
-solver) and 4.5e-12 (full SVD, the 2020 route). Items served as float32 round these away,
-except for a value that falls within about 1e-12 of a float32 rounding boundary.
-
-The fit runs once per split and its result is kept in the cache folder under a fingerprint
-of the images, the recipe and the versions of this package and numpy, written and read as every
-file of the package is (:mod:`avmnist_torch.files`): whole or not at all, its sha256 checked once
-in every process that opens it (DataLoader workers, DDP ranks), rows copied out with positioned
-reads; a lock makes concurrent first users compute it once.
+Computed with numpy only, deterministically: the covariance of the centred images summed over fixed
+blocks of rows, then ``numpy.linalg.eigh`` (scikit-learn's own route for this shape), components given
+scikit-learn's sign convention. It agrees with scikit-learn and across BLAS libraries to float rounding
+(``docs/exactness.md``). The result is kept in the cache folder per split under a fingerprint of the
+images, written and read as every file is (:mod:`avmnist_torch.files`; ``docs/formats.md``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import operator
 import os
 import warnings
@@ -58,25 +28,13 @@ from typing import Optional, Union
 import numpy as np
 
 from .common import CacheError, PathLike, SourceError, StorageError, __version__, check_split
-from .files import FileWriter, RowReader, StoredFile, default_cache_dir, file_lock, os_error_reason, read_sidecar
+from .files import (FileWriter, RowReader, StoredFile, default_cache_dir, npy_header, open_or_make, os_error_reason,
+                    read_sidecar)
 from .sources.mnist_idx import find_mnist_images, read_idx_images
 
-__all__ = [
-    "ENERGY_KEPT",
-    "RECIPE",
-    "PCAFit",
-    "fit_pca",
-    "kept_components",
-    "reconstruct",
-    "pca25",
-    "images_fingerprint",
-    "image_half",
-    "image_half_cache",
-    "image_half_path",
-    "ImageHalfCache",
-    "write_image_half",
-    "holds_image_half",
-]
+__all__ = ["ENERGY_KEPT", "RECIPE", "PCAFit", "fit_pca", "kept_components", "reconstruct", "pca25",
+           "images_fingerprint", "image_half", "image_half_cache", "image_half_path", "ImageHalfCache",
+           "write_image_half", "holds_image_half"]
 
 #: Name and revision of the recipe; part of every cache key and of the sidecar metadata.
 RECIPE = "centralnet-pca25-v1"
@@ -234,24 +192,16 @@ def images_fingerprint(images: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _cache_key(fingerprint: str) -> str:
-    identity = f"{RECIPE}|avmnist-torch={__version__}|numpy={np.__version__}|block={BLOCK_ROWS}|{fingerprint}"
-    return hashlib.sha256(identity.encode()).hexdigest()[:24]
-
-
 def image_half_path(fingerprint: str, cache_dir: PathLike) -> Path:
     """Where the cached image half of the images with this fingerprint lives in `cache_dir`."""
-    return Path(cache_dir) / f"pca25-{_cache_key(fingerprint)}.f64"
+    key = f"{RECIPE}|avmnist-torch={__version__}|numpy={np.__version__}|block={BLOCK_ROWS}|{fingerprint}"
+    return Path(cache_dir) / f"pca25-{hashlib.sha256(key.encode()).hexdigest()[:24]}.f64"
 
 
 @dataclass(frozen=True)
 class ImageHalfCache:
-    """A cached image half: ``(N, 784)`` float64 rows in the cache folder, checked as every stored file is.
-
-    Made by :func:`image_half_cache`. Pickles as its reader's few fields: each process (DataLoader
-    workers, DDP ranks) opens the file itself and checks its sha256 again when it does (see
-    :class:`~avmnist_torch.files.StoredFile`); rows are read with positioned reads, never mapped.
-    """
+    """A cached image half, made by :func:`image_half_cache`: ``(N, 784)`` float64 rows read as every stored
+    file is (:class:`~avmnist_torch.files.StoredFile`); pickles as its reader's few fields."""
 
     path: Path
     reader: RowReader
@@ -268,19 +218,19 @@ class ImageHalfCache:
         """All rows, in memory."""
         return self.reader.all()
 
-    @classmethod
-    def open(cls, path: Path, n_rows: int, fingerprint: str) -> Optional["ImageHalfCache"]:
-        """The cached file, checked; None when it is missing or not what its sidecar says."""
-        remedy = "it is computed again"
-        try:
-            meta = read_sidecar(path, remedy)
-            if (meta is None or meta.get("layout") != _LAYOUT or meta.get("images_sha256") != fingerprint
-                    or meta.get("rows") != n_rows):
-                return None
-            stored = StoredFile.open(path, sha256=meta.get("sha256"), size=meta.get("size"), remedy=remedy)
-        except StorageError:
+
+def _open_cached(path: Path, n_rows: int, fingerprint: str) -> Optional[ImageHalfCache]:
+    """The cached file, checked; None when it is missing or not what its sidecar says."""
+    remedy = "it is computed again"
+    try:
+        meta = read_sidecar(path, remedy)
+        if (meta is None or meta.get("layout") != _LAYOUT or meta.get("images_sha256") != fingerprint
+                or meta.get("rows") != n_rows):
             return None
-        return cls(path, RowReader(stored, 0, (n_rows, 784), "<f8"), int(meta["n_components"]))
+        stored = StoredFile.open(path, sha256=meta.get("sha256"), size=meta.get("size"), remedy=remedy)
+    except StorageError:
+        return None
+    return ImageHalfCache(path, RowReader(stored, 0, (n_rows, 784), "<f8"), int(meta["n_components"]))
 
 
 def _write_cached(path: Path, images: np.ndarray, fingerprint: str) -> None:
@@ -308,26 +258,18 @@ def image_half_cache(
 ) -> Union[ImageHalfCache, np.ndarray]:
     """One split's image half from the cache folder, as a checked :class:`ImageHalfCache`.
 
-    Computed (once, under a lock, so that concurrent first users wait for it) when it is not there
-    or the file there fails its checks. Where an ``"auto"`` folder cannot be used (read-only,
-    unreadable, full), the rows are computed in memory instead, with a warning, and returned as an
-    array. Parameters as for :func:`image_half`; ``cache_dir`` None is not accepted here.
+    Computed (once, under a lock) when it is not there or the file there fails its checks. Where an
+    ``"auto"`` folder cannot be used (read-only, unreadable, full), the rows are computed in memory
+    instead, with a warning, and returned as an array. Parameters as for :func:`image_half`;
+    ``cache_dir`` None is not accepted here.
     """
     rows = _images_rows(images, split)
     explicit = not (isinstance(cache_dir, str) and cache_dir == "auto")
-    folder = Path(cache_dir) if explicit else default_cache_dir()
     fingerprint = images_fingerprint(rows)
-    path = image_half_path(fingerprint, folder)
-    cached = ImageHalfCache.open(path, len(rows), fingerprint)
-    if cached is not None:
-        return cached
+    path = image_half_path(fingerprint, cache_dir if explicit else default_cache_dir())
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with file_lock(path.with_name(f".{path.name}.lock")):
-            cached = ImageHalfCache.open(path, len(rows), fingerprint)  # another process may have made it
-            if cached is None:
-                _write_cached(path, rows, fingerprint)
-                cached = ImageHalfCache.open(path, len(rows), fingerprint)
+        cached = open_or_make(path, lambda: _open_cached(path, len(rows), fingerprint),
+                              lambda: _write_cached(path, rows, fingerprint))
     except (OSError, StorageError) as err:
         reason = os_error_reason(err) if isinstance(err, OSError) else str(err)
         if explicit:
@@ -404,11 +346,8 @@ def write_image_half(
 ) -> Path:
     """Write one split's image half where MultiBench reads it (``{dir}/image/{split}_data.npy``).
 
-    The file is a standard ``.npy`` of float64, shape ``(N, 784)``: the recipe's values as it
-    stored them. MultiBench's ``get_dataloader`` loads it, divides it by 255 in place (so it
-    must be a float array) and reshapes it to ``(N, 28, 28)``, then adds a channel axis. It is
-    written as every file here is (:class:`~avmnist_torch.files.FileWriter`); a file already
-    there with the same bytes is left as it is.
+    A standard ``.npy`` of float64, shape ``(N, 784)`` (MultiBench's loader divides it by 255 in place),
+    written as every file here is; a file already there with the same bytes is left as it is.
 
     Parameters
     ----------
@@ -419,27 +358,20 @@ def write_image_half(
     """
     rows = np.ascontiguousarray(image_half(images, split, cache_dir=cache_dir), dtype="<f8")
     path = Path(path)
-    if holds_image_half(path, rows):  # the same bytes there already: left as they are
-        return path
-    header = _npy_header(rows)
-    with FileWriter(path, size=len(header) + rows.nbytes) as writer:
-        writer.append(header)
-        writer.append(rows)
-        writer.commit()
+    if not holds_image_half(path, rows):
+        header = npy_header(rows.shape, "<f8")
+        with FileWriter(path, size=len(header) + rows.nbytes) as writer:
+            writer.append(header)
+            writer.append(rows)
+            writer.commit()
     return path
-
-
-def _npy_header(rows: np.ndarray) -> bytes:
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": rows.shape})
-    return header.getvalue()
 
 
 def holds_image_half(path: PathLike, rows: np.ndarray) -> bool:
     """Whether ``path`` is the ``.npy`` file :func:`write_image_half` writes for ``rows``, byte for byte
     (compared by sha256, the file read once and never mapped)."""
     rows = np.ascontiguousarray(rows, dtype="<f8")
-    header = _npy_header(rows)
+    header = npy_header(rows.shape, "<f8")
     digest = hashlib.sha256(header)
     digest.update(memoryview(rows).cast("B"))
     try:
