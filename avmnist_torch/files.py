@@ -1,11 +1,10 @@
-"""Every file the package writes and reads back: written once, checked once per process, read by copying.
+"""Every file the package writes and reads back (``docs/formats.md``, "One design for every file").
 
-Clip tables, the image-half cache and exports all go through here (``docs/formats.md``, "One design for
-every file"). :class:`FileWriter` writes a file whole to an exclusively created temporary file beside it,
-fsyncs it, reads it back, writes its sidecar ``<file>.json`` (what made it, size, sha256), then renames it
-into place. :class:`StoredFile` checks a finished file once per process, then copies bytes out with
-positioned reads while its stat identity stays the one checked: nothing is memory-mapped, so a file
-truncated or rewritten under a reader is an error naming it, never SIGBUS.
+:class:`FileWriter` writes a file whole to an exclusively created temporary file beside it, fsyncs it,
+reads it back, writes its sidecar ``<file>.json`` (what made it, size, sha256) and renames it into place.
+:class:`StoredFile` checks a finished file once per process, then copies bytes out with positioned reads
+while its stat identity stays the one checked: nothing is mapped, so a file changed under a reader is an
+error naming it, never SIGBUS.
 """
 
 from __future__ import annotations
@@ -105,8 +104,8 @@ def process_running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:
-        return True
+    except OSError:  # it runs, as another user
+        pass
     return True
 
 
@@ -171,19 +170,18 @@ else:  # Windows has no pread: one seek-and-read at a time per process
 
 
 class FileWriter:
-    """One file written whole, or not at all; see the module's description. Use as a context manager.
+    """One file written whole, or not at all (see the module), as a context manager.
 
-    Bytes go in with :meth:`write_at` (any order) or :meth:`append`; :meth:`commit` requires every byte
-    from 0 to the end to have been written once. Leaving the ``with`` block without a commit (an error,
-    Ctrl-C, SIGTERM) removes the temporary file.
+    Bytes go in with :meth:`write_at` (any order) or :meth:`append`; :meth:`commit` requires every byte up
+    to the end written once. Leaving the ``with`` block without a commit removes the temporary file.
 
     Parameters
     ----------
     path : path
-        The final name. Its folder is created if need be.
+        The final name; its folder is created if need be.
     size : int, optional
-        The file's size when known: reserved up front where the platform can (``posix_fallocate``),
-        so a full disk is a :class:`StorageError` naming the file before any work is done.
+        The file's size, reserved up front where the platform can (``posix_fallocate``): a full disk is
+        then a :class:`StorageError` naming the file before any work.
     """
 
     def __init__(self, path: PathLike, size: Optional[int] = None) -> None:
@@ -339,13 +337,12 @@ def read_npy_header(path: PathLike, remedy: str = _REMEDY) -> Tuple[Tuple[int, .
     """``(shape, dtype, data offset)`` of a C-ordered .npy file; :class:`StorageError` naming it otherwise."""
     try:
         with open(path, "rb") as f:
-            try:
-                version = np.lib.format.read_magic(f)
-                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                shape, fortran, dtype = read(f)
-            except (ValueError, OSError) as err:
-                raise StorageError(f"{path}: not a readable .npy file ({err}); {remedy}") from None
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
             offset = f.tell()
+    except ValueError as err:
+        raise StorageError(f"{path}: not a readable .npy file ({err}); {remedy}") from None
     except OSError as err:
         raise io_error(err, path, "reading it") from None
     if fortran:
@@ -406,18 +403,9 @@ if hasattr(os, "register_at_fork"):
 class StoredFile:
     """A finished file, read with positioned reads while it stays the file that was checked.
 
-    Made by :meth:`open`; pickles as its few fields, so each process (a DataLoader worker, a DDP
-    rank) opens the file itself, and checks it again when it does.
-
-    Attributes
-    ----------
-    path : str
-    identity : tuple
-        ``(device, inode, size, mtime_ns, ctime_ns)`` when it was checked.
-    sha256 : str or None
-        What its sidecar records; None for a file not made here (read as stored).
-    remedy : str
-        What to do about a failed check; ends every error message.
+    Made by :meth:`open`; pickles as its fields, so each process (a DataLoader worker, a DDP rank) opens
+    the file itself and checks it again. ``identity`` is its :func:`stat_identity` when checked, ``sha256``
+    what its sidecar records (None: read as stored), ``remedy`` what to do about a failed check.
     """
 
     path: str
@@ -554,8 +542,8 @@ def open_descriptors() -> List[str]:
 
 @dataclass(frozen=True)
 class RowReader:
-    """Rows of one dtype (with its byte order, ``"|u1"``, ``"<f8"``) and shape ``(rows, *row_shape)``,
-    stored one after another in a :class:`StoredFile` from ``offset`` (a .npy header's length, 0 for raw rows)."""
+    """Rows of ``dtype`` (with its byte order: ``"|u1"``, ``"<f8"``), ``shape`` ``(rows, *row_shape)``, one after
+    another in a :class:`StoredFile` from ``offset`` (a .npy header's length, 0 for raw rows)."""
 
     stored: StoredFile
     offset: int

@@ -29,8 +29,8 @@ from ..cache_folder import describe_sources
 from ..files import CACHE_ENV, FileWriter, StoredFile, default_cache_dir, open_or_make, read_sidecar, sidecar_path
 
 _LAYOUT = "clip-table-v4"  # bump when the file layout changes: the name changes with it
-Loader = Callable[[str], Tuple[np.ndarray, int]]
 _REMEDY = "it is built again on next use"
+_MAX_IN_MEMORY = 4096  # clips a bank without a table keeps (least recently used go first)
 #: Tables up to this size are read whole into each process's memory when opened; larger ones row by row.
 WHOLE_TABLE_BYTES = 256 << 20
 
@@ -164,31 +164,27 @@ class ClipBank:
     Parameters
     ----------
     paths : sequence of paths
-        The clips, in order; rows are addressed by position.
+        The clips, in order.
     load : callable
         ``load(path) -> (float32 samples, sample rate)``; a pure function of the file (picklable).
     kind : str
         Names the table (``"recordings"``, ``"noise-8000hz"``), and enters its key with ``key``.
     keep : int, optional
-        How many samples of each clip any item can need; longer clips keep only their start.
-        None keeps whole clips.
+        How many samples of each clip any item can need (its start); None keeps whole clips.
     cache_dir : path, "auto" or None
         Where the table lives; "auto" is the cache folder, None keeps clips in each process's memory.
     key : str
         More of what the rows depend on (package versions, a target rate).
-    max_in_memory : int
-        How many clips a bank without a table keeps (least recently used go first).
     """
 
-    def __init__(self, paths: Sequence[PathLike], load: Loader, *, kind: str, keep: Optional[int] = None,
-                 cache_dir: Union[PathLike, str, None] = "auto", key: str = "", max_in_memory: int = 4096) -> None:
+    def __init__(self, paths: Sequence[PathLike], load: Callable[[str], Tuple[np.ndarray, int]], *, kind: str,
+                 keep: Optional[int] = None, cache_dir: Union[PathLike, str, None] = "auto", key: str = "") -> None:
         self.paths: List[str] = [str(p) for p in paths]
         self.load = load
         self.kind = kind
         self.keep = keep
         self.key = key
         self.cache_dir = resolve_cache_dir(cache_dir)
-        self.max_in_memory = max_in_memory
         self._lock = threading.Lock()
         self._table: Optional[_Table] = None
         self._opened = False
@@ -273,6 +269,6 @@ class ClipBank:
         samples.setflags(write=False)
         with self._lock:
             found = self._memory.setdefault(i, (samples, rate))
-            if len(self._memory) > self.max_in_memory:
+            if len(self._memory) > _MAX_IN_MEMORY:
                 self._memory.popitem(last=False)
         return found

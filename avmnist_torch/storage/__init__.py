@@ -18,7 +18,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..common import PathLike, StorageError
-from ..files import RowReader, StoredFile, io_error, npy_header, read_npy_header, stat_identity
+from ..files import RowReader, StoredFile, io_error, read_npy_header, stat_identity
 
 ITEM_SHAPE = (112, 112)
 ROW_BYTES = ITEM_SHAPE[0] * ITEM_SHAPE[1]
@@ -27,7 +27,7 @@ FILE_FORMATS = ("raw", "npy")
 FORMAT = "avmnist-torch export 3"
 
 __all__ = ["ITEM_SHAPE", "ROW_BYTES", "FILE_FORMATS", "FORMAT", "notebook_path", "multibench_path",
-           "sources_fingerprint", "npy_header", "read_npy_header", "open_items"]
+           "sources_fingerprint", "open_items"]
 
 _REMAKE = "export it again, or copy it again from where it was made"
 _FOREIGN = "give a file written by export (or np.save of a (N, 112, 112) uint8 array)"
