@@ -1,8 +1,7 @@
 """The cache folder: what is in it, and removing what can no longer be used (``avmnist cache``).
 
-Clip tables (:mod:`avmnist_torch.sources.clip_tables`) and image halves (:mod:`avmnist_torch.image_pca`)
-live side by side, each with a sidecar that says what it is (``"what"``), how many rows it holds and, for
-clip tables, which source files it was made from with their stat identity.
+Clip tables and image halves live side by side, each with a sidecar that says what it is (``"what"``),
+how many rows it holds and, for clip tables, which source files it was made from with their stat identity.
 """
 
 from __future__ import annotations
@@ -42,24 +41,10 @@ def _sources_unchanged(sources: Dict[str, list]) -> bool:
 
 @dataclass(frozen=True)
 class CachedFile:
-    """One file in the cache folder, as :func:`list_cached` finds it.
-
-    Attributes
-    ----------
-    path : Path
-    what : str
-        ``"clip table"`` or ``"image half"``.
-    kind : str
-        ``"recordings"``, ``"noise-8000hz"``, ``"pca25"``, ...
-    size_bytes : int
-    rows : int or None
-    sources : list of str
-        The folders its rows were read from (empty for an image half, which is keyed by content).
-    problem : str or None
-        Why no dataset would use it again; None when it is usable.
-    last_used : float
-        The sidecar's modification time: touched when a process first opens the file.
-    """
+    """One file in the cache folder, as :func:`list_cached` finds it: ``what`` (``"clip table"``, ``"image
+    half"``), ``kind`` (``"recordings"``, ``"pca25"``, ...), ``sources`` (the folders its rows were read from),
+    ``problem`` (why no dataset would use it again; None when usable) and ``last_used`` (the sidecar's
+    modification time, touched when a process first opens the file)."""
 
     path: Path
     what: str
@@ -114,8 +99,8 @@ def list_cached(cache_dir: Optional[PathLike] = None) -> List[CachedFile]:
 def remove_cached(cache_dir: Optional[PathLike], which: Callable[[CachedFile], bool]) -> List[CachedFile]:
     """Remove the cached files ``which`` selects, each with its sidecar; returns those removed.
 
-    A process reading one keeps reading the bytes it checked (POSIX); on Windows a file in use
-    cannot be removed, and this raises :class:`CacheError` naming it.
+    A process reading one keeps reading the bytes it checked (POSIX); on Windows a file in use cannot be
+    removed: :class:`CacheError` naming it.
     """
     removed = [info for info in list_cached(cache_dir) if which(info)]
     for info in removed:

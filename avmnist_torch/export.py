@@ -210,10 +210,9 @@ def export(
         Passed to the :class:`~avmnist_torch.generator.AudioItemGenerator` (with ``draws="per_epoch"``
         and ``epoch=K``, epoch K's items); they decide the bytes and are recorded in the sidecar.
     progress : bool
-        Show a progress bar (items/s, ETA) on stderr.
+        Show a progress bar on stderr.
     images : path, optional
-        MNIST's image files: an idx3 file (for one split) or a folder searched like `root`. Default:
-        look under `root`.
+        MNIST's image files: an idx3 file (one split) or a folder searched like `root` (default: `root`).
     check_mnist : bool, default True
         Image and label files under MNIST's names must hold MNIST's published content (see
         :class:`~avmnist_torch.paired.AVMNISTDataset`); False takes files of your own under those names.
@@ -243,11 +242,9 @@ def export(
 
     Notes
     -----
-    A file already there with a matching sidecar is checked against its sha256: when whole it is left
-    alone, otherwise (damaged since, or another version's) written again, saying so. An image file
-    already there is left alone when identical and kept, with an :class:`ImageHalfSkipped` warning,
-    when not; without MNIST's image files the audio is exported all the same, and running the export
-    again later adds the image half without rendering audio again. See ``docs/formats.md``.
+    A file already there with a matching sidecar and sha256 is left alone; a damaged one, or another
+    version's, is written again. A different image file already there is kept, with an
+    :class:`ImageHalfSkipped` warning. See ``docs/formats.md``.
     """
     if workers < 1:
         raise ParameterError(f"workers must be at least 1, got {workers}")

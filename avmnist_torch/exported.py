@@ -1,10 +1,9 @@
 """Serving a dataset's items from an exported file, only while the file holds them.
 
-An export records the identity of its items (:func:`~avmnist_torch.item_options.items_identity`) in its
-sidecar, and a ``from_export=`` file must record the dataset's: the same identity means the same bytes, so
-a served file changes speed, never bytes. The file is read as every stored file is
-(:class:`~avmnist_torch.files.StoredFile`): one rewritten or truncated under a running dataset is a
-:class:`StorageError` (or, with ``from_export="auto"``, those rows generated instead), never SIGBUS.
+A ``from_export=`` file's sidecar must record the dataset's identity
+(:func:`~avmnist_torch.item_options.items_identity`): the same identity means the same bytes, so a served
+file changes speed, never bytes. One changed under a running dataset is a :class:`StorageError` (or, with
+``from_export="auto"``, those rows generated instead), never SIGBUS.
 """
 
 from __future__ import annotations
@@ -30,21 +29,12 @@ _WARNED: set = set()
 
 @dataclass(frozen=True)
 class ExportedItems:
-    """A finished export to serve items from, made by :func:`open_export`.
+    """A finished export to serve items from, made by :func:`open_export`; pickles as its reader's fields.
 
-    Pickles as its reader's few fields, so a DataLoader worker gets no copy of the rows; each process
-    opens the file itself and checks it then.
-
-    Attributes
-    ----------
-    reader : RowReader
-    file_format : {"raw", "npy"}
-    provenance : {"sidecar", "external"}
-        ``"sidecar"``: made by this package with the expected identity, its sha256 checked;
-        ``"external"``: no sidecar (the notebook's own files), served as stored.
-    regenerate : bool
-        True for ``from_export="auto"``: a failed check makes :meth:`read` report the rows as not
-        served (with one warning per process) so the caller generates them, instead of raising.
+    ``provenance`` is ``"sidecar"`` (made by this package with the expected identity, its sha256 checked)
+    or ``"external"`` (no sidecar: the notebook's own files, served as stored). With ``regenerate``
+    (``from_export="auto"``) a failed check makes :meth:`read` report the rows as not served, with one
+    warning per process, so the caller generates them.
     """
 
     reader: RowReader
@@ -119,12 +109,10 @@ def resolve_export(
 ) -> Optional[ExportedItems]:
     """Decide what a dataset's ``from_export=`` option serves; None when it serves nothing.
 
-    ``"auto"`` takes the notebook-layout file under ``root`` (for one epoch of per-epoch items, ``epoch``
-    given, the one named with that epoch: see :func:`~avmnist_torch.storage.notebook_path`) only when its
-    sidecar records the dataset's identity and the file passes its checks; a missing file is passed over
-    silently, one that does not match or fails a check with a warning saying why, and items are
-    generated. A path is used or refused: see :func:`open_export`. ``identity`` is called only when a
-    file is there, since it reads every source file.
+    ``"auto"`` takes the notebook-layout file under ``root`` (of ``epoch``, when given) only when it passes
+    its checks with the dataset's identity; otherwise the items are generated, with a warning saying why
+    unless the file is missing. A path is used or refused (:func:`open_export`). ``identity`` is called
+    only when a file is there, since it reads every source file.
     """
     if from_export is None:
         return None

@@ -34,11 +34,11 @@ CACHE_ENV = "AVMNIST_CACHE"
 _BLOCK = 1 << 22
 _OPEN_LIMIT = 16
 _FLAGS = getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-_NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 _REMEDY = "delete it and its .json, and make it again"
-
-#: ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``
-Identity = Tuple[int, int, int, int, int]
+_DENIED = "not writable or not readable (permission denied or read-only file system)"
+_REASONS = {errno.ENOSPC: "no space left on device", getattr(errno, "EDQUOT", -1): "disk quota exceeded",
+            errno.EACCES: _DENIED, errno.EPERM: _DENIED, errno.EROFS: _DENIED}
+Identity = Tuple[int, int, int, int, int]  # (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)
 T = TypeVar("T")
 
 __all__ = ["CACHE_ENV", "default_cache_dir", "os_error_reason", "io_error", "sidecar_path", "temporary_pid",
@@ -48,9 +48,8 @@ __all__ = ["CACHE_ENV", "default_cache_dir", "os_error_reason", "io_error", "sid
 
 def default_cache_dir() -> Path:
     """``$AVMNIST_CACHE``, else the platform's user cache folder (``platformdirs``; see ``docs/formats.md``)."""
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override)
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
     import platformdirs  # imported on use, so that a missing one names itself where it is needed
 
     return Path(platformdirs.user_cache_dir("avmnist-torch", appauthor=False))
@@ -58,13 +57,7 @@ def default_cache_dir() -> Path:
 
 def os_error_reason(err: OSError) -> str:
     """Why a file operation failed, in plain words: "no space left on device", ..."""
-    if err.errno == errno.ENOSPC:
-        return "no space left on device"
-    if err.errno == getattr(errno, "EDQUOT", -1):
-        return "disk quota exceeded"
-    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "not writable or not readable (permission denied or read-only file system)"
-    return os.strerror(err.errno) if err.errno else str(err)
+    return _REASONS.get(err.errno) or (os.strerror(err.errno) if err.errno else str(err))
 
 
 def io_error(err: OSError, path: PathLike, doing: str, cls: type = StorageError) -> StorageError:
@@ -215,7 +208,7 @@ class FileWriter:
             try:
                 os.posix_fallocate(self._fd, 0, self.size)
             except OSError as err:
-                if err.errno in _NO_SPACE:
+                if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
                     self._discard()
                     raise StorageError(f"{self.path}: cannot reserve {self.size / 2**20:.1f} MiB "
                                        f"({os_error_reason(err)}); free space or write it elsewhere") from None

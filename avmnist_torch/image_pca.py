@@ -43,27 +43,14 @@ ENERGY_KEPT = 0.25
 #: Rows per block when accumulating the covariance and projecting. Fixed (never derived from
 #: the machine) so that the summation order, and so the rounding, is the same everywhere.
 BLOCK_ROWS = 8192
-#: Revision of the cached file's sidecar (what it records to check the file by).
-_LAYOUT = "image-half-v3"
+_LAYOUT = "image-half-v3"  # revision of the cached file's sidecar
 
 
 @dataclass(frozen=True)
 class PCAFit:
-    """A PCA fitted on one split's images, in scikit-learn's terms.
-
-    Attributes
-    ----------
-    mean : numpy.ndarray
-        ``(784,)`` float64, the per-pixel mean.
-    components : numpy.ndarray
-        ``(784, 784)`` float64, one unit-length component per row, by decreasing variance.
-    explained_variance : numpy.ndarray
-        ``(784,)`` float64, the variance along each component (``ddof=1``).
-    explained_variance_ratio : numpy.ndarray
-        ``(784,)`` float64, ``explained_variance / explained_variance.sum()``.
-    n_components : int
-        How many leading components the recipe keeps (:func:`kept_components`).
-    """
+    """A PCA fitted on one split's images, in scikit-learn's terms: the per-pixel ``mean``, the ``components``
+    (one unit-length component per row, by decreasing variance), their ``explained_variance`` (``ddof=1``)
+    and ``explained_variance_ratio``, all float64, and ``n_components``, how many the recipe keeps."""
 
     mean: np.ndarray
     components: np.ndarray
@@ -72,17 +59,17 @@ class PCAFit:
     n_components: int
 
 
-def _as_rows(images: np.ndarray, origin: str = "images") -> np.ndarray:
+def _as_rows(images: np.ndarray) -> np.ndarray:
     """``images`` as an ``(N, pixels)`` matrix without copying; checks shape and type."""
     arr = np.asarray(images)
     if arr.ndim == 3:
         arr = arr.reshape(arr.shape[0], -1)
     if arr.ndim != 2:
-        raise SourceError(f"{origin}: expected images of shape (N, 28, 28) or (N, 784), got {arr.shape}")
+        raise SourceError(f"images: expected images of shape (N, 28, 28) or (N, 784), got {arr.shape}")
     if arr.shape[0] < 2:
-        raise SourceError(f"{origin}: PCA needs at least 2 images, got {arr.shape[0]}")
+        raise SourceError(f"images: PCA needs at least 2 images, got {arr.shape[0]}")
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise SourceError(f"{origin}: images must be numbers (MNIST's are uint8), got dtype {arr.dtype}")
+        raise SourceError(f"images: images must be numbers (MNIST's are uint8), got dtype {arr.dtype}")
     return arr
 
 
@@ -92,29 +79,16 @@ def _blocks(n_rows: int):
 
 
 def kept_components(explained_variance_ratio: np.ndarray, threshold: float = ENERGY_KEPT) -> int:
-    """The recipe's ``n``: the first index where the cumulative ratio exceeds `threshold`.
-
-    The components before that index are kept. When no cumulative value exceeds the threshold
-    (only possible when every image is the same, so every ratio is 0 or undefined), ``n`` is 0,
-    as ``argmax`` of an all-False array gives in the original.
-    """
+    """The recipe's ``n``: the first index where the cumulative ratio exceeds `threshold` (the components
+    before it are kept); 0 when none does (every image the same), as ``argmax`` gives in the original."""
     cumulative = np.cumsum(np.asarray(explained_variance_ratio, dtype=np.float64))
     above = np.flatnonzero(cumulative > threshold)
     return int(above[0]) if above.size else 0
 
 
 def fit_pca(images: np.ndarray) -> PCAFit:
-    """Fit PCA with all components on a split's images, as the recipe does (see the module).
-
-    Parameters
-    ----------
-    images : numpy.ndarray
-        ``(N, 28, 28)`` or ``(N, 784)``, normally MNIST's uint8 images; ``N >= 2``.
-
-    Returns
-    -------
-    PCAFit
-    """
+    """Fit PCA with all components on a split's ``(N, 28, 28)`` or ``(N, 784)`` images (``N >= 2``), as the
+    recipe does (see the module)."""
     rows = _as_rows(images)
     n, d = rows.shape
     mean = np.zeros(d, dtype=np.float64)
@@ -143,22 +117,9 @@ def fit_pca(images: np.ndarray) -> PCAFit:
 
 
 def reconstruct(images: np.ndarray, fit: PCAFit, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """The recipe's image: ``((images - mean) @ components[:n].T) @ components[:n]``, float64.
-
-    Parameters
-    ----------
-    images : numpy.ndarray
-        ``(N, 28, 28)`` or ``(N, 784)``.
-    fit : PCAFit
-        Normally fitted on the same images (the recipe fits each split on itself).
-    out : numpy.ndarray, optional
-        A float64 ``(N, 784)`` array to write into (e.g. a memory-mapped ``.npy``).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N, 784)`` float64: centred (the mean is not added back).
-    """
+    """The recipe's image, ``((images - mean) @ components[:n].T) @ components[:n]``: ``(N, 784)`` float64,
+    centred (the mean is not added back), written into ``out`` when given. The recipe fits each split
+    on itself."""
     rows = _as_rows(images)
     n_rows, d = rows.shape
     if fit.mean.shape != (d,):

@@ -9,14 +9,14 @@ import numpy as np
 
 from .common import SPLITS, ParameterError, PathLike, SourceError, StorageError
 from .dataset import AVMNISTAudioDataset
-from .files import io_error, read_sidecar, temporary_pid
+from .files import io_error, temporary_pid
 from .paired import AVMNISTDataset
 from .schemes import SCHEME_NAMES
 from .sources.esc50 import read_noise_split
 from .sources.fsdd import list_recordings
 from .sources.labels import load_labels
 from .sources.mnist_idx import find_mnist_images
-from .storage import FORMAT, open_items
+from .storage import open_recorded
 from .verify import _NOTEBOOK_NAME, header_note
 
 __all__ = ["info", "format_info", "preview"]
@@ -108,22 +108,19 @@ def _exports(folder: Path) -> List[Dict[str, Any]]:
     for path in sorted(folder.glob("*.npy")):
         entry: Dict[str, Any] = {"path": str(path)}
         try:
-            meta = read_sidecar(path, "export it again")
-            recorded = meta is not None and meta.get("format") == FORMAT
-            identity = meta.get("identity", {}) if recorded else {}
-            reader, kind = open_items(path, int(identity["shape"][0]) if "shape" in identity else None,
-                                      meta.get("file_format") if recorded else None)
+            reader, kind, meta, other = open_recorded(path)
             entry.update(kind=kind, rows=len(reader))
-            if recorded:
+            if meta is not None:
+                identity = meta.get("identity") or {}
                 entry.update({k: identity.get(k) for k in ("split", "scheme", "seed", "style", "version", "draws",
                                                             "items")})
-            elif meta is not None:
-                entry["note"] = (f"its sidecar is not of this version (format {meta.get('format')!r}): not served "
+            elif other is not None:
+                entry["note"] = (f"its sidecar is not of this version (format {other.get('format')!r}): not served "
                                  "by from_export=; export it again")
             elif kind == "raw":
                 entry["note"] = "the notebook's raw file (no metadata): served as stored, never checked"
             if kind == "npy" and _NOTEBOOK_NAME.match(path.name):
-                entry["header_note"] = header_note(path, reader.offset, meta if recorded else None)
+                entry["header_note"] = header_note(path, reader.offset, meta)
         except StorageError as err:
             entry.update(kind="unreadable", error=str(err))
         found.append(entry)

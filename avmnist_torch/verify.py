@@ -19,11 +19,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .common import ParameterError, PathLike, StorageError
-from .files import StoredFile, read_sidecar
+from .files import StoredFile
 from .generator import AudioItemGenerator
 from .item_options import first_items_identity, identity_differences
 from .schemes import SCHEME_NAMES, Scheme
-from .storage import FORMAT, open_items
+from .storage import open_recorded
 from .workers import render_rows
 
 __all__ = ["verify", "VerifyReport"]
@@ -143,14 +143,10 @@ def verify(
         raise ParameterError(f"workers must be at least 1, got {workers}")
     if rows is None and sample is not None and sample < 1:
         raise ParameterError(f"sample must be at least 1 (or None for every row), got {sample}")
-    meta = read_sidecar(path, "export the file again")
-    notes = []
-    if meta is not None and meta.get("format") != FORMAT:
-        notes.append(f"its sidecar is not one of this version's (format {meta.get('format')!r}): it is ignored")
-        meta = None
+    reader, kind, meta, other = open_recorded(path)
+    notes = [f"its sidecar is not one of this version's (format {other.get('format')!r}): it is ignored"] \
+        if other is not None else []
     identity = (meta or {}).get("identity") or {}
-    reader, kind = open_items(path, int(identity["shape"][0]) if "shape" in identity else None,
-                              (meta or {}).get("file_format"))
     n = len(reader)
     # Rows are checked before the sources are read: a wrong row number is the cheapest error to report.
     checked = _check_rows(rows, n, str(path)) if rows is not None else None
@@ -240,10 +236,11 @@ def verify(
 
 
 def header_note(path: Path, offset: int, meta: Optional[dict]) -> str:
-    """What a notebook-layout file with a .npy header means for the notebook's readers, and how to fix it."""
+    """What a notebook-layout file with a .npy header (and ``meta``, its sidecar of this version or None)
+    means for the notebook's readers, and how to fix it."""
     what = (f"a .npy header ({offset} bytes) under the notebook's name: the thesis' training code maps this file "
             f"at offset 0 (np.memmap), so every item it reads would be shifted by {offset} bytes; ")
-    if meta is not None and meta.get("format") == FORMAT:
+    if meta is not None:
         root = (meta.get("made_from") or {}).get("root") or "ROOT"
         match = _NOTEBOOK_NAME.match(path.name)
         out = path.parent.parent.parent

@@ -1,10 +1,8 @@
 """Files of rendered items, knowing nothing of datasets: their names, their two formats, what made them.
 
-A finished export is ``(N, 112, 112) uint8`` rows, either raw (no header: what the notebook wrote, and
-what its training code maps at offset 0) or a real .npy file, with ``<file>.json`` beside it (its
-identity, format, size and sha256; ``docs/formats.md``). Files are written and read as every file of the
-package is (:mod:`avmnist_torch.files`): checked whole before a row is read, rows copied out, never mapped.
-Serving a dataset's items from a finished file is :mod:`avmnist_torch.exported`.
+A finished export is ``(N, 112, 112) uint8`` rows, raw (no header, as the notebook wrote them) or a real
+.npy file, with its sidecar ``<file>.json`` (``docs/formats.md``), read as every file of the package is
+(:mod:`avmnist_torch.files`). Serving a dataset's items from one is :mod:`avmnist_torch.exported`.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..common import PathLike, StorageError
-from ..files import RowReader, StoredFile, io_error, read_npy_header, stat_identity
+from ..files import RowReader, StoredFile, io_error, read_npy_header, read_sidecar, stat_identity
 
 ITEM_SHAPE = (112, 112)
 ROW_BYTES = ITEM_SHAPE[0] * ITEM_SHAPE[1]
@@ -27,7 +25,7 @@ FILE_FORMATS = ("raw", "npy")
 FORMAT = "avmnist-torch export 3"
 
 __all__ = ["ITEM_SHAPE", "ROW_BYTES", "FILE_FORMATS", "FORMAT", "notebook_path", "multibench_path",
-           "sources_fingerprint", "open_items"]
+           "sources_fingerprint", "open_items", "open_recorded"]
 
 _REMAKE = "export it again, or copy it again from where it was made"
 _FOREIGN = "give a file written by export (or np.save of a (N, 112, 112) uint8 array)"
@@ -84,23 +82,10 @@ def open_items(path: PathLike, rows: Optional[int] = None, file_format: Optional
                sha256: Optional[str] = None, remedy: str = _REMAKE) -> Tuple[RowReader, str]:
     """Open a file of items for reading: ``(reader of (N, 112, 112) uint8 rows, file format)``.
 
-    Parameters
-    ----------
-    path : path
-    rows : int, optional
-        The N the caller expects; without it a raw file's N is its size divided by 12,544.
-    file_format : {"raw", "npy"}, optional
-        What the file must be, as its sidecar records it. Without it the file tells: one that starts
-        with the .npy magic is ``"npy"``, any other ``"raw"``.
-    sha256 : str, optional
-        Checked once per process (:class:`~avmnist_torch.files.StoredFile`).
-    remedy : str
-        What the user should do about a file that fails; ends the messages.
-
-    Raises
-    ------
-    StorageError
-        Naming the file: missing, cut short, too long, not the recorded format, or not of items.
+    ``rows`` is the N expected (default: a raw file's size divided by 12,544); ``file_format`` what the
+    file must be, as its sidecar records it (default: ``"npy"`` when it starts with the .npy magic, else
+    ``"raw"``); ``sha256`` is checked once per process. A file missing, cut short, too long, not of the
+    recorded format or not of items raises :class:`StorageError` naming it, ending with ``remedy``.
     """
     path = Path(path)
     if not path.is_file():
@@ -147,3 +132,14 @@ def open_items(path: PathLike, rows: Optional[int] = None, file_format: Optional
         n = rows
     stored = StoredFile.open(path, sha256=sha256, size=offset + n * ROW_BYTES, remedy=remedy)
     return RowReader(stored, offset, (n, *ITEM_SHAPE), "|u1"), file_format
+
+
+def open_recorded(path: PathLike) -> Tuple[RowReader, str, Optional[Dict], Optional[Dict]]:
+    """A file of items opened as its sidecar says (:func:`open_items`, no sha256 read): ``(reader, file format,
+    sidecar of this version or None, sidecar of another version or None)``."""
+    meta = read_sidecar(path, "export it again")
+    ours = meta if meta is not None and meta.get("format") == FORMAT else None
+    identity = (ours or {}).get("identity") or {}
+    reader, kind = open_items(path, int(identity["shape"][0]) if "shape" in identity else None,
+                              (ours or {}).get("file_format"))
+    return reader, kind, ours, meta if ours is None else None
