@@ -197,13 +197,10 @@ def export(
     out : path, optional
         Where to write; see :func:`output_path` (default: under ``root``).
     layout : {"notebook", "multibench"}
-        The notebook's names (labels in ``{base}/avmnist/``, image half in ``{base}/avmnist/image/``), or
-        MultiBench's ``{dir}/audio/{split}_data.npy`` with ``{dir}/{split}_labels.npy`` and
-        ``{dir}/image/{split}_data.npy``.
+        The notebook's names or MultiBench's, each with the labels and the image half beside.
     format : {"raw", "npy"}, optional
-        ``"raw"``: rows without a header, as the notebook wrote them and its training code maps them;
-        ``"npy"``: a real .npy file. Default: ``"raw"`` for the notebook layout, ``"npy"`` for
-        MultiBench's, which allows only ``"npy"`` (its loader calls ``np.load``).
+        ``"raw"``: rows without a header, as the notebook wrote them; ``"npy"``: a real .npy file.
+        Default: ``"raw"`` for the notebook layout, ``"npy"`` (its only one) for MultiBench's.
     workers : int
         Worker processes generating rows; the parent writes them.
     seed, renderer, style, **dataset_kwargs
@@ -231,12 +228,10 @@ def export(
         An option is out of range, or ``out`` or `images` names one file for several.
     SourceError
         MNIST's image file is broken, not found where `images` says, or its images do not show the
-        digits of the labels (:func:`~avmnist_torch.paired.check_pairing`); raised before anything is
-        written.
+        digits of the labels; raised before anything is written.
     StorageError
-        The output cannot be written (the message names the file and why), or a file there was made
-        with other options (:class:`~avmnist_torch.common.MetadataMismatch`) or by something else:
-        never overwritten.
+        The output cannot be written, or a file there was made with other options
+        (:class:`~avmnist_torch.common.MetadataMismatch`) or by something else: never overwritten.
     WorkerError
         A worker process died; nothing was finished.
 

@@ -61,34 +61,13 @@ def _check_count(count: int, labels: np.ndarray, origin: Path, split: str) -> No
 
 def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, split: str, *,
                   check_mnist: bool = True) -> str:
-    """Check that image ``i`` of `image_file` shows digit ``labels[i]``, for every ``i``.
+    """Check that image ``i`` of `image_file` (its ``pixels``) shows digit ``labels[i]`` (the split's AV-MNIST
+    labels), for every ``i``; returns how the pairing was established, for ``describe()``.
 
-    The images' own labels are MNIST's idx1 label file beside the image file or else, for MNIST's
-    published images (recognised by the md5 of their content), MNIST's published label sequence.
-
-    Parameters
-    ----------
-    image_file : path
-        The idx3 file the images were read from (named in messages; its folder is searched).
-    pixels : numpy.ndarray
-        Its images, ``(N, 28, 28)`` uint8.
-    labels : numpy.ndarray
-        The AV-MNIST labels of the split (what the audio half follows).
-    split : {"train", "test"}
-    check_mnist : bool, default True
-        A label file beside the images under MNIST's name must hold MNIST's labels
-        (see :func:`~avmnist_torch.sources.mnist_idx.check_published`).
-
-    Returns
-    -------
-    str
-        How the pairing was established, for ``describe()``.
-
-    Raises
-    ------
-    SourceError
-        If the counts differ, if the images' labels differ from `labels` (naming the first
-        item that differs), or if nothing says which digit each image shows.
+    The images' own labels are MNIST's idx1 label file beside `image_file` (under MNIST's name it must
+    hold MNIST's labels, with `check_mnist`) or else, for MNIST's published images (recognised by the md5
+    of their content), MNIST's published label sequence. A :class:`SourceError` says when the counts
+    differ, which item differs first, or that nothing says which digit each image shows.
     """
     image_file = Path(image_file)
     _check_count(len(pixels), labels, image_file, split)

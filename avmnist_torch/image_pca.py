@@ -217,13 +217,10 @@ def image_half_cache(
     *,
     cache_dir: Union[PathLike, str] = "auto",
 ) -> Union[ImageHalfCache, np.ndarray]:
-    """One split's image half from the cache folder, as a checked :class:`ImageHalfCache`.
-
-    Computed (once, under a lock) when it is not there or the file there fails its checks. Where an
-    ``"auto"`` folder cannot be used (read-only, unreadable, full), the rows are computed in memory
-    instead, with a warning, and returned as an array. Parameters as for :func:`image_half`;
-    ``cache_dir`` None is not accepted here.
-    """
+    """One split's image half from the cache folder, as a checked :class:`ImageHalfCache`; computed (once,
+    under a lock) when missing or failing its checks. Where an ``"auto"`` folder cannot be used, computed
+    in memory instead, with a warning, and returned as an array. Parameters as for :func:`image_half`
+    (``cache_dir`` not None)."""
     rows = _images_rows(images, split)
     explicit = not (isinstance(cache_dir, str) and cache_dir == "auto")
     fingerprint = images_fingerprint(rows)
@@ -263,26 +260,18 @@ def image_half(
     *,
     cache_dir: Union[PathLike, str, None] = "auto",
 ) -> np.ndarray:
-    """One split's image half of AV-MNIST: ``(N, 784)`` float64, the recipe's values as stored.
+    """One split's image half of AV-MNIST: ``(N, 784)`` float64 in memory, the recipe's values as stored.
 
     Parameters
     ----------
     images : numpy.ndarray or path
-        The split's MNIST images, ``(N, 28, 28)`` uint8; or an MNIST idx3 file
-        (``t10k-images-idx3-ubyte[.gz]``); or a data root where
-        :func:`~avmnist_torch.sources.mnist_idx.find_mnist_images` finds the split's file
-        (then `split` is required).
+        The split's MNIST images, ``(N, 28, 28)`` uint8; or an MNIST idx3 file; or a data root where
+        :func:`~avmnist_torch.sources.mnist_idx.find_mnist_images` finds the file of `split`.
     split : {"train", "test"}, optional
         Which split's file to find under a data root.
     cache_dir : path, "auto" or None
-        Where the result is kept and looked up by the images' fingerprint. "auto" is
-        ``$AVMNIST_CACHE`` or the user cache folder, falling back to memory with a warning when it
-        cannot be used; None always computes in memory.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N, 784)`` float64, in memory.
+        Where the result is kept, by the images' fingerprint. "auto" is the cache folder, falling back
+        to memory with a warning when it cannot be used; None always computes in memory.
 
     Raises
     ------

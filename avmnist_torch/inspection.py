@@ -245,7 +245,11 @@ def preview(
     StorageError
         ``out`` cannot be written.
     """
-    schemes = _checked_schemes(schemes, random_items)
+    schemes = list(schemes)
+    if not schemes:
+        raise ParameterError("preview: give at least one scheme for the first row")
+    if isinstance(random_items, bool) or not isinstance(random_items, (int, np.integer)) or random_items < 0:
+        raise ParameterError(f"preview: random_items must be a whole number >= 0, got {random_items!r}")
     paired = _paired_datasets(root, images, split, schemes[0], seed, renderer, style,
                               dict(dataset_kwargs, check_mnist=check_mnist)) \
         if images is not False and images is not None else None
@@ -254,7 +258,11 @@ def preview(
     n = len(next(iter(datasets.values())))
     index = 0 if index is None else _check_index(index, n, split, dataset_kwargs.get("labels", root))
     tiles = _tiles(schemes, index, n, random_items, seed)
-    plt = _pyplot()
+    import matplotlib  # only to draw: the default renderer never needs matplotlib, which takes a second to load
+
+    matplotlib.use("Agg", force=False)  # unless a backend is chosen already
+    import matplotlib.pyplot as plt
+
     if paired is not None:
         items = list(dict.fromkeys([index] + [i for _, i in tiles[len(schemes):]]))  # each item once
         fig = _draw_side_by_side(plt, paired, datasets, items, split=split, seed=seed, renderer=renderer)
@@ -262,15 +270,6 @@ def preview(
         fig = _draw_audio_grid(plt, datasets, tiles, min(len(schemes), 6), split=split, seed=seed, renderer=renderer,
                                index=index)
     return _save(plt, fig, Path(out))
-
-
-def _checked_schemes(schemes: Sequence[str], random_items: Any) -> List[str]:
-    schemes = list(schemes)
-    if not schemes:
-        raise ParameterError("preview: give at least one scheme for the first row")
-    if isinstance(random_items, bool) or not isinstance(random_items, (int, np.integer)) or random_items < 0:
-        raise ParameterError(f"preview: random_items must be a whole number >= 0, got {random_items!r}")
-    return schemes
 
 
 def _tiles(schemes: List[str], index: int, n: int, random_items: int, seed: int) -> List[Tuple[str, int]]:
@@ -281,17 +280,6 @@ def _tiles(schemes: List[str], index: int, n: int, random_items: int, seed: int)
         j = int(rng.integers(max(n - 1, 1)))
         tiles.append((str(rng.choice(schemes)), j + (n > 1 and j >= index)))  # never the first row's item
     return tiles
-
-
-def _pyplot() -> Any:
-    """``matplotlib.pyplot`` on the Agg backend unless one is chosen already; imported only to draw, since the
-    default renderer never needs matplotlib and it takes a second to load."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _draw_audio_grid(plt: Any, datasets: Dict[str, AVMNISTAudioDataset], tiles: List[Tuple[str, int]], cols: int,

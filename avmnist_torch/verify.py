@@ -107,11 +107,9 @@ def verify(
     ----------
     path : path
         A finished export (its sidecar gives split, scheme, seed and style) or a notebook file (split and
-        scheme from its name, seed 0; only rows of schemes without random draws can match it, since the
-        notebook drew from a global random stream).
+        scheme from its name, seed 0; only rows of schemes without random draws can match it).
     root : path, optional
-        The data root. Default: the one the sidecar records, else the one the notebook layout implies
-        (``root/avmnist/audio/FILE``).
+        The data root. Default: the sidecar's, else the notebook layout's (``root/avmnist/audio/FILE``).
     sample : int or None
         How many rows to regenerate (at least 1), spread at random (seeded) over the file, first and last
         always included; None regenerates every row. A file with a sidecar of this version is read in
@@ -133,8 +131,7 @@ def verify(
     Raises
     ------
     ParameterError
-        A row outside the file, a sample or worker count below 1, or options neither the file nor the
-        call gives; the message names the file.
+        A row outside the file, a sample or worker count below 1, or options neither file nor call gives.
     StorageError
         The file is unreadable, or its row count is not the split's.
     """
