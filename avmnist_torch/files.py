@@ -549,7 +549,7 @@ class RowReader:
     def rows(self, indices: Sequence[int]) -> np.ndarray:
         """Rows ``indices`` (each in ``0 .. len-1``), in a new array."""
         out = np.empty((len(indices), *self.shape[1:]), dtype=self.dtype)
-        row_bytes = out.strides[0]
+        row_bytes = out.nbytes // max(len(out), 1)
         self.stored.read_rows(out, [self.offset + int(i) * row_bytes for i in indices])
         return out
 
