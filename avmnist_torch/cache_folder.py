@@ -1,10 +1,7 @@
-"""The cache folder: what is in it, and removing what can no longer be used.
+"""The cache folder: what is in it, and removing what can no longer be used (``avmnist cache``).
 
-Clip tables (:mod:`avmnist_torch.sources.clip_tables`) and image halves (:mod:`avmnist_torch.image_pca`)
-live side by side in one folder, each a file written by :class:`~avmnist_torch.files.FileWriter` with a
-sidecar that says what it is (``"what"``), how many rows it holds, and which source files it was made
-from with their stat identity. That is all ``avmnist cache`` needs to list them, to tell which no dataset
-can use again (a source gone or changed, a file that is not what its sidecar says), and to remove them.
+Clip tables and image halves live side by side, each with a sidecar that says what it is (``"what"``),
+how many rows it holds and, for clip tables, which source files it was made from with their stat identity.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from .common import CacheError, PathLike, StorageError
-from .files import default_cache_dir, io_error, process_running, read_sidecar, sidecar_path, stat_identity, temporary_pid
+from .files import default_cache_dir, io_error, leftover_temporaries, read_sidecar, sidecar_path, stat_identity
 
 __all__ = ["CachedFile", "describe_sources", "list_cached", "remove_cached", "format_cached", "leftover_temporaries"]
 
@@ -44,25 +41,10 @@ def _sources_unchanged(sources: Dict[str, list]) -> bool:
 
 @dataclass(frozen=True)
 class CachedFile:
-    """One file in the cache folder, as :func:`list_cached` finds it.
-
-    Attributes
-    ----------
-    path : Path
-    what : str
-        ``"clip table"`` or ``"image half"``.
-    kind : str
-        ``"recordings"``, ``"noise-8000hz"``, ``"pca25"``, ...
-    size_bytes : int
-    rows : int or None
-    sources : list of str
-        The folders its rows were read from (empty for an image half, which is keyed by content).
-    problem : str or None
-        Why no dataset would use it again (a source gone or changed, the file not what its sidecar
-        says); None when it is usable.
-    last_used : float
-        The sidecar's modification time: touched when a process first opens the file.
-    """
+    """One file in the cache folder, as :func:`list_cached` finds it: ``what`` (``"clip table"``, ``"image
+    half"``), ``kind`` (``"recordings"``, ``"pca25"``, ...), ``sources`` (the folders its rows were read from),
+    ``problem`` (why no dataset would use it again; None when usable) and ``last_used`` (the sidecar's
+    modification time, touched when a process first opens the file)."""
 
     path: Path
     what: str
@@ -117,13 +99,11 @@ def list_cached(cache_dir: Optional[PathLike] = None) -> List[CachedFile]:
 def remove_cached(cache_dir: Optional[PathLike], which: Callable[[CachedFile], bool]) -> List[CachedFile]:
     """Remove the cached files ``which`` selects, each with its sidecar; returns those removed.
 
-    A process reading one keeps reading the bytes it checked (POSIX); on Windows a file in use
-    cannot be removed, and this raises :class:`CacheError` naming it.
+    A process reading one keeps reading the bytes it checked (POSIX); on Windows a file in use cannot be
+    removed: :class:`CacheError` naming it.
     """
-    removed = []
-    for info in list_cached(cache_dir):
-        if not which(info):
-            continue
+    removed = [info for info in list_cached(cache_dir) if which(info)]
+    for info in removed:
         for path in (sidecar_path(info.path), info.path):  # the sidecar first: a file without one is never used
             try:
                 os.remove(path)
@@ -131,21 +111,7 @@ def remove_cached(cache_dir: Optional[PathLike], which: Callable[[CachedFile], b
                 pass
             except OSError as err:
                 raise io_error(err, path, "removing it (in use by a running process?)", CacheError) from None
-        removed.append(info)
     return removed
-
-
-def leftover_temporaries(folder: PathLike) -> List[Path]:
-    """Temporary files in ``folder`` whose writer on this machine is no longer running."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    out = []
-    for p in sorted(folder.iterdir()):
-        pid = temporary_pid(p.name)
-        if pid is not None and not process_running(pid):
-            out.append(p)
-    return out
 
 
 def _human(n_bytes: float) -> str:

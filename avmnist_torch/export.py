@@ -1,20 +1,13 @@
 """Exporting whole splits to files that AV-MNIST's training code reads unchanged.
 
-``export`` writes the notebook's files (``avmnist/audio/{split}_data_augmented_{scheme}.npy``)
-or MultiBench's (``{dir}/audio/{split}_data.npy``), ``(N, 112, 112) uint8``,
-using several worker processes. The notebook layout is written as the
-notebook wrote it: raw rows without a header (``np.memmap(mode="w+")``),
-because that is how its training code reads it back (``np.memmap`` at offset
-0); ``format="npy"`` writes a real .npy file instead. MultiBench's layout is
-always a real .npy file (its loader calls ``np.load``). Both layouts also get
-the split's labels and, when MNIST's image files are at hand, the image half
-(float64 ``(N, 784)``, made by :func:`avmnist_torch.image_pca.write_image_half`),
-so that either project's loader runs on the folder with nothing else.
-
-Every item is a pure function of its options, so a file is simply written
-whole (see :mod:`avmnist_torch.files`), by worker processes (:mod:`avmnist_torch.workers`): the bytes do not depend on the
-number of workers, and an interrupted export is redone from the start.
-Checking a file against regeneration is :mod:`avmnist_torch.verify`.
+The notebook's files (``avmnist/audio/{split}_data_augmented_{scheme}.npy``, raw rows without a header
+by default, as the notebook wrote them and its training code maps them) or MultiBench's
+(``{dir}/audio/{split}_data.npy``, always a real .npy), ``(N, 112, 112) uint8``, with the split's labels
+and, when MNIST's image files are at hand, the image half (:func:`avmnist_torch.image_pca.write_image_half`),
+so that either project's loader runs on the folder with nothing else. Every item is a pure function of
+its options, so a file is simply written whole (:mod:`avmnist_torch.files`) by worker processes
+(:mod:`avmnist_torch.workers`): the bytes do not depend on the number of workers, and an interrupted
+export is redone from the start. Names and formats: ``docs/formats.md``.
 """
 
 from __future__ import annotations
@@ -33,14 +26,14 @@ from tqdm.auto import tqdm
 
 from .common import SPLITS, MetadataMismatch, ParameterError, PathLike, SourceError, StorageError
 from .exported import check_sidecar
-from .files import FileWriter, StoredFile, read_sidecar, write_bytes
+from .files import FileWriter, StoredFile, npy_header, read_sidecar, write_bytes
 from .generator import AudioItemGenerator
 from .image_pca import holds_image_half, image_half, write_image_half
 from .item_options import describe_differences, first_items_identity, identity_differences
 from .paired import check_pairing
 from .schemes import SCHEME_NAMES, Scheme, get_scheme
 from .sources.mnist_idx import find_mnist_images, read_idx_images
-from .storage import FILE_FORMATS, FORMAT, ITEM_SHAPE, ROW_BYTES, multibench_path, notebook_path, npy_header
+from .storage import FILE_FORMATS, FORMAT, ITEM_SHAPE, ROW_BYTES, multibench_path, notebook_path
 from .workers import render_rows
 
 LAYOUTS = ("notebook", "multibench")
@@ -49,12 +42,8 @@ NOTEBOOK_SCHEMES = tuple(name for name in SCHEME_NAMES if name != "clean")
 #: Rows per task a worker renders: small enough for a steady progress bar, large enough for the batched path.
 TASK_ROWS = 256
 
-__all__ = ["export", "output_path", "image_half_path", "labels_path", "default_format",
-           "stopped_note", "LAYOUTS", "NOTEBOOK_SCHEMES", "ImageHalfSkipped"]
-
-
-# ----------------------------------------------------------------------------
-# what to write where
+__all__ = ["export", "output_path", "image_half_path", "stopped_note", "LAYOUTS", "NOTEBOOK_SCHEMES",
+           "ImageHalfSkipped"]
 
 
 def _splits(split: str) -> Tuple[str, ...]:
@@ -78,22 +67,12 @@ def output_path(
     layout: str = "notebook", several_schemes: bool = False, epoch: Optional[int] = None,
     limit: Optional[int] = None,
 ) -> Path:
-    """Where ``export`` writes one (split, scheme).
+    """Where ``export`` writes one (split, scheme): see ``docs/formats.md`` ("Output names").
 
-    notebook layout
-        ``{out or root}/avmnist/audio/{split}_data_augmented_{scheme}.npy``;
-        one epoch of per-epoch items (`epoch` given) ``..._{scheme}_epoch{K}.npy``,
-        so that epochs sit side by side and ``from_export="auto"`` finds each.
-    multibench layout
-        ``{dir}/audio/{split}_data.npy``, where ``dir`` is ``out`` for one
-        scheme, ``out/{scheme}`` for several, and ``root/multibench/{scheme}``
-        (``{scheme}_epoch{K}`` for one epoch of per-epoch items) when ``out`` is
-        not given. MultiBench's names carry no scheme or epoch, so each needs
-        its own folder.
-    ``out`` ending in ``.npy`` (one split and one scheme only) is the file itself.
-    With `limit` (the first `limit` items only), the name ends in
-    ``_first{limit}.npy``: never a name that a full export, ``from_export="auto"``
-    or MultiBench's loader takes.
+    The notebook layout's name is under ``out or root``; MultiBench's, whose names carry no scheme or
+    epoch, under ``out`` for one scheme, ``out/{scheme}`` for several, ``root/multibench/{scheme}``
+    (``{scheme}_epoch{K}`` for one epoch of per-epoch items) without ``out``. An ``out`` ending in
+    ``.npy`` is the file itself. With `limit` the name ends in ``_first{limit}.npy``.
     """
     if layout not in LAYOUTS:
         raise ParameterError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
@@ -116,26 +95,8 @@ def output_path(
 
 
 def image_half_path(audio_path: PathLike, split: str) -> Path:
-    """MultiBench's image file beside its audio file ``{dir}/audio/{split}_data.npy``.
-
-    That is ``{dir}/image/{split}_data.npy``.
-    """
+    """The image file ``{dir}/image/{split}_data.npy`` beside the audio file ``{dir}/audio/...``."""
     return Path(audio_path).parent.parent / "image" / f"{split}_data.npy"
-
-
-def labels_path(audio_path: PathLike, split: str) -> Path:
-    """The labels file beside the audio folder: ``{dir}/{split}_labels.npy`` for ``{dir}/audio/...``.
-
-    For the notebook layout that is ``{base}/avmnist/{split}_labels.npy``, where
-    the notebook (and the dataset) read the labels from; for MultiBench's,
-    ``{dir}/{split}_labels.npy``, where its loader reads them.
-    """
-    return Path(audio_path).parent.parent / f"{split}_labels.npy"
-
-
-def default_format(layout: str) -> str:
-    """``"raw"`` for the notebook layout (as the notebook wrote it), ``"npy"`` for MultiBench's."""
-    return "raw" if layout == "notebook" else "npy"
 
 
 def _tasks(n: int, workers: int) -> List[Tuple[int, range]]:
@@ -143,13 +104,9 @@ def _tasks(n: int, workers: int) -> List[Tuple[int, range]]:
     return [(start, range(start, min(n, start + rows))) for start in range(0, n, rows)]
 
 
-# ----------------------------------------------------------------------------
-# export
-
-
 def _write_labels(path: Path, split: str, labels: np.ndarray) -> None:
-    """Write the split's labels beside ``audio/`` (see :func:`labels_path`), or check the file there."""
-    labels_file = labels_path(path, split)
+    """Write the split's labels to ``{dir}/{split}_labels.npy`` beside ``{dir}/audio/``, or check the file there."""
+    labels_file = path.parent.parent / f"{split}_labels.npy"
     if labels_file.exists():
         try:
             existing = np.load(io.BytesIO(StoredFile.open(labels_file).read(0, labels_file.stat().st_size)))
@@ -165,19 +122,15 @@ def _write_labels(path: Path, split: str, labels: np.ndarray) -> None:
 
 
 class ImageHalfSkipped(UserWarning):
-    """An export wrote the audio but not the image half.
-
-    Either MNIST's image files were not found, or another image file was already there (kept).
-    """
+    """An export wrote the audio but not the image half: no MNIST image files, or another image file kept."""
 
 
 def _image_sources(root: Optional[PathLike], images: Optional[PathLike], splits: Sequence[str],
                    labels: Dict[str, np.ndarray], check_mnist: bool = True) -> Dict[str, Tuple[Path, np.ndarray]]:
-    """Each split's MNIST image file and pixels, checked against the split's labels.
+    """Each split's MNIST image file and pixels, checked against its labels before any row is rendered.
 
-    Runs before any row is rendered, so that a wrong pairing costs nothing. `images` given
-    must be found; otherwise a split whose images are not under `root` is left out, and one
-    :class:`ImageHalfSkipped` warning line says which, why and how to get them.
+    `images` given must be found; otherwise a split whose images are not under `root` is left out, and
+    one :class:`ImageHalfSkipped` warning says which, why and how to get them.
     """
     found: Dict[str, Tuple[Path, np.ndarray]] = {}
     missing: List[str] = []
@@ -244,98 +197,55 @@ def export(
     out : path, optional
         Where to write; see :func:`output_path` (default: under ``root``).
     layout : {"notebook", "multibench"}
-        The notebook's names (``{base}/avmnist/audio/...``, labels in
-        ``{base}/avmnist/``, image half in ``{base}/avmnist/image/``), or
-        MultiBench's ``{dir}/audio/{split}_data.npy`` with
-        ``{dir}/{split}_labels.npy`` and ``{dir}/image/{split}_data.npy``.
+        The notebook's names or MultiBench's, each with the labels and the image half beside.
     format : {"raw", "npy"}, optional
-        ``"raw"``: rows without a header, as the notebook wrote them and its
-        training code reads them (``np.memmap(path, dtype=np.uint8, mode="r",
-        shape=(N, 112, 112))``); ``"npy"``: a real .npy file (``np.load``).
-        Default: ``"raw"`` for the notebook layout, ``"npy"`` for MultiBench's,
-        which allows only ``"npy"`` (its loader calls ``np.load``).
+        ``"raw"``: rows without a header, as the notebook wrote them; ``"npy"``: a real .npy file.
+        Default: ``"raw"`` for the notebook layout, ``"npy"`` (its only one) for MultiBench's.
     workers : int
         Worker processes generating rows; the parent writes them.
     seed, renderer, style, **dataset_kwargs
-        Passed to the :class:`~avmnist_torch.generator.AudioItemGenerator`
-        (``recordings``, ``noises``, ``labels``, ``clip_tables``, ``download``,
-        and ``draws="per_epoch"`` with ``epoch=K``, ``redraw_recording``,
-        ``snr_range_db`` to write epoch K's per-epoch items); they decide the
-        bytes and are recorded beside the file (per-epoch items: the sidecar's
-        ``"draws"``, which ``verify`` and ``from_export`` compare).
+        Passed to the :class:`~avmnist_torch.generator.AudioItemGenerator` (with ``draws="per_epoch"``
+        and ``epoch=K``, epoch K's items); they decide the bytes and are recorded in the sidecar.
     progress : bool
-        Show a progress bar (items/s, ETA) on stderr.
+        Show a progress bar on stderr.
     images : path, optional
-        Where MNIST's image files are, an idx3 file (``t10k-images-idx3-ubyte[.gz]``,
-        for one split) or a folder searched like `root` (``mnist/``,
-        torchvision's ``MNIST/raw/``, or the folder itself). Default: look
-        under `root`.
+        MNIST's image files: an idx3 file (one split) or a folder searched like `root` (default: `root`).
     check_mnist : bool, default True
-        Image and label files under MNIST's names must hold MNIST's published
-        content (see :class:`~avmnist_torch.paired.AVMNISTDataset`); False takes
-        files of your own under those names.
+        Image and label files under MNIST's names must hold MNIST's published content (see
+        :class:`~avmnist_torch.paired.AVMNISTDataset`); False takes files of your own under those names.
     limit : int, optional
-        Write only each split's first `limit` items, to try things: a partial
-        export, named ``..._first{limit}.npy`` (see :func:`output_path`), its
-        range recorded in the sidecar (``"items"``), with no labels or image
-        half. ``from_export=`` refuses it for a whole split; ``verify`` checks it.
+        Write only each split's first `limit` items, to try things: a partial export, named
+        ``..._first{limit}.npy``, its range recorded in the sidecar, with no labels or image half.
 
     Returns
     -------
     list of Path
-        The audio files complete after this call, each followed by its image
-        half when one is there.
+        The audio files complete after this call, each followed by its image half when one is there.
 
     Raises
     ------
     ParameterError
-        An option is out of range (split, layout, format, workers, an ``out``
-        naming one file for several, `images` with ``out`` naming one file or
-        naming one file for two splits).
+        An option is out of range, or ``out`` or `images` names one file for several.
     SourceError
-        MNIST's image file is broken, or its images do not show the digits of
-        the labels the audio follows (see
-        :func:`~avmnist_torch.paired.check_pairing`); raised before anything is
-        written. `images` given but no image file found there.
+        MNIST's image file is broken, not found where `images` says, or its images do not show the
+        digits of the labels; raised before anything is written.
     StorageError
-        The output cannot be written (the message names the file and why), or
-        a file there was made with other options or by something else (never
-        overwritten; :class:`~avmnist_torch.storage.MetadataMismatch` names the
-        fields that differ).
+        The output cannot be written, or a file there was made with other options
+        (:class:`~avmnist_torch.common.MetadataMismatch`) or by something else: never overwritten.
     WorkerError
         A worker process died; nothing was finished.
 
     Notes
     -----
-    A file already there with a matching sidecar is read in full first: when
-    its rows' sha256 and CRC-32s are the recorded ones it is complete and left
-    alone; otherwise (damaged since) it is written again, saying so. A file
-    written by an older version (sidecar format 1: a .npy file for every
-    layout) is replaced. Each file is written under a temporary name beside it
-    (``.<name>.writing-{host}-{pid}``, its space reserved first), read back and
-    checked, then renamed into place with its sidecar ``<file>.json`` and row
-    checksums ``<file>.crc32``; Ctrl-C, ``kill -9`` or a full disk never
-    leave a file under the final name, and the next run removes what dead
-    exporters left and writes the file again (seconds).
-
-    The image half is MNIST's images of the split through the published PCA
-    recipe (:mod:`avmnist_torch.image_pca`), float64 ``(N, 784)``, fitted once
-    per split and kept in the cache folder. Before any row is rendered, every
-    split's images are read and checked to show the digits of the labels
-    (:func:`~avmnist_torch.paired.check_pairing`); a mismatch is refused with
-    nothing written. An identical image file already there is left alone, and
-    a different one (say, a copy of the published file) is kept, with an
-    :class:`ImageHalfSkipped` warning. When MNIST's image files are not found
-    (and `images` was not given), the audio is exported all the same and one
-    :class:`ImageHalfSkipped` warning says how to get them
-    (``avmnist download --root DATA --only mnist_images``); running the
-    export again afterwards adds the image half without re-rendering audio.
+    A file already there with a matching sidecar and sha256 is left alone; a damaged one, or another
+    version's, is written again. A different image file already there is kept, with an
+    :class:`ImageHalfSkipped` warning. See ``docs/formats.md``.
     """
     if workers < 1:
         raise ParameterError(f"workers must be at least 1, got {workers}")
     if layout not in LAYOUTS:
         raise ParameterError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
-    file_format = default_format(layout) if format is None else format
+    file_format = ("raw" if layout == "notebook" else "npy") if format is None else format
     if file_format not in FILE_FORMATS:
         raise ParameterError(f"unknown format {format!r}: choose one of {', '.join(FILE_FORMATS)}")
     if layout == "multibench" and file_format != "npy":
@@ -410,9 +320,7 @@ def _write_image_half(audio_path: Path, split: str, image_file: Path, pixels: np
                       progress: bool) -> Optional[Path]:
     """Write the split's image half beside its audio; None when another file there is kept."""
     path = image_half_path(audio_path, split)
-    if path.exists():
-        # Perhaps the user's copy of the published file, put there on purpose: never replaced
-        # silently. An identical file is simply left alone.
+    if path.exists():  # perhaps the user's copy of the published file, put there on purpose
         if holds_image_half(path, image_half(pixels)):
             return path
         warnings.warn(
@@ -422,19 +330,21 @@ def _write_image_half(audio_path: Path, split: str, image_file: Path, pixels: np
             ImageHalfSkipped, stacklevel=3,
         )
         return None
-    if progress:
-        print(f"{path}: image half from {image_file} (PCA recipe, see avmnist_torch.image_pca)", file=sys.stderr)
+    _note(progress, f"{path}: image half from {image_file} (PCA recipe, see avmnist_torch.image_pca)")
     return write_image_half(path, pixels)
 
 
 _REMEDY = "delete it (and its .json) to replace it, or export to another --out"
 
 
+def _note(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr)
+
+
 def _already_there(path: Path, identity: Dict[str, Any], file_format: str, progress: bool) -> bool:
     """Whether ``path`` already holds these items, its sha256 checked; False when it must be (re)written.
-
-    Refuses (never overwrites) a file without a sidecar, or one made with other options.
-    """
+    Refuses (never overwrites) a file without a sidecar, or one made with other options."""
     if not path.exists() and not path.is_symlink():
         return False
     meta = read_sidecar(path, _REMEDY)
@@ -442,9 +352,7 @@ def _already_there(path: Path, identity: Dict[str, Any], file_format: str, progr
         raise StorageError(f"{path} already exists and has no {path.name}.json saying what made it "
                            "(a notebook file?); delete or move it, or export to another --out")
     if str(meta.get("format", "")).startswith("avmnist-torch export") and meta.get("format") != FORMAT:
-        if progress:
-            print(f"{path}: written by another version of this package ({meta.get('format')}); writing it again",
-                  file=sys.stderr)
+        _note(progress, f"{path}: written by another version of this package ({meta.get('format')}); writing it again")
         return False
     check_sidecar(path, meta, None, _REMEDY)
     diffs = identity_differences(meta["identity"], identity)
@@ -452,23 +360,20 @@ def _already_there(path: Path, identity: Dict[str, Any], file_format: str, progr
         raise MetadataMismatch(f"{path} already exists and was made with other options: "
                                f"{describe_differences(diffs, 'file', 'this run')}; {_REMEDY}")
     if meta.get("file_format") != file_format:
-        if progress:
-            print(f"{path}: holds these items as a {meta.get('file_format')} file; writing it again as "
-                  f"{file_format}", file=sys.stderr)
+        _note(progress, f"{path}: holds these items as a {meta.get('file_format')} file; writing it again as "
+                        f"{file_format}")
         return False
     try:
         StoredFile.open(path, sha256=meta.get("sha256"), size=meta.get("size"), remedy="it is written again")
     except StorageError as err:
-        if progress:
-            print(f"{path}: damaged since it was written ({err}); writing it again", file=sys.stderr)
+        _note(progress, f"{path}: damaged since it was written ({err}); writing it again")
         return False
-    if progress:
-        print(f"{path}: already complete (its sha256 checked)", file=sys.stderr)
+    _note(progress, f"{path}: already complete (its sha256 checked)")
     return True
 
 
 def _export_one(items: AudioItemGenerator, path: Path, *, file_format: str, workers: int, progress: bool,
-                made_from: Optional[Dict[str, Any]] = None, limit: Optional[int] = None) -> None:
+                made_from: Dict[str, Any], limit: Optional[int]) -> None:
     identity = items.metadata()
     n = len(items) if limit is None else min(limit, len(items))
     if limit is not None:
@@ -477,21 +382,14 @@ def _export_one(items: AudioItemGenerator, path: Path, *, file_format: str, work
         return
     header = npy_header((n, *ITEM_SHAPE)) if file_format == "npy" else b""
     sidecar = {"format": FORMAT, "identity": identity, "file_format": file_format, "header_bytes": len(header),
-               "renderer": items.renderer, "made_from": made_from or {}, "host": platform.node(),
+               "renderer": items.renderer, "made_from": made_from, "host": platform.node(),
                "completed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    bar = tqdm(total=n, unit="item", desc=path.name, file=sys.stderr, dynamic_ncols=True) if progress else None
-    try:
-        with FileWriter(path, size=len(header) + n * ROW_BYTES) as writer:
-            writer.append(header)
-            for start, rows in render_rows(items, _tasks(n, workers), workers, f"export of {path}"):
-                writer.write_at(len(header) + start * ROW_BYTES, np.ascontiguousarray(rows, dtype=np.uint8))
-                if bar is not None:
-                    bar.update(len(rows))
-            if bar is not None:
-                bar.close()
-                bar = None
-            writer.commit(sidecar)
-    finally:
-        if bar is not None:
-            bar.close()
+    with tqdm(total=n, unit="item", desc=path.name, file=sys.stderr, dynamic_ncols=True, disable=not progress) as bar, \
+            FileWriter(path, size=len(header) + n * ROW_BYTES) as writer:
+        writer.append(header)
+        for start, rows in render_rows(items, _tasks(n, workers), workers, f"export of {path}"):
+            writer.write_at(len(header) + start * ROW_BYTES, np.ascontiguousarray(rows, dtype=np.uint8))
+            bar.update(len(rows))
+        bar.close()
+        writer.commit(sidecar)
 

@@ -1,12 +1,9 @@
 """Serving a dataset's items from an exported file, only while the file holds them.
 
-The identity of a dataset's items (:func:`~avmnist_torch.item_options.items_identity`) is what an export
-records in its sidecar and what a ``from_export=`` file must match: the same identity means the same
-bytes, so a served file changes speed, never bytes. A file is served only while it is what its sidecar
-says: when a process first opens it, its size and sha256 are checked; before every read, its stat
-identity must still be the one checked (see :class:`~avmnist_torch.files.StoredFile`). Rows are copied
-out with positioned reads, so a file rewritten or truncated under a running dataset is a
-:class:`StorageError` (or, with ``from_export="auto"``, those rows generated instead), never SIGBUS.
+A ``from_export=`` file's sidecar must record the dataset's identity
+(:func:`~avmnist_torch.item_options.items_identity`): the same identity means the same bytes, so a served
+file changes speed, never bytes. One changed under a running dataset is a :class:`StorageError` (or, with
+``from_export="auto"``, those rows generated instead), never SIGBUS.
 """
 
 from __future__ import annotations
@@ -32,22 +29,12 @@ _WARNED: set = set()
 
 @dataclass(frozen=True)
 class ExportedItems:
-    """A finished export to serve items from.
+    """A finished export to serve items from, made by :func:`open_export`; pickles as its reader's fields.
 
-    Pickles as its reader's few fields, so a DataLoader worker gets no copy of the rows; each process
-    opens the file itself and checks it then. Made by :func:`open_export` or :func:`resolve_export`.
-
-    Attributes
-    ----------
-    reader : RowReader
-        The file's rows.
-    file_format : {"raw", "npy"}
-    provenance : {"sidecar", "external"}
-        ``"sidecar"``: made by this package with the expected identity, its sha256 checked;
-        ``"external"``: no sidecar (the notebook's own files), served as stored.
-    regenerate : bool
-        True for ``from_export="auto"``: a failed check makes :meth:`read` report the rows as not
-        served (with one warning per process) so the caller generates them, instead of raising.
+    ``provenance`` is ``"sidecar"`` (made by this package with the expected identity, its sha256 checked)
+    or ``"external"`` (no sidecar: the notebook's own files, served as stored). With ``regenerate``
+    (``from_export="auto"``) a failed check makes :meth:`read` report the rows as not served, with one
+    warning per process, so the caller generates them.
     """
 
     reader: RowReader
@@ -58,10 +45,6 @@ class ExportedItems:
     @property
     def path(self) -> str:
         return self.reader.stored.path
-
-    @property
-    def rows(self) -> int:
-        return len(self.reader)
 
     def read(self, indices: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
         """Rows ``indices``: ``(rows (k, 112, 112) uint8, served (k,) bool)``.
@@ -80,13 +63,6 @@ class ExportedItems:
                 warnings.warn(f"from_export='auto': {err}; generating those items instead", stacklevel=3)
             return np.zeros((len(indices), *ITEM_SHAPE), dtype=np.uint8), np.zeros(len(indices), dtype=bool)
 
-    def items(self, indices: Sequence[int]) -> np.ndarray:
-        """Rows ``indices``; raises :class:`StorageError` on any failed check."""
-        rows, served = self.read(indices)
-        if not served.all():
-            raise StorageError(f"{self.path}: the rows asked for failed their checks")
-        return rows
-
 
 def check_sidecar(path: Path, meta: Mapping[str, Any], expected: Optional[Mapping[str, Any]], remedy: str) -> None:
     """Raise :class:`StorageError` unless ``meta`` is an export sidecar of this version; with ``expected``,
@@ -94,27 +70,17 @@ def check_sidecar(path: Path, meta: Mapping[str, Any], expected: Optional[Mappin
     if meta.get("format") != FORMAT or not isinstance(meta.get("identity"), dict):
         raise StorageError(f"{path}.json: not the sidecar of an export of this version (format "
                            f"{meta.get('format')!r}, expected {FORMAT!r}); {remedy}")
+    if expected is None:
+        return
     items = meta["identity"].get("items")
-    if expected is not None and isinstance(items, Mapping) and "items" not in expected:
+    if isinstance(items, Mapping) and "items" not in expected:
         raise MetadataMismatch(f"from_export {path} is a partial export (the first {items.get('stop')} of the split's "
                                f"{items.get('of')} items, made with --limit / limit=): it cannot serve a whole "
                                "split; export it without --limit, or pass from_export=None")
-    if expected is not None:
-        diffs = identity_differences(meta["identity"], dict(expected))
-        if diffs:
-            raise MetadataMismatch(f"{path} does not hold this dataset's items: "
-                                   f"{describe_differences(diffs, 'file', 'dataset')}; {remedy}")
-
-
-def _open(path: Path, expected: Mapping[str, Any], regenerate: bool) -> ExportedItems:
-    meta = read_sidecar(path, _REMEDY)
-    rows = int(expected["shape"][0])
-    if meta is None:
-        reader, file_format = open_items(path, rows, remedy=_REMEDY)
-        return ExportedItems(reader, file_format, "external", regenerate)
-    check_sidecar(path, meta, expected, _REMEDY)
-    reader, file_format = open_items(path, rows, meta.get("file_format"), sha256=meta.get("sha256"), remedy=_REMEDY)
-    return ExportedItems(reader, file_format, "sidecar", regenerate)
+    diffs = identity_differences(meta["identity"], dict(expected))
+    if diffs:
+        raise MetadataMismatch(f"{path} does not hold this dataset's items: "
+                               f"{describe_differences(diffs, 'file', 'dataset')}; {remedy}")
 
 
 def open_export(path: PathLike, expected_identity: Mapping[str, Any], *, regenerate: bool = False) -> ExportedItems:
@@ -122,14 +88,19 @@ def open_export(path: PathLike, expected_identity: Mapping[str, Any], *, regener
 
     A file with a sidecar must record ``expected_identity`` (else :class:`MetadataMismatch` says which
     fields differ), and its size and sha256 must be those recorded. A file without one (the notebook's
-    own raw files) is served as it is, provided it has one row per item: ``provenance`` is
-    ``"external"`` so callers can say so. Anything else raises :class:`StorageError` naming the file.
+    own raw files) is served as it is, provided it has one row per item, with ``provenance``
+    ``"external"``. Anything else raises :class:`StorageError` naming the file.
     """
     path = Path(path)
     if not path.is_file():
         raise StorageError(f"from_export {path}: no such file; export it first "
                            f"('avmnist export ... --out {path}') or pass from_export=None")
-    return _open(path, expected_identity, regenerate)
+    meta = read_sidecar(path, _REMEDY)
+    if meta is not None:
+        check_sidecar(path, meta, expected_identity, _REMEDY)
+    reader, file_format = open_items(path, int(expected_identity["shape"][0]), (meta or {}).get("file_format"),
+                                     sha256=(meta or {}).get("sha256"), remedy=_REMEDY)
+    return ExportedItems(reader, file_format, "external" if meta is None else "sidecar", regenerate)
 
 
 def resolve_export(
@@ -138,12 +109,10 @@ def resolve_export(
 ) -> Optional[ExportedItems]:
     """Decide what a dataset's ``from_export=`` option serves; None when it serves nothing.
 
-    ``"auto"`` takes the notebook-layout file under ``root`` (for one epoch of per-epoch items, ``epoch``
-    given, the one named with that epoch: see :func:`~avmnist_torch.storage.notebook_path`) only when its
-    sidecar records the dataset's identity and the file passes its checks; a missing file is passed over
-    silently, one that does not match or fails a check with a warning saying why, and items are
-    generated. A path is used or refused: see :func:`open_export`. ``identity`` is called only when a
-    file is there, since it reads every source file.
+    ``"auto"`` takes the notebook-layout file under ``root`` (of ``epoch``, when given) only when it passes
+    its checks with the dataset's identity; otherwise the items are generated, with a warning saying why
+    unless the file is missing. A path is used or refused (:func:`open_export`). ``identity`` is called
+    only when a file is there, since it reads every source file.
     """
     if from_export is None:
         return None
@@ -158,7 +127,7 @@ def resolve_export(
                 warnings.warn(f"from_export='auto': {path} has no sidecar (a notebook file?), so it is not used; "
                               f"pass from_export='{path}' to serve its rows as they are", stacklevel=3)
                 return None
-            return _open(path, identity(), regenerate=True)
+            return open_export(path, identity(), regenerate=True)
         except StorageError as err:
             warnings.warn(f"from_export='auto': {path} is not used: {err}", stacklevel=3)
             return None

@@ -1,28 +1,18 @@
-"""Every file the package writes and reads back: written once, checked once per process, read by copying.
+"""Every file the package writes and reads back (``docs/formats.md``, "One design for every file").
 
-Clip tables, the image-half cache and exports all go through here (``docs/formats.md``):
-
-writing (:class:`FileWriter`)
-    The whole file goes to a temporary file created exclusively in the destination's own folder
-    (``O_CREAT | O_EXCL``: a link planted at that name is never followed), is fsynced, read back and
-    compared with what was written, then renamed over the final name (a link planted there is
-    replaced, its target untouched). Its sidecar ``<file>.json`` (what made it, its size and sha256)
-    is written the same way, first: a crash in between leaves a sidecar that the file under the final
-    name fails, never a file that looks complete and is not.
-reading (:class:`StoredFile`)
-    When a process first opens a file it checks its size and, where a sidecar records one, its sha256,
-    and remembers the file's stat identity (device, inode, size, modification and change times: any
-    write moves the change time, and nothing can set it back). Every later read first compares that
-    identity with an ``fstat`` of the descriptor it reads from, then copies bytes with a positioned
-    read into a buffer the caller owns. Nothing is memory-mapped, so a file truncated or rewritten by
-    another process is an error naming it, never SIGBUS. Descriptors are kept in a small per-process
-    pool and closed when it overflows, in a forked child, and by :meth:`StoredFile.close`.
+:class:`FileWriter` writes a file whole to an exclusively created temporary file beside it, fsyncs it,
+reads it back, writes its sidecar ``<file>.json`` (what made it, size, sha256) and renames it into place.
+:class:`StoredFile` checks a finished file once per process, then copies bytes out with positioned reads
+while its stat identity stays the one checked: nothing is mapped, so a file changed under a reader is an
+error naming it, never SIGBUS.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import secrets
@@ -33,7 +23,7 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
@@ -41,42 +31,33 @@ from .common import PathLike, StorageError
 
 #: Environment variable that overrides the cache folder.
 CACHE_ENV = "AVMNIST_CACHE"
-_APP = "avmnist-torch"
 _BLOCK = 1 << 22
 _OPEN_LIMIT = 16
 _FLAGS = getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-_NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+_REMEDY = "delete it and its .json, and make it again"
+_DENIED = "not writable or not readable (permission denied or read-only file system)"
+_REASONS = {errno.ENOSPC: "no space left on device", getattr(errno, "EDQUOT", -1): "disk quota exceeded",
+            errno.EACCES: _DENIED, errno.EPERM: _DENIED, errno.EROFS: _DENIED}
+Identity = Tuple[int, int, int, int, int]  # (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)
+T = TypeVar("T")
 
-#: ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``
-Identity = Tuple[int, int, int, int, int]
-
-__all__ = ["CACHE_ENV", "default_cache_dir", "os_error_reason", "io_error", "sidecar_path", "temporary_pid", "process_running",
-           "FileWriter", "write_bytes", "write_json", "read_sidecar", "StoredFile", "RowReader", "file_lock", "stat_identity"]
+__all__ = ["CACHE_ENV", "default_cache_dir", "os_error_reason", "io_error", "sidecar_path", "temporary_pid",
+           "process_running", "leftover_temporaries", "FileWriter", "write_bytes", "write_json", "read_sidecar",
+           "npy_header", "read_npy_header", "StoredFile", "RowReader", "file_lock", "open_or_make", "stat_identity"]
 
 
 def default_cache_dir() -> Path:
-    """``$AVMNIST_CACHE``, else the platform's user cache folder (``platformdirs``).
-
-    ``~/.cache/avmnist-torch`` on Linux (``$XDG_CACHE_HOME`` respected), ``~/Library/Caches/avmnist-torch``
-    on macOS, ``%LOCALAPPDATA%\\avmnist-torch\\Cache`` on Windows.
-    """
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override)
+    """``$AVMNIST_CACHE``, else the platform's user cache folder (``platformdirs``; see ``docs/formats.md``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
     import platformdirs  # imported on use, so that a missing one names itself where it is needed
 
-    return Path(platformdirs.user_cache_dir(_APP, appauthor=False))
+    return Path(platformdirs.user_cache_dir("avmnist-torch", appauthor=False))
 
 
 def os_error_reason(err: OSError) -> str:
     """Why a file operation failed, in plain words: "no space left on device", ..."""
-    if err.errno == errno.ENOSPC:
-        return "no space left on device"
-    if err.errno == getattr(errno, "EDQUOT", -1):
-        return "disk quota exceeded"
-    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "not writable or not readable (permission denied or read-only file system)"
-    return os.strerror(err.errno) if err.errno else str(err)
+    return _REASONS.get(err.errno) or (os.strerror(err.errno) if err.errno else str(err))
 
 
 def io_error(err: OSError, path: PathLike, doing: str, cls: type = StorageError) -> StorageError:
@@ -100,7 +81,7 @@ def _temporary_name(path: Path) -> Path:
 def temporary_pid(name: str) -> Optional[int]:
     """The pid of the writer of a :class:`FileWriter` temporary file (``.<name>.tmp-<host>-<pid>-<hex>``)
     when it ran on this machine; None for any other name."""
-    head, sep, tail = name.rpartition(".tmp-")
+    _, sep, tail = name.rpartition(".tmp-")
     parts = tail.split("-")
     if not (name.startswith(".") and sep and len(parts) == 3 and parts[0] == _host() and parts[1].isdigit()
             and len(parts[2]) == 8):
@@ -116,40 +97,30 @@ def process_running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:
-        return True
+    except OSError:  # it runs, as another user
+        pass
     return True
 
 
-def _remove_dead_writers(path: Path) -> None:
-    """Remove what writers of ``path`` on this machine that are no longer running left (a killed export)."""
-    prefix = f".{path.name}.tmp-"
+def leftover_temporaries(folder: PathLike, prefix: str = ".") -> List[Path]:
+    """Temporary files in ``folder`` (names starting with ``prefix``) whose writer on this machine no longer runs."""
     try:
-        names = [n for n in os.listdir(path.parent) if n.startswith(prefix)]
+        names = sorted(os.listdir(folder))
     except OSError:
-        return
-    for name in names:
-        pid = temporary_pid(name)
-        if pid is not None and name[len(prefix):].count("-") == 2 and not process_running(pid):
-            try:
-                os.unlink(path.parent / name)  # a link is removed itself, its target untouched
-            except OSError:
-                pass
+        return []
+    return [Path(folder, name) for name in names
+            if name.startswith(prefix) and (pid := temporary_pid(name)) is not None and not process_running(pid)]
 
 
 def _fsync_dir(folder: Path) -> None:
     if os.name == "nt":  # renames on Windows need no directory fsync, and a folder cannot be opened
         return
-    try:
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a folder; the rename is atomic all the same
         fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot fsync a folder; the rename is atomic all the same
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _pwrite(fd: int, data: memoryview, offset: int) -> None:
@@ -192,19 +163,18 @@ else:  # Windows has no pread: one seek-and-read at a time per process
 
 
 class FileWriter:
-    """One file written whole, or not at all; see the module's description. Use as a context manager.
+    """One file written whole, or not at all (see the module), as a context manager.
 
-    Bytes go in with :meth:`write_at` (any order, e.g. rows from a worker pool) or :meth:`append`;
-    :meth:`commit` requires every byte from 0 to the end to have been written once. Leaving the
-    ``with`` block without a commit (an error, Ctrl-C, SIGTERM) removes the temporary file.
+    Bytes go in with :meth:`write_at` (any order) or :meth:`append`; :meth:`commit` requires every byte up
+    to the end written once. Leaving the ``with`` block without a commit removes the temporary file.
 
     Parameters
     ----------
     path : path
-        The final name. Its folder is created if need be.
+        The final name; its folder is created if need be.
     size : int, optional
-        The file's size when known: reserved up front where the platform can (``posix_fallocate``),
-        so a full disk is a :class:`StorageError` naming the file before any work is done.
+        The file's size, reserved up front where the platform can (``posix_fallocate``): a full disk is
+        then a :class:`StorageError` naming the file before any work.
     """
 
     def __init__(self, path: PathLike, size: Optional[int] = None) -> None:
@@ -220,7 +190,9 @@ class FileWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise io_error(err, self.path.parent, "creating the folder") from None
-        _remove_dead_writers(self.path)
+        for leftover in leftover_temporaries(self.path.parent, f".{self.path.name}.tmp-"):  # a killed writer's
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)  # a link is removed itself, its target untouched
         for _ in range(16):
             self.temporary = _temporary_name(self.path)
             try:
@@ -236,7 +208,7 @@ class FileWriter:
             try:
                 os.posix_fallocate(self._fd, 0, self.size)
             except OSError as err:
-                if err.errno in _NO_SPACE:
+                if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
                     self._discard()
                     raise StorageError(f"{self.path}: cannot reserve {self.size / 2**20:.1f} MiB "
                                        f"({os_error_reason(err)}); free space or write it elsewhere") from None
@@ -257,9 +229,9 @@ class FileWriter:
         self.write_at(self._end, data)
 
     def commit(self, sidecar: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-        """Check, record and rename the file into place; returns ``{size, sha256}`` and the sidecar written.
+        """Check, record and rename the file into place; returns ``sidecar`` with the file's size and sha256.
 
-        With ``sidecar``, ``<file>.json`` is written first, holding it plus the file's size and sha256.
+        With ``sidecar``, ``<file>.json`` is written first, holding that record.
         """
         size = self._end if self.size is None else self.size
         try:
@@ -303,16 +275,12 @@ class FileWriter:
 
     def _discard(self) -> None:
         if self._fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(self._fd)
-            except OSError:
-                pass
             self._fd = None
         if self.temporary is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.temporary.unlink()
-            except OSError:
-                pass
             self.temporary = None
 
     def __exit__(self, *exc: Any) -> None:
@@ -331,7 +299,7 @@ def write_json(path: PathLike, data: Mapping[str, Any]) -> None:
     write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 
 
-def read_sidecar(path: PathLike, remedy: str = "delete it and its .json, and make it again") -> Optional[Dict[str, Any]]:
+def read_sidecar(path: PathLike, remedy: str = _REMEDY) -> Optional[Dict[str, Any]]:
     """The sidecar of ``path`` as a dict; None when there is none. ``remedy`` ends every error message."""
     side = sidecar_path(path)
     try:
@@ -350,11 +318,51 @@ def read_sidecar(path: PathLike, remedy: str = "delete it and its .json, and mak
     return meta
 
 
+def npy_header(shape: Sequence[int], dtype: Any = np.uint8) -> bytes:
+    """The .npy header (format 1.0) numpy itself writes for a C-ordered array of ``shape`` and ``dtype``."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(shape)})
+    return buf.getvalue()
+
+
+def read_npy_header(path: PathLike, remedy: str = _REMEDY) -> Tuple[Tuple[int, ...], np.dtype, int]:
+    """``(shape, dtype, data offset)`` of a C-ordered .npy file; :class:`StorageError` naming it otherwise."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+            offset = f.tell()
+    except ValueError as err:
+        raise StorageError(f"{path}: not a readable .npy file ({err}); {remedy}") from None
+    except OSError as err:
+        raise io_error(err, path, "reading it") from None
+    if fortran:
+        raise StorageError(f"{path}: holds a Fortran-ordered array, not C-ordered rows; save it with "
+                           f"np.save(path, np.ascontiguousarray(array)), or {remedy}")
+    return tuple(shape), dtype, offset
+
+
 def file_lock(path: PathLike):
     """A whole-file lock between processes (``filelock``), for making one file once."""
     import filelock
 
     return filelock.FileLock(str(path))
+
+
+def open_or_make(path: Path, open_: Callable[[], Optional[T]], make: Callable[[], None]) -> Optional[T]:
+    """``open_()``; if None, under a lock beside ``path`` (so that concurrent first users make it once),
+    ``open_()`` again, else ``make()`` then ``open_()``. ``OSError`` and :class:`StorageError` propagate."""
+    found = open_()
+    if found is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(path.with_name(f".{path.name}.lock")):
+            found = open_()  # another process may have made it meanwhile
+            if found is None:
+                make()
+                found = open_()
+    return found
 
 
 def stat_identity(st: os.stat_result) -> Identity:
@@ -374,10 +382,8 @@ def _forget_parents() -> None:
     global _STATE_LOCK
     _STATE_LOCK = threading.RLock()
     for fd in _OPEN.values():
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
     _OPEN.clear()
     _CHECKED.clear()
 
@@ -390,18 +396,9 @@ if hasattr(os, "register_at_fork"):
 class StoredFile:
     """A finished file, read with positioned reads while it stays the file that was checked.
 
-    Made by :meth:`open`; pickles as its few fields, so each process (a DataLoader worker, a DDP
-    rank) opens the file itself, and checks it again when it does.
-
-    Attributes
-    ----------
-    path : str
-    identity : tuple
-        ``(device, inode, size, mtime_ns, ctime_ns)`` when it was checked.
-    sha256 : str or None
-        What its sidecar records; None for a file not made here (read as stored).
-    remedy : str
-        What to do about a failed check; ends every error message.
+    Made by :meth:`open`; pickles as its fields, so each process (a DataLoader worker, a DDP rank) opens
+    the file itself and checks it again. ``identity`` is its :func:`stat_identity` when checked, ``sha256``
+    what its sidecar records (None: read as stored), ``remedy`` what to do about a failed check.
     """
 
     path: str
@@ -411,8 +408,8 @@ class StoredFile:
 
     @classmethod
     def open(cls, path: PathLike, *, sha256: Optional[str] = None, size: Optional[int] = None,
-             remedy: str = "delete it and its .json, and make it again") -> "StoredFile":
-        """Open ``path`` and check it now: its size (when given) and its sha256 (when given)."""
+             remedy: str = _REMEDY) -> "StoredFile":
+        """Open ``path`` and check it now: its size and its sha256, each when given."""
         fd = cls._open_fd(str(path), remedy)
         identity = stat_identity(os.fstat(fd))
         if size is not None and identity[2] != size:
@@ -459,13 +456,13 @@ class StoredFile:
 
     def _check_sha256(self, fd: int) -> None:
         digest = hashlib.sha256()
-        buffer = bytearray(_BLOCK)
+        buffer = memoryview(bytearray(_BLOCK))
         offset = 0
         while offset < self.size:
-            n = _pread_into(fd, memoryview(buffer)[: min(_BLOCK, self.size - offset)], offset)
+            n = _pread_into(fd, buffer[: min(_BLOCK, self.size - offset)], offset)
             if n == 0:
                 break
-            digest.update(memoryview(buffer)[:n])
+            digest.update(buffer[:n])
             offset += n
         if stat_identity(os.fstat(fd)) != self.identity:
             raise StorageError(f"{self.path}: changed while it was being checked; {self.remedy}")
@@ -531,25 +528,15 @@ class StoredFile:
 
 
 def open_descriptors() -> List[str]:
-    """The files this process holds open for reading (for tests and ``avmnist info``)."""
+    """The files this process holds open for reading."""
     with _STATE_LOCK:
         return [path for path, _ in _OPEN]
 
 
 @dataclass(frozen=True)
 class RowReader:
-    """Rows of one dtype and shape stored one after another in a :class:`StoredFile`, from ``offset``.
-
-    Attributes
-    ----------
-    stored : StoredFile
-    offset : int
-        Where row 0 starts (a .npy file's header length, 0 for raw rows).
-    shape : tuple
-        ``(rows, *row_shape)``.
-    dtype : str
-        The rows' numpy dtype, with its byte order (``"|u1"``, ``"<f8"``).
-    """
+    """Rows of ``dtype`` (with its byte order: ``"|u1"``, ``"<f8"``), ``shape`` ``(rows, *row_shape)``, one after
+    another in a :class:`StoredFile` from ``offset`` (a .npy header's length, 0 for raw rows)."""
 
     stored: StoredFile
     offset: int
@@ -559,14 +546,10 @@ class RowReader:
     def __len__(self) -> int:
         return self.shape[0]
 
-    @property
-    def row_bytes(self) -> int:
-        return int(np.prod(self.shape[1:], dtype=np.int64)) * np.dtype(self.dtype).itemsize
-
     def rows(self, indices: Sequence[int]) -> np.ndarray:
         """Rows ``indices`` (each in ``0 .. len-1``), in a new array."""
         out = np.empty((len(indices), *self.shape[1:]), dtype=self.dtype)
-        row_bytes = self.row_bytes
+        row_bytes = out.nbytes // max(len(out), 1)
         self.stored.read_rows(out, [self.offset + int(i) * row_bytes for i in indices])
         return out
 

@@ -1,18 +1,9 @@
 """The image half of AV-MNIST for one split: MNIST's images, through the published PCA recipe or as they are.
 
-:class:`ImageHalf` finds a split's images, checks that image ``i`` shows the digit
-of AV-MNIST label ``i`` (:func:`check_pairing`), and serves rows as numpy arrays.
-Three kinds of image half:
-
-``"pca25"``
-    MNIST's images through the PCA recipe of the published AV-MNIST
-    (:mod:`avmnist_torch.image_pca`), fitted once per split and kept in the
-    cache folder; float32 ``(28, 28)`` rows, centred, not divided by 255.
-``"raw"``
-    MNIST's pixels as they are, uint8 ``(28, 28)``.
-``image_file=PATH``
-    A user's copy of the published image files (MultiBench's
-    ``image/{split}_data.npy``), served as stored, as float32.
+:class:`ImageHalf` finds a split's images, checks that image ``i`` shows the digit of AV-MNIST label ``i``
+(:func:`check_pairing`), and serves rows as numpy arrays: ``"pca25"`` (the recipe of
+:mod:`avmnist_torch.image_pca`, float32, centred, not divided by 255), ``"raw"`` (MNIST's uint8 pixels), or
+a user's copy of the published image files (``image_file=PATH``), served as stored, as float32.
 """
 
 from __future__ import annotations
@@ -24,9 +15,8 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 
 from .common import ParameterError, PathLike, SourceError, StorageError, check_split
-from .files import RowReader, StoredFile
+from .files import RowReader, StoredFile, read_npy_header
 from .image_pca import RECIPE, ImageHalfCache, fit_pca, image_half_cache, reconstruct
-from .storage import read_npy_header
 from .sources.mnist_idx import (
     MNIST_IMAGE_RAW_MD5,
     MNIST_IMAGE_SHAPE,
@@ -71,36 +61,13 @@ def _check_count(count: int, labels: np.ndarray, origin: Path, split: str) -> No
 
 def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, split: str, *,
                   check_mnist: bool = True) -> str:
-    """Check that image ``i`` of `image_file` shows digit ``labels[i]``, for every ``i``.
+    """Check that image ``i`` of `image_file` (its ``pixels``) shows digit ``labels[i]`` (the split's AV-MNIST
+    labels), for every ``i``; returns how the pairing was established, for ``describe()``.
 
-    Used by :class:`AVMNISTDataset` at construction and meant for anything that writes both
-    halves side by side (an export). The images' own labels are, in this order of preference,
-    MNIST's idx1 label file beside the image file, or, for MNIST's published images
-    (recognised by the md5 of their content), MNIST's published label sequence.
-
-    Parameters
-    ----------
-    image_file : path
-        The idx3 file the images were read from (named in messages; its folder is searched).
-    pixels : numpy.ndarray
-        Its images, ``(N, 28, 28)`` uint8.
-    labels : numpy.ndarray
-        The AV-MNIST labels of the split (what the audio half follows).
-    split : {"train", "test"}
-    check_mnist : bool, default True
-        A label file beside the images under MNIST's name must hold MNIST's labels
-        (see :func:`~avmnist_torch.sources.mnist_idx.check_published`).
-
-    Returns
-    -------
-    str
-        How the pairing was established, for ``describe()``.
-
-    Raises
-    ------
-    SourceError
-        If the counts differ, if the images' labels differ from `labels` (naming the first
-        item that differs), or if nothing says which digit each image shows.
+    The images' own labels are MNIST's idx1 label file beside `image_file` (under MNIST's name it must
+    hold MNIST's labels, with `check_mnist`) or else, for MNIST's published images (recognised by the md5
+    of their content), MNIST's published label sequence. A :class:`SourceError` says when the counts
+    differ, which item differs first, or that nothing says which digit each image shows.
     """
     image_file = Path(image_file)
     _check_count(len(pixels), labels, image_file, split)
@@ -150,47 +117,40 @@ def _check_file_pairing(image_file: Path, stored: np.ndarray, labels: np.ndarray
 class ImageHalf:
     """One split's image half: row ``i`` is the image of MNIST item ``i``, checked to show digit ``labels[i]``.
 
+    Copies sent to DataLoader workers carry the path of the cached ``"pca25"`` file or of the user's file
+    and read rows from it themselves; ``"raw"`` images (47 MB for the train split) travel with the object.
+
     Parameters
     ----------
     root : path, optional
-        A data root holding MNIST's image files in ``root/mnist/`` (as
-        ``download`` lays them out) or in torchvision's ``root/MNIST/raw/``.
+        A data root holding MNIST's image files in ``root/mnist/`` (as ``download`` lays them out) or in
+        torchvision's ``root/MNIST/raw/``.
     split : {"train", "test"}
     labels : numpy.ndarray
         The split's AV-MNIST labels, which image ``i`` must show.
     image : {"pca25", "raw"}
         Which image half to make from MNIST's images (ignored with `image_file`).
     image_file : path, optional
-        A user's copy of the published image half instead: a folder holding
-        ``image/{split}_data.npy`` (MultiBench's avmnist folder) or
-        ``{split}_data.npy``, or the ``.npy`` file itself; ``N`` rows of 784 (or
-        28x28) values.
+        A user's copy of the published image half instead: a folder holding ``image/{split}_data.npy``
+        (MultiBench's avmnist folder) or ``{split}_data.npy``, or the ``.npy`` file itself; ``N`` rows of
+        784 (or 28x28) values.
     images : path, optional
-        Where MNIST's image file for the split is: an idx3 file or a folder
-        searched like `root`. Default: `root`.
+        MNIST's image file for the split: an idx3 file or a folder searched like `root`. Default: `root`.
     image_cache : path, "auto" or None
-        Where the ``"pca25"`` rows are kept (see
-        :func:`~avmnist_torch.image_pca.image_half`); None computes them in this process.
+        Where the ``"pca25"`` rows are kept (see :func:`~avmnist_torch.image_pca.image_half`); None
+        computes them in this process.
     check_mnist : bool, default True
-        MNIST's image file, and the label file beside it, when under MNIST's names
-        (``t10k-images-idx3-ubyte[.gz]``, ...), must hold MNIST's published content (md5,
-        once per process per file). False takes files of your own under those names
-        (synthetic or altered images in MNIST's layout), paired by the label file beside them.
+        MNIST's image file, and the label file beside it, when under MNIST's names, must hold MNIST's
+        published content (md5, once per process per file); False takes files of your own under those
+        names, paired by the label file beside them.
 
     Raises
     ------
     ParameterError
         An unknown `image` mode.
     SourceError
-        The image file is missing or broken, is under MNIST's name but not
-        MNIST's (with `check_mnist`), its number of images is not the number of
-        labels, or its images' own labels differ from `labels`.
-
-    Notes
-    -----
-    Copies sent to other processes (DataLoader workers) carry the path of the
-    cached ``"pca25"`` file or of the user's file and read rows from it themselves;
-    ``"raw"`` images (47 MB for the train split) travel with the object.
+        The image file is missing or broken, is under MNIST's name but not MNIST's (with `check_mnist`),
+        its number of images is not the number of labels, or its images' own labels differ from `labels`.
     """
 
     def __init__(
@@ -207,9 +167,8 @@ class ImageHalf:
     ) -> None:
         check_split(split)
         self.split = split
-        self._memory: Optional[np.ndarray] = None  # rows held in this process
-        self._reader: Optional[RowReader] = None  # or a user's .npy file, read row by row by each process
-        self._cached: Optional[ImageHalfCache] = None  # or the checked reader of the cached "pca25" file
+        # rows held in this process, a user's .npy file or the cached "pca25" file (read by each process)
+        self._rows: Union[np.ndarray, RowReader, ImageHalfCache]
         self.n_components: Optional[int] = None
         if image_file is not None:
             self.mode = "file"
@@ -224,7 +183,7 @@ class ImageHalf:
             if dtype.kind not in "uif":
                 raise SourceError(f"{self.file}: dtype {dtype}, expected numbers")
             self.pairing = _check_file_pairing(self.file, stored, labels, split)
-            self._reader = stored
+            self._rows = stored
             return
         if not isinstance(image, str) or image not in IMAGE_MODES:
             raise ParameterError(f"unknown image mode {image!r}: choose 'pca25' or 'raw', or give image_file=PATH "
@@ -241,29 +200,17 @@ class ImageHalf:
         pixels = read_idx_images(self.file, check=check_mnist)
         self.pairing = check_pairing(self.file, pixels, labels, split, check_mnist=check_mnist)
         if image == "raw":
-            self._memory = pixels
+            self._rows = pixels
         elif image_cache is None:
             fit = fit_pca(pixels)
             self.n_components = fit.n_components
-            self._memory = reconstruct(pixels, fit)
-        else:
-            rows = image_half_cache(pixels, cache_dir=image_cache)
-            if isinstance(rows, ImageHalfCache):  # checks its file again in each process, and rows as read
-                self._cached = rows
-                self.n_components = rows.n_components
-            else:  # the cache could not be written: computed in memory (a warning said so)
-                self._memory = rows
-
-    def _all_rows(self) -> Union[np.ndarray, ImageHalfCache, RowReader]:
-        return self._cached if self._cached is not None else self._reader if self._reader is not None else \
-            self._memory
-
-    def _row(self, index: int) -> np.ndarray:
-        rows = self._all_rows()
-        return rows.row(index) if isinstance(rows, RowReader) else rows[index]
+            self._rows = reconstruct(pixels, fit)
+        else:  # an array when the cache could not be written (a warning said so)
+            self._rows = image_half_cache(pixels, cache_dir=image_cache)
+            self.n_components = getattr(self._rows, "n_components", None)
 
     def __len__(self) -> int:
-        return len(self._all_rows())
+        return len(self._rows)
 
     @property
     def dtype(self) -> np.dtype:
@@ -272,14 +219,16 @@ class ImageHalf:
 
     def image(self, index: int) -> np.ndarray:
         """Row ``index`` (a checked, non-negative position) as a (28, 28) array of :attr:`dtype`."""
-        return np.array(self._row(index), dtype=self.dtype).reshape(MNIST_IMAGE_SHAPE)
+        rows = self._rows
+        row = rows.row(index) if isinstance(rows, RowReader) else rows[index]
+        return np.array(row, dtype=self.dtype).reshape(MNIST_IMAGE_SHAPE)
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where image ``index`` comes from."""
         out: Dict[str, Any] = {"mode": self.mode, "file": str(self.file), "row": index, "pairing": self.pairing}
         if self.mode == "pca25":
             out.update(recipe=RECIPE, n_components=self.n_components,
-                       cache=str(self._cached.path) if self._cached is not None else None,
+                       cache=str(self._rows.path) if isinstance(self._rows, ImageHalfCache) else None,
                        note="MNIST image projected on the split's first n principal components, centred "
                             "(mean not added back), served as float32")
         elif self.mode == "raw":

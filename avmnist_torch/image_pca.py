@@ -1,53 +1,23 @@
 """The image half of AV-MNIST: MNIST's images with 75% of their energy removed by PCA.
 
-The recipe followed, as published with CentralNet (Vielzeuf et al., "CentralNet: a
-multilayer approach for multimodal fusion", ECCV workshops 2018) and re-implemented in the
-``mnist_gen`` function of ``avmnist_gen.py`` in the MFAS fork that generates AV-MNIST (the
-same steps reappear in ludwig's AV-MNIST loader), for each split on its own:
+The recipe published with CentralNet (Vielzeuf et al., ECCV workshops 2018) and re-implemented in
+``avmnist_gen.py`` of the MFAS fork that generated AV-MNIST, for each split on its own: the split's ``N``
+images as an ``(N, 784)`` float64 matrix; PCA on all 784 components (scikit-learn's defaults: centred,
+not whitened); ``n`` = the first index at which the cumulative explained-variance ratio exceeds 0.25,
+the components before it kept (MNIST: 3, about 23% of the variance); each image is
+``projected[:, :n] @ components[:n]``, the mean *not* added back (values from -211 to 291 on MNIST's test
+images); stored as float64 ``(N, 784)``, which MultiBench's loader divides by 255.
 
-1. the split's ``N`` images, flattened to an ``(N, 784)`` matrix ``X`` (uint8 read as float64);
-2. PCA fitted on that split alone, with all 784 components (scikit-learn's ``PCA`` with its
-   defaults: centred, not whitened);
-3. ``n`` = the first index at which the cumulative explained-variance ratio is > 0.25. The
-   components *before* that index are kept, so the kept ones explain at most 25% of the
-   variance (about 23% for MNIST, ``n = 3``): "75% of the energy removed";
-4. the image is ``projected[:, :n] @ components[:n]``: the centred image projected onto the
-   first ``n`` components. The mean is *not* added back, so values are centred around 0
-   (-211 to 291 on MNIST's test images), not pixel intensities;
-5. stored as float64 (what scikit-learn returns for uint8 input), shape ``(N, 784)``.
-
-MultiBench's AV-MNIST loader (``datasets/avmnist/get_data.py``) then divides that array by
-255 in place and reshapes it to ``(N, 28, 28)``. The published file could not be compared
-byte for byte with this one (it is not publicly available); this module documents the
-recipe it follows and is tested against a literal scikit-learn run of it.
-
-How it is computed here (numpy only, deterministic): the covariance matrix of the centred
-images, accumulated over fixed blocks of rows, then its eigendecomposition
-(``numpy.linalg.eigh``), eigenvalues in decreasing order, negative rounding residues clipped
-to 0. This is the route scikit-learn (1.5 and later) itself takes for this shape (fewer than
-1,000 features, more than ten times as many samples); in 2020 it took a full SVD of the
-centred data. Both give the same subspace; the image does not depend on the sign of a
-component (it appears twice in ``projected[:, k] * components[k]``), but the components are
-given scikit-learn's sign convention anyway (largest-magnitude entry positive) so that they
-compare directly. Results agree with scikit-learn and across BLAS libraries to float
-rounding only. Measured on MNIST's test images (values from -211 to 291), as the largest
-absolute difference from this module's result: two runs in one process 0 (the same bytes);
-OpenBLAS with 1 thread instead of 2, 1.1e-12; OpenBLAS's SSE kernels instead of AVX2, 7.1e-13;
-the same steps through torch's MKL, 4.9e-12; scikit-learn 1.9's PCA, 1.5e-12 (its default
-solver) and 4.5e-12 (full SVD, the 2020 route). Items served as float32 round these away,
-except for a value that falls within about 1e-12 of a float32 rounding boundary.
-
-The fit runs once per split and its result is kept in the cache folder under a fingerprint
-of the images, the recipe and the versions of this package and numpy, written and read as every
-file of the package is (:mod:`avmnist_torch.files`): whole or not at all, its sha256 checked once
-in every process that opens it (DataLoader workers, DDP ranks), rows copied out with positioned
-reads; a lock makes concurrent first users compute it once.
+Computed with numpy only, deterministically: the covariance of the centred images summed over fixed
+blocks of rows, then ``numpy.linalg.eigh`` (scikit-learn's own route for this shape), components given
+scikit-learn's sign convention. It agrees with scikit-learn and across BLAS libraries to float rounding
+(``docs/exactness.md``). The result is kept in the cache folder per split under a fingerprint of the
+images, written and read as every file is (:mod:`avmnist_torch.files`; ``docs/formats.md``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import operator
 import os
 import warnings
@@ -58,25 +28,13 @@ from typing import Optional, Union
 import numpy as np
 
 from .common import CacheError, PathLike, SourceError, StorageError, __version__, check_split
-from .files import FileWriter, RowReader, StoredFile, default_cache_dir, file_lock, os_error_reason, read_sidecar
+from .files import (FileWriter, RowReader, StoredFile, default_cache_dir, npy_header, open_or_make, os_error_reason,
+                    read_sidecar)
 from .sources.mnist_idx import find_mnist_images, read_idx_images
 
-__all__ = [
-    "ENERGY_KEPT",
-    "RECIPE",
-    "PCAFit",
-    "fit_pca",
-    "kept_components",
-    "reconstruct",
-    "pca25",
-    "images_fingerprint",
-    "image_half",
-    "image_half_cache",
-    "image_half_path",
-    "ImageHalfCache",
-    "write_image_half",
-    "holds_image_half",
-]
+__all__ = ["ENERGY_KEPT", "RECIPE", "PCAFit", "fit_pca", "kept_components", "reconstruct", "pca25",
+           "images_fingerprint", "image_half", "image_half_cache", "image_half_path", "ImageHalfCache",
+           "write_image_half", "holds_image_half"]
 
 #: Name and revision of the recipe; part of every cache key and of the sidecar metadata.
 RECIPE = "centralnet-pca25-v1"
@@ -85,27 +43,14 @@ ENERGY_KEPT = 0.25
 #: Rows per block when accumulating the covariance and projecting. Fixed (never derived from
 #: the machine) so that the summation order, and so the rounding, is the same everywhere.
 BLOCK_ROWS = 8192
-#: Revision of the cached file's sidecar (what it records to check the file by).
-_LAYOUT = "image-half-v3"
+_LAYOUT = "image-half-v3"  # revision of the cached file's sidecar
 
 
 @dataclass(frozen=True)
 class PCAFit:
-    """A PCA fitted on one split's images, in scikit-learn's terms.
-
-    Attributes
-    ----------
-    mean : numpy.ndarray
-        ``(784,)`` float64, the per-pixel mean.
-    components : numpy.ndarray
-        ``(784, 784)`` float64, one unit-length component per row, by decreasing variance.
-    explained_variance : numpy.ndarray
-        ``(784,)`` float64, the variance along each component (``ddof=1``).
-    explained_variance_ratio : numpy.ndarray
-        ``(784,)`` float64, ``explained_variance / explained_variance.sum()``.
-    n_components : int
-        How many leading components the recipe keeps (:func:`kept_components`).
-    """
+    """A PCA fitted on one split's images, in scikit-learn's terms: the per-pixel ``mean``, the ``components``
+    (one unit-length component per row, by decreasing variance), their ``explained_variance`` (``ddof=1``)
+    and ``explained_variance_ratio``, all float64, and ``n_components``, how many the recipe keeps."""
 
     mean: np.ndarray
     components: np.ndarray
@@ -114,17 +59,17 @@ class PCAFit:
     n_components: int
 
 
-def _as_rows(images: np.ndarray, origin: str = "images") -> np.ndarray:
+def _as_rows(images: np.ndarray) -> np.ndarray:
     """``images`` as an ``(N, pixels)`` matrix without copying; checks shape and type."""
     arr = np.asarray(images)
     if arr.ndim == 3:
         arr = arr.reshape(arr.shape[0], -1)
     if arr.ndim != 2:
-        raise SourceError(f"{origin}: expected images of shape (N, 28, 28) or (N, 784), got {arr.shape}")
+        raise SourceError(f"images: expected images of shape (N, 28, 28) or (N, 784), got {arr.shape}")
     if arr.shape[0] < 2:
-        raise SourceError(f"{origin}: PCA needs at least 2 images, got {arr.shape[0]}")
+        raise SourceError(f"images: PCA needs at least 2 images, got {arr.shape[0]}")
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise SourceError(f"{origin}: images must be numbers (MNIST's are uint8), got dtype {arr.dtype}")
+        raise SourceError(f"images: images must be numbers (MNIST's are uint8), got dtype {arr.dtype}")
     return arr
 
 
@@ -134,29 +79,16 @@ def _blocks(n_rows: int):
 
 
 def kept_components(explained_variance_ratio: np.ndarray, threshold: float = ENERGY_KEPT) -> int:
-    """The recipe's ``n``: the first index where the cumulative ratio exceeds `threshold`.
-
-    The components before that index are kept. When no cumulative value exceeds the threshold
-    (only possible when every image is the same, so every ratio is 0 or undefined), ``n`` is 0,
-    as ``argmax`` of an all-False array gives in the original.
-    """
+    """The recipe's ``n``: the first index where the cumulative ratio exceeds `threshold` (the components
+    before it are kept); 0 when none does (every image the same), as ``argmax`` gives in the original."""
     cumulative = np.cumsum(np.asarray(explained_variance_ratio, dtype=np.float64))
     above = np.flatnonzero(cumulative > threshold)
     return int(above[0]) if above.size else 0
 
 
 def fit_pca(images: np.ndarray) -> PCAFit:
-    """Fit PCA with all components on a split's images, as the recipe does (see the module).
-
-    Parameters
-    ----------
-    images : numpy.ndarray
-        ``(N, 28, 28)`` or ``(N, 784)``, normally MNIST's uint8 images; ``N >= 2``.
-
-    Returns
-    -------
-    PCAFit
-    """
+    """Fit PCA with all components on a split's ``(N, 28, 28)`` or ``(N, 784)`` images (``N >= 2``), as the
+    recipe does (see the module)."""
     rows = _as_rows(images)
     n, d = rows.shape
     mean = np.zeros(d, dtype=np.float64)
@@ -185,22 +117,9 @@ def fit_pca(images: np.ndarray) -> PCAFit:
 
 
 def reconstruct(images: np.ndarray, fit: PCAFit, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """The recipe's image: ``((images - mean) @ components[:n].T) @ components[:n]``, float64.
-
-    Parameters
-    ----------
-    images : numpy.ndarray
-        ``(N, 28, 28)`` or ``(N, 784)``.
-    fit : PCAFit
-        Normally fitted on the same images (the recipe fits each split on itself).
-    out : numpy.ndarray, optional
-        A float64 ``(N, 784)`` array to write into (e.g. a memory-mapped ``.npy``).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N, 784)`` float64: centred (the mean is not added back).
-    """
+    """The recipe's image, ``((images - mean) @ components[:n].T) @ components[:n]``: ``(N, 784)`` float64,
+    centred (the mean is not added back), written into ``out`` when given. The recipe fits each split
+    on itself."""
     rows = _as_rows(images)
     n_rows, d = rows.shape
     if fit.mean.shape != (d,):
@@ -234,24 +153,16 @@ def images_fingerprint(images: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _cache_key(fingerprint: str) -> str:
-    identity = f"{RECIPE}|avmnist-torch={__version__}|numpy={np.__version__}|block={BLOCK_ROWS}|{fingerprint}"
-    return hashlib.sha256(identity.encode()).hexdigest()[:24]
-
-
 def image_half_path(fingerprint: str, cache_dir: PathLike) -> Path:
     """Where the cached image half of the images with this fingerprint lives in `cache_dir`."""
-    return Path(cache_dir) / f"pca25-{_cache_key(fingerprint)}.f64"
+    key = f"{RECIPE}|avmnist-torch={__version__}|numpy={np.__version__}|block={BLOCK_ROWS}|{fingerprint}"
+    return Path(cache_dir) / f"pca25-{hashlib.sha256(key.encode()).hexdigest()[:24]}.f64"
 
 
 @dataclass(frozen=True)
 class ImageHalfCache:
-    """A cached image half: ``(N, 784)`` float64 rows in the cache folder, checked as every stored file is.
-
-    Made by :func:`image_half_cache`. Pickles as its reader's few fields: each process (DataLoader
-    workers, DDP ranks) opens the file itself and checks its sha256 again when it does (see
-    :class:`~avmnist_torch.files.StoredFile`); rows are read with positioned reads, never mapped.
-    """
+    """A cached image half, made by :func:`image_half_cache`: ``(N, 784)`` float64 rows read as every stored
+    file is (:class:`~avmnist_torch.files.StoredFile`); pickles as its reader's few fields."""
 
     path: Path
     reader: RowReader
@@ -268,19 +179,19 @@ class ImageHalfCache:
         """All rows, in memory."""
         return self.reader.all()
 
-    @classmethod
-    def open(cls, path: Path, n_rows: int, fingerprint: str) -> Optional["ImageHalfCache"]:
-        """The cached file, checked; None when it is missing or not what its sidecar says."""
-        remedy = "it is computed again"
-        try:
-            meta = read_sidecar(path, remedy)
-            if (meta is None or meta.get("layout") != _LAYOUT or meta.get("images_sha256") != fingerprint
-                    or meta.get("rows") != n_rows):
-                return None
-            stored = StoredFile.open(path, sha256=meta.get("sha256"), size=meta.get("size"), remedy=remedy)
-        except StorageError:
+
+def _open_cached(path: Path, n_rows: int, fingerprint: str) -> Optional[ImageHalfCache]:
+    """The cached file, checked; None when it is missing or not what its sidecar says."""
+    remedy = "it is computed again"
+    try:
+        meta = read_sidecar(path, remedy)
+        if (meta is None or meta.get("layout") != _LAYOUT or meta.get("images_sha256") != fingerprint
+                or meta.get("rows") != n_rows):
             return None
-        return cls(path, RowReader(stored, 0, (n_rows, 784), "<f8"), int(meta["n_components"]))
+        stored = StoredFile.open(path, sha256=meta.get("sha256"), size=meta.get("size"), remedy=remedy)
+    except StorageError:
+        return None
+    return ImageHalfCache(path, RowReader(stored, 0, (n_rows, 784), "<f8"), int(meta["n_components"]))
 
 
 def _write_cached(path: Path, images: np.ndarray, fingerprint: str) -> None:
@@ -306,28 +217,17 @@ def image_half_cache(
     *,
     cache_dir: Union[PathLike, str] = "auto",
 ) -> Union[ImageHalfCache, np.ndarray]:
-    """One split's image half from the cache folder, as a checked :class:`ImageHalfCache`.
-
-    Computed (once, under a lock, so that concurrent first users wait for it) when it is not there
-    or the file there fails its checks. Where an ``"auto"`` folder cannot be used (read-only,
-    unreadable, full), the rows are computed in memory instead, with a warning, and returned as an
-    array. Parameters as for :func:`image_half`; ``cache_dir`` None is not accepted here.
-    """
+    """One split's image half from the cache folder, as a checked :class:`ImageHalfCache`; computed (once,
+    under a lock) when missing or failing its checks. Where an ``"auto"`` folder cannot be used, computed
+    in memory instead, with a warning, and returned as an array. Parameters as for :func:`image_half`
+    (``cache_dir`` not None)."""
     rows = _images_rows(images, split)
     explicit = not (isinstance(cache_dir, str) and cache_dir == "auto")
-    folder = Path(cache_dir) if explicit else default_cache_dir()
     fingerprint = images_fingerprint(rows)
-    path = image_half_path(fingerprint, folder)
-    cached = ImageHalfCache.open(path, len(rows), fingerprint)
-    if cached is not None:
-        return cached
+    path = image_half_path(fingerprint, cache_dir if explicit else default_cache_dir())
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with file_lock(path.with_name(f".{path.name}.lock")):
-            cached = ImageHalfCache.open(path, len(rows), fingerprint)  # another process may have made it
-            if cached is None:
-                _write_cached(path, rows, fingerprint)
-                cached = ImageHalfCache.open(path, len(rows), fingerprint)
+        cached = open_or_make(path, lambda: _open_cached(path, len(rows), fingerprint),
+                              lambda: _write_cached(path, rows, fingerprint))
     except (OSError, StorageError) as err:
         reason = os_error_reason(err) if isinstance(err, OSError) else str(err)
         if explicit:
@@ -360,26 +260,18 @@ def image_half(
     *,
     cache_dir: Union[PathLike, str, None] = "auto",
 ) -> np.ndarray:
-    """One split's image half of AV-MNIST: ``(N, 784)`` float64, the recipe's values as stored.
+    """One split's image half of AV-MNIST: ``(N, 784)`` float64 in memory, the recipe's values as stored.
 
     Parameters
     ----------
     images : numpy.ndarray or path
-        The split's MNIST images, ``(N, 28, 28)`` uint8; or an MNIST idx3 file
-        (``t10k-images-idx3-ubyte[.gz]``); or a data root where
-        :func:`~avmnist_torch.sources.mnist_idx.find_mnist_images` finds the split's file
-        (then `split` is required).
+        The split's MNIST images, ``(N, 28, 28)`` uint8; or an MNIST idx3 file; or a data root where
+        :func:`~avmnist_torch.sources.mnist_idx.find_mnist_images` finds the file of `split`.
     split : {"train", "test"}, optional
         Which split's file to find under a data root.
     cache_dir : path, "auto" or None
-        Where the result is kept and looked up by the images' fingerprint. "auto" is
-        ``$AVMNIST_CACHE`` or the user cache folder, falling back to memory with a warning when it
-        cannot be used; None always computes in memory.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(N, 784)`` float64, in memory.
+        Where the result is kept, by the images' fingerprint. "auto" is the cache folder, falling back
+        to memory with a warning when it cannot be used; None always computes in memory.
 
     Raises
     ------
@@ -404,11 +296,8 @@ def write_image_half(
 ) -> Path:
     """Write one split's image half where MultiBench reads it (``{dir}/image/{split}_data.npy``).
 
-    The file is a standard ``.npy`` of float64, shape ``(N, 784)``: the recipe's values as it
-    stored them. MultiBench's ``get_dataloader`` loads it, divides it by 255 in place (so it
-    must be a float array) and reshapes it to ``(N, 28, 28)``, then adds a channel axis. It is
-    written as every file here is (:class:`~avmnist_torch.files.FileWriter`); a file already
-    there with the same bytes is left as it is.
+    A standard ``.npy`` of float64, shape ``(N, 784)`` (MultiBench's loader divides it by 255 in place),
+    written as every file here is; a file already there with the same bytes is left as it is.
 
     Parameters
     ----------
@@ -419,27 +308,20 @@ def write_image_half(
     """
     rows = np.ascontiguousarray(image_half(images, split, cache_dir=cache_dir), dtype="<f8")
     path = Path(path)
-    if holds_image_half(path, rows):  # the same bytes there already: left as they are
-        return path
-    header = _npy_header(rows)
-    with FileWriter(path, size=len(header) + rows.nbytes) as writer:
-        writer.append(header)
-        writer.append(rows)
-        writer.commit()
+    if not holds_image_half(path, rows):
+        header = npy_header(rows.shape, "<f8")
+        with FileWriter(path, size=len(header) + rows.nbytes) as writer:
+            writer.append(header)
+            writer.append(rows)
+            writer.commit()
     return path
-
-
-def _npy_header(rows: np.ndarray) -> bytes:
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": rows.shape})
-    return header.getvalue()
 
 
 def holds_image_half(path: PathLike, rows: np.ndarray) -> bool:
     """Whether ``path`` is the ``.npy`` file :func:`write_image_half` writes for ``rows``, byte for byte
     (compared by sha256, the file read once and never mapped)."""
     rows = np.ascontiguousarray(rows, dtype="<f8")
-    header = _npy_header(rows)
+    header = npy_header(rows.shape, "<f8")
     digest = hashlib.sha256(header)
     digest.update(memoryview(rows).cast("B"))
     try:

@@ -7,38 +7,27 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .common import SPLITS, ParameterError, PathLike, SourceError
+from .common import SPLITS, ParameterError, PathLike, SourceError, StorageError
 from .dataset import AVMNISTAudioDataset
-from .files import io_error, read_sidecar, temporary_pid
+from .files import io_error, temporary_pid
 from .paired import AVMNISTDataset
 from .schemes import SCHEME_NAMES
 from .sources.esc50 import read_noise_split
 from .sources.fsdd import list_recordings
 from .sources.labels import load_labels
 from .sources.mnist_idx import find_mnist_images
-from .common import StorageError
-from .storage import FORMAT, open_items
+from .storage import open_recorded
 from .verify import _NOTEBOOK_NAME, header_note
 
 __all__ = ["info", "format_info", "preview"]
-
-
-def _sources(root: Optional[PathLike], recordings, noises, labels):
-    root = Path(root) if root is not None else None
-    recordings = Path(recordings) if recordings is not None else (root / "recordings" if root else None)
-    noises = Path(noises) if noises is not None else (root / "noise_recordings" if root else None)
-    labels = labels if labels is not None else root
-    return root, recordings, noises, labels
 
 
 def info(root: Optional[PathLike] = None, *, recordings: Optional[PathLike] = None,
          noises: Optional[PathLike] = None, labels: Optional[PathLike] = None) -> Dict[str, Any]:
     """What data is where: recordings, noises and labels per split and digit, MNIST's images, and exported files.
 
-    Nothing here raises for missing data: each part reports ``found: False``
-    with the reason, so the answer says everything that is wrong at once.
-    MNIST's image files (the image half: :class:`~avmnist_torch.paired.AVMNISTDataset`,
-    the image files of an export) are reported too, but the audio half needs none.
+    Nothing here raises for missing data: each part reports ``found: False`` with the reason, so the
+    answer says everything that is wrong at once.
 
     Returns
     -------
@@ -53,7 +42,10 @@ def info(root: Optional[PathLike] = None, *, recordings: Optional[PathLike] = No
     if root is not None and Path(root).is_file():
         raise ParameterError(f"root {root} is a file, not a folder: give the data root, the folder that holds "
                              "recordings/, noise_recordings/ and avmnist/ ('avmnist download --root DATA' makes one)")
-    root, rec_dir, noise_dir, labels_src = _sources(root, recordings, noises, labels)
+    root = Path(root) if root is not None else None
+    rec_dir = Path(recordings) if recordings is not None else (root / "recordings" if root else None)
+    noise_dir = Path(noises) if noises is not None else (root / "noise_recordings" if root else None)
+    labels_src = labels if labels is not None else root
     out: Dict[str, Any] = {"root": None if root is None else str(root)}
 
     section: Dict[str, Any] = {"path": None if rec_dir is None else str(rec_dir)}
@@ -108,32 +100,27 @@ def info(root: Optional[PathLike] = None, *, recordings: Optional[PathLike] = No
 
 
 def _exports(folder: Path) -> List[Dict[str, Any]]:
-    """Each file of items in ``folder``: its format, rows and sidecar, and what a reader should know.
-
-    Cheap: headers, sizes and sidecars only (``verify`` reads the rows).
-    """
+    """Each file of items in ``folder``: its format, rows and sidecar (not its rows: ``verify`` reads them),
+    and what a reader should know."""
     if not folder.is_dir():
         return []
     found = []
     for path in sorted(folder.glob("*.npy")):
         entry: Dict[str, Any] = {"path": str(path)}
         try:
-            meta = read_sidecar(path, "export it again")
-            recorded = meta is not None and meta.get("format") == FORMAT
-            identity = meta.get("identity", {}) if recorded else {}
-            reader, kind = open_items(path, int(identity["shape"][0]) if "shape" in identity else None,
-                                      meta.get("file_format") if recorded else None)
+            reader, kind, meta, other = open_recorded(path)
             entry.update(kind=kind, rows=len(reader))
-            if recorded:
+            if meta is not None:
+                identity = meta.get("identity") or {}
                 entry.update({k: identity.get(k) for k in ("split", "scheme", "seed", "style", "version", "draws",
                                                             "items")})
-            elif meta is not None:
-                entry["note"] = (f"its sidecar is not of this version (format {meta.get('format')!r}): not served "
+            elif other is not None:
+                entry["note"] = (f"its sidecar is not of this version (format {other.get('format')!r}): not served "
                                  "by from_export=; export it again")
             elif kind == "raw":
                 entry["note"] = "the notebook's raw file (no metadata): served as stored, never checked"
             if kind == "npy" and _NOTEBOOK_NAME.match(path.name):
-                entry["header_note"] = header_note(path, reader.offset, meta if recorded else None)
+                entry["header_note"] = header_note(path, reader.offset, meta)
         except StorageError as err:
             entry.update(kind="unreadable", error=str(err))
         found.append(entry)
@@ -181,7 +168,7 @@ def format_info(report: Dict[str, Any]) -> str:
         lines.append("exported files:")
         for e in report["exports"]:
             name = Path(e["path"]).name
-            if e["kind"] in ("being written", "leftover"):
+            if e["kind"] == "being written":
                 lines.append(f"  {name}: {e['kind']}: {e['note']}")
             elif e["kind"] == "unreadable":
                 lines.append(f"  {name}: {e['error']}")
@@ -218,9 +205,8 @@ def preview(
 ) -> Path:
     """Draw a PNG grid: one item under every scheme (and clean), then a few random items.
 
-    With `images`, AV-MNIST side by side instead: one row per item (``index``, then
-    ``random_items`` others), each showing MNIST's image, its pca25 image half and the
-    spoken digit's spectrogram under every scheme, titled with the index and the label.
+    With `images`, AV-MNIST side by side instead: one row per item (``index``, then ``random_items``
+    others), each showing MNIST's image, its pca25 image half and the spectrogram under every scheme.
 
     Parameters
     ----------
@@ -230,8 +216,7 @@ def preview(
         The PNG to write.
     split : {"train", "test"}
     index : int, optional
-        The item shown under every scheme, from 0 to the split's size - 1
-        (default 0).
+        The item shown under every scheme, from 0 to the split's size - 1 (default 0).
     schemes : names
         Schemes for the first row; default all five and ``clean``.
     random_items : int
@@ -239,15 +224,11 @@ def preview(
     seed, renderer, style, **dataset_kwargs
         Passed to the datasets.
     images : bool or path
-        False (default): the audio grid above. True: AV-MNIST side by side, with MNIST's
-        image files found under `root` (``root/mnist/`` as ``avmnist download``
-        writes them, or torchvision's ``root/MNIST/raw/``). A path: MNIST's image file for
-        `split`, or a folder searched like `root`. Images are paired through
-        :class:`~avmnist_torch.paired.AVMNISTDataset`, so their labels are checked against
-        the audio's.
+        False: the audio grid. True: AV-MNIST side by side, with MNIST's image files found under `root`;
+        a path: MNIST's image file for `split`, or a folder searched like `root`. Images are paired
+        through :class:`~avmnist_torch.paired.AVMNISTDataset`, so their labels are checked.
     check_mnist : bool, default True
-        With `images`: as for :class:`~avmnist_torch.paired.AVMNISTDataset` (False takes
-        image files of your own under MNIST's names).
+        With `images`: as for :class:`~avmnist_torch.paired.AVMNISTDataset`.
 
     Returns
     -------
@@ -257,15 +238,18 @@ def preview(
     Raises
     ------
     ParameterError
-        ``index`` outside the split (the message gives its size), no schemes,
-        or a negative ``random_items``.
+        ``index`` outside the split, no schemes, or a negative ``random_items``.
     SourceError
-        With `images`: MNIST's image file is not found (the message says how to get it),
-        is broken, or its images do not show the digits of the labels.
+        With `images`: MNIST's image file is not found (the message says how to get it), is broken, or
+        its images do not show the digits of the labels.
     StorageError
         ``out`` cannot be written.
     """
-    schemes = _checked_schemes(schemes, random_items)
+    schemes = list(schemes)
+    if not schemes:
+        raise ParameterError("preview: give at least one scheme for the first row")
+    if isinstance(random_items, bool) or not isinstance(random_items, (int, np.integer)) or random_items < 0:
+        raise ParameterError(f"preview: random_items must be a whole number >= 0, got {random_items!r}")
     paired = _paired_datasets(root, images, split, schemes[0], seed, renderer, style,
                               dict(dataset_kwargs, check_mnist=check_mnist)) \
         if images is not False and images is not None else None
@@ -274,7 +258,11 @@ def preview(
     n = len(next(iter(datasets.values())))
     index = 0 if index is None else _check_index(index, n, split, dataset_kwargs.get("labels", root))
     tiles = _tiles(schemes, index, n, random_items, seed)
-    plt = _pyplot()
+    import matplotlib  # only to draw: the default renderer never needs matplotlib, which takes a second to load
+
+    matplotlib.use("Agg", force=False)  # unless a backend is chosen already
+    import matplotlib.pyplot as plt
+
     if paired is not None:
         items = list(dict.fromkeys([index] + [i for _, i in tiles[len(schemes):]]))  # each item once
         fig = _draw_side_by_side(plt, paired, datasets, items, split=split, seed=seed, renderer=renderer)
@@ -282,16 +270,6 @@ def preview(
         fig = _draw_audio_grid(plt, datasets, tiles, min(len(schemes), 6), split=split, seed=seed, renderer=renderer,
                                index=index)
     return _save(plt, fig, Path(out))
-
-
-def _checked_schemes(schemes: Sequence[str], random_items: Any) -> List[str]:
-    """``schemes`` as a list, after refusing an empty one and a ``random_items`` that is not a count."""
-    schemes = list(schemes)
-    if not schemes:
-        raise ParameterError("preview: give at least one scheme for the first row")
-    if isinstance(random_items, bool) or not isinstance(random_items, (int, np.integer)) or random_items < 0:
-        raise ParameterError(f"preview: random_items must be a whole number >= 0, got {random_items!r}")
-    return schemes
 
 
 def _tiles(schemes: List[str], index: int, n: int, random_items: int, seed: int) -> List[Tuple[str, int]]:
@@ -302,20 +280,6 @@ def _tiles(schemes: List[str], index: int, n: int, random_items: int, seed: int)
         j = int(rng.integers(max(n - 1, 1)))
         tiles.append((str(rng.choice(schemes)), j + (n > 1 and j >= index)))  # never the first row's item
     return tiles
-
-
-def _pyplot() -> Any:
-    """``matplotlib.pyplot`` on the Agg backend unless one is chosen already.
-
-    Imported only to draw: the default renderer never needs matplotlib, and it
-    takes a second to load.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _draw_audio_grid(plt: Any, datasets: Dict[str, AVMNISTAudioDataset], tiles: List[Tuple[str, int]], cols: int,
@@ -336,7 +300,6 @@ def _draw_audio_grid(plt: Any, datasets: Dict[str, AVMNISTAudioDataset], tiles: 
 
 
 def _tile(ax: Any, image: np.ndarray, title: str, vmin: float = 0, vmax: float = 255) -> None:
-    """One grey tile, pixel for pixel (no smoothing), titled."""
     ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_title(title, fontsize=8)
 
@@ -398,12 +361,12 @@ def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[
     style_name = next(iter(audio.values())).style or "installed matplotlib"
     fig.suptitle(f"AV-MNIST, {split} split: image and audio of the same item\n(seed {seed}, {renderer} renderer, "
                  f"style {style_name}; images from {raw.image_file.name})\npairing: {raw.pairing}\n"
-                 f"{pca25_caption(pca.n_components, len(pca))}", fontsize=8)
+                 f"{_pca25_caption(pca.n_components, len(pca))}", fontsize=8)
     return fig
 
 
-def pca25_caption(components: int, images: int) -> str:
-    """What the pca25 column of the side-by-side preview shows: a column of look-alikes is the recipe, not a bug."""
+def _pca25_caption(components: int, images: int) -> str:
+    """What the pca25 column shows: a column of look-alikes is the recipe, not a bug."""
     caption = (f"pca25 image half: each image projected on the first {components} principal "
                f"component{'' if components == 1 else 's'} of the split's {images:,} images, centred (grey is 0):\n"
                "the recipe keeps under 25% of their variance (MNIST's splits keep 3 components)")
@@ -413,7 +376,6 @@ def pca25_caption(components: int, images: int) -> str:
 
 
 def _check_index(index: Any, n: int, split: str, labels: Any) -> int:
-    """``index`` if it names an item of the split (0 .. n-1), else a :class:`ParameterError`."""
     where = f"{labels}: the {split} split" if labels is not None else f"the {split} split"
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
         raise ParameterError(f"{where}: index must be a whole number from 0 to {n - 1}, got {index!r}")

@@ -1,9 +1,8 @@
 """What decides an item's bytes besides its sources: one frozen options object.
 
-:class:`ItemOptions` is made once by the generator (and so by both datasets, export, verify and the
-CLI, which all make a generator) from their keyword options, checked there. Its :meth:`identity`,
-with the sources' fingerprint, the package version and the shape, is the identity of every file of
-items the package stores (:func:`items_identity`): two files with equal identities hold the same bytes.
+:class:`ItemOptions` is made once by the generator from its keyword options, checked there. Its
+:meth:`identity`, with the sources' fingerprint, the package version and the shape, is the identity of
+every file of items the package stores (:func:`items_identity`): equal identities, the same bytes.
 """
 
 from __future__ import annotations
@@ -107,19 +106,20 @@ def items_identity(options: ItemOptions, recordings: Sequence[PathLike], noises:
     """The identity a stored file of these items records: the options' identity, the sources' fingerprint
     (:func:`~avmnist_torch.storage.sources_fingerprint`), the package version and the shape, and ``"key"``,
     a sha256 of all of them."""
-    out = dict(options.identity(epoch), sources=sources_fingerprint(recordings, noises, labels), version=__version__,
-               shape=[len(labels), IMAGE_SIZE, IMAGE_SIZE])
-    out["key"] = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()
-    return out
+    return _keyed(dict(options.identity(epoch), sources=sources_fingerprint(recordings, noises, labels),
+                       version=__version__, shape=[len(labels), IMAGE_SIZE, IMAGE_SIZE]))
 
 
 def first_items_identity(identity: Dict[str, Any], n: int) -> Dict[str, Any]:
     """The identity of a file holding only the first ``n`` of the items ``identity`` describes (``export
     --limit``): its shape, and ``"items"`` saying that it is not the whole split; a new key."""
     out = {k: v for k, v in identity.items() if k != "key"}
-    out.update(shape=[n, *identity["shape"][1:]], items={"start": 0, "stop": n, "of": identity["shape"][0]})
-    out["key"] = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()
-    return out
+    return _keyed(dict(out, shape=[n, *identity["shape"][1:]], items={"start": 0, "stop": n, "of": identity["shape"][0]}))
+
+
+def _keyed(identity: Dict[str, Any]) -> Dict[str, Any]:
+    """``identity`` with ``"key"``, the sha256 of all its fields."""
+    return dict(identity, key=hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest())
 
 
 def identity_differences(found: Any, expected: Dict[str, Any]) -> List[Tuple[str, Any, Any]]:

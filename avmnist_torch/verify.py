@@ -1,13 +1,8 @@
 """Checking an exported file: its records in full, then regenerated rows byte for byte.
 
-Works on the files :func:`avmnist_torch.export` writes (their sidecar says
-how they were made) and on the notebook's own files (split and scheme from
-the name). For a file with a sidecar, the whole file is read and compared with
-the size and sha256 recorded when it was written (a changed byte anywhere is
-found); then a sample of rows (or all, which names every changed row) is
-regenerated and compared byte for byte. Every item is a pure function of its
-index, so a regenerated row that differs means the file, the sources or the
-code changed.
+Works on the files :func:`avmnist_torch.export` writes (their sidecar says how they were made) and on the
+notebook's own files (split and scheme from the name). Every item is a pure function of its index, so a
+regenerated row that differs means the file, the sources or the code changed.
 """
 
 from __future__ import annotations
@@ -23,33 +18,30 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from tqdm.auto import tqdm
 
-from .common import ParameterError, PathLike
+from .common import ParameterError, PathLike, StorageError
+from .files import StoredFile
 from .generator import AudioItemGenerator
-from .workers import render_rows
-from .schemes import SCHEME_NAMES, Scheme
-from .common import StorageError
-from .files import StoredFile, read_sidecar
 from .item_options import first_items_identity, identity_differences
-from .storage import FORMAT, open_items
+from .schemes import SCHEME_NAMES, Scheme
+from .storage import open_recorded
+from .workers import render_rows
 
-
-__all__ = ["verify", "VerifyReport", "check_rows", "convert_command"]
+__all__ = ["verify", "VerifyReport"]
 
 _NOTEBOOK_NAME = re.compile(r"^(train|test)_data_augmented_([a-z_]+)\.npy$")
 
 
 @dataclass
 class VerifyReport:
-    """What ``verify`` found: rows compared, rows that differ, and metadata notes."""
+    """What ``verify`` found: rows compared, ``(row, differing pixels)`` of those that differ, notes, and
+    ``integrity``: None without a sidecar, else what the whole file against its size and sha256 found."""
 
     path: Path
     kind: str
     rows: int
     checked: List[int] = field(default_factory=list)
-    mismatches: List[Tuple[int, int]] = field(default_factory=list)  # (row, differing pixels)
+    mismatches: List[Tuple[int, int]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
-    #: What reading the whole file against the sidecar's size and sha256 found: None when the file
-    #: has no sidecar, else a list of problems (empty when all of it is as recorded).
     integrity: Optional[List[str]] = None
 
     @property
@@ -73,19 +65,9 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def check_rows(rows: Iterable[Any], n: int, where: str) -> List[int]:
-    """``rows`` as sorted distinct ints, each in ``0 .. n-1``, else a :class:`ParameterError`.
-
-    Parameters
-    ----------
-    rows : iterable of int
-        Row numbers, counted from 0. Negative numbers are refused rather than
-        counted from the end: a typo must not check another row than meant.
-    n : int
-        How many rows there are.
-    where : str
-        What holds them (a file name), for the message.
-    """
+def _check_rows(rows: Iterable[Any], n: int, where: str) -> List[int]:
+    """``rows`` as sorted distinct ints in ``0 .. n-1`` (negative ones refused: a typo must not check another
+    row than meant), else a :class:`ParameterError` naming ``where``."""
     if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
         raise ParameterError(f"{where}: rows must be a list of row numbers, got {rows!r}")
     picked = set()
@@ -102,12 +84,6 @@ def check_rows(rows: Iterable[Any], n: int, where: str) -> List[int]:
     if not picked:
         raise ParameterError(f"{where}: no rows given to check; give row numbers from 0 to {n - 1}")
     return sorted(picked)
-
-
-def _infer_root(path: Path) -> Optional[Path]:
-    if path.parent.name == "audio" and path.parent.parent.name == "avmnist":
-        return path.parent.parent.parent
-    return None
 
 
 def verify(
@@ -127,24 +103,17 @@ def verify(
 ) -> VerifyReport:
     """Check a file in full against its records, then regenerate rows and compare them byte for byte.
 
-    A file with a sidecar of this version is read in full first: its size and
-    sha256 must be the recorded ones (``VerifyReport.integrity`` lists what
-    differs), whatever ``sample`` says. Then ``sample`` rows (or ``rows``, or all)
-    are regenerated and compared.
-
     Parameters
     ----------
     path : path
-        A finished export (its sidecar gives split, scheme, seed and style) or a
-        notebook file (split and scheme from its name, seed 0; the notebook drew
-        its masks from a global random stream, so only rows of schemes without
-        random draws can match it).
+        A finished export (its sidecar gives split, scheme, seed and style) or a notebook file (split and
+        scheme from its name, seed 0; only rows of schemes without random draws can match it).
     root : path, optional
-        The data root. Default: the one the sidecar records, else the one the
-        notebook layout implies (``root/avmnist/audio/FILE``).
+        The data root. Default: the sidecar's, else the notebook layout's (``root/avmnist/audio/FILE``).
     sample : int or None
-        How many rows to check (at least 1), spread at random (seeded) over
-        the file, first and last always included; None checks every row.
+        How many rows to regenerate (at least 1), spread at random (seeded) over the file, first and last
+        always included; None regenerates every row. A file with a sidecar of this version is read in
+        full against its size and sha256 whatever ``sample`` says.
     rows : list of int, optional
         Exactly these rows instead, each from 0 to the file's row count - 1.
     split, scheme, seed, renderer, style
@@ -157,15 +126,12 @@ def verify(
     Returns
     -------
     VerifyReport
-        ``ok`` is True when the file is as recorded and every regenerated row
-        equals the stored one.
+        ``ok`` when the file is as recorded and every regenerated row equals the stored one.
 
     Raises
     ------
     ParameterError
-        A row outside the file, a sample or worker count below 1, or options
-        the file does not tell and the call does not give; the message names
-        the file (and its row count, for rows).
+        A row outside the file, a sample or worker count below 1, or options neither file nor call gives.
     StorageError
         The file is unreadable, or its row count is not the split's.
     """
@@ -174,21 +140,14 @@ def verify(
         raise ParameterError(f"workers must be at least 1, got {workers}")
     if rows is None and sample is not None and sample < 1:
         raise ParameterError(f"sample must be at least 1 (or None for every row), got {sample}")
-    meta = read_sidecar(path, "export the file again")
-    if meta is not None and meta.get("format") != FORMAT:
-        note = f"its sidecar is not one of this version's (format {meta.get('format')!r}): it is ignored"
-        meta = None
-    else:
-        note = None
+    reader, kind, meta, other = open_recorded(path)
+    notes = [f"its sidecar is not one of this version's (format {other.get('format')!r}): it is ignored"] \
+        if other is not None else []
     identity = (meta or {}).get("identity") or {}
-    reader, kind = open_items(path, int(identity["shape"][0]) if "shape" in identity else None,
-                              (meta or {}).get("file_format"))
     n = len(reader)
     # Rows are checked before the sources are read: a wrong row number is the cheapest error to report.
-    checked = check_rows(rows, n, str(path)) if rows is not None else None
-    report = VerifyReport(path=path, kind=kind, rows=n)
-    if note:
-        report.notes.append(note)
+    checked = _check_rows(rows, n, str(path)) if rows is not None else None
+    report = VerifyReport(path=path, kind=kind, rows=n, notes=notes)
     name_match = _NOTEBOOK_NAME.match(path.name)
     if meta is not None:
         try:
@@ -222,8 +181,8 @@ def verify(
             for key in ("recordings", "noises", "labels"):
                 if made_from.get(key):
                     dataset_kwargs.setdefault(key, made_from[key])
-        else:
-            root = _infer_root(path)
+        elif path.parent.name == "audio" and path.parent.parent.name == "avmnist":
+            root = path.parent.parent.parent
         if root is None:
             raise ParameterError(f"{path}: give --root (the data root the file was made from)")
     if isinstance(scheme, str) and meta is not None and scheme not in SCHEME_NAMES:
@@ -262,42 +221,29 @@ def verify(
     report.checked = checked
     per_task = max(1, min(64, -(-len(checked) // (4 * workers))))
     tasks = [(k, checked[k:k + per_task]) for k in range(0, len(checked), per_task)]
-    bar = tqdm(total=len(checked), unit="item", desc=f"verify {path.name}", file=sys.stderr) if progress else None
-    try:
+    with tqdm(total=len(checked), unit="item", desc=f"verify {path.name}", file=sys.stderr, disable=not progress) as bar:
         for k, regenerated in render_rows(dataset, tasks, workers, f"verify of {path}"):
             for i, image in zip(checked[k:k + per_task], regenerated):
-                _compare(report, i, reader.row(i), image)
-            if bar is not None:
-                bar.update(len(regenerated))
-    finally:
-        if bar is not None:
-            bar.close()
+                differ = int(np.count_nonzero(reader.row(i) != image))
+                if differ:
+                    report.mismatches.append((i, differ))
+            bar.update(len(regenerated))
     report.mismatches.sort()
     return report
 
 
 def header_note(path: Path, offset: int, meta: Optional[dict]) -> str:
-    """What a notebook-layout file with a .npy header means for the notebook's readers, and how to fix it."""
+    """What a notebook-layout file with a .npy header (and ``meta``, its sidecar of this version or None)
+    means for the notebook's readers, and how to fix it."""
     what = (f"a .npy header ({offset} bytes) under the notebook's name: the thesis' training code maps this file "
             f"at offset 0 (np.memmap), so every item it reads would be shifted by {offset} bytes; ")
-    if meta is not None and meta.get("format") == FORMAT:
+    if meta is not None:
         root = (meta.get("made_from") or {}).get("root") or "ROOT"
         match = _NOTEBOOK_NAME.match(path.name)
         out = path.parent.parent.parent
         command = (f"avmnist export --root '{root}' --split {match.group(1)} --scheme {match.group(2)} "
                    f"--seed {meta['identity'].get('seed', 0)}" + (f" --out '{out}'" if str(out) != root else ""))
         return what + f"write it again as raw rows (seconds; it replaces the file): {command}"
-    return what + f"convert it to raw rows in place: {convert_command(path)}"
-
-
-def convert_command(path: PathLike) -> str:
-    """A shell command that rewrites a .npy file of items as raw rows in place (what the notebook's readers map)."""
     quoted = str(path).replace("'", "'\\''")
-    return (f"python -c \"import numpy as np, sys; np.load(sys.argv[1]).tofile(sys.argv[1] + '.raw')\" '{quoted}' "
-            f"&& mv '{quoted}.raw' '{quoted}'")
-
-
-def _compare(report: VerifyReport, i: int, stored: np.ndarray, regenerated: np.ndarray) -> None:
-    differ = int(np.count_nonzero(np.asarray(stored) != regenerated))
-    if differ:
-        report.mismatches.append((i, differ))
+    return what + ("convert it to raw rows in place: python -c \"import numpy as np, sys; np.load(sys.argv[1])"
+                   f".tofile(sys.argv[1] + '.raw')\" '{quoted}' && mv '{quoted}.raw' '{quoted}'")

@@ -1,24 +1,16 @@
 """Decoded clips in a table every process reads: built whole once, then read with positioned reads.
 
-Generating an item reads one FSDD recording and, for the noise schemes, one ESC-50 clip resampled
-to 8 kHz. Both depend only on the file (and the rate), so a :class:`ClipBank` keeps them in a *clip
-table*: one file per (kind, list of files, row length, package versions) in the cache folder. The
-first process that needs a table builds it whole (every clip, with a progress bar, under one lock
-so that DataLoader workers wait for it rather than build it too) and writes it as every file here
-is written (:mod:`avmnist_torch.files`); every process then reads the rows it needs with positioned
-reads, sharing the operating system's page cache instead of each decoding its own copy, and a later
-run starts warm.
-
-A table is the index (``n`` rows of byte offset, sample count and sample rate, little-endian uint64)
-then each clip's first ``keep`` samples (the whole clip when ``keep`` is None) as float32. Its
-sidecar records its kind, the source files with their stat identity, its size and sha256; the file
-name carries a digest of all that, so sources edited in place, or a new decoder or resampler, get a
-new table. Without a usable folder (None, read-only, full, unreadable) each process keeps the clips
-it has decoded in memory instead, with one :class:`ClipCacheWarning` per folder.
+A :class:`ClipBank` keeps what an item reads of a file (an FSDD recording, an ESC-50 clip resampled to
+8 kHz) in a *clip table* in the cache folder, one per (kind, list of files, row length, package
+versions): the first process that needs it builds it under a lock, and every process then reads the
+rows it needs, sharing the page cache; a later run starts warm. Layout, name and sidecar:
+``docs/formats.md`` ("Clip tables"). Without a usable folder each process keeps the clips it decoded in
+memory, with one :class:`ClipCacheWarning` per folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -34,15 +26,15 @@ from tqdm.auto import tqdm
 
 from ..common import ParameterError, PathLike, StorageError, __version__
 from ..cache_folder import describe_sources
-from ..files import CACHE_ENV, FileWriter, StoredFile, default_cache_dir, file_lock, read_sidecar
+from ..files import CACHE_ENV, FileWriter, StoredFile, default_cache_dir, open_or_make, read_sidecar, sidecar_path
 
 _LAYOUT = "clip-table-v4"  # bump when the file layout changes: the name changes with it
-Loader = Callable[[str], Tuple[np.ndarray, int]]
 _REMEDY = "it is built again on next use"
+_MAX_IN_MEMORY = 4096  # clips a bank without a table keeps (least recently used go first)
 #: Tables up to this size are read whole into each process's memory when opened; larger ones row by row.
 WHOLE_TABLE_BYTES = 256 << 20
 
-__all__ = ["ClipBank", "ClipCacheWarning", "package_versions", "resolve_cache_dir", "CACHE_ENV"]
+__all__ = ["ClipBank", "ClipCacheWarning", "package_versions", "folder_found_unusable"]
 
 
 class ClipCacheWarning(RuntimeWarning):
@@ -78,23 +70,21 @@ _unusable: Dict[str, str] = {}
 
 def _in_secondary_dataloader_worker() -> bool:
     """Whether this is a DataLoader worker other than worker 0 (which speaks for all: they meet the same folder)."""
-    torch = sys.modules.get("torch")
-    get_worker_info = getattr(getattr(getattr(torch, "utils", None), "data", None), "get_worker_info", None)
-    info = get_worker_info() if get_worker_info is not None else None
-    return info is not None and getattr(info, "id", 0) != 0
+    data = getattr(getattr(sys.modules.get("torch"), "utils", None), "data", None)
+    info = data.get_worker_info() if data is not None else None
+    return info is not None and info.id != 0
 
 
 def _give_up_on(folder: Path, why: str) -> None:
     key = os.path.abspath(folder)
-    if key in _unusable:
-        return
-    _unusable[key] = why
-    if not _in_secondary_dataloader_worker():
-        warnings.warn(
-            f"cannot use the clip cache in {folder}: {why}; this process keeps clips in memory instead (slower, "
-            f"and a copy per DataLoader worker). Choose a writable folder with ${CACHE_ENV} or the dataset's "
-            "clip_tables= option; clip_tables=None keeps clips in memory without this warning",
-            ClipCacheWarning, stacklevel=5)
+    if key not in _unusable:
+        _unusable[key] = why
+        if not _in_secondary_dataloader_worker():
+            warnings.warn(
+                f"cannot use the clip cache in {folder}: {why}; this process keeps clips in memory instead (slower, "
+                f"and a copy per DataLoader worker). Choose a writable folder with ${CACHE_ENV} or the dataset's "
+                "clip_tables= option; clip_tables=None keeps clips in memory without this warning",
+                ClipCacheWarning, stacklevel=5)
 
 
 def folder_found_unusable(cache_dir: Union[PathLike, str, None]) -> bool:
@@ -104,23 +94,20 @@ def folder_found_unusable(cache_dir: Union[PathLike, str, None]) -> bool:
 
 
 class _Table:
-    """A finished table: its file and index. A table of at most :data:`WHOLE_TABLE_BYTES` is read whole into
-    this process's memory when opened (rows are then views of it, as fast as the rows of a memory map, and
-    DataLoader workers forked afterwards share its pages); a larger one is read row by row."""
+    """A finished table: its file and index. One of at most :data:`WHOLE_TABLE_BYTES` is read whole into this
+    process's memory when opened (rows are views of it, and DataLoader workers forked afterwards share its
+    pages); a larger one is read row by row."""
 
     def __init__(self, stored: StoredFile, index: np.ndarray, data: Optional[np.ndarray]) -> None:
         self.stored = stored
-        self.index = index
         # plain lists: indexing them costs a tenth of indexing the array, and every item reads a row
         self._offsets, self._lengths, self._rates = (index[:, k].tolist() for k in range(3))
         self._data = data
 
     @classmethod
     def open(cls, path: Path, n_rows: int) -> Optional["_Table"]:
-        """The table at ``path`` checked against its sidecar; None when it is not there or not whole.
-
-        A table read whole is checked on the bytes read (one read of the file, not two).
-        """
+        """The table at ``path`` checked against its sidecar (one read whole, on the bytes read); None when
+        it is not there or not whole."""
         try:
             meta = read_sidecar(path, _REMEDY)
             if meta is None or meta.get("layout") != _LAYOUT or meta.get("rows") != n_rows:
@@ -139,10 +126,8 @@ class _Table:
             return None
         index = np.frombuffer(stored.read(0, 24 * n_rows) if data is None else data[:24 * n_rows],
                               dtype="<u8").reshape(n_rows, 3)
-        try:
-            os.utime(path.with_name(path.name + ".json"))  # last use, for `avmnist cache`
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            os.utime(sidecar_path(path))  # last use, for `avmnist cache`
         return cls(stored, index, data)
 
     def row(self, i: int, start: int = 0, stop: Optional[int] = None) -> Tuple[np.ndarray, int]:
@@ -179,38 +164,33 @@ class ClipBank:
     Parameters
     ----------
     paths : sequence of paths
-        The clips, in order; rows are addressed by position.
+        The clips, in order.
     load : callable
         ``load(path) -> (float32 samples, sample rate)``; a pure function of the file (picklable).
     kind : str
         Names the table (``"recordings"``, ``"noise-8000hz"``), and enters its key with ``key``.
     keep : int, optional
-        How many samples of each clip any item can need; longer clips keep only their start.
-        None keeps whole clips.
+        How many samples of each clip any item can need (its start); None keeps whole clips.
     cache_dir : path, "auto" or None
         Where the table lives; "auto" is the cache folder, None keeps clips in each process's memory.
     key : str
         More of what the rows depend on (package versions, a target rate).
-    max_in_memory : int
-        How many clips a bank without a table keeps (least recently used go first).
     """
 
-    def __init__(self, paths: Sequence[PathLike], load: Loader, *, kind: str, keep: Optional[int] = None,
-                 cache_dir: Union[PathLike, str, None] = "auto", key: str = "", max_in_memory: int = 4096) -> None:
+    def __init__(self, paths: Sequence[PathLike], load: Callable[[str], Tuple[np.ndarray, int]], *, kind: str,
+                 keep: Optional[int] = None, cache_dir: Union[PathLike, str, None] = "auto", key: str = "") -> None:
         self.paths: List[str] = [str(p) for p in paths]
         self.load = load
         self.kind = kind
         self.keep = keep
         self.key = key
         self.cache_dir = resolve_cache_dir(cache_dir)
-        self.max_in_memory = max_in_memory
         self._lock = threading.Lock()
         self._table: Optional[_Table] = None
         self._opened = False
         self._memory: "OrderedDict[int, Tuple[np.ndarray, int]]" = OrderedDict()
 
-    def __getstate__(self):
-        # Each process opens (and checks) the table itself.
+    def __getstate__(self):  # each process opens (and checks) the table itself
         state = self.__dict__.copy()
         del state["_lock"]
         state.update(_table=None, _opened=False, _memory=OrderedDict())
@@ -227,31 +207,17 @@ class ClipBank:
         identity = {"layout": _LAYOUT, "kind": self.kind, "keep": self.keep, "key": self.key,
                     "avmnist_torch": __version__, "sources": sources}
         digest = hashlib.sha256(repr(sorted(identity.items())).encode()).hexdigest()[:24]
-        assert self.cache_dir is not None
         name = f"{self.kind}-{len(self.paths)}x{self.keep or 'all'}-{digest}.f32"
         sidecar = dict(identity, what="clip table", rows=len(self.paths))
         return self.cache_dir / name, sidecar
-
-    def table_path(self) -> Optional[Path]:
-        """The file this bank's table lives in, or None when its clips stay in memory."""
-        if self.cache_dir is None or not self.paths:
-            return None
-        return self._identity()[0]
 
     def _open_or_build(self) -> Optional[_Table]:
         if self.cache_dir is None or not self.paths or folder_found_unusable(self.cache_dir):
             return None
         path, sidecar = self._identity()
-        table = _Table.open(path, len(self.paths))
-        if table is not None:
-            return table
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with file_lock(path.with_name(f".{path.name}.lock")):
-                table = _Table.open(path, len(self.paths))  # another process may have built it meanwhile
-                if table is None:
-                    _build(path, self._load_all(), sidecar)
-                    table = _Table.open(path, len(self.paths))
+            table = open_or_make(path, lambda: _Table.open(path, len(self.paths)),
+                                 lambda: _build(path, self._load_all(), sidecar))
         except (OSError, StorageError) as err:
             _give_up_on(self.cache_dir, str(err))
             return None
@@ -260,20 +226,15 @@ class ClipBank:
         return table
 
     def _load_all(self) -> List[Tuple[np.ndarray, int]]:
-        clips = []
         bar = tqdm(self.paths, desc=f"building the {self.kind} clip table", unit="clip", file=sys.stderr,
                    disable=None, leave=False)
-        for p in bar:
-            samples, rate = self.load(p)
-            clips.append((samples[: self.keep] if self.keep else samples, rate))
+        clips = [(samples[: self.keep] if self.keep else samples, rate) for samples, rate in map(self.load, bar)]
         bar.close()
         return clips
 
     def get(self, i: int, start: int = 0, stop: Optional[int] = None) -> Tuple[np.ndarray, int]:
-        """Clip ``i``: its first ``keep`` samples (read-only), or ``[start:stop]`` of them, and its sample rate.
-
-        Only the part asked for is read from a table.
-        """
+        """Clip ``i``: its first ``keep`` samples (read-only), or ``[start:stop]`` of them (only that part is read
+        from a table), and its sample rate."""
         if not self._opened:
             with self._lock:
                 if not self._opened:
@@ -308,6 +269,6 @@ class ClipBank:
         samples.setflags(write=False)
         with self._lock:
             found = self._memory.setdefault(i, (samples, rate))
-            if len(self._memory) > self.max_in_memory:
+            if len(self._memory) > _MAX_IN_MEMORY:
                 self._memory.popitem(last=False)
         return found

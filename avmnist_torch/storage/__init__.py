@@ -1,27 +1,145 @@
-"""Files of rendered items: the two file formats, where they live, and what made them.
+"""Files of rendered items, knowing nothing of datasets: their names, their two formats, what made them.
 
-:mod:`~avmnist_torch.storage.paths`
-    the final names (notebook, MultiBench);
-:mod:`~avmnist_torch.storage.npy`
-    .npy headers, and opening raw or .npy files of items for reading after checking that
-    they are whole;
-:mod:`~avmnist_torch.storage.provenance`
-    the fingerprint of an export's sources.
-
-A finished export is ``(N, 112, 112) uint8`` rows, either raw (no header: what the notebook
-wrote, and what its training code maps at offset 0) or a real .npy file, with ``<file>.json``
-beside it (what made it, its format, size and sha256). Files are written and read as every
-file of the package is (:mod:`avmnist_torch.files`). Serving a dataset's items from a finished
-file is :mod:`avmnist_torch.exported`.
+A finished export is ``(N, 112, 112) uint8`` rows, raw (no header, as the notebook wrote them) or a real
+.npy file, with its sidecar ``<file>.json`` (``docs/formats.md``), read as every file of the package is
+(:mod:`avmnist_torch.files`). Serving a dataset's items from one is :mod:`avmnist_torch.exported`.
 """
 
 from __future__ import annotations
 
-from .npy import FILE_FORMATS, ITEM_SHAPE, NPY_MAGIC, ROW_BYTES, check_npy_items, is_npy, npy_header, open_items, \
-    read_npy_header
-from .paths import multibench_path, notebook_path
-from .provenance import FORMAT, file_crc32, sources_fingerprint
+import hashlib
+import os
+import zlib
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
 
-__all__ = ["ITEM_SHAPE", "ROW_BYTES", "NPY_MAGIC", "FILE_FORMATS", "FORMAT", "notebook_path", "multibench_path",
-           "sources_fingerprint", "file_crc32", "npy_header", "read_npy_header", "is_npy", "check_npy_items",
-           "open_items"]
+import numpy as np
+
+from ..common import PathLike, StorageError
+from ..files import RowReader, StoredFile, io_error, read_npy_header, read_sidecar, stat_identity
+
+ITEM_SHAPE = (112, 112)
+ROW_BYTES = ITEM_SHAPE[0] * ITEM_SHAPE[1]
+FILE_FORMATS = ("raw", "npy")
+#: What an export's sidecar says it is; a sidecar of another format is refused with a clear message.
+FORMAT = "avmnist-torch export 3"
+
+__all__ = ["ITEM_SHAPE", "ROW_BYTES", "FILE_FORMATS", "FORMAT", "notebook_path", "multibench_path",
+           "sources_fingerprint", "open_items", "open_recorded"]
+
+_REMAKE = "export it again, or copy it again from where it was made"
+_FOREIGN = "give a file written by export (or np.save of a (N, 112, 112) uint8 array)"
+
+
+def notebook_path(root: PathLike, split: str, scheme: str, *, epoch: Optional[int] = None) -> Path:
+    """The notebook's output name: ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy``.
+
+    One epoch of per-epoch items (`epoch` given) is ``..._{scheme}_epoch{epoch}.npy``.
+    """
+    suffix = "" if epoch is None else f"_epoch{epoch}"
+    return Path(root) / "avmnist" / "audio" / f"{split}_data_augmented_{scheme}{suffix}.npy"
+
+
+def multibench_path(directory: PathLike, split: str) -> Path:
+    """MultiBench's AV-MNIST audio file: ``{directory}/audio/{split}_data.npy``."""
+    return Path(directory) / "audio" / f"{split}_data.npy"
+
+
+_CRC_MEMO: Dict[Tuple[str, int, int, int, int, int], int] = {}
+
+
+def _file_crc32(path: PathLike) -> int:
+    """CRC-32 of a file's bytes, remembered per process while its stat (change time included) stays the same."""
+    key = (os.fspath(path), *stat_identity(os.stat(path)))
+    crc = _CRC_MEMO.get(key)
+    if crc is None:
+        crc = 0
+        with open(path, "rb", buffering=0) as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                crc = zlib.crc32(block, crc)
+        _CRC_MEMO[key] = crc
+    return crc
+
+
+def sources_fingerprint(recordings: Sequence[PathLike], noises: Sequence[PathLike], labels: np.ndarray) -> str:
+    """sha256 over the recordings' and noises' names, sizes and contents, in index order, and the labels.
+
+    The exact recipe, and why names and CRC-32s: ``docs/formats.md`` ("The export sidecar"). Each file is
+    read once per process while its stat stays the same.
+    """
+    h = hashlib.sha256()
+    for kind, paths in (("recordings", recordings), ("noises", noises)):
+        h.update(f"{kind}:{len(paths)}\n".encode())
+        for p in paths:
+            p = Path(p)
+            h.update(f"{p.name}\t{p.stat().st_size}\t{_file_crc32(p):08x}\n".encode())
+    h.update(b"labels:")
+    h.update(np.ascontiguousarray(np.asarray(labels, dtype=np.int64)).tobytes())
+    return h.hexdigest()
+
+
+def open_items(path: PathLike, rows: Optional[int] = None, file_format: Optional[str] = None, *,
+               sha256: Optional[str] = None, remedy: str = _REMAKE) -> Tuple[RowReader, str]:
+    """Open a file of items for reading: ``(reader of (N, 112, 112) uint8 rows, file format)``.
+
+    ``rows`` is the N expected (default: a raw file's size divided by 12,544); ``file_format`` what the
+    file must be, as its sidecar records it (default: ``"npy"`` when it starts with the .npy magic, else
+    ``"raw"``); ``sha256`` is checked once per process. A file missing, cut short, too long, not of the
+    recorded format or not of items raises :class:`StorageError` naming it, ending with ``remedy``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StorageError(f"{path}: no such file")
+    if file_format not in (None, *FILE_FORMATS):
+        raise StorageError(f"{path}: its sidecar records the file format {file_format!r}, which this version "
+                           f"does not know ({', '.join(FILE_FORMATS)}); export it again")
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            has_magic = f.read(6) == b"\x93NUMPY"
+    except OSError as err:
+        raise io_error(err, path, "reading it") from None
+    if file_format == "raw" and has_magic and rows is not None and size != rows * ROW_BYTES:
+        raise StorageError(f"{path}: its sidecar says raw rows, but the file starts with a .npy header "
+                           f"({size} bytes, {rows * ROW_BYTES} expected); export it again")
+    if file_format == "npy" or (file_format is None and has_magic):
+        if not has_magic:
+            raise StorageError(f"{path}: its sidecar says a .npy file, but it has no .npy header; export it again")
+        shape, dtype, offset = read_npy_header(path, _REMAKE)
+        if dtype != np.uint8 or len(shape) != 3 or tuple(shape[1:]) != ITEM_SHAPE:
+            raise StorageError(f"{path}: holds {dtype} {shape}, not (N, 112, 112) uint8 items; {_FOREIGN}")
+        n, file_format = int(shape[0]), "npy"
+        if rows is not None and n != rows:
+            raise StorageError(f"{path}: has {n} rows, expected {rows} (one per label of the split); {remedy}")
+        expected = offset + n * ROW_BYTES
+        if size < expected:
+            raise StorageError(f"{path}: cut short: {max(0, size - offset) // ROW_BYTES} whole rows of the {n} its "
+                               f"header promises ({size} bytes, expected {expected}); {remedy}")
+        if size > expected:
+            raise StorageError(f"{path}: {size - expected} bytes follow its {n} rows, so numpy did not write it as "
+                               f"it is; {remedy}")
+    else:
+        offset, file_format = 0, "raw"
+        if rows is None:
+            if size == 0 or size % ROW_BYTES:
+                raise StorageError(f"{path}: neither a .npy file nor a raw file of whole 112x112 uint8 rows "
+                                   f"({size} bytes is not a multiple of {ROW_BYTES})")
+            rows = size // ROW_BYTES
+        elif size != rows * ROW_BYTES:
+            what = "cut short" if size < rows * ROW_BYTES else "too long"
+            raise StorageError(f"{path}: {what}: a raw file of {rows} rows has {rows * ROW_BYTES} bytes, this one "
+                               f"{size}; {remedy}")
+        n = rows
+    stored = StoredFile.open(path, sha256=sha256, size=offset + n * ROW_BYTES, remedy=remedy)
+    return RowReader(stored, offset, (n, *ITEM_SHAPE), "|u1"), file_format
+
+
+def open_recorded(path: PathLike) -> Tuple[RowReader, str, Optional[Dict], Optional[Dict]]:
+    """A file of items opened as its sidecar says (:func:`open_items`, no sha256 read): ``(reader, file format,
+    sidecar of this version or None, sidecar of another version or None)``."""
+    meta = read_sidecar(path, "export it again")
+    ours = meta if meta is not None and meta.get("format") == FORMAT else None
+    identity = (ours or {}).get("identity") or {}
+    reader, kind = open_items(path, int(identity["shape"][0]) if "shape" in identity else None,
+                              (ours or {}).get("file_format"))
+    return reader, kind, ours, meta if ours is None else None
