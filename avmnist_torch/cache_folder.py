@@ -114,7 +114,8 @@ def remove_cached(cache_dir: Optional[PathLike], which: Callable[[CachedFile], b
     return removed
 
 
-def _human(n_bytes: float) -> str:
+def human_size(n_bytes: float) -> str:
+    """``n_bytes`` for people: MB from 0.1 MB, else kB."""
     return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e5 else f"{n_bytes / 1e3:.1f} kB"
 
 
@@ -128,8 +129,8 @@ def format_cached(files: Sequence[CachedFile]) -> str:
         state = f"  (unusable: {info.problem})" if info.problem else ""
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.last_used))
         rows = "?" if info.rows is None else f"{info.rows:,}"
-        lines.append(f"{_human(info.size_bytes):>9}  {info.what:<10}  {info.kind:<22}  {rows:>7} rows  {when}  "
+        lines.append(f"{human_size(info.size_bytes):>9}  {info.what:<10}  {info.kind:<22}  {rows:>7} rows  {when}  "
                      f"{sources}{state}")
     total = sum(info.size_bytes for info in files)
-    lines.append(f"{_human(total)} in {len(files)} file{'s' if len(files) != 1 else ''}")
+    lines.append(f"{human_size(total)} in {len(files)} file{'s' if len(files) != 1 else ''}")
     return "\n".join(lines)

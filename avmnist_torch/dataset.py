@@ -73,7 +73,8 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         A part of the sources given on its own: the FSDD ``recordings`` folder, an ESC-50 folder (``audio/`` and
         ``meta/esc50.csv``), and the split's labels (an array, a .npy file, an MNIST idx file or a folder).
     clip_tables : path, "auto" or None
-        Folder for the clip tables every worker maps instead of holding a copy; "auto" is ``$AVMNIST_CACHE`` or
+        Folder for the clip tables (decoded recordings, resampled noises), made once and read by every process
+        instead of decoding again; "auto" is ``$AVMNIST_CACHE`` or
         the user cache folder; None keeps them in each process's memory. Never changes an item's bytes.
     download : bool
         Download whatever is missing under ``root`` first.
@@ -81,8 +82,8 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         Serve the items from a finished export instead of generating them. A file with sidecar metadata (written
         by ``export``) must match this dataset's options exactly, or construction fails saying what differs;
         ``"auto"`` uses ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy`` only when it matches, and
-        generates otherwise. A served file replaced or modified since, or a row that differs from its recorded
-        CRC-32, is a ``StorageError`` (with ``"auto"``: a warning, and those items generated). A file without
+        generates otherwise. A served file whose size or sha256 is not its sidecar's when opened, or that is
+        replaced or modified while served, is a ``StorageError`` (with ``"auto"``: a warning, and those items generated). A file without
         metadata (the notebook's own) is served as it is; ``describe()`` says so. With ``draws="per_epoch"``,
         only ``"auto"``: each epoch from its own export, ``..._{scheme}_epoch{K}.npy``
         (``avmnist export --draws per_epoch --epoch K``).

@@ -414,7 +414,7 @@ class StoredFile:
         identity = stat_identity(os.fstat(fd))
         if size is not None and identity[2] != size:
             os.close(fd)
-            raise StorageError(f"{path}: {identity[2]} bytes, but its sidecar records {size}: cut short or "
+            raise StorageError(f"{path}: {identity[2]} bytes, but it should hold {size}: cut short or "
                                f"changed since it was written; {remedy}")
         stored = cls(str(path), identity, sha256, remedy)
         with _STATE_LOCK:

@@ -188,7 +188,7 @@ class AudioItemGenerator:
         if self.redraw_recording:
             digits = np.array([parse_recording_name(p).digit for p in self.index.recordings], dtype=np.int64)
             self._digit_pools = [np.flatnonzero(digits == d) for d in range(10)]
-        # The scheme's recording-only prefix runs once per recording, into a table every process maps.
+        # The scheme's recording-only prefix runs once per recording, into a table every process reads.
         self._prefix = recording_prefix(self.scheme)
         self.prepared_bank: Optional[ClipBank] = None
         if self._prefix:

@@ -175,7 +175,9 @@ class ImageHalf:
             self.file = _published_image_file(Path(image_file), split)
             try:
                 shape, dtype, offset = read_npy_header(self.file)
-                stored = RowReader(StoredFile.open(self.file), offset, tuple(shape), dtype.str)
+                size = offset + int(np.prod(shape)) * dtype.itemsize
+                stored = RowReader(StoredFile.open(self.file, size=size, remedy="copy the image file again"),
+                                   offset, tuple(shape), dtype.str)
             except StorageError as err:
                 raise SourceError(f"{self.file}: not a readable .npy image file ({err})") from None
             if len(shape) not in (2, 3) or tuple(shape[1:]) not in ((784,), MNIST_IMAGE_SHAPE):

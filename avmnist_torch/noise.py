@@ -1,4 +1,4 @@
-"""Noise clips resampled to the recordings' rate once per clip, into clip tables every worker maps."""
+"""Noise clips resampled to the recordings' rate once per clip, into clip tables every worker reads."""
 
 from __future__ import annotations
 

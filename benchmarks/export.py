@@ -31,7 +31,7 @@ DATA = REPO.parent / "shared" / "data"
 
 from avmnist_torch import AVMNISTAudioDataset  # noqa: E402
 from avmnist_torch.export import NOTEBOOK_SCHEMES, export  # noqa: E402
-from avmnist_torch.storage import read_sidecar  # noqa: E402
+from avmnist_torch.files import read_sidecar  # noqa: E402
 
 
 def sources(tmp: Path, limit: int | None) -> dict:

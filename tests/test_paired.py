@@ -145,6 +145,12 @@ def test_path_pairing_checks(tmp_path, root):
     assert ds.describe(0)["image"]["pairing"].startswith("by count only")
     with pytest.raises(SourceError, match="24 images but 48 AV-MNIST train labels"):  # the test file given for train
         AVMNISTDataset(root, "train", "clean", image_file=folder / "image" / "test_data.npy", **OPTIONS)
+    stored = folder / "image" / "test_data.npy"
+    whole = stored.read_bytes()
+    stored.write_bytes(whole[:-8])  # the last row cut short: refused when made, not "changed" mid-epoch
+    with pytest.raises(SourceError, match=rf"{stored}: not a readable .npy image file .*{len(whole) - 8} bytes, but "
+                                          rf"it should hold {len(whole)}: cut short"):
+        AVMNISTDataset(root, "test", "clean", image_file=folder, **OPTIONS)
     np.save(folder / "image" / "test_data.npy", np.zeros((24, 30)))
     with pytest.raises(SourceError, match=r"shape \(24, 30\)"):
         AVMNISTDataset(root, "test", "clean", image_file=folder, **OPTIONS)

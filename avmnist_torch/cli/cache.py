@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import List
 
-from ..cache_folder import CachedFile, format_cached, leftover_temporaries, list_cached, remove_cached
+from ..cache_folder import CachedFile, format_cached, human_size, leftover_temporaries, list_cached, remove_cached
 from ..common import CacheError, ParameterError
 from ..files import CACHE_ENV, default_cache_dir
 from ._options import add_command
@@ -62,7 +62,7 @@ def _size(path: Path) -> int:
 
 
 def _total(files: List[CachedFile]) -> str:
-    return f"{len(files)} file{'s' if len(files) != 1 else ''}, {sum(f.size_bytes for f in files) / 1e6:.1f} MB"
+    return f"{len(files)} file{'s' if len(files) != 1 else ''}, {human_size(sum(f.size_bytes for f in files))}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if leftovers:
         verb = "left over" if args.action == "list" else "removed"
         print(f"{verb}: {len(leftovers)} temporary file{'' if len(leftovers) == 1 else 's'} of processes no longer "
-              f"running, {leftover_bytes / 1e6:.1f} MB")
+              f"running, {human_size(leftover_bytes)}")
         for p in leftovers:
             print(f"  {p}")
     return 0

@@ -17,18 +17,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = add_command(
         subparsers,
         "verify",
-        help="check an exported file against its sha256 and row checksums, and regenerate rows to compare",
-        description="Read every row of FILE and compare it with the sha256 and the per-row CRC-32s recorded "
-                    "when it was written (FILE.json, FILE.crc32), naming the rows that differ; then regenerate "
-                    "a sample of rows (or all) and compare them byte for byte. A notebook-layout file with a "
+        help="check an exported file against its recorded size and sha256, and regenerate rows to compare",
+        description="Check FILE against the size and sha256 recorded when it was written (FILE.json); then "
+                    "regenerate a sample of rows (or all) and compare them byte for byte, naming the rows that "
+                    "differ. A notebook-layout file with a "
                     ".npy header is reported with the command that fixes it. "
                     "Exit status 0 when all match, 1 when anything differs.",
     )
     p.add_argument("file", type=Path, help="the exported file of items (.npy name; raw rows or a real .npy)")
     add_root_argument(p, help="data root (default: inferred from ROOT/avmnist/audio/FILE)")
     p.add_argument("--sample", type=positive_int, default=64,
-                   help="rows to regenerate (default 64, first and last included); every row is checked "
-                        "against its recorded CRC-32 regardless")
+                   help="rows to regenerate (default 64, first and last included); the whole file is checked "
+                        "against its recorded sha256 regardless")
     p.add_argument("--all", action="store_true", help="regenerate every row")
     p.add_argument("--rows", type=int, nargs="+", default=None,
                    help="check exactly these rows (0 to the file's row count - 1)")
