@@ -15,8 +15,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..common import PathLike, StorageError
-from ..files import RowReader, StoredFile, io_error, read_npy_header, read_sidecar, stat_identity
+from .common import PathLike, StorageError
+from .files import RowReader, StoredFile, io_error, read_npy_header, read_sidecar, stat_identity
 
 ITEM_SHAPE = (112, 112)
 ROW_BYTES = ITEM_SHAPE[0] * ITEM_SHAPE[1]
