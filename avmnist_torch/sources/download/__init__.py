@@ -20,53 +20,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ...common import DownloadError, ParameterError, PathLike, VerificationError
-# The published checksums and counts, re-exported so that one import gives a caller checking a
-# data root by hand everything download() checks it against.
-from ..mnist_idx import (  # noqa: F401
-    MNIST_GZ_MD5,
-    MNIST_IMAGE_FILES,
-    MNIST_IMAGE_GZ_MD5,
-    MNIST_IMAGE_RAW_MD5,
-    MNIST_LABEL_COUNTS,
-    MNIST_LABEL_FILES,
-    MNIST_RAW_MD5,
-)
+# Re-exported so that one import gives a caller checking a data root by hand everything download() checks.
+from ..mnist_idx import (MNIST_GZ_MD5, MNIST_IMAGE_FILES, MNIST_IMAGE_GZ_MD5, MNIST_IMAGE_RAW_MD5,  # noqa: F401
+                         MNIST_LABEL_COUNTS, MNIST_LABEL_FILES, MNIST_RAW_MD5)
 from .checksums import load_fsdd_manifest, verify_esc50, verify_fsdd, verify_mnist_images, verify_mnist_labels
 from .install import INSTALLERS, Context, mnist_image_paths
-from .releases import (  # noqa: F401
-    ESC50_COLUMNS,
-    ESC50_COMMIT,
-    ESC50_COUNT,
-    ESC50_FRAMES,
-    ESC50_RATE,
-    ESC50_URL,
-    FSDD_COUNT,
-    FSDD_TAG,
-    FSDD_URL,
-    MNIST_BASE_URLS,
-    apply_mirror,
-)
+from .releases import (ESC50_COLUMNS, ESC50_COMMIT, ESC50_COUNT, ESC50_FRAMES, ESC50_RATE, ESC50_URL,  # noqa: F401
+                       FSDD_COUNT, FSDD_TAG, FSDD_URL, MNIST_BASE_URLS, apply_mirror)
 from .workspace import RootLock, remove_stale_temp_trees
 
 __all__ = [
-    "SOURCES",
-    "AUDIO_SOURCES",
-    "MIRROR_ENV",
-    "FSDD_TAG",
-    "FSDD_URL",
-    "ESC50_COMMIT",
-    "ESC50_URL",
-    "MNIST_BASE_URLS",
-    "DownloadError",
-    "VerificationError",
-    "download",
-    "apply_mirror",
-    "load_fsdd_manifest",
-    "mnist_image_paths",
-    "verify_fsdd",
-    "verify_esc50",
-    "verify_mnist_labels",
-    "verify_mnist_images",
+    "SOURCES", "AUDIO_SOURCES", "MIRROR_ENV", "FSDD_TAG", "FSDD_URL", "ESC50_COMMIT", "ESC50_URL", "MNIST_BASE_URLS",
+    "DownloadError", "VerificationError", "download", "apply_mirror", "load_fsdd_manifest", "mnist_image_paths",
+    "verify_fsdd", "verify_esc50", "verify_mnist_labels", "verify_mnist_images",
 ]
 
 #: The parts ``download()`` gets by default: what the audio modality is made from.
@@ -90,12 +56,10 @@ def download(
 ) -> Path:
     """Download, verify and lay out FSDD, ESC-50 and MNIST's labels (and images) under `root`.
 
-    Idempotent: a part already verified (marker in ``root/.downloads``) is skipped, a part
-    whose files are already in place is verified in place, and a complete archive already in
-    ``root/.downloads`` is used without downloading. Each part is attempted even if another
-    fails; the error raised at the end names every failure. Safe to call from several
-    processes at once on the same root: one downloads while the others wait, then they find
-    the verified result.
+    Idempotent: a part already verified is skipped, files already in place are verified in place,
+    and a complete archive in ``root/.downloads`` is used without downloading. Each part is
+    attempted even if another fails; the error at the end names every failure. Safe from several
+    processes on one root: one downloads while the others wait, then find the verified result.
 
     Parameters
     ----------
@@ -110,8 +74,7 @@ def download(
     progress : bool, default True
         Print progress to stderr.
     retries : int, default 3
-        Extra attempts per URL after a dropped connection or a 5xx answer; each resumes with
-        an HTTP Range request.
+        Extra attempts per URL after a dropped connection or a 5xx answer, each resuming.
     timeout : float, default 60
         Socket timeout in seconds.
     keep_archives : bool, default False
@@ -132,8 +95,7 @@ def download(
         Naming each URL tried, the reason, and where to put a manual copy; also when `root`
         cannot be written.
     VerificationError
-        (a DownloadError) when files arrived or were present but are not the right ones,
-        naming them; nothing unverified is ever moved into place.
+        (a DownloadError) naming files that arrived or were present but are not the right ones.
     ParameterError
         (a ValueError) for an unknown source name or a malformed mirror.
     """

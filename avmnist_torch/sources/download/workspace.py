@@ -39,23 +39,12 @@ def _host() -> str:
 
 
 class RootLock:
-    """One downloader per data root at a time: a context manager over the package's file lock.
+    """One downloader per data root at a time: creates `downloads` (``ROOT/.downloads``), locks a file in it.
 
-    Creates ``ROOT/.downloads`` and locks ``download.lock`` in it. A read-only root (a container
-    image with the data baked in) is checked without a lock: no process can change it, and anything
-    that would have to be written there fails naming the file.
-
-    Parameters
-    ----------
-    downloads : Path
-        The root's bookkeeping folder (``ROOT/.downloads``).
-    say : callable
-        Called with one line when this process waits for another, or the root is read-only.
-
-    Raises
-    ------
-    DownloadError
-        When the folder cannot be made in a root that is not read-only, or the lock cannot be taken.
+    A read-only root (a container image with the data baked in) is checked without a lock: no process
+    can change it, and anything that would have to be written there fails naming the file. `say` gets
+    one line when this process waits for another, or the root is read-only. Raises DownloadError when
+    the folder cannot be made in a writable root, or the lock cannot be taken.
     """
 
     def __init__(self, downloads: Path, say: Callable[[str], None]):
