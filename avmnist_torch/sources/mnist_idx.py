@@ -1,12 +1,8 @@
-"""MNIST's idx files: reading labels (idx1) and images (idx3), raw or gzip, finding and checking them.
+"""MNIST's idx files (labels idx1, images idx3, raw or gzip): reading, writing, finding and checking them.
 
-AV-MNIST's labels and images are MNIST's, in MNIST order (see docs/items.md, Inputs). An idx1 file is a
-4-byte big-endian magic number 2049 and an item count, then one unsigned byte per label; an idx3 file is
-the magic number 2051, the count, rows and columns, then the pixels as unsigned bytes, row-major.
-
-A file under one of MNIST's names (``t10k-images-idx3-ubyte[.gz]``, ...) is taken for MNIST's: the
-readers check that it holds MNIST's published content (:func:`check_published`) unless told ``check=False``.
-Files under other names are the user's own and are not checked.
+idx1: big-endian uint32 magic 2049 and count, then one unsigned byte per label. idx3: magic 2051, count,
+rows, columns, then the pixels, row-major. A file under one of MNIST's names (``t10k-images-idx3-ubyte
+[.gz]``, ...) must hold MNIST's published content (:func:`check_published`) unless ``check=False``.
 """
 
 from __future__ import annotations
@@ -55,14 +51,13 @@ MNIST_IMAGE_RAW_MD5 = {"train": "6bbc9ace898e44ae57da46a324031adb", "test": "264
 _HEADER = struct.Struct(">II")
 _IDX3_HEADER = struct.Struct(">IIII")
 
-# md5s of decompressed contents by file identity (device, inode, size, mtime, ctime): each file is hashed
-# once per process, and again once replaced or rewritten.
+# md5s of decompressed contents by file identity (device, inode, size, mtime, ctime).
 _CONTENT_MD5: Dict[Tuple[int, ...], str] = {}
 _CONTENT_MD5_LOCK = threading.Lock()
 
 
 def published_file(path: str | Path) -> Optional[Tuple[str, str]]:
-    """``(kind, split)`` when `path`'s name is one MNIST publishes, ``.gz`` or not (``("images", "test")``), else None."""
+    """``(kind, split)`` when `path`'s name is one MNIST publishes, ``.gz`` or not (``("images", "test")``)."""
     name = Path(path).name.removesuffix(".gz")
     for kind, files in (("images", MNIST_IMAGE_FILES), ("labels", MNIST_LABEL_FILES)):
         for split, published in files.items():
@@ -92,11 +87,8 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def content_md5(path: str | Path, data: Optional[bytes] = None, identity: Optional[Tuple[int, ...]] = None) -> str:
-    """md5 of `path`'s content, decompressed when it is gzip; computed once per process per file.
-
-    `data`, when given, is that content already read, and `identity` the file's identity taken before
-    it was read. A file replaced or modified since is hashed again.
-    """
+    """md5 of `path`'s decompressed content, once per process per file (`data`: that content, if read already;
+    `identity`: the file's identity taken before it was read)."""
     path = Path(path)
     key = _identity(path) if identity is None else identity
     with _CONTENT_MD5_LOCK:
@@ -139,16 +131,8 @@ def check_published(path: str | Path, data: Optional[bytes] = None,
                     identity: Optional[Tuple[int, ...]] = None) -> None:
     """Refuse a file under one of MNIST's names whose decompressed content is not MNIST's published content.
 
-    Does nothing for a file under another name. The published ``.gz``, a re-compressed copy and a
-    decompressed copy all pass; each file is hashed once per process (see :func:`content_md5`).
-
-    Parameters
-    ----------
-    path : str or Path
-    data : bytes, optional
-        The file's decompressed content, when the caller has read it already.
-    identity : tuple, optional
-        With `data`: the file's identity taken before it was read.
+    The published ``.gz``, a re-compressed and a decompressed copy all pass; other names are not
+    checked. `data` and `identity` are as for :func:`content_md5`.
 
     Raises
     ------
@@ -185,20 +169,14 @@ def check_published(path: str | Path, data: Optional[bytes] = None,
 
 
 def read_idx_labels(path: str | Path, *, check: bool = True) -> np.ndarray:
-    """Read an MNIST idx1 label file, raw or gzip-compressed (detected from the content).
+    """Read an idx1 label file (``t10k-labels-idx1-ubyte[.gz]``, ...) as int64 labels in file order.
 
     Parameters
     ----------
     path : str or Path
-        An idx1 file such as ``train-labels-idx1-ubyte`` or ``t10k-labels-idx1-ubyte.gz``.
+        Raw or gzip-compressed (detected from the content).
     check : bool, default True
-        A file under one of MNIST's names must hold MNIST's published labels (see
-        :func:`check_published`); False reads it whatever it holds.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64 array of shape ``(count,)`` with the labels in file order.
+        Check a file under one of MNIST's names with :func:`check_published`.
 
     Raises
     ------
@@ -235,17 +213,7 @@ def read_idx_labels(path: str | Path, *, check: bool = True) -> np.ndarray:
 
 
 def idx1_label_bytes(labels: np.ndarray) -> bytes:
-    """Encode labels as the bytes of an uncompressed idx1 file (for MNIST's labels, MNIST's own bytes).
-
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        One-dimensional integer array with values 0-255.
-
-    Returns
-    -------
-    bytes
-    """
+    """The bytes of an uncompressed idx1 file of `labels` (1-D, 0-255); for MNIST's labels, MNIST's own bytes."""
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be one-dimensional, got shape {labels.shape}")
@@ -260,7 +228,6 @@ def labels_md5(labels: np.ndarray) -> str:
 
 
 def _candidates(folders: Iterable[Path], names: Iterable[str]) -> list[Path]:
-    """Each folder's ``name`` then ``name.gz``, for each name, in order."""
     return [folder / file for folder in folders for name in names for file in (name, name + ".gz")]
 
 
@@ -269,18 +236,9 @@ def _first_file(candidates: list[Path]) -> Optional[Path]:
 
 
 def find_torchvision_mnist_labels(root: str | Path, split: str) -> Path:
-    """Locate a split's label file in a torchvision MNIST download (``root/MNIST/raw/``).
+    """A split's label file in a torchvision MNIST download: the decompressed file if present, else the ``.gz``.
 
-    Parameters
-    ----------
-    root : str or Path
-        The ``root`` given to torchvision, or its ``MNIST`` or ``MNIST/raw`` folder.
-    split : {"train", "test"}
-
-    Returns
-    -------
-    Path
-        The decompressed file if present, else the ``.gz`` file.
+    `root` is the ``root`` given to torchvision, or its ``MNIST`` or ``MNIST/raw`` folder.
 
     Raises
     ------
@@ -304,22 +262,16 @@ def find_torchvision_mnist_labels(root: str | Path, split: str) -> Path:
 
 def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_IMAGE_SHAPE,
                     check: bool = True) -> np.ndarray:
-    """Read an MNIST idx3 image file, raw or gzip-compressed (detected from the content).
+    """Read an idx3 image file (``t10k-images-idx3-ubyte[.gz]``, ...) as read-only uint8 (count, rows, cols).
 
     Parameters
     ----------
     path : str or Path
-        An idx3 file such as ``train-images-idx3-ubyte`` or ``t10k-images-idx3-ubyte.gz``.
+        Raw or gzip-compressed (detected from the content).
     shape : (int, int) or None
         The image size the file must hold; default MNIST's (28, 28). None accepts any size.
     check : bool, default True
-        A file under one of MNIST's names must hold MNIST's published images (see
-        :func:`check_published`); False reads it whatever it holds.
-
-    Returns
-    -------
-    numpy.ndarray
-        uint8 array of shape ``(count, rows, columns)``, in file order, read-only.
+        Check a file under one of MNIST's names with :func:`check_published`.
 
     Raises
     ------
@@ -356,17 +308,8 @@ def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_I
 
 
 def idx3_image_bytes(images: np.ndarray) -> bytes:
-    """Encode images as the bytes of an uncompressed idx3 file (for MNIST's images, MNIST's own bytes).
-
-    Parameters
-    ----------
-    images : numpy.ndarray
-        uint8 array of shape ``(count, rows, columns)``.
-
-    Returns
-    -------
-    bytes
-    """
+    """The bytes of an uncompressed idx3 file of uint8 `images` ``(count, rows, columns)`` (the inverse of
+    :func:`read_idx_images`)."""
     images = np.asarray(images)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise ValueError(f"images must be a uint8 array (count, rows, columns), got {images.dtype} {images.shape}")
@@ -375,19 +318,10 @@ def idx3_image_bytes(images: np.ndarray) -> bytes:
 
 
 def find_mnist_images(root: str | Path, split: str) -> Path:
-    """Locate a split's MNIST image file (``train-images-idx3-ubyte[.gz]`` or ``t10k-...``).
+    """A split's MNIST image file (``train-images-idx3-ubyte[.gz]`` or ``t10k-...``) under `root`.
 
     Looked for in ``root/mnist/`` (what ``avmnist download`` writes), torchvision's
     ``root/MNIST/raw/``, ``root/raw/`` and `root` itself; in each folder the decompressed file first.
-
-    Parameters
-    ----------
-    root : str or Path
-    split : {"train", "test"}
-
-    Returns
-    -------
-    Path
 
     Raises
     ------
@@ -411,12 +345,8 @@ def find_mnist_images(root: str | Path, split: str) -> Path:
 
 
 def find_labels_beside(image_file: str | Path, split: str) -> Path | None:
-    """The idx1 label file of `image_file`'s images, in the same folder, if there is one.
-
-    Looked for: the image file's name with ``images-idx3`` turned into ``labels-idx1`` (so
-    ``my-t10k-images-idx3-ubyte.gz`` has ``my-t10k-labels-idx1-ubyte[.gz]``), then MNIST's label
-    file for `split`.
-    """
+    """The idx1 label file beside `image_file`, or None: its name with ``images-idx3`` turned into
+    ``labels-idx1`` (``my-t10k-labels-idx1-ubyte[.gz]``), else MNIST's label file for `split`."""
     image_file = Path(image_file)
     stem = image_file.name.removesuffix(".gz")
     names = [stem.replace("images-idx3", "labels-idx1")] if "images-idx3" in stem else []

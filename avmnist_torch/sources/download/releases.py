@@ -58,6 +58,7 @@ def apply_mirror(url: str, mirror: str | None) -> str:
         return url
     m = urlsplit(mirror)
     if not m.scheme or not m.netloc:
-        raise ParameterError(f"mirror {mirror!r} must look like scheme://host[:port][/prefix], e.g. http://127.0.0.1:8000")
+        raise ParameterError(f"mirror {mirror!r} must look like scheme://host[:port][/prefix], "
+                             "e.g. http://127.0.0.1:8000")
     u = urlsplit(url)
     return urlunsplit((m.scheme, m.netloc, m.path.rstrip("/") + u.path, u.query, ""))
