@@ -1,9 +1,8 @@
-"""Checks that files are the published sources, independent of how they were packed or fetched.
+"""Checks that files are the published sources, however they were packed or fetched.
 
-FSDD: every recording against a shipped manifest of sha256 hashes (GitHub regenerates release archives,
-so an archive's own hash is not stable). ESC-50: against its own csv (no hashes are published). MNIST:
-the md5 of the published ``.gz`` or, for a re-compressed copy, of the decompressed content. File hashes
-come from ``pooch.file_hash``.
+FSDD: every recording's sha256 (GitHub regenerates release archives, so an archive's own hash is not
+stable). ESC-50: its own csv (no hashes are published). MNIST: the md5 of the published ``.gz`` or of
+the decompressed content.
 """
 
 from __future__ import annotations
@@ -33,13 +32,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def load_fsdd_manifest() -> dict[str, str]:
-    """The sha256 of each of FSDD v1.0.10's 3,000 recordings, by file name.
-
-    Returns
-    -------
-    dict of str to str
-        ``{"0_george_0.wav": "228ab6...", ...}``, from the pooch registry shipped as
-        ``avmnist_torch/data/fsdd_v1.0.10.sha256.txt`` (made by ``scripts/make_fsdd_manifest.py``).
+    """The sha256 of each of FSDD v1.0.10's 3,000 recordings by file name, from the shipped pooch registry.
 
     Raises
     ------
@@ -76,14 +69,7 @@ def check_fsdd(found: Mapping[str, str], manifest: Mapping[str, str]) -> list[st
 
 
 def verify_fsdd(recordings: str | Path, manifest: Mapping[str, str] | None = None) -> None:
-    """Check a folder of FSDD recordings against the sha256 manifest.
-
-    Parameters
-    ----------
-    recordings : str or Path
-        The folder holding ``{digit}_{speaker}_{take}.wav``.
-    manifest : mapping of str to str, optional
-        File name to sha256; default :func:`load_fsdd_manifest` (FSDD v1.0.10).
+    """Check a folder of FSDD recordings against `manifest` (file name to sha256; default FSDD v1.0.10's).
 
     Raises
     ------
@@ -105,13 +91,6 @@ def verify_esc50(noise_root: str | Path, expected_count: int = ESC50_COUNT) -> N
 
     The csv must have ESC-50's columns and `expected_count` rows with unique file names; every
     row's clip must be in ``audio/``, mono, 44.1 kHz and 220,500 frames; no other ``.wav`` there.
-
-    Parameters
-    ----------
-    noise_root : str or Path
-        The folder holding ``audio/`` and ``meta/`` (``DATA/noise_recordings``).
-    expected_count : int, default 2000
-        Rows and clips expected; the real ESC-50 has 2,000.
 
     Raises
     ------
@@ -160,14 +139,9 @@ def verify_esc50(noise_root: str | Path, expected_count: int = ESC50_COUNT) -> N
 
 
 def verify_mnist_labels(path: str | Path, split: str) -> np.ndarray:
-    """Load ``avmnist/{split}_labels.npy`` and check it is MNIST's label sequence, in order.
+    """Load ``avmnist/{split}_labels.npy`` and return it if it is MNIST's label sequence, in order.
 
     The md5 of the array's idx1 encoding is compared with that of MNIST's decompressed label file.
-
-    Returns
-    -------
-    numpy.ndarray
-        The labels (int64).
 
     Raises
     ------
@@ -227,17 +201,7 @@ def check_mnist_file(path: Path, kind: str, split: str) -> None:
 
 
 def verify_mnist_images(path: str | Path, split: str) -> Path:
-    """Check that `path` is MNIST's image file for `split`, gzip-compressed or not.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``train-images-idx3-ubyte[.gz]`` or ``t10k-images-idx3-ubyte[.gz]``.
-    split : {"train", "test"}
-
-    Returns
-    -------
-    Path
+    """Return `path` if it is MNIST's image file for `split`, gzip-compressed or not.
 
     Raises
     ------

@@ -58,8 +58,8 @@ def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, label: 
         resp = urlopen(req, timeout=timeout)
     except HTTPError as exc:
         if exc.code == 416 and offset:
-            # Our range starts at or past the end: either the part is already whole (a run
-            # killed between the last byte and the rename) or it is longer than the file.
+            # The range starts at or past the end: the part is whole (a run killed before the
+            # rename) or longer than the file.
             _, total = _content_range(exc.headers.get("Content-Range"))
             exc.close()
             if total == offset:
@@ -94,9 +94,8 @@ def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, label: 
                     try:
                         chunk = resp.read(_CHUNK)
                     except (OSError, http.client.HTTPException) as exc:
-                        raise _Transient(
-                            f"connection lost after {received} bytes ({type(exc).__name__}: {exc})"
-                        ) from exc
+                        raise _Transient(f"connection lost after {received} bytes "
+                                         f"({type(exc).__name__}: {exc})") from exc
                     if not chunk:
                         break
                     f.write(chunk)
@@ -108,8 +107,7 @@ def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, label: 
             raise _Transient(f"connection closed after {received} of {expected} bytes")
 
 
-def fetch(urls: Sequence[str], dest: Path, *, retries: int, timeout: float, progress: bool,
-          label: str) -> str:
+def fetch(urls: Sequence[str], dest: Path, *, retries: int, timeout: float, progress: bool, label: str) -> str:
     """Download the first URL that works to `dest` (via ``dest.part``); return that URL.
 
     Each URL gets ``1 + retries`` attempts for transient failures, each resuming where the last
