@@ -56,14 +56,13 @@ _CONTENT_MD5: Dict[Tuple[int, ...], str] = {}
 _CONTENT_MD5_LOCK = threading.Lock()
 
 
+_PUBLISHED = {name: (kind, split) for kind, files in (("images", MNIST_IMAGE_FILES), ("labels", MNIST_LABEL_FILES))
+              for split, name in files.items()}
+
+
 def published_file(path: str | Path) -> Optional[Tuple[str, str]]:
     """``(kind, split)`` when `path`'s name is one MNIST publishes, ``.gz`` or not (``("images", "test")``)."""
-    name = Path(path).name.removesuffix(".gz")
-    for kind, files in (("images", MNIST_IMAGE_FILES), ("labels", MNIST_LABEL_FILES)):
-        for split, published in files.items():
-            if name == published:
-                return kind, split
-    return None
+    return _PUBLISHED.get(Path(path).name.removesuffix(".gz"))
 
 
 def _identity(path: Path) -> Tuple[int, ...]:
@@ -108,11 +107,9 @@ def _what_it_is(path: Path, data: bytes, kind: str, split: str) -> str:
     """What a file under MNIST's name holds instead, for the message."""
     what = []
     header = _IDX3_HEADER.size if kind == "images" else _HEADER.size
-    count = MNIST_LABEL_COUNTS.get(split)
-    if count is not None:
-        size = header + count * (784 if kind == "images" else 1)
-        if len(data) != size:
-            what.append(f"{len(data):,} bytes uncompressed where MNIST's file has {size:,}")
+    size = header + MNIST_LABEL_COUNTS[split] * (784 if kind == "images" else 1)
+    if len(data) != size:
+        what.append(f"{len(data):,} bytes uncompressed where MNIST's file has {size:,}")
     if len(data) >= 4:
         magic = int.from_bytes(data[:4], "big")
         if magic != (IDX3_MAGIC if kind == "images" else IDX1_MAGIC):

@@ -1,7 +1,5 @@
-"""HTTP transfers that resume: one file from the first of several URLs that works.
+"""HTTP transfers that resume (``Range``) after a dropped connection or in a later run.
 
-A transfer streams into ``<dest>.part`` and asks for the rest with an HTTP ``Range`` request, after a
-dropped connection (a few retries) and in a later run; only a complete body is renamed to ``dest``.
 Not pooch's downloader: it restarts from byte 0, and requests/urllib3 drop the bytes of a partly
 received chunk, where ``urllib`` hands over every byte. The caller holds the root's download lock (a
 ``.part`` file has one writer) and checks what arrived.

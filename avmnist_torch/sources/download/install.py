@@ -1,9 +1,7 @@
-"""Getting each source into place: use what is there, else fetch, verify, then move into place.
+"""Getting each source into place, so that nothing unverified is ever where the dataset reads.
 
-Every part follows the same order, so that nothing unverified is ever where the dataset reads:
-
-1. Already verified (a marker) or already in place (a manual copy, verified where it lies): done, no
-   network. Something there that does not verify is an error and is never overwritten.
+1. Already verified (a marker) or in place (a manual copy, verified where it lies): done, no network.
+   Something there that does not verify is an error and is never overwritten.
 2. A complete file in ``ROOT/.downloads`` (a manual download) is used as it is; otherwise it is fetched.
 3. Archives are extracted into a temporary tree inside the root, verified there, and moved into place
    with one rename. A file that fails is moved to ``*.rejected`` so the next run fetches it afresh.
@@ -73,14 +71,9 @@ def _obtain(ctx: Context, title: str, dest: Path, originals: Sequence[str], copi
         ) from None
 
 
-# --------------------------------------------------------------------------------------------
-# Archives (FSDD, ESC-50)
-
-
 def _get_archive(ctx: Context, title: str, dest: Path, url: str, also: str) -> tuple[Path, str]:
-    # A manual copy may also be GitHub's .zip of the same tree; the format is sniffed from the content.
-    zip_copy = dest.with_name(dest.name.removesuffix(".tar.gz") + ".zip")
-    return _obtain(ctx, title, dest, [url], [dest, zip_copy], also)
+    # A manual copy may also be GitHub's .zip of the same tree (iter_archive sniffs the format).
+    return _obtain(ctx, title, dest, [url], [dest, dest.with_name(dest.name.removesuffix(".tar.gz") + ".zip")], also)
 
 
 def _in_place(ctx: Context, name: str, title: str, target: Path, marked: Path, count: int,
@@ -192,10 +185,6 @@ def install_esc50(ctx: Context) -> None:
     ctx.say(f"{title}: extracting and verifying (about 900 MB on disk)")
     _install_archive(ctx, "esc50", title, archive, origin, pick,
                      lambda folder, hashes: verify_esc50(folder, ctx.esc50_expected), target, ctx.esc50_expected)
-
-
-# --------------------------------------------------------------------------------------------
-# MNIST's files (labels and images): single .gz files from a list of mirrors
 
 
 def _install_mnist(ctx: Context, kind: str, files: Mapping[str, str], present: Callable[[str], list[Path]],

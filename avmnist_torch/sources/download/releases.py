@@ -30,19 +30,8 @@ MNIST_BASE_URLS = (
 
 
 def apply_mirror(url: str, mirror: str | None) -> str:
-    """Replace a URL's scheme and host with a mirror's, keeping the URL's path.
-
-    Parameters
-    ----------
-    url : str
-        The original URL.
-    mirror : str or None
-        ``scheme://host[:port][/prefix]``; a path prefix goes in front of the URL's path. None or
-        empty returns `url` unchanged.
-
-    Returns
-    -------
-    str
+    """`url` with the scheme and host of `mirror` (``scheme://host[:port][/prefix]``; the prefix goes
+    in front of the URL's path); None or empty returns `url` unchanged.
 
     Raises
     ------
