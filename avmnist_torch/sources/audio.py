@@ -44,19 +44,10 @@ def _read_file(path: PathLike) -> bytes:
 
 
 def load_wav(path: PathLike) -> Tuple[np.ndarray, int]:
-    """Read a wav file as mono float32 at its native rate.
+    """Read a wav file as ``(samples, sample_rate)``: mono float32 samples at the file's own rate.
 
-    Gives the same samples as ``librosa.load(path, sr=None)`` (soundfile with ``dtype=float32``,
-    channels averaged), without librosa's dispatch overhead.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-
-    Returns
-    -------
-    samples : np.ndarray, float32, shape (n,)
-    sample_rate : int
+    The same samples as ``librosa.load(path, sr=None)`` (soundfile with ``dtype=float32``, channels
+    averaged), without librosa's dispatch overhead.
 
     Raises
     ------
@@ -138,19 +129,14 @@ def _read_pcm16_wav(data: bytes) -> Optional[Tuple[np.ndarray, int]]:
 
 
 def check_audio_files(paths, *, what: str = "audio") -> List[Tuple[int, int]]:
-    """Open every file's header, so that a dataset finds a corrupt file at construction, not in a worker.
-
-    About 0.1 ms a file (no samples are decoded).
+    """Each file's ``(sample_rate, frames)`` from its header (about 0.1 ms a file), so that a dataset finds a
+    corrupt file at construction, not in a worker.
 
     Raises
     ------
     AudioFileError
         Naming each unreadable or empty file, and each whose sample rate is outside
         :data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE`.
-
-    Returns
-    -------
-    list of (sample_rate, frames), one per path
     """
     import soundfile
 

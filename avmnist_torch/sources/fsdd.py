@@ -48,8 +48,8 @@ def list_recordings(folder: PathLike) -> List[Recording]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise SourceError(f"{folder}: FSDD recordings folder not found; it should hold the 3,000 "
-                          "'{digit}_{speaker}_{take}.wav' files (pass download=True, or run 'avmnist download --root DATA')")
+        raise SourceError(f"{folder}: FSDD recordings folder not found; it should hold the 3,000 '{{digit}}_{{speaker}}"
+                          "_{take}.wav' files (pass download=True, or run 'avmnist download --root DATA')")
     names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".wav") and e.is_file())
     if not names:
         raise SourceError(f"{folder}: no .wav files in the FSDD recordings folder")

@@ -279,7 +279,8 @@ def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_I
     """
     path = Path(path)
     if not path.is_file():
-        raise SourceError(f"MNIST image file not found: {path} (pass download=True, or run 'avmnist download --root DATA')")
+        raise SourceError(f"MNIST image file not found: {path} (pass download=True, or run "
+                          "'avmnist download --root DATA')")
     identity = _identity(path) if check else None
     data = _read_bytes(path)
     magic = struct.unpack_from(">I", data)[0] if len(data) >= 4 else None

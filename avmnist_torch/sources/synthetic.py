@@ -55,20 +55,10 @@ def _noise(category: int, rate: int, seconds: float, rng: np.random.Generator) -
     return 0.3 * clip / np.max(np.abs(clip))
 
 
-def make_synthetic_tree(
-    root: PathLike,
-    *,
-    n_train: int = 200,
-    n_test: int = 50,
-    takes: int = 7,
-    speakers: Sequence[str] = SPEAKERS,
-    categories: Sequence[str] = CATEGORIES,
-    clips_per_category: int = 2,
-    noise_rate: int = 44100,
-    noise_seconds: float = 5.0,
-    seed: int = 0,
-    mnist_images: bool = False,
-) -> Path:
+def make_synthetic_tree(root: PathLike, *, n_train: int = 200, n_test: int = 50, takes: int = 7,
+                        speakers: Sequence[str] = SPEAKERS, categories: Sequence[str] = CATEGORIES,
+                        clips_per_category: int = 2, noise_rate: int = 44100, noise_seconds: float = 5.0,
+                        seed: int = 0, mnist_images: bool = False) -> Path:
     """Write a small tree in the notebook's layout under ``root`` and return ``root``.
 
     ``root/recordings/{digit}_{speaker}_{take}.wav`` (8 kHz int16; takes 0-4 are test, 5 and above

@@ -8,9 +8,8 @@
     DATA/avmnist/{train,test}_labels.npy       MNIST's labels, int64               "mnist"
     DATA/mnist/{train,t10k}-images-idx3-ubyte.gz  MNIST's images, as published     "mnist_images"
 
-The first three are the audio modality's and the default; ``sources=SOURCES`` adds the images.
-Downloads resume; nothing unverified is moved into place; several processes on one root take turns
-(see docs/downloads.md and the modules of this package).
+The first three (the audio modality's) are the default. Downloads resume, nothing unverified is moved
+into place, and several processes on one root take turns (docs/downloads.md).
 """
 
 from __future__ import annotations
@@ -42,18 +41,9 @@ SOURCES = AUDIO_SOURCES + ("mnist_images",)
 MIRROR_ENV = "AVMNIST_MIRROR"
 
 
-def download(
-    root: PathLike,
-    *,
-    sources: Sequence[str] = AUDIO_SOURCES,
-    mirror: str | None = None,
-    progress: bool = True,
-    retries: int = 3,
-    timeout: float = 60.0,
-    keep_archives: bool = False,
-    fsdd_manifest: Mapping[str, str] | None = None,
-    esc50_expected: int = ESC50_COUNT,
-) -> Path:
+def download(root: PathLike, *, sources: Sequence[str] = AUDIO_SOURCES, mirror: str | None = None,
+             progress: bool = True, retries: int = 3, timeout: float = 60.0, keep_archives: bool = False,
+             fsdd_manifest: Mapping[str, str] | None = None, esc50_expected: int = ESC50_COUNT) -> Path:
     """Download, verify and lay out FSDD, ESC-50 and MNIST's labels (and images) under `root`.
 
     Idempotent: a part already verified is skipped, files already in place are verified in place,
@@ -64,7 +54,7 @@ def download(
     Parameters
     ----------
     root : path-like
-        The data root; created if missing.
+        The data root; created if missing. Returned absolute.
     sources : sequence of {"fsdd", "esc50", "mnist", "mnist_images"}
         The parts to get; default :data:`AUDIO_SOURCES` (the recordings, the noises and
         MNIST's labels). ``"mnist_images"`` adds MNIST's image files; :data:`SOURCES` is all four.
@@ -73,21 +63,15 @@ def download(
         kept). Default: the ``AVMNIST_MIRROR`` environment variable, else the real hosts.
     progress : bool, default True
         Print progress to stderr.
-    retries : int, default 3
-        Extra attempts per URL after a dropped connection or a 5xx answer, each resuming.
-    timeout : float, default 60
-        Socket timeout in seconds.
+    retries, timeout : int, float
+        Extra attempts per URL after a dropped connection or a 5xx answer, each resuming; the
+        socket timeout in seconds.
     keep_archives : bool, default False
         Keep the downloaded archives in ``root/.downloads`` after installing.
     fsdd_manifest : mapping of str to str, optional
         Recording name to sha256; default the shipped manifest of FSDD v1.0.10.
     esc50_expected : int, default 2000
         Number of ESC-50 clips the csv must list; for tests on a small copy.
-
-    Returns
-    -------
-    Path
-        `root`, absolute.
 
     Raises
     ------

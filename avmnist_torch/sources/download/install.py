@@ -71,11 +71,6 @@ def _obtain(ctx: Context, title: str, dest: Path, originals: Sequence[str], copi
         ) from None
 
 
-def _get_archive(ctx: Context, title: str, dest: Path, url: str, also: str) -> tuple[Path, str]:
-    # A manual copy may also be GitHub's .zip of the same tree (iter_archive sniffs the format).
-    return _obtain(ctx, title, dest, [url], [dest, dest.with_name(dest.name.removesuffix(".tar.gz") + ".zip")], also)
-
-
 def _in_place(ctx: Context, name: str, title: str, target: Path, marked: Path, count: int,
               check: Callable[[], None]) -> bool:
     """True when `target` is already verified (marker) or verifies in place; one that does not is an error."""
@@ -96,13 +91,17 @@ def _in_place(ctx: Context, name: str, title: str, target: Path, marked: Path, c
     return True
 
 
-def _install_archive(ctx: Context, name: str, title: str, archive: Path, origin: str,
+def _install_archive(ctx: Context, name: str, title: str, url: str, dest: Path, also: str, size: str,
                      pick: Callable[[PurePosixPath], str | None], verify: Callable[[Path, dict[str, str]], None],
                      target: Path, count: int) -> None:
-    """Extract the members `pick` maps to paths in a temporary tree, verify it, rename it to `target`.
+    """Get the archive, extract the members `pick` maps to paths in a temporary tree, verify it, rename it to `target`.
 
     `verify` gets the tree's folder named like `target` and the members' sha256 by file name.
     """
+    # A manual copy may also be GitHub's .zip of the same tree (iter_archive sniffs the format).
+    zip_copy = dest.with_name(dest.name.removesuffix(".tar.gz") + ".zip")
+    archive, origin = _obtain(ctx, title, dest, [url], [dest, zip_copy], also)
+    ctx.say(f"{title}: extracting and verifying{size}")
     tmp = temp_tree(ctx.root, target.name)
     try:
         hashes: dict[str, str] = {}
@@ -145,10 +144,6 @@ def install_fsdd(ctx: Context) -> None:
     manifest = load_fsdd_manifest() if ctx.fsdd_manifest is None else ctx.fsdd_manifest
     if _in_place(ctx, "fsdd", title, target, target, len(manifest), lambda: verify_fsdd(target, manifest)):
         return
-    dest = ctx.downloads / f"free-spoken-digit-dataset-{FSDD_TAG.lstrip('v')}.tar.gz"
-    archive, origin = _get_archive(ctx, title, dest, FSDD_URL, f"Or put the {len(manifest):,} recordings themselves "
-                                   f"in {target}/ (they are checked against the shipped sha256 manifest).")
-
     def pick(member: PurePosixPath) -> str | None:
         # Any top folder: a repacked copy may not name it as GitHub does.
         if member.suffix == ".wav" and member.parent.name == "recordings":
@@ -160,8 +155,9 @@ def install_fsdd(ctx: Context) -> None:
         if problems:
             raise VerificationError("FSDD check failed", problems)
 
-    ctx.say(f"{title}: extracting and verifying")
-    _install_archive(ctx, "fsdd", title, archive, origin, pick, verify, target, len(manifest))
+    _install_archive(ctx, "fsdd", title, FSDD_URL, ctx.downloads / f"free-spoken-digit-dataset-{FSDD_TAG[1:]}.tar.gz",
+                     f"Or put the {len(manifest):,} recordings themselves in {target}/ (they are checked against the "
+                     "shipped sha256 manifest).", "", pick, verify, target, len(manifest))
 
 
 def install_esc50(ctx: Context) -> None:
@@ -171,10 +167,6 @@ def install_esc50(ctx: Context) -> None:
     if _in_place(ctx, "esc50", title, target, target / "audio", ctx.esc50_expected,
                  lambda: verify_esc50(target, ctx.esc50_expected)):
         return
-    dest = ctx.downloads / f"ESC-50-{ESC50_COMMIT}.tar.gz"
-    archive, origin = _get_archive(ctx, title, dest, ESC50_URL, f"Or put ESC-50's audio/ and meta/esc50.csv in "
-                                   f"{target}/ (every clip in the csv must be there, mono, 44.1 kHz, 5 s).")
-
     def pick(member: PurePosixPath) -> str | None:
         if member.suffix == ".wav" and member.parent.name == "audio":
             return f"noise_recordings/audio/{member.name}"
@@ -182,8 +174,9 @@ def install_esc50(ctx: Context) -> None:
             return "noise_recordings/meta/esc50.csv"
         return None
 
-    ctx.say(f"{title}: extracting and verifying (about 900 MB on disk)")
-    _install_archive(ctx, "esc50", title, archive, origin, pick,
+    _install_archive(ctx, "esc50", title, ESC50_URL, ctx.downloads / f"ESC-50-{ESC50_COMMIT}.tar.gz",
+                     f"Or put ESC-50's audio/ and meta/esc50.csv in {target}/ (every clip in the csv must be there, "
+                     "mono, 44.1 kHz, 5 s).", " (about 900 MB on disk)", pick,
                      lambda folder, hashes: verify_esc50(folder, ctx.esc50_expected), target, ctx.esc50_expected)
 
 
