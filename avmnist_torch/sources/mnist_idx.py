@@ -126,15 +126,13 @@ def _what_it_is(path: Path, data: bytes, kind: str, split: str) -> str:
 
 def check_published(path: str | Path, data: Optional[bytes] = None,
                     identity: Optional[Tuple[int, ...]] = None) -> None:
-    """Refuse a file under one of MNIST's names whose decompressed content is not MNIST's published content.
-
-    The published ``.gz``, a re-compressed and a decompressed copy all pass; other names are not
-    checked. `data` and `identity` are as for :func:`content_md5`.
+    """Refuse a file under one of MNIST's names whose decompressed content is not MNIST's (`data`, `identity`:
+    as for :func:`content_md5`).
 
     Raises
     ------
     SourceError
-        Naming the file, the md5s, what the file is instead, and what to do.
+        Naming the file, the md5s, what it is instead, and what to do.
     """
     published = published_file(path)
     if published is None:
@@ -166,23 +164,17 @@ def check_published(path: str | Path, data: Optional[bytes] = None,
 
 
 def read_idx_labels(path: str | Path, *, check: bool = True) -> np.ndarray:
-    """Read an idx1 label file (``t10k-labels-idx1-ubyte[.gz]``, ...) as int64 labels in file order.
+    """Read an idx1 label file, raw or gzip (``t10k-labels-idx1-ubyte[.gz]``, ...), as int64 labels in file order.
 
-    Parameters
-    ----------
-    path : str or Path
-        Raw or gzip-compressed (detected from the content).
-    check : bool, default True
-        Check a file under one of MNIST's names with :func:`check_published`.
+    With `check`, a file under one of MNIST's names goes through :func:`check_published`.
 
     Raises
     ------
     FileNotFoundError
         If `path` does not exist.
     ValueError
-        Naming the file and what is wrong: unreadable, not an idx1 unsigned-byte file, a length that
-        does not match its header, a label outside 0-9, or (a SourceError, with `check`) a file under
-        MNIST's name that is not MNIST's.
+        Naming the file and what is wrong: unreadable, not idx1, a length that does not match its
+        header, a label outside 0-9, or (a SourceError) not MNIST's under MNIST's name.
     """
     path = Path(path)
     if not path.is_file():
@@ -233,16 +225,15 @@ def _first_file(candidates: list[Path]) -> Optional[Path]:
 
 
 def find_torchvision_mnist_labels(root: str | Path, split: str) -> Path:
-    """A split's label file in a torchvision MNIST download: the decompressed file if present, else the ``.gz``.
-
-    `root` is the ``root`` given to torchvision, or its ``MNIST`` or ``MNIST/raw`` folder.
+    """A split's label file under the `root` given to torchvision (or its ``MNIST`` or ``MNIST/raw`` folder):
+    the decompressed file if present, else the ``.gz``.
 
     Raises
     ------
     ValueError
         If `split` is neither ``"train"`` nor ``"test"``.
     FileNotFoundError
-        If no candidate exists; the message lists every path looked at.
+        If there is none; the message lists every path looked at.
     """
     if split not in MNIST_LABEL_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -259,23 +250,17 @@ def find_torchvision_mnist_labels(root: str | Path, split: str) -> Path:
 
 def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_IMAGE_SHAPE,
                     check: bool = True) -> np.ndarray:
-    """Read an idx3 image file (``t10k-images-idx3-ubyte[.gz]``, ...) as read-only uint8 (count, rows, cols).
+    """Read an idx3 image file, raw or gzip (``t10k-images-idx3-ubyte[.gz]``, ...), as read-only uint8
+    ``(count, rows, columns)``.
 
-    Parameters
-    ----------
-    path : str or Path
-        Raw or gzip-compressed (detected from the content).
-    shape : (int, int) or None
-        The image size the file must hold; default MNIST's (28, 28). None accepts any size.
-    check : bool, default True
-        Check a file under one of MNIST's names with :func:`check_published`.
+    `shape` is the image size the file must hold (None: any). With `check`, a file under one of
+    MNIST's names goes through :func:`check_published`.
 
     Raises
     ------
     SourceError
-        Naming the file and what is wrong: missing or unreadable, not an idx3 unsigned-byte file,
-        images of another size than `shape`, a length that does not match its header, or (with
-        `check`) under MNIST's name but not MNIST's.
+        Naming the file and what is wrong: missing, unreadable, not idx3, images of another size than
+        `shape`, a length that does not match its header, or not MNIST's under MNIST's name.
     """
     path = Path(path)
     if not path.is_file():
@@ -318,14 +303,13 @@ def idx3_image_bytes(images: np.ndarray) -> bytes:
 def find_mnist_images(root: str | Path, split: str) -> Path:
     """A split's MNIST image file (``train-images-idx3-ubyte[.gz]`` or ``t10k-...``) under `root`.
 
-    Looked for in ``root/mnist/`` (what ``avmnist download`` writes), torchvision's
-    ``root/MNIST/raw/``, ``root/raw/`` and `root` itself; in each folder the decompressed file first.
+    Looked for in ``root/mnist/`` (what ``avmnist download`` writes), ``root/MNIST/raw/``
+    (torchvision's), ``root/raw/`` and `root`; in each folder the decompressed file first.
 
     Raises
     ------
     SourceError
-        If `split` is unknown, or if no candidate exists; the message names the file, every folder
-        looked in, and the command that fetches it.
+        If `split` is unknown, or there is none (naming every folder looked in and how to fetch it).
     """
     if split not in MNIST_IMAGE_FILES:
         raise SourceError(f"split must be 'train' or 'test', got {split!r}")

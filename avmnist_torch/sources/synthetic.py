@@ -119,7 +119,7 @@ _SCALE = 3  # glyph pixels -> image pixels: 7x5 becomes 21x15, about MNIST's 20x
 
 
 def _blur_matrix(sigma: float, size: int = 28) -> np.ndarray:
-    # A Gaussian blur along one axis as a matrix, so an image is blurred by B @ image @ B.T.
+    # A Gaussian blur along one axis: an image is blurred by B @ image @ B.T.
     offsets = np.arange(size)[:, None] - np.arange(size)[None, :]
     weights = np.exp(-0.5 * (offsets / sigma) ** 2)
     return weights / weights.sum(axis=1, keepdims=True)

@@ -87,10 +87,8 @@ def verify_fsdd(recordings: str | Path, manifest: Mapping[str, str] | None = Non
 
 
 def verify_esc50(noise_root: str | Path, expected_count: int = ESC50_COUNT) -> None:
-    """Check an ESC-50 folder (``audio/`` and ``meta/esc50.csv``) against its csv.
-
-    The csv must have ESC-50's columns and `expected_count` rows with unique file names; every
-    row's clip must be in ``audio/``, mono, 44.1 kHz and 220,500 frames; no other ``.wav`` there.
+    """Check an ESC-50 folder against its ``meta/esc50.csv``: ESC-50's columns, `expected_count` rows with
+    unique file names, each row's clip in ``audio/``, mono, 44.1 kHz and 5 s, and no other ``.wav`` there.
 
     Raises
     ------

@@ -32,7 +32,7 @@ class FetchFailed(Exception):
 
 
 class _Transient(Exception):
-    """A transfer that may succeed if retried (dropped connection, short body, 5xx)."""
+    """A failure worth retrying (dropped connection, short body, 5xx)."""
 
 
 def _content_range(value: str | None) -> tuple[int | None, int | None]:

@@ -1,10 +1,9 @@
 """The downloader's own files inside a data root: its lock, its temporary trees, its markers.
 
-Several processes may call ``download()`` on one root at once (every rank of a DDP job). Whoever
-downloads holds ``ROOT/.downloads/download.lock``; the others wait, then find the verified result.
-Extraction happens in ``ROOT/.avmnist-tmp-<host>-<pid>-<target>-<random>``, removed by a later run
-only when its owner is a process of this machine that has ended. A verified part leaves
-``ROOT/.downloads/<part>.verified`` so reruns are cheap.
+Several processes may call ``download()`` on one root at once (every rank of a DDP job): whoever
+downloads holds ``ROOT/.downloads/download.lock``, the others wait, then find the verified result.
+Extraction happens in ``ROOT/.avmnist-tmp-<host>-<pid>-<target>-<random>``; ``ROOT/.downloads/<part>
+.verified`` marks a verified part.
 """
 
 from __future__ import annotations
@@ -56,24 +55,19 @@ class RootLock:
         root = self.path.parent.parent
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            if not (root.is_dir() and err.errno in _READ_ONLY):
-                raise io_error(err, self.path.parent, "creating the download folder", DownloadError) from None
-            self._say(f"{root} is not writable (it has no .downloads folder and cannot make one); checking what "
-                      "is there without a lock")
-            return self
-        lock = file_lock(self.path)
-        try:
+            lock = file_lock(self.path)
             try:
                 lock.acquire(timeout=0)
             except filelock.Timeout:
                 self._say(f"another process is downloading into {root}; waiting for it to finish")
                 lock.acquire()
         except OSError as err:
-            if err.errno in _READ_ONLY:
-                self._say(f"{root} is not writable ({self.path} cannot be created); checking what is there "
-                          "without a lock")
+            if root.is_dir() and err.errno in _READ_ONLY:
+                self._say(f"{root} is not writable ({err.filename or self.path} cannot be created); checking what "
+                          "is there without a lock")
                 return self
+            if not self.path.parent.is_dir():
+                raise io_error(err, self.path.parent, "creating the download folder", DownloadError) from None
             raise DownloadError(
                 f"{self.path}: cannot lock it ({os_error_reason(err)}); this file system may not support file "
                 "locks. Download from one process first (e.g. 'avmnist download --root ROOT'), then start the "
