@@ -82,7 +82,6 @@ def load_wav(path: PathLike) -> Tuple[np.ndarray, int]:
 
 def _read_with_soundfile(path: PathLike) -> Tuple[np.ndarray, int]:
     import soundfile
-
     try:
         with soundfile.SoundFile(str(path)) as f:
             sample_rate = f.samplerate
@@ -139,7 +138,6 @@ def check_audio_files(paths, *, what: str = "audio") -> List[Tuple[int, int]]:
         :data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE`.
     """
     import soundfile
-
     bad, found = [], []
     for path in paths:
         try:

@@ -43,7 +43,6 @@ def read_noise_split(esc50_dir: PathLike) -> NoiseSplit:
         Naming the folder, csv or clips that are missing or malformed.
     """
     import pandas as pd
-
     esc50_dir = Path(esc50_dir)
     csv_path = esc50_dir / "meta" / "esc50.csv"
     audio_dir = esc50_dir / "audio"

@@ -62,14 +62,8 @@ class SplitIndex:
         return len(self.labels)
 
 
-def build_split_index(
-    split: str,
-    recordings_dir: PathLike,
-    esc50_dir: Optional[PathLike],
-    labels: LabelsLike,
-    *,
-    check_audio: bool = True,
-) -> SplitIndex:
+def build_split_index(split: str, recordings_dir: PathLike, esc50_dir: Optional[PathLike], labels: LabelsLike, *,
+                      check_audio: bool = True) -> SplitIndex:
     """Index one split's sources and map every item to its recording and noise.
 
     ``esc50_dir`` may be None for schemes that add no noise. With ``check_audio`` every recording
@@ -78,7 +72,6 @@ def build_split_index(
     check_split(split)
     label_array = load_labels(labels, split)
     by_digit = recordings_by_digit(list_recordings(recordings_dir), split, folder=recordings_dir)
-
     flat = [str(p) for paths in by_digit for p in paths]
     offsets = np.cumsum([0] + [len(paths) for paths in by_digit[:-1]])
     counts = np.array([len(paths) for paths in by_digit])
@@ -95,7 +88,6 @@ def build_split_index(
             raise SourceError(f"{esc50_dir}: no {split} noise clips")
         noise_ids = np.arange(len(label_array), dtype=np.int64) % len(noises)
         test_categories = list(noise_split.test_categories)
-
     max_recording_length = 0
     if check_audio:
         headers = check_audio_files(flat, what=f"{split} recording")

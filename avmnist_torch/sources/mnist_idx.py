@@ -27,7 +27,7 @@ __all__ = [
     "MNIST_IMAGE_FILES", "MNIST_IMAGE_GZ_MD5", "MNIST_IMAGE_RAW_MD5",
     "read_idx_labels", "idx1_label_bytes", "labels_md5", "find_torchvision_mnist_labels",
     "read_idx_images", "idx3_image_bytes", "find_mnist_images", "find_labels_beside",
-    "published_file", "content_md5", "check_published",
+    "content_md5", "check_published",
 ]
 
 IDX1_MAGIC = 2049
@@ -56,13 +56,9 @@ _CONTENT_MD5: Dict[Tuple[int, ...], str] = {}
 _CONTENT_MD5_LOCK = threading.Lock()
 
 
+# (kind, split) of each name MNIST publishes (without ".gz"): "t10k-images-idx3-ubyte" is ("images", "test").
 _PUBLISHED = {name: (kind, split) for kind, files in (("images", MNIST_IMAGE_FILES), ("labels", MNIST_LABEL_FILES))
               for split, name in files.items()}
-
-
-def published_file(path: str | Path) -> Optional[Tuple[str, str]]:
-    """``(kind, split)`` when `path`'s name is one MNIST publishes, ``.gz`` or not (``("images", "test")``)."""
-    return _PUBLISHED.get(Path(path).name.removesuffix(".gz"))
 
 
 def _identity(path: Path) -> Tuple[int, ...]:
@@ -134,11 +130,11 @@ def check_published(path: str | Path, data: Optional[bytes] = None,
     SourceError
         Naming the file, the md5s, what it is instead, and what to do.
     """
-    published = published_file(path)
+    path = Path(path)
+    published = _PUBLISHED.get(path.name.removesuffix(".gz"))
     if published is None:
         return
     kind, split = published
-    path = Path(path)
     want = (MNIST_IMAGE_RAW_MD5 if kind == "images" else MNIST_RAW_MD5)[split]
     try:
         got = content_md5(path, data, identity)
@@ -220,10 +216,6 @@ def _candidates(folders: Iterable[Path], names: Iterable[str]) -> list[Path]:
     return [folder / file for folder in folders for name in names for file in (name, name + ".gz")]
 
 
-def _first_file(candidates: list[Path]) -> Optional[Path]:
-    return next((p for p in candidates if p.is_file()), None)
-
-
 def find_torchvision_mnist_labels(root: str | Path, split: str) -> Path:
     """A split's label file under the `root` given to torchvision (or its ``MNIST`` or ``MNIST/raw`` folder):
     the decompressed file if present, else the ``.gz``.
@@ -240,7 +232,7 @@ def find_torchvision_mnist_labels(root: str | Path, split: str) -> Path:
     root = Path(root)
     name = MNIST_LABEL_FILES[split]
     tried = _candidates((root / "MNIST" / "raw", root / "raw", root), [name])
-    found = _first_file(tried)
+    found = next(filter(Path.is_file, tried), None)
     if found is not None:
         return found
     listing = "\n  ".join(str(p) for p in tried)
@@ -316,7 +308,7 @@ def find_mnist_images(root: str | Path, split: str) -> Path:
     base = Path(root)
     name = MNIST_IMAGE_FILES[split]
     folders = (base / "mnist", base / "MNIST" / "raw", base / "raw", base)
-    found = _first_file(_candidates(folders, [name]))
+    found = next(filter(Path.is_file, _candidates(folders, [name])), None)
     if found is not None:
         return found
     raise SourceError(
@@ -332,4 +324,5 @@ def find_labels_beside(image_file: str | Path, split: str) -> Path | None:
     image_file = Path(image_file)
     stem = image_file.name.removesuffix(".gz")
     names = [stem.replace("images-idx3", "labels-idx1")] if "images-idx3" in stem else []
-    return _first_file(_candidates([image_file.parent], dict.fromkeys(names + [MNIST_LABEL_FILES[split]])))
+    candidates = _candidates([image_file.parent], dict.fromkeys(names + [MNIST_LABEL_FILES[split]]))
+    return next(filter(Path.is_file, candidates), None)

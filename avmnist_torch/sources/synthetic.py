@@ -22,7 +22,6 @@ CATEGORIES = ("chirping_birds", "clock_tick", "engine", "rain", "sea_waves", "si
 
 def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
     import soundfile
-
     pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype(np.int16)
     soundfile.write(str(path), pcm, rate, subtype="PCM_16")
 
@@ -67,7 +66,6 @@ def make_synthetic_tree(root: PathLike, *, n_train: int = 200, n_test: int = 50,
     labels (:func:`write_synthetic_mnist`), drawn from a generator of their own so the rest is the same.
     """
     import pandas as pd
-
     root = Path(root)
     rng = np.random.default_rng(seed)
     recordings = root / "recordings"
@@ -76,7 +74,6 @@ def make_synthetic_tree(root: PathLike, *, n_train: int = 200, n_test: int = 50,
     labels_dir = root / "avmnist"
     for folder in (recordings, audio, meta, labels_dir):
         folder.mkdir(parents=True, exist_ok=True)
-
     for digit in range(10):
         for s, speaker in enumerate(speakers):
             for take in range(takes):
@@ -93,7 +90,6 @@ def make_synthetic_tree(root: PathLike, *, n_train: int = 200, n_test: int = 50,
                          "esc10": False, "src_file": src, "take": "A"})
     # ESC-50's csv is sorted by file name, not by category.
     pd.DataFrame(rows).sort_values("filename").to_csv(meta / "esc50.csv", index=False)
-
     np.save(labels_dir / "train_labels.npy", rng.integers(0, 10, size=n_train).astype(np.int64))
     np.save(labels_dir / "test_labels.npy", rng.integers(0, 10, size=n_test).astype(np.int64))
     if mnist_images:
