@@ -31,11 +31,10 @@ class NoiseSplit:
 def read_noise_split(esc50_dir: PathLike) -> NoiseSplit:
     """Read ``esc50_dir/meta/esc50.csv`` and split the clips as the notebook does.
 
-    Categories are the sorted unique ``category`` values (pandas ``groupby`` order); within a
-    category files keep their csv row order. The 5 test categories are
-    ``random.Random(0).sample(categories, 5)``, the notebook's ``random.seed(0); random.sample(...)``.
-    Train noises are the other categories' files in sorted category order; test noises follow the
-    order ``sample`` returned. Every listed clip must be in ``esc50_dir/audio/``.
+    Categories are sorted (pandas ``groupby`` order), files keep their csv order within one. The 5 test
+    categories are ``random.Random(0).sample(categories, 5)`` (the notebook's ``random.seed(0);
+    random.sample(...)``), in that order; train noises are the others' files in sorted category order.
+    Every listed clip must be in ``esc50_dir/audio/``.
 
     Raises
     ------

@@ -33,17 +33,16 @@ def validate_labels(labels, *, origin: str = "labels") -> np.ndarray:
 
 
 def load_labels(source: LabelsLike, split: str) -> np.ndarray:
-    """Load one split's labels from an array, a .npy file, an MNIST idx file or a folder.
+    """Load one split's labels as a read-only int64 array.
 
-    Parameters
-    ----------
-    source : array-like or path
-        - an array or list of digits;
-        - a ``.npy`` file (the notebook's ``{split}_labels.npy``);
-        - an MNIST idx1 file, raw or ``.gz`` (``train-labels-idx1-ubyte``);
-        - a folder: a notebook data root (``avmnist/{split}_labels.npy``), a folder
-          holding ``{split}_labels.npy``, or a torchvision MNIST root.
-    split : {"train", "test"}
+    `source` is an array or list of digits, a ``.npy`` file (the notebook's ``{split}_labels.npy``), an
+    MNIST idx1 file (raw or ``.gz``), or a folder: a notebook data root (``avmnist/{split}_labels.npy``),
+    a folder holding ``{split}_labels.npy``, or a torchvision MNIST root.
+
+    Raises
+    ------
+    SourceError
+        Naming what is missing or malformed.
     """
     if not isinstance(source, (str, os.PathLike)):
         return validate_labels(source, origin="labels array")

@@ -76,10 +76,8 @@ def download(root: PathLike, *, sources: Sequence[str] = AUDIO_SOURCES, mirror: 
     Raises
     ------
     DownloadError
-        Naming each URL tried, the reason, and where to put a manual copy; also when `root`
-        cannot be written.
-    VerificationError
-        (a DownloadError) naming files that arrived or were present but are not the right ones.
+        Naming each URL tried, the reason, and where to put a manual copy; also when `root` cannot
+        be written. Its VerificationError names files that arrived or were there but are wrong.
     ParameterError
         (a ValueError) for an unknown source name or a malformed mirror.
     """

@@ -26,11 +26,8 @@ CORRUPT_ARCHIVE = (ValueError, tarfile.TarError, zipfile.BadZipFile, zlib.error,
 def iter_archive(path: Path) -> Iterator[tuple[PurePosixPath, IO[bytes]]]:
     """Yield (member path, readable file) for each regular file, streaming; the format is sniffed.
 
-    Raises
-    ------
-    ValueError
-        If the archive is unreadable, naming `path`. Errors in a member's content arrive where
-        the caller reads it, as one of `CORRUPT_ARCHIVE`.
+    A ValueError names `path` when the archive is unreadable; errors in a member's content arrive
+    where the caller reads it, as one of `CORRUPT_ARCHIVE`.
     """
     with open(path, "rb") as f:
         magic = f.read(4)

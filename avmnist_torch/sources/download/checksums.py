@@ -137,9 +137,8 @@ def verify_esc50(noise_root: str | Path, expected_count: int = ESC50_COUNT) -> N
 
 
 def verify_mnist_labels(path: str | Path, split: str) -> np.ndarray:
-    """Load ``avmnist/{split}_labels.npy`` and return it if it is MNIST's label sequence, in order.
-
-    The md5 of the array's idx1 encoding is compared with that of MNIST's decompressed label file.
+    """Load ``avmnist/{split}_labels.npy`` and return it if it is MNIST's label sequence, in order (the md5
+    of its idx1 encoding is that of MNIST's decompressed label file).
 
     Raises
     ------
@@ -174,10 +173,7 @@ _MNIST_TABLES = {"labels": (MNIST_LABEL_FILES, MNIST_GZ_MD5, MNIST_RAW_MD5),
 def check_mnist_file(path: Path, kind: str, split: str) -> None:
     """Accept MNIST's published `kind` file of `split`: the ``.gz`` by its md5, any copy by its content's.
 
-    Raises
-    ------
-    ValueError
-        Naming `path`, both checksums and, where its header shows it, what the file is instead.
+    A ValueError names `path`, both checksums and, where its header shows it, what the file is instead.
     """
     name, gz_md5, raw_md5 = (table[split] for table in _MNIST_TABLES[kind])
     if pooch.file_hash(str(path), alg="md5") == gz_md5:

@@ -1,8 +1,7 @@
 """HTTP transfers that resume (``Range``) after a dropped connection or in a later run.
 
-Not pooch's downloader: it restarts from byte 0, and requests/urllib3 drop the bytes of a partly
-received chunk, where ``urllib`` hands over every byte. The caller holds the root's download lock (a
-``.part`` file has one writer) and checks what arrived.
+Not pooch's downloader: it restarts from byte 0, and requests/urllib3 drop the bytes of a partly received
+chunk, where ``urllib`` hands over every byte. The caller holds the root's lock and checks what arrived.
 """
 
 from __future__ import annotations

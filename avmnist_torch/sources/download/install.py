@@ -182,10 +182,7 @@ def install_esc50(ctx: Context) -> None:
 
 def _install_mnist(ctx: Context, kind: str, files: Mapping[str, str], present: Callable[[str], list[Path]],
                    verify: Callable[[Path, str], object], install: Callable[[Path, str], str]) -> None:
-    """Verify each split's `present` files; fetch, check and `install` (which says what it did) the others.
-
-    A manual copy in ``ROOT/.downloads``, ``.gz`` or decompressed, is used as it is.
-    """
+    """Verify each split's `present` files; fetch (or take from ``ROOT/.downloads``), check and `install` the others."""
     errors: list[str] = []
     for split in SPLITS:
         paths = present(split)
@@ -240,10 +237,8 @@ def mnist_image_paths(root: Path, split: str) -> list[Path]:
 
 
 def install_mnist_images(ctx: Context) -> None:
-    """MNIST's image files as ``ROOT/mnist/{train,t10k}-images-idx3-ubyte[.gz]``, as fetched or supplied.
-
-    ``.gz`` when the content is gzip, without the suffix when it was decompressed.
-    """
+    """MNIST's image files as ``ROOT/mnist/{train,t10k}-images-idx3-ubyte[.gz]``, as fetched or supplied (no ``.gz``
+    when decompressed)."""
     def install(path: Path, split: str) -> str:
         name = MNIST_IMAGE_FILES[split]
         target = ctx.root / "mnist" / (name + ".gz" if is_gzip(path) else name)
