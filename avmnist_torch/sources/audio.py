@@ -11,10 +11,9 @@ import numpy as np
 
 from ..common import AudioFileError, PathLike
 
-#: The sample rates a recording or noise clip may have, in Hz, both ends included. FSDD is at
-#: 8 kHz and ESC-50 at 44.1 kHz; below 1 kHz an STFT of 2,048 samples spans seconds, and 384 kHz
-#: is the highest rate audio interfaces record at. A header outside says the file is damaged (a
-#: 2 GHz rate would ask the resampler for gigabytes per clip), so it is refused when read.
+#: The sample rates a recording or noise clip may have, in Hz, both ends included (FSDD: 8 kHz, ESC-50:
+#: 44.1 kHz). A header outside says the file is damaged (a 2 GHz rate would ask the resampler for
+#: gigabytes per clip), so it is refused when read.
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 384_000
 
@@ -45,27 +44,17 @@ def _read_file(path: PathLike) -> bytes:
 
 
 def load_wav(path: PathLike) -> Tuple[np.ndarray, int]:
-    """Read a wav file as mono float32 at its native rate.
+    """Read a wav file as ``(samples, sample_rate)``: mono float32 samples at the file's own rate.
 
-    Gives the same samples as ``librosa.load(path, sr=None)`` (which reads
-    through soundfile with ``dtype=float32`` and averages channels), without
-    librosa's dispatch overhead.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-
-    Returns
-    -------
-    samples : np.ndarray, float32, shape (n,)
-    sample_rate : int
+    The same samples as ``librosa.load(path, sr=None)`` (soundfile with ``dtype=float32``, channels
+    averaged), without librosa's dispatch overhead.
 
     Raises
     ------
     AudioFileError
-        If the file is missing, unreadable, or holds no samples; if its header gives a
-        sample rate outside :data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE` (1 kHz to
-        384 kHz); or if a sample is NaN or infinite (possible in float wav files only).
+        If the file is missing, unreadable, or holds no samples; if its header gives a sample rate
+        outside :data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE`; or if a sample is NaN or
+        infinite (possible in float wav files only).
     """
     try:
         data = _read_file(path)
@@ -73,18 +62,26 @@ def load_wav(path: PathLike) -> Tuple[np.ndarray, int]:
         raise AudioFileError(f"{path}: audio file not found") from None
     except OSError as err:
         raise AudioFileError(f"{path}: cannot read the file ({err})") from None
-    fast = _read_pcm16_wav(data)
-    if fast is not None:
-        # integer samples are always finite: only the rate can be wrong
-        if fast[0].size == 0:
-            raise AudioFileError(f"{path}: the file holds no samples")
-        problem = _rate_problem(fast[1])
-        if problem is not None:
-            raise AudioFileError(f"{path}: {problem}")
-        return fast
+    pcm16 = _read_pcm16_wav(data)
+    samples, sample_rate = pcm16 if pcm16 is not None else _read_with_soundfile(path)
+    if samples.size == 0:
+        raise AudioFileError(f"{path}: the file holds no samples")
+    problem = _rate_problem(sample_rate)
+    if problem is not None:
+        raise AudioFileError(f"{path}: {problem}")
+    if pcm16 is None:  # integer samples are always finite
+        finite = np.isfinite(samples)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise AudioFileError(
+                f"{path}: {bad.size:,} of its {samples.size:,} samples are NaN or infinite (the first at sample "
+                f"{int(bad[0]):,}: {samples[bad[0]]}); a float wav must hold finite samples"
+            )
+    return samples, sample_rate
 
+
+def _read_with_soundfile(path: PathLike) -> Tuple[np.ndarray, int]:
     import soundfile
-
     try:
         with soundfile.SoundFile(str(path)) as f:
             sample_rate = f.samplerate
@@ -92,29 +89,15 @@ def load_wav(path: PathLike) -> Tuple[np.ndarray, int]:
     except Exception as err:  # soundfile raises several types for corrupt data
         raise AudioFileError(f"{path}: not a readable audio file ({err})") from None
     if samples.ndim > 1:
-        # librosa.to_mono: mean over channels, in float32
-        samples = np.mean(samples.T, axis=0)
-    if samples.size == 0:
-        raise AudioFileError(f"{path}: the file holds no samples")
-    problem = _rate_problem(int(sample_rate))
-    if problem is not None:
-        raise AudioFileError(f"{path}: {problem}")
-    finite = np.isfinite(samples)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise AudioFileError(
-            f"{path}: {bad.size:,} of its {samples.size:,} samples are NaN or infinite (the first at sample "
-            f"{int(bad[0]):,}: {samples[bad[0]]}); a float wav must hold finite samples"
-        )
+        samples = np.mean(samples.T, axis=0)  # librosa.to_mono: mean over channels, in float32
     return np.ascontiguousarray(samples), int(sample_rate)
 
 
 def _read_pcm16_wav(data: bytes) -> Optional[Tuple[np.ndarray, int]]:
     """Decode a plain 16-bit PCM wav (FSDD's format) without libsndfile; None for anything else.
 
-    libsndfile turns a 16-bit sample s into the float32 ``s * (1.0f / 32768)``,
-    an exact power-of-two scaling, so this gives the same bytes (tested on all
-    3,000 FSDD recordings). Anything unusual goes to soundfile instead.
+    libsndfile turns a 16-bit sample s into the float32 ``s * (1.0f / 32768)``, an exact power-of-two
+    scaling, so this gives the same bytes (tested on all 3,000 FSDD recordings).
     """
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         return None
@@ -145,27 +128,24 @@ def _read_pcm16_wav(data: bytes) -> Optional[Tuple[np.ndarray, int]]:
 
 
 def check_audio_files(paths, *, what: str = "audio") -> List[Tuple[int, int]]:
-    """Open every file's header; raise :class:`AudioFileError` naming each unreadable or empty one, and each
-    whose sample rate is outside :data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE`.
+    """Each file's ``(sample_rate, frames)`` from its header (about 0.1 ms a file), so that a dataset finds a
+    corrupt file at construction, not in a worker.
 
-    Costs about 0.1 ms a file (no samples are decoded), so a dataset can find a
-    corrupt recording at construction instead of in a DataLoader worker.
-
-    Returns
-    -------
-    list of (sample_rate, frames), one per path
+    Raises
+    ------
+    AudioFileError
+        Naming each unreadable or empty file, and each whose sample rate is outside
+        :data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE`.
     """
     import soundfile
-
     bad, found = [], []
     for path in paths:
         try:
             with soundfile.SoundFile(str(path)) as f:
                 found.append((int(f.samplerate), int(f.frames)))
-                if f.frames == 0:
-                    bad.append(f"{path}: the file holds no samples")
-                elif _rate_problem(int(f.samplerate)) is not None:
-                    bad.append(f"{path}: {_rate_problem(int(f.samplerate))}")
+                problem = "the file holds no samples" if f.frames == 0 else _rate_problem(int(f.samplerate))
+                if problem is not None:
+                    bad.append(f"{path}: {problem}")
         except Exception as err:
             reason = "file not found" if not Path(path).is_file() else f"not a readable audio file ({err})"
             bad.append(f"{path}: {reason}")

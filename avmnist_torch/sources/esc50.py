@@ -10,7 +10,6 @@ from typing import List
 
 from ..common import PathLike, SourceError
 
-
 REQUIRED_COLUMNS = ("filename", "category")
 N_TEST_CATEGORIES = 5
 CATEGORY_SEED = 0
@@ -29,33 +28,26 @@ class NoiseSplit:
         return self.train if split == "train" else self.test
 
 
-def read_noise_split(esc50_dir: PathLike, *, check_files: bool = True) -> NoiseSplit:
-    """Read ``meta/esc50.csv`` and split the clips as the notebook does.
+def read_noise_split(esc50_dir: PathLike) -> NoiseSplit:
+    """Read ``esc50_dir/meta/esc50.csv`` and split the clips as the notebook does.
 
-    Categories are the sorted unique ``category`` values (pandas ``groupby``
-    order); within a category files keep their csv row order. The 5 test
-    categories are ``random.Random(0).sample(categories, 5)``, exactly the
-    notebook's ``random.seed(0); random.sample(...)``. Train noises are the
-    other categories' files in sorted category order; test noises follow the
-    order ``sample`` returned.
+    Categories are sorted (pandas ``groupby`` order), files keep their csv order within one. The 5 test
+    categories are ``random.Random(0).sample(categories, 5)`` (the notebook's ``random.seed(0);
+    random.sample(...)``), in that order; train noises are the others' files in sorted category order.
+    Every listed clip must be in ``esc50_dir/audio/``.
 
-    Parameters
-    ----------
-    esc50_dir : path
-        Folder with ``audio/`` and ``meta/esc50.csv``.
-    check_files : bool
-        Check that every listed clip exists (cheap; names the first missing ones).
+    Raises
+    ------
+    SourceError
+        Naming the folder, csv or clips that are missing or malformed.
     """
     import pandas as pd
-
     esc50_dir = Path(esc50_dir)
     csv_path = esc50_dir / "meta" / "esc50.csv"
     audio_dir = esc50_dir / "audio"
     if not esc50_dir.is_dir():
-        raise SourceError(
-            f"{esc50_dir}: ESC-50 folder not found; it should hold audio/*.wav and meta/esc50.csv "
-            "(pass download=True, or run 'avmnist download --root DATA')"
-        )
+        raise SourceError(f"{esc50_dir}: ESC-50 folder not found; it should hold audio/*.wav and meta/esc50.csv "
+                          "(pass download=True, or run 'avmnist download --root DATA')")
     if not csv_path.is_file():
         raise SourceError(f"{csv_path}: ESC-50 metadata not found (expected meta/esc50.csv inside {esc50_dir})")
     try:
@@ -64,10 +56,8 @@ def read_noise_split(esc50_dir: PathLike, *, check_files: bool = True) -> NoiseS
         raise SourceError(f"{csv_path}: not a readable csv ({err})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
-        raise SourceError(
-            f"{csv_path}: missing column(s) {', '.join(missing)}; ESC-50's csv has "
-            "filename, fold, target, category, esc10, src_file, take"
-        )
+        raise SourceError(f"{csv_path}: missing column(s) {', '.join(missing)}; ESC-50's csv has "
+                          "filename, fold, target, category, esc10, src_file, take")
     if table.empty:
         raise SourceError(f"{csv_path}: the metadata lists no clips")
     for column in REQUIRED_COLUMNS:
@@ -76,31 +66,23 @@ def read_noise_split(esc50_dir: PathLike, *, check_files: bool = True) -> NoiseS
         if blank.any():
             row = int(blank.to_numpy().nonzero()[0][0])
             shown = table.iloc[row].get("filename" if column != "filename" else "category")
-            raise SourceError(
-                f"{csv_path}: line {row + 2} (clip {shown}) has a blank {column}; every clip needs a "
-                f"filename and a category (fix the row or restore ESC-50's meta/esc50.csv)"
-            )
-
-    by_category = {}
-    for category, rows in table.groupby("category"):
-        by_category[category] = [audio_dir / str(name) for name in rows["filename"].tolist()]
+            raise SourceError(f"{csv_path}: line {row + 2} (clip {shown}) has a blank {column}; every clip needs a "
+                              "filename and a category (fix the row or restore ESC-50's meta/esc50.csv)")
+    by_category = {category: [audio_dir / str(name) for name in rows["filename"].tolist()]
+                   for category, rows in table.groupby("category")}
     categories = list(by_category)
     if len(categories) <= N_TEST_CATEGORIES:
-        raise SourceError(
-            f"{csv_path}: {len(categories)} categories; the split holds out {N_TEST_CATEGORIES} "
-            "for test and needs more than that"
-        )
+        raise SourceError(f"{csv_path}: {len(categories)} categories; the split holds out {N_TEST_CATEGORIES} "
+                          "for test and needs more than that")
     test_categories = random.Random(CATEGORY_SEED).sample(categories, N_TEST_CATEGORIES)
     train_categories = [c for c in categories if c not in test_categories]
     train = [p for c in train_categories for p in by_category[c]]
     test = [p for c in test_categories for p in by_category[c]]
-
-    if check_files:
-        if not audio_dir.is_dir():
-            raise SourceError(f"{audio_dir}: ESC-50 audio folder not found")
-        present = {e.name for e in os.scandir(audio_dir)}
-        absent = [p.name for p in train + test if p.name not in present]
-        if absent:
-            shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
-            raise SourceError(f"{audio_dir}: {len(absent)} clip(s) listed in {csv_path.name} are missing: {shown}")
+    if not audio_dir.is_dir():
+        raise SourceError(f"{audio_dir}: ESC-50 audio folder not found")
+    present = {e.name for e in os.scandir(audio_dir)}
+    absent = [p.name for p in train + test if p.name not in present]
+    if absent:
+        shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+        raise SourceError(f"{audio_dir}: {len(absent)} clip(s) listed in {csv_path.name} are missing: {shown}")
     return NoiseSplit(train=train, test=test, test_categories=test_categories, train_categories=train_categories)

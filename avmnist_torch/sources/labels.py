@@ -15,10 +15,7 @@ LabelsLike = Union[PathLike, np.ndarray, list]
 
 
 def validate_labels(labels, *, origin: str = "labels") -> np.ndarray:
-    """Check that ``labels`` is a non-empty 1-D integer sequence of digits 0-9.
-
-    Returns the labels as a read-only int64 array.
-    """
+    """``labels`` as a read-only int64 array, after checking it is a non-empty 1-D sequence of digits 0-9."""
     arr = np.asarray(labels)
     if arr.ndim != 1:
         raise SourceError(f"{origin}: labels must be 1-D, got shape {arr.shape}")
@@ -36,17 +33,16 @@ def validate_labels(labels, *, origin: str = "labels") -> np.ndarray:
 
 
 def load_labels(source: LabelsLike, split: str) -> np.ndarray:
-    """Load one split's labels from an array, a .npy file, an MNIST idx file or a folder.
+    """Load one split's labels as a read-only int64 array.
 
-    Parameters
-    ----------
-    source : array-like or path
-        - an array or list of digits;
-        - a ``.npy`` file (the notebook's ``{split}_labels.npy``);
-        - an MNIST idx1 file, raw or ``.gz`` (``train-labels-idx1-ubyte``);
-        - a folder: a notebook data root (``avmnist/{split}_labels.npy``), a folder
-          holding ``{split}_labels.npy``, or a torchvision MNIST root.
-    split : {"train", "test"}
+    `source` is an array or list of digits, a ``.npy`` file (the notebook's ``{split}_labels.npy``), an
+    MNIST idx1 file (raw or ``.gz``), or a folder: a notebook data root (``avmnist/{split}_labels.npy``),
+    a folder holding ``{split}_labels.npy``, or a torchvision MNIST root.
+
+    Raises
+    ------
+    SourceError
+        Naming what is missing or malformed.
     """
     if not isinstance(source, (str, os.PathLike)):
         return validate_labels(source, origin="labels array")
@@ -59,10 +55,8 @@ def load_labels(source: LabelsLike, split: str) -> np.ndarray:
             return load_labels(find_torchvision_mnist_labels(path, split), split)
         except FileNotFoundError:
             pass
-        raise SourceError(
-            f"{path}: no {split} labels found; expected avmnist/{split}_labels.npy, {split}_labels.npy "
-            "or a torchvision MNIST root (pass download=True, or run 'avmnist download --root DATA')"
-        )
+        raise SourceError(f"{path}: no {split} labels found; expected avmnist/{split}_labels.npy, {split}_labels.npy "
+                          "or a torchvision MNIST root (pass download=True, or run 'avmnist download --root DATA')")
     if not path.is_file():
         raise SourceError(f"{path}: labels file not found (pass download=True, or run 'avmnist download --root DATA')")
     if path.suffix == ".npy":
@@ -70,9 +64,9 @@ def load_labels(source: LabelsLike, split: str) -> np.ndarray:
             arr = np.load(path, allow_pickle=False)
         except Exception as err:
             raise SourceError(f"{path}: not a readable .npy labels file ({err})") from None
-        return validate_labels(arr, origin=str(path))
-    try:
-        arr = read_idx_labels(path)
-    except ValueError as err:
-        raise SourceError(str(err)) from None
+    else:
+        try:
+            arr = read_idx_labels(path)
+        except ValueError as err:
+            raise SourceError(str(err)) from None
     return validate_labels(arr, origin=str(path))

@@ -1,17 +1,8 @@
-"""Read MNIST label files in their original idx1 format.
+"""MNIST's idx files (labels idx1, images idx3, raw or gzip): reading, writing, finding and checking them.
 
-AV-MNIST's labels are MNIST's labels, in MNIST order (see docs/items.md, Inputs). This module reads them
-straight from the files MNIST publishes (``train-labels-idx1-ubyte[.gz]`` and
-``t10k-labels-idx1-ubyte[.gz]``), from a torchvision ``MNIST`` root, and writes the same byte
-layout back so that a label array can be checked against MNIST's published checksums.
-
-The idx1 format: a 4-byte big-endian magic number 2049 (0x00000801: two zero bytes, type 0x08 =
-unsigned byte, 1 dimension), a 4-byte big-endian item count, then one unsigned byte per label.
-MNIST's images (idx3) are read and found here too.
-
-A file under one of MNIST's names (``t10k-images-idx3-ubyte[.gz]``, ...) is taken for MNIST's:
-the readers check that its content is MNIST's published content (:func:`check_published`, once
-per process per file) unless told ``check=False``.
+idx1: big-endian uint32 magic 2049 and count, then one unsigned byte per label. idx3: magic 2051, count,
+rows, columns, then the pixels, row-major. A file under one of MNIST's names (``t10k-images-idx3-ubyte
+[.gz]``, ...) must hold MNIST's published content (:func:`check_published`) unless ``check=False``.
 """
 
 from __future__ import annotations
@@ -21,8 +12,9 @@ import hashlib
 import os
 import struct
 import threading
+import zlib
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
@@ -30,102 +22,68 @@ from ..common import SourceError
 from ..files import stat_identity
 
 __all__ = [
-    "IDX1_MAGIC",
-    "MNIST_LABEL_FILES",
-    "MNIST_LABEL_COUNTS",
-    "MNIST_GZ_MD5",
-    "MNIST_RAW_MD5",
-    "MNIST_IMAGE_FILES",
-    "MNIST_IMAGE_GZ_MD5",
-    "MNIST_IMAGE_RAW_MD5",
-    "read_idx_labels",
-    "idx1_label_bytes",
-    "labels_md5",
-    "find_torchvision_mnist_labels",
+    "IDX1_MAGIC", "IDX3_MAGIC", "MNIST_IMAGE_SHAPE",
+    "MNIST_LABEL_FILES", "MNIST_LABEL_COUNTS", "MNIST_GZ_MD5", "MNIST_RAW_MD5",
+    "MNIST_IMAGE_FILES", "MNIST_IMAGE_GZ_MD5", "MNIST_IMAGE_RAW_MD5",
+    "read_idx_labels", "idx1_label_bytes", "labels_md5", "find_torchvision_mnist_labels",
+    "read_idx_images", "idx3_image_bytes", "find_mnist_images", "find_labels_beside",
+    "content_md5", "check_published",
 ]
 
 IDX1_MAGIC = 2049
+IDX3_MAGIC = 2051
+#: MNIST's images are 28 x 28 pixels.
+MNIST_IMAGE_SHAPE = (28, 28)
 
 #: File names MNIST publishes, per split (without the ``.gz`` suffix).
 MNIST_LABEL_FILES = {"train": "train-labels-idx1-ubyte", "test": "t10k-labels-idx1-ubyte"}
-
+MNIST_IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
 MNIST_LABEL_COUNTS = {"train": 60_000, "test": 10_000}
 
 #: md5 of the published ``.gz`` files (the values torchvision checks).
-MNIST_GZ_MD5 = {
-    "train": "d53e105ee54ea40749a09fcbcd1e9432",
-    "test": "ec29112dd5afa0611ce80d1b7f02629c",
-}
+MNIST_GZ_MD5 = {"train": "d53e105ee54ea40749a09fcbcd1e9432", "test": "ec29112dd5afa0611ce80d1b7f02629c"}
+MNIST_IMAGE_GZ_MD5 = {"train": "f68b3c2dcbeaaa9fbdd348bbdeb94873", "test": "9fb629c4189551a2d022fa330f9573f3"}
 
-#: md5 of the decompressed idx1 files. A re-compressed copy (other gzip header, other level)
-#: has another ``.gz`` md5 but the same content, so this is the check that does not depend on
-#: how the file was packed.
-MNIST_RAW_MD5 = {
-    "train": "a25bea736e30d166cdddb491f175f624",
-    "test": "27ae3e4e09519cfbb04c329615203637",
-}
-
-#: Image files MNIST publishes, per split (without the ``.gz`` suffix): idx3 files (magic 2051)
-#: holding the split's images in label order, 28 x 28 unsigned bytes each.
-MNIST_IMAGE_FILES = {"train": "train-images-idx3-ubyte", "test": "t10k-images-idx3-ubyte"}
-
-#: md5 of the published image ``.gz`` files (the values torchvision checks).
-MNIST_IMAGE_GZ_MD5 = {
-    "train": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "test": "9fb629c4189551a2d022fa330f9573f3",
-}
-
-#: md5 of the decompressed image files: the check that holds for a re-compressed copy.
-MNIST_IMAGE_RAW_MD5 = {
-    "train": "6bbc9ace898e44ae57da46a324031adb",
-    "test": "2646ac647ad5339dbf082846283269ea",
-}
+#: md5 of the decompressed files: the check that holds for a re-compressed copy (other gzip header or level).
+MNIST_RAW_MD5 = {"train": "a25bea736e30d166cdddb491f175f624", "test": "27ae3e4e09519cfbb04c329615203637"}
+MNIST_IMAGE_RAW_MD5 = {"train": "6bbc9ace898e44ae57da46a324031adb", "test": "2646ac647ad5339dbf082846283269ea"}
 
 _HEADER = struct.Struct(">II")
+_IDX3_HEADER = struct.Struct(">IIII")
 
-
-# --------------------------------------------------------------------------------------------
-# Files under MNIST's names must be MNIST's files.
-#
-# A file named like one MNIST publishes (``t10k-images-idx3-ubyte``, with or without ``.gz``) is
-# taken for MNIST's: the readers below check the md5 of its decompressed content against the
-# published one (so a re-compressed copy passes), and refuse anything else, naming the file. An
-# uncompressed file beside the ``.gz`` is read first, so a stale or blank one would otherwise
-# replace MNIST's images silently. Files under other names are the user's own and are not checked
-# (their pairing with the labels is, by the label file beside them); ``check=False`` skips the
-# check for files under MNIST's names too (synthetic or altered copies in MNIST's layout).
-
-#: md5s of decompressed contents, per file identity (device, inode, size, mtime, ctime): each file
-#: is hashed once per process, and a file replaced or rewritten since (a new ctime) again.
+# md5s of decompressed contents by file identity (device, inode, size, mtime, ctime).
 _CONTENT_MD5: Dict[Tuple[int, ...], str] = {}
 _CONTENT_MD5_LOCK = threading.Lock()
 
 
-def published_file(path: str | Path) -> Optional[Tuple[str, str]]:
-    """``(kind, split)`` when `path`'s name is one MNIST publishes (``.gz`` or not), else None.
-
-    `kind` is ``"images"`` or ``"labels"``: ``t10k-images-idx3-ubyte.gz`` is ``("images", "test")``.
-    """
-    name = Path(path).name
-    name = name[:-3] if name.endswith(".gz") else name
-    for kind, files in (("images", MNIST_IMAGE_FILES), ("labels", MNIST_LABEL_FILES)):
-        for split, published in files.items():
-            if name == published:
-                return kind, split
-    return None
+# (kind, split) of each name MNIST publishes (without ".gz"): "t10k-images-idx3-ubyte" is ("images", "test").
+_PUBLISHED = {name: (kind, split) for kind, files in (("images", MNIST_IMAGE_FILES), ("labels", MNIST_LABEL_FILES))
+              for split, name in files.items()}
 
 
 def _identity(path: Path) -> Tuple[int, ...]:
     return stat_identity(os.stat(path))
 
 
-def content_md5(path: str | Path, data: Optional[bytes] = None, identity: Optional[Tuple[int, ...]] = None) -> str:
-    """md5 of `path`'s content, decompressed when it is gzip; computed once per process per file.
+def _read_bytes(path: Path) -> bytes:
+    """The file's content, decompressed when it is gzip (by its magic bytes: users rename files)."""
+    try:
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        if not gzipped:
+            return path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SourceError(f"{path}: not a readable gzip file ({exc})") from exc
 
-    The result is kept under the file's identity (device, inode, size, mtime and ctime in ns), so
-    a file replaced or modified since is hashed again. `data`, when given, is that content already
-    read, and `identity` the file's identity taken before it was read (the readers pass both).
-    """
+
+def content_md5(path: str | Path, data: Optional[bytes] = None, identity: Optional[Tuple[int, ...]] = None) -> str:
+    """md5 of `path`'s decompressed content, once per process per file (`data`: that content, if read already;
+    `identity`: the file's identity taken before it was read)."""
     path = Path(path)
     key = _identity(path) if identity is None else identity
     with _CONTENT_MD5_LOCK:
@@ -144,17 +102,14 @@ def content_md5(path: str | Path, data: Optional[bytes] = None, identity: Option
 def _what_it_is(path: Path, data: bytes, kind: str, split: str) -> str:
     """What a file under MNIST's name holds instead, for the message."""
     what = []
-    header = 16 if kind == "images" else _HEADER.size
-    count = MNIST_LABEL_COUNTS.get(split)
-    if count is not None:
-        size = header + count * (784 if kind == "images" else 1)
-        if len(data) != size:
-            what.append(f"{len(data):,} bytes uncompressed where MNIST's file has {size:,}")
+    header = _IDX3_HEADER.size if kind == "images" else _HEADER.size
+    size = header + MNIST_LABEL_COUNTS[split] * (784 if kind == "images" else 1)
+    if len(data) != size:
+        what.append(f"{len(data):,} bytes uncompressed where MNIST's file has {size:,}")
     if len(data) >= 4:
         magic = int.from_bytes(data[:4], "big")
-        expected = 2051 if kind == "images" else IDX1_MAGIC
-        if magic != expected:
-            kinds = {IDX1_MAGIC: "an idx1 label file", 2051: "an idx3 image file"}
+        if magic != (IDX3_MAGIC if kind == "images" else IDX1_MAGIC):
+            kinds = {IDX1_MAGIC: "an idx1 label file", IDX3_MAGIC: "an idx3 image file"}
             what.append(f"it is {kinds.get(magic, f'not an idx file (magic number {magic})')}")
     if data and not data.strip(b"\x00"):
         what.append("every byte is 0")
@@ -167,36 +122,22 @@ def _what_it_is(path: Path, data: bytes, kind: str, split: str) -> str:
 
 def check_published(path: str | Path, data: Optional[bytes] = None,
                     identity: Optional[Tuple[int, ...]] = None) -> None:
-    """Refuse a file under one of MNIST's names whose content is not MNIST's published content.
-
-    Does nothing for a file under another name. The md5 of the decompressed content is compared
-    with :data:`MNIST_IMAGE_RAW_MD5` or :data:`MNIST_RAW_MD5`, so the published ``.gz``, a
-    re-compressed copy and a decompressed copy all pass; each file is hashed once per process
-    (see :func:`content_md5`).
-
-    Parameters
-    ----------
-    path : str or Path
-    data : bytes, optional
-        The file's decompressed content, when the caller has read it already.
-    identity : tuple, optional
-        With `data`: the file's identity taken before it was read (see :func:`content_md5`).
+    """Refuse a file under one of MNIST's names whose decompressed content is not MNIST's (`data`, `identity`:
+    as for :func:`content_md5`).
 
     Raises
     ------
     SourceError
-        Naming the file, the md5s, what the file is instead, and what to do.
+        Naming the file, the md5s, what it is instead, and what to do.
     """
-    published = published_file(path)
+    path = Path(path)
+    published = _PUBLISHED.get(path.name.removesuffix(".gz"))
     if published is None:
         return
     kind, split = published
-    path = Path(path)
     want = (MNIST_IMAGE_RAW_MD5 if kind == "images" else MNIST_RAW_MD5)[split]
     try:
         got = content_md5(path, data, identity)
-    except ValueError as exc:  # not a readable gzip file
-        raise SourceError(str(exc)) from None
     except OSError as exc:
         raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if got == want:
@@ -218,48 +159,18 @@ def check_published(path: str | Path, data: Optional[bytes] = None,
     )
 
 
-def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        head = f.read(2)
-    # Sniff gzip by its magic rather than by suffix: torchvision keeps both forms, and users
-    # rename files.
-    if head == b"\x1f\x8b":
-        try:
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        except (OSError, EOFError) as exc:
-            raise ValueError(f"{path}: not a readable gzip file ({exc})") from exc
-    return path.read_bytes()
-
-
 def read_idx_labels(path: str | Path, *, check: bool = True) -> np.ndarray:
-    """Read an MNIST idx1 label file, raw or gzip-compressed.
+    """Read an idx1 label file, raw or gzip (``t10k-labels-idx1-ubyte[.gz]``, ...), as int64 labels in file order.
 
-    Parameters
-    ----------
-    path : str or Path
-        An idx1 file such as ``train-labels-idx1-ubyte`` or ``t10k-labels-idx1-ubyte.gz``.
-        Compression is detected from the file's content, not its name.
-    check : bool, default True
-        A file under one of MNIST's names must hold MNIST's published labels (see
-        :func:`check_published`); False reads it whatever it holds. Files under other names
-        are never checked.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64 array of shape ``(count,)`` with the labels in file order.
+    With `check`, a file under one of MNIST's names goes through :func:`check_published`.
 
     Raises
     ------
     FileNotFoundError
         If `path` does not exist.
     ValueError
-        If the file is not an idx1 unsigned-byte file (wrong magic number), if its length does
-        not match the count in its header, or if a label is outside 0-9. The message names the
-        file and what is wrong.
-    SourceError
-        (a ValueError) With `check`, a file under MNIST's name that is not MNIST's.
+        Naming the file and what is wrong: unreadable, not idx1, a length that does not match its
+        header, a label outside 0-9, or (a SourceError) not MNIST's under MNIST's name.
     """
     path = Path(path)
     if not path.is_file():
@@ -267,22 +178,16 @@ def read_idx_labels(path: str | Path, *, check: bool = True) -> np.ndarray:
     identity = _identity(path) if check else None
     data = _read_bytes(path)
     if len(data) < _HEADER.size:
-        raise ValueError(
-            f"{path}: {len(data)} bytes, too short for an idx1 header ({_HEADER.size} bytes)"
-        )
+        raise ValueError(f"{path}: {len(data)} bytes, too short for an idx1 header ({_HEADER.size} bytes)")
     magic, count = _HEADER.unpack_from(data)
     if magic != IDX1_MAGIC:
-        hint = " (2051 is an MNIST image file, not labels)" if magic == 2051 else ""
-        raise ValueError(
-            f"{path}: magic number {magic} (0x{magic:08x}), expected {IDX1_MAGIC} "
-            f"(0x{IDX1_MAGIC:08x}, an idx1 label file){hint}"
-        )
+        hint = " (2051 is an MNIST image file, not labels)" if magic == IDX3_MAGIC else ""
+        raise ValueError(f"{path}: magic number {magic} (0x{magic:08x}), expected {IDX1_MAGIC} "
+                         f"(0x{IDX1_MAGIC:08x}, an idx1 label file){hint}")
     expected = _HEADER.size + count
     if len(data) != expected:
-        raise ValueError(
-            f"{path}: header says {count} labels, so {expected} bytes, but the file has "
-            f"{len(data)} bytes (truncated or not an idx1 file)"
-        )
+        raise ValueError(f"{path}: header says {count} labels, so {expected} bytes, but the file has "
+                         f"{len(data)} bytes (truncated or not an idx1 file)")
     labels = np.frombuffer(data, dtype=np.uint8, offset=_HEADER.size).astype(np.int64)
     if labels.size and labels.max() > 9:
         bad = int(np.argmax(labels > 9))
@@ -293,21 +198,7 @@ def read_idx_labels(path: str | Path, *, check: bool = True) -> np.ndarray:
 
 
 def idx1_label_bytes(labels: np.ndarray) -> bytes:
-    """Encode labels as the bytes of an uncompressed idx1 file.
-
-    The result for MNIST's real labels is byte-identical to MNIST's decompressed label files,
-    so ``hashlib.md5(idx1_label_bytes(y)).hexdigest()`` can be compared with
-    :data:`MNIST_RAW_MD5` to check that ``y`` is MNIST's label sequence.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        One-dimensional integer array with values 0-255.
-
-    Returns
-    -------
-    bytes
-    """
+    """The bytes of an uncompressed idx1 file of `labels` (1-D, 0-255); for MNIST's labels, MNIST's own bytes."""
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be one-dimensional, got shape {labels.shape}")
@@ -321,147 +212,79 @@ def labels_md5(labels: np.ndarray) -> str:
     return hashlib.md5(idx1_label_bytes(labels)).hexdigest()
 
 
+def _candidates(folders: Iterable[Path], names: Iterable[str]) -> list[Path]:
+    return [folder / file for folder in folders for name in names for file in (name, name + ".gz")]
+
+
 def find_torchvision_mnist_labels(root: str | Path, split: str) -> Path:
-    """Locate a split's label file in a torchvision MNIST download.
-
-    torchvision's ``MNIST(root, download=True)`` writes ``root/MNIST/raw/`` holding
-    ``train-labels-idx1-ubyte`` and ``t10k-labels-idx1-ubyte`` (decompressed) and usually the
-    ``.gz`` files too.
-
-    Parameters
-    ----------
-    root : str or Path
-        The ``root`` given to torchvision, or its ``MNIST`` or ``MNIST/raw`` folder.
-    split : {"train", "test"}
-
-    Returns
-    -------
-    Path
-        The decompressed file if present, else the ``.gz`` file.
+    """A split's label file under the `root` given to torchvision (or its ``MNIST`` or ``MNIST/raw`` folder):
+    the decompressed file if present, else the ``.gz``.
 
     Raises
     ------
     ValueError
         If `split` is neither ``"train"`` nor ``"test"``.
     FileNotFoundError
-        If no candidate exists; the message lists every path looked at.
+        If there is none; the message lists every path looked at.
     """
     if split not in MNIST_LABEL_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     root = Path(root)
     name = MNIST_LABEL_FILES[split]
-    tried = []
-    for folder in (root / "MNIST" / "raw", root / "raw", root):
-        for candidate in (folder / name, folder / (name + ".gz")):
-            tried.append(candidate)
-            if candidate.is_file():
-                return candidate
+    tried = _candidates((root / "MNIST" / "raw", root / "raw", root), [name])
+    found = next(filter(Path.is_file, tried), None)
+    if found is not None:
+        return found
     listing = "\n  ".join(str(p) for p in tried)
-    raise FileNotFoundError(
-        f"no MNIST {split} label file under {root} (torchvision layout "
-        f"root/MNIST/raw/{name}[.gz]); looked at:\n  {listing}"
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Images (idx3): the image half of AV-MNIST is MNIST's images, in MNIST order.
-#
-# The idx3 format: a 4-byte big-endian magic number 2051 (0x00000803: two zero bytes, type 0x08
-# = unsigned byte, 3 dimensions), three 4-byte big-endian sizes (count, rows, columns), then
-# count * rows * columns unsigned bytes, row-major.
-
-IDX3_MAGIC = 2051
-
-#: MNIST's images are 28 x 28 pixels.
-MNIST_IMAGE_SHAPE = (28, 28)
-
-_IDX3_HEADER = struct.Struct(">IIII")
-
-
-def _image_file_bytes(path: Path) -> bytes:
-    # The label reader's gzip sniffing raises ValueError; images speak the package's SourceError.
-    try:
-        return _read_bytes(path)
-    except ValueError as exc:
-        raise SourceError(str(exc)) from None
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    raise FileNotFoundError(f"no MNIST {split} label file under {root} (torchvision layout "
+                            f"root/MNIST/raw/{name}[.gz]); looked at:\n  {listing}")
 
 
 def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_IMAGE_SHAPE,
                     check: bool = True) -> np.ndarray:
-    """Read an MNIST idx3 image file, raw or gzip-compressed.
+    """Read an idx3 image file, raw or gzip (``t10k-images-idx3-ubyte[.gz]``, ...), as read-only uint8
+    ``(count, rows, columns)``.
 
-    Parameters
-    ----------
-    path : str or Path
-        An idx3 file such as ``train-images-idx3-ubyte`` or ``t10k-images-idx3-ubyte.gz``.
-        Compression is detected from the file's content, not its name.
-    shape : (int, int) or None
-        The image size the file must hold; default MNIST's (28, 28). None accepts any size.
-    check : bool, default True
-        A file under one of MNIST's names must hold MNIST's published images (see
-        :func:`check_published`; hashed once per process per file); False reads it whatever
-        it holds. Files under other names are never checked.
-
-    Returns
-    -------
-    numpy.ndarray
-        uint8 array of shape ``(count, rows, columns)``, in file order, read-only.
+    `shape` is the image size the file must hold (None: any). With `check`, a file under one of
+    MNIST's names goes through :func:`check_published`.
 
     Raises
     ------
     SourceError
-        If the file is missing or unreadable, is not an idx3 unsigned-byte file (wrong magic
-        number; a label file is named as such), holds images of another size than `shape`, or is
-        shorter or longer than its header says; with `check`, if it is under MNIST's name but is
-        not MNIST's. The message names the file and what is wrong.
+        Naming the file and what is wrong: missing, unreadable, not idx3, images of another size than
+        `shape`, a length that does not match its header, or not MNIST's under MNIST's name.
     """
     path = Path(path)
     if not path.is_file():
-        raise SourceError(f"MNIST image file not found: {path} (pass download=True, or run 'avmnist download --root DATA')")
+        raise SourceError(f"MNIST image file not found: {path} (pass download=True, or run "
+                          "'avmnist download --root DATA')")
     identity = _identity(path) if check else None
-    data = _image_file_bytes(path)
+    data = _read_bytes(path)
     magic = struct.unpack_from(">I", data)[0] if len(data) >= 4 else None
     if magic is not None and magic != IDX3_MAGIC:
         hint = " (2049 is an MNIST label file, not images)" if magic == IDX1_MAGIC else ""
-        raise SourceError(
-            f"{path}: magic number {magic} (0x{magic:08x}), expected {IDX3_MAGIC} "
-            f"(0x{IDX3_MAGIC:08x}, an idx3 image file of unsigned bytes){hint}"
-        )
+        raise SourceError(f"{path}: magic number {magic} (0x{magic:08x}), expected {IDX3_MAGIC} "
+                          f"(0x{IDX3_MAGIC:08x}, an idx3 image file of unsigned bytes){hint}")
     if len(data) < _IDX3_HEADER.size:
-        raise SourceError(
-            f"{path}: {len(data)} bytes, too short for an idx3 header ({_IDX3_HEADER.size} bytes); "
-            "the file is truncated or not an MNIST image file"
-        )
+        raise SourceError(f"{path}: {len(data)} bytes, too short for an idx3 header ({_IDX3_HEADER.size} bytes); "
+                          "the file is truncated or not an MNIST image file")
     _, count, rows, cols = _IDX3_HEADER.unpack_from(data)
     if shape is not None and (rows, cols) != tuple(shape):
-        raise SourceError(
-            f"{path}: images are {rows}x{cols} pixels, expected {shape[0]}x{shape[1]} (MNIST's size)"
-        )
+        raise SourceError(f"{path}: images are {rows}x{cols} pixels, expected {shape[0]}x{shape[1]} (MNIST's size)")
     expected = _IDX3_HEADER.size + count * rows * cols
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise SourceError(
-            f"{path}: header says {count} images of {rows}x{cols}, so {expected} bytes, but the file "
-            f"has {len(data)} bytes ({what}); download it again"
-        )
+        raise SourceError(f"{path}: header says {count} images of {rows}x{cols}, so {expected} bytes, but the file "
+                          f"has {len(data)} bytes ({what}); download it again")
     if check:  # after the format checks, whose messages say more about a broken file
         check_published(path, data, identity)
-    images = np.frombuffer(data, dtype=np.uint8, offset=_IDX3_HEADER.size).reshape(count, rows, cols)
-    return images  # frombuffer over bytes: already read-only
+    # frombuffer over bytes: already read-only
+    return np.frombuffer(data, dtype=np.uint8, offset=_IDX3_HEADER.size).reshape(count, rows, cols)
 
 
 def idx3_image_bytes(images: np.ndarray) -> bytes:
-    """Encode images as the bytes of an uncompressed idx3 file (the inverse of :func:`read_idx_images`).
-
-    For MNIST's real images the result is byte-identical to MNIST's decompressed image files.
-
-    Parameters
-    ----------
-    images : numpy.ndarray
-        uint8 array of shape ``(count, rows, columns)``.
-    """
+    """The bytes of an uncompressed idx3 file of uint8 `images` ``(count, rows, columns)`` (the inverse of
+    :func:`read_idx_images`)."""
     images = np.asarray(images)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise ValueError(f"images must be a uint8 array (count, rows, columns), got {images.dtype} {images.shape}")
@@ -469,88 +292,37 @@ def idx3_image_bytes(images: np.ndarray) -> bytes:
     return _IDX3_HEADER.pack(IDX3_MAGIC, count, rows, cols) + np.ascontiguousarray(images).tobytes()
 
 
-def mnist_image_candidates(root: str | Path, split: str) -> list[Path]:
-    """Every path, in order of preference, where a split's MNIST image file may lie under `root`.
-
-    The layouts, in this order: ``root/mnist/`` (what ``avmnist download`` writes),
-    torchvision's ``root/MNIST/raw/``, and `root` itself (a folder holding MNIST's files, or
-    torchvision's ``MNIST`` or ``MNIST/raw`` folder given directly). In each folder the
-    decompressed file comes before the ``.gz``.
-    """
-    if split not in MNIST_IMAGE_FILES:
-        raise SourceError(f"split must be 'train' or 'test', got {split!r}")
-    root = Path(root)
-    name = MNIST_IMAGE_FILES[split]
-    folders = (root / "mnist", root / "MNIST" / "raw", root / "raw", root)
-    return [candidate for folder in folders for candidate in (folder / name, folder / (name + ".gz"))]
-
-
 def find_mnist_images(root: str | Path, split: str) -> Path:
-    """Locate a split's MNIST image file (``train-images-idx3-ubyte[.gz]`` or ``t10k-...``).
+    """A split's MNIST image file (``train-images-idx3-ubyte[.gz]`` or ``t10k-...``) under `root`.
 
-    Parameters
-    ----------
-    root : str or Path
-        A data root (``root/mnist/``, as downloaded), a torchvision ``MNIST`` root, or a folder
-        holding MNIST's files; see :func:`mnist_image_candidates`.
-    split : {"train", "test"}
-
-    Returns
-    -------
-    Path
+    Looked for in ``root/mnist/`` (what ``avmnist download`` writes), ``root/MNIST/raw/``
+    (torchvision's), ``root/raw/`` and `root`; in each folder the decompressed file first.
 
     Raises
     ------
     SourceError
-        If `split` is unknown, or if no candidate exists; the message (one line) names the file,
-        every folder looked in, and the command that fetches it.
+        If `split` is unknown, or there is none (naming every folder looked in and how to fetch it).
     """
-    tried = mnist_image_candidates(root, split)
-    for candidate in tried:
-        if candidate.is_file():
-            return candidate
+    if split not in MNIST_IMAGE_FILES:
+        raise SourceError(f"split must be 'train' or 'test', got {split!r}")
+    base = Path(root)
     name = MNIST_IMAGE_FILES[split]
-    folders = ", ".join(str(folder) for folder in dict.fromkeys(p.parent for p in tried))
+    folders = (base / "mnist", base / "MNIST" / "raw", base / "raw", base)
+    found = next(filter(Path.is_file, _candidates(folders, [name])), None)
+    if found is not None:
+        return found
     raise SourceError(
-        f"no MNIST {split} image file under {root}: looked for {name}[.gz] in {folders}; "
+        f"no MNIST {split} image file under {root}: looked for {name}[.gz] in {', '.join(map(str, folders))}; "
         f"get it with 'avmnist download --root {root} --only mnist_images' (download=True in Python), "
-        f"or put MNIST's {name}.gz in {Path(root) / 'mnist'}"
+        f"or put MNIST's {name}.gz in {base / 'mnist'}"
     )
 
 
 def find_labels_beside(image_file: str | Path, split: str) -> Path | None:
-    """The idx1 label file of `image_file`'s images, in the same folder, if there is one.
-
-    MNIST ships images and labels side by side (so does torchvision's ``MNIST/raw``); the label
-    file beside an image file is what says which digit each image shows. Looked for, in this
-    order: the image file's name with ``images-idx3`` turned into ``labels-idx1`` (the idx
-    convention, so ``my-t10k-images-idx3-ubyte.gz`` has ``my-t10k-labels-idx1-ubyte[.gz]``),
-    then MNIST's label file for `split` (``t10k-labels-idx1-ubyte[.gz]``).
-    """
+    """The idx1 label file beside `image_file`, or None: its name with ``images-idx3`` turned into
+    ``labels-idx1`` (``my-t10k-labels-idx1-ubyte[.gz]``), else MNIST's label file for `split`."""
     image_file = Path(image_file)
-    folder = image_file.parent
-    names = []
-    stem = image_file.name[:-3] if image_file.name.endswith(".gz") else image_file.name
-    if "images-idx3" in stem:
-        names.append(stem.replace("images-idx3", "labels-idx1"))
-    names.append(MNIST_LABEL_FILES[split])
-    for name in dict.fromkeys(names):
-        for candidate in (folder / name, folder / (name + ".gz")):
-            if candidate.is_file():
-                return candidate
-    return None
-
-
-__all__ += [
-    "IDX3_MAGIC",
-    "MNIST_IMAGE_FILES",
-    "MNIST_IMAGE_SHAPE",
-    "read_idx_images",
-    "idx3_image_bytes",
-    "mnist_image_candidates",
-    "find_mnist_images",
-    "find_labels_beside",
-    "published_file",
-    "content_md5",
-    "check_published",
-]
+    stem = image_file.name.removesuffix(".gz")
+    names = [stem.replace("images-idx3", "labels-idx1")] if "images-idx3" in stem else []
+    candidates = _candidates([image_file.parent], dict.fromkeys(names + [MNIST_LABEL_FILES[split]]))
+    return next(filter(Path.is_file, candidates), None)

@@ -1,11 +1,8 @@
 """A small data tree in the shapes of FSDD, ESC-50, the AV-MNIST labels and (optionally) MNIST's files.
 
-Used by ``avmnist demo`` (so the package shows what it does on a fresh
-machine with no downloads) and by the tests. The audio is made up: harmonic
-"voices" whose pitch depends on digit and speaker, and noise clips of coloured
-noise, hums and clicks. The optional MNIST image files hold made-up handwriting:
-a 5x7 pixel font's glyph of each item's digit, shifted, slanted and blurred, so
-an image shows the same digit as its label. Everything follows from ``seed``.
+For ``avmnist demo`` on a machine with no downloads, and for the tests. The audio is made up: harmonic
+"voices" whose pitch depends on digit and speaker, and coloured noise, hums and clicks. Everything
+follows from ``seed``.
 """
 
 from __future__ import annotations
@@ -19,14 +16,12 @@ import numpy as np
 from ..common import PathLike
 from .mnist_idx import MNIST_IMAGE_FILES, MNIST_LABEL_FILES, idx1_label_bytes, idx3_image_bytes
 
-
 SPEAKERS = ("ada", "bert", "cleo")
 CATEGORIES = ("chirping_birds", "clock_tick", "engine", "rain", "sea_waves", "siren", "vacuum_cleaner", "wind")
 
 
 def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
     import soundfile
-
     pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype(np.int16)
     soundfile.write(str(path), pcm, rate, subtype="PCM_16")
 
@@ -59,32 +54,18 @@ def _noise(category: int, rate: int, seconds: float, rng: np.random.Generator) -
     return 0.3 * clip / np.max(np.abs(clip))
 
 
-def make_synthetic_tree(
-    root: PathLike,
-    *,
-    n_train: int = 200,
-    n_test: int = 50,
-    takes: int = 7,
-    speakers: Sequence[str] = SPEAKERS,
-    categories: Sequence[str] = CATEGORIES,
-    clips_per_category: int = 2,
-    noise_rate: int = 44100,
-    noise_seconds: float = 5.0,
-    seed: int = 0,
-    mnist_images: bool = False,
-) -> Path:
+def make_synthetic_tree(root: PathLike, *, n_train: int = 200, n_test: int = 50, takes: int = 7,
+                        speakers: Sequence[str] = SPEAKERS, categories: Sequence[str] = CATEGORIES,
+                        clips_per_category: int = 2, noise_rate: int = 44100, noise_seconds: float = 5.0,
+                        seed: int = 0, mnist_images: bool = False) -> Path:
     """Write a small tree in the notebook's layout under ``root`` and return ``root``.
 
-    ``root/recordings/{digit}_{speaker}_{take}.wav`` (8 kHz int16; takes 0-4
-    are test, 5 and above train), ``root/noise_recordings/audio/*.wav`` with
-    ``meta/esc50.csv``, and ``root/avmnist/{train,test}_labels.npy``.
-
-    With ``mnist_images=True``, also MNIST's image and label files for those labels, where
-    ``avmnist download`` puts them (see :func:`write_synthetic_mnist`). They are drawn
-    from a generator of their own, so the rest of the tree is the same with or without them.
+    ``root/recordings/{digit}_{speaker}_{take}.wav`` (8 kHz int16; takes 0-4 are test, 5 and above
+    train), ``root/noise_recordings/audio/*.wav`` with ``meta/esc50.csv``, and
+    ``root/avmnist/{train,test}_labels.npy``. With ``mnist_images=True``, also MNIST's files for those
+    labels (:func:`write_synthetic_mnist`), drawn from a generator of their own so the rest is the same.
     """
     import pandas as pd
-
     root = Path(root)
     rng = np.random.default_rng(seed)
     recordings = root / "recordings"
@@ -93,7 +74,6 @@ def make_synthetic_tree(
     labels_dir = root / "avmnist"
     for folder in (recordings, audio, meta, labels_dir):
         folder.mkdir(parents=True, exist_ok=True)
-
     for digit in range(10):
         for s, speaker in enumerate(speakers):
             for take in range(takes):
@@ -106,22 +86,16 @@ def make_synthetic_tree(
             src = 100000 + 1000 * target + k
             name = f"{fold}-{src}-A-{target}.wav"
             _write_wav(audio / name, _noise(target, noise_rate, noise_seconds, rng), noise_rate)
-            rows.append(
-                {"filename": name, "fold": fold, "target": target, "category": category,
-                 "esc10": False, "src_file": src, "take": "A"}
-            )
+            rows.append({"filename": name, "fold": fold, "target": target, "category": category,
+                         "esc10": False, "src_file": src, "take": "A"})
     # ESC-50's csv is sorted by file name, not by category.
     pd.DataFrame(rows).sort_values("filename").to_csv(meta / "esc50.csv", index=False)
-
     np.save(labels_dir / "train_labels.npy", rng.integers(0, 10, size=n_train).astype(np.int64))
     np.save(labels_dir / "test_labels.npy", rng.integers(0, 10, size=n_test).astype(np.int64))
     if mnist_images:
         write_synthetic_mnist(root, seed=seed)
     return root
 
-
-# ----------------------------------------------------------------------------
-# MNIST-shaped image files
 
 #: A 5x7 pixel font, one string of seven 5-pixel rows per digit.
 _GLYPHS = (
@@ -141,7 +115,7 @@ _SCALE = 3  # glyph pixels -> image pixels: 7x5 becomes 21x15, about MNIST's 20x
 
 
 def _blur_matrix(sigma: float, size: int = 28) -> np.ndarray:
-    # A Gaussian blur along one axis as a matrix, so an image is blurred by B @ image @ B.T.
+    # A Gaussian blur along one axis: an image is blurred by B @ image @ B.T.
     offsets = np.arange(size)[:, None] - np.arange(size)[None, :]
     weights = np.exp(-0.5 * (offsets / sigma) ** 2)
     return weights / weights.sum(axis=1, keepdims=True)
@@ -150,9 +124,8 @@ def _blur_matrix(sigma: float, size: int = 28) -> np.ndarray:
 def synthetic_mnist_images(labels: np.ndarray, seed: int = 0) -> np.ndarray:
     """``(N, 28, 28)`` uint8 images of made-up handwriting, image ``i`` showing digit ``labels[i]``.
 
-    Each is its digit's glyph from a 5x7 pixel font, scaled 3 times, placed near the centre
-    with a random shift and slant, blurred into strokes of random width and brightness, on
-    MNIST's black (0) background with white (up to 255) ink.
+    Each is its digit's glyph from a 5x7 pixel font, scaled 3 times, shifted, slanted and blurred,
+    white ink on MNIST's black (0) background.
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng([seed, 28])
@@ -175,13 +148,11 @@ def synthetic_mnist_images(labels: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def write_synthetic_mnist(root: PathLike, *, seed: int = 0) -> Path:
-    """Write MNIST-format image files for the tree's labels under ``root/mnist/``; return that folder.
+    """Write MNIST-format files for the tree's labels under ``root/mnist/``; return that folder.
 
-    For each split whose labels ``root/avmnist/{split}_labels.npy`` exist: MNIST's
-    ``{train,t10k}-images-idx3-ubyte.gz`` (:func:`synthetic_mnist_images` of those labels) and,
-    beside it, ``{train,t10k}-labels-idx1-ubyte.gz`` with the same labels, in the folder and
-    names ``avmnist download`` uses. The label files are what tells a pairing check which
-    digit each (unpublished) image shows. The files are the same bytes on every run.
+    For each split with ``root/avmnist/{split}_labels.npy``: ``{train,t10k}-images-idx3-ubyte.gz``
+    (:func:`synthetic_mnist_images`) and, beside it for the pairing check, the labels as
+    ``{train,t10k}-labels-idx1-ubyte.gz``; the same bytes on every run.
     """
     root = Path(root)
     folder = root / "mnist"

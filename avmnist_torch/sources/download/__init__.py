@@ -1,103 +1,37 @@
 """Download, verify and lay out the public sources AV-MNIST is made from.
 
-One call (or ``avmnist download --root DATA``) gives a data root in the reference
-notebook's layout::
+``download()`` (or ``avmnist download --root DATA``) gives a data root in the notebook's layout::
 
     DATA/recordings/*.wav                      FSDD v1.0.10, 3,000 recordings      "fsdd"
     DATA/noise_recordings/audio/*.wav          ESC-50, 2,000 clips                 "esc50"
     DATA/noise_recordings/meta/esc50.csv
-    DATA/avmnist/train_labels.npy              MNIST's labels, int64, 60,000       "mnist"
-    DATA/avmnist/test_labels.npy               MNIST's labels, int64, 10,000
-    DATA/mnist/train-images-idx3-ubyte.gz      MNIST's images, as published        "mnist_images"
-    DATA/mnist/t10k-images-idx3-ubyte.gz       (no .gz when a decompressed copy was supplied)
+    DATA/avmnist/{train,test}_labels.npy       MNIST's labels, int64               "mnist"
+    DATA/mnist/{train,t10k}-images-idx3-ubyte.gz  MNIST's images, as published     "mnist_images"
 
-The first three parts are what the audio modality needs and what ``download()`` gets by
-default; the image files (for the image half of AV-MNIST) are asked for with
-``sources=SOURCES``.
-
-How it stays safe:
-
-- Downloads stream to ``DATA/.downloads/<file>.part`` and resume with an HTTP ``Range``
-  request, after a dropped connection within a run (a few retries) and across runs
-  (``http.py``).
-- Archives are extracted into a temporary folder inside ``DATA`` and moved into place with one
-  rename only after every file verified, so an interrupted or rejected run never leaves a
-  complete-looking tree (``archives.py``, ``install.py``).
-- Verification does not depend on how an archive was packed: FSDD's recordings against a
-  shipped manifest of their sha256, ESC-50 against its own csv (every clip present, mono,
-  44.1 kHz, 5 s), MNIST's files against the md5 of the published ``.gz`` or of its
-  decompressed content (``checksums.py``).
-- A verified part leaves a marker in ``DATA/.downloads`` so reruns are cheap; a part whose
-  files are already in place (a manual copy) is verified in place and never downloaded.
-- Several processes on one root (DDP ranks) take turns through a lock in the root; the others
-  wait and then find the verified result. Temporary folders name their process, and only those
-  of ended processes are cleared (``workspace.py``).
-- ``mirror`` (or the ``AVMNIST_MIRROR`` environment variable) replaces the scheme and host of
-  every URL and keeps its path, for a proxy or a local copy of the sources (``releases.py``).
+The first three (the audio modality's) are the default. Downloads resume, nothing unverified is moved
+into place, and several processes on one root take turns (docs/downloads.md).
 """
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ...common import DownloadError, ParameterError, PathLike, VerificationError
-from ...files import io_error
-# The published checksums and counts, re-exported so that one import gives a caller checking a
-# data root by hand everything download() checks it against.
-from ..mnist_idx import (  # noqa: F401
-    MNIST_GZ_MD5,
-    MNIST_IMAGE_FILES,
-    MNIST_IMAGE_GZ_MD5,
-    MNIST_IMAGE_RAW_MD5,
-    MNIST_LABEL_COUNTS,
-    MNIST_LABEL_FILES,
-    MNIST_RAW_MD5,
-)
+# Re-exported so that one import gives a caller checking a data root by hand everything download() checks.
+from ..mnist_idx import (MNIST_GZ_MD5, MNIST_IMAGE_FILES, MNIST_IMAGE_GZ_MD5, MNIST_IMAGE_RAW_MD5,  # noqa: F401
+                         MNIST_LABEL_COUNTS, MNIST_LABEL_FILES, MNIST_RAW_MD5)
+from .checksums import load_fsdd_manifest, verify_esc50, verify_fsdd, verify_mnist_images, verify_mnist_labels
 from .install import INSTALLERS, Context, mnist_image_paths
-from .releases import (  # noqa: F401
-    ESC50_COLUMNS,
-    ESC50_COMMIT,
-    ESC50_COUNT,
-    ESC50_FRAMES,
-    ESC50_RATE,
-    ESC50_URL,
-    FSDD_COUNT,
-    FSDD_TAG,
-    FSDD_URL,
-    MNIST_BASE_URLS,
-    apply_mirror,
-)
-from .checksums import (
-    load_fsdd_manifest,
-    verify_esc50,
-    verify_fsdd,
-    verify_mnist_images,
-    verify_mnist_labels,
-)
+from .releases import (ESC50_COLUMNS, ESC50_COMMIT, ESC50_COUNT, ESC50_FRAMES, ESC50_RATE, ESC50_URL,  # noqa: F401
+                       FSDD_COUNT, FSDD_TAG, FSDD_URL, MNIST_BASE_URLS, apply_mirror)
 from .workspace import RootLock, remove_stale_temp_trees
 
 __all__ = [
-    "SOURCES",
-    "AUDIO_SOURCES",
-    "MIRROR_ENV",
-    "FSDD_TAG",
-    "FSDD_URL",
-    "ESC50_COMMIT",
-    "ESC50_URL",
-    "MNIST_BASE_URLS",
-    "DownloadError",
-    "VerificationError",
-    "download",
-    "apply_mirror",
-    "load_fsdd_manifest",
-    "mnist_image_paths",
-    "verify_fsdd",
-    "verify_esc50",
-    "verify_mnist_labels",
-    "verify_mnist_images",
+    "SOURCES", "AUDIO_SOURCES", "MIRROR_ENV", "FSDD_TAG", "FSDD_URL", "ESC50_COMMIT", "ESC50_URL", "MNIST_BASE_URLS",
+    "DownloadError", "VerificationError", "download", "apply_mirror", "load_fsdd_manifest", "mnist_image_paths",
+    "verify_fsdd", "verify_esc50", "verify_mnist_labels", "verify_mnist_images",
 ]
 
 #: The parts ``download()`` gets by default: what the audio modality is made from.
@@ -107,119 +41,66 @@ SOURCES = AUDIO_SOURCES + ("mnist_images",)
 MIRROR_ENV = "AVMNIST_MIRROR"
 
 
-def download(
-    root: PathLike,
-    *,
-    sources: Sequence[str] = AUDIO_SOURCES,
-    mirror: str | None = None,
-    progress: bool = True,
-    retries: int = 3,
-    timeout: float = 60.0,
-    keep_archives: bool = False,
-    fsdd_manifest: Mapping[str, str] | None = None,
-    esc50_expected: int = ESC50_COUNT,
-) -> Path:
+def download(root: PathLike, *, sources: Sequence[str] = AUDIO_SOURCES, mirror: str | None = None,
+             progress: bool = True, retries: int = 3, timeout: float = 60.0, keep_archives: bool = False,
+             fsdd_manifest: Mapping[str, str] | None = None, esc50_expected: int = ESC50_COUNT) -> Path:
     """Download, verify and lay out FSDD, ESC-50 and MNIST's labels (and images) under `root`.
 
-    Idempotent: a part already verified (marker in ``root/.downloads``) is skipped, a part
-    whose files are already in place is verified in place, and a complete archive already in
-    ``root/.downloads`` is used without downloading. Each part is attempted even if another
-    fails; the error raised at the end names every failure. Safe to call from several
-    processes at once on the same root: one downloads while the others wait, then they find
-    the verified result.
+    Idempotent: a part already verified is skipped, files already in place are verified in place,
+    and a complete archive in ``root/.downloads`` is used without downloading. Each part is
+    attempted even if another fails; the error at the end names every failure. Safe from several
+    processes on one root: one downloads while the others wait, then find the verified result.
 
     Parameters
     ----------
     root : path-like
-        The data root; created if missing.
+        The data root; created if missing. Returned absolute.
     sources : sequence of {"fsdd", "esc50", "mnist", "mnist_images"}
-        The parts to get; default :data:`AUDIO_SOURCES` (``"fsdd"``, ``"esc50"``,
-        ``"mnist"``: the recordings, the noises and MNIST's labels). ``"mnist_images"`` adds
-        MNIST's image files; :data:`SOURCES` is all four.
+        The parts to get; default :data:`AUDIO_SOURCES` (the recordings, the noises and
+        MNIST's labels). ``"mnist_images"`` adds MNIST's image files; :data:`SOURCES` is all four.
     mirror : str, optional
         ``scheme://host[:port][/prefix]`` replacing the scheme and host of every URL (paths
         kept). Default: the ``AVMNIST_MIRROR`` environment variable, else the real hosts.
     progress : bool, default True
         Print progress to stderr.
-    retries : int, default 3
-        Extra attempts per URL after a dropped connection or a 5xx answer; each resumes with
-        an HTTP Range request.
-    timeout : float, default 60
-        Socket timeout in seconds.
+    retries, timeout : int, float
+        Extra attempts per URL after a dropped connection or a 5xx answer, each resuming; the
+        socket timeout in seconds.
     keep_archives : bool, default False
         Keep the downloaded archives in ``root/.downloads`` after installing.
     fsdd_manifest : mapping of str to str, optional
-        Recording name to sha256; default the shipped manifest of FSDD v1.0.10. For a
-        different FSDD release, or for tests.
+        Recording name to sha256; default the shipped manifest of FSDD v1.0.10.
     esc50_expected : int, default 2000
         Number of ESC-50 clips the csv must list; for tests on a small copy.
-
-    Returns
-    -------
-    Path
-        `root`, absolute.
 
     Raises
     ------
     DownloadError
-        Naming each URL tried, the reason, and where to put a manual copy; also when `root`
-        cannot be written.
-    VerificationError
-        (a DownloadError) when files arrived or were present but are not the right ones,
-        naming them; nothing unverified is ever moved into place.
+        Naming each URL tried, the reason, and where to put a manual copy; also when `root` cannot
+        be written. Its VerificationError names files that arrived or were there but are wrong.
     ParameterError
         (a ValueError) for an unknown source name or a malformed mirror.
     """
-    mirror = _checked_mirror(sources, mirror)
-    root = Path(root).expanduser().resolve()
-    ctx = Context(root, mirror, retries, timeout, progress, keep_archives, fsdd_manifest,
-                  esc50_expected)
-    _make_download_folder(ctx)
-    with RootLock(ctx.downloads, ctx.say):
-        failures = _install_under_lock(ctx, sources)
-    if len(failures) == 1:
-        raise failures[0]
-    if failures:
-        raise DownloadError("\n\n".join(str(e) for e in failures))
-    return root
-
-
-def _checked_mirror(sources: Sequence[str], mirror: str | None) -> str | None:
-    """The mirror to use (`mirror`, else ``$AVMNIST_MIRROR``, else None), after refusing unknown sources
-    and a malformed mirror before anything is written."""
     unknown = [s for s in sources if s not in INSTALLERS]
     if unknown:
         raise ParameterError(f"unknown source(s) {unknown}; choose from {list(SOURCES)}")
     if mirror is None:
         mirror = os.environ.get(MIRROR_ENV) or None
-    if mirror:
-        apply_mirror("http://x/", mirror)  # fail fast on a malformed mirror
-    return mirror
-
-
-def _make_download_folder(ctx: Context) -> None:
-    """Create ``root/.downloads``; a read-only root that exists is let through.
-
-    Such a root may already hold everything: RootLock checks it without a lock, and anything
-    that would have to be written fails naming the file.
-    """
-    try:
-        ctx.downloads.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        if not (ctx.root.is_dir() and err.errno in (errno.EROFS, errno.EACCES, errno.EPERM)):
-            raise io_error(err, ctx.downloads, "creating the download folder",
-                           DownloadError) from None
-
-
-def _install_under_lock(ctx: Context, sources: Sequence[str]) -> list[DownloadError]:
-    """Install each source in turn (repeats dropped); the failures, so that one does not stop the others."""
-    # Under the lock no other downloader is at work here, so a tree whose process has
-    # ended is a leftover of a killed run (about 900 MB for ESC-50).
-    remove_stale_temp_trees(ctx.root, ctx.say)
+    apply_mirror("http://x/", mirror)  # refuse a malformed mirror before anything is written
+    root = Path(root).expanduser().resolve()
+    ctx = Context(root, mirror, retries, timeout, progress, keep_archives, fsdd_manifest, esc50_expected)
     failures: list[DownloadError] = []
-    for name in dict.fromkeys(sources):  # keep order, drop repeats
-        try:
-            INSTALLERS[name](ctx)
-        except DownloadError as exc:
-            failures.append(exc)
-    return failures
+    with RootLock(ctx.downloads, ctx.say):
+        # Under the lock no other downloader is at work here, so a tree of an ended process is a
+        # leftover of a killed run (about 900 MB for ESC-50).
+        remove_stale_temp_trees(root, ctx.say)
+        for name in dict.fromkeys(sources):  # keep order, drop repeats
+            try:
+                INSTALLERS[name](ctx)
+            except DownloadError as exc:
+                failures.append(exc)
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise DownloadError("\n\n".join(str(e) for e in failures))
+    return root

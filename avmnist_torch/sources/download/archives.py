@@ -1,12 +1,8 @@
 """Reading release archives (.tar.gz, .tar, .zip) member by member, without trusting their paths.
 
-Why not pooch's ``Untar``/``Unzip`` processors: they extract every member to disk under the
-member's own path and hand back a file list, and a gzip stream's CRC trailer is never read when
-tarfile stops at the end-of-archive blocks. Here the archive is streamed once: the caller picks
-the members it wants and names where each goes (a member's path never becomes a path on disk),
-hashes each while copying it (the FSDD manifest check needs those hashes), and the gzip stream is
-drained to its end so a flipped bit anywhere in the file is caught, even in a member no other
-check looks at.
+Not pooch's ``Untar``/``Unzip``: they write every member under its own path, and tarfile stops before
+a gzip stream's CRC trailer. Here the caller names where each member it wants goes and hashes it while
+copying, and the gzip stream is drained to its end so a flipped bit anywhere in the file is caught.
 """
 
 from __future__ import annotations
@@ -20,35 +16,23 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-__all__ = ["CORRUPT_ARCHIVE", "iter_archive", "copy_stream", "listed"]
-
 _CHUNK = 1 << 20
 _MAX_LISTED = 10
 
 #: What the standard library's archive readers raise for a damaged or truncated archive.
-CORRUPT_ARCHIVE = (
-    ValueError, tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, gzip.BadGzipFile
-)
+CORRUPT_ARCHIVE = (ValueError, tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, gzip.BadGzipFile)
 
 
 def iter_archive(path: Path) -> Iterator[tuple[PurePosixPath, IO[bytes]]]:
-    """Yield (member path, readable file) for each regular file, streaming.
+    """Yield (member path, readable file) for each regular file, streaming; the format is sniffed.
 
-    The format is sniffed from the content (a manual copy may be GitHub's ``.zip`` of the same
-    tree). zipfile checks each member's CRC; for gzip the stream is read to its end after the
-    last member so that its CRC and length trailer are checked too.
-
-    Raises
-    ------
-    ValueError
-        If the archive is unreadable (corrupt, truncated, not an archive), naming `path`.
-        A member's content is read by the caller, so errors in it arrive there as one of
-        `CORRUPT_ARCHIVE`.
+    A ValueError names `path` when the archive is unreadable; errors in a member's content arrive
+    where the caller reads it, as one of `CORRUPT_ARCHIVE`.
     """
     with open(path, "rb") as f:
         magic = f.read(4)
     try:
-        if magic[:4] == b"PK\x03\x04" or zipfile.is_zipfile(path):
+        if magic == b"PK\x03\x04" or zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 for info in zf.infolist():
                     if info.is_dir():
@@ -71,27 +55,22 @@ def iter_archive(path: Path) -> Iterator[tuple[PurePosixPath, IO[bytes]]]:
 
 def _iter_tar(tf: tarfile.TarFile) -> Iterator[tuple[PurePosixPath, IO[bytes]]]:
     for member in tf:
-        if not member.isfile():
-            continue
-        fobj = tf.extractfile(member)
-        if fobj is not None:
-            yield PurePosixPath(member.name), fobj
+        if member.isfile():
+            yield PurePosixPath(member.name), tf.extractfile(member)
 
 
-def copy_stream(src: IO[bytes], dest: Path, digest: "hashlib._Hash | None" = None) -> None:
-    """Copy `src` to a new file `dest`, feeding `digest` (if given) with every block."""
+def copy_stream(src: IO[bytes], dest: Path) -> str:
+    """Copy `src` to a new file `dest`; return the sha256 of what was copied."""
+    digest = hashlib.sha256()
     with open(dest, "wb") as out:
-        while True:
-            block = src.read(_CHUNK)
-            if not block:
-                break
+        for block in iter(lambda: src.read(_CHUNK), b""):
             out.write(block)
-            if digest is not None:
-                digest.update(block)
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def listed(names: Sequence[str]) -> str:
     """The first few `names`, comma-separated, with how many more there are."""
     names = list(names)
-    shown = ", ".join(names[:_MAX_LISTED])
-    return shown + (f", ... ({len(names) - _MAX_LISTED} more)" if len(names) > _MAX_LISTED else "")
+    more = f", ... ({len(names) - _MAX_LISTED} more)" if len(names) > _MAX_LISTED else ""
+    return ", ".join(names[:_MAX_LISTED]) + more

@@ -1,14 +1,8 @@
-"""Checks that files are the published sources, independent of how they were packed or fetched.
+"""Checks that files are the published sources, however they were packed or fetched.
 
-- FSDD: every recording against a shipped manifest of sha256 hashes (GitHub regenerates release
-  archives, so an archive's own hash is not stable; the recordings are).
-- ESC-50: against its own csv (every clip present, mono, 44.1 kHz, 5 s), since no hashes are
-  published.
-- MNIST (labels and images): the md5 of the published ``.gz`` (the values torchvision checks)
-  or, for a re-compressed copy, the md5 of the decompressed content.
-
-File hashes come from ``pooch.file_hash``, the hashing of the fetcher librosa, scipy
-and scikit-image use for the same job.
+FSDD: every recording's sha256 (GitHub regenerates release archives, so an archive's own hash is not
+stable). ESC-50: its own csv (no hashes are published). MNIST: the md5 of the published ``.gz`` or of
+the decompressed content.
 """
 
 from __future__ import annotations
@@ -18,6 +12,7 @@ import gzip
 import hashlib
 import re
 import zlib
+from collections import Counter
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -27,46 +22,17 @@ import pooch
 import soundfile
 
 from ...common import VerificationError
-from ..mnist_idx import (
-    MNIST_GZ_MD5,
-    MNIST_IMAGE_FILES,
-    MNIST_IMAGE_GZ_MD5,
-    MNIST_IMAGE_RAW_MD5,
-    MNIST_LABEL_COUNTS,
-    MNIST_LABEL_FILES,
-    MNIST_RAW_MD5,
-    labels_md5,
-)
+from ..mnist_idx import (MNIST_GZ_MD5, MNIST_IMAGE_FILES, MNIST_IMAGE_GZ_MD5, MNIST_IMAGE_RAW_MD5, MNIST_LABEL_COUNTS,
+                         MNIST_LABEL_FILES, MNIST_RAW_MD5, labels_md5)
 from .archives import listed
 from .releases import ESC50_COLUMNS, ESC50_COUNT, ESC50_FRAMES, ESC50_RATE, FSDD_TAG
 
-__all__ = [
-    "load_fsdd_manifest",
-    "check_fsdd",
-    "verify_fsdd",
-    "verify_esc50",
-    "verify_mnist_labels",
-    "verify_mnist_images",
-    "check_mnist_file",
-    "check_mnist_labels_file",
-    "check_mnist_images_file",
-    "is_gzip",
-]
-
-_CHUNK = 1 << 20
 _MANIFEST = "data/fsdd_v1.0.10.sha256.txt"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def load_fsdd_manifest() -> dict[str, str]:
-    """The sha256 of each of FSDD v1.0.10's 3,000 recordings, by file name.
-
-    Returns
-    -------
-    dict of str to str
-        ``{"0_george_0.wav": "228ab6...", ...}``; shipped as
-        ``avmnist_torch/data/fsdd_v1.0.10.sha256.txt``, a pooch registry (one
-        ``<file name> <sha256>`` line per recording) made by ``scripts/make_fsdd_manifest.py``.
+    """The sha256 of each of FSDD v1.0.10's 3,000 recordings by file name, from the shipped pooch registry.
 
     Raises
     ------
@@ -80,8 +46,7 @@ def load_fsdd_manifest() -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         fields = line.split()
-        if (len(fields) != 2 or not _SHA256.fullmatch(fields[1].lower())
-                or fields[0] in manifest):
+        if len(fields) != 2 or not _SHA256.fullmatch(fields[1].lower()) or fields[0] in manifest:
             raise RuntimeError(f"avmnist_torch/{_MANIFEST}, line {number}: {line!r} is not a "
                                "new '<file name> <sha256>' entry (package damaged? reinstall it)")
         manifest[fields[0]] = fields[1].lower()
@@ -99,20 +64,12 @@ def check_fsdd(found: Mapping[str, str], manifest: Mapping[str, str]) -> list[st
     if extra:
         problems.append(f"{len(extra)} recordings not in FSDD {FSDD_TAG}: {listed(extra)}")
     if wrong:
-        problems.append(f"{len(wrong)} recordings with the wrong content (sha256 differs): "
-                        f"{listed(wrong)}")
+        problems.append(f"{len(wrong)} recordings with the wrong content (sha256 differs): {listed(wrong)}")
     return problems
 
 
 def verify_fsdd(recordings: str | Path, manifest: Mapping[str, str] | None = None) -> None:
-    """Check a folder of FSDD recordings against the sha256 manifest.
-
-    Parameters
-    ----------
-    recordings : str or Path
-        The folder holding ``{digit}_{speaker}_{take}.wav``.
-    manifest : mapping of str to str, optional
-        File name to sha256; default :func:`load_fsdd_manifest` (FSDD v1.0.10).
+    """Check a folder of FSDD recordings against `manifest` (file name to sha256; default FSDD v1.0.10's).
 
     Raises
     ------
@@ -123,28 +80,15 @@ def verify_fsdd(recordings: str | Path, manifest: Mapping[str, str] | None = Non
     manifest = load_fsdd_manifest() if manifest is None else manifest
     if not recordings.is_dir():
         raise VerificationError(f"{recordings}: not a folder", [f"{recordings} missing"])
-    found = {p.name: pooch.file_hash(str(p), alg="sha256")
-             for p in recordings.glob("*.wav") if p.is_file()}
+    found = {p.name: pooch.file_hash(str(p), alg="sha256") for p in recordings.glob("*.wav") if p.is_file()}
     problems = check_fsdd(found, manifest)
     if problems:
-        raise VerificationError(
-            f"{recordings} is not FSDD {FSDD_TAG}:\n  " + "\n  ".join(problems), problems
-        )
+        raise VerificationError(f"{recordings} is not FSDD {FSDD_TAG}:\n  " + "\n  ".join(problems), problems)
 
 
 def verify_esc50(noise_root: str | Path, expected_count: int = ESC50_COUNT) -> None:
-    """Check an ESC-50 folder (``audio/`` and ``meta/esc50.csv``) against its csv.
-
-    Every row's clip must be present in ``audio/`` and be mono, 44.1 kHz and exactly 5 s
-    (220,500 frames); the csv must have ESC-50's columns and `expected_count` rows with unique
-    file names, and ``audio/`` must hold no other ``.wav``.
-
-    Parameters
-    ----------
-    noise_root : str or Path
-        The folder holding ``audio/`` and ``meta/`` (``DATA/noise_recordings``).
-    expected_count : int, default 2000
-        Rows and clips expected; the real ESC-50 has 2,000.
+    """Check an ESC-50 folder against its ``meta/esc50.csv``: ESC-50's columns, `expected_count` rows with
+    unique file names, each row's clip in ``audio/``, mono, 44.1 kHz and 5 s, and no other ``.wav`` there.
 
     Raises
     ------
@@ -160,14 +104,14 @@ def verify_esc50(noise_root: str | Path, expected_count: int = ESC50_COUNT) -> N
         reader = csv.DictReader(f)
         columns = tuple(reader.fieldnames or ())
         rows = list(reader)
-    problems: list[str] = []
     if columns != ESC50_COLUMNS:
-        problems.append(f"{meta}: columns {list(columns)}, expected {list(ESC50_COLUMNS)}")
-        raise VerificationError("ESC-50 check failed:\n  " + "\n  ".join(problems), problems)
+        msg = f"{meta}: columns {list(columns)}, expected {list(ESC50_COLUMNS)}"
+        raise VerificationError(f"ESC-50 check failed:\n  {msg}", [msg])
+    problems: list[str] = []
     names = [r["filename"] for r in rows]
     if len(rows) != expected_count:
         problems.append(f"{meta}: {len(rows)} rows, expected {expected_count}")
-    dupes = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) != len(names) else []
+    dupes = sorted(n for n, k in Counter(names).items() if k > 1)
     if dupes:
         problems.append(f"{meta}: file names listed twice: {listed(dupes)}")
     present = {p.name for p in audio.glob("*.wav")} if audio.is_dir() else set()
@@ -179,9 +123,8 @@ def verify_esc50(noise_root: str | Path, expected_count: int = ESC50_COUNT) -> N
         problems.append(f"{len(extra)} clips in {audio} not in the csv: {listed(extra)}")
     bad = []
     for name in sorted(set(names) & present):
-        path = audio / name
         try:
-            info = soundfile.info(str(path))
+            info = soundfile.info(str(audio / name))
         except Exception as exc:  # soundfile raises its own LibsndfileError (a RuntimeError)
             bad.append(f"{name} (unreadable: {exc})")
             continue
@@ -190,21 +133,12 @@ def verify_esc50(noise_root: str | Path, expected_count: int = ESC50_COUNT) -> N
     if bad:
         problems.append(f"{len(bad)} clips not mono 44.1 kHz 5 s (220,500 frames): {listed(bad)}")
     if problems:
-        raise VerificationError(
-            f"{noise_root} is not ESC-50:\n  " + "\n  ".join(problems), problems
-        )
+        raise VerificationError(f"{noise_root} is not ESC-50:\n  " + "\n  ".join(problems), problems)
 
 
 def verify_mnist_labels(path: str | Path, split: str) -> np.ndarray:
-    """Load ``avmnist/{split}_labels.npy`` and check it is MNIST's label sequence.
-
-    The check encodes the array as an idx1 file and compares its md5 with that of MNIST's
-    decompressed label file, so it verifies order as well as values.
-
-    Returns
-    -------
-    numpy.ndarray
-        The labels (int64).
+    """Load ``avmnist/{split}_labels.npy`` and return it if it is MNIST's label sequence, in order (the md5
+    of its idx1 encoding is that of MNIST's decompressed label file).
 
     Raises
     ------
@@ -232,84 +166,49 @@ def is_gzip(path: Path) -> bool:
         return f.read(2) == b"\x1f\x8b"
 
 
-def _decompressed_md5(path: Path) -> tuple[str, bytes]:
-    """md5 of `path`'s content (gunzipped when it is gzip) and its first 16 bytes."""
-    digest = hashlib.md5()
-    head = b""
-    opener = gzip.open if is_gzip(path) else open
-    try:
-        with opener(path, "rb") as f:
-            for block in iter(lambda: f.read(_CHUNK), b""):
-                if len(head) < 16:
-                    head += block[: 16 - len(head)]
-                digest.update(block)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ValueError(f"{path}: corrupt gzip ({exc})") from exc
-    return digest.hexdigest(), head
+_MNIST_TABLES = {"labels": (MNIST_LABEL_FILES, MNIST_GZ_MD5, MNIST_RAW_MD5),
+                 "images": (MNIST_IMAGE_FILES, MNIST_IMAGE_GZ_MD5, MNIST_IMAGE_RAW_MD5)}
 
 
-def check_mnist_file(path: Path, name: str, gz_md5: str, raw_md5: str) -> None:
-    """Accept the published ``name.gz`` (by its md5) or any copy whose decompressed md5 matches.
+def check_mnist_file(path: Path, kind: str, split: str) -> None:
+    """Accept MNIST's published `kind` file of `split`: the ``.gz`` by its md5, any copy by its content's.
 
-    Raises
-    ------
-    ValueError
-        Naming `path`, both checksums it failed and, where the header shows it, what the file
-        is instead.
+    A ValueError names `path`, both checksums and, where its header shows it, what the file is instead.
     """
+    name, gz_md5, raw_md5 = (table[split] for table in _MNIST_TABLES[kind])
     if pooch.file_hash(str(path), alg="md5") == gz_md5:
         return
-    got, head = _decompressed_md5(path)
-    if got == raw_md5:
+    try:
+        with (gzip.open if is_gzip(path) else open)(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: corrupt gzip ({exc})") from exc
+    if hashlib.md5(data).hexdigest() == raw_md5:
         return
     hint = ""
-    if len(head) >= 4:
-        magic = int.from_bytes(head[:4], "big")
+    if len(data) >= 4:
+        magic = int.from_bytes(data[:4], "big")
         kinds = {2049: "an idx1 label file", 2051: "an idx3 image file"}
         hint = f"; it is {kinds.get(magic, f'not an idx file (magic {magic})')}"
-    raise ValueError(
-        f"{path}: md5 matches neither the published {name}.gz ({gz_md5}) nor its "
-        f"decompressed content ({raw_md5}){hint}"
-    )
+    raise ValueError(f"{path}: md5 matches neither the published {name}.gz ({gz_md5}) nor its decompressed content "
+                     f"({raw_md5}){hint}")
 
 
 def verify_mnist_images(path: str | Path, split: str) -> Path:
-    """Check that `path` is MNIST's image file for `split`, gzip-compressed or not.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``train-images-idx3-ubyte[.gz]`` or ``t10k-images-idx3-ubyte[.gz]``; compression is
-        detected from the content.
-    split : {"train", "test"}
-
-    Returns
-    -------
-    Path
+    """Return `path` if it is MNIST's image file for `split`, gzip-compressed or not.
 
     Raises
     ------
     VerificationError
-        If the file is missing, unreadable, or matches neither the published ``.gz``'s md5
-        nor the decompressed file's.
+        If the file is missing, unreadable, or matches neither the published ``.gz``'s md5 nor
+        the decompressed file's.
     """
     path = Path(path)
     if not path.is_file():
         msg = f"{path}: missing"
         raise VerificationError(msg, [msg])
     try:
-        check_mnist_images_file(path, split)
+        check_mnist_file(path, "images", split)
     except ValueError as exc:
         raise VerificationError(f"not MNIST's {split} images: {exc}", [str(exc)]) from None
     return path
-
-
-def check_mnist_labels_file(path: Path, split: str) -> None:
-    """`check_mnist_file` with the published checksums of `split`'s label file."""
-    check_mnist_file(path, MNIST_LABEL_FILES[split], MNIST_GZ_MD5[split], MNIST_RAW_MD5[split])
-
-
-def check_mnist_images_file(path: Path, split: str) -> None:
-    """`check_mnist_file` with the published checksums of `split`'s image file."""
-    check_mnist_file(path, MNIST_IMAGE_FILES[split], MNIST_IMAGE_GZ_MD5[split],
-                     MNIST_IMAGE_RAW_MD5[split])

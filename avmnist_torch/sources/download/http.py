@@ -1,19 +1,7 @@
-"""HTTP transfers that resume: one file from the first of several URLs that works.
+"""HTTP transfers that resume (``Range``) after a dropped connection or in a later run.
 
-A transfer streams into ``<dest>.part`` and asks the server for the rest with an HTTP
-``Range`` request, both after a dropped connection within a run (a few retries, waiting
-``_RETRY_BASE_S * 2**k`` seconds before the k-th) and in a later run. Only a complete body is
-renamed to ``dest``.
-
-Why not pooch's ``HTTPDownloader`` here: it fetches a file whole and restarts it from the first
-byte on every retry, and the library under it (requests over urllib3) discards the bytes of a
-partly received chunk when a connection breaks, so even a hand-made resume on top of it cannot
-continue exactly where the transfer stopped. The standard library's ``urllib`` hands over every
-byte it received, which is what resuming a 600 MB archive over a poor link needs. The caller
-checks what arrived (see ``checksums.py``); this module only moves bytes.
-
-The caller must hold the root's download lock (see ``workspace.py``): a ``.part`` file has one
-writer at a time.
+Not pooch's downloader: it restarts from byte 0, and requests/urllib3 drop the bytes of a partly received
+chunk, where ``urllib`` hands over every byte. The caller holds the root's lock and checks what arrived.
 """
 
 from __future__ import annotations
@@ -28,12 +16,9 @@ from urllib.request import Request, urlopen
 
 from tqdm.auto import tqdm
 
-__all__ = ["FetchFailed", "fetch", "part_path"]
-
 _USER_AGENT = "avmnist-torch (python urllib)"
 _CHUNK = 1 << 20
-# Seconds before the k-th retry of a dropped transfer is base * 2**k; a module constant so
-# that tests can set it to 0.
+# Seconds before the k-th retry is base * 2**k; tests set it to 0.
 _RETRY_BASE_S = 1.0
 
 
@@ -46,12 +31,7 @@ class FetchFailed(Exception):
 
 
 class _Transient(Exception):
-    """A transfer that may succeed if retried (dropped connection, short body, 5xx)."""
-
-
-def part_path(dest: Path) -> Path:
-    """Where the bytes of `dest` collect until the transfer is complete."""
-    return dest.with_name(dest.name + ".part")
+    """A failure worth retrying (dropped connection, short body, 5xx)."""
 
 
 def _content_range(value: str | None) -> tuple[int | None, int | None]:
@@ -66,11 +46,7 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
 
 
 def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, label: str) -> None:
-    """One HTTP request appending to `part`; returns when the body is complete.
-
-    Raises `_Transient` for a failure worth retrying (what arrived stays in `part`, so the
-    retry resumes), `HTTPError`/`URLError` otherwise.
-    """
+    """One HTTP request appending to `part`; `_Transient` for a failure worth retrying."""
     offset = part.stat().st_size if part.exists() else 0
     req = Request(url, headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"})
     if offset:
@@ -79,8 +55,8 @@ def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, label: 
         resp = urlopen(req, timeout=timeout)
     except HTTPError as exc:
         if exc.code == 416 and offset:
-            # Our range starts at or past the end: either the part is already whole (a run
-            # killed between the last byte and the rename) or it is longer than the file.
+            # The range starts at or past the end: the part is whole (a run killed before the
+            # rename) or longer than the file.
             _, total = _content_range(exc.headers.get("Content-Range"))
             exc.close()
             if total == offset:
@@ -100,54 +76,46 @@ def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, label: 
             start, _ = _content_range(resp.headers.get("Content-Range"))
             if start != offset:
                 part.unlink()
-                raise _Transient(
-                    f"server resumed at byte {start}, asked for {offset}; restarting"
-                )
+                raise _Transient(f"server resumed at byte {start}, asked for {offset}; restarting")
             mode = "ab"
         else:
             offset = 0  # the server ignored Range and sends the whole file
         length = resp.headers.get("Content-Length")
         expected = offset + int(length) if length and length.isdigit() else None
         received = offset
-        bar = None
-        if progress:
-            bar = tqdm(total=expected, initial=offset, unit="B", unit_scale=True,
-                       unit_divisor=1024, desc=label, leave=False)
+        bar = tqdm(total=expected, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+                   leave=False, disable=not progress)
         try:
             with open(part, mode) as f:
                 while True:
                     try:
                         chunk = resp.read(_CHUNK)
                     except (OSError, http.client.HTTPException) as exc:
-                        raise _Transient(
-                            f"connection lost after {received} bytes ({type(exc).__name__}: {exc})"
-                        ) from exc
+                        raise _Transient(f"connection lost after {received} bytes "
+                                         f"({type(exc).__name__}: {exc})") from exc
                     if not chunk:
                         break
                     f.write(chunk)
                     received += len(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
+                    bar.update(len(chunk))
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         if expected is not None and received != expected:
             raise _Transient(f"connection closed after {received} of {expected} bytes")
 
 
-def fetch(urls: Sequence[str], dest: Path, *, retries: int, timeout: float, progress: bool,
-          label: str) -> str:
+def fetch(urls: Sequence[str], dest: Path, *, retries: int, timeout: float, progress: bool, label: str) -> str:
     """Download the first URL that works to `dest` (via ``dest.part``); return that URL.
 
-    Each URL gets ``1 + retries`` attempts for transient failures, each resuming where the
-    last stopped; a 4xx answer or an unreachable host moves on to the next URL at once.
+    Each URL gets ``1 + retries`` attempts for transient failures, each resuming where the last
+    stopped; a 4xx answer or an unreachable host moves on to the next URL at once.
 
     Raises
     ------
     FetchFailed
         Naming every URL tried and why it failed; what arrived stays in ``dest.part``.
     """
-    part = part_path(dest)
+    part = dest.with_name(dest.name + ".part")
     attempts: list[str] = []
     for url in urls:
         for attempt in range(retries + 1):
@@ -155,8 +123,9 @@ def fetch(urls: Sequence[str], dest: Path, *, retries: int, timeout: float, prog
                 _fetch_once(url, part, timeout=timeout, progress=progress, label=label)
             except _Transient as exc:
                 if attempt == retries:
+                    kept = part.stat().st_size if part.exists() else 0
                     attempts.append(f"{url}: {exc} (gave up after {retries + 1} attempts; "
-                                    f"{_size(part)} kept in {part} for the next run to resume)")
+                                    f"{kept:,} bytes kept in {part} for the next run to resume)")
                     break
                 time.sleep(_RETRY_BASE_S * 2**attempt)
                 continue
@@ -173,8 +142,3 @@ def fetch(urls: Sequence[str], dest: Path, *, retries: int, timeout: float, prog
             os.replace(part, dest)
             return url
     raise FetchFailed(attempts)
-
-
-def _size(path: Path) -> str:
-    n = path.stat().st_size if path.exists() else 0
-    return f"{n:,} bytes"

@@ -1,20 +1,15 @@
-"""Getting each source into place: use what is there, else fetch, verify, then move into place.
+"""Getting each source into place, so that nothing unverified is ever where the dataset reads.
 
-Every part follows the same order, so that nothing unverified is ever where the dataset reads:
-
-1. Already verified (a marker) or already in place (a manual copy, verified where it lies):
-   done, no network. A folder that is there but does not verify is an error and is never
-   overwritten.
-2. A complete file in ``ROOT/.downloads`` (a manual download) is used as it is; otherwise it is
-   fetched (``http.py``).
-3. Archives are extracted into a temporary tree inside the root and verified there; one rename
-   moves the verified tree into place. A file that fails is moved to ``*.rejected`` so the next
-   run fetches it afresh, and the error names it.
+1. Already verified (a marker) or in place (a manual copy, verified where it lies): done, no network.
+   Something there that does not verify is an error and is never overwritten.
+2. A complete file in ``ROOT/.downloads`` (a manual download) is used as it is; otherwise it is fetched.
+3. Archives are extracted into a temporary tree inside the root, verified there, and moved into place
+   with one rename. A file that fails is moved to ``*.rejected`` so the next run fetches it afresh.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
 import os
 import shutil
 import sys
@@ -25,24 +20,14 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ...common import SPLITS, DownloadError, VerificationError
+from ...files import write_bytes
 from ..mnist_idx import MNIST_IMAGE_FILES, MNIST_LABEL_FILES, read_idx_labels
 from .archives import CORRUPT_ARCHIVE, copy_stream, iter_archive
+from .checksums import (check_fsdd, check_mnist_file, is_gzip, load_fsdd_manifest, verify_esc50, verify_fsdd,
+                        verify_mnist_images, verify_mnist_labels)
 from .http import FetchFailed, fetch
 from .releases import ESC50_COMMIT, ESC50_URL, FSDD_TAG, FSDD_URL, MNIST_BASE_URLS, apply_mirror
-from .checksums import (
-    check_fsdd,
-    check_mnist_images_file,
-    check_mnist_labels_file,
-    is_gzip,
-    load_fsdd_manifest,
-    verify_esc50,
-    verify_fsdd,
-    verify_mnist_images,
-    verify_mnist_labels,
-)
 from .workspace import DOWNLOADS, marker_ok, reject, temp_tree, write_marker
-
-__all__ = ["Context", "INSTALLERS"]
 
 
 @dataclass
@@ -67,56 +52,56 @@ class Context:
             print(msg, file=sys.stderr, flush=True)
 
 
-def _manual_hint(dest: Path, originals: Sequence[str], also: str = "") -> str:
-    lines = [f"To install by hand, download {' or '.join(originals)}",
-             f"  and save it as {dest}, then run the same command again"
-             " (a complete file there is used without downloading)."]
-    if also:
-        lines.append(also)
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# Archives (FSDD, ESC-50)
-
-
-def _get_archive(ctx: Context, title: str, dest: Path, url: str, also: str) -> tuple[Path, str]:
-    """Return (archive path, where it came from), downloading unless a copy is there.
-
-    A manual copy may be the .tar.gz or GitHub's .zip of the same tree under the same stem;
-    the format is sniffed from the content.
-    """
-    zip_copy = dest.with_name(dest.name.removesuffix(".tar.gz") + ".zip")
-    for local in (dest, zip_copy):
+def _obtain(ctx: Context, title: str, dest: Path, originals: Sequence[str], copies: Sequence[Path],
+            also: str = "") -> tuple[Path, str]:
+    """(file, where it came from): the first of `copies` that exists, else `dest` fetched from a mirrored URL."""
+    for local in copies:
         if local.is_file():
             return local, f"local file {local}"
-    mirrored = apply_mirror(url, ctx.mirror)
-    ctx.say(f"{title}: downloading {mirrored}")
+    urls = [apply_mirror(url, ctx.mirror) for url in originals]
+    ctx.say(f"{title}: downloading {urls[0]}")
     try:
-        used = fetch([mirrored], dest, retries=ctx.retries, timeout=ctx.timeout,
-                     progress=ctx.progress, label=dest.name)
+        return dest, fetch(urls, dest, retries=ctx.retries, timeout=ctx.timeout, progress=ctx.progress,
+                           label=dest.name)
     except FetchFailed as exc:
         raise DownloadError(
-            f"{title}: download failed.\n  " + "\n  ".join(exc.attempts) + "\n"
-            + _manual_hint(dest, [url], also)
+            f"{title}: download failed.\n  " + "\n  ".join(exc.attempts)
+            + f"\nTo install by hand, download {' or '.join(originals)}\n  and save it as {dest}, then run the "
+            "same command again (a complete file there is used without downloading)." + (f"\n{also}" if also else "")
         ) from None
-    return dest, used
 
 
-def _extract_and_install(
-    ctx: Context,
-    title: str,
-    archive: Path,
-    origin: str,
-    pick: Callable[[PurePosixPath], str | None],
-    verify: Callable[[Path, dict[str, str]], None],
-    target: Path,
-) -> None:
-    """Extract the members `pick` selects into a temp tree, verify it, rename it to `target`.
+def _in_place(ctx: Context, name: str, title: str, target: Path, marked: Path, count: int,
+              check: Callable[[], None]) -> bool:
+    """True when `target` is already verified (marker) or verifies in place; one that does not is an error."""
+    if marker_ok(ctx.downloads, name, marked):
+        ctx.say(f"{title}: {target} already verified")
+        return True
+    if not target.exists():
+        return False
+    try:
+        check()
+    except VerificationError as exc:
+        raise VerificationError(
+            f"{title}: {target} exists but does not verify; move it away (or fix it) and run again.\n  "
+            + "\n  ".join(exc.problems), exc.problems
+        ) from None
+    write_marker(ctx.downloads, name, count, f"verified in place: {target}")
+    ctx.say(f"{title}: existing {target} verified")
+    return True
 
-    `pick` maps a member path to a path relative to the temp tree (or None to skip); the temp
-    tree's top-level folder named like `target` is what gets renamed into place.
+
+def _install_archive(ctx: Context, name: str, title: str, url: str, dest: Path, also: str, size: str,
+                     pick: Callable[[PurePosixPath], str | None], verify: Callable[[Path, dict[str, str]], None],
+                     target: Path, count: int) -> None:
+    """Get the archive, extract the members `pick` maps to paths in a temporary tree, verify it, rename it to `target`.
+
+    `verify` gets the tree's folder named like `target` and the members' sha256 by file name.
     """
+    # A manual copy may also be GitHub's .zip of the same tree (iter_archive sniffs the format).
+    zip_copy = dest.with_name(dest.name.removesuffix(".tar.gz") + ".zip")
+    archive, origin = _obtain(ctx, title, dest, [url], [dest, zip_copy], also)
+    ctx.say(f"{title}: extracting and verifying{size}")
     tmp = temp_tree(ctx.root, target.name)
     try:
         hashes: dict[str, str] = {}
@@ -129,61 +114,23 @@ def _extract_and_install(
                 if out.exists():
                     raise ValueError(f"{archive}: holds {out.name} twice (again as {member})")
                 out.parent.mkdir(parents=True, exist_ok=True)
-                digest = hashlib.sha256()
-                copy_stream(fobj, out, digest)
-                hashes[out.name] = digest.hexdigest()
+                hashes[out.name] = copy_stream(fobj, out)
         except CORRUPT_ARCHIVE as exc:
-            # Reading a member's content happens here, outside iter_archive, so the archive
-            # library's own errors for a damaged stream arrive here unwrapped.
+            # A member's content is read here, outside iter_archive: its errors arrive unwrapped.
             if not isinstance(exc, ValueError):
                 exc = f"{archive}: unreadable archive ({type(exc).__name__}: {exc})"
-            rejected = reject(archive)
-            raise DownloadError(
-                f"{title}: {exc} (from {origin}); moved to {rejected}. "
-                "Run again to download it afresh."
-            ) from None
+            raise DownloadError(f"{title}: {exc} (from {origin}); moved to {reject(archive)}. "
+                                "Run again to download it afresh.") from None
         try:
             verify(tmp / target.name, hashes)
         except VerificationError as exc:
-            rejected = reject(archive)
             raise VerificationError(
-                f"{title}: {archive.name} (from {origin}) failed verification and was moved "
-                f"to {rejected}; nothing was installed.\n  " + "\n  ".join(exc.problems),
-                exc.problems,
+                f"{title}: {archive.name} (from {origin}) failed verification and was moved to {reject(archive)}; "
+                "nothing was installed.\n  " + "\n  ".join(exc.problems), exc.problems
             ) from None
         os.rename(tmp / target.name, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _already_in_place(ctx: Context, name: str, title: str, target: Path, marked: Path,
-                      count: int, check: Callable[[], None]) -> bool:
-    """True when `target` is already verified (marker) or verifies in place (a manual copy).
-
-    A folder that exists but does not verify is an error: it is never overwritten.
-    """
-    if marker_ok(ctx.downloads, name, marked):
-        ctx.say(f"{title}: {target} already verified")
-        return True
-    if not target.exists():
-        return False
-    try:
-        check()
-    except VerificationError as exc:
-        raise VerificationError(
-            f"{title}: {target} exists but does not verify; move it away (or fix it) and "
-            "run again.\n  " + "\n  ".join(exc.problems), exc.problems
-        ) from None
-    write_marker(ctx.downloads, name, count, f"verified in place: {target}")
-    ctx.say(f"{title}: existing {target} verified")
-    return True
-
-
-def _install_archive(ctx: Context, name: str, title: str, archive: Path, origin: str,
-                     pick: Callable[[PurePosixPath], str | None],
-                     verify: Callable[[Path, dict[str, str]], None],
-                     target: Path, count: int) -> None:
-    _extract_and_install(ctx, title, archive, origin, pick, verify, target)
     write_marker(ctx.downloads, name, count, origin)
     if not ctx.keep_archives:
         archive.unlink(missing_ok=True)
@@ -195,18 +142,10 @@ def install_fsdd(ctx: Context) -> None:
     title = f"FSDD {FSDD_TAG}"
     target = ctx.root / "recordings"
     manifest = load_fsdd_manifest() if ctx.fsdd_manifest is None else ctx.fsdd_manifest
-    if _already_in_place(ctx, "fsdd", title, target, target, len(manifest),
-                         lambda: verify_fsdd(target, manifest)):
+    if _in_place(ctx, "fsdd", title, target, target, len(manifest), lambda: verify_fsdd(target, manifest)):
         return
-
-    dest = ctx.downloads / f"free-spoken-digit-dataset-{FSDD_TAG.lstrip('v')}.tar.gz"
-    also = (f"Or put the {len(manifest):,} recordings themselves in {target}/ "
-            "(they are checked against the shipped sha256 manifest).")
-    archive, origin = _get_archive(ctx, title, dest, FSDD_URL, also)
-
     def pick(member: PurePosixPath) -> str | None:
-        # Any top folder: GitHub names it free-spoken-digit-dataset-1.0.10/, a repacked copy
-        # may not.
+        # Any top folder: a repacked copy may not name it as GitHub does.
         if member.suffix == ".wav" and member.parent.name == "recordings":
             return f"recordings/{member.name}"
         return None
@@ -216,23 +155,18 @@ def install_fsdd(ctx: Context) -> None:
         if problems:
             raise VerificationError("FSDD check failed", problems)
 
-    ctx.say(f"{title}: extracting and verifying")
-    _install_archive(ctx, "fsdd", title, archive, origin, pick, verify, target, len(manifest))
+    _install_archive(ctx, "fsdd", title, FSDD_URL, ctx.downloads / f"free-spoken-digit-dataset-{FSDD_TAG[1:]}.tar.gz",
+                     f"Or put the {len(manifest):,} recordings themselves in {target}/ (they are checked against the "
+                     "shipped sha256 manifest).", "", pick, verify, target, len(manifest))
 
 
 def install_esc50(ctx: Context) -> None:
     """ESC-50's clips and csv as ``ROOT/noise_recordings/{audio,meta}``, checked against its csv."""
     title = f"ESC-50 ({ESC50_COMMIT[:7]})"
     target = ctx.root / "noise_recordings"
-    if _already_in_place(ctx, "esc50", title, target, target / "audio", ctx.esc50_expected,
-                         lambda: verify_esc50(target, ctx.esc50_expected)):
+    if _in_place(ctx, "esc50", title, target, target / "audio", ctx.esc50_expected,
+                 lambda: verify_esc50(target, ctx.esc50_expected)):
         return
-
-    dest = ctx.downloads / f"ESC-50-{ESC50_COMMIT}.tar.gz"
-    also = (f"Or put ESC-50's audio/ and meta/esc50.csv in {target}/ "
-            "(every clip in the csv must be there, mono, 44.1 kHz, 5 s).")
-    archive, origin = _get_archive(ctx, title, dest, ESC50_URL, also)
-
     def pick(member: PurePosixPath) -> str | None:
         if member.suffix == ".wav" and member.parent.name == "audio":
             return f"noise_recordings/audio/{member.name}"
@@ -240,154 +174,83 @@ def install_esc50(ctx: Context) -> None:
             return "noise_recordings/meta/esc50.csv"
         return None
 
-    def verify(folder: Path, hashes: dict[str, str]) -> None:
-        verify_esc50(folder, ctx.esc50_expected)
-
-    ctx.say(f"{title}: extracting and verifying (about 900 MB on disk)")
-    _install_archive(ctx, "esc50", title, archive, origin, pick, verify, target,
-                     ctx.esc50_expected)
+    _install_archive(ctx, "esc50", title, ESC50_URL, ctx.downloads / f"ESC-50-{ESC50_COMMIT}.tar.gz",
+                     f"Or put ESC-50's audio/ and meta/esc50.csv in {target}/ (every clip in the csv must be there, "
+                     "mono, 44.1 kHz, 5 s).", " (about 900 MB on disk)", pick,
+                     lambda folder, hashes: verify_esc50(folder, ctx.esc50_expected), target, ctx.esc50_expected)
 
 
-# --------------------------------------------------------------------------------------------
-# MNIST's files (labels and images): single .gz files from a list of mirrors
-
-
-def _fetch_mnist(ctx: Context, kind: str, files: Mapping[str, str],
-                 splits: Sequence[str]) -> tuple[list[tuple[str, Path, str]], list[str]]:
-    """Get each split's ``files[split].gz`` (MNIST's `kind`: labels or images) into
-    ``ROOT/.downloads``, trying every mirror.
-
-    Returns (fetched as (split, path, origin), errors). A manual copy there, ``.gz`` or
-    decompressed, is used as it is.
-    """
+def _install_mnist(ctx: Context, kind: str, files: Mapping[str, str], present: Callable[[str], list[Path]],
+                   verify: Callable[[Path, str], object], install: Callable[[Path, str], str]) -> None:
+    """Verify each split's `present` files; fetch (or take from ``ROOT/.downloads``), check and `install` the others."""
     errors: list[str] = []
-    fetched: list[tuple[str, Path, str]] = []
-    for split in splits:
-        fname = files[split] + ".gz"
-        dest = ctx.downloads / fname
-        originals = [base + fname for base in MNIST_BASE_URLS]
-        local = next((p for p in (dest, dest.with_suffix("")) if p.is_file()), None)
-        if local is not None:
-            fetched.append((split, local, f"local file {local}"))
-            continue
-        urls = [apply_mirror(u, ctx.mirror) for u in originals]
-        ctx.say(f"MNIST {kind}: downloading {fname}")
-        try:
-            used = fetch(urls, dest, retries=ctx.retries, timeout=ctx.timeout,
-                         progress=ctx.progress, label=fname)
-        except FetchFailed as exc:
-            errors.append(f"MNIST {split} {kind}: download failed.\n  "
-                          + "\n  ".join(exc.attempts) + "\n" + _manual_hint(dest, originals))
-            continue
-        fetched.append((split, dest, used))
-    return fetched, errors
-
-
-def install_mnist_labels(ctx: Context) -> None:
-    """MNIST's labels as ``ROOT/avmnist/{train,test}_labels.npy`` (int64, MNIST order)."""
-    title = "MNIST labels"
-    out_dir = ctx.root / "avmnist"
-    todo = []
     for split in SPLITS:
-        target = out_dir / f"{split}_labels.npy"
-        if target.exists():
+        paths = present(split)
+        for path in paths:
             try:
-                verify_mnist_labels(target, split)
+                verify(path, split)
             except VerificationError as exc:
-                raise VerificationError(
-                    f"{title}: {target} exists but is not MNIST's {split} labels; move it "
-                    f"away and run again.\n  {exc}", exc.problems
-                ) from None
-            ctx.say(f"{title}: {target} already verified")
-        else:
-            todo.append(split)
-    if not todo:
-        return
-
-    fetched, errors = _fetch_mnist(ctx, "labels", MNIST_LABEL_FILES, todo)
-    for split, path, origin in fetched:
-        try:
-            check_mnist_labels_file(path, split)
-            labels = read_idx_labels(path)
-        except ValueError as exc:
-            rejected = reject(path)
-            errors.append(f"MNIST {split} labels: {exc} (from {origin}); moved to {rejected}. "
-                          "Run again to download it afresh.")
+                raise VerificationError(f"MNIST {kind}: {path} exists but is not MNIST's {split} {kind}; move it "
+                                        f"away and run again.\n  {exc}", exc.problems) from None
+            ctx.say(f"MNIST {kind}: {path} already verified")
+        if paths:
             continue
-        out_dir.mkdir(parents=True, exist_ok=True)
-        target = out_dir / f"{split}_labels.npy"
-        # Write beside the target, then rename: a killed run leaves no half-written .npy. A plain
-        # open (not mkstemp, whose files are 0600) so the labels get the umask's mode like the rest.
-        tmp_name = out_dir / f".{split}_labels.{os.getpid()}.tmp"
+        dest = ctx.downloads / (files[split] + ".gz")
         try:
-            with open(tmp_name, "wb") as f:
-                np.save(f, labels.astype(np.int64))
-            os.replace(tmp_name, target)
-        except BaseException:
-            tmp_name.unlink(missing_ok=True)
-            raise
-        if not ctx.keep_archives:
-            path.unlink(missing_ok=True)
-        ctx.say(f"{title}: wrote {target} ({labels.size:,} labels)")
+            path, origin = _obtain(ctx, f"MNIST {split} {kind}", dest, [base + dest.name for base in MNIST_BASE_URLS],
+                                   [dest, dest.with_suffix("")])
+        except DownloadError as exc:
+            errors.append(str(exc))
+            continue
+        try:
+            check_mnist_file(path, kind, split)
+            ctx.say(f"MNIST {kind}: {install(path, split)}")
+        except ValueError as exc:
+            errors.append(f"MNIST {split} {kind}: {exc} (from {origin}); moved to {reject(path)}. "
+                          "Run again to download it afresh.")
     if errors:
         raise DownloadError("\n".join(errors))
 
 
+def install_mnist_labels(ctx: Context) -> None:
+    """MNIST's labels as ``ROOT/avmnist/{train,test}_labels.npy`` (int64, MNIST order)."""
+    def labels_file(split: str) -> Path:
+        return ctx.root / "avmnist" / f"{split}_labels.npy"
+
+    def install(path: Path, split: str) -> str:
+        labels = read_idx_labels(path)
+        npy = io.BytesIO()
+        np.save(npy, labels.astype(np.int64))
+        write_bytes(labels_file(split), npy.getvalue())  # whole or not at all
+        if not ctx.keep_archives:
+            path.unlink(missing_ok=True)
+        return f"wrote {labels_file(split)} ({labels.size:,} labels)"
+
+    _install_mnist(ctx, "labels", MNIST_LABEL_FILES, lambda split: [p for p in [labels_file(split)] if p.exists()],
+                   verify_mnist_labels, install)
+
+
 def mnist_image_paths(root: Path, split: str) -> list[Path]:
-    """Where a split's image file is installed: ``ROOT/mnist/<name>.gz``, or ``<name>``
-    when the copy supplied was decompressed; the existing ones."""
+    """The installed image files of `split`: ``ROOT/mnist/<name>.gz``, or ``<name>`` when supplied decompressed."""
     name = MNIST_IMAGE_FILES[split]
     return [p for p in (root / "mnist" / (name + ".gz"), root / "mnist" / name) if p.is_file()]
 
 
 def install_mnist_images(ctx: Context) -> None:
-    """MNIST's image files as ``ROOT/mnist/{train,t10k}-images-idx3-ubyte[.gz]``, as published.
-
-    The file is installed as it was fetched or supplied (``.gz`` when its content is gzip,
-    without the suffix when it was decompressed), after its md5 matched.
-    """
-    title = "MNIST images"
-    out_dir = ctx.root / "mnist"
-    todo = []
-    for split in SPLITS:
-        present = mnist_image_paths(ctx.root, split)
-        if not present:
-            todo.append(split)
-            continue
-        for path in present:
-            try:
-                verify_mnist_images(path, split)
-            except VerificationError as exc:
-                raise VerificationError(
-                    f"{title}: {path} exists but is not MNIST's {split} images; move it away "
-                    f"and run again.\n  {exc}", exc.problems
-                ) from None
-            ctx.say(f"{title}: {path} verified")
-    if not todo:
-        return
-
-    fetched, errors = _fetch_mnist(ctx, "images", MNIST_IMAGE_FILES, todo)
-    for split, path, origin in fetched:
+    """MNIST's image files as ``ROOT/mnist/{train,t10k}-images-idx3-ubyte[.gz]``, as fetched or supplied (no ``.gz``
+    when decompressed)."""
+    def install(path: Path, split: str) -> str:
         name = MNIST_IMAGE_FILES[split]
-        try:
-            check_mnist_images_file(path, split)
-        except ValueError as exc:
-            rejected = reject(path)
-            errors.append(f"MNIST {split} images: {exc} (from {origin}); moved to {rejected}. "
-                          "Run again to download it afresh.")
-            continue
-        out_dir.mkdir(parents=True, exist_ok=True)
-        target = out_dir / (name + ".gz" if is_gzip(path) else name)
+        target = ctx.root / "mnist" / (name + ".gz" if is_gzip(path) else name)
         if ctx.keep_archives:
-            # Copy beside the target, then rename: a killed run leaves no half-written file.
-            tmp = out_dir / f".{target.name}.{os.getpid()}.tmp"
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
+            write_bytes(target, path.read_bytes())  # whole or not at all
         else:
+            target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)  # same file system: one rename
-        ctx.say(f"{title}: installed {target}")
-    if errors:
-        raise DownloadError("\n".join(errors))
+        return f"installed {target}"
+
+    _install_mnist(ctx, "images", MNIST_IMAGE_FILES, lambda split: mnist_image_paths(ctx.root, split),
+                   verify_mnist_images, install)
 
 
 #: Each source's installer, by the name ``download(sources=...)`` takes.

@@ -1,8 +1,7 @@
-"""What the downloader fetches: the pinned releases, their URLs, and how a mirror rewrites them.
+"""The pinned releases the downloader fetches, their URLs, and how a mirror rewrites them.
 
-Each source is pinned to one immutable release so that two downloads a year apart give the same
-files: FSDD by its git tag, ESC-50 by a commit (its default branch moves), MNIST by the files
-themselves (the mirrors torchvision uses, checked by md5).
+Each source is pinned so that two downloads a year apart give the same files: FSDD by its git tag,
+ESC-50 by a commit (its default branch moves), MNIST by the files' md5 (on torchvision's mirrors).
 """
 
 from __future__ import annotations
@@ -11,30 +10,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ...common import ParameterError
 
-__all__ = [
-    "FSDD_TAG",
-    "FSDD_URL",
-    "FSDD_COUNT",
-    "ESC50_COMMIT",
-    "ESC50_URL",
-    "ESC50_COUNT",
-    "ESC50_RATE",
-    "ESC50_FRAMES",
-    "ESC50_COLUMNS",
-    "MNIST_BASE_URLS",
-    "apply_mirror",
-]
-
 FSDD_TAG = "v1.0.10"
-FSDD_URL = (
-    "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/"
-    f"{FSDD_TAG}.tar.gz"
-)
+FSDD_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/{FSDD_TAG}.tar.gz"
 FSDD_COUNT = 3000
 
-# ESC-50's master branch moves, so an archive of a fixed commit is what makes a download
-# reproducible. This commit's tree has audio/*.wav (2,000 clips) and meta/esc50.csv; the clips
-# and csv have not changed since v2.0.0 (2017-12-13).
+# This commit's audio/*.wav (2,000 clips) and meta/esc50.csv are those of v2.0.0 (2017-12-13).
 ESC50_COMMIT = "5983fb0c35e751b452e7c562d9207f27b76ddf0d"
 ESC50_URL = f"https://github.com/karolpiczak/ESC-50/archive/{ESC50_COMMIT}.tar.gz"
 ESC50_COUNT = 2000
@@ -50,19 +30,8 @@ MNIST_BASE_URLS = (
 
 
 def apply_mirror(url: str, mirror: str | None) -> str:
-    """Replace a URL's scheme and host with a mirror's, keeping the URL's path.
-
-    Parameters
-    ----------
-    url : str
-        The original URL, e.g. ``https://ossci-datasets.s3.amazonaws.com/mnist/x.gz``.
-    mirror : str or None
-        ``scheme://host[:port][/prefix]``. A path prefix is put in front of the URL's path, so
-        a local copy can live under a subfolder. None or empty returns `url` unchanged.
-
-    Returns
-    -------
-    str
+    """`url` with the scheme and host of `mirror` (``scheme://host[:port][/prefix]``; the prefix goes
+    in front of the URL's path); None or empty returns `url` unchanged.
 
     Raises
     ------
@@ -78,9 +47,7 @@ def apply_mirror(url: str, mirror: str | None) -> str:
         return url
     m = urlsplit(mirror)
     if not m.scheme or not m.netloc:
-        raise ParameterError(
-            f"mirror {mirror!r} must look like scheme://host[:port][/prefix], "
-            "e.g. http://127.0.0.1:8000"
-        )
+        raise ParameterError(f"mirror {mirror!r} must look like scheme://host[:port][/prefix], "
+                             "e.g. http://127.0.0.1:8000")
     u = urlsplit(url)
     return urlunsplit((m.scheme, m.netloc, m.path.rstrip("/") + u.path, u.query, ""))
