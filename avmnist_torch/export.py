@@ -1,13 +1,9 @@
 """Exporting whole splits to files that AV-MNIST's training code reads unchanged.
 
-The notebook's files (``avmnist/audio/{split}_data_augmented_{scheme}.npy``, raw rows without a header
-by default, as the notebook wrote them and its training code maps them) or MultiBench's
-(``{dir}/audio/{split}_data.npy``, always a real .npy), ``(N, 112, 112) uint8``, with the split's labels
-and, when MNIST's image files are at hand, the image half (:func:`avmnist_torch.image_pca.write_image_half`),
-so that either project's loader runs on the folder with nothing else. Every item is a pure function of
-its options, so a file is simply written whole (:mod:`avmnist_torch.files`) by worker processes
-(:mod:`avmnist_torch.workers`): the bytes do not depend on the number of workers, and an interrupted
-export is redone from the start. Names and formats: ``docs/formats.md``.
+The notebook's layout or MultiBench's, ``(N, 112, 112) uint8``, with the split's labels and, when MNIST's
+image files are at hand, the image half, so that either project's loader runs on the folder with nothing
+else. Every item is a pure function of its options, so a file is written whole by worker processes: the
+bytes do not depend on the number of workers. Names and formats: ``docs/formats.md``.
 """
 
 from __future__ import annotations
@@ -34,7 +30,7 @@ from .paired import check_pairing
 from .schemes import SCHEME_NAMES, Scheme, get_scheme
 from .sources.mnist_idx import find_mnist_images, read_idx_images
 from .storage import FILE_FORMATS, FORMAT, ITEM_SHAPE, ROW_BYTES, multibench_path, notebook_path
-from .workers import render_rows
+from .workers import render_rows, row_tasks
 
 LAYOUTS = ("notebook", "multibench")
 #: The notebook's five schemes, which ``scheme="all"`` means (not "clean", which it never wrote).
@@ -67,13 +63,7 @@ def output_path(
     layout: str = "notebook", several_schemes: bool = False, epoch: Optional[int] = None,
     limit: Optional[int] = None,
 ) -> Path:
-    """Where ``export`` writes one (split, scheme): see ``docs/formats.md`` ("Output names").
-
-    The notebook layout's name is under ``out or root``; MultiBench's, whose names carry no scheme or
-    epoch, under ``out`` for one scheme, ``out/{scheme}`` for several, ``root/multibench/{scheme}``
-    (``{scheme}_epoch{K}`` for one epoch of per-epoch items) without ``out``. An ``out`` ending in
-    ``.npy`` is the file itself. With `limit` the name ends in ``_first{limit}.npy``.
-    """
+    """Where ``export`` writes one (split, scheme): see ``docs/formats.md`` ("Output names")."""
     if layout not in LAYOUTS:
         raise ParameterError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     if out is not None and str(out).endswith(".npy"):
@@ -99,13 +89,8 @@ def image_half_path(audio_path: PathLike, split: str) -> Path:
     return Path(audio_path).parent.parent / "image" / f"{split}_data.npy"
 
 
-def _tasks(n: int, workers: int) -> List[Tuple[int, range]]:
-    rows = max(1, min(TASK_ROWS, -(-n // (4 * workers))))
-    return [(start, range(start, min(n, start + rows))) for start in range(0, n, rows)]
-
-
 def _write_labels(path: Path, split: str, labels: np.ndarray) -> None:
-    """Write the split's labels to ``{dir}/{split}_labels.npy`` beside ``{dir}/audio/``, or check the file there."""
+    """Write the split's labels beside ``{dir}/audio/``, or check the file there."""
     labels_file = path.parent.parent / f"{split}_labels.npy"
     if labels_file.exists():
         try:
@@ -127,11 +112,8 @@ class ImageHalfSkipped(UserWarning):
 
 def _image_sources(root: Optional[PathLike], images: Optional[PathLike], splits: Sequence[str],
                    labels: Dict[str, np.ndarray], check_mnist: bool = True) -> Dict[str, Tuple[Path, np.ndarray]]:
-    """Each split's MNIST image file and pixels, checked against its labels before any row is rendered.
-
-    `images` given must be found; otherwise a split whose images are not under `root` is left out, and
-    one :class:`ImageHalfSkipped` warning says which, why and how to get them.
-    """
+    """Each split's MNIST image file and pixels, checked against its labels before any row is rendered; a
+    split without images under `root` (no `images` given) is left out, with one :class:`ImageHalfSkipped`."""
     found: Dict[str, Tuple[Path, np.ndarray]] = {}
     missing: List[str] = []
     for split in splits:
@@ -306,14 +288,10 @@ def stopped_note(unfinished: Optional[Path], finished: Sequence[Path]) -> str:
     """What an interrupted export leaves, in one line: the file it was writing is not there, finished ones are kept."""
     said = [f"{unfinished} was not written (nothing of it is left)"] if unfinished is not None else []
     if not finished:
-        said.append("nothing is finished: the same command run again starts from the beginning")
-    elif len(finished) == 1:
-        said.append(f"{finished[0]} is finished and kept: the same command run again checks it, skips it and "
-                    "writes the rest")
-    else:
-        said.append(f"the {len(finished)} files finished are kept: the same command run again checks them, skips "
-                    "them and writes the rest")
-    return "; ".join(said)
+        return "; ".join(said + ["nothing is finished: the same command run again starts from the beginning"])
+    kept, it = (f"{finished[0]} is finished and", "it") if len(finished) == 1 else \
+        (f"the {len(finished)} files finished are", "them")
+    return "; ".join(said + [f"{kept} kept: the same command run again checks {it}, skips {it} and writes the rest"])
 
 
 def _write_image_half(audio_path: Path, split: str, image_file: Path, pixels: np.ndarray, *,
@@ -387,7 +365,8 @@ def _export_one(items: AudioItemGenerator, path: Path, *, file_format: str, work
     with tqdm(total=n, unit="item", desc=path.name, file=sys.stderr, dynamic_ncols=True, disable=not progress) as bar, \
             FileWriter(path, size=len(header) + n * ROW_BYTES) as writer:
         writer.append(header)
-        for start, rows in render_rows(items, _tasks(n, workers), workers, f"export of {path}"):
+        tasks = row_tasks(range(n), workers, TASK_ROWS)
+        for start, rows in render_rows(items, tasks, workers, f"export of {path}"):
             writer.write_at(len(header) + start * ROW_BYTES, np.ascontiguousarray(rows, dtype=np.uint8))
             bar.update(len(rows))
         bar.close()

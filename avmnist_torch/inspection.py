@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -47,56 +47,46 @@ def info(root: Optional[PathLike] = None, *, recordings: Optional[PathLike] = No
     noise_dir = Path(noises) if noises is not None else (root / "noise_recordings" if root else None)
     labels_src = labels if labels is not None else root
     out: Dict[str, Any] = {"root": None if root is None else str(root)}
-
-    section: Dict[str, Any] = {"path": None if rec_dir is None else str(rec_dir)}
-    try:
-        if rec_dir is None:
-            raise SourceError("no root and no recordings folder given")
-        recs = list_recordings(rec_dir)
-        section.update(found=True, total=len(recs), speakers=sorted({r.speaker for r in recs}))
-        for split in SPLITS:
-            counts = np.bincount([r.digit for r in recs if r.split == split], minlength=10)
-            section[split] = {"total": int(counts.sum()), "per_digit": counts.tolist()}
-    except SourceError as err:
-        section.update(found=False, error=str(err))
-    out["recordings"] = section
-
-    section = {"path": None if noise_dir is None else str(noise_dir)}
-    try:
-        if noise_dir is None:
-            raise SourceError("no root and no noises folder given")
-        split_noise = read_noise_split(noise_dir)
-        section.update(found=True, test_categories=list(split_noise.test_categories),
-                       train_categories=len(split_noise.train_categories))
-        for split in SPLITS:
-            section[split] = {"clips": len(split_noise.files(split))}
-    except SourceError as err:
-        section.update(found=False, error=str(err))
-    out["noises"] = section
-
-    section = {"source": None if labels_src is None else str(labels_src)}
+    out["recordings"] = {"path": None if rec_dir is None else str(rec_dir), **_found(
+        lambda: _recording_counts(list_recordings(rec_dir)), rec_dir, "no root and no recordings folder given")}
+    out["noises"] = {"path": None if noise_dir is None else str(noise_dir), **_found(
+        lambda: _noise_counts(read_noise_split(noise_dir)), noise_dir, "no root and no noises folder given")}
+    out["labels"] = {"source": None if labels_src is None else str(labels_src)}
     for split in SPLITS:
-        try:
-            if labels_src is None:
-                raise SourceError("no root and no labels given")
-            arr = load_labels(labels_src, split)
-            section[split] = {"found": True, "items": len(arr), "per_digit": np.bincount(arr, minlength=10).tolist()}
-        except SourceError as err:
-            section[split] = {"found": False, "error": str(err)}
-    out["labels"] = section
-
-    section = {}
-    for split in SPLITS:
-        try:
-            if root is None:
-                raise SourceError("no root given to look for them in")
-            section[split] = {"found": True, "path": str(find_mnist_images(root, split))}
-        except SourceError as err:
-            section[split] = {"found": False, "error": str(err)}
-    out["images"] = section
-
+        out["labels"][split] = _found(lambda: _label_counts(load_labels(labels_src, split)), labels_src,
+                                      "no root and no labels given")
+    out["images"] = {split: _found(lambda: {"path": str(find_mnist_images(root, split))}, root,
+                                   "no root given to look for them in") for split in SPLITS}
     out["exports"] = _exports(root / "avmnist" / "audio") if root is not None else []
     return out
+
+
+def _found(look: Callable[[], Dict[str, Any]], source: Any, missing: str) -> Dict[str, Any]:
+    """What ``look()`` found with ``found: True``, or ``found: False`` and why (``missing`` without a source)."""
+    try:
+        if source is None:
+            raise SourceError(missing)
+        return {"found": True, **look()}
+    except SourceError as err:
+        return {"found": False, "error": str(err)}
+
+
+def _recording_counts(recs: List[Any]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"total": len(recs), "speakers": sorted({r.speaker for r in recs})}
+    for split in SPLITS:
+        counts = np.bincount([r.digit for r in recs if r.split == split], minlength=10)
+        out[split] = {"total": int(counts.sum()), "per_digit": counts.tolist()}
+    return out
+
+
+def _noise_counts(split_noise: Any) -> Dict[str, Any]:
+    return {"test_categories": list(split_noise.test_categories),
+            "train_categories": len(split_noise.train_categories),
+            **{split: {"clips": len(split_noise.files(split))} for split in SPLITS}}
+
+
+def _label_counts(labels: np.ndarray) -> Dict[str, Any]:
+    return {"items": len(labels), "per_digit": np.bincount(labels, minlength=10).tolist()}
 
 
 def _exports(folder: Path) -> List[Dict[str, Any]]:

@@ -24,7 +24,7 @@ from .generator import AudioItemGenerator
 from .item_options import first_items_identity, identity_differences
 from .schemes import SCHEME_NAMES, Scheme
 from .storage import open_recorded
-from .workers import render_rows
+from .workers import render_rows, row_tasks
 
 __all__ = ["verify", "VerifyReport"]
 
@@ -219,11 +219,9 @@ def verify(
             pick = np.random.default_rng(0).choice(np.arange(1, n - 1), size=max(0, sample - 2), replace=False)
             checked = sorted({0, n - 1, *pick.tolist()})
     report.checked = checked
-    per_task = max(1, min(64, -(-len(checked) // (4 * workers))))
-    tasks = [(k, checked[k:k + per_task]) for k in range(0, len(checked), per_task)]
     with tqdm(total=len(checked), unit="item", desc=f"verify {path.name}", file=sys.stderr, disable=not progress) as bar:
-        for k, regenerated in render_rows(dataset, tasks, workers, f"verify of {path}"):
-            for i, image in zip(checked[k:k + per_task], regenerated):
+        for k, regenerated in render_rows(dataset, row_tasks(checked, workers, 64), workers, f"verify of {path}"):
+            for i, image in zip(checked[k:k + len(regenerated)], regenerated):
                 differ = int(np.count_nonzero(reader.row(i) != image))
                 if differ:
                     report.mismatches.append((i, differ))

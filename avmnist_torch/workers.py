@@ -13,7 +13,7 @@ import multiprocessing.connection
 import signal
 import sys
 from concurrent.futures.process import BrokenProcessPool
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ import torch
 from .common import WorkerError
 from .generator import AudioItemGenerator
 
-__all__ = ["render_rows"]
+__all__ = ["render_rows", "row_tasks"]
 
 
 _WORKER_ITEMS: Optional[AudioItemGenerator] = None
@@ -80,6 +80,12 @@ def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
     # Wound up here rather than at exit, where Python's exit hook for pools could race its last steps.
     if manager is not None:
         manager.join(timeout=5)
+
+
+def row_tasks(indices: Sequence[int], workers: int, most: int) -> List[Tuple[int, Sequence[int]]]:
+    """Tasks ``(k, indices[k:k + size])`` for :func:`render_rows`: about four a worker, at most `most` rows each."""
+    size = max(1, min(most, -(-len(indices) // (4 * workers))))
+    return [(k, indices[k:k + size]) for k in range(0, len(indices), size)]
 
 
 def render_rows(items: AudioItemGenerator, tasks: Sequence[Tuple[int, Sequence[int]]], workers: int,
