@@ -172,7 +172,7 @@ def export(
     Parameters
     ----------
     root : path, optional
-        The data root, as for :class:`~avmnist_torch.AVMNISTAudioDataset`.
+        The data root, as for the datasets.
     split : {"train", "test", "all"}
     scheme : str, Scheme or list of them, or "all"
         ``"all"`` means the notebook's five schemes.
@@ -181,8 +181,8 @@ def export(
     layout : {"notebook", "multibench"}
         The notebook's names or MultiBench's, each with the labels and the image half beside.
     format : {"raw", "npy"}, optional
-        ``"raw"``: rows without a header, as the notebook wrote them; ``"npy"``: a real .npy file.
-        Default: ``"raw"`` for the notebook layout, ``"npy"`` (its only one) for MultiBench's.
+        ``"raw"``: rows without a header, as the notebook wrote them (the notebook layout's default);
+        ``"npy"``: a real .npy file (MultiBench's only one).
     workers : int
         Worker processes generating rows; the parent writes them.
     seed, renderer, style, **dataset_kwargs
@@ -193,8 +193,7 @@ def export(
     images : path, optional
         MNIST's image files: an idx3 file (one split) or a folder searched like `root` (default: `root`).
     check_mnist : bool, default True
-        Image and label files under MNIST's names must hold MNIST's published content (see
-        :class:`~avmnist_torch.paired.AVMNISTDataset`); False takes files of your own under those names.
+        As for :class:`~avmnist_torch.paired.AVMNISTDataset`.
     limit : int, optional
         Write only each split's first `limit` items, to try things: a partial export, named
         ``..._first{limit}.npy``, its range recorded in the sidecar, with no labels or image half.
@@ -220,8 +219,7 @@ def export(
     Notes
     -----
     A file already there with a matching sidecar and sha256 is left alone; a damaged one, or another
-    version's, is written again. A different image file already there is kept, with an
-    :class:`ImageHalfSkipped` warning. See ``docs/formats.md``.
+    version's, is written again. A different image file already there is kept, with :class:`ImageHalfSkipped`.
     """
     if workers < 1:
         raise ParameterError(f"workers must be at least 1, got {workers}")

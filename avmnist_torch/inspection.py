@@ -141,14 +141,11 @@ def format_info(report: Dict[str, Any]) -> str:
         lines.append(f"  test categories: {', '.join(noi['test_categories'])}")
     else:
         lines.append(f"noises: NOT FOUND: {noi['error']}")
-    lab = report["labels"]
-    lines.append(f"labels: {lab['source'] or '(none)'}")
+    lines.append(f"labels: {report['labels']['source'] or '(none)'}")
     for split in SPLITS:
-        s = lab[split]
-        if s["found"]:
-            lines.append(f"  {split:5s} {s['items']:5d} items, per digit 0-9: {' '.join(map(str, s['per_digit']))}")
-        else:
-            lines.append(f"  {split:5s} NOT FOUND: {s['error']}")
+        s = report["labels"][split]
+        lines.append(f"  {split:5s} {s['items']:5d} items, per digit 0-9: {' '.join(map(str, s['per_digit']))}"
+                     if s["found"] else f"  {split:5s} NOT FOUND: {s['error']}")
     lines.append("MNIST images (for the image half: AVMNISTDataset, modality='both', an export's image/; "
                  "the audio half needs none):")
     for split in SPLITS:
@@ -156,25 +153,25 @@ def format_info(report: Dict[str, Any]) -> str:
         lines.append(f"  {split:5s} {s['path']}" if s["found"] else f"  {split:5s} NOT FOUND: {s['error']}")
     if report["exports"]:
         lines.append("exported files:")
-        for e in report["exports"]:
-            name = Path(e["path"]).name
-            if e["kind"] == "being written":
-                lines.append(f"  {name}: {e['kind']}: {e['note']}")
-            elif e["kind"] == "unreadable":
-                lines.append(f"  {name}: {e['error']}")
-            elif e.get("seed") is not None:
-                epoch = f", epoch {e['draws'].get('epoch')} of per-epoch draws" if isinstance(e.get("draws"), dict) \
-                    else ""
-                partial = f", partial: the first {e['items'].get('stop')} of {e['items'].get('of')} items" \
-                    if isinstance(e.get("items"), dict) else ""
-                lines.append(f"  {name}: {e['rows']} rows, {e['kind']}, seed {e['seed']}, style {e['style']}{epoch}"
-                             f"{partial}, avmnist-torch {e['version']}" + (f"; {e['note']}" if e.get("note") else ""))
-            else:
-                lines.append(f"  {name}: {e['rows']} rows, {e['kind']}; {e.get('note', 'no metadata')}")
-            if e.get("header_note"):
-                lines.append(f"    WARNING: {e['header_note']}")
     elif report["root"]:
         lines.append(f"exported files: none under {Path(report['root']) / 'avmnist' / 'audio'}")
+    for e in report["exports"]:
+        name = Path(e["path"]).name
+        if e["kind"] == "being written":
+            lines.append(f"  {name}: {e['kind']}: {e['note']}")
+        elif e["kind"] == "unreadable":
+            lines.append(f"  {name}: {e['error']}")
+        elif e.get("seed") is not None:
+            draws, items = e.get("draws"), e.get("items")
+            epoch = f", epoch {draws.get('epoch')} of per-epoch draws" if isinstance(draws, dict) else ""
+            partial = f", partial: the first {items.get('stop')} of {items.get('of')} items" \
+                if isinstance(items, dict) else ""
+            lines.append(f"  {name}: {e['rows']} rows, {e['kind']}, seed {e['seed']}, style {e['style']}{epoch}"
+                         f"{partial}, avmnist-torch {e['version']}" + (f"; {e['note']}" if e.get("note") else ""))
+        else:
+            lines.append(f"  {name}: {e['rows']} rows, {e['kind']}; {e.get('note', 'no metadata')}")
+        if e.get("header_note"):
+            lines.append(f"    WARNING: {e['header_note']}")
     return "\n".join(lines)
 
 
@@ -200,30 +197,21 @@ def preview(
 
     Parameters
     ----------
-    root : path
-        The data root, as for the dataset.
+    root, split, seed, renderer, style, **dataset_kwargs
+        As for the dataset.
     out : path
-        The PNG to write.
-    split : {"train", "test"}
+        The PNG to write, returned.
     index : int, optional
-        The item shown under every scheme, from 0 to the split's size - 1 (default 0).
+        The item shown under every scheme (default 0).
     schemes : names
         Schemes for the first row; default all five and ``clean``.
     random_items : int
         How many random (item, scheme) pairs follow, drawn with ``seed``.
-    seed, renderer, style, **dataset_kwargs
-        Passed to the datasets.
     images : bool or path
         False: the audio grid. True: AV-MNIST side by side, with MNIST's image files found under `root`;
-        a path: MNIST's image file for `split`, or a folder searched like `root`. Images are paired
-        through :class:`~avmnist_torch.paired.AVMNISTDataset`, so their labels are checked.
+        a path: as ``images=`` of :class:`~avmnist_torch.paired.AVMNISTDataset`, which pairs them.
     check_mnist : bool, default True
         With `images`: as for :class:`~avmnist_torch.paired.AVMNISTDataset`.
-
-    Returns
-    -------
-    Path
-        ``out``.
 
     Raises
     ------
@@ -309,20 +297,18 @@ def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], sp
                      renderer: str, style: Optional[str], dataset_kwargs: Dict[str, Any]
                      ) -> Dict[str, AVMNISTDataset]:
     """The raw and the pca25 :class:`AVMNISTDataset` of the split, or a SourceError saying how to get MNIST."""
-    if images is True:
-        if root is None:
-            raise SourceError("preview with images needs MNIST's image files and has no root to find them in; "
-                              "get them with 'avmnist download --root DATA --only mnist_images', or give the "
-                              "image file with --images PATH (images=PATH in Python)")
+    if images is not True:
+        image_file = Path(images)  # a file, or a folder the datasets search
+    elif root is None:
+        raise SourceError("preview with images needs MNIST's image files and has no root to find them in; "
+                          "get them with 'avmnist download --root DATA --only mnist_images', or give the "
+                          "image file with --images PATH (images=PATH in Python)")
+    else:
         try:
             image_file = find_mnist_images(root, split)
         except SourceError as err:
             raise SourceError(f"preview with images: {err}; or give the image file with --images PATH "
                               "(images=PATH in Python)") from None
-    else:
-        image_file = Path(images)
-        if not image_file.is_file():
-            image_file = find_mnist_images(image_file, split)
     options = dict(seed=seed, images=image_file, renderer=renderer, style=style, **dataset_kwargs)
     return {mode: AVMNISTDataset(root, split, scheme, image=mode, **options) for mode in ("raw", "pca25")}
 

@@ -112,10 +112,9 @@ def verify(
         The data root. Default: the sidecar's, else the notebook layout's (``root/avmnist/audio/FILE``).
     sample : int or None
         How many rows to regenerate (at least 1), spread at random (seeded) over the file, first and last
-        always included; None regenerates every row. A file with a sidecar of this version is read in
-        full against its size and sha256 whatever ``sample`` says.
+        always included; None: every row. The sha256 check reads the whole file whatever ``sample`` says.
     rows : list of int, optional
-        Exactly these rows instead, each from 0 to the file's row count - 1.
+        Exactly these rows instead.
     split, scheme, seed, renderer, style
         Override what the sidecar or the name says.
     workers : int
@@ -141,23 +140,23 @@ def verify(
     if rows is None and sample is not None and sample < 1:
         raise ParameterError(f"sample must be at least 1 (or None for every row), got {sample}")
     reader, kind, meta, other = open_recorded(path)
-    notes = [f"its sidecar is not one of this version's (format {other.get('format')!r}): it is ignored"] \
-        if other is not None else []
     identity = (meta or {}).get("identity") or {}
     n = len(reader)
     # Rows are checked before the sources are read: a wrong row number is the cheapest error to report.
     checked = _check_rows(rows, n, str(path)) if rows is not None else None
-    report = VerifyReport(path=path, kind=kind, rows=n, notes=notes)
+    report = VerifyReport(path=path, kind=kind, rows=n)
+    if other is not None:
+        report.notes.append(f"its sidecar is not one of this version's (format {other.get('format')!r}): "
+                            "it is ignored")
     name_match = _NOTEBOOK_NAME.match(path.name)
+    if kind == "npy" and name_match:
+        report.notes.append(header_note(path, reader.offset, meta))
     if meta is not None:
         try:
             StoredFile.open(path, sha256=meta.get("sha256"), size=meta.get("size"), remedy="export it again")
             report.integrity = []
         except StorageError as err:
             report.integrity = [str(err)]
-    if kind == "npy" and name_match:
-        report.notes.append(header_note(path, reader.offset, meta))
-    if meta is not None:
         split = split or identity.get("split")
         scheme = scheme or identity.get("scheme")
         seed = identity.get("seed", 0) if seed is None else seed
@@ -212,12 +211,11 @@ def verify(
                 report.notes.append("the sources under this root differ from those the file was made from")
             else:
                 report.notes.append(f"{key}: file says {found!r}, regenerating with {now!r}")
-    if checked is None:
-        if sample is None or sample >= n:
-            checked = list(range(n))
-        else:
-            pick = np.random.default_rng(0).choice(np.arange(1, n - 1), size=max(0, sample - 2), replace=False)
-            checked = sorted({0, n - 1, *pick.tolist()})
+    if checked is None and (sample is None or sample >= n):
+        checked = list(range(n))
+    elif checked is None:
+        pick = np.random.default_rng(0).choice(np.arange(1, n - 1), size=max(0, sample - 2), replace=False)
+        checked = sorted({0, n - 1, *pick.tolist()})
     report.checked = checked
     with tqdm(total=len(checked), unit="item", desc=f"verify {path.name}", file=sys.stderr, disable=not progress) as bar:
         for k, regenerated in render_rows(dataset, row_tasks(checked, workers, 64), workers, f"verify of {path}"):

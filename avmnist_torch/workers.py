@@ -38,16 +38,9 @@ def _init_worker(items: AudioItemGenerator) -> None:
             numba.set_num_threads(1)
     # Ctrl-C reaches the whole process group; the parent alone handles it, by stopping the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # SIGTERM ends a worker at once, whatever it is computing. A forked worker would otherwise inherit
-    # the parent's Python handler (the command line turns SIGTERM into an exception to clean up), which
-    # acts only when the compiled code of the current task returns, seconds later.
+    # SIGTERM ends a worker at once: the parent's inherited Python handler would act only when the
+    # compiled code of the current task returns, seconds later.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    # fork starts workers in milliseconds with the parent's index and caches already built;
-    # elsewhere (macOS, Windows) spawn is the safe choice.
-    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
 def _render_task(task: Tuple[int, Sequence[int]]) -> Tuple[int, np.ndarray]:
@@ -92,16 +85,18 @@ def render_rows(items: AudioItemGenerator, tasks: Sequence[Tuple[int, Sequence[i
                 what: str) -> Iterator[Tuple[int, np.ndarray]]:
     """``(key, rows)`` for each task ``(key, indices)``, in any order, rendered by ``workers`` processes.
 
-    A worker that dies (killed, out of memory) stops everything within a
-    second or so with a :class:`~avmnist_torch.common.WorkerError` naming
-    ``what``; Ctrl-C (or any ``KeyboardInterrupt``, such as the command line's
-    SIGTERM) kills the workers and is raised here.
+    A worker that dies stops everything within a second or so with a
+    :class:`~avmnist_torch.common.WorkerError` naming ``what``; a ``KeyboardInterrupt`` (Ctrl-C, the
+    command line's SIGTERM) kills the workers and is raised here.
     """
     if workers <= 1 or len(tasks) <= 1:
         for key, indices in tasks:
             yield key, items.spectrograms(list(indices))
         return
-    pool = concurrent.futures.ProcessPoolExecutor(min(workers, len(tasks)), mp_context=_pool_context(),
+    # fork starts workers in milliseconds with the parent's index and caches already built;
+    # elsewhere (macOS, Windows) spawn is the safe choice.
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context,
                                                   initializer=_init_worker, initargs=(items,))
     try:
         futures = [pool.submit(_render_task, task) for task in tasks]
