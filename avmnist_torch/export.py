@@ -68,15 +68,13 @@ def output_path(
         raise ParameterError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     if out is not None and str(out).endswith(".npy"):
         return Path(out)
+    if out is None and root is None:
+        raise ParameterError("give root or out: where to write "
+                             + ("avmnist/audio/..." if layout == "notebook" else "the MultiBench layout"))
     if layout == "notebook":
-        base = out if out is not None else root
-        if base is None:
-            raise ParameterError("give root or out: where to write avmnist/audio/...")
-        path = notebook_path(base, split, scheme, epoch=epoch)
+        path = notebook_path(out if out is not None else root, split, scheme, epoch=epoch)
     else:
         if out is None:
-            if root is None:
-                raise ParameterError("give root or out: where to write the MultiBench layout")
             directory = Path(root) / "multibench" / (scheme if epoch is None else f"{scheme}_epoch{epoch}")
         else:
             directory = Path(out) / scheme if several_schemes else Path(out)

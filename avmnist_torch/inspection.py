@@ -228,11 +228,10 @@ def preview(
         raise ParameterError("preview: give at least one scheme for the first row")
     if isinstance(random_items, bool) or not isinstance(random_items, (int, np.integer)) or random_items < 0:
         raise ParameterError(f"preview: random_items must be a whole number >= 0, got {random_items!r}")
-    paired = _paired_datasets(root, images, split, schemes[0], seed, renderer, style,
-                              dict(dataset_kwargs, check_mnist=check_mnist)) \
+    options = dict(seed=seed, renderer=renderer, style=style, **dataset_kwargs)
+    paired = _paired_datasets(root, images, split, schemes[0], dict(options, check_mnist=check_mnist)) \
         if images is not False and images is not None else None
-    datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, seed=seed, renderer=renderer, style=style,
-                                          **dataset_kwargs) for name in schemes}
+    datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, **options) for name in schemes}
     n = len(next(iter(datasets.values())))
     index = 0 if index is None else _check_index(index, n, split, dataset_kwargs.get("labels", root))
     tiles = _tiles(schemes, index, n, random_items, seed)
@@ -293,9 +292,8 @@ def _save(plt: Any, fig: Any, out: Path) -> Path:
     return out
 
 
-def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], split: str, scheme: str, seed: int,
-                     renderer: str, style: Optional[str], dataset_kwargs: Dict[str, Any]
-                     ) -> Dict[str, AVMNISTDataset]:
+def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], split: str, scheme: str,
+                     options: Dict[str, Any]) -> Dict[str, AVMNISTDataset]:
     """The raw and the pca25 :class:`AVMNISTDataset` of the split, or a SourceError saying how to get MNIST."""
     if images is not True:
         image_file = Path(images)  # a file, or a folder the datasets search
@@ -309,8 +307,8 @@ def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], sp
         except SourceError as err:
             raise SourceError(f"preview with images: {err}; or give the image file with --images PATH "
                               "(images=PATH in Python)") from None
-    options = dict(seed=seed, images=image_file, renderer=renderer, style=style, **dataset_kwargs)
-    return {mode: AVMNISTDataset(root, split, scheme, image=mode, **options) for mode in ("raw", "pca25")}
+    return {mode: AVMNISTDataset(root, split, scheme, image=mode, images=image_file, **options)
+            for mode in ("raw", "pca25")}
 
 
 def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[str, AVMNISTAudioDataset],
@@ -326,10 +324,9 @@ def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[
     # Centred values (the mean is not added back): one symmetric range for the column keeps 0
     # mid-grey and shows how far each image lies along the kept components.
     limit = max(float(np.abs(h).max()) for h in halves) or 1.0
+    kept = pca.n_components
     for row, i, half in zip(axes, items, halves):
-        label = int(raw.labels[i])
-        _tile(row[0], raw.image_array(i), f"#{i}  digit {label}\nMNIST image")
-        kept = pca.n_components
+        _tile(row[0], raw.image_array(i), f"#{i}  digit {int(raw.labels[i])}\nMNIST image")
         _tile(row[1], half, f"pca25 image half\n({kept} component{'' if kept == 1 else 's'}: see the title)",
               -limit, limit)
         for ax, (name, ds) in zip(row[2:], audio.items()):

@@ -264,8 +264,7 @@ class AVMNISTDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> torch.utils.data.DataLoader:
         return self._loader(self.test_dataset, "test_dataset", shuffle=False)
 
-    def predict_dataloader(self) -> torch.utils.data.DataLoader:
-        return self._loader(self.test_dataset, "test_dataset", shuffle=False)
+    predict_dataloader = test_dataloader
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(scheme={self.scheme!r}, modality={self.modality!r}, seed={self.seed}, "

@@ -51,11 +51,10 @@ class VerifyReport:
     def summary(self) -> str:
         lines = [f"{self.path}: {self.kind} file, {self.rows} rows; regenerated {len(self.checked)}"]
         lines += [f"note: {n}" for n in self.notes]
-        if self.integrity is not None:
-            if self.integrity:
-                lines += [f"DAMAGED: {problem}" for problem in self.integrity]
-            else:
-                lines.append(f"all {self.rows} rows match the size and sha256 recorded when it was written")
+        if self.integrity:
+            lines += [f"DAMAGED: {problem}" for problem in self.integrity]
+        elif self.integrity is not None:
+            lines.append(f"all {self.rows} rows match the size and sha256 recorded when it was written")
         if not self.mismatches:
             lines.append("all regenerated rows match")
         else:
@@ -177,9 +176,8 @@ def verify(
         made_from = (meta or {}).get("made_from") or {}
         if made_from.get("root") or made_from.get("recordings"):
             root = made_from.get("root")
-            for key in ("recordings", "noises", "labels"):
-                if made_from.get(key):
-                    dataset_kwargs.setdefault(key, made_from[key])
+            dataset_kwargs = {**{k: made_from[k] for k in ("recordings", "noises", "labels") if made_from.get(k)},
+                              **dataset_kwargs}
         elif path.parent.name == "audio" and path.parent.parent.name == "avmnist":
             root = path.parent.parent.parent
         if root is None:
@@ -188,11 +186,9 @@ def verify(
         raise ParameterError(f"{path}: made with the custom scheme {scheme!r}; "
                              "call verify(..., scheme=<that Scheme>)")
     draws = identity.get("draws")
-    if isinstance(draws, dict) and draws.get("mode") == "per_epoch":
-        # one epoch of per-epoch items: regenerate that epoch with the options that drew it
-        for key in ("epoch", "redraw_recording", "snr_range_db"):
-            dataset_kwargs.setdefault(key, draws.get(key))
-        dataset_kwargs.setdefault("draws", "per_epoch")
+    if isinstance(draws, dict) and draws.get("mode") == "per_epoch":  # regenerate the epoch with what drew it
+        drawn = {k: draws.get(k) for k in ("epoch", "redraw_recording", "snr_range_db")}
+        dataset_kwargs = {"draws": "per_epoch", **drawn, **dataset_kwargs}
     dataset = AudioItemGenerator(root, split, scheme, seed=seed or 0, renderer=renderer or "fast", style=style,
                                  **dataset_kwargs)
     # A partial export (export --limit) holds the split's first rows: row i is still item i.
@@ -203,9 +199,7 @@ def verify(
     if partial:
         report.notes.append(f"a partial export: the first {n} of the split's {len(dataset)} items")
     if meta is not None:
-        expected = dataset.metadata()
-        if partial:
-            expected = first_items_identity(expected, n)
+        expected = first_items_identity(dataset.metadata(), n) if partial else dataset.metadata()
         for key, found, now in identity_differences(identity, expected):
             if key == "sources":
                 report.notes.append("the sources under this root differ from those the file was made from")

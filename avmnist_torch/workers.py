@@ -60,10 +60,9 @@ def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
         with contextlib.suppress(Exception):  # already gone
             process.kill()
     pool.shutdown(wait=False, cancel_futures=True)
-    # A worker killed while sending its rows leaves half a message in the results pipe, and the pool's
-    # manager thread (which this process joins at exit) would wait for the rest for ever: this process
-    # holds the pipe's write end too. Once the workers are gone, closing it gives that thread an end of
-    # file instead, and it winds the pool up as for a dead worker.
+    # A worker killed while sending its rows leaves half a message in the results pipe, whose rest the
+    # pool's manager thread (joined at exit) would wait for for ever, as this process holds the write end
+    # too: closing it once the workers are gone gives that thread an end of file instead.
     with contextlib.suppress(OSError, ValueError):  # a sentinel already closed: that worker is gone
         multiprocessing.connection.wait([process.sentinel for process in workers], timeout=5)
     writer = getattr(results, "_writer", None)
