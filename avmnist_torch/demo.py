@@ -28,22 +28,16 @@ def run_demo(
 ) -> int:
     """Make (or use) a data tree, time items per scheme, export, check the files, draw previews.
 
-    On a fresh machine with nothing downloaded, this shows what the package does: it writes a small tree in the
-    shapes of FSDD, ESC-50, the AV-MNIST labels and MNIST's image files
-    (:mod:`avmnist_torch.sources.synthetic`), generates a split under every scheme, exports the notebook's files
-    and checks them against the dataset, exports one scheme in MultiBench's layout with its image half and
-    checks it against :class:`~avmnist_torch.paired.AVMNISTDataset`, and draws the audio under every scheme, and
-    image and audio side by side.
+    With nothing downloaded, a small synthetic tree (:mod:`avmnist_torch.sources.synthetic`) shows what the
+    package does; the exports are checked against the datasets they came from.
 
     Parameters
     ----------
     out : path
-        Folder for everything written: the synthetic tree (``out/data``), the notebook-layout exports
-        (``out/avmnist/audio``), the MultiBench-layout export (``out/multibench``), ``out/preview.png`` (audio)
-        and ``out/preview_av.png`` (image and audio).
+        Folder for everything written: ``data`` (the synthetic tree), ``avmnist/audio``, ``multibench``,
+        ``preview.png`` and ``preview_av.png``.
     root : path, optional
-        A real data root instead of the synthetic tree. Its MultiBench export covers `split` only, with an image
-        half only when MNIST's image files are under it.
+        A real data root instead of the synthetic tree (MultiBench's export then covers `split` only).
     split : {"train", "test"}
     workers : int
         Worker processes for the exports.
@@ -115,10 +109,8 @@ def run_demo(
 
 
 def items_per_second(ds: Any, n: int) -> Tuple[float, List[Any]]:
-    """How many of ``ds``'s first `n` items it makes per second, and the items.
-
-    Item 0 is made once untimed first: a scheme's first item compiles its numba kernels, which no later item pays.
-    """
+    """How many of ``ds``'s first `n` items it makes per second, and the items; item 0 is made once untimed
+    first, since a scheme's first item compiles its numba kernels."""
     ds[0]
     start = time.perf_counter()
     made = [ds[i][0] for i in range(n)]

@@ -1,13 +1,9 @@
 """Exporting whole splits to files that AV-MNIST's training code reads unchanged.
 
-The notebook's files (``avmnist/audio/{split}_data_augmented_{scheme}.npy``, raw rows without a header
-by default, as the notebook wrote them and its training code maps them) or MultiBench's
-(``{dir}/audio/{split}_data.npy``, always a real .npy), ``(N, 112, 112) uint8``, with the split's labels
-and, when MNIST's image files are at hand, the image half (:func:`avmnist_torch.image_pca.write_image_half`),
-so that either project's loader runs on the folder with nothing else. Every item is a pure function of
-its options, so a file is simply written whole (:mod:`avmnist_torch.files`) by worker processes
-(:mod:`avmnist_torch.workers`): the bytes do not depend on the number of workers, and an interrupted
-export is redone from the start. Names and formats: ``docs/formats.md``.
+The notebook's layout or MultiBench's, ``(N, 112, 112) uint8``, with the split's labels and, when MNIST's
+image files are at hand, the image half, so that either project's loader runs on the folder with nothing
+else. Every item is a pure function of its options, so a file is written whole by worker processes: the
+bytes do not depend on the number of workers. Names and formats: ``docs/formats.md``.
 """
 
 from __future__ import annotations
@@ -34,7 +30,7 @@ from .paired import check_pairing
 from .schemes import SCHEME_NAMES, Scheme, get_scheme
 from .sources.mnist_idx import find_mnist_images, read_idx_images
 from .storage import FILE_FORMATS, FORMAT, ITEM_SHAPE, ROW_BYTES, multibench_path, notebook_path
-from .workers import render_rows
+from .workers import render_rows, row_tasks
 
 LAYOUTS = ("notebook", "multibench")
 #: The notebook's five schemes, which ``scheme="all"`` means (not "clean", which it never wrote).
@@ -67,26 +63,18 @@ def output_path(
     layout: str = "notebook", several_schemes: bool = False, epoch: Optional[int] = None,
     limit: Optional[int] = None,
 ) -> Path:
-    """Where ``export`` writes one (split, scheme): see ``docs/formats.md`` ("Output names").
-
-    The notebook layout's name is under ``out or root``; MultiBench's, whose names carry no scheme or
-    epoch, under ``out`` for one scheme, ``out/{scheme}`` for several, ``root/multibench/{scheme}``
-    (``{scheme}_epoch{K}`` for one epoch of per-epoch items) without ``out``. An ``out`` ending in
-    ``.npy`` is the file itself. With `limit` the name ends in ``_first{limit}.npy``.
-    """
+    """Where ``export`` writes one (split, scheme): see ``docs/formats.md`` ("Output names")."""
     if layout not in LAYOUTS:
         raise ParameterError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     if out is not None and str(out).endswith(".npy"):
         return Path(out)
+    if out is None and root is None:
+        raise ParameterError("give root or out: where to write "
+                             + ("avmnist/audio/..." if layout == "notebook" else "the MultiBench layout"))
     if layout == "notebook":
-        base = out if out is not None else root
-        if base is None:
-            raise ParameterError("give root or out: where to write avmnist/audio/...")
-        path = notebook_path(base, split, scheme, epoch=epoch)
+        path = notebook_path(out if out is not None else root, split, scheme, epoch=epoch)
     else:
         if out is None:
-            if root is None:
-                raise ParameterError("give root or out: where to write the MultiBench layout")
             directory = Path(root) / "multibench" / (scheme if epoch is None else f"{scheme}_epoch{epoch}")
         else:
             directory = Path(out) / scheme if several_schemes else Path(out)
@@ -99,13 +87,8 @@ def image_half_path(audio_path: PathLike, split: str) -> Path:
     return Path(audio_path).parent.parent / "image" / f"{split}_data.npy"
 
 
-def _tasks(n: int, workers: int) -> List[Tuple[int, range]]:
-    rows = max(1, min(TASK_ROWS, -(-n // (4 * workers))))
-    return [(start, range(start, min(n, start + rows))) for start in range(0, n, rows)]
-
-
 def _write_labels(path: Path, split: str, labels: np.ndarray) -> None:
-    """Write the split's labels to ``{dir}/{split}_labels.npy`` beside ``{dir}/audio/``, or check the file there."""
+    """Write the split's labels beside ``{dir}/audio/``, or check the file there."""
     labels_file = path.parent.parent / f"{split}_labels.npy"
     if labels_file.exists():
         try:
@@ -127,11 +110,8 @@ class ImageHalfSkipped(UserWarning):
 
 def _image_sources(root: Optional[PathLike], images: Optional[PathLike], splits: Sequence[str],
                    labels: Dict[str, np.ndarray], check_mnist: bool = True) -> Dict[str, Tuple[Path, np.ndarray]]:
-    """Each split's MNIST image file and pixels, checked against its labels before any row is rendered.
-
-    `images` given must be found; otherwise a split whose images are not under `root` is left out, and
-    one :class:`ImageHalfSkipped` warning says which, why and how to get them.
-    """
+    """Each split's MNIST image file and pixels, checked against its labels before any row is rendered; a
+    split without images under `root` (no `images` given) is left out, with one :class:`ImageHalfSkipped`."""
     found: Dict[str, Tuple[Path, np.ndarray]] = {}
     missing: List[str] = []
     for split in splits:
@@ -190,7 +170,7 @@ def export(
     Parameters
     ----------
     root : path, optional
-        The data root, as for :class:`~avmnist_torch.AVMNISTAudioDataset`.
+        The data root, as for the datasets.
     split : {"train", "test", "all"}
     scheme : str, Scheme or list of them, or "all"
         ``"all"`` means the notebook's five schemes.
@@ -199,8 +179,8 @@ def export(
     layout : {"notebook", "multibench"}
         The notebook's names or MultiBench's, each with the labels and the image half beside.
     format : {"raw", "npy"}, optional
-        ``"raw"``: rows without a header, as the notebook wrote them; ``"npy"``: a real .npy file.
-        Default: ``"raw"`` for the notebook layout, ``"npy"`` (its only one) for MultiBench's.
+        ``"raw"``: rows without a header, as the notebook wrote them (the notebook layout's default);
+        ``"npy"``: a real .npy file (MultiBench's only one).
     workers : int
         Worker processes generating rows; the parent writes them.
     seed, renderer, style, **dataset_kwargs
@@ -211,8 +191,7 @@ def export(
     images : path, optional
         MNIST's image files: an idx3 file (one split) or a folder searched like `root` (default: `root`).
     check_mnist : bool, default True
-        Image and label files under MNIST's names must hold MNIST's published content (see
-        :class:`~avmnist_torch.paired.AVMNISTDataset`); False takes files of your own under those names.
+        As for :class:`~avmnist_torch.paired.AVMNISTDataset`.
     limit : int, optional
         Write only each split's first `limit` items, to try things: a partial export, named
         ``..._first{limit}.npy``, its range recorded in the sidecar, with no labels or image half.
@@ -238,8 +217,7 @@ def export(
     Notes
     -----
     A file already there with a matching sidecar and sha256 is left alone; a damaged one, or another
-    version's, is written again. A different image file already there is kept, with an
-    :class:`ImageHalfSkipped` warning. See ``docs/formats.md``.
+    version's, is written again. A different image file already there is kept, with :class:`ImageHalfSkipped`.
     """
     if workers < 1:
         raise ParameterError(f"workers must be at least 1, got {workers}")
@@ -306,14 +284,10 @@ def stopped_note(unfinished: Optional[Path], finished: Sequence[Path]) -> str:
     """What an interrupted export leaves, in one line: the file it was writing is not there, finished ones are kept."""
     said = [f"{unfinished} was not written (nothing of it is left)"] if unfinished is not None else []
     if not finished:
-        said.append("nothing is finished: the same command run again starts from the beginning")
-    elif len(finished) == 1:
-        said.append(f"{finished[0]} is finished and kept: the same command run again checks it, skips it and "
-                    "writes the rest")
-    else:
-        said.append(f"the {len(finished)} files finished are kept: the same command run again checks them, skips "
-                    "them and writes the rest")
-    return "; ".join(said)
+        return "; ".join(said + ["nothing is finished: the same command run again starts from the beginning"])
+    kept, it = (f"{finished[0]} is finished and", "it") if len(finished) == 1 else \
+        (f"the {len(finished)} files finished are", "them")
+    return "; ".join(said + [f"{kept} kept: the same command run again checks {it}, skips {it} and writes the rest"])
 
 
 def _write_image_half(audio_path: Path, split: str, image_file: Path, pixels: np.ndarray, *,
@@ -387,7 +361,8 @@ def _export_one(items: AudioItemGenerator, path: Path, *, file_format: str, work
     with tqdm(total=n, unit="item", desc=path.name, file=sys.stderr, dynamic_ncols=True, disable=not progress) as bar, \
             FileWriter(path, size=len(header) + n * ROW_BYTES) as writer:
         writer.append(header)
-        for start, rows in render_rows(items, _tasks(n, workers), workers, f"export of {path}"):
+        tasks = row_tasks(range(n), workers, TASK_ROWS)
+        for start, rows in render_rows(items, tasks, workers, f"export of {path}"):
             writer.write_at(len(header) + start * ROW_BYTES, np.ascontiguousarray(rows, dtype=np.uint8))
             bar.update(len(rows))
         bar.close()

@@ -1,10 +1,5 @@
-"""The image half of AV-MNIST for one split: MNIST's images, through the published PCA recipe or as they are.
-
-:class:`ImageHalf` finds a split's images, checks that image ``i`` shows the digit of AV-MNIST label ``i``
-(:func:`check_pairing`), and serves rows as numpy arrays: ``"pca25"`` (the recipe of
-:mod:`avmnist_torch.image_pca`, float32, centred, not divided by 255), ``"raw"`` (MNIST's uint8 pixels), or
-a user's copy of the published image files (``image_file=PATH``), served as stored, as float32.
-"""
+"""The image half of AV-MNIST for one split (:class:`ImageHalf`): MNIST's images, through the published PCA
+recipe or as they are, each checked to show the digit of its AV-MNIST label (:func:`check_pairing`)."""
 
 from __future__ import annotations
 
@@ -129,20 +124,14 @@ class ImageHalf:
     labels : numpy.ndarray
         The split's AV-MNIST labels, which image ``i`` must show.
     image : {"pca25", "raw"}
-        Which image half to make from MNIST's images (ignored with `image_file`).
+        ``"pca25"``: the recipe of :mod:`avmnist_torch.image_pca` (float32, centred, not divided by 255);
+        ``"raw"``: MNIST's uint8 pixels. Ignored with `image_file`.
     image_file : path, optional
-        A user's copy of the published image half instead: a folder holding ``image/{split}_data.npy``
-        (MultiBench's avmnist folder) or ``{split}_data.npy``, or the ``.npy`` file itself; ``N`` rows of
-        784 (or 28x28) values.
-    images : path, optional
-        MNIST's image file for the split: an idx3 file or a folder searched like `root`. Default: `root`.
-    image_cache : path, "auto" or None
-        Where the ``"pca25"`` rows are kept (see :func:`~avmnist_torch.image_pca.image_half`); None
-        computes them in this process.
-    check_mnist : bool, default True
-        MNIST's image file, and the label file beside it, when under MNIST's names, must hold MNIST's
-        published content (md5, once per process per file); False takes files of your own under those
-        names, paired by the label file beside them.
+        A user's copy of the published image half instead, served as float32: a folder holding
+        ``image/{split}_data.npy`` (MultiBench's) or ``{split}_data.npy``, or the ``.npy`` file itself;
+        ``N`` rows of 784 (or 28x28) values.
+    images, image_cache, check_mnist
+        As for :class:`~avmnist_torch.paired.AVMNISTDataset`.
 
     Raises
     ------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -47,56 +47,46 @@ def info(root: Optional[PathLike] = None, *, recordings: Optional[PathLike] = No
     noise_dir = Path(noises) if noises is not None else (root / "noise_recordings" if root else None)
     labels_src = labels if labels is not None else root
     out: Dict[str, Any] = {"root": None if root is None else str(root)}
-
-    section: Dict[str, Any] = {"path": None if rec_dir is None else str(rec_dir)}
-    try:
-        if rec_dir is None:
-            raise SourceError("no root and no recordings folder given")
-        recs = list_recordings(rec_dir)
-        section.update(found=True, total=len(recs), speakers=sorted({r.speaker for r in recs}))
-        for split in SPLITS:
-            counts = np.bincount([r.digit for r in recs if r.split == split], minlength=10)
-            section[split] = {"total": int(counts.sum()), "per_digit": counts.tolist()}
-    except SourceError as err:
-        section.update(found=False, error=str(err))
-    out["recordings"] = section
-
-    section = {"path": None if noise_dir is None else str(noise_dir)}
-    try:
-        if noise_dir is None:
-            raise SourceError("no root and no noises folder given")
-        split_noise = read_noise_split(noise_dir)
-        section.update(found=True, test_categories=list(split_noise.test_categories),
-                       train_categories=len(split_noise.train_categories))
-        for split in SPLITS:
-            section[split] = {"clips": len(split_noise.files(split))}
-    except SourceError as err:
-        section.update(found=False, error=str(err))
-    out["noises"] = section
-
-    section = {"source": None if labels_src is None else str(labels_src)}
+    out["recordings"] = {"path": None if rec_dir is None else str(rec_dir), **_found(
+        lambda: _recording_counts(list_recordings(rec_dir)), rec_dir, "no root and no recordings folder given")}
+    out["noises"] = {"path": None if noise_dir is None else str(noise_dir), **_found(
+        lambda: _noise_counts(read_noise_split(noise_dir)), noise_dir, "no root and no noises folder given")}
+    out["labels"] = {"source": None if labels_src is None else str(labels_src)}
     for split in SPLITS:
-        try:
-            if labels_src is None:
-                raise SourceError("no root and no labels given")
-            arr = load_labels(labels_src, split)
-            section[split] = {"found": True, "items": len(arr), "per_digit": np.bincount(arr, minlength=10).tolist()}
-        except SourceError as err:
-            section[split] = {"found": False, "error": str(err)}
-    out["labels"] = section
-
-    section = {}
-    for split in SPLITS:
-        try:
-            if root is None:
-                raise SourceError("no root given to look for them in")
-            section[split] = {"found": True, "path": str(find_mnist_images(root, split))}
-        except SourceError as err:
-            section[split] = {"found": False, "error": str(err)}
-    out["images"] = section
-
+        out["labels"][split] = _found(lambda: _label_counts(load_labels(labels_src, split)), labels_src,
+                                      "no root and no labels given")
+    out["images"] = {split: _found(lambda: {"path": str(find_mnist_images(root, split))}, root,
+                                   "no root given to look for them in") for split in SPLITS}
     out["exports"] = _exports(root / "avmnist" / "audio") if root is not None else []
     return out
+
+
+def _found(look: Callable[[], Dict[str, Any]], source: Any, missing: str) -> Dict[str, Any]:
+    """What ``look()`` found with ``found: True``, or ``found: False`` and why (``missing`` without a source)."""
+    try:
+        if source is None:
+            raise SourceError(missing)
+        return {"found": True, **look()}
+    except SourceError as err:
+        return {"found": False, "error": str(err)}
+
+
+def _recording_counts(recs: List[Any]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"total": len(recs), "speakers": sorted({r.speaker for r in recs})}
+    for split in SPLITS:
+        counts = np.bincount([r.digit for r in recs if r.split == split], minlength=10)
+        out[split] = {"total": int(counts.sum()), "per_digit": counts.tolist()}
+    return out
+
+
+def _noise_counts(split_noise: Any) -> Dict[str, Any]:
+    return {"test_categories": list(split_noise.test_categories),
+            "train_categories": len(split_noise.train_categories),
+            **{split: {"clips": len(split_noise.files(split))} for split in SPLITS}}
+
+
+def _label_counts(labels: np.ndarray) -> Dict[str, Any]:
+    return {"items": len(labels), "per_digit": np.bincount(labels, minlength=10).tolist()}
 
 
 def _exports(folder: Path) -> List[Dict[str, Any]]:
@@ -151,14 +141,11 @@ def format_info(report: Dict[str, Any]) -> str:
         lines.append(f"  test categories: {', '.join(noi['test_categories'])}")
     else:
         lines.append(f"noises: NOT FOUND: {noi['error']}")
-    lab = report["labels"]
-    lines.append(f"labels: {lab['source'] or '(none)'}")
+    lines.append(f"labels: {report['labels']['source'] or '(none)'}")
     for split in SPLITS:
-        s = lab[split]
-        if s["found"]:
-            lines.append(f"  {split:5s} {s['items']:5d} items, per digit 0-9: {' '.join(map(str, s['per_digit']))}")
-        else:
-            lines.append(f"  {split:5s} NOT FOUND: {s['error']}")
+        s = report["labels"][split]
+        lines.append(f"  {split:5s} {s['items']:5d} items, per digit 0-9: {' '.join(map(str, s['per_digit']))}"
+                     if s["found"] else f"  {split:5s} NOT FOUND: {s['error']}")
     lines.append("MNIST images (for the image half: AVMNISTDataset, modality='both', an export's image/; "
                  "the audio half needs none):")
     for split in SPLITS:
@@ -166,25 +153,25 @@ def format_info(report: Dict[str, Any]) -> str:
         lines.append(f"  {split:5s} {s['path']}" if s["found"] else f"  {split:5s} NOT FOUND: {s['error']}")
     if report["exports"]:
         lines.append("exported files:")
-        for e in report["exports"]:
-            name = Path(e["path"]).name
-            if e["kind"] == "being written":
-                lines.append(f"  {name}: {e['kind']}: {e['note']}")
-            elif e["kind"] == "unreadable":
-                lines.append(f"  {name}: {e['error']}")
-            elif e.get("seed") is not None:
-                epoch = f", epoch {e['draws'].get('epoch')} of per-epoch draws" if isinstance(e.get("draws"), dict) \
-                    else ""
-                partial = f", partial: the first {e['items'].get('stop')} of {e['items'].get('of')} items" \
-                    if isinstance(e.get("items"), dict) else ""
-                lines.append(f"  {name}: {e['rows']} rows, {e['kind']}, seed {e['seed']}, style {e['style']}{epoch}"
-                             f"{partial}, avmnist-torch {e['version']}" + (f"; {e['note']}" if e.get("note") else ""))
-            else:
-                lines.append(f"  {name}: {e['rows']} rows, {e['kind']}; {e.get('note', 'no metadata')}")
-            if e.get("header_note"):
-                lines.append(f"    WARNING: {e['header_note']}")
     elif report["root"]:
         lines.append(f"exported files: none under {Path(report['root']) / 'avmnist' / 'audio'}")
+    for e in report["exports"]:
+        name = Path(e["path"]).name
+        if e["kind"] == "being written":
+            lines.append(f"  {name}: {e['kind']}: {e['note']}")
+        elif e["kind"] == "unreadable":
+            lines.append(f"  {name}: {e['error']}")
+        elif e.get("seed") is not None:
+            draws, items = e.get("draws"), e.get("items")
+            epoch = f", epoch {draws.get('epoch')} of per-epoch draws" if isinstance(draws, dict) else ""
+            partial = f", partial: the first {items.get('stop')} of {items.get('of')} items" \
+                if isinstance(items, dict) else ""
+            lines.append(f"  {name}: {e['rows']} rows, {e['kind']}, seed {e['seed']}, style {e['style']}{epoch}"
+                         f"{partial}, avmnist-torch {e['version']}" + (f"; {e['note']}" if e.get("note") else ""))
+        else:
+            lines.append(f"  {name}: {e['rows']} rows, {e['kind']}; {e.get('note', 'no metadata')}")
+        if e.get("header_note"):
+            lines.append(f"    WARNING: {e['header_note']}")
     return "\n".join(lines)
 
 
@@ -210,30 +197,21 @@ def preview(
 
     Parameters
     ----------
-    root : path
-        The data root, as for the dataset.
+    root, split, seed, renderer, style, **dataset_kwargs
+        As for the dataset.
     out : path
-        The PNG to write.
-    split : {"train", "test"}
+        The PNG to write, returned.
     index : int, optional
-        The item shown under every scheme, from 0 to the split's size - 1 (default 0).
+        The item shown under every scheme (default 0).
     schemes : names
         Schemes for the first row; default all five and ``clean``.
     random_items : int
         How many random (item, scheme) pairs follow, drawn with ``seed``.
-    seed, renderer, style, **dataset_kwargs
-        Passed to the datasets.
     images : bool or path
         False: the audio grid. True: AV-MNIST side by side, with MNIST's image files found under `root`;
-        a path: MNIST's image file for `split`, or a folder searched like `root`. Images are paired
-        through :class:`~avmnist_torch.paired.AVMNISTDataset`, so their labels are checked.
+        a path: as ``images=`` of :class:`~avmnist_torch.paired.AVMNISTDataset`, which pairs them.
     check_mnist : bool, default True
         With `images`: as for :class:`~avmnist_torch.paired.AVMNISTDataset`.
-
-    Returns
-    -------
-    Path
-        ``out``.
 
     Raises
     ------
@@ -250,11 +228,10 @@ def preview(
         raise ParameterError("preview: give at least one scheme for the first row")
     if isinstance(random_items, bool) or not isinstance(random_items, (int, np.integer)) or random_items < 0:
         raise ParameterError(f"preview: random_items must be a whole number >= 0, got {random_items!r}")
-    paired = _paired_datasets(root, images, split, schemes[0], seed, renderer, style,
-                              dict(dataset_kwargs, check_mnist=check_mnist)) \
+    options = dict(seed=seed, renderer=renderer, style=style, **dataset_kwargs)
+    paired = _paired_datasets(root, images, split, schemes[0], dict(options, check_mnist=check_mnist)) \
         if images is not False and images is not None else None
-    datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, seed=seed, renderer=renderer, style=style,
-                                          **dataset_kwargs) for name in schemes}
+    datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, **options) for name in schemes}
     n = len(next(iter(datasets.values())))
     index = 0 if index is None else _check_index(index, n, split, dataset_kwargs.get("labels", root))
     tiles = _tiles(schemes, index, n, random_items, seed)
@@ -315,26 +292,23 @@ def _save(plt: Any, fig: Any, out: Path) -> Path:
     return out
 
 
-def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], split: str, scheme: str, seed: int,
-                     renderer: str, style: Optional[str], dataset_kwargs: Dict[str, Any]
-                     ) -> Dict[str, AVMNISTDataset]:
+def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], split: str, scheme: str,
+                     options: Dict[str, Any]) -> Dict[str, AVMNISTDataset]:
     """The raw and the pca25 :class:`AVMNISTDataset` of the split, or a SourceError saying how to get MNIST."""
-    if images is True:
-        if root is None:
-            raise SourceError("preview with images needs MNIST's image files and has no root to find them in; "
-                              "get them with 'avmnist download --root DATA --only mnist_images', or give the "
-                              "image file with --images PATH (images=PATH in Python)")
+    if images is not True:
+        image_file = Path(images)  # a file, or a folder the datasets search
+    elif root is None:
+        raise SourceError("preview with images needs MNIST's image files and has no root to find them in; "
+                          "get them with 'avmnist download --root DATA --only mnist_images', or give the "
+                          "image file with --images PATH (images=PATH in Python)")
+    else:
         try:
             image_file = find_mnist_images(root, split)
         except SourceError as err:
             raise SourceError(f"preview with images: {err}; or give the image file with --images PATH "
                               "(images=PATH in Python)") from None
-    else:
-        image_file = Path(images)
-        if not image_file.is_file():
-            image_file = find_mnist_images(image_file, split)
-    options = dict(seed=seed, images=image_file, renderer=renderer, style=style, **dataset_kwargs)
-    return {mode: AVMNISTDataset(root, split, scheme, image=mode, **options) for mode in ("raw", "pca25")}
+    return {mode: AVMNISTDataset(root, split, scheme, image=mode, images=image_file, **options)
+            for mode in ("raw", "pca25")}
 
 
 def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[str, AVMNISTAudioDataset],
@@ -350,10 +324,9 @@ def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[
     # Centred values (the mean is not added back): one symmetric range for the column keeps 0
     # mid-grey and shows how far each image lies along the kept components.
     limit = max(float(np.abs(h).max()) for h in halves) or 1.0
+    kept = pca.n_components
     for row, i, half in zip(axes, items, halves):
-        label = int(raw.labels[i])
-        _tile(row[0], raw.image_array(i), f"#{i}  digit {label}\nMNIST image")
-        kept = pca.n_components
+        _tile(row[0], raw.image_array(i), f"#{i}  digit {int(raw.labels[i])}\nMNIST image")
         _tile(row[1], half, f"pca25 image half\n({kept} component{'' if kept == 1 else 's'}: see the title)",
               -limit, limit)
         for ax, (name, ds) in zip(row[2:], audio.items()):

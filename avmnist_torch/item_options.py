@@ -39,10 +39,9 @@ def check_epoch(epoch: Any) -> int:
 class ItemOptions:
     """The options that define a split's items, checked and normalised when made.
 
-    Attributes are the generator's keyword options (see
-    :class:`~avmnist_torch.generator.AudioItemGenerator`); ``scheme`` is the
-    :class:`~avmnist_torch.schemes.Scheme` itself, with ``snr_range_db`` already applied, and
-    ``style`` is None only with ``renderer="matplotlib"`` (the installed version's).
+    Attributes are the generator's keyword options (see :class:`~avmnist_torch.generator.AudioItemGenerator`);
+    ``scheme`` is the :class:`~avmnist_torch.schemes.Scheme` with ``snr_range_db`` applied, and ``style`` is
+    None only with ``renderer="matplotlib"`` (the installed version's).
     """
 
     split: str = "train"

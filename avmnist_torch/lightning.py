@@ -98,8 +98,7 @@ class AVMNISTDataModule(pl.LightningDataModule):
     Parameters
     ----------
     root, scheme, seed, image, image_file
-        As for :class:`~avmnist_torch.paired.AVMNISTDataset` (`image_file`: an exported or published image half,
-        ``image/{split}_data.npy`` or a folder holding it such as MultiBench's).
+        As for :class:`~avmnist_torch.paired.AVMNISTDataset`.
     modality : {"both", "audio", "image"}
         What a batch holds: ``(image, audio, label)`` (MultiBench's and the thesis' order), ``(audio, label)``
         or ``(image, label)``.
@@ -110,21 +109,16 @@ class AVMNISTDataModule(pl.LightningDataModule):
     shuffle : bool
         Shuffle the training items each epoch (by ``(split_seed, epoch)``).
     draws : str, optional
-        Passed to the TRAINING dataset only (for example ``"per_epoch"``: new random draws each epoch);
-        validation and test keep fixed items. The training loader's sampler, an
-        :class:`~avmnist_torch.sampling.EpochSampler`, sets its epoch to the trainer's as each epoch starts.
+        Passed to the TRAINING dataset only; validation and test keep fixed items. The training loader's
+        :class:`~avmnist_torch.sampling.EpochSampler` sets its epoch to the trainer's.
     from_export : "auto" or mapping, optional
-        Serve the audio from exports instead of generating it: ``"auto"`` (the notebook-layout file under `root`
-        when it matches, else generate) or ``{"train": path, "test": path}``.
+        As for the audio dataset, or ``{"train": path, "test": path}``.
     transform_image, transform_audio : callable, optional
-        Default :class:`~avmnist_torch.transforms.DivideBy255` (``x / 255`` as float32, what the thesis feeds
-        its models); None leaves the datasets' own values.
+        Default :class:`~avmnist_torch.transforms.DivideBy255`, the thesis' ``x / 255``; None: the datasets' values.
     persistent_workers, pin_memory, multiprocessing_context
-        As for ``DataLoader``; workers persist (when ``num_workers > 0``) in every loader, not only the thesis'
-        training loader, since a generating worker is costly to start.
+        As for ``DataLoader``, in every loader (a generating worker is costly to start).
     dataset_options : mapping, optional
-        More keyword arguments for the datasets (``renderer``, ``style``, ``clip_tables``, ``image_cache``,
-        ``recordings``, ``noises``, ``images``, ...); each dataset gets those it takes.
+        More keyword arguments (``renderer``, ``recordings``, ...); each dataset gets those it takes.
     """
 
     def __init__(
@@ -270,8 +264,7 @@ class AVMNISTDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> torch.utils.data.DataLoader:
         return self._loader(self.test_dataset, "test_dataset", shuffle=False)
 
-    def predict_dataloader(self) -> torch.utils.data.DataLoader:
-        return self._loader(self.test_dataset, "test_dataset", shuffle=False)
+    predict_dataloader = test_dataloader
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(scheme={self.scheme!r}, modality={self.modality!r}, seed={self.seed}, "

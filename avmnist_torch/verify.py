@@ -24,7 +24,7 @@ from .generator import AudioItemGenerator
 from .item_options import first_items_identity, identity_differences
 from .schemes import SCHEME_NAMES, Scheme
 from .storage import open_recorded
-from .workers import render_rows
+from .workers import render_rows, row_tasks
 
 __all__ = ["verify", "VerifyReport"]
 
@@ -51,11 +51,10 @@ class VerifyReport:
     def summary(self) -> str:
         lines = [f"{self.path}: {self.kind} file, {self.rows} rows; regenerated {len(self.checked)}"]
         lines += [f"note: {n}" for n in self.notes]
-        if self.integrity is not None:
-            if self.integrity:
-                lines += [f"DAMAGED: {problem}" for problem in self.integrity]
-            else:
-                lines.append(f"all {self.rows} rows match the size and sha256 recorded when it was written")
+        if self.integrity:
+            lines += [f"DAMAGED: {problem}" for problem in self.integrity]
+        elif self.integrity is not None:
+            lines.append(f"all {self.rows} rows match the size and sha256 recorded when it was written")
         if not self.mismatches:
             lines.append("all regenerated rows match")
         else:
@@ -112,10 +111,9 @@ def verify(
         The data root. Default: the sidecar's, else the notebook layout's (``root/avmnist/audio/FILE``).
     sample : int or None
         How many rows to regenerate (at least 1), spread at random (seeded) over the file, first and last
-        always included; None regenerates every row. A file with a sidecar of this version is read in
-        full against its size and sha256 whatever ``sample`` says.
+        always included; None: every row. The sha256 check reads the whole file whatever ``sample`` says.
     rows : list of int, optional
-        Exactly these rows instead, each from 0 to the file's row count - 1.
+        Exactly these rows instead.
     split, scheme, seed, renderer, style
         Override what the sidecar or the name says.
     workers : int
@@ -141,23 +139,23 @@ def verify(
     if rows is None and sample is not None and sample < 1:
         raise ParameterError(f"sample must be at least 1 (or None for every row), got {sample}")
     reader, kind, meta, other = open_recorded(path)
-    notes = [f"its sidecar is not one of this version's (format {other.get('format')!r}): it is ignored"] \
-        if other is not None else []
     identity = (meta or {}).get("identity") or {}
     n = len(reader)
     # Rows are checked before the sources are read: a wrong row number is the cheapest error to report.
     checked = _check_rows(rows, n, str(path)) if rows is not None else None
-    report = VerifyReport(path=path, kind=kind, rows=n, notes=notes)
+    report = VerifyReport(path=path, kind=kind, rows=n)
+    if other is not None:
+        report.notes.append(f"its sidecar is not one of this version's (format {other.get('format')!r}): "
+                            "it is ignored")
     name_match = _NOTEBOOK_NAME.match(path.name)
+    if kind == "npy" and name_match:
+        report.notes.append(header_note(path, reader.offset, meta))
     if meta is not None:
         try:
             StoredFile.open(path, sha256=meta.get("sha256"), size=meta.get("size"), remedy="export it again")
             report.integrity = []
         except StorageError as err:
             report.integrity = [str(err)]
-    if kind == "npy" and name_match:
-        report.notes.append(header_note(path, reader.offset, meta))
-    if meta is not None:
         split = split or identity.get("split")
         scheme = scheme or identity.get("scheme")
         seed = identity.get("seed", 0) if seed is None else seed
@@ -178,9 +176,8 @@ def verify(
         made_from = (meta or {}).get("made_from") or {}
         if made_from.get("root") or made_from.get("recordings"):
             root = made_from.get("root")
-            for key in ("recordings", "noises", "labels"):
-                if made_from.get(key):
-                    dataset_kwargs.setdefault(key, made_from[key])
+            dataset_kwargs = {**{k: made_from[k] for k in ("recordings", "noises", "labels") if made_from.get(k)},
+                              **dataset_kwargs}
         elif path.parent.name == "audio" and path.parent.parent.name == "avmnist":
             root = path.parent.parent.parent
         if root is None:
@@ -189,11 +186,9 @@ def verify(
         raise ParameterError(f"{path}: made with the custom scheme {scheme!r}; "
                              "call verify(..., scheme=<that Scheme>)")
     draws = identity.get("draws")
-    if isinstance(draws, dict) and draws.get("mode") == "per_epoch":
-        # one epoch of per-epoch items: regenerate that epoch with the options that drew it
-        for key in ("epoch", "redraw_recording", "snr_range_db"):
-            dataset_kwargs.setdefault(key, draws.get(key))
-        dataset_kwargs.setdefault("draws", "per_epoch")
+    if isinstance(draws, dict) and draws.get("mode") == "per_epoch":  # regenerate the epoch with what drew it
+        drawn = {k: draws.get(k) for k in ("epoch", "redraw_recording", "snr_range_db")}
+        dataset_kwargs = {"draws": "per_epoch", **drawn, **dataset_kwargs}
     dataset = AudioItemGenerator(root, split, scheme, seed=seed or 0, renderer=renderer or "fast", style=style,
                                  **dataset_kwargs)
     # A partial export (export --limit) holds the split's first rows: row i is still item i.
@@ -204,26 +199,21 @@ def verify(
     if partial:
         report.notes.append(f"a partial export: the first {n} of the split's {len(dataset)} items")
     if meta is not None:
-        expected = dataset.metadata()
-        if partial:
-            expected = first_items_identity(expected, n)
+        expected = first_items_identity(dataset.metadata(), n) if partial else dataset.metadata()
         for key, found, now in identity_differences(identity, expected):
             if key == "sources":
                 report.notes.append("the sources under this root differ from those the file was made from")
             else:
                 report.notes.append(f"{key}: file says {found!r}, regenerating with {now!r}")
-    if checked is None:
-        if sample is None or sample >= n:
-            checked = list(range(n))
-        else:
-            pick = np.random.default_rng(0).choice(np.arange(1, n - 1), size=max(0, sample - 2), replace=False)
-            checked = sorted({0, n - 1, *pick.tolist()})
+    if checked is None and (sample is None or sample >= n):
+        checked = list(range(n))
+    elif checked is None:
+        pick = np.random.default_rng(0).choice(np.arange(1, n - 1), size=max(0, sample - 2), replace=False)
+        checked = sorted({0, n - 1, *pick.tolist()})
     report.checked = checked
-    per_task = max(1, min(64, -(-len(checked) // (4 * workers))))
-    tasks = [(k, checked[k:k + per_task]) for k in range(0, len(checked), per_task)]
     with tqdm(total=len(checked), unit="item", desc=f"verify {path.name}", file=sys.stderr, disable=not progress) as bar:
-        for k, regenerated in render_rows(dataset, tasks, workers, f"verify of {path}"):
-            for i, image in zip(checked[k:k + per_task], regenerated):
+        for k, regenerated in render_rows(dataset, row_tasks(checked, workers, 64), workers, f"verify of {path}"):
+            for i, image in zip(checked[k:k + len(regenerated)], regenerated):
                 differ = int(np.count_nonzero(reader.row(i) != image))
                 if differ:
                     report.mismatches.append((i, differ))

@@ -13,7 +13,7 @@ import multiprocessing.connection
 import signal
 import sys
 from concurrent.futures.process import BrokenProcessPool
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ import torch
 from .common import WorkerError
 from .generator import AudioItemGenerator
 
-__all__ = ["render_rows"]
+__all__ = ["render_rows", "row_tasks"]
 
 
 _WORKER_ITEMS: Optional[AudioItemGenerator] = None
@@ -38,16 +38,9 @@ def _init_worker(items: AudioItemGenerator) -> None:
             numba.set_num_threads(1)
     # Ctrl-C reaches the whole process group; the parent alone handles it, by stopping the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # SIGTERM ends a worker at once, whatever it is computing. A forked worker would otherwise inherit
-    # the parent's Python handler (the command line turns SIGTERM into an exception to clean up), which
-    # acts only when the compiled code of the current task returns, seconds later.
+    # SIGTERM ends a worker at once: the parent's inherited Python handler would act only when the
+    # compiled code of the current task returns, seconds later.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    # fork starts workers in milliseconds with the parent's index and caches already built;
-    # elsewhere (macOS, Windows) spawn is the safe choice.
-    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
 def _render_task(task: Tuple[int, Sequence[int]]) -> Tuple[int, np.ndarray]:
@@ -67,10 +60,9 @@ def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
         with contextlib.suppress(Exception):  # already gone
             process.kill()
     pool.shutdown(wait=False, cancel_futures=True)
-    # A worker killed while sending its rows leaves half a message in the results pipe, and the pool's
-    # manager thread (which this process joins at exit) would wait for the rest for ever: this process
-    # holds the pipe's write end too. Once the workers are gone, closing it gives that thread an end of
-    # file instead, and it winds the pool up as for a dead worker.
+    # A worker killed while sending its rows leaves half a message in the results pipe, whose rest the
+    # pool's manager thread (joined at exit) would wait for for ever, as this process holds the write end
+    # too: closing it once the workers are gone gives that thread an end of file instead.
     with contextlib.suppress(OSError, ValueError):  # a sentinel already closed: that worker is gone
         multiprocessing.connection.wait([process.sentinel for process in workers], timeout=5)
     writer = getattr(results, "_writer", None)
@@ -82,20 +74,28 @@ def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
         manager.join(timeout=5)
 
 
+def row_tasks(indices: Sequence[int], workers: int, most: int) -> List[Tuple[int, Sequence[int]]]:
+    """Tasks ``(k, indices[k:k + size])`` for :func:`render_rows`: about four a worker, at most `most` rows each."""
+    size = max(1, min(most, -(-len(indices) // (4 * workers))))
+    return [(k, indices[k:k + size]) for k in range(0, len(indices), size)]
+
+
 def render_rows(items: AudioItemGenerator, tasks: Sequence[Tuple[int, Sequence[int]]], workers: int,
                 what: str) -> Iterator[Tuple[int, np.ndarray]]:
     """``(key, rows)`` for each task ``(key, indices)``, in any order, rendered by ``workers`` processes.
 
-    A worker that dies (killed, out of memory) stops everything within a
-    second or so with a :class:`~avmnist_torch.common.WorkerError` naming
-    ``what``; Ctrl-C (or any ``KeyboardInterrupt``, such as the command line's
-    SIGTERM) kills the workers and is raised here.
+    A worker that dies stops everything within a second or so with a
+    :class:`~avmnist_torch.common.WorkerError` naming ``what``; a ``KeyboardInterrupt`` (Ctrl-C, the
+    command line's SIGTERM) kills the workers and is raised here.
     """
     if workers <= 1 or len(tasks) <= 1:
         for key, indices in tasks:
             yield key, items.spectrograms(list(indices))
         return
-    pool = concurrent.futures.ProcessPoolExecutor(min(workers, len(tasks)), mp_context=_pool_context(),
+    # fork starts workers in milliseconds with the parent's index and caches already built;
+    # elsewhere (macOS, Windows) spawn is the safe choice.
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context,
                                                   initializer=_init_worker, initargs=(items,))
     try:
         futures = [pool.submit(_render_task, task) for task in tasks]
