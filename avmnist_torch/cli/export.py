@@ -13,7 +13,7 @@ from ..item_options import DRAW_MODES
 from ..storage import FILE_FORMATS
 from ..rendering import RENDERERS, STYLES
 from ..schemes import SCHEME_NAMES
-from ._options import (add_command, add_root_argument, add_source_arguments, non_negative_int, positive_int,
+from ._options import (add_command, add_source_arguments, non_negative_int, positive_int,
                        require_sources, scheme_name_or_all, source_kwargs)
 
 
@@ -46,7 +46,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "and from_export='auto' finds each."
         ),
     )
-    add_root_argument(p)
     p.add_argument("--split", default="train", choices=(*SPLITS, "all"),
                    help="the split to export, or all (both; default train)")
     p.add_argument("--scheme", default="burst_noise", type=scheme_name_or_all, help=f"one of {', '.join(SCHEME_NAMES)}, or all (the five)")
