@@ -242,11 +242,8 @@ class AudioItemGenerator:
 
     def _epoch(self, epoch: Optional[int]) -> Optional[int]:
         """The epoch an item is drawn for: None for fixed items, else checked (default: the generator's)."""
-        if not self.per_epoch:
-            if epoch is not None:
-                check_epoch(epoch)
-            return None
-        return self.epoch if epoch is None else check_epoch(epoch)
+        checked = self.epoch if epoch is None else check_epoch(epoch)
+        return checked if self.per_epoch else None
 
     def _sources(self, index: int, epoch: Optional[int]) -> Tuple[int, Optional[int], ItemRandom, Optional[ItemRandom],
                                                                    List[dict]]:
