@@ -20,9 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="check an exported file against its recorded size and sha256, and regenerate rows to compare",
         description="Check FILE against the size and sha256 recorded when it was written (FILE.json); then "
                     "regenerate a sample of rows (or all) and compare them byte for byte, naming the rows that "
-                    "differ. A notebook-layout file with a "
-                    ".npy header is reported with the command that fixes it. "
-                    "Exit status 0 when all match, 1 when anything differs.",
+                    "differ. A notebook-layout file with a .npy header is reported with the command that fixes "
+                    "it. Exit status 0 when all match, 1 when anything differs.",
     )
     p.add_argument("file", type=Path, help="the exported file of items (.npy name; raw rows or a real .npy)")
     p.add_argument("--sample", type=positive_int, default=64,
