@@ -72,21 +72,15 @@ def check_split(split: str) -> str:
 
 
 def check_seed(seed: Any) -> int:
-    """``seed`` as an int if it is an integer in ``0 <= seed < 2**64``, else a :class:`ParameterError`.
-
-    Numpy integers are accepted, booleans refused (``True`` is never meant as seed 1).
-    """
-    if isinstance(seed, bool) or type(seed).__name__ == "bool_":
-        raise ParameterError(f"seed must be a non-negative integer below 2**64, got the boolean {seed!r}")
+    """``seed`` as an int if it is an integer (numpy's too, never a boolean) in ``0 <= seed < 2**64``, else a
+    :class:`ParameterError`: the items' random streams are keyed by 64 bits."""
     try:
-        value = operator.index(seed)
+        value = None if isinstance(seed, bool) or type(seed).__name__ == "bool_" else operator.index(seed)
     except TypeError:
-        raise ParameterError(f"seed must be a non-negative integer below 2**64, got {seed!r}") from None
-    if not 0 <= value < 2**64:
-        raise ParameterError(
-            f"seed must be a non-negative integer below 2**64, got {value}: the items' random streams are keyed "
-            "by 64 bits, so a larger seed would repeat a smaller one's items"
-        )
+        value = None
+    if value is None or not 0 <= value < 2**64:
+        raise ParameterError(f"seed must be a non-negative integer below 2**64 (the items' random streams are keyed "
+                             f"by 64 bits), got {seed!r}")
     return value
 
 

@@ -79,14 +79,12 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     download : bool
         Download whatever is missing under ``root`` first.
     from_export : path or "auto", optional
-        Serve the items from a finished export instead of generating them. A file with sidecar metadata (written
-        by ``export``) must match this dataset's options exactly, or construction fails saying what differs;
-        ``"auto"`` uses ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy`` only when it matches, and
-        generates otherwise. A served file whose size or sha256 is not its sidecar's when opened, or that is
-        replaced or modified while served, is a ``StorageError`` (with ``"auto"``: a warning, and those items generated). A file without
-        metadata (the notebook's own) is served as it is; ``describe()`` says so. With ``draws="per_epoch"``,
-        only ``"auto"``: each epoch from its own export, ``..._{scheme}_epoch{K}.npy``
-        (``avmnist export --draws per_epoch --epoch K``).
+        Serve the items from a finished export instead of generating them. A file with a sidecar (written by
+        ``export``) must match this dataset's options, or construction fails saying what differs; ``"auto"``
+        takes ``root/avmnist/audio/{split}_data_augmented_{scheme}.npy`` (per epoch, the only form
+        ``draws="per_epoch"`` takes: ``..._{scheme}_epoch{K}.npy``) only when it matches, and generates
+        otherwise. A file without one (the notebook's own) is served as it is. What is checked when, and what
+        a failed check raises: docs/formats.md.
     draws : {"fixed", "per_epoch"}
         ``"fixed"`` (default): the same items every epoch, the notebook's. ``"per_epoch"``: new draws every
         epoch (see ``docs/items.md``).

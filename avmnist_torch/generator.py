@@ -27,7 +27,7 @@ from .schemes import (
 )
 from .sources.audio import load_wav
 from .sources.clip_tables import ClipBank, package_versions
-from .sources.download import download as download_sources
+from .sources.download import AUDIO_SOURCES, download as download_sources
 from .sources.fsdd import parse_recording_name
 from .sources.index import SplitIndex, build_split_index, check_data_root
 from .sources.labels import LabelsLike
@@ -44,7 +44,7 @@ PREPARED_MARGIN = 256
 
 def resolve_sources(root: Optional[PathLike], *, recordings: Optional[PathLike] = None,
                     noises: Optional[PathLike] = None, labels: Optional[LabelsLike] = None, needs_noise: bool = True,
-                    download: bool = False, download_sources_of: Optional[Sequence[str]] = None,
+                    download: bool = False, download_sources_of: Sequence[str] = AUDIO_SOURCES,
                     ) -> Tuple[Optional[Path], Path, Optional[Path], LabelsLike]:
     """Where the recordings, noises and labels are: each given on its own, or the notebook's layout under ``root``.
 
@@ -55,7 +55,7 @@ def resolve_sources(root: Optional[PathLike], *, recordings: Optional[PathLike] 
     needs_noise : bool
         Whether the scheme adds noise (then a noise folder is required).
     download : bool
-        Download whatever is missing under ``root`` first (``download_sources_of``: which; default: the audio).
+        Download whatever is missing under ``root`` first (``download_sources_of``: which; default: the audio's).
 
     Returns
     -------
@@ -73,10 +73,7 @@ def resolve_sources(root: Optional[PathLike], *, recordings: Optional[PathLike] 
     if root is None and (recordings is None or labels is None):
         raise ParameterError("give root, or both recordings= and labels= (and noises= for schemes that add noise)")
     if download:
-        if download_sources_of is None:
-            download_sources(root)
-        else:
-            download_sources(root, sources=download_sources_of)
+        download_sources(root, sources=download_sources_of)
     if root is not None and (recordings is None or labels is None or (noises is None and needs_noise)):
         check_data_root(root)  # a source's default lies under it: a mistyped root is reported as itself
     recordings = Path(recordings) if recordings is not None else root / "recordings"
@@ -245,11 +242,8 @@ class AudioItemGenerator:
 
     def _epoch(self, epoch: Optional[int]) -> Optional[int]:
         """The epoch an item is drawn for: None for fixed items, else checked (default: the generator's)."""
-        if not self.per_epoch:
-            if epoch is not None:
-                check_epoch(epoch)
-            return None
-        return self.epoch if epoch is None else check_epoch(epoch)
+        checked = self.epoch if epoch is None else check_epoch(epoch)
+        return checked if self.per_epoch else None
 
     def _sources(self, index: int, epoch: Optional[int]) -> Tuple[int, Optional[int], ItemRandom, Optional[ItemRandom],
                                                                    List[dict]]:

@@ -118,7 +118,6 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     pairing = property(lambda self: self.image_half.pairing, doc="How image/label pairing was established.")
     n_components = property(lambda self: self.image_half.n_components,
                             doc="Principal components the ``'pca25'`` image half kept (None otherwise).")
-
     labels = property(lambda self: self.audio.labels, doc="Every item's label, as a read-only numpy array.")
     targets = property(lambda self: self.audio.targets, doc="Every item's label, as torchvision's datasets give them.")
 
@@ -208,7 +207,6 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
                                     images=images, image_cache=image_cache, check_mnist=check_mnist)
 
     labels = property(lambda self: self._labels, doc="Every item's label, as a read-only numpy array.")
-
     targets = property(lambda self: torch.as_tensor(np.array(self._labels, dtype=np.int64)),
                        doc="Every item's label, as torchvision's datasets give them.")
 

@@ -7,7 +7,8 @@ from typing import Any, Callable, Iterator, List, Optional
 import numpy as np
 import torch
 
-from .common import ParameterError
+from .common import check_seed
+from .item_options import check_epoch
 
 
 def epoch_target(dataset: Any) -> Optional[Any]:
@@ -42,19 +43,15 @@ class EpochSampler(torch.utils.data.Sampler):
 
     def __init__(self, data_source: Any, *, seed: int = 0, shuffle: bool = True,
                  epoch: Optional[Callable[[], Optional[int]]] = None) -> None:
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
         self.data_source = data_source
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.shuffle = bool(shuffle)
         self.epoch_source = epoch
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch to use when no `epoch` callable was given or it does not know."""
-        if not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ParameterError(f"epoch must be a non-negative integer, got {epoch!r}")
-        self.epoch = int(epoch)
+        self.epoch = check_epoch(epoch)
 
     def current_epoch(self) -> int:
         """The epoch the next iteration is for."""

@@ -5,11 +5,8 @@ Instances are plain picklable objects, so they travel to DataLoader workers unde
 Pass them as ``transform=`` (:class:`~avmnist_torch.dataset.AVMNISTAudioDataset`) or ``transform_image=`` /
 ``transform_audio=`` (:class:`~avmnist_torch.paired.AVMNISTDataset`).
 
-Both loaders in use read the files this package exports and feed a model ``float32(float64(x) / 255)``:
-MultiBench's ``get_dataloader`` divides by 255.0 in numpy, and the thesis' ``BaseAVMNISTDataset`` computes
-``(x / 255.0 - mean) / std`` with ``mean, std = 0.0, 1.0`` unless ``compute_stats=True``, which its
-``AVMNISTDataModule`` never passes (subtracting 0.0 and dividing by 1.0 are exact); both training loops call
-``.float()``. That is :class:`DivideBy255`; ``compute_stats=True`` is :class:`Standardize`.
+MultiBench's and the thesis' loaders feed a model ``float32(float64(x) / 255)``, which is :class:`DivideBy255`;
+the thesis' ``compute_stats=True`` is :class:`Standardize` (docs/training-code.md says how each loader gets there).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any, Dict
 from ..common import ParameterError
 from ..schemes import SCHEME_NAMES
 
-__all__ = ["add_command", "add_root_argument", "add_source_arguments", "require_sources", "source_kwargs",
+__all__ = ["add_command", "add_source_arguments", "require_sources", "source_kwargs",
            "positive_int", "non_negative_int", "scheme_name", "scheme_name_or_all"]
 
 
@@ -22,13 +22,10 @@ def add_command(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any
     return p
 
 
-def add_root_argument(p: argparse.ArgumentParser, help: str = "data root (recordings/, noise_recordings/, avmnist/)"):
-    """The ``--root`` option of the data-reading commands."""
-    p.add_argument("--root", type=Path, default=None, help=help)
-
-
-def add_source_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``--recordings/--noises/--labels`` options every data-reading subcommand shares."""
+def add_source_arguments(p: argparse.ArgumentParser,
+                         root_help: str = "data root (recordings/, noise_recordings/, avmnist/)") -> None:
+    """The ``--root`` and ``--recordings/--noises/--labels`` options every data-reading command shares."""
+    p.add_argument("--root", type=Path, default=None, help=root_help)
     p.add_argument("--recordings", type=Path, default=None, help="FSDD recordings folder (default ROOT/recordings)")
     p.add_argument("--noises", type=Path, default=None,
                    help="ESC-50 folder with audio/ and meta/esc50.csv (default ROOT/noise_recordings)")
@@ -69,16 +66,14 @@ def non_negative_int(text: str) -> int:
     return _whole_number(text, 0)
 
 
-def scheme_name(text: str) -> str:
-    """An argparse type: one of the package's scheme names (any case, as ``get_scheme`` accepts)."""
-    if text.strip().lower() not in SCHEME_NAMES:
-        raise argparse.ArgumentTypeError(f"unknown scheme {text!r}: choose one of {', '.join(SCHEME_NAMES)}")
+def scheme_name(text: str, also: tuple = ()) -> str:
+    """An argparse type: one of the package's scheme names (any case, as ``get_scheme`` accepts), or of `also`."""
+    if text.strip().lower() not in (*SCHEME_NAMES, *also):
+        raise argparse.ArgumentTypeError(f"unknown scheme {text!r}: choose one of {', '.join(SCHEME_NAMES)}"
+                                         + "".join(f", or {name} (the five)" for name in also))
     return text
 
 
 def scheme_name_or_all(text: str) -> str:
     """:func:`scheme_name`, or ``all`` for the notebook's five schemes."""
-    if text.strip().lower() not in (*SCHEME_NAMES, "all"):
-        raise argparse.ArgumentTypeError(f"unknown scheme {text!r}: choose one of {', '.join(SCHEME_NAMES)}, "
-                                         "or all (the five)")
-    return text
+    return scheme_name(text, also=("all",))

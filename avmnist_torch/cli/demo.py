@@ -9,14 +9,12 @@ from ..demo import run_demo
 from ._options import add_command, positive_int
 
 DESCRIPTION = """\
-On a fresh machine with nothing downloaded, this shows what the package does:
-it writes a small tree in the shapes of FSDD, ESC-50, the AV-MNIST labels and
-MNIST's image files (synthetic audio and handwriting), generates its test split
-under every scheme, exports the notebook's .npy files, checks them against the
-dataset, exports the whole AV-MNIST (image half, audio, labels) in MultiBench's
-layout for one scheme and checks it, and draws two PNGs: the audio under every
-scheme (preview.png) and image and audio side by side (preview_av.png).
---root runs the same on real data instead.
+With nothing downloaded, shows what the package does: writes a
+small tree in the shapes of FSDD, ESC-50, the labels and MNIST's image files,
+generates a split under every scheme, exports it in the notebook's layout and
+one scheme in MultiBench's, checks the files, and draws preview.png (the audio
+under every scheme) and preview_av.png (image and audio). --root runs the same
+on real data instead.
 """
 
 

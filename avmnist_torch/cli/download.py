@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..common import AVMNISTError, ParameterError
 from ..sources.download import MIRROR_ENV, SOURCES, download
 from ._options import add_command
 
@@ -38,13 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Download; exit status 0 when everything is in place (failures raise a DownloadError: status 1)."""
-    try:
-        root = download(args.root, sources=tuple(args.only) if args.only else SOURCES, mirror=args.mirror,
-                        progress=not args.quiet, keep_archives=args.keep_archives)
-    except ValueError as err:
-        if isinstance(err, AVMNISTError):
-            raise
-        # download() documents ValueError as "an option given to it is wrong" (a malformed mirror).
-        raise ParameterError(str(err)) from err
+    root = download(args.root, sources=tuple(args.only) if args.only else SOURCES, mirror=args.mirror,
+                    progress=not args.quiet, keep_archives=args.keep_archives)
     print(f"data ready under {root}")
     return 0

@@ -13,7 +13,7 @@ from ..item_options import DRAW_MODES
 from ..storage import FILE_FORMATS
 from ..rendering import RENDERERS, STYLES
 from ..schemes import SCHEME_NAMES
-from ._options import (add_command, add_root_argument, add_source_arguments, non_negative_int, positive_int,
+from ._options import (add_command, add_source_arguments, non_negative_int, positive_int,
                        require_sources, scheme_name_or_all, source_kwargs)
 
 
@@ -25,31 +25,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="generate whole splits into files (notebook or MultiBench layout), with labels and image half",
         description=(
             "Generate splits into files of (N, 112, 112) uint8 items: the notebook's "
-            "avmnist/audio/{split}_data_augmented_{scheme}.npy or MultiBench's {dir}/audio/{split}_data.npy. "
-            "The notebook layout is written as the notebook wrote it, raw rows without a header (what its "
-            "training code maps with np.memmap at offset 0); --format npy writes a real .npy file instead. "
-            "MultiBench's layout is always a real .npy file (its loader calls np.load). "
-            "Both layouts also get the split's labels ({base}/avmnist/{split}_labels.npy, or {dir}/{split}_labels.npy) "
-            "and the image half ({base}/avmnist/image/{split}_data.npy, or {dir}/image/{split}_data.npy: MNIST's "
-            "images through the published PCA recipe), so that either project's loader runs on the folder as it "
-            "is. The image half needs MNIST's image files (under ROOT/mnist after 'avmnist download --root "
-            "ROOT --only mnist_images', or --images PATH); without them the audio is exported all the same, a "
-            "warning says so, and a later run adds the image half; an image file already there that differs "
-            "(say, a copy of the published one) is kept, with a warning. Images whose labels differ from the "
-            "audio's are refused before anything is written. Each file is written under a temporary name, read "
-            "back and checked, then renamed into place after FILE.json (what made it, its size and sha256). Ctrl-C or SIGTERM stops the workers within about a second and "
-            "leaves no file under the final name (the temporary file is removed); the files finished before are "
-            "kept, and running the same command again checks them, skips them and writes the rest. A file "
-            "already there is read in full and left alone when it is as recorded, written again when it was "
-            "damaged since. One epoch of per-epoch items (--draws per_epoch --epoch K) is named "
-            "{split}_data_augmented_{scheme}_epochK.npy in the notebook layout, so that epochs sit side by side "
-            "and from_export='auto' finds each."
+            "avmnist/audio/{split}_data_augmented_{scheme}.npy (raw rows without a header, as the notebook wrote "
+            "them; --format npy for a real .npy) or MultiBench's {dir}/audio/{split}_data.npy (always .npy), "
+            "each with the split's labels and image half (MNIST's images through the published PCA recipe; "
+            "without MNIST's image files, under ROOT/mnist or --images PATH, the audio is exported all the same, "
+            "with a warning). Each file is written under a temporary name, read back and checked, then renamed "
+            "into place after FILE.json (what made it, its size and sha256). Ctrl-C or SIGTERM leaves no partial "
+            "file; running the same command again skips the files that are as recorded and writes the rest. "
+            "docs/formats.md describes every name and file."
         ),
     )
-    add_root_argument(p)
     p.add_argument("--split", default="train", choices=(*SPLITS, "all"),
                    help="the split to export, or all (both; default train)")
-    p.add_argument("--scheme", default="burst_noise", type=scheme_name_or_all, help=f"one of {', '.join(SCHEME_NAMES)}, or all (the five)")
+    p.add_argument("--scheme", default="burst_noise", type=scheme_name_or_all,
+                   help=f"one of {', '.join(SCHEME_NAMES)}, or all (the five)")
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
     p.add_argument("--layout", default="notebook", choices=LAYOUTS,
                    help="notebook (default): the thesis' avmnist/ folder; multibench: MultiBench's folder")
@@ -65,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="fixed: the notebook's items (default); per_epoch: one epoch of items drawn anew every "
                         "epoch (--epoch), recorded in FILE.json")
     p.add_argument("--epoch", type=non_negative_int, default=None, metavar="K",
-                   help="with --draws per_epoch: which epoch's items to write (default 0)")
+                   help="with --draws per_epoch: which epoch's items to write (default 0), as ..._epochK.npy")
     p.add_argument("--redraw-recording", action="store_true",
                    help="with --draws per_epoch: draw each item's recording too (any of its digit's)")
     p.add_argument("--snr-range-db", type=float, default=None, metavar="DB",

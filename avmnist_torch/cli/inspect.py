@@ -10,8 +10,7 @@ from typing import Tuple
 from ..common import SPLITS
 from ..inspection import format_info, info, preview
 from ..rendering import RENDERERS, STYLES
-from ._options import (add_command, add_root_argument, add_source_arguments, non_negative_int, require_sources,
-                       source_kwargs)
+from ._options import add_command, add_source_arguments, non_negative_int, require_sources, source_kwargs
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -27,12 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> Tuple[argparse.Argumen
                     "labels) is missing; missing image files are reported with the command that fetches them, "
                     "but only the image half needs them.",
     )
-    add_root_argument(p)
     add_source_arguments(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run_info)
-
-
 
     p = add_command(
         subparsers,
@@ -43,7 +39,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> Tuple[argparse.Argumen
                     "one row per item (--index, then --random others) with MNIST's image, its pca25 image half "
                     "and the spectrogram under every scheme, titled with the index and the digit.",
     )
-    add_root_argument(p)
     add_source_arguments(p)
     p.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write (default preview.png)")
     p.add_argument("--split", default="test", choices=SPLITS, help="the split drawn (default test)")

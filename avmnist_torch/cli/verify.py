@@ -8,7 +8,7 @@ from pathlib import Path
 from ..common import SPLITS
 from ..verify import verify
 from ..rendering import RENDERERS, STYLES
-from ._options import (add_command, add_root_argument, add_source_arguments, non_negative_int, positive_int,
+from ._options import (add_command, add_source_arguments, non_negative_int, positive_int,
                        scheme_name, source_kwargs)
 
 
@@ -20,12 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="check an exported file against its recorded size and sha256, and regenerate rows to compare",
         description="Check FILE against the size and sha256 recorded when it was written (FILE.json); then "
                     "regenerate a sample of rows (or all) and compare them byte for byte, naming the rows that "
-                    "differ. A notebook-layout file with a "
-                    ".npy header is reported with the command that fixes it. "
-                    "Exit status 0 when all match, 1 when anything differs.",
+                    "differ. A notebook-layout file with a .npy header is reported with the command that fixes "
+                    "it. Exit status 0 when all match, 1 when anything differs.",
     )
     p.add_argument("file", type=Path, help="the exported file of items (.npy name; raw rows or a real .npy)")
-    add_root_argument(p, help="data root (default: inferred from ROOT/avmnist/audio/FILE)")
     p.add_argument("--sample", type=positive_int, default=64,
                    help="rows to regenerate (default 64, first and last included); the whole file is checked "
                         "against its recorded sha256 regardless")
@@ -41,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="matplotlib pixel style to regenerate with (default: the sidecar's)")
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes regenerating rows (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_source_arguments(p)
+    add_source_arguments(p, root_help="data root (default: inferred from ROOT/avmnist/audio/FILE)")
     p.set_defaults(func=run)
     return p
 

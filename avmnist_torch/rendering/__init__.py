@@ -16,6 +16,7 @@ import numpy as np
 from ..common import ParameterError
 from .fast import FastRenderer
 from .figure import FigureRenderer, UnverifiedMatplotlibWarning
+from .inputs import check_style
 from .settings import DEFAULT_STYLE, IMAGE_SIZE, STYLES
 
 RENDERERS = ("fast", "matplotlib")
@@ -75,17 +76,13 @@ def get_renderer(name: str = "fast", style: Optional[str] = None) -> Renderer:
     """
     if name not in RENDERERS:
         raise ParameterError(f"unknown renderer {name!r}: choose one of {', '.join(RENDERERS)}")
-    if style is not None:
-        style = str(style)
-        if style not in STYLES:
-            raise ParameterError(f"unknown style {style!r}: choose one of {', '.join(STYLES)} (matplotlib versions)")
-    key = (name, style)
+    key = (name, None if style is None else check_style(style))
     renderer = _RENDERERS.get(key)
     if renderer is None:
         with _LOCK:
             renderer = _RENDERERS.get(key)
             if renderer is None:
-                renderer = _RENDERERS[key] = _make(name, style)
+                renderer = _RENDERERS[key] = _make(*key)
     return renderer
 
 

@@ -15,10 +15,10 @@ from numpy.fft import _pocketfft_umath
 
 from ..common import ParameterError, probe_once
 from . import kernels
-from .inputs import check_clip, check_sample_rate
+from .inputs import check_clip, check_sample_rate, check_style
 from .psd import GRAY_R, WINDOW, WINDOW_SQ_SUM, decibels, frames, psd_db
 from .resample import draw
-from .settings import DEFAULT_STYLE, HOP, IMAGE_SIZE, N_ROWS, NFFT, STYLES, frame_count
+from .settings import DEFAULT_STYLE, HOP, IMAGE_SIZE, N_ROWS, NFFT, frame_count
 from .taps import geometry
 
 __all__ = ["FastRenderer", "fused_mode"]
@@ -150,10 +150,7 @@ class FastRenderer:
     name = "fast"
 
     def __init__(self, style: str = DEFAULT_STYLE) -> None:
-        style = str(style)
-        if style not in STYLES:
-            raise ParameterError(f"unknown style {style!r}: choose one of {', '.join(STYLES)}")
-        self.style = style
+        self.style = check_style(style)
 
     def __repr__(self) -> str:
         return f"FastRenderer(style={self.style!r})"

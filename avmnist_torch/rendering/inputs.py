@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 from ..common import ParameterError
+from .settings import STYLES
 
 
 def check_sample_rate(sample_rate) -> int:
@@ -34,3 +35,11 @@ def check_clip(samples, position=None) -> np.ndarray:
     if x.dtype.kind not in "iuf":
         raise ParameterError(f"{where} must hold real numbers (a mono waveform), got dtype {x.dtype}")
     return x
+
+
+def check_style(style) -> str:
+    """``style`` as one of :data:`~.settings.STYLES` (a string), or a ParameterError listing them."""
+    style = str(style)
+    if style not in STYLES:
+        raise ParameterError(f"unknown style {style!r}: choose one of {', '.join(STYLES)} (matplotlib versions)")
+    return style

@@ -12,12 +12,12 @@ import functools
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .. import dsp
-from ..common import ParameterError
+from ..common import ParameterError, positions_by_key
 from .streams import ItemRandom
 
 MIN_LENGTH = 2048
@@ -74,9 +74,13 @@ def add_noise(samples: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
 
 
 def draw_time_masks(n_samples: int, ratio: float, count: int, rng: "ItemRandom") -> List[Tuple[int, int]]:
-    """Draw ``count`` (start, length) spans of ``int(n_samples * ratio)`` samples; starts uniform, inclusive."""
+    """Draw ``count`` (start, length) spans of ``int(n_samples * ratio)`` samples; starts uniform, inclusive.
+    ``draw_frequency_masks`` is the same function, over STFT bins."""
     length = int(n_samples * ratio)
     return [(rng.integers(0, n_samples - length), length) for _ in range(count)]
+
+
+draw_frequency_masks = draw_time_masks
 
 
 def apply_time_masks(samples: np.ndarray, spans: Sequence[Tuple[int, int]]) -> np.ndarray:
@@ -85,12 +89,6 @@ def apply_time_masks(samples: np.ndarray, spans: Sequence[Tuple[int, int]]) -> n
     for start, length in spans:
         out[start : start + length] = 0
     return out
-
-
-def draw_frequency_masks(n_bins: int, ratio: float, count: int, rng: "ItemRandom") -> List[Tuple[int, int]]:
-    """Draw ``count`` (start, size) bin ranges of ``int(n_bins * ratio)`` bins; starts uniform, inclusive."""
-    size = int(n_bins * ratio)
-    return [(rng.integers(0, n_bins - size), size) for _ in range(count)]
 
 
 def apply_frequency_masks(samples: np.ndarray, ranges: Sequence[Tuple[int, int]]) -> np.ndarray:
@@ -175,10 +173,7 @@ def down_up_resample(samples: np.ndarray, sample_rate: int, factor: int) -> np.n
 def down_up_resample_many(clips: Sequence[np.ndarray], sample_rates: Sequence[int], factor: int) -> List[np.ndarray]:
     """:func:`down_up_resample` of each clip, with fewer soxr calls (see :func:`dsp.resample_many`)."""
     out: List[np.ndarray] = [None] * len(clips)  # type: ignore[list-item]
-    by_rate: Dict[int, List[int]] = {}
-    for k, rate in enumerate(sample_rates):
-        by_rate.setdefault(rate, []).append(k)
-    for rate, members in by_rate.items():
+    for rate, members in positions_by_key(sample_rates).items():
         low_rate = _low_rate(rate, factor)
         down = dsp.resample_many([clips[k] for k in members], rate, low_rate)
         for k, y in zip(members, dsp.resample_many(down, low_rate, rate)):

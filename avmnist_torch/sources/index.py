@@ -21,12 +21,9 @@ def check_data_root(root: PathLike) -> Path:
     path = Path(root)
     if path.is_dir():
         return path
-    if path.exists():
-        raise SourceError(f"root {path} is a file, not a data folder; give the folder that holds recordings/, "
-                          "noise_recordings/ and the labels (see 'avmnist download --root DATA')")
-    raise SourceError(f"root {path} does not exist; give the folder that holds recordings/, noise_recordings/ "
-                      "and the labels, or fetch them there with download=True ('avmnist download --root DATA' "
-                      "on the command line)")
+    state = "is a file, not a data folder" if path.exists() else "does not exist"
+    raise SourceError(f"root {path} {state}; give the folder that holds recordings/, noise_recordings/ and the "
+                      "labels, or fetch them into a new one with download=True ('avmnist download --root DATA')")
 
 
 def occurrence_rank(labels: np.ndarray) -> np.ndarray:

@@ -65,12 +65,23 @@ def _identity(path: Path) -> Tuple[int, ...]:
     return stat_identity(os.stat(path))
 
 
+def is_gzip(path: Path) -> bool:
+    """Whether `path` starts with gzip's magic bytes (users rename files: content, not name, decides)."""
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def idx_kind(data: bytes) -> str:
+    """What the magic number at the start of `data` (4 bytes or more) says it is, for messages."""
+    magic = int.from_bytes(data[:4], "big")
+    return {IDX1_MAGIC: "an idx1 label file", IDX3_MAGIC: "an idx3 image file"}.get(
+        magic, f"not an idx file (magic number {magic})")
+
+
 def _read_bytes(path: Path) -> bytes:
-    """The file's content, decompressed when it is gzip (by its magic bytes: users rename files)."""
+    """The file's content, decompressed when it is gzip."""
     try:
-        with open(path, "rb") as f:
-            gzipped = f.read(2) == b"\x1f\x8b"
-        if not gzipped:
+        if not is_gzip(path):
             return path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
@@ -106,11 +117,8 @@ def _what_it_is(path: Path, data: bytes, kind: str, split: str) -> str:
     size = header + MNIST_LABEL_COUNTS[split] * (784 if kind == "images" else 1)
     if len(data) != size:
         what.append(f"{len(data):,} bytes uncompressed where MNIST's file has {size:,}")
-    if len(data) >= 4:
-        magic = int.from_bytes(data[:4], "big")
-        if magic != (IDX3_MAGIC if kind == "images" else IDX1_MAGIC):
-            kinds = {IDX1_MAGIC: "an idx1 label file", IDX3_MAGIC: "an idx3 image file"}
-            what.append(f"it is {kinds.get(magic, f'not an idx file (magic number {magic})')}")
+    if len(data) >= 4 and int.from_bytes(data[:4], "big") != (IDX3_MAGIC if kind == "images" else IDX1_MAGIC):
+        what.append(f"it is {idx_kind(data)}")
     if data and not data.strip(b"\x00"):
         what.append("every byte is 0")
     elif len(data) > header and not data[header:].strip(b"\x00"):

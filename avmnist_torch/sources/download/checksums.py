@@ -23,7 +23,7 @@ import soundfile
 
 from ...common import VerificationError
 from ..mnist_idx import (MNIST_GZ_MD5, MNIST_IMAGE_FILES, MNIST_IMAGE_GZ_MD5, MNIST_IMAGE_RAW_MD5, MNIST_LABEL_COUNTS,
-                         MNIST_LABEL_FILES, MNIST_RAW_MD5, labels_md5)
+                         MNIST_LABEL_FILES, MNIST_RAW_MD5, idx_kind, is_gzip, labels_md5)
 from .archives import listed
 from .releases import ESC50_COLUMNS, ESC50_COUNT, ESC50_FRAMES, ESC50_RATE, FSDD_TAG
 
@@ -160,12 +160,6 @@ def verify_mnist_labels(path: str | Path, split: str) -> np.ndarray:
     return labels
 
 
-def is_gzip(path: Path) -> bool:
-    """Whether `path` starts with gzip's magic bytes (content, not name, decides)."""
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
-
-
 _MNIST_TABLES = {"labels": (MNIST_LABEL_FILES, MNIST_GZ_MD5, MNIST_RAW_MD5),
                  "images": (MNIST_IMAGE_FILES, MNIST_IMAGE_GZ_MD5, MNIST_IMAGE_RAW_MD5)}
 
@@ -185,11 +179,7 @@ def check_mnist_file(path: Path, kind: str, split: str) -> None:
         raise ValueError(f"{path}: corrupt gzip ({exc})") from exc
     if hashlib.md5(data).hexdigest() == raw_md5:
         return
-    hint = ""
-    if len(data) >= 4:
-        magic = int.from_bytes(data[:4], "big")
-        kinds = {2049: "an idx1 label file", 2051: "an idx3 image file"}
-        hint = f"; it is {kinds.get(magic, f'not an idx file (magic {magic})')}"
+    hint = f"; it is {idx_kind(data)}" if len(data) >= 4 else ""
     raise ValueError(f"{path}: md5 matches neither the published {name}.gz ({gz_md5}) nor its decompressed content "
                      f"({raw_md5}){hint}")
 

@@ -21,10 +21,10 @@ import numpy as np
 
 from ...common import SPLITS, DownloadError, VerificationError
 from ...files import write_bytes
-from ..mnist_idx import MNIST_IMAGE_FILES, MNIST_LABEL_FILES, read_idx_labels
+from ..mnist_idx import MNIST_IMAGE_FILES, MNIST_LABEL_FILES, is_gzip, read_idx_labels
 from .archives import CORRUPT_ARCHIVE, copy_stream, iter_archive
-from .checksums import (check_fsdd, check_mnist_file, is_gzip, load_fsdd_manifest, verify_esc50, verify_fsdd,
-                        verify_mnist_images, verify_mnist_labels)
+from .checksums import (check_fsdd, check_mnist_file, load_fsdd_manifest, verify_esc50, verify_fsdd, verify_mnist_images,
+                        verify_mnist_labels)
 from .http import FetchFailed, fetch
 from .releases import ESC50_COMMIT, ESC50_URL, FSDD_TAG, FSDD_URL, MNIST_BASE_URLS, apply_mirror
 from .workspace import DOWNLOADS, marker_ok, reject, temp_tree, write_marker

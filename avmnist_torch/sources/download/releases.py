@@ -45,8 +45,11 @@ def apply_mirror(url: str, mirror: str | None) -> str:
     """
     if not mirror:
         return url
-    m = urlsplit(mirror)
-    if not m.scheme or not m.netloc:
+    try:
+        m = urlsplit(mirror)
+    except ValueError:  # "http://[::1": urlsplit refuses it
+        m = None
+    if m is None or not m.scheme or not m.netloc:
         raise ParameterError(f"mirror {mirror!r} must look like scheme://host[:port][/prefix], "
                              "e.g. http://127.0.0.1:8000")
     u = urlsplit(url)
