@@ -43,7 +43,8 @@ T = TypeVar("T")
 
 __all__ = ["CACHE_ENV", "default_cache_dir", "os_error_reason", "io_error", "sidecar_path", "temporary_pid",
            "process_running", "leftover_temporaries", "FileWriter", "write_bytes", "write_json", "read_sidecar",
-           "npy_header", "read_npy_header", "StoredFile", "RowReader", "file_lock", "open_or_make", "stat_identity"]
+           "npy_header", "read_npy_header", "StoredFile", "RowReader", "file_lock", "open_or_make", "open_cached",
+           "stat_identity"]
 
 
 def default_cache_dir() -> Path:
@@ -353,16 +354,47 @@ def file_lock(path: PathLike):
 
 def open_or_make(path: Path, open_: Callable[[], Optional[T]], make: Callable[[], None]) -> Optional[T]:
     """``open_()``; if None, under a lock beside ``path`` (so that concurrent first users make it once),
-    ``open_()`` again, else ``make()`` then ``open_()``. ``OSError`` and :class:`StorageError` propagate."""
+    ``open_()`` again, else ``make()`` then ``open_()``. Raises :class:`StorageError` naming ``path`` when
+    the folder, the lock or the file cannot be made."""
     found = open_()
     if found is None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with file_lock(path.with_name(f".{path.name}.lock")):
-            found = open_()  # another process may have made it meanwhile
-            if found is None:
-                make()
-                found = open_()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with file_lock(path.with_name(f".{path.name}.lock")):
+                found = open_()  # another process may have made it meanwhile
+                if found is None:
+                    make()
+                    found = open_()
+        except OSError as err:
+            raise io_error(err, path, "making it") from None
     return found
+
+
+def open_cached(path: Path, expected: Mapping[str, Any], remedy: str,
+                whole_bytes: int = 0) -> Optional[Tuple["StoredFile", Dict[str, Any], Optional[np.ndarray]]]:
+    """A file of the cache folder whose sidecar records ``expected``, checked: ``(stored file, sidecar, its
+    bytes or None)``. One of at most ``whole_bytes`` is read whole (read-only uint8 bytes) and checked on the
+    bytes read. None when it is missing, not whole or made from something else; its sidecar is touched (last
+    use, for ``avmnist cache``)."""
+    try:
+        meta = read_sidecar(path, remedy)
+        if meta is None or any(meta.get(key) != value for key, value in expected.items()):
+            return None
+        whole = isinstance(meta.get("size"), int) and meta["size"] <= whole_bytes
+        stored = StoredFile.open(path, sha256=None if whole else meta.get("sha256"), size=meta.get("size"),
+                                 remedy=remedy)
+        data = None
+        if whole:
+            content = stored.read(0, stored.size)
+            if hashlib.sha256(content).hexdigest() != meta.get("sha256"):
+                return None
+            data = np.frombuffer(content, dtype=np.uint8)
+            data.flags.writeable = False
+    except StorageError:
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(sidecar_path(path))
+    return stored, meta, data
 
 
 def stat_identity(st: os.stat_result) -> Identity:

@@ -10,7 +10,6 @@ memory, with one :class:`ClipCacheWarning` per folder.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import sys
@@ -26,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ..common import ParameterError, PathLike, StorageError, __version__
 from ..cache_folder import describe_sources
-from ..files import CACHE_ENV, FileWriter, StoredFile, default_cache_dir, open_or_make, read_sidecar, sidecar_path
+from ..files import CACHE_ENV, FileWriter, StoredFile, default_cache_dir, open_cached, open_or_make
 
 _LAYOUT = "clip-table-v4"  # bump when the file layout changes: the name changes with it
 _REMEDY = "it is built again on next use"
@@ -106,28 +105,13 @@ class _Table:
 
     @classmethod
     def open(cls, path: Path, n_rows: int) -> Optional["_Table"]:
-        """The table at ``path`` checked against its sidecar (one read whole, on the bytes read); None when
-        it is not there or not whole."""
-        try:
-            meta = read_sidecar(path, _REMEDY)
-            if meta is None or meta.get("layout") != _LAYOUT or meta.get("rows") != n_rows:
-                return None
-            whole = isinstance(meta.get("size"), int) and meta["size"] <= WHOLE_TABLE_BYTES
-            stored = StoredFile.open(path, sha256=None if whole else meta.get("sha256"), size=meta.get("size"),
-                                     remedy=_REMEDY)
-            data = None
-            if whole:
-                content = stored.read(0, stored.size)
-                if hashlib.sha256(content).hexdigest() != meta.get("sha256"):
-                    return None
-                data = np.frombuffer(content, dtype=np.uint8)
-                data.flags.writeable = False
-        except StorageError:
+        """The table at ``path``, checked; None when it is not there or not whole."""
+        found = open_cached(path, {"layout": _LAYOUT, "rows": n_rows}, _REMEDY, WHOLE_TABLE_BYTES)
+        if found is None:
             return None
+        stored, _, data = found
         index = np.frombuffer(stored.read(0, 24 * n_rows) if data is None else data[:24 * n_rows],
                               dtype="<u8").reshape(n_rows, 3)
-        with contextlib.suppress(OSError):
-            os.utime(sidecar_path(path))  # last use, for `avmnist cache`
         return cls(stored, index, data)
 
     def row(self, i: int, start: int = 0, stop: Optional[int] = None) -> Tuple[np.ndarray, int]:
@@ -218,7 +202,7 @@ class ClipBank:
         try:
             table = open_or_make(path, lambda: _Table.open(path, len(self.paths)),
                                  lambda: _build(path, self._load_all(), sidecar))
-        except (OSError, StorageError) as err:
+        except StorageError as err:
             _give_up_on(self.cache_dir, str(err))
             return None
         if table is None:
