@@ -254,7 +254,7 @@ class FileWriter:
         _fsync_dir(self.path.parent)
         return record
 
-    def _read_back(self, size: int) -> str:
+    def _read_back(self, size: int) -> str:  # every region read back against its CRC-32, and the sha256
         digest = hashlib.sha256()
         position = 0
         for offset in sorted(self._regions):
@@ -289,7 +289,7 @@ class FileWriter:
 
 
 def write_bytes(path: PathLike, data: Any, sidecar: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """Write ``data`` as the whole file ``path`` (see :class:`FileWriter`); returns the record."""
+    """Write ``data`` as the whole file ``path`` (:class:`FileWriter`); returns the record."""
     with FileWriter(path) as writer:
         writer.append(data)
         return writer.commit(sidecar)
