@@ -210,7 +210,7 @@ class FileWriter:
                 os.posix_fallocate(self._fd, 0, self.size)
             except OSError as err:
                 if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-                    self._discard()
+                    self.__exit__()
                     raise StorageError(f"{self.path}: cannot reserve {self.size / 2**20:.1f} MiB "
                                        f"({os_error_reason(err)}); free space or write it elsewhere") from None
         return self
@@ -274,7 +274,7 @@ class FileWriter:
                                "into place")
         return digest.hexdigest()
 
-    def _discard(self) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
@@ -283,9 +283,6 @@ class FileWriter:
             with contextlib.suppress(OSError):
                 self.temporary.unlink()
             self.temporary = None
-
-    def __exit__(self, *exc: Any) -> None:
-        self._discard()
 
 
 def write_bytes(path: PathLike, data: Any, sidecar: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
@@ -372,10 +369,9 @@ def open_or_make(path: Path, open_: Callable[[], Optional[T]], make: Callable[[]
 
 def open_cached(path: Path, expected: Mapping[str, Any], remedy: str,
                 whole_bytes: int = 0) -> Optional[Tuple["StoredFile", Dict[str, Any], Optional[np.ndarray]]]:
-    """A file of the cache folder whose sidecar records ``expected``, checked: ``(stored file, sidecar, its
-    bytes or None)``. One of at most ``whole_bytes`` is read whole (read-only uint8 bytes) and checked on the
-    bytes read. None when it is missing, not whole or made from something else; its sidecar is touched (last
-    use, for ``avmnist cache``)."""
+    """A cached file whose sidecar records ``expected``, checked: ``(stored file, sidecar, its bytes, read whole
+    and checked on the bytes read when at most ``whole_bytes``, else None)``; None when missing, not whole or
+    made from something else. Its sidecar's mtime records the last use, for ``avmnist cache``."""
     try:
         meta = read_sidecar(path, remedy)
         if meta is None or any(meta.get(key) != value for key, value in expected.items()):

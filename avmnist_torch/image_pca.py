@@ -140,10 +140,6 @@ def pca25(images: np.ndarray) -> np.ndarray:
     return reconstruct(images, fit_pca(images))
 
 
-# ----------------------------------------------------------------------------
-# the shared, cached result
-
-
 def images_fingerprint(images: np.ndarray) -> str:
     """sha256 of the images' shape, dtype and bytes: which images a cached result belongs to."""
     arr = np.ascontiguousarray(np.asarray(images))

@@ -1,11 +1,9 @@
 """Decoded clips in a table every process reads: built whole once, then read with positioned reads.
 
 A :class:`ClipBank` keeps what an item reads of a file (an FSDD recording, an ESC-50 clip resampled to
-8 kHz) in a *clip table* in the cache folder, one per (kind, list of files, row length, package
-versions): the first process that needs it builds it under a lock, and every process then reads the
-rows it needs, sharing the page cache; a later run starts warm. Layout, name and sidecar:
-``docs/formats.md`` ("Clip tables"). Without a usable folder each process keeps the clips it decoded in
-memory, with one :class:`ClipCacheWarning` per folder.
+8 kHz) in a *clip table* in the cache folder, built once under a lock by the first process that needs it
+and read by all (``docs/formats.md``, "Clip tables"). Without a usable folder each process keeps the
+clips it decoded in memory, with one :class:`ClipCacheWarning` per folder.
 """
 
 from __future__ import annotations
@@ -93,9 +91,8 @@ def folder_found_unusable(cache_dir: Union[PathLike, str, None]) -> bool:
 
 
 class _Table:
-    """A finished table: its file and index. One of at most :data:`WHOLE_TABLE_BYTES` is read whole into this
-    process's memory when opened (rows are views of it, and DataLoader workers forked afterwards share its
-    pages); a larger one is read row by row."""
+    """A finished table: rows are views of its bytes when read whole (DataLoader workers forked afterwards
+    share the pages), else read one by one."""
 
     def __init__(self, stored: StoredFile, index: np.ndarray, data: Optional[np.ndarray]) -> None:
         self.stored = stored
