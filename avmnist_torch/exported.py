@@ -47,11 +47,8 @@ class ExportedItems:
         return self.reader.stored.path
 
     def read(self, indices: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
-        """Rows ``indices``: ``(rows (k, 112, 112) uint8, served (k,) bool)``.
-
-        A failed check raises :class:`StorageError` naming the file and what changed, or, with
-        ``regenerate``, leaves every row unserved (``served`` False, bytes zero).
-        """
+        """Rows ``indices``: ``(rows (k, 112, 112) uint8, served (k,) bool)``; a failed check raises
+        :class:`StorageError`, or with ``regenerate`` leaves every row unserved (bytes zero)."""
         try:
             return self.reader.rows(indices), np.ones(len(indices), dtype=bool)
         except StorageError as err:

@@ -43,7 +43,8 @@ T = TypeVar("T")
 
 __all__ = ["CACHE_ENV", "default_cache_dir", "os_error_reason", "io_error", "sidecar_path", "temporary_pid",
            "process_running", "leftover_temporaries", "FileWriter", "write_bytes", "write_json", "read_sidecar",
-           "npy_header", "read_npy_header", "StoredFile", "RowReader", "file_lock", "open_or_make", "stat_identity"]
+           "npy_header", "read_npy_header", "StoredFile", "RowReader", "file_lock", "open_or_make", "open_cached",
+           "stat_identity"]
 
 
 def default_cache_dir() -> Path:
@@ -209,7 +210,7 @@ class FileWriter:
                 os.posix_fallocate(self._fd, 0, self.size)
             except OSError as err:
                 if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-                    self._discard()
+                    self.__exit__()
                     raise StorageError(f"{self.path}: cannot reserve {self.size / 2**20:.1f} MiB "
                                        f"({os_error_reason(err)}); free space or write it elsewhere") from None
         return self
@@ -253,7 +254,7 @@ class FileWriter:
         _fsync_dir(self.path.parent)
         return record
 
-    def _read_back(self, size: int) -> str:
+    def _read_back(self, size: int) -> str:  # every region read back against its CRC-32, and the sha256
         digest = hashlib.sha256()
         position = 0
         for offset in sorted(self._regions):
@@ -273,7 +274,7 @@ class FileWriter:
                                "into place")
         return digest.hexdigest()
 
-    def _discard(self) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
@@ -283,12 +284,9 @@ class FileWriter:
                 self.temporary.unlink()
             self.temporary = None
 
-    def __exit__(self, *exc: Any) -> None:
-        self._discard()
-
 
 def write_bytes(path: PathLike, data: Any, sidecar: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """Write ``data`` as the whole file ``path`` (see :class:`FileWriter`); returns the record."""
+    """Write ``data`` as the whole file ``path`` (:class:`FileWriter`); returns the record."""
     with FileWriter(path) as writer:
         writer.append(data)
         return writer.commit(sidecar)
@@ -353,16 +351,46 @@ def file_lock(path: PathLike):
 
 def open_or_make(path: Path, open_: Callable[[], Optional[T]], make: Callable[[], None]) -> Optional[T]:
     """``open_()``; if None, under a lock beside ``path`` (so that concurrent first users make it once),
-    ``open_()`` again, else ``make()`` then ``open_()``. ``OSError`` and :class:`StorageError` propagate."""
+    ``open_()`` again, else ``make()`` then ``open_()``. Raises :class:`StorageError` naming ``path`` when
+    the folder, the lock or the file cannot be made."""
     found = open_()
     if found is None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with file_lock(path.with_name(f".{path.name}.lock")):
-            found = open_()  # another process may have made it meanwhile
-            if found is None:
-                make()
-                found = open_()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with file_lock(path.with_name(f".{path.name}.lock")):
+                found = open_()  # another process may have made it meanwhile
+                if found is None:
+                    make()
+                    found = open_()
+        except OSError as err:
+            raise io_error(err, path, "making it") from None
     return found
+
+
+def open_cached(path: Path, expected: Mapping[str, Any], remedy: str,
+                whole_bytes: int = 0) -> Optional[Tuple["StoredFile", Dict[str, Any], Optional[np.ndarray]]]:
+    """A cached file whose sidecar records ``expected``, checked: ``(stored file, sidecar, its bytes, read whole
+    and checked on the bytes read when at most ``whole_bytes``, else None)``; None when missing, not whole or
+    made from something else. Its sidecar's mtime records the last use, for ``avmnist cache``."""
+    try:
+        meta = read_sidecar(path, remedy)
+        if meta is None or any(meta.get(key) != value for key, value in expected.items()):
+            return None
+        whole = isinstance(meta.get("size"), int) and meta["size"] <= whole_bytes
+        stored = StoredFile.open(path, sha256=None if whole else meta.get("sha256"), size=meta.get("size"),
+                                 remedy=remedy)
+        data = None
+        if whole:
+            content = stored.read(0, stored.size)
+            if hashlib.sha256(content).hexdigest() != meta.get("sha256"):
+                return None
+            data = np.frombuffer(content, dtype=np.uint8)
+            data.flags.writeable = False
+    except StorageError:
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(sidecar_path(path))
+    return stored, meta, data
 
 
 def stat_identity(st: os.stat_result) -> Identity:

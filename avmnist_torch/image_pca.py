@@ -28,8 +28,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .common import CacheError, PathLike, SourceError, StorageError, __version__, check_split
-from .files import (FileWriter, RowReader, StoredFile, default_cache_dir, npy_header, open_or_make, os_error_reason,
-                    read_sidecar)
+from .files import FileWriter, RowReader, StoredFile, default_cache_dir, npy_header, open_cached, open_or_make
 from .sources.mnist_idx import find_mnist_images, read_idx_images
 
 __all__ = ["ENERGY_KEPT", "RECIPE", "PCAFit", "fit_pca", "kept_components", "reconstruct", "pca25",
@@ -141,10 +140,6 @@ def pca25(images: np.ndarray) -> np.ndarray:
     return reconstruct(images, fit_pca(images))
 
 
-# ----------------------------------------------------------------------------
-# the shared, cached result
-
-
 def images_fingerprint(images: np.ndarray) -> str:
     """sha256 of the images' shape, dtype and bytes: which images a cached result belongs to."""
     arr = np.ascontiguousarray(np.asarray(images))
@@ -181,16 +176,11 @@ class ImageHalfCache:
 
 
 def _open_cached(path: Path, n_rows: int, fingerprint: str) -> Optional[ImageHalfCache]:
-    """The cached file, checked; None when it is missing or not what its sidecar says."""
-    remedy = "it is computed again"
-    try:
-        meta = read_sidecar(path, remedy)
-        if (meta is None or meta.get("layout") != _LAYOUT or meta.get("images_sha256") != fingerprint
-                or meta.get("rows") != n_rows):
-            return None
-        stored = StoredFile.open(path, sha256=meta.get("sha256"), size=meta.get("size"), remedy=remedy)
-    except StorageError:
+    found = open_cached(path, {"layout": _LAYOUT, "images_sha256": fingerprint, "rows": n_rows},
+                        "it is computed again")
+    if found is None:
         return None
+    stored, meta, _ = found
     return ImageHalfCache(path, RowReader(stored, 0, (n_rows, 784), "<f8"), int(meta["n_components"]))
 
 
@@ -228,11 +218,10 @@ def image_half_cache(
     try:
         cached = open_or_make(path, lambda: _open_cached(path, len(rows), fingerprint),
                               lambda: _write_cached(path, rows, fingerprint))
-    except (OSError, StorageError) as err:
-        reason = os_error_reason(err) if isinstance(err, OSError) else str(err)
+    except StorageError as err:
         if explicit:
-            raise CacheError(f"{path}: cannot keep the image half there ({reason})") from None
-        warnings.warn(f"{path}: cannot keep the image half in the cache folder ({reason}); computing it in memory",
+            raise CacheError(f"{path}: cannot keep the image half there ({err})") from None
+        warnings.warn(f"{path}: cannot keep the image half in the cache folder ({err}); computing it in memory",
                       RuntimeWarning, stacklevel=2)
         return pca25(rows)
     if cached is None:

@@ -111,26 +111,18 @@ def open_items(path: PathLike, rows: Optional[int] = None, file_format: Optional
         n, file_format = int(shape[0]), "npy"
         if rows is not None and n != rows:
             raise StorageError(f"{path}: has {n} rows, expected {rows} (one per label of the split); {remedy}")
-        expected = offset + n * ROW_BYTES
-        if size < expected:
-            raise StorageError(f"{path}: cut short: {max(0, size - offset) // ROW_BYTES} whole rows of the {n} its "
-                               f"header promises ({size} bytes, expected {expected}); {remedy}")
-        if size > expected:
-            raise StorageError(f"{path}: {size - expected} bytes follow its {n} rows, so numpy did not write it as "
-                               f"it is; {remedy}")
     else:
         offset, file_format = 0, "raw"
-        if rows is None:
-            if size == 0 or size % ROW_BYTES:
-                raise StorageError(f"{path}: neither a .npy file nor a raw file of whole 112x112 uint8 rows "
-                                   f"({size} bytes is not a multiple of {ROW_BYTES})")
-            rows = size // ROW_BYTES
-        elif size != rows * ROW_BYTES:
-            what = "cut short" if size < rows * ROW_BYTES else "too long"
-            raise StorageError(f"{path}: {what}: a raw file of {rows} rows has {rows * ROW_BYTES} bytes, this one "
-                               f"{size}; {remedy}")
-        n = rows
-    stored = StoredFile.open(path, sha256=sha256, size=offset + n * ROW_BYTES, remedy=remedy)
+        if rows is None and (size == 0 or size % ROW_BYTES):
+            raise StorageError(f"{path}: neither a .npy file nor a raw file of whole 112x112 uint8 rows "
+                               f"({size} bytes is not a multiple of {ROW_BYTES})")
+        n = size // ROW_BYTES if rows is None else rows
+    expected = offset + n * ROW_BYTES
+    if size != expected:
+        what = "cut short" if size < expected else "too long"
+        raise StorageError(f"{path}: {what}: a {file_format} file of {n} rows has {expected} bytes, this one "
+                           f"{size}; {remedy}")
+    stored = StoredFile.open(path, sha256=sha256, size=expected, remedy=remedy)
     return RowReader(stored, offset, (n, *ITEM_SHAPE), "|u1"), file_format
 
 

@@ -1,16 +1,13 @@
 """Decoded clips in a table every process reads: built whole once, then read with positioned reads.
 
 A :class:`ClipBank` keeps what an item reads of a file (an FSDD recording, an ESC-50 clip resampled to
-8 kHz) in a *clip table* in the cache folder, one per (kind, list of files, row length, package
-versions): the first process that needs it builds it under a lock, and every process then reads the
-rows it needs, sharing the page cache; a later run starts warm. Layout, name and sidecar:
-``docs/formats.md`` ("Clip tables"). Without a usable folder each process keeps the clips it decoded in
-memory, with one :class:`ClipCacheWarning` per folder.
+8 kHz) in a *clip table* in the cache folder, built once under a lock by the first process that needs it
+and read by all (``docs/formats.md``, "Clip tables"). Without a usable folder each process keeps the
+clips it decoded in memory, with one :class:`ClipCacheWarning` per folder.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import sys
@@ -26,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ..common import ParameterError, PathLike, StorageError, __version__
 from ..cache_folder import describe_sources
-from ..files import CACHE_ENV, FileWriter, StoredFile, default_cache_dir, open_or_make, read_sidecar, sidecar_path
+from ..files import CACHE_ENV, FileWriter, StoredFile, default_cache_dir, open_cached, open_or_make
 
 _LAYOUT = "clip-table-v4"  # bump when the file layout changes: the name changes with it
 _REMEDY = "it is built again on next use"
@@ -94,9 +91,8 @@ def folder_found_unusable(cache_dir: Union[PathLike, str, None]) -> bool:
 
 
 class _Table:
-    """A finished table: its file and index. One of at most :data:`WHOLE_TABLE_BYTES` is read whole into this
-    process's memory when opened (rows are views of it, and DataLoader workers forked afterwards share its
-    pages); a larger one is read row by row."""
+    """A finished table: rows are views of its bytes when read whole (DataLoader workers forked afterwards
+    share the pages), else read one by one."""
 
     def __init__(self, stored: StoredFile, index: np.ndarray, data: Optional[np.ndarray]) -> None:
         self.stored = stored
@@ -106,28 +102,13 @@ class _Table:
 
     @classmethod
     def open(cls, path: Path, n_rows: int) -> Optional["_Table"]:
-        """The table at ``path`` checked against its sidecar (one read whole, on the bytes read); None when
-        it is not there or not whole."""
-        try:
-            meta = read_sidecar(path, _REMEDY)
-            if meta is None or meta.get("layout") != _LAYOUT or meta.get("rows") != n_rows:
-                return None
-            whole = isinstance(meta.get("size"), int) and meta["size"] <= WHOLE_TABLE_BYTES
-            stored = StoredFile.open(path, sha256=None if whole else meta.get("sha256"), size=meta.get("size"),
-                                     remedy=_REMEDY)
-            data = None
-            if whole:
-                content = stored.read(0, stored.size)
-                if hashlib.sha256(content).hexdigest() != meta.get("sha256"):
-                    return None
-                data = np.frombuffer(content, dtype=np.uint8)
-                data.flags.writeable = False
-        except StorageError:
+        """The table at ``path``, checked; None when it is not there or not whole."""
+        found = open_cached(path, {"layout": _LAYOUT, "rows": n_rows}, _REMEDY, WHOLE_TABLE_BYTES)
+        if found is None:
             return None
+        stored, _, data = found
         index = np.frombuffer(stored.read(0, 24 * n_rows) if data is None else data[:24 * n_rows],
                               dtype="<u8").reshape(n_rows, 3)
-        with contextlib.suppress(OSError):
-            os.utime(sidecar_path(path))  # last use, for `avmnist cache`
         return cls(stored, index, data)
 
     def row(self, i: int, start: int = 0, stop: Optional[int] = None) -> Tuple[np.ndarray, int]:
@@ -218,7 +199,7 @@ class ClipBank:
         try:
             table = open_or_make(path, lambda: _Table.open(path, len(self.paths)),
                                  lambda: _build(path, self._load_all(), sidecar))
-        except (OSError, StorageError) as err:
+        except StorageError as err:
             _give_up_on(self.cache_dir, str(err))
             return None
         if table is None:
