@@ -288,13 +288,13 @@ def test_cache_computes_once_and_serves_the_same_bytes(tmp_path, t10k):
     assert len(list(cache.glob("*.f64"))) == 2
 
 
-def test_cache_from_a_path(tmp_path, train_sized, monkeypatch):
+def test_cache_from_a_path(tmp_path, monkeypatch):
     root = tmp_path / "data"
     (root / "mnist").mkdir(parents=True)
-    write_idx_images(root / "mnist" / "train-images-idx3-ubyte.gz", train_sized[:3000])
+    images = synthetic_images(3000, seed=1)  # not the session's train-sized set: 6 s to make
+    write_idx_images(root / "mnist" / "train-images-idx3-ubyte.gz", images)
     # synthetic images under MNIST's name: their md5 stands in for MNIST's published one
-    monkeypatch.setitem(mnist_idx.MNIST_IMAGE_RAW_MD5, "train",
-                        hashlib.md5(idx3_image_bytes(train_sized[:3000])).hexdigest())
+    monkeypatch.setitem(mnist_idx.MNIST_IMAGE_RAW_MD5, "train", hashlib.md5(idx3_image_bytes(images)).hexdigest())
     from_root = image_half(root, "train", cache_dir=tmp_path / "c")
     from_file = image_half(root / "mnist" / "train-images-idx3-ubyte.gz", cache_dir=None)
     assert from_root.tobytes() == from_file.tobytes()
