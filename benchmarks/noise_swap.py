@@ -57,8 +57,7 @@ def main(argv=None) -> None:
     parser.add_argument("--scheme", required=True)
     parser.add_argument("--checkpoint", required=True, type=Path)
     parser.add_argument("--noises", required=True, type=Path, help="an ESC-50 folder (audio/, meta/esc50.csv)")
-    parser.add_argument("--data", type=Path, default=downstream.REPO.parent / "shared" / "data",
-                        help="folder with fsdd/recordings and mnist/{train,test}_labels.npy")
+    parser.add_argument("--root", type=Path, help="a data root made by 'avmnist download' (default: ../shared/data)")
     parser.add_argument("--item-seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
@@ -71,14 +70,16 @@ def main(argv=None) -> None:
     model.load_state_dict(state["model"])
     last = state["history"][-1]
     _, val_rows = downstream.thesis_split(55_000, 5_000)
-    options = dict(seed=args.item_seed, recordings=args.data / "fsdd" / "recordings", noises=args.noises,
-                   labels=args.data / "mnist", clip_tables="auto")
+    data = downstream.REPO.parent / "shared" / "data"
+    options = dict(seed=args.item_seed, noises=args.noises, clip_tables="auto")
+    if args.root is None:
+        options.update(recordings=data / "fsdd" / "recordings", labels=data / "mnist")
     result = dict(scheme=args.scheme, checkpoint_epoch=last["epoch"], item_seed=args.item_seed,
                   noises=str(args.noises), val_acc=last["val_acc"], test_acc=last["test_acc"])
     for name, split, rows in (("test recordings, training noises", "test", np.arange(10_000)),
                               ("validation recordings, test noises", "train", val_rows)):
         with swapped_noise_lists():
-            dataset = AVMNISTAudioDataset(None, split, args.scheme, **options)
+            dataset = AVMNISTAudioDataset(args.root, split, args.scheme, **options)
         items = torch.from_numpy(downstream.read_items(dataset, rows, args.workers))
         labels = torch.from_numpy(np.asarray(dataset.targets)[rows].astype(np.int64))
         _, accuracy, _ = downstream.evaluate(model, items, labels, "cpu")

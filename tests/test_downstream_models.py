@@ -212,3 +212,17 @@ def test_per_clip_accuracy_is_each_clips_items_lowest_first():
     assert downstream.per_clip(predicted, labels, clips) == {"c.wav": 0.0, "b.wav": 50.0, "a.wav": 100.0}
     # predictions may cover only the first items
     assert downstream.per_clip(predicted[:2], labels, clips) == {"b.wav": 0.0, "a.wav": 100.0}
+
+
+def test_noise_swap_gives_each_split_the_other_splits_noise_clips(synthetic_root):
+    import noise_swap
+    from avmnist_torch import AVMNISTAudioDataset
+
+    def noises(split):
+        return AVMNISTAudioDataset(synthetic_root, split, "burst_noise", clip_tables=None).index.noises
+
+    train, test = noises("train"), noises("test")
+    assert set(train).isdisjoint(test)
+    with noise_swap.swapped_noise_lists():
+        assert noises("test") == train and noises("train") == test
+    assert noises("test") == test  # and only inside the block
