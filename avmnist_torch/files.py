@@ -388,8 +388,9 @@ def open_cached(path: Path, expected: Mapping[str, Any], remedy: str,
             data.flags.writeable = False
     except StorageError:
         return None
-    with contextlib.suppress(OSError):
-        os.utime(sidecar_path(path))
+    if os.utime in os.supports_follow_symlinks:  # a link planted at the sidecar's name: its target untouched
+        with contextlib.suppress(OSError):
+            os.utime(sidecar_path(path), follow_symlinks=False)
     return stored, meta, data
 
 

@@ -204,6 +204,21 @@ def test_a_link_at_a_clip_tables_name_leaves_its_target_untouched(tmp_path, tree
     assert victim.read_bytes() == b"precious"
 
 
+def test_marking_a_tables_last_use_never_touches_a_linked_sidecars_target(tmp_path, tree, expected):
+    AVMNISTAudioDataset(tree, "test", SCHEME, clip_tables=tmp_path / "cache").spectrogram(0)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for table in _tables(tmp_path / "cache"):
+        copy = outside / sidecar_path(table).name
+        copy.write_bytes(sidecar_path(table).read_bytes())
+        os.utime(copy, ns=(10**18, 10**18))
+        sidecar_path(table).unlink()
+        sidecar_path(table).symlink_to(copy)
+    ds = AVMNISTAudioDataset(tree, "test", SCHEME, clip_tables=tmp_path / "cache")
+    assert np.array_equal(ds.spectrograms(range(24)), expected)
+    assert [p.stat().st_mtime_ns for p in outside.iterdir()] == [10**18] * len(list(outside.iterdir()))
+
+
 def test_a_sidecar_that_is_not_utf8_means_the_table_is_built_again(tmp_path, tree, expected):
     AVMNISTAudioDataset(tree, "test", SCHEME, clip_tables=tmp_path).spectrogram(0)
     for table in _tables(tmp_path):
