@@ -370,8 +370,9 @@ def open_or_make(path: Path, open_: Callable[[], Optional[T]], make: Callable[[]
 def open_cached(path: Path, expected: Mapping[str, Any], remedy: str,
                 whole_bytes: int = 0) -> Optional[Tuple["StoredFile", Dict[str, Any], Optional[np.ndarray]]]:
     """A cached file whose sidecar records ``expected``, checked: ``(stored file, sidecar, its bytes, read whole
-    and checked on the bytes read when at most ``whole_bytes``, else None)``; None when missing, not whole or
-    made from something else. Its sidecar's mtime records the last use, for ``avmnist cache``."""
+    into a new writable array and checked on the bytes read when at most ``whole_bytes``, else None)``; None
+    when missing, not whole or made from something else. Its sidecar's mtime records the last use, for
+    ``avmnist cache``."""
     try:
         meta = read_sidecar(path, remedy)
         if meta is None or any(meta.get(key) != value for key, value in expected.items()):
@@ -384,8 +385,7 @@ def open_cached(path: Path, expected: Mapping[str, Any], remedy: str,
             content = stored.read(0, stored.size)
             if hashlib.sha256(content).hexdigest() != meta.get("sha256"):
                 return None
-            data = np.frombuffer(content, dtype=np.uint8)
-            data.flags.writeable = False
+            data = np.frombuffer(content, dtype=np.uint8)  # a new buffer, the caller's own
     except StorageError:
         return None
     if os.utime in os.supports_follow_symlinks:  # a link planted at the sidecar's name: its target untouched

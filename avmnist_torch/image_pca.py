@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import operator
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,12 +176,15 @@ class ImageHalfCache:
         return self.reader.all()
 
 
-def _open_cached(path: Path, n_rows: int, fingerprint: str) -> Optional[ImageHalfCache]:
+def _open_cached(path: Path, n_rows: int, fingerprint: str,
+                 in_memory: bool) -> Union[ImageHalfCache, np.ndarray, None]:
     found = open_cached(path, {"layout": _LAYOUT, "images_sha256": fingerprint, "rows": n_rows},
-                        "it is computed again")
+                        "it is computed again", sys.maxsize if in_memory else 0)
     if found is None:
         return None
-    stored, meta, _ = found
+    stored, meta, data = found
+    if in_memory:  # the bytes its sha256 was checked on, not a second read
+        return data.view("<f8").reshape(n_rows, 784)
     return ImageHalfCache(path, RowReader(stored, 0, (n_rows, 784), "<f8"), int(meta["n_components"]))
 
 
@@ -206,17 +210,18 @@ def image_half_cache(
     split: Optional[str] = None,
     *,
     cache_dir: Union[PathLike, str] = "auto",
+    in_memory: bool = False,
 ) -> Union[ImageHalfCache, np.ndarray]:
-    """One split's image half from the cache folder, as a checked :class:`ImageHalfCache`; computed (once,
-    under a lock) when missing or failing its checks. Where an ``"auto"`` folder cannot be used, computed
-    in memory instead, with a warning, and returned as an array. Parameters as for :func:`image_half`
-    (``cache_dir`` not None)."""
+    """One split's image half from the cache folder, as a checked :class:`ImageHalfCache` (with
+    ``in_memory``: the whole array, read once); computed (once, under a lock) when missing or failing its
+    checks. Where an ``"auto"`` folder cannot be used, computed in memory instead, with a warning, and
+    returned as an array. Parameters as for :func:`image_half` (``cache_dir`` not None)."""
     rows = _images_rows(images, split)
     explicit = not (isinstance(cache_dir, str) and cache_dir == "auto")
     fingerprint = images_fingerprint(rows)
     path = image_half_path(fingerprint, cache_dir if explicit else default_cache_dir())
     try:
-        cached = open_or_make(path, lambda: _open_cached(path, len(rows), fingerprint),
+        cached = open_or_make(path, lambda: _open_cached(path, len(rows), fingerprint, in_memory),
                               lambda: _write_cached(path, rows, fingerprint))
     except StorageError as err:
         if explicit:
@@ -272,8 +277,7 @@ def image_half(
     rows = _images_rows(images, split)
     if cache_dir is None:
         return pca25(rows)
-    cached = image_half_cache(rows, cache_dir=cache_dir)
-    return cached.array() if isinstance(cached, ImageHalfCache) else cached
+    return image_half_cache(rows, cache_dir=cache_dir, in_memory=True)
 
 
 def write_image_half(

@@ -24,7 +24,7 @@ from avmnist_torch import AVMNISTAudioDataset
 from avmnist_torch.common import AVMNISTError, StorageError
 from avmnist_torch.export import export
 from avmnist_torch.files import FileWriter, StoredFile, open_descriptors, sidecar_path, write_bytes
-from avmnist_torch.image_pca import image_half_cache, pca25
+from avmnist_torch.image_pca import image_half, image_half_cache, pca25
 from avmnist_torch.inspection import info
 from avmnist_torch.sources.clip_tables import ClipCacheWarning
 from avmnist_torch.verify import verify
@@ -260,6 +260,10 @@ def test_the_image_half_cache_truncated_or_changed_is_computed_again(tmp_path, t
     with open(path, "r+b") as f:
         f.write(b"\x00" * 8)
     assert np.array_equal(image_half_cache(images, cache_dir=tmp_path).array(), want)
+    with open(path, "r+b") as f:
+        f.write(b"\x00" * 8)
+    rows = image_half(images, cache_dir=tmp_path)  # read whole once, checked on the bytes read
+    assert np.array_equal(rows, want) and rows.flags.writeable
 
 
 def test_an_unusable_image_cache_folder_warns_and_computes_in_memory(tmp_path, monkeypatch):
@@ -366,3 +370,22 @@ def test_no_mmap_of_our_files_anywhere_in_the_package():
                         and "mmap" in [a.name for a in node.names] + [getattr(node, "module", None)]):
                 offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+@pytest.mark.parametrize("cache", ["table", None])
+def test_clips_are_handed_out_read_only(tmp_path, cache):
+    from avmnist_torch.sources.clip_tables import ClipBank
+
+    def load(path):
+        return np.arange(100, dtype=np.float32) * os.path.getsize(path), 8000
+
+    paths = [tmp_path / "a", tmp_path / "bb"]
+    for p in paths:
+        p.write_bytes(p.name.encode())
+    bank = ClipBank(paths, load, kind="test", cache_dir=tmp_path if cache else None)
+    for i in range(2):
+        samples, rate = bank.get(i)
+        assert rate == 8000 and np.array_equal(samples, np.arange(100, dtype=np.float32) * (i + 1))
+        with pytest.raises(ValueError, match="read-only"):
+            samples[0] = 1.0  # a table's rows are views every caller shares
+    assert bool(list(tmp_path.glob("test-*.f32"))) == (cache is not None)

@@ -16,7 +16,7 @@ import warnings
 from collections import OrderedDict
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -62,7 +62,7 @@ def resolve_cache_dir(cache_dir: Union[PathLike, str, None]) -> Optional[Path]:
 
 
 #: Folders this process found unusable: later tables there go to memory without another warning.
-_unusable: Dict[str, str] = {}
+_unusable: Set[str] = set()
 
 
 def _in_secondary_dataloader_worker() -> bool:
@@ -75,7 +75,7 @@ def _in_secondary_dataloader_worker() -> bool:
 def _give_up_on(folder: Path, why: str) -> None:
     key = os.path.abspath(folder)
     if key not in _unusable:
-        _unusable[key] = why
+        _unusable.add(key)
         if not _in_secondary_dataloader_worker():
             warnings.warn(
                 f"cannot use the clip cache in {folder}: {why}; this process keeps clips in memory instead (slower, "
@@ -98,6 +98,8 @@ class _Table:
         self.stored = stored
         # plain lists: indexing them costs a tenth of indexing the array, and every item reads a row
         self._offsets, self._lengths, self._rates = (index[:, k].tolist() for k in range(3))
+        if data is not None:
+            data.flags.writeable = False  # rows are handed out as views of it
         self._data = data
 
     @classmethod
