@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import socket
 import stat
@@ -72,7 +73,7 @@ def sidecar_path(path: PathLike) -> Path:
 
 
 def _host() -> str:
-    return socket.gethostname().replace("-", "_").replace("/", "_") or "host"
+    return re.sub(r"\W", "_", socket.gethostname()) or "host"  # no "-", which separates the name's fields
 
 
 def _temporary_name(path: Path) -> Path:
@@ -82,12 +83,8 @@ def _temporary_name(path: Path) -> Path:
 def temporary_pid(name: str) -> Optional[int]:
     """The pid of the writer of a :class:`FileWriter` temporary file (``.<name>.tmp-<host>-<pid>-<hex>``)
     when it ran on this machine; None for any other name."""
-    _, sep, tail = name.rpartition(".tmp-")
-    parts = tail.split("-")
-    if not (name.startswith(".") and sep and len(parts) == 3 and parts[0] == _host() and parts[1].isdigit()
-            and len(parts[2]) == 8):
-        return None
-    return int(parts[1])
+    found = re.fullmatch(r"\..*\.tmp-(\w+)-(\d+)-[0-9a-f]{8}", name)
+    return int(found[2]) if found and found[1] == _host() else None
 
 
 def process_running(pid: int) -> bool:
@@ -141,11 +138,8 @@ _SEEK_LOCK = threading.Lock()
 
 def _pread_into(fd: int, view: memoryview, offset: int) -> int:
     """Fill ``view`` from ``offset``; returns the bytes read (fewer only at the end of the file)."""
-    done = _preadv(fd, view, offset)
-    while 0 < done < len(view):
-        n = _preadv(fd, view[done:], offset + done)
-        if n == 0:
-            break
+    done = 0
+    while done < len(view) and (n := _preadv(fd, view[done:], offset + done)):
         done += n
     return done
 
@@ -439,29 +433,28 @@ class StoredFile:
     def open(cls, path: PathLike, *, sha256: Optional[str] = None, size: Optional[int] = None,
              remedy: str = _REMEDY) -> "StoredFile":
         """Open ``path`` and check it now: its size and its sha256, each when given."""
-        fd = cls._open_fd(str(path), remedy)
-        identity = stat_identity(os.fstat(fd))
-        if size is not None and identity[2] != size:
-            os.close(fd)
-            raise StorageError(f"{path}: {identity[2]} bytes, but it should hold {size}: cut short or "
-                               f"changed since it was written; {remedy}")
+        fd, identity = cls._open_fd(str(path), remedy, lambda found: None if size in (None, found[2]) else (
+            f"{found[2]} bytes, but it should hold {size}: cut short or changed since it was written"))
         stored = cls(str(path), identity, sha256, remedy)
         with _STATE_LOCK:
             stored._keep(fd)
         return stored
 
     @staticmethod
-    def _open_fd(path: str, remedy: str) -> int:
+    def _open_fd(path: str, remedy: str, problem: Callable[[Identity], Optional[str]]) -> Tuple[int, Identity]:
+        """A descriptor of the regular file ``path`` and its identity, unless ``problem(identity)`` says why not."""
         try:
             fd = os.open(path, os.O_RDONLY | _FLAGS)
         except FileNotFoundError:
             raise StorageError(f"{path}: no such file; {remedy}") from None
         except OSError as err:
             raise io_error(err, path, "opening it for reading") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        why = problem(stat_identity(st)) if stat.S_ISREG(st.st_mode) else "not a regular file"
+        if why:
             os.close(fd)
-            raise StorageError(f"{path}: not a regular file; {remedy}")
-        return fd
+            raise StorageError(f"{path}: {why}; {remedy}")
+        return fd, stat_identity(st)
 
     @property
     def size(self) -> int:
@@ -501,18 +494,13 @@ class StoredFile:
 
     def _descriptor(self) -> int:
         key = (self.path, self.identity)
-        fd = _OPEN.get(key)  # the common case, without the lock: a dict lookup is atomic
-        if fd is not None:
-            return fd
         with _STATE_LOCK:
             fd = _OPEN.get(key)
             if fd is not None:
                 _OPEN.move_to_end(key)
                 return fd
-            fd = self._open_fd(self.path, self.remedy)
-            if stat_identity(os.fstat(fd)) != self.identity:
-                os.close(fd)
-                raise StorageError(f"{self.path}: replaced or changed since it was checked; {self.remedy}")
+            fd, _ = self._open_fd(self.path, self.remedy, lambda found: None if found == self.identity else
+                                  "replaced or changed since it was checked")
             self._keep(fd)
             return fd
 
@@ -554,12 +542,6 @@ class StoredFile:
             _CHECKED.discard(key)
             if fd is not None:
                 os.close(fd)
-
-
-def open_descriptors() -> List[str]:
-    """The files this process holds open for reading."""
-    with _STATE_LOCK:
-        return [path for path, _ in _OPEN]
 
 
 @dataclass(frozen=True)

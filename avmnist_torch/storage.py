@@ -88,21 +88,18 @@ def open_items(path: PathLike, rows: Optional[int] = None, file_format: Optional
     recorded format or not of items raises :class:`StorageError` naming it, ending with ``remedy``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise StorageError(f"{path}: no such file")
     if file_format not in (None, *FILE_FORMATS):
         raise StorageError(f"{path}: its sidecar records the file format {file_format!r}, which this version "
                            f"does not know ({', '.join(FILE_FORMATS)}); export it again")
-    size = path.stat().st_size
     try:
         with open(path, "rb") as f:
             has_magic = f.read(6) == b"\x93NUMPY"
+            size = os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        raise StorageError(f"{path}: no such file") from None
     except OSError as err:
         raise io_error(err, path, "reading it") from None
-    if file_format == "raw" and has_magic and rows is not None and size != rows * ROW_BYTES:
-        raise StorageError(f"{path}: its sidecar says raw rows, but the file starts with a .npy header "
-                           f"({size} bytes, {rows * ROW_BYTES} expected); export it again")
-    if file_format == "npy" or (file_format is None and has_magic):
+    if (file_format or ("npy" if has_magic else "raw")) == "npy":
         if not has_magic:
             raise StorageError(f"{path}: its sidecar says a .npy file, but it has no .npy header; export it again")
         shape, dtype, offset = read_npy_header(path, _REMAKE)
@@ -112,16 +109,16 @@ def open_items(path: PathLike, rows: Optional[int] = None, file_format: Optional
         if rows is not None and n != rows:
             raise StorageError(f"{path}: has {n} rows, expected {rows} (one per label of the split); {remedy}")
     else:
-        offset, file_format = 0, "raw"
         if rows is None and (size == 0 or size % ROW_BYTES):
             raise StorageError(f"{path}: neither a .npy file nor a raw file of whole 112x112 uint8 rows "
                                f"({size} bytes is not a multiple of {ROW_BYTES})")
-        n = size // ROW_BYTES if rows is None else rows
+        offset, file_format, n = 0, "raw", size // ROW_BYTES if rows is None else rows
     expected = offset + n * ROW_BYTES
     if size != expected:
         what = "cut short" if size < expected else "too long"
+        header = " and starts with a .npy header" if has_magic and file_format == "raw" else ""
         raise StorageError(f"{path}: {what}: a {file_format} file of {n} rows has {expected} bytes, this one "
-                           f"{size}; {remedy}")
+                           f"{size}{header}; {remedy}")
     stored = StoredFile.open(path, sha256=sha256, size=expected, remedy=remedy)
     return RowReader(stored, offset, (n, *ITEM_SHAPE), "|u1"), file_format
 

@@ -21,9 +21,10 @@ import pytest
 import torch
 
 from avmnist_torch import AVMNISTAudioDataset
+from avmnist_torch import files
 from avmnist_torch.common import AVMNISTError, StorageError
 from avmnist_torch.export import export
-from avmnist_torch.files import FileWriter, StoredFile, open_descriptors, sidecar_path, write_bytes
+from avmnist_torch.files import FileWriter, StoredFile, sidecar_path, write_bytes
 from avmnist_torch.image_pca import image_half, image_half_cache, pca25
 from avmnist_torch.inspection import info
 from avmnist_torch.sources.clip_tables import ClipCacheWarning
@@ -73,8 +74,6 @@ def test_temporary_names_are_created_exclusively(tmp_path, monkeypatch):
     name is taken."""
     victim = tmp_path / "victim"
     victim.write_bytes(b"precious")
-    import avmnist_torch.files as files
-
     names = iter([tmp_path / ".x.tmp-1-aaaaaaaa", tmp_path / ".x.tmp-1-bbbbbbbb"])
     monkeypatch.setattr(files, "_temporary_name", lambda path: next(names))
     (tmp_path / ".x.tmp-1-aaaaaaaa").symlink_to(victim)
@@ -130,7 +129,7 @@ def test_descriptors_stay_bounded(tmp_path, tree, expected):
     for _ in range(200):
         ds = AVMNISTAudioDataset(tree, "test", SCHEME, clip_tables=None, from_export=tmp_path / "e.npy")
         assert np.array_equal(ds.spectrogram(3), expected[3])
-    assert len(open_descriptors()) <= 16
+    assert len(files._OPEN) <= 16  # the descriptors this process holds open for reading
 
 
 # ----------------------------------------------------------------------------
