@@ -112,10 +112,7 @@ def with_snr_range(scheme: Scheme, spread_db: float) -> Scheme:
 
 
 def _declared(step, attribute: str):
-    """The step's class ``attribute`` if the class that declares it also defines the step's ``__call__``, else None.
-
-    A subclass that overrides ``__call__`` does not inherit a promise about what its own ``__call__`` does.
-    """
+    """The step's class ``attribute`` if the class declaring it also defines the step's ``__call__``, else None."""
     cls = type(step)
     for klass in cls.__mro__:
         if attribute in vars(klass):

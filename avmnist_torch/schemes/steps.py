@@ -1,9 +1,5 @@
-"""The steps of a scheme: pure functions on arrays, and the frozen dataclasses that hold their parameters.
-
-Every function computes what the notebook's line does, with the same numpy expression and float32
-arithmetic (``dsp`` stands in for librosa), so the waveforms are byte-identical (docs/items.md).
-A step checks its parameters when it is made, draws from the item's
-:class:`~avmnist_torch.schemes.streams.ItemRandom` and records its draws.
+"""The steps of a scheme: the notebook's lines as pure functions on arrays, byte for byte (docs/items.md), and
+the frozen dataclasses that hold their parameters, check them when made, and draw and record from the item's stream.
 """
 
 from __future__ import annotations
@@ -74,8 +70,7 @@ def add_noise(samples: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
 
 
 def draw_time_masks(n_samples: int, ratio: float, count: int, rng: "ItemRandom") -> List[Tuple[int, int]]:
-    """Draw ``count`` (start, length) spans of ``int(n_samples * ratio)`` samples; starts uniform, inclusive.
-    ``draw_frequency_masks`` is the same function, over STFT bins."""
+    """Draw ``count`` (start, length) spans of ``int(n_samples * ratio)`` samples (or STFT bins); starts uniform."""
     length = int(n_samples * ratio)
     return [(rng.integers(0, n_samples - length), length) for _ in range(count)]
 
@@ -239,7 +234,6 @@ class AddNoise:
 
     snr_db: Union[float, Tuple[float, float]]
     uses_noise = True
-    recording_only = False
 
     def __post_init__(self) -> None:
         if isinstance(self.snr_db, (tuple, list)):
@@ -272,17 +266,22 @@ class AddNoise:
 
 
 @dataclass(frozen=True)
-class TimeMasks:
-    """Zero ``count`` spans of ``ratio`` of the clip's length, at uniform random starts."""
+class _Masks:
+    """The parameters of ``TimeMasks`` and ``FrequencyMasks``: ``count`` masks of ``ratio`` of ``_fraction_of``."""
 
     ratio: float
     count: int = 1
-    uses_noise = False
-    recording_only = False
 
     def __post_init__(self) -> None:
-        _check_number(self, "ratio", self.ratio, low=0, high=1, what="a fraction of the clip's length, 0 to 1")
+        _check_number(self, "ratio", self.ratio, low=0, high=1, what=f"a fraction of {self._fraction_of}, 0 to 1")
         _check_count(self, "count", self.count)
+
+
+@dataclass(frozen=True)
+class TimeMasks(_Masks):
+    """Zero ``count`` spans of ``ratio`` of the clip's length, at uniform random starts."""
+
+    _fraction_of = "the clip's length"
 
     def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
         spans = draw_time_masks(len(samples), self.ratio, self.count, ctx.rng)
@@ -291,17 +290,10 @@ class TimeMasks:
 
 
 @dataclass(frozen=True)
-class FrequencyMasks:
+class FrequencyMasks(_Masks):
     """Zero ``count`` ranges of ``ratio`` of the 1,025 STFT bins, at uniform random starts."""
 
-    ratio: float
-    count: int = 1
-    uses_noise = False
-    recording_only = False
-
-    def __post_init__(self) -> None:
-        _check_number(self, "ratio", self.ratio, low=0, high=1, what="a fraction of the 1,025 STFT bins, 0 to 1")
-        _check_count(self, "count", self.count)
+    _fraction_of = "the 1,025 STFT bins"
 
     def _draw(self, ctx: ItemContext) -> List[Tuple[int, int]]:
         ranges = draw_frequency_masks(dsp.N_FFT // 2 + 1, self.ratio, self.count, ctx.rng)
@@ -321,7 +313,6 @@ class BandKeep:
     """Keep only the given frequency bands (Hz, inclusive)."""
 
     bands: Tuple[Tuple[float, float], ...]
-    uses_noise = False
     recording_only = True
 
     def __post_init__(self) -> None:
@@ -352,7 +343,6 @@ class DownUpResample:
     """Resample down by ``factor`` and back up (soxr_hq: in effect a low-pass at rate / (2 * factor))."""
 
     factor: int
-    uses_noise = False
     recording_only = True
 
     def __post_init__(self) -> None:
@@ -373,7 +363,6 @@ class Distortion:
     """Peak-normalise, then ``tanh(factor * x)``."""
 
     factor: float
-    uses_noise = False
     recording_only = True
 
     def __post_init__(self) -> None:

@@ -1,8 +1,5 @@
-"""The random streams items draw from: SplitMix64 keyed by (seed, split, scheme, index[, stream, epoch]).
-
-Each item's stream derives from its key alone, so its output does not depend on order, worker count or
-machine (docs/items.md, "Random draws").
-"""
+"""The random streams items draw from: SplitMix64 keyed by (seed, split, scheme, index[, stream, epoch]) alone
+(docs/items.md, "Random draws")."""
 
 from __future__ import annotations
 
