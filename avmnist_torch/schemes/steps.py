@@ -94,9 +94,8 @@ def apply_frequency_masks(samples: np.ndarray, ranges: Sequence[Tuple[int, int]]
     return dsp.istft(spectrum)
 
 
-def apply_frequency_masks_many(
-    clips: Sequence[np.ndarray], ranges: Sequence[Sequence[Tuple[int, int]]]
-) -> List[np.ndarray]:
+def apply_frequency_masks_many(clips: Sequence[np.ndarray],
+                               ranges: Sequence[Sequence[Tuple[int, int]]]) -> List[np.ndarray]:
     """:func:`apply_frequency_masks` of each clip with its own ranges, the transforms over all clips at once."""
     spectra, offsets = dsp.stft_many(clips)
     for k, clip_ranges in enumerate(ranges):
@@ -130,9 +129,8 @@ def keep_bands(samples: np.ndarray, sample_rate: int, bands: Sequence[Tuple[floa
     return dsp.istft(spectrum)
 
 
-def keep_bands_many(
-    clips: Sequence[np.ndarray], sample_rates: Sequence[int], bands: Sequence[Tuple[float, float]]
-) -> List[np.ndarray]:
+def keep_bands_many(clips: Sequence[np.ndarray], sample_rates: Sequence[int],
+                    bands: Sequence[Tuple[float, float]]) -> List[np.ndarray]:
     """:func:`keep_bands` of each clip, the transforms over all clips at once (the same bits per clip)."""
     spectra, offsets = dsp.stft_many(clips)
     bands = tuple(map(tuple, bands))
@@ -220,10 +218,6 @@ def _check_count(step, name: str, value) -> None:
                              f"from 0 to {MAX_MASKS:,}")
 
 
-def _in_snr_limits(value) -> bool:
-    return _is_real(value) and math.isfinite(value) and -SNR_LIMIT_DB <= value <= SNR_LIMIT_DB
-
-
 @dataclass(frozen=True)
 class AddNoise:
     """Mix the item's ESC-50 noise in at ``snr_db`` dB SNR.
@@ -238,7 +232,8 @@ class AddNoise:
     def __post_init__(self) -> None:
         if isinstance(self.snr_db, (tuple, list)):
             pair = tuple(self.snr_db)
-            if len(pair) != 2 or not all(_in_snr_limits(v) for v in pair) or pair[0] > pair[1]:
+            in_limits = all(_is_real(v) and math.isfinite(v) and abs(v) <= SNR_LIMIT_DB for v in pair)
+            if len(pair) != 2 or not in_limits or pair[0] > pair[1]:
                 raise ParameterError(f"AddNoise(snr_db={self.snr_db!r}): a range of SNRs must be a (low, high) "
                                      f"pair of finite numbers of decibels from {-SNR_LIMIT_DB:g} to "
                                      f"{SNR_LIMIT_DB:g}, with low <= high")
