@@ -107,11 +107,8 @@ def apply_frequency_masks_many(clips: Sequence[np.ndarray],
 
 @functools.lru_cache(maxsize=64)
 def _band_response(sample_rate, bands: Tuple[Tuple[float, float], ...], n_freqs: int) -> np.ndarray:
-    """1 for the bins whose frequency ``linspace(0, sr / 2, n_freqs)[f]`` lies in a band (inclusive), else 0.
-
-    complex64, where the notebook multiplies by a float64 array: with factors of 0 and 1 every
-    product and sum is exact, signed zeros included, so the bits are the same.
-    """
+    """1 for the bins whose frequency ``linspace(0, sr / 2, n_freqs)[f]`` lies in a band (inclusive), else 0:
+    complex64, where the notebook's is float64, the same bits (products by 0 and 1 are exact, signed zeros too)."""
     response = np.zeros(n_freqs)
     freq_bins = np.linspace(0, sample_rate / 2, n_freqs)
     for low, high in bands:
@@ -212,12 +209,6 @@ def _check_number(step, name: str, value, *, low=None, high=None, low_open=False
         raise ParameterError(f"{type(step).__name__}({name}={value!r}): {name} must be {what}")
 
 
-def _check_count(step, name: str, value) -> None:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not 0 <= value <= MAX_MASKS:
-        raise ParameterError(f"{type(step).__name__}({name}={value!r}): {name} must be a whole number "
-                             f"from 0 to {MAX_MASKS:,}")
-
-
 @dataclass(frozen=True)
 class AddNoise:
     """Mix the item's ESC-50 noise in at ``snr_db`` dB SNR.
@@ -269,7 +260,10 @@ class _Masks:
 
     def __post_init__(self) -> None:
         _check_number(self, "ratio", self.ratio, low=0, high=1, what=f"a fraction of {self._fraction_of}, 0 to 1")
-        _check_count(self, "count", self.count)
+        count = self.count
+        if not isinstance(count, numbers.Integral) or isinstance(count, bool) or not 0 <= count <= MAX_MASKS:
+            raise ParameterError(f"{type(self).__name__}(count={count!r}): count must be a whole number "
+                                 f"from 0 to {MAX_MASKS:,}")
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,6 @@ def epoch_rngs(seed: int, split: str, scheme_name: str, index: int, epoch: int) 
         raise ValueError(f"seed, index and epoch must be non-negative, got seed={seed}, index={index}, epoch={epoch}")
     key = (int(seed), SPLIT_IDS[split], _scheme_id(scheme_name), int(index))
     base, epoch = _fold(0, key), int(epoch)
-    # the same streams as ItemRandom(*key, stream, epoch), folding the shared first four parts once
     return (ItemRandom._made(key + (STEPS_STREAM, epoch), _fold(base, (STEPS_STREAM, epoch))),
             ItemRandom._made(key + (SOURCES_STREAM, epoch), _fold(base, (SOURCES_STREAM, epoch))))
 
