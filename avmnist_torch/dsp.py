@@ -1,10 +1,5 @@
-"""librosa's ``stft``, ``istft`` and ``resample`` for the notebook's settings, bit for bit, with less overhead.
-
-The same arithmetic in the same order and dtypes as librosa's defaults (n_fft 2048, hop 512, Hann,
-centred), whose argument handling costs ten times the transforms on clips this short; tested against
-the installed librosa. The ``*_many`` forms stack many clips' frames into one FFT call per chunk
-(numpy transforms each row on its own, so a clip's bits do not depend on its neighbours).
-"""
+"""librosa's ``stft``, ``istft`` and ``resample`` at its defaults, bit for bit, without its argument handling
+(ten times the transforms on clips this short); the ``*_many`` forms share FFT and soxr calls between clips."""
 
 from __future__ import annotations
 
@@ -23,10 +18,7 @@ HOP = 512
 
 
 def periodic_hann(n: int) -> np.ndarray:
-    """``scipy.signal.get_window("hann", n, fftbins=True)``, the window librosa's stft takes, bit for bit.
-
-    scipy's ``_general_cosine_impl`` restated: importing ``scipy.signal`` costs every worker most of a second.
-    """
+    """``scipy.signal.get_window("hann", n, fftbins=True)`` bit for bit, without importing scipy.signal (slow)."""
     if n <= 1:
         return np.ones(n, dtype=np.float64)
     fac = np.linspace(-np.pi, np.pi, n + 1, dtype=np.float64)

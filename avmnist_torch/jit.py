@@ -1,9 +1,4 @@
-"""numba compilation that never breaks import.
-
-In a read-only install with no writable cache folder, ``numba.njit(cache=True)`` raises
-``RuntimeError`` at decoration, i.e. at import; :func:`njit` then compiles without the cache and
-says so once, as a ``logging`` info line.
-"""
+"""numba compilation that never breaks import: without a writable cache folder, compile uncached (logged once)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Rendering a waveform to the notebook's 112x112 grey spectrogram, with one of two renderers.
-
-``"fast"`` reproduces a chosen matplotlib version's pixels exactly without importing matplotlib;
-``"matplotlib"`` draws through the installed matplotlib, as the notebook did, and is the reference
-``"fast"`` is tested against. docs/rendering.md describes both and every module here.
-"""
+"""Rendering a waveform to the notebook's 112x112 grey spectrogram: ``"fast"`` (a matplotlib version's pixels
+without matplotlib) or ``"matplotlib"`` (the installed one, the reference); docs/rendering.md."""
 
 from __future__ import annotations
 

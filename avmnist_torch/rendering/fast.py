@@ -1,9 +1,5 @@
-"""The fast renderer: the notebook's ``wav_to_spectrogram`` pixels for a matplotlib version, without matplotlib.
-
-Two routes give the same bytes (docs/rendering.md, "The two routes inside the fast renderer"): the
-numpy route (:mod:`.psd`, then :mod:`.resample`), every step spelled out, and the fused route (styles
-3.10 and 3.11), numpy's FFT and log10 over a batch's frames and one numba kernel call per frame count.
-"""
+"""The fast renderer: the notebook's pixels for a matplotlib version, without matplotlib, by two routes with
+the same bytes, numpy (:mod:`.psd`, :mod:`.resample`) and fused (:mod:`.kernels`): docs/rendering.md."""
 
 from __future__ import annotations
 
@@ -16,7 +12,7 @@ from numpy.fft import _pocketfft_umath
 from ..common import ParameterError, probe_once
 from . import kernels
 from .inputs import check_clip, check_sample_rate, check_style
-from .psd import GRAY_R, WINDOW, WINDOW_SQ_SUM, decibels, frames, psd_db
+from .psd import GRAY_R, WINDOW, WINDOW_SQ_SUM, decibels, frames, padded, psd_db
 from .resample import draw
 from .settings import DEFAULT_STYLE, HOP, IMAGE_SIZE, N_ROWS, NFFT, frame_count
 from .taps import geometry
@@ -50,15 +46,14 @@ class _Spectra:
 
 
 class _Scratch(threading.local):
-    """Per-thread buffers of the fused route, grown on demand and reused (a fresh mmap's page faults cost more
-    than the FFT). A clip over ``8 * RENDER_CHUNK_FRAMES`` frames gets buffers of its own, not kept."""
+    """Per-thread buffers of the fused route, grown and reused (a fresh mmap's page faults cost more than the FFT)."""
 
     spectra = _Spectra(0)
     work_elements = 0
     n_canvases = 0
 
     def spectra_for(self, n_frames: int) -> _Spectra:
-        if n_frames > 8 * RENDER_CHUNK_FRAMES:
+        if n_frames > 8 * RENDER_CHUNK_FRAMES:  # a long clip's buffers are its own, not kept
             return _Spectra(n_frames)
         if n_frames > self.spectra.frames:
             self.spectra = _Spectra(max(n_frames, 2 * RENDER_CHUNK_FRAMES))
@@ -81,18 +76,9 @@ class _Scratch(threading.local):
 _SCRATCH = _Scratch()
 
 
-def _padded(x: np.ndarray) -> np.ndarray:
-    """mlab zero-pads input shorter than NFFT."""
-    if len(x) >= NFFT:
-        return x
-    y = np.zeros(NFFT, x.dtype)
-    y[: len(x)] = x
-    return y
-
-
 def _fused_decibels(clips, sample_rate: int, cmul_fma: bool) -> np.ndarray:
     """The fused route's dB values of ``clips``, stacked (frames, 129), Nyquist first (this thread's scratch)."""
-    clips = [_padded(x) for x in clips]
+    clips = [padded(x) for x in clips]
     lengths = np.array([len(x) for x in clips], np.int64)
     counts = (lengths - NFFT) // HOP + 1  # settings.frame_count of each (padded) clip
     frame_starts = np.zeros(len(clips), np.int64)
@@ -212,11 +198,8 @@ class FastRenderer:
                 start += n
 
     def _render_fused(self, clips, indices, sample_rate: int, cmul_fma: bool, out) -> list:
-        """Draw ``clips[indices]`` through the fused route into ``out``; returns the ones it left to numpy.
-
-        In order of frame count, chunks of about ``RENDER_CHUNK_FRAMES`` frames, one kernel call per frame
-        count in a chunk, drawn transposed into staging canvases and copied to ``out`` once per chunk.
-        """
+        """Draw ``clips[indices]`` into ``out`` in chunks of about ``RENDER_CHUNK_FRAMES`` frames, one kernel call
+        per frame count; returns the indices it left to the numpy route."""
         counts = {i: frame_count(len(clips[i])) for i in indices}
         order = sorted(indices, key=counts.__getitem__)
         premultiplied = self.style == "3.11"

@@ -1,7 +1,4 @@
-"""The figure route: the notebook's ``wav_to_spectrogram`` through the installed matplotlib.
-
-The figure is made once per thread and reused instead of once per item (the same pixels, tested).
-"""
+"""The notebook's ``wav_to_spectrogram`` through the installed matplotlib, one figure per thread."""
 
 from __future__ import annotations
 

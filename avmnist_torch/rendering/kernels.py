@@ -1,10 +1,6 @@
-"""The fused route's numba kernels: windowing, the PSD's element-wise steps, and colour-resample-blend.
-
-They do what :mod:`.psd` and :mod:`.resample` spell out (styles 3.10 and 3.11) with the same float
-operations in the same order, over many clips per call; the FFT and log10 stay numpy's own
-(docs/rendering.md). Each pixel sums y taps outer, x taps inner, as Agg; the canvas-row loop is
-innermost only so that it vectorises. No fast-math: flat regions sit on uint8 truncation boundaries.
-"""
+"""The fused route's numba kernels: :mod:`.psd` and :mod:`.resample` (styles 3.10, 3.11) with the same float
+operations in the same order, over many clips per call (docs/rendering.md). No fast-math: flat regions sit on
+uint8 truncation boundaries."""
 
 from __future__ import annotations
 
@@ -27,11 +23,8 @@ def _fma(typingctx, a, b, c):
 
 
 def _window_frames(flat, clip_starts, frame_starts, frame_counts, hop, window, out):
-    """``out[frame_starts[i] + f]`` = ``flat[clip_starts[i] + f * hop :][:NFFT]`` times the window, as complex.
-
-    ``out`` is a float64 view of the complex FFT input; the imaginary parts are written 0 (so the stores
-    stay contiguous and vectorise).
-    """
+    """``out[frame_starts[i] + f]`` = ``flat[clip_starts[i] + f * hop :][:NFFT]`` times the window, into the
+    float64 view ``out`` of the complex FFT input (imaginary parts written 0: contiguous stores vectorise)."""
     nfft = window.shape[0]
     for i in range(clip_starts.shape[0]):
         for f in range(frame_counts[i]):
@@ -44,11 +37,8 @@ def _window_frames(flat, clip_starts, frame_starts, frame_counts, hop, window, o
 
 
 def _power(spec, n_frames, scl_fs, scl_win, cmul_fma, z):
-    """mlab's PSD before the dB, flipped: ``z[f, 128 - b]`` for bin b of frame f.
-
-    ``conj(r) * r`` (with an FMA where numpy's is FMA-built), bins 1..127 times 2, then numpy's complex
-    division by the real ``Fs`` and ``sum(window**2)``: a multiply by each reciprocal.
-    """
+    """mlab's PSD before the dB, flipped (``z[f, 128 - b]``): ``conj(r) * r`` (an FMA where numpy's is), bins
+    1..127 times 2, and numpy's complex division by ``Fs`` and ``sum(window**2)``: a multiply by each reciprocal."""
     n_rows = z.shape[1]
     last = n_rows - 1
     for f in range(n_frames):
@@ -74,11 +64,10 @@ def work_size(n_clips, n_frames, n_rows, n_row_taps, n_canvas_rows):
 def _draw(z, starts, n_frames, dest, lut, ridx, rwy, cidx, cwx, k0, cc0, premultiplied, work, out_t, status):
     """dB -> colour -> Agg resample -> canvas for clips of one geometry (styles 3.10, 3.11).
 
-    Clip ``i``'s dB values ``z[starts[i] : starts[i] + n_frames]`` (frames, 129, Nyquist first) are
-    drawn transposed into ``out_t[dest[i]]`` (column, row). ``ridx``/``rwy``, ``cidx``/``cwx``: the
-    ``Geometry.canvas_taps`` of canvas rows ``k0 ..`` and columns ``cc0 ..``. ``status[i]`` becomes 1
-    when clip i's dB hold +inf or NaN (the caller redraws it on the numpy route), else 0. ``work`` is
-    float64 scratch of at least ``work_size`` elements.
+    Clip ``i``'s dB ``z[starts[i] : starts[i] + n_frames]`` (frames, 129, Nyquist first) is drawn transposed
+    into ``out_t[dest[i]]``; ``ridx``/``rwy``, ``cidx``/``cwx``: ``Geometry.canvas_taps`` of canvas rows ``k0 ..``
+    and columns ``cc0 ..``. ``status[i]`` = 1 where the dB hold +inf or NaN (left to the numpy route).
+    Each pixel sums y taps outer, x taps inner, as Agg; the canvas-row loop is innermost to vectorise.
     """
     n_clips = starts.shape[0]
     n_rows = z.shape[1]

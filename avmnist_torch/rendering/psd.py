@@ -1,7 +1,4 @@
-"""The spectrogram's values and colours in numpy, with matplotlib's float operations in its order.
-
-mlab's PSD, Axes.specgram's dB, Normalize and gray_r (docs/rendering.md, sections 1 and 4).
-"""
+"""mlab's PSD, Axes.specgram's dB, Normalize and gray_r in numpy, matplotlib's operations in its order."""
 
 from __future__ import annotations
 
@@ -17,13 +14,18 @@ GRAY_R = np.linspace(1.0, 0.0, 256)
 GRAY_R.setflags(write=False)
 
 
+def padded(x: np.ndarray) -> np.ndarray:
+    """``x`` right-padded with zeros to NFFT samples when shorter, as mlab pads."""
+    if len(x) >= NFFT:
+        return x
+    y = np.zeros(NFFT, x.dtype)
+    y[: len(x)] = x
+    return y
+
+
 def frames(x: np.ndarray) -> np.ndarray:
-    """mlab's frames as columns: NFFT samples every HOP, the clip zero-padded to NFFT when shorter."""
-    if len(x) < NFFT:
-        n = len(x)
-        x = np.resize(x, NFFT)
-        x[n:] = 0
-    return np.lib.stride_tricks.sliding_window_view(x, NFFT, axis=0)[::HOP].T
+    """mlab's frames as columns: NFFT samples of the :func:`padded` clip every HOP."""
+    return np.lib.stride_tricks.sliding_window_view(padded(x), NFFT, axis=0)[::HOP].T
 
 
 def decibels(power: np.ndarray, out=None) -> np.ndarray:

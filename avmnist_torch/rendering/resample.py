@@ -13,10 +13,7 @@ from .taps import FILTER_SCALE, FILTER_SHIFT, Geometry
 
 @functools.lru_cache(maxsize=128)
 def _pixel_taps(geom: Geometry):
-    """Per (row tap, column tap) pair, in Agg's order: (source rows, source columns, weight, real).
-
-    ``weight`` (out_h, out_w) is Agg's ``(wy * wx + 8192) >> 14``, 0 (and ``real`` False) on padding.
-    """
+    """Per (row tap, column tap), in Agg's order: (source rows, source columns, ``(wy * wx + 8192) >> 14``, real)."""
     rows, cols = geom.rows, geom.cols
     pairs = []
     for j in range(rows.index.shape[1]):
@@ -31,11 +28,7 @@ def _pixel_taps(geom: Geometry):
 
 
 def resample(channels, geom: Geometry):
-    """Agg's filtered resampling of each finite, non-negative channel: one (out_h, out_w) float64 array each.
-
-    Each pixel's taps are summed in Agg's order (row taps outer, column taps inner), vectorised over
-    pixels; padding adds an exact 0.0. Not clamped.
-    """
+    """Agg's filtered resampling (not clamped) of each finite, non-negative channel: (out_h, out_w) float64 each."""
     acc = [np.zeros((geom.out_h, geom.out_w), np.float64) for _ in channels]
     total = np.zeros((geom.out_h, geom.out_w), np.int64)
     for src_rows, src_cols, w, _ in _pixel_taps(geom):

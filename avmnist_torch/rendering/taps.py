@@ -1,9 +1,5 @@
-"""Agg's hanning filter: its weight table, and which source cells each output pixel reads.
-
-What Agg's ``span_image_resample_*_affine`` reads depends only on (frame count, sample rate, style), so
-it is worked out once per geometry and process (:func:`geometry`), in plain Python floats and ints that
-follow the C++'s IEEE double operations (docs/rendering.md, sections 2 and 3).
-"""
+"""Agg's hanning filter: its weight table, and which source cells each output pixel reads, once per
+(frame count, sample rate, style), in Python floats that follow the C++'s operations (docs/rendering.md)."""
 
 from __future__ import annotations
 
@@ -26,10 +22,6 @@ _SUBPIXEL_MASK = _SUBPIXEL_SCALE - 1
 def _iround(v: float) -> int:
     """agg::iround: round half away from zero, then truncate to int."""
     return int(v - 0.5) if v < 0 else int(v + 0.5)
-
-
-def _uround(v: float) -> int:
-    return int(v + 0.5)
 
 
 @functools.lru_cache(maxsize=None)
@@ -145,19 +137,14 @@ def _axis_taps(coords, r, r_inv, size, weights) -> AxisTaps:
             lr += 1
         taps.append(row)
     n = max(len(t) for t in taps)
-    index = np.zeros((len(taps), n), np.int64)
-    weight = np.zeros((len(taps), n), np.int64)
-    count = np.array([len(row) for row in taps], np.int64)
-    for i, row in enumerate(taps):
-        for t, (j, w) in enumerate(row):
-            index[i, t] = j
-            weight[i, t] = w
-    return AxisTaps(index, weight, count)
+    index = np.array([[j for j, _ in row] + [0] * (n - len(row)) for row in taps], np.int64)
+    weight = np.array([[w for _, w in row] + [0] * (n - len(row)) for row in taps], np.int64)
+    return AxisTaps(index, weight, np.array([len(row) for row in taps], np.int64))
 
 
 def _filter_radius(scale: float):
     """``span_image_resample_affine::prepare``: the widened radius and its inverse on one axis."""
-    return _uround(scale * _SUBPIXEL_SCALE), _uround(1.0 / scale * _SUBPIXEL_SCALE)
+    return int(scale * _SUBPIXEL_SCALE + 0.5), int(1.0 / scale * _SUBPIXEL_SCALE + 0.5)  # agg::uround
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,8 +179,7 @@ class Geometry:
 
 
 def _canvas_taps(rows: AxisTaps, cols: AxisTaps, out_h: int, xdst: int, ydst: int, canvas_rows, canvas_cols):
-    """``(row_index, row_weight / 2**14, col_index, col_weight)`` of the drawn canvas rows and columns, each
-    (taps, pixels) and C-contiguous: the fused kernel's layout."""
+    """``(row_index, row_weight / 2**14, col_index, col_weight)`` of the drawn canvas, (taps, pixels) each."""
     image_rows = [out_h - 1 - (k - ydst) for k in range(canvas_rows.start, canvas_rows.stop)]
     image_cols = slice(canvas_cols.start - xdst, canvas_cols.stop - xdst)
     return (

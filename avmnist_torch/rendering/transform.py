@@ -1,9 +1,5 @@
-"""Where matplotlib puts the spectrogram image: its transform chain, replayed without matplotlib.
-
-Whether 3.9 and 3.10 resample to 112 or 113 columns depends on the last bit of a product of 3x3
-matrices, so the chain is replayed with the same operations in the same order (docs/rendering.md,
-section 2).
-"""
+"""Where matplotlib puts the spectrogram image: its transform chain, replayed with the same operations in the
+same order, since 112 or 113 columns hangs on the last bit of a matrix product (docs/rendering.md, section 2)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -112,10 +113,7 @@ def with_snr_range(scheme: Scheme, spread_db: float) -> Scheme:
 
 
 def _declared(step, attribute: str):
-    """The step's class ``attribute`` if the class that declares it also defines the step's ``__call__``, else None.
-
-    A subclass that overrides ``__call__`` does not inherit a promise about what its own ``__call__`` does.
-    """
+    """The step's class ``attribute`` if the class declaring it also defines the step's ``__call__``, else None."""
     cls = type(step)
     for klass in cls.__mro__:
         if attribute in vars(klass):
@@ -125,12 +123,7 @@ def _declared(step, attribute: str):
 
 def recording_prefix(scheme: Scheme) -> Tuple[Step, ...]:
     """The scheme's leading steps that declare ``recording_only = True``: computed once per recording, not per item."""
-    prefix = []
-    for step in scheme.steps:
-        if not _declared(step, "recording_only"):
-            break
-        prefix.append(step)
-    return tuple(prefix)
+    return tuple(itertools.takewhile(lambda step: _declared(step, "recording_only"), scheme.steps))
 
 
 def prepare_recording(samples: np.ndarray, sample_rate: int, steps: Sequence[Step]) -> np.ndarray:

@@ -1,9 +1,5 @@
-"""The steps of a scheme: pure functions on arrays, and the frozen dataclasses that hold their parameters.
-
-Every function computes what the notebook's line does, with the same numpy expression and float32
-arithmetic (``dsp`` stands in for librosa), so the waveforms are byte-identical (docs/items.md).
-A step checks its parameters when it is made, draws from the item's
-:class:`~avmnist_torch.schemes.streams.ItemRandom` and records its draws.
+"""The steps of a scheme: the notebook's lines as pure functions on arrays, byte for byte (docs/items.md), and
+the frozen dataclasses that hold their parameters, check them when made, and draw and record from the item's stream.
 """
 
 from __future__ import annotations
@@ -74,8 +70,7 @@ def add_noise(samples: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
 
 
 def draw_time_masks(n_samples: int, ratio: float, count: int, rng: "ItemRandom") -> List[Tuple[int, int]]:
-    """Draw ``count`` (start, length) spans of ``int(n_samples * ratio)`` samples; starts uniform, inclusive.
-    ``draw_frequency_masks`` is the same function, over STFT bins."""
+    """Draw ``count`` (start, length) spans of ``int(n_samples * ratio)`` samples (or STFT bins); starts uniform."""
     length = int(n_samples * ratio)
     return [(rng.integers(0, n_samples - length), length) for _ in range(count)]
 
@@ -99,9 +94,8 @@ def apply_frequency_masks(samples: np.ndarray, ranges: Sequence[Tuple[int, int]]
     return dsp.istft(spectrum)
 
 
-def apply_frequency_masks_many(
-    clips: Sequence[np.ndarray], ranges: Sequence[Sequence[Tuple[int, int]]]
-) -> List[np.ndarray]:
+def apply_frequency_masks_many(clips: Sequence[np.ndarray],
+                               ranges: Sequence[Sequence[Tuple[int, int]]]) -> List[np.ndarray]:
     """:func:`apply_frequency_masks` of each clip with its own ranges, the transforms over all clips at once."""
     spectra, offsets = dsp.stft_many(clips)
     for k, clip_ranges in enumerate(ranges):
@@ -113,11 +107,8 @@ def apply_frequency_masks_many(
 
 @functools.lru_cache(maxsize=64)
 def _band_response(sample_rate, bands: Tuple[Tuple[float, float], ...], n_freqs: int) -> np.ndarray:
-    """1 for the bins whose frequency ``linspace(0, sr / 2, n_freqs)[f]`` lies in a band (inclusive), else 0.
-
-    complex64, where the notebook multiplies by a float64 array: with factors of 0 and 1 every
-    product and sum is exact, signed zeros included, so the bits are the same.
-    """
+    """1 for the bins whose frequency ``linspace(0, sr / 2, n_freqs)[f]`` lies in a band (inclusive), else 0:
+    complex64, where the notebook's is float64, the same bits (products by 0 and 1 are exact, signed zeros too)."""
     response = np.zeros(n_freqs)
     freq_bins = np.linspace(0, sample_rate / 2, n_freqs)
     for low, high in bands:
@@ -135,9 +126,8 @@ def keep_bands(samples: np.ndarray, sample_rate: int, bands: Sequence[Tuple[floa
     return dsp.istft(spectrum)
 
 
-def keep_bands_many(
-    clips: Sequence[np.ndarray], sample_rates: Sequence[int], bands: Sequence[Tuple[float, float]]
-) -> List[np.ndarray]:
+def keep_bands_many(clips: Sequence[np.ndarray], sample_rates: Sequence[int],
+                    bands: Sequence[Tuple[float, float]]) -> List[np.ndarray]:
     """:func:`keep_bands` of each clip, the transforms over all clips at once (the same bits per clip)."""
     spectra, offsets = dsp.stft_many(clips)
     bands = tuple(map(tuple, bands))
@@ -219,16 +209,6 @@ def _check_number(step, name: str, value, *, low=None, high=None, low_open=False
         raise ParameterError(f"{type(step).__name__}({name}={value!r}): {name} must be {what}")
 
 
-def _check_count(step, name: str, value) -> None:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not 0 <= value <= MAX_MASKS:
-        raise ParameterError(f"{type(step).__name__}({name}={value!r}): {name} must be a whole number "
-                             f"from 0 to {MAX_MASKS:,}")
-
-
-def _in_snr_limits(value) -> bool:
-    return _is_real(value) and math.isfinite(value) and -SNR_LIMIT_DB <= value <= SNR_LIMIT_DB
-
-
 @dataclass(frozen=True)
 class AddNoise:
     """Mix the item's ESC-50 noise in at ``snr_db`` dB SNR.
@@ -239,12 +219,12 @@ class AddNoise:
 
     snr_db: Union[float, Tuple[float, float]]
     uses_noise = True
-    recording_only = False
 
     def __post_init__(self) -> None:
         if isinstance(self.snr_db, (tuple, list)):
             pair = tuple(self.snr_db)
-            if len(pair) != 2 or not all(_in_snr_limits(v) for v in pair) or pair[0] > pair[1]:
+            in_limits = all(_is_real(v) and math.isfinite(v) and abs(v) <= SNR_LIMIT_DB for v in pair)
+            if len(pair) != 2 or not in_limits or pair[0] > pair[1]:
                 raise ParameterError(f"AddNoise(snr_db={self.snr_db!r}): a range of SNRs must be a (low, high) "
                                      f"pair of finite numbers of decibels from {-SNR_LIMIT_DB:g} to "
                                      f"{SNR_LIMIT_DB:g}, with low <= high")
@@ -272,17 +252,25 @@ class AddNoise:
 
 
 @dataclass(frozen=True)
-class TimeMasks:
-    """Zero ``count`` spans of ``ratio`` of the clip's length, at uniform random starts."""
+class _Masks:
+    """The parameters of ``TimeMasks`` and ``FrequencyMasks``: ``count`` masks of ``ratio`` of ``_fraction_of``."""
 
     ratio: float
     count: int = 1
-    uses_noise = False
-    recording_only = False
 
     def __post_init__(self) -> None:
-        _check_number(self, "ratio", self.ratio, low=0, high=1, what="a fraction of the clip's length, 0 to 1")
-        _check_count(self, "count", self.count)
+        _check_number(self, "ratio", self.ratio, low=0, high=1, what=f"a fraction of {self._fraction_of}, 0 to 1")
+        count = self.count
+        if not isinstance(count, numbers.Integral) or isinstance(count, bool) or not 0 <= count <= MAX_MASKS:
+            raise ParameterError(f"{type(self).__name__}(count={count!r}): count must be a whole number "
+                                 f"from 0 to {MAX_MASKS:,}")
+
+
+@dataclass(frozen=True)
+class TimeMasks(_Masks):
+    """Zero ``count`` spans of ``ratio`` of the clip's length, at uniform random starts."""
+
+    _fraction_of = "the clip's length"
 
     def __call__(self, samples: np.ndarray, ctx: ItemContext) -> np.ndarray:
         spans = draw_time_masks(len(samples), self.ratio, self.count, ctx.rng)
@@ -291,17 +279,10 @@ class TimeMasks:
 
 
 @dataclass(frozen=True)
-class FrequencyMasks:
+class FrequencyMasks(_Masks):
     """Zero ``count`` ranges of ``ratio`` of the 1,025 STFT bins, at uniform random starts."""
 
-    ratio: float
-    count: int = 1
-    uses_noise = False
-    recording_only = False
-
-    def __post_init__(self) -> None:
-        _check_number(self, "ratio", self.ratio, low=0, high=1, what="a fraction of the 1,025 STFT bins, 0 to 1")
-        _check_count(self, "count", self.count)
+    _fraction_of = "the 1,025 STFT bins"
 
     def _draw(self, ctx: ItemContext) -> List[Tuple[int, int]]:
         ranges = draw_frequency_masks(dsp.N_FFT // 2 + 1, self.ratio, self.count, ctx.rng)
@@ -321,7 +302,6 @@ class BandKeep:
     """Keep only the given frequency bands (Hz, inclusive)."""
 
     bands: Tuple[Tuple[float, float], ...]
-    uses_noise = False
     recording_only = True
 
     def __post_init__(self) -> None:
@@ -352,7 +332,6 @@ class DownUpResample:
     """Resample down by ``factor`` and back up (soxr_hq: in effect a low-pass at rate / (2 * factor))."""
 
     factor: int
-    uses_noise = False
     recording_only = True
 
     def __post_init__(self) -> None:
@@ -373,7 +352,6 @@ class Distortion:
     """Peak-normalise, then ``tanh(factor * x)``."""
 
     factor: float
-    uses_noise = False
     recording_only = True
 
     def __post_init__(self) -> None:

@@ -1,8 +1,5 @@
-"""The random streams items draw from: SplitMix64 keyed by (seed, split, scheme, index[, stream, epoch]).
-
-Each item's stream derives from its key alone, so its output does not depend on order, worker count or
-machine (docs/items.md, "Random draws").
-"""
+"""The random streams items draw from: SplitMix64 keyed by (seed, split, scheme, index[, stream, epoch]) alone
+(docs/items.md, "Random draws")."""
 
 from __future__ import annotations
 
@@ -108,7 +105,6 @@ def epoch_rngs(seed: int, split: str, scheme_name: str, index: int, epoch: int) 
         raise ValueError(f"seed, index and epoch must be non-negative, got seed={seed}, index={index}, epoch={epoch}")
     key = (int(seed), SPLIT_IDS[split], _scheme_id(scheme_name), int(index))
     base, epoch = _fold(0, key), int(epoch)
-    # the same streams as ItemRandom(*key, stream, epoch), folding the shared first four parts once
     return (ItemRandom._made(key + (STEPS_STREAM, epoch), _fold(base, (STEPS_STREAM, epoch))),
             ItemRandom._made(key + (SOURCES_STREAM, epoch), _fold(base, (SOURCES_STREAM, epoch))))
 
