@@ -15,15 +15,15 @@ import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from ...common import SPLITS, DownloadError, VerificationError
 from ...files import write_bytes
 from ..mnist_idx import MNIST_IMAGE_FILES, MNIST_LABEL_FILES, is_gzip, read_idx_labels
-from .archives import CORRUPT_ARCHIVE, copy_stream, iter_archive
-from .checksums import (check_fsdd, check_mnist_file, load_fsdd_manifest, verify_esc50, verify_fsdd, verify_mnist_images,
+from .archives import CORRUPT_ARCHIVE, iter_archive
+from .checksums import (check_mnist_file, load_fsdd_manifest, verify_esc50, verify_fsdd, verify_mnist_images,
                         verify_mnist_labels)
 from .http import FetchFailed, fetch
 from .releases import ESC50_COMMIT, ESC50_URL, FSDD_TAG, FSDD_URL, MNIST_BASE_URLS, apply_mirror
@@ -71,50 +71,48 @@ def _obtain(ctx: Context, title: str, dest: Path, originals: Sequence[str], copi
         ) from None
 
 
-def _in_place(ctx: Context, name: str, title: str, target: Path, marked: Path, count: int,
-              check: Callable[[], None]) -> bool:
-    """True when `target` is already verified (marker) or verifies in place; one that does not is an error."""
+def _install_archive(ctx: Context, name: str, title: str, url: str, archive_name: str, target: Path, marked: Path,
+                     members: Mapping[str, str], count: int, verify: Callable[[Path], None], also: str,
+                     size: str = "") -> None:
+    """Install `target` from its release archive unless it is already verified (marker) or verifies in place.
+
+    Members matching a pattern of `members` go, by file name, into its folder (relative to the root) in a
+    temporary tree; `verify` checks that tree's folder named like `target`, which is then renamed into place.
+    `marked` is the folder whose ``.wav`` files the marker counts (`count` of them).
+    """
     if marker_ok(ctx.downloads, name, marked):
         ctx.say(f"{title}: {target} already verified")
-        return True
-    if not target.exists():
-        return False
-    try:
-        check()
-    except VerificationError as exc:
-        raise VerificationError(
-            f"{title}: {target} exists but does not verify; move it away (or fix it) and run again.\n  "
-            + "\n  ".join(exc.problems), exc.problems
-        ) from None
-    write_marker(ctx.downloads, name, count, f"verified in place: {target}")
-    ctx.say(f"{title}: existing {target} verified")
-    return True
-
-
-def _install_archive(ctx: Context, name: str, title: str, url: str, dest: Path, also: str, size: str,
-                     pick: Callable[[PurePosixPath], str | None], verify: Callable[[Path, dict[str, str]], None],
-                     target: Path, count: int) -> None:
-    """Get the archive, extract the members `pick` maps to paths in a temporary tree, verify it, rename it to `target`.
-
-    `verify` gets the tree's folder named like `target` and the members' sha256 by file name.
-    """
+        return
+    if target.exists():
+        try:
+            verify(target)
+        except VerificationError as exc:
+            raise VerificationError(
+                f"{title}: {target} exists but does not verify; move it away (or fix it) and run again.\n  "
+                + "\n  ".join(exc.problems), exc.problems
+            ) from None
+        write_marker(ctx.downloads, name, count, f"verified in place: {target}")
+        ctx.say(f"{title}: existing {target} verified")
+        return
+    dest = ctx.downloads / archive_name
     # A manual copy may also be GitHub's .zip of the same tree (iter_archive sniffs the format).
     zip_copy = dest.with_name(dest.name.removesuffix(".tar.gz") + ".zip")
     archive, origin = _obtain(ctx, title, dest, [url], [dest, zip_copy], also)
     ctx.say(f"{title}: extracting and verifying{size}")
     tmp = temp_tree(ctx.root, target.name)
     try:
-        hashes: dict[str, str] = {}
+        (tmp / target.name).mkdir()  # an archive without a member wanted is reported as missing them all
         try:
             for member, fobj in iter_archive(archive):
-                rel = pick(member)
-                if rel is None:
+                folder = next((f for pattern, f in members.items() if member.match(pattern)), None)
+                if folder is None:
                     continue
-                out = tmp / rel
+                out = tmp / folder / member.name
                 if out.exists():
                     raise ValueError(f"{archive}: holds {out.name} twice (again as {member})")
                 out.parent.mkdir(parents=True, exist_ok=True)
-                hashes[out.name] = copy_stream(fobj, out)
+                with open(out, "wb") as f:
+                    shutil.copyfileobj(fobj, f)
         except CORRUPT_ARCHIVE as exc:
             # A member's content is read here, outside iter_archive: its errors arrive unwrapped.
             if not isinstance(exc, ValueError):
@@ -122,7 +120,7 @@ def _install_archive(ctx: Context, name: str, title: str, url: str, dest: Path, 
             raise DownloadError(f"{title}: {exc} (from {origin}); moved to {reject(archive)}. "
                                 "Run again to download it afresh.") from None
         try:
-            verify(tmp / target.name, hashes)
+            verify(tmp / target.name)
         except VerificationError as exc:
             raise VerificationError(
                 f"{title}: {archive.name} (from {origin}) failed verification and was moved to {reject(archive)}; "
@@ -139,45 +137,25 @@ def _install_archive(ctx: Context, name: str, title: str, url: str, dest: Path, 
 
 def install_fsdd(ctx: Context) -> None:
     """FSDD's recordings as ``ROOT/recordings/*.wav``, each checked against the manifest."""
-    title = f"FSDD {FSDD_TAG}"
     target = ctx.root / "recordings"
     manifest = load_fsdd_manifest() if ctx.fsdd_manifest is None else ctx.fsdd_manifest
-    if _in_place(ctx, "fsdd", title, target, target, len(manifest), lambda: verify_fsdd(target, manifest)):
-        return
-    def pick(member: PurePosixPath) -> str | None:
-        # Any top folder: a repacked copy may not name it as GitHub does.
-        if member.suffix == ".wav" and member.parent.name == "recordings":
-            return f"recordings/{member.name}"
-        return None
-
-    def verify(folder: Path, hashes: dict[str, str]) -> None:
-        problems = check_fsdd(hashes, manifest)
-        if problems:
-            raise VerificationError("FSDD check failed", problems)
-
-    _install_archive(ctx, "fsdd", title, FSDD_URL, ctx.downloads / f"free-spoken-digit-dataset-{FSDD_TAG[1:]}.tar.gz",
+    # Any top folder: a repacked copy may not name it as GitHub does.
+    _install_archive(ctx, "fsdd", f"FSDD {FSDD_TAG}", FSDD_URL, f"free-spoken-digit-dataset-{FSDD_TAG[1:]}.tar.gz",
+                     target, target, {"recordings/*.wav": "recordings"}, len(manifest),
+                     lambda folder: verify_fsdd(folder, manifest),
                      f"Or put the {len(manifest):,} recordings themselves in {target}/ (they are checked against the "
-                     "shipped sha256 manifest).", "", pick, verify, target, len(manifest))
+                     "shipped sha256 manifest).")
 
 
 def install_esc50(ctx: Context) -> None:
     """ESC-50's clips and csv as ``ROOT/noise_recordings/{audio,meta}``, checked against its csv."""
-    title = f"ESC-50 ({ESC50_COMMIT[:7]})"
     target = ctx.root / "noise_recordings"
-    if _in_place(ctx, "esc50", title, target, target / "audio", ctx.esc50_expected,
-                 lambda: verify_esc50(target, ctx.esc50_expected)):
-        return
-    def pick(member: PurePosixPath) -> str | None:
-        if member.suffix == ".wav" and member.parent.name == "audio":
-            return f"noise_recordings/audio/{member.name}"
-        if member.name == "esc50.csv" and member.parent.name == "meta":
-            return "noise_recordings/meta/esc50.csv"
-        return None
-
-    _install_archive(ctx, "esc50", title, ESC50_URL, ctx.downloads / f"ESC-50-{ESC50_COMMIT}.tar.gz",
+    _install_archive(ctx, "esc50", f"ESC-50 ({ESC50_COMMIT[:7]})", ESC50_URL, f"ESC-50-{ESC50_COMMIT}.tar.gz",
+                     target, target / "audio",
+                     {"audio/*.wav": "noise_recordings/audio", "meta/esc50.csv": "noise_recordings/meta"},
+                     ctx.esc50_expected, lambda folder: verify_esc50(folder, ctx.esc50_expected),
                      f"Or put ESC-50's audio/ and meta/esc50.csv in {target}/ (every clip in the csv must be there, "
-                     "mono, 44.1 kHz, 5 s).", " (about 900 MB on disk)", pick,
-                     lambda folder, hashes: verify_esc50(folder, ctx.esc50_expected), target, ctx.esc50_expected)
+                     "mono, 44.1 kHz, 5 s).", " (about 900 MB on disk)")
 
 
 def _install_mnist(ctx: Context, kind: str, files: Mapping[str, str], present: Callable[[str], list[Path]],
