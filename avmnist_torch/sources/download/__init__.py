@@ -23,14 +23,14 @@ from ...common import DownloadError, ParameterError, PathLike, VerificationError
 from ..mnist_idx import (MNIST_GZ_MD5, MNIST_IMAGE_FILES, MNIST_IMAGE_GZ_MD5, MNIST_IMAGE_RAW_MD5,  # noqa: F401
                          MNIST_LABEL_COUNTS, MNIST_LABEL_FILES, MNIST_RAW_MD5)
 from .checksums import load_fsdd_manifest, verify_esc50, verify_fsdd, verify_mnist_images, verify_mnist_labels
-from .install import INSTALLERS, Context, mnist_image_paths
+from .install import INSTALLERS, Context
 from .releases import (ESC50_COLUMNS, ESC50_COMMIT, ESC50_COUNT, ESC50_FRAMES, ESC50_RATE, ESC50_URL,  # noqa: F401
                        FSDD_COUNT, FSDD_TAG, FSDD_URL, MNIST_BASE_URLS, apply_mirror)
 from .workspace import RootLock, remove_stale_temp_trees
 
 __all__ = [
     "SOURCES", "AUDIO_SOURCES", "MIRROR_ENV", "FSDD_TAG", "FSDD_URL", "ESC50_COMMIT", "ESC50_URL", "MNIST_BASE_URLS",
-    "DownloadError", "VerificationError", "download", "apply_mirror", "load_fsdd_manifest", "mnist_image_paths",
+    "DownloadError", "VerificationError", "download", "apply_mirror", "load_fsdd_manifest",
     "verify_fsdd", "verify_esc50", "verify_mnist_labels", "verify_mnist_images",
 ]
 

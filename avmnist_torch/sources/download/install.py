@@ -15,6 +15,7 @@ import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -158,22 +159,27 @@ def install_esc50(ctx: Context) -> None:
                      "mono, 44.1 kHz, 5 s).", " (about 900 MB on disk)")
 
 
-def _install_mnist(ctx: Context, kind: str, files: Mapping[str, str], present: Callable[[str], list[Path]],
-                   verify: Callable[[Path, str], object], install: Callable[[Path, str], str]) -> None:
-    """Verify each split's `present` files; fetch (or take from ``ROOT/.downloads``), check and `install` the others."""
+def install_mnist(ctx: Context, kind: str) -> None:
+    """MNIST's `kind` of each split, verified where it is installed, else fetched (or taken from ``ROOT/.downloads``),
+    checked and installed: labels as ``ROOT/avmnist/{train,test}_labels.npy`` (int64, MNIST order), images as
+    ``ROOT/mnist/{train,t10k}-images-idx3-ubyte[.gz]``, as fetched or supplied (no ``.gz`` when decompressed)."""
+    labels = kind == "labels"
     errors: list[str] = []
     for split in SPLITS:
-        paths = present(split)
-        for path in paths:
+        name = (MNIST_LABEL_FILES if labels else MNIST_IMAGE_FILES)[split]
+        npy = ctx.root / "avmnist" / f"{split}_labels.npy"
+        installed = [p for p in ([npy] if labels else [ctx.root / "mnist" / (name + ".gz"), ctx.root / "mnist" / name])
+                     if p.is_file()]
+        for path in installed:
             try:
-                verify(path, split)
+                (verify_mnist_labels if labels else verify_mnist_images)(path, split)
             except VerificationError as exc:
                 raise VerificationError(f"MNIST {kind}: {path} exists but is not MNIST's {split} {kind}; move it "
                                         f"away and run again.\n  {exc}", exc.problems) from None
             ctx.say(f"MNIST {kind}: {path} already verified")
-        if paths:
+        if installed:
             continue
-        dest = ctx.downloads / (files[split] + ".gz")
+        dest = ctx.downloads / (name + ".gz")
         try:
             path, origin = _obtain(ctx, f"MNIST {split} {kind}", dest, [base + dest.name for base in MNIST_BASE_URLS],
                                    [dest, dest.with_suffix("")])
@@ -182,59 +188,28 @@ def _install_mnist(ctx: Context, kind: str, files: Mapping[str, str], present: C
             continue
         try:
             check_mnist_file(path, kind, split)
-            ctx.say(f"MNIST {kind}: {install(path, split)}")
+            if labels:
+                buffer = io.BytesIO()
+                np.save(buffer, read_idx_labels(path))
+                target, data = npy, buffer.getvalue()
+            else:
+                target, data = ctx.root / "mnist" / (name + ".gz" if is_gzip(path) else name), path.read_bytes()
+            write_bytes(target, data)  # whole or not at all
         except ValueError as exc:
             errors.append(f"MNIST {split} {kind}: {exc} (from {origin}); moved to {reject(path)}. "
                           "Run again to download it afresh.")
-    if errors:
-        raise DownloadError("\n".join(errors))
-
-
-def install_mnist_labels(ctx: Context) -> None:
-    """MNIST's labels as ``ROOT/avmnist/{train,test}_labels.npy`` (int64, MNIST order)."""
-    def labels_file(split: str) -> Path:
-        return ctx.root / "avmnist" / f"{split}_labels.npy"
-
-    def install(path: Path, split: str) -> str:
-        labels = read_idx_labels(path)
-        npy = io.BytesIO()
-        np.save(npy, labels.astype(np.int64))
-        write_bytes(labels_file(split), npy.getvalue())  # whole or not at all
+            continue
         if not ctx.keep_archives:
             path.unlink(missing_ok=True)
-        return f"wrote {labels_file(split)} ({labels.size:,} labels)"
-
-    _install_mnist(ctx, "labels", MNIST_LABEL_FILES, lambda split: [p for p in [labels_file(split)] if p.exists()],
-                   verify_mnist_labels, install)
-
-
-def mnist_image_paths(root: Path, split: str) -> list[Path]:
-    """The installed image files of `split`: ``ROOT/mnist/<name>.gz``, or ``<name>`` when supplied decompressed."""
-    name = MNIST_IMAGE_FILES[split]
-    return [p for p in (root / "mnist" / (name + ".gz"), root / "mnist" / name) if p.is_file()]
-
-
-def install_mnist_images(ctx: Context) -> None:
-    """MNIST's image files as ``ROOT/mnist/{train,t10k}-images-idx3-ubyte[.gz]``, as fetched or supplied (no ``.gz``
-    when decompressed)."""
-    def install(path: Path, split: str) -> str:
-        name = MNIST_IMAGE_FILES[split]
-        target = ctx.root / "mnist" / (name + ".gz" if is_gzip(path) else name)
-        if ctx.keep_archives:
-            write_bytes(target, path.read_bytes())  # whole or not at all
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)  # same file system: one rename
-        return f"installed {target}"
-
-    _install_mnist(ctx, "images", MNIST_IMAGE_FILES, lambda split: mnist_image_paths(ctx.root, split),
-                   verify_mnist_images, install)
+        ctx.say(f"MNIST {kind}: installed {target}")
+    if errors:
+        raise DownloadError("\n".join(errors))
 
 
 #: Each source's installer, by the name ``download(sources=...)`` takes.
 INSTALLERS: dict[str, Callable[[Context], None]] = {
     "fsdd": install_fsdd,
     "esc50": install_esc50,
-    "mnist": install_mnist_labels,
-    "mnist_images": install_mnist_images,
+    "mnist": partial(install_mnist, kind="labels"),
+    "mnist_images": partial(install_mnist, kind="images"),
 }
