@@ -24,31 +24,26 @@ CORRUPT_ARCHIVE = (ValueError, tarfile.TarError, zipfile.BadZipFile, zlib.error,
 def iter_archive(path: Path) -> Iterator[tuple[PurePosixPath, IO[bytes]]]:
     """Yield (member path, readable file) for each regular file, streaming; the format is sniffed.
 
-    A ValueError names `path` when the archive is unreadable; errors in a member's content arrive
-    where the caller reads it, as one of `CORRUPT_ARCHIVE`.
+    A damaged or truncated archive raises one of `CORRUPT_ARCHIVE`, while iterating or where a member is read.
     """
     with open(path, "rb") as f:
         magic = f.read(4)
-    try:
-        if magic == b"PK\x03\x04" or zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as zf:
-                for info in zf.infolist():
-                    if info.is_dir():
-                        continue
-                    with zf.open(info) as member:
-                        yield PurePosixPath(info.filename), member
-            return
-        if magic[:2] == b"\x1f\x8b":
-            with gzip.open(path, "rb") as gz:
-                with tarfile.open(fileobj=gz, mode="r|") as tf:
-                    yield from _iter_tar(tf)
-                while gz.read(_CHUNK):  # drain to EOF so gzip verifies CRC and length
-                    pass
-            return
+    if magic == b"PK\x03\x04" or zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.is_dir():
+                    continue
+                with zf.open(info) as member:
+                    yield PurePosixPath(info.filename), member
+    elif magic[:2] == b"\x1f\x8b":
+        with gzip.open(path, "rb") as gz:
+            with tarfile.open(fileobj=gz, mode="r|") as tf:
+                yield from _iter_tar(tf)
+            while gz.read(_CHUNK):  # drain to EOF so gzip verifies CRC and length
+                pass
+    else:
         with tarfile.open(path, mode="r|*") as tf:
             yield from _iter_tar(tf)
-    except CORRUPT_ARCHIVE as exc:
-        raise ValueError(f"{path}: unreadable archive ({type(exc).__name__}: {exc})") from exc
 
 
 def _iter_tar(tf: tarfile.TarFile) -> Iterator[tuple[PurePosixPath, IO[bytes]]]:

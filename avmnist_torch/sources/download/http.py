@@ -83,23 +83,19 @@ def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, label: 
         length = resp.headers.get("Content-Length")
         expected = offset + int(length) if length and length.isdigit() else None
         received = offset
-        bar = tqdm(total=expected, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-                   leave=False, disable=not progress)
-        try:
-            with open(part, mode) as f:
-                while True:
-                    try:
-                        chunk = resp.read(_CHUNK)
-                    except (OSError, http.client.HTTPException) as exc:
-                        raise _Transient(f"connection lost after {received} bytes "
-                                         f"({type(exc).__name__}: {exc})") from exc
-                    if not chunk:
-                        break
-                    f.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-        finally:
-            bar.close()
+        with tqdm(total=expected, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+                  leave=False, disable=not progress) as bar, open(part, mode) as f:
+            while True:
+                try:
+                    chunk = resp.read(_CHUNK)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise _Transient(f"connection lost after {received} bytes "
+                                     f"({type(exc).__name__}: {exc})") from exc
+                if not chunk:
+                    break
+                f.write(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
         if expected is not None and received != expected:
             raise _Transient(f"connection closed after {received} of {expected} bytes")
 

@@ -103,6 +103,7 @@ def _install_archive(ctx: Context, name: str, title: str, url: str, archive_name
     tmp = temp_tree(ctx.root, target.name)
     try:
         (tmp / target.name).mkdir()  # an archive without a member wanted is reported as missing them all
+        problem = None
         try:
             for member, fobj in iter_archive(archive):
                 folder = next((f for pattern, f in members.items() if member.match(pattern)), None)
@@ -110,16 +111,16 @@ def _install_archive(ctx: Context, name: str, title: str, url: str, archive_name
                     continue
                 out = tmp / folder / member.name
                 if out.exists():
-                    raise ValueError(f"{archive}: holds {out.name} twice (again as {member})")
+                    problem = f"holds {out.name} twice (again as {member})"
+                    break
                 out.parent.mkdir(parents=True, exist_ok=True)
                 with open(out, "wb") as f:
                     shutil.copyfileobj(fobj, f)
         except CORRUPT_ARCHIVE as exc:
-            # A member's content is read here, outside iter_archive: its errors arrive unwrapped.
-            if not isinstance(exc, ValueError):
-                exc = f"{archive}: unreadable archive ({type(exc).__name__}: {exc})"
-            raise DownloadError(f"{title}: {exc} (from {origin}); moved to {reject(archive)}. "
-                                "Run again to download it afresh.") from None
+            problem = f"unreadable archive ({type(exc).__name__}: {exc})"
+        if problem:
+            raise DownloadError(f"{title}: {archive}: {problem} (from {origin}); moved to {reject(archive)}. "
+                                "Run again to download it afresh.")
         try:
             verify(tmp / target.name)
         except VerificationError as exc:
