@@ -59,8 +59,8 @@ def _named(names: Sequence[str], what: str) -> list[str]:
     return [f"{len(names)} {what}: " + ", ".join(names[:_MAX_LISTED]) + more]
 
 
-def _error(what: str, problems: Sequence[str]) -> VerificationError:
-    """A VerificationError saying `what` and listing `problems`."""
+def failure(what: str, problems: Sequence[str]) -> VerificationError:
+    """A VerificationError saying `what`, then listing `problems`, one indented line each."""
     return VerificationError(f"{what}:\n  " + "\n  ".join(problems), problems)
 
 
@@ -76,14 +76,14 @@ def verify_fsdd(recordings: str | Path, manifest: Mapping[str, str] | None = Non
     manifest = load_fsdd_manifest() if manifest is None else manifest
     what = f"{recordings} is not FSDD {FSDD_TAG}"
     if not recordings.is_dir():
-        raise _error(what, [f"{recordings}: not a folder"])
+        raise failure(what, [f"{recordings}: not a folder"])
     found = {p.name: pooch.file_hash(str(p), alg="sha256") for p in recordings.glob("*.wav") if p.is_file()}
     problems = (_named(sorted(set(manifest) - set(found)), "recordings missing")
                 + _named(sorted(set(found) - set(manifest)), f"recordings not in FSDD {FSDD_TAG}")
                 + _named(sorted(n for n in found if n in manifest and found[n] != manifest[n]),
                          "recordings with the wrong content (sha256 differs)"))
     if problems:
-        raise _error(what, problems)
+        raise failure(what, problems)
 
 
 def verify_esc50(noise_root: str | Path, expected_count: int = ESC50_COUNT) -> None:
@@ -100,13 +100,13 @@ def verify_esc50(noise_root: str | Path, expected_count: int = ESC50_COUNT) -> N
     audio = noise_root / "audio"
     what = f"{noise_root} is not ESC-50"
     if not meta.is_file():
-        raise _error(what, [f"{meta}: missing"])
+        raise failure(what, [f"{meta}: missing"])
     with open(meta, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         columns = tuple(reader.fieldnames or ())
         rows = list(reader)
     if columns != ESC50_COLUMNS:
-        raise _error(what, [f"{meta}: columns {list(columns)}, expected {list(ESC50_COLUMNS)}"])
+        raise failure(what, [f"{meta}: columns {list(columns)}, expected {list(ESC50_COLUMNS)}"])
     names = [r["filename"] for r in rows]
     present = {p.name for p in audio.glob("*.wav")} if audio.is_dir() else set()
     bad = []
@@ -124,7 +124,7 @@ def verify_esc50(noise_root: str | Path, expected_count: int = ESC50_COUNT) -> N
                  + _named(sorted(present - set(names)), f"clips in {audio} not in the csv")
                  + _named(bad, "clips not mono 44.1 kHz 5 s (220,500 frames)"))
     if problems:
-        raise _error(what, problems)
+        raise failure(what, problems)
 
 
 def verify_mnist_labels(path: str | Path, split: str) -> np.ndarray:
@@ -141,12 +141,12 @@ def verify_mnist_labels(path: str | Path, split: str) -> np.ndarray:
     try:
         labels = np.load(path, allow_pickle=False)
     except Exception as exc:
-        raise _error(what, [f"{path}: unreadable ({exc})"]) from exc
+        raise failure(what, [f"{path}: unreadable ({exc})"]) from exc
     n = MNIST_LABEL_COUNTS[split]
     if labels.shape != (n,) or labels.dtype.kind not in "iu":
-        raise _error(what, [f"{path}: shape {labels.shape} dtype {labels.dtype}, expected ({n},) integers"])
+        raise failure(what, [f"{path}: shape {labels.shape} dtype {labels.dtype}, expected ({n},) integers"])
     if labels_md5(labels) != MNIST_RAW_MD5[split]:
-        raise _error(what, [f"{path}: not MNIST's {split} label sequence (md5 of its idx1 encoding differs)"])
+        raise failure(what, [f"{path}: not MNIST's {split} label sequence (md5 of its idx1 encoding differs)"])
     return labels
 
 
@@ -181,9 +181,9 @@ def verify_mnist_images(path: str | Path, split: str) -> Path:
     path = Path(path)
     what = f"not MNIST's {split} images"
     if not path.is_file():
-        raise _error(what, [f"{path}: missing"])
+        raise failure(what, [f"{path}: missing"])
     try:
         check_mnist_file(path, "images", split)
     except ValueError as exc:
-        raise _error(what, [str(exc)]) from None
+        raise failure(what, [str(exc)]) from None
     return path

@@ -23,11 +23,7 @@ _RETRY_BASE_S = 1.0
 
 
 class FetchFailed(Exception):
-    """Every URL failed; ``attempts`` says, per URL, what happened."""
-
-    def __init__(self, attempts: list[str]):
-        super().__init__("; ".join(attempts))
-        self.attempts = attempts
+    """Every URL failed; the message says what happened, one indented line per URL."""
 
 
 class _Transient(Exception):
@@ -118,23 +114,22 @@ def fetch(urls: Sequence[str], dest: Path, *, retries: int, timeout: float, prog
             try:
                 _fetch_once(url, part, timeout=timeout, progress=progress, label=label)
             except _Transient as exc:
-                if attempt == retries:
-                    kept = part.stat().st_size if part.exists() else 0
-                    attempts.append(f"{url}: {exc} (gave up after {retries + 1} attempts; "
-                                    f"{kept:,} bytes kept in {part} for the next run to resume)")
-                    break
-                time.sleep(_RETRY_BASE_S * 2**attempt)
-                continue
+                if attempt < retries:
+                    time.sleep(_RETRY_BASE_S * 2**attempt)
+                    continue
+                kept = part.stat().st_size if part.exists() else 0
+                failure = (f"{exc} (gave up after {retries + 1} attempts; {kept:,} bytes kept in {part} for the next "
+                           "run to resume)")
             except HTTPError as exc:
-                attempts.append(f"{url}: HTTP {exc.code} {exc.reason}")
+                failure = f"HTTP {exc.code} {exc.reason}"
                 exc.close()
-                break
             except URLError as exc:
-                attempts.append(f"{url}: unreachable ({exc.reason})")
-                break
+                failure = f"unreachable ({exc.reason})"
             except OSError as exc:
-                attempts.append(f"{url}: {type(exc).__name__}: {exc}")
-                break
-            os.replace(part, dest)
-            return url
-    raise FetchFailed(attempts)
+                failure = f"{type(exc).__name__}: {exc}"
+            else:
+                os.replace(part, dest)
+                return url
+            attempts.append(f"{url}: {failure}")
+            break
+    raise FetchFailed("\n  ".join(attempts))

@@ -1,10 +1,8 @@
 """Getting each source into place, so that nothing unverified is ever where the dataset reads.
 
-1. Already verified (a marker) or in place (a manual copy, verified where it lies): done, no network.
-   Something there that does not verify is an error and is never overwritten.
-2. A complete file in ``ROOT/.downloads`` (a manual download) is used as it is; otherwise it is fetched.
-3. Archives are extracted into a temporary tree inside the root, verified there, and moved into place
-   with one rename. A file that fails is moved to ``*.rejected`` so the next run fetches it afresh.
+Something already in place is verified where it lies and never overwritten; a complete file in ``ROOT/.downloads``
+is used as it is, else fetched; archives are extracted and verified in a temporary tree, then moved into place with
+one rename. A file that fails is moved to ``*.rejected`` so that the next run fetches it afresh.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ from ...common import SPLITS, DownloadError, VerificationError
 from ...files import write_bytes
 from ..mnist_idx import MNIST_IMAGE_FILES, MNIST_LABEL_FILES, is_gzip, read_idx_labels
 from .archives import CORRUPT_ARCHIVE, iter_archive
-from .checksums import (check_mnist_file, load_fsdd_manifest, verify_esc50, verify_fsdd, verify_mnist_images,
+from .checksums import (check_mnist_file, failure, load_fsdd_manifest, verify_esc50, verify_fsdd, verify_mnist_images,
                         verify_mnist_labels)
 from .http import FetchFailed, fetch
 from .releases import ESC50_COMMIT, ESC50_URL, FSDD_TAG, FSDD_URL, MNIST_BASE_URLS, apply_mirror
@@ -66,7 +64,7 @@ def _obtain(ctx: Context, title: str, dest: Path, originals: Sequence[str], copi
                            label=dest.name)
     except FetchFailed as exc:
         raise DownloadError(
-            f"{title}: download failed.\n  " + "\n  ".join(exc.attempts)
+            f"{title}: download failed.\n  {exc}"
             + f"\nTo install by hand, download {' or '.join(originals)}\n  and save it as {dest}, then run the "
             "same command again (a complete file there is used without downloading)." + (f"\n{also}" if also else "")
         ) from None
@@ -88,10 +86,8 @@ def _install_archive(ctx: Context, name: str, title: str, url: str, archive_name
         try:
             verify(target)
         except VerificationError as exc:
-            raise VerificationError(
-                f"{title}: {target} exists but does not verify; move it away (or fix it) and run again.\n  "
-                + "\n  ".join(exc.problems), exc.problems
-            ) from None
+            raise failure(f"{title}: {target} exists but does not verify; move it away (or fix it) and run again",
+                          exc.problems) from None
         write_marker(ctx.downloads, name, count, f"verified in place: {target}")
         ctx.say(f"{title}: existing {target} verified")
         return
@@ -124,10 +120,8 @@ def _install_archive(ctx: Context, name: str, title: str, url: str, archive_name
         try:
             verify(tmp / target.name)
         except VerificationError as exc:
-            raise VerificationError(
-                f"{title}: {archive.name} (from {origin}) failed verification and was moved to {reject(archive)}; "
-                "nothing was installed.\n  " + "\n  ".join(exc.problems), exc.problems
-            ) from None
+            raise failure(f"{title}: {archive.name} (from {origin}) failed verification and was moved to "
+                          f"{reject(archive)}; nothing was installed", exc.problems) from None
         os.rename(tmp / target.name, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -175,8 +169,8 @@ def install_mnist(ctx: Context, kind: str) -> None:
             try:
                 (verify_mnist_labels if labels else verify_mnist_images)(path, split)
             except VerificationError as exc:
-                raise VerificationError(f"MNIST {kind}: {path} exists but is not MNIST's {split} {kind}; move it "
-                                        f"away and run again.\n  {exc}", exc.problems) from None
+                raise failure(f"MNIST {kind}: {path} exists but is not MNIST's {split} {kind}; move it away and run "
+                              "again", exc.problems) from None
             ctx.say(f"MNIST {kind}: {path} already verified")
         if installed:
             continue

@@ -10,7 +10,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import filelock
@@ -93,22 +93,17 @@ def remove_stale_temp_trees(root: Path, say: Callable[[str], None]) -> None:
 
 def marker_ok(downloads: Path, name: str, folder: Path) -> bool:
     """Whether part `name` verified before and `folder` still holds as many .wav files as it recorded."""
-    marker = downloads / f"{name}.verified"
-    if not marker.is_file() or not folder.is_dir():
-        return False
     try:
-        info = json.loads(marker.read_text())
-    except (OSError, ValueError):
+        files = json.loads((downloads / f"{name}.verified").read_text())["files"]
+    except (OSError, ValueError, LookupError, TypeError):
         return False
-    return sum(1 for _ in folder.glob("*.wav")) == info.get("files")
+    return folder.is_dir() and sum(1 for _ in folder.glob("*.wav")) == files
 
 
 def write_marker(downloads: Path, name: str, files: int, source: str) -> None:
     """Record that part `name` verified; a root that cannot be written goes without (it only saves time)."""
-    try:
+    with suppress(OSError, StorageError):
         write_json(downloads / f"{name}.verified", {"files": files, "source": source})
-    except (OSError, StorageError):
-        pass
 
 
 def reject(path: Path) -> Path:
