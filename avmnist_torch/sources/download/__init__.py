@@ -78,8 +78,7 @@ def download(root: PathLike, *, sources: Sequence[str] = AUDIO_SOURCES, mirror: 
     unknown = [s for s in sources if s not in INSTALLERS]
     if unknown:
         raise ParameterError(f"unknown source(s) {unknown}; choose from {list(SOURCES)}")
-    if mirror is None:
-        mirror = os.environ.get(MIRROR_ENV) or None
+    mirror = os.environ.get(MIRROR_ENV) if mirror is None else mirror
     apply_mirror("http://x/", mirror)  # refuse a malformed mirror before anything is written
     root = Path(root).expanduser().resolve()
     ctx = Context(root, mirror, retries, timeout, progress, keep_archives, fsdd_manifest, esc50_expected)

@@ -40,10 +40,9 @@ def load_fsdd_manifest() -> dict[str, str]:
     text = resources.files("avmnist_torch").joinpath(_MANIFEST).read_text("ascii")
     manifest: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
         fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
         if len(fields) != 2 or not _SHA256.fullmatch(fields[1].lower()) or fields[0] in manifest:
             raise RuntimeError(f"avmnist_torch/{_MANIFEST}, line {number}: {line!r} is not a "
                                "new '<file name> <sha256>' entry (package damaged? reinstall it)")

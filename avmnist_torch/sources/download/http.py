@@ -51,8 +51,7 @@ def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, label: 
         resp = urlopen(req, timeout=timeout)
     except HTTPError as exc:
         if exc.code == 416 and offset:
-            # The range starts at or past the end: the part is whole (a run killed before the
-            # rename) or longer than the file.
+            # The range starts at or past the end: the part is whole (a run killed before the rename) or too long.
             _, total = _content_range(exc.headers.get("Content-Range"))
             exc.close()
             if total == offset:

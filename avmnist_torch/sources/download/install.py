@@ -63,22 +63,17 @@ def _obtain(ctx: Context, title: str, dest: Path, originals: Sequence[str], copi
         return dest, fetch(urls, dest, retries=ctx.retries, timeout=ctx.timeout, progress=ctx.progress,
                            label=dest.name)
     except FetchFailed as exc:
-        raise DownloadError(
-            f"{title}: download failed.\n  {exc}"
-            + f"\nTo install by hand, download {' or '.join(originals)}\n  and save it as {dest}, then run the "
-            "same command again (a complete file there is used without downloading)." + (f"\n{also}" if also else "")
-        ) from None
+        raise DownloadError(f"{title}: download failed.\n  {exc}\nTo install by hand, download {' or '.join(originals)}"
+                            f"\n  and save it as {dest}, then run the same command again (a complete file there is "
+                            "used without downloading)." + (f"\n{also}" if also else "")) from None
 
 
 def _install_archive(ctx: Context, name: str, title: str, url: str, archive_name: str, target: Path, marked: Path,
                      members: Mapping[str, str], count: int, verify: Callable[[Path], None], also: str,
                      size: str = "") -> None:
-    """Install `target` from its release archive unless it is already verified (marker) or verifies in place.
-
-    Members matching a pattern of `members` go, by file name, into its folder (relative to the root) in a
-    temporary tree; `verify` checks that tree's folder named like `target`, which is then renamed into place.
-    `marked` is the folder whose ``.wav`` files the marker counts (`count` of them).
-    """
+    """Install `target` from its release archive unless it is already verified (a marker counting `count` ``.wav``
+    files in `marked`) or verifies in place. Members matching a pattern of `members` go into its folder (relative to
+    the root) of a temporary tree, whose `target` folder is checked by `verify`, then renamed into place."""
     if marker_ok(ctx.downloads, name, marked):
         ctx.say(f"{title}: {target} already verified")
         return
@@ -93,8 +88,8 @@ def _install_archive(ctx: Context, name: str, title: str, url: str, archive_name
         return
     dest = ctx.downloads / archive_name
     # A manual copy may also be GitHub's .zip of the same tree (iter_archive sniffs the format).
-    zip_copy = dest.with_name(dest.name.removesuffix(".tar.gz") + ".zip")
-    archive, origin = _obtain(ctx, title, dest, [url], [dest, zip_copy], also)
+    archive, origin = _obtain(ctx, title, dest, [url],
+                              [dest, dest.with_name(archive_name.removesuffix(".tar.gz") + ".zip")], also)
     ctx.say(f"{title}: extracting and verifying{size}")
     tmp = temp_tree(ctx.root, target.name)
     try:

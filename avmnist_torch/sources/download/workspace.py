@@ -22,8 +22,6 @@ DOWNLOADS = ".downloads"
 TMP_PREFIX = ".avmnist-tmp-"
 LOCK_NAME = "download.lock"
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
-
-# host and pid of the process that made a temporary tree; see temp_tree.
 _OWNER = re.compile(r"^" + re.escape(TMP_PREFIX) + r"(?P<host>\w+)-(?P<pid>\d+)-")
 
 
