@@ -375,7 +375,7 @@ def hold_root_lock_in_child(downloads, results, hold_s):
     Reports "waiting" (when it has to), "got" and "released" on `results`, a SimpleQueue:
     its put() writes before returning, so "released" is readable before the lock is free.
     """
-    with workspace.RootLock(Path(downloads), lambda msg: results.put("waiting")):
+    with workspace.root_lock(Path(downloads), lambda msg: results.put("waiting")):
         results.put("got")
         time.sleep(hold_s)
         results.put("released")

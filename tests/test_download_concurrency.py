@@ -137,7 +137,7 @@ def test_waiter_blocks_until_the_holder_is_done(tmp_path, fsdd, closed_port):
     for n, b in fsdd.recordings.items():
         (rec / n).write_bytes(b)
     barrier = multiprocessing.get_context("spawn").Barrier(2)  # this process and the child
-    with workspace.RootLock(downloads, lambda msg: None):
+    with workspace.root_lock(downloads, lambda msg: None):
         (child,), queue = start_downloaders(1, barrier, str(tmp_path),
                                             f"http://127.0.0.1:{closed_port}", fsdd.manifest,
                                             FakeESC50.N, {}, ["fsdd"])

@@ -166,7 +166,7 @@ def test_verify_mnist_images_names_the_problem(tmp_path, images, patched):
     truncated = tmp_path / "train-images-idx3-ubyte.gz"
     whole = gzip.compress(images["train"], compresslevel=1)
     truncated.write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(dl.VerificationError, match="corrupt gzip"):
+    with pytest.raises(dl.VerificationError, match="not a readable gzip file"):
         dl.verify_mnist_images(truncated, "train")
     # The right content under the other split's checksums is not accepted either.
     right = tmp_path / "ok"

@@ -1,15 +1,9 @@
-"""Download, verify and lay out the public sources AV-MNIST is made from.
+"""Download, verify and lay out the public sources AV-MNIST is made from, in the notebook's layout.
 
-``download()`` (or ``avmnist download --root DATA``) gives a data root in the notebook's layout::
-
-    DATA/recordings/*.wav                      FSDD v1.0.10, 3,000 recordings      "fsdd"
-    DATA/noise_recordings/audio/*.wav          ESC-50, 2,000 clips                 "esc50"
-    DATA/noise_recordings/meta/esc50.csv
-    DATA/avmnist/{train,test}_labels.npy       MNIST's labels, int64               "mnist"
-    DATA/mnist/{train,t10k}-images-idx3-ubyte.gz  MNIST's images, as published     "mnist_images"
-
-The first three (the audio modality's) are the default. Downloads resume, nothing unverified is moved
-into place, and several processes on one root take turns (docs/downloads.md).
+``download()`` (or ``avmnist download --root DATA``) gets FSDD ("fsdd"), ESC-50 ("esc50"), MNIST's labels
+("mnist") and, when asked, MNIST's image files ("mnist_images"). Downloads resume, nothing unverified is
+moved into place, and several processes on one root take turns (docs/formats.md lists the files,
+docs/downloads.md how they are checked).
 """
 
 from __future__ import annotations
@@ -23,14 +17,14 @@ from ...common import DownloadError, ParameterError, PathLike, VerificationError
 from ..mnist_idx import (MNIST_GZ_MD5, MNIST_IMAGE_FILES, MNIST_IMAGE_GZ_MD5, MNIST_IMAGE_RAW_MD5,  # noqa: F401
                          MNIST_LABEL_COUNTS, MNIST_LABEL_FILES, MNIST_RAW_MD5)
 from .checksums import load_fsdd_manifest, verify_esc50, verify_fsdd, verify_mnist_images, verify_mnist_labels
-from .install import INSTALLERS, Context, mnist_image_paths
+from .install import INSTALLERS, Context
 from .releases import (ESC50_COLUMNS, ESC50_COMMIT, ESC50_COUNT, ESC50_FRAMES, ESC50_RATE, ESC50_URL,  # noqa: F401
                        FSDD_COUNT, FSDD_TAG, FSDD_URL, MNIST_BASE_URLS, apply_mirror)
-from .workspace import RootLock, remove_stale_temp_trees
+from .workspace import remove_stale_temp_trees, root_lock
 
 __all__ = [
     "SOURCES", "AUDIO_SOURCES", "MIRROR_ENV", "FSDD_TAG", "FSDD_URL", "ESC50_COMMIT", "ESC50_URL", "MNIST_BASE_URLS",
-    "DownloadError", "VerificationError", "download", "apply_mirror", "load_fsdd_manifest", "mnist_image_paths",
+    "DownloadError", "VerificationError", "download", "apply_mirror", "load_fsdd_manifest",
     "verify_fsdd", "verify_esc50", "verify_mnist_labels", "verify_mnist_images",
 ]
 
@@ -84,13 +78,12 @@ def download(root: PathLike, *, sources: Sequence[str] = AUDIO_SOURCES, mirror: 
     unknown = [s for s in sources if s not in INSTALLERS]
     if unknown:
         raise ParameterError(f"unknown source(s) {unknown}; choose from {list(SOURCES)}")
-    if mirror is None:
-        mirror = os.environ.get(MIRROR_ENV) or None
+    mirror = os.environ.get(MIRROR_ENV) if mirror is None else mirror
     apply_mirror("http://x/", mirror)  # refuse a malformed mirror before anything is written
     root = Path(root).expanduser().resolve()
     ctx = Context(root, mirror, retries, timeout, progress, keep_archives, fsdd_manifest, esc50_expected)
     failures: list[DownloadError] = []
-    with RootLock(ctx.downloads, ctx.say):
+    with root_lock(ctx.downloads, ctx.say):
         # Under the lock no other downloader is at work here, so a tree of an ended process is a
         # leftover of a killed run (about 900 MB for ESC-50).
         remove_stale_temp_trees(root, ctx.say)

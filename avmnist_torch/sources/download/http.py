@@ -23,11 +23,7 @@ _RETRY_BASE_S = 1.0
 
 
 class FetchFailed(Exception):
-    """Every URL failed; ``attempts`` says, per URL, what happened."""
-
-    def __init__(self, attempts: list[str]):
-        super().__init__("; ".join(attempts))
-        self.attempts = attempts
+    """Every URL failed; the message says what happened, one indented line per URL."""
 
 
 class _Transient(Exception):
@@ -55,8 +51,7 @@ def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, label: 
         resp = urlopen(req, timeout=timeout)
     except HTTPError as exc:
         if exc.code == 416 and offset:
-            # The range starts at or past the end: the part is whole (a run killed before the
-            # rename) or longer than the file.
+            # The range starts at or past the end: the part is whole (a run killed before the rename) or too long.
             _, total = _content_range(exc.headers.get("Content-Range"))
             exc.close()
             if total == offset:
@@ -83,23 +78,19 @@ def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool, label: 
         length = resp.headers.get("Content-Length")
         expected = offset + int(length) if length and length.isdigit() else None
         received = offset
-        bar = tqdm(total=expected, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-                   leave=False, disable=not progress)
-        try:
-            with open(part, mode) as f:
-                while True:
-                    try:
-                        chunk = resp.read(_CHUNK)
-                    except (OSError, http.client.HTTPException) as exc:
-                        raise _Transient(f"connection lost after {received} bytes "
-                                         f"({type(exc).__name__}: {exc})") from exc
-                    if not chunk:
-                        break
-                    f.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-        finally:
-            bar.close()
+        with tqdm(total=expected, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+                  leave=False, disable=not progress) as bar, open(part, mode) as f:
+            while True:
+                try:
+                    chunk = resp.read(_CHUNK)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise _Transient(f"connection lost after {received} bytes "
+                                     f"({type(exc).__name__}: {exc})") from exc
+                if not chunk:
+                    break
+                f.write(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
         if expected is not None and received != expected:
             raise _Transient(f"connection closed after {received} of {expected} bytes")
 
@@ -122,23 +113,22 @@ def fetch(urls: Sequence[str], dest: Path, *, retries: int, timeout: float, prog
             try:
                 _fetch_once(url, part, timeout=timeout, progress=progress, label=label)
             except _Transient as exc:
-                if attempt == retries:
-                    kept = part.stat().st_size if part.exists() else 0
-                    attempts.append(f"{url}: {exc} (gave up after {retries + 1} attempts; "
-                                    f"{kept:,} bytes kept in {part} for the next run to resume)")
-                    break
-                time.sleep(_RETRY_BASE_S * 2**attempt)
-                continue
+                if attempt < retries:
+                    time.sleep(_RETRY_BASE_S * 2**attempt)
+                    continue
+                kept = part.stat().st_size if part.exists() else 0
+                failure = (f"{exc} (gave up after {retries + 1} attempts; {kept:,} bytes kept in {part} for the next "
+                           "run to resume)")
             except HTTPError as exc:
-                attempts.append(f"{url}: HTTP {exc.code} {exc.reason}")
+                failure = f"HTTP {exc.code} {exc.reason}"
                 exc.close()
-                break
             except URLError as exc:
-                attempts.append(f"{url}: unreachable ({exc.reason})")
-                break
+                failure = f"unreachable ({exc.reason})"
             except OSError as exc:
-                attempts.append(f"{url}: {type(exc).__name__}: {exc}")
-                break
-            os.replace(part, dest)
-            return url
-    raise FetchFailed(attempts)
+                failure = f"{type(exc).__name__}: {exc}"
+            else:
+                os.replace(part, dest)
+                return url
+            attempts.append(f"{url}: {failure}")
+            break
+    raise FetchFailed("\n  ".join(attempts))

@@ -1,10 +1,8 @@
 """Getting each source into place, so that nothing unverified is ever where the dataset reads.
 
-1. Already verified (a marker) or in place (a manual copy, verified where it lies): done, no network.
-   Something there that does not verify is an error and is never overwritten.
-2. A complete file in ``ROOT/.downloads`` (a manual download) is used as it is; otherwise it is fetched.
-3. Archives are extracted into a temporary tree inside the root, verified there, and moved into place
-   with one rename. A file that fails is moved to ``*.rejected`` so the next run fetches it afresh.
+Something already in place is verified where it lies and never overwritten; a complete file in ``ROOT/.downloads``
+is used as it is, else fetched; archives are extracted and verified in a temporary tree, then moved into place with
+one rename. A file that fails is moved to ``*.rejected`` so that the next run fetches it afresh.
 """
 
 from __future__ import annotations
@@ -15,15 +13,16 @@ import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 
 from ...common import SPLITS, DownloadError, VerificationError
 from ...files import write_bytes
 from ..mnist_idx import MNIST_IMAGE_FILES, MNIST_LABEL_FILES, is_gzip, read_idx_labels
-from .archives import CORRUPT_ARCHIVE, copy_stream, iter_archive
-from .checksums import (check_fsdd, check_mnist_file, load_fsdd_manifest, verify_esc50, verify_fsdd, verify_mnist_images,
+from .archives import CORRUPT_ARCHIVE, iter_archive
+from .checksums import (check_mnist_file, failure, load_fsdd_manifest, verify_esc50, verify_fsdd, verify_mnist_images,
                         verify_mnist_labels)
 from .http import FetchFailed, fetch
 from .releases import ESC50_COMMIT, ESC50_URL, FSDD_TAG, FSDD_URL, MNIST_BASE_URLS, apply_mirror
@@ -64,70 +63,60 @@ def _obtain(ctx: Context, title: str, dest: Path, originals: Sequence[str], copi
         return dest, fetch(urls, dest, retries=ctx.retries, timeout=ctx.timeout, progress=ctx.progress,
                            label=dest.name)
     except FetchFailed as exc:
-        raise DownloadError(
-            f"{title}: download failed.\n  " + "\n  ".join(exc.attempts)
-            + f"\nTo install by hand, download {' or '.join(originals)}\n  and save it as {dest}, then run the "
-            "same command again (a complete file there is used without downloading)." + (f"\n{also}" if also else "")
-        ) from None
+        raise DownloadError(f"{title}: download failed.\n  {exc}\nTo install by hand, download {' or '.join(originals)}"
+                            f"\n  and save it as {dest}, then run the same command again (a complete file there is "
+                            "used without downloading)." + (f"\n{also}" if also else "")) from None
 
 
-def _in_place(ctx: Context, name: str, title: str, target: Path, marked: Path, count: int,
-              check: Callable[[], None]) -> bool:
-    """True when `target` is already verified (marker) or verifies in place; one that does not is an error."""
+def _install_archive(ctx: Context, name: str, title: str, url: str, archive_name: str, target: Path, marked: Path,
+                     members: Mapping[str, str], count: int, verify: Callable[[Path], None], also: str,
+                     size: str = "") -> None:
+    """Install `target` from its release archive unless it is already verified (a marker counting `count` ``.wav``
+    files in `marked`) or verifies in place. Members matching a pattern of `members` go into its folder (relative to
+    the root) of a temporary tree, whose `target` folder is checked by `verify`, then renamed into place."""
     if marker_ok(ctx.downloads, name, marked):
         ctx.say(f"{title}: {target} already verified")
-        return True
-    if not target.exists():
-        return False
-    try:
-        check()
-    except VerificationError as exc:
-        raise VerificationError(
-            f"{title}: {target} exists but does not verify; move it away (or fix it) and run again.\n  "
-            + "\n  ".join(exc.problems), exc.problems
-        ) from None
-    write_marker(ctx.downloads, name, count, f"verified in place: {target}")
-    ctx.say(f"{title}: existing {target} verified")
-    return True
-
-
-def _install_archive(ctx: Context, name: str, title: str, url: str, dest: Path, also: str, size: str,
-                     pick: Callable[[PurePosixPath], str | None], verify: Callable[[Path, dict[str, str]], None],
-                     target: Path, count: int) -> None:
-    """Get the archive, extract the members `pick` maps to paths in a temporary tree, verify it, rename it to `target`.
-
-    `verify` gets the tree's folder named like `target` and the members' sha256 by file name.
-    """
+        return
+    if target.exists():
+        try:
+            verify(target)
+        except VerificationError as exc:
+            raise failure(f"{title}: {target} exists but does not verify; move it away (or fix it) and run again",
+                          exc.problems) from None
+        write_marker(ctx.downloads, name, count, f"verified in place: {target}")
+        ctx.say(f"{title}: existing {target} verified")
+        return
+    dest = ctx.downloads / archive_name
     # A manual copy may also be GitHub's .zip of the same tree (iter_archive sniffs the format).
-    zip_copy = dest.with_name(dest.name.removesuffix(".tar.gz") + ".zip")
-    archive, origin = _obtain(ctx, title, dest, [url], [dest, zip_copy], also)
+    archive, origin = _obtain(ctx, title, dest, [url],
+                              [dest, dest.with_name(archive_name.removesuffix(".tar.gz") + ".zip")], also)
     ctx.say(f"{title}: extracting and verifying{size}")
     tmp = temp_tree(ctx.root, target.name)
     try:
-        hashes: dict[str, str] = {}
+        (tmp / target.name).mkdir()  # an archive without a member wanted is reported as missing them all
+        problem = None
         try:
             for member, fobj in iter_archive(archive):
-                rel = pick(member)
-                if rel is None:
+                folder = next((f for pattern, f in members.items() if member.match(pattern)), None)
+                if folder is None:
                     continue
-                out = tmp / rel
+                out = tmp / folder / member.name
                 if out.exists():
-                    raise ValueError(f"{archive}: holds {out.name} twice (again as {member})")
+                    problem = f"holds {out.name} twice (again as {member})"
+                    break
                 out.parent.mkdir(parents=True, exist_ok=True)
-                hashes[out.name] = copy_stream(fobj, out)
+                with open(out, "wb") as f:
+                    shutil.copyfileobj(fobj, f)
         except CORRUPT_ARCHIVE as exc:
-            # A member's content is read here, outside iter_archive: its errors arrive unwrapped.
-            if not isinstance(exc, ValueError):
-                exc = f"{archive}: unreadable archive ({type(exc).__name__}: {exc})"
-            raise DownloadError(f"{title}: {exc} (from {origin}); moved to {reject(archive)}. "
-                                "Run again to download it afresh.") from None
+            problem = f"unreadable archive ({type(exc).__name__}: {exc})"
+        if problem:
+            raise DownloadError(f"{title}: {archive}: {problem} (from {origin}); moved to {reject(archive)}. "
+                                "Run again to download it afresh.")
         try:
-            verify(tmp / target.name, hashes)
+            verify(tmp / target.name)
         except VerificationError as exc:
-            raise VerificationError(
-                f"{title}: {archive.name} (from {origin}) failed verification and was moved to {reject(archive)}; "
-                "nothing was installed.\n  " + "\n  ".join(exc.problems), exc.problems
-            ) from None
+            raise failure(f"{title}: {archive.name} (from {origin}) failed verification and was moved to "
+                          f"{reject(archive)}; nothing was installed", exc.problems) from None
         os.rename(tmp / target.name, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -139,63 +128,48 @@ def _install_archive(ctx: Context, name: str, title: str, url: str, dest: Path, 
 
 def install_fsdd(ctx: Context) -> None:
     """FSDD's recordings as ``ROOT/recordings/*.wav``, each checked against the manifest."""
-    title = f"FSDD {FSDD_TAG}"
     target = ctx.root / "recordings"
     manifest = load_fsdd_manifest() if ctx.fsdd_manifest is None else ctx.fsdd_manifest
-    if _in_place(ctx, "fsdd", title, target, target, len(manifest), lambda: verify_fsdd(target, manifest)):
-        return
-    def pick(member: PurePosixPath) -> str | None:
-        # Any top folder: a repacked copy may not name it as GitHub does.
-        if member.suffix == ".wav" and member.parent.name == "recordings":
-            return f"recordings/{member.name}"
-        return None
-
-    def verify(folder: Path, hashes: dict[str, str]) -> None:
-        problems = check_fsdd(hashes, manifest)
-        if problems:
-            raise VerificationError("FSDD check failed", problems)
-
-    _install_archive(ctx, "fsdd", title, FSDD_URL, ctx.downloads / f"free-spoken-digit-dataset-{FSDD_TAG[1:]}.tar.gz",
+    # Any top folder: a repacked copy may not name it as GitHub does.
+    _install_archive(ctx, "fsdd", f"FSDD {FSDD_TAG}", FSDD_URL, f"free-spoken-digit-dataset-{FSDD_TAG[1:]}.tar.gz",
+                     target, target, {"recordings/*.wav": "recordings"}, len(manifest),
+                     lambda folder: verify_fsdd(folder, manifest),
                      f"Or put the {len(manifest):,} recordings themselves in {target}/ (they are checked against the "
-                     "shipped sha256 manifest).", "", pick, verify, target, len(manifest))
+                     "shipped sha256 manifest).")
 
 
 def install_esc50(ctx: Context) -> None:
     """ESC-50's clips and csv as ``ROOT/noise_recordings/{audio,meta}``, checked against its csv."""
-    title = f"ESC-50 ({ESC50_COMMIT[:7]})"
     target = ctx.root / "noise_recordings"
-    if _in_place(ctx, "esc50", title, target, target / "audio", ctx.esc50_expected,
-                 lambda: verify_esc50(target, ctx.esc50_expected)):
-        return
-    def pick(member: PurePosixPath) -> str | None:
-        if member.suffix == ".wav" and member.parent.name == "audio":
-            return f"noise_recordings/audio/{member.name}"
-        if member.name == "esc50.csv" and member.parent.name == "meta":
-            return "noise_recordings/meta/esc50.csv"
-        return None
-
-    _install_archive(ctx, "esc50", title, ESC50_URL, ctx.downloads / f"ESC-50-{ESC50_COMMIT}.tar.gz",
+    _install_archive(ctx, "esc50", f"ESC-50 ({ESC50_COMMIT[:7]})", ESC50_URL, f"ESC-50-{ESC50_COMMIT}.tar.gz",
+                     target, target / "audio",
+                     {"audio/*.wav": "noise_recordings/audio", "meta/esc50.csv": "noise_recordings/meta"},
+                     ctx.esc50_expected, lambda folder: verify_esc50(folder, ctx.esc50_expected),
                      f"Or put ESC-50's audio/ and meta/esc50.csv in {target}/ (every clip in the csv must be there, "
-                     "mono, 44.1 kHz, 5 s).", " (about 900 MB on disk)", pick,
-                     lambda folder, hashes: verify_esc50(folder, ctx.esc50_expected), target, ctx.esc50_expected)
+                     "mono, 44.1 kHz, 5 s).", " (about 900 MB on disk)")
 
 
-def _install_mnist(ctx: Context, kind: str, files: Mapping[str, str], present: Callable[[str], list[Path]],
-                   verify: Callable[[Path, str], object], install: Callable[[Path, str], str]) -> None:
-    """Verify each split's `present` files; fetch (or take from ``ROOT/.downloads``), check and `install` the others."""
+def install_mnist(ctx: Context, kind: str) -> None:
+    """MNIST's `kind` of each split, verified where it is installed, else fetched (or taken from ``ROOT/.downloads``),
+    checked and installed: labels as ``ROOT/avmnist/{train,test}_labels.npy`` (int64, MNIST order), images as
+    ``ROOT/mnist/{train,t10k}-images-idx3-ubyte[.gz]``, as fetched or supplied (no ``.gz`` when decompressed)."""
+    labels = kind == "labels"
     errors: list[str] = []
     for split in SPLITS:
-        paths = present(split)
-        for path in paths:
+        name = (MNIST_LABEL_FILES if labels else MNIST_IMAGE_FILES)[split]
+        npy = ctx.root / "avmnist" / f"{split}_labels.npy"
+        installed = [p for p in ([npy] if labels else [ctx.root / "mnist" / (name + ".gz"), ctx.root / "mnist" / name])
+                     if p.is_file()]
+        for path in installed:
             try:
-                verify(path, split)
+                (verify_mnist_labels if labels else verify_mnist_images)(path, split)
             except VerificationError as exc:
-                raise VerificationError(f"MNIST {kind}: {path} exists but is not MNIST's {split} {kind}; move it "
-                                        f"away and run again.\n  {exc}", exc.problems) from None
+                raise failure(f"MNIST {kind}: {path} exists but is not MNIST's {split} {kind}; move it away and run "
+                              "again", exc.problems) from None
             ctx.say(f"MNIST {kind}: {path} already verified")
-        if paths:
+        if installed:
             continue
-        dest = ctx.downloads / (files[split] + ".gz")
+        dest = ctx.downloads / (name + ".gz")
         try:
             path, origin = _obtain(ctx, f"MNIST {split} {kind}", dest, [base + dest.name for base in MNIST_BASE_URLS],
                                    [dest, dest.with_suffix("")])
@@ -204,59 +178,28 @@ def _install_mnist(ctx: Context, kind: str, files: Mapping[str, str], present: C
             continue
         try:
             check_mnist_file(path, kind, split)
-            ctx.say(f"MNIST {kind}: {install(path, split)}")
+            if labels:
+                buffer = io.BytesIO()
+                np.save(buffer, read_idx_labels(path))
+                target, data = npy, buffer.getvalue()
+            else:
+                target, data = ctx.root / "mnist" / (name + ".gz" if is_gzip(path) else name), path.read_bytes()
+            write_bytes(target, data)  # whole or not at all
         except ValueError as exc:
             errors.append(f"MNIST {split} {kind}: {exc} (from {origin}); moved to {reject(path)}. "
                           "Run again to download it afresh.")
-    if errors:
-        raise DownloadError("\n".join(errors))
-
-
-def install_mnist_labels(ctx: Context) -> None:
-    """MNIST's labels as ``ROOT/avmnist/{train,test}_labels.npy`` (int64, MNIST order)."""
-    def labels_file(split: str) -> Path:
-        return ctx.root / "avmnist" / f"{split}_labels.npy"
-
-    def install(path: Path, split: str) -> str:
-        labels = read_idx_labels(path)
-        npy = io.BytesIO()
-        np.save(npy, labels.astype(np.int64))
-        write_bytes(labels_file(split), npy.getvalue())  # whole or not at all
+            continue
         if not ctx.keep_archives:
             path.unlink(missing_ok=True)
-        return f"wrote {labels_file(split)} ({labels.size:,} labels)"
-
-    _install_mnist(ctx, "labels", MNIST_LABEL_FILES, lambda split: [p for p in [labels_file(split)] if p.exists()],
-                   verify_mnist_labels, install)
-
-
-def mnist_image_paths(root: Path, split: str) -> list[Path]:
-    """The installed image files of `split`: ``ROOT/mnist/<name>.gz``, or ``<name>`` when supplied decompressed."""
-    name = MNIST_IMAGE_FILES[split]
-    return [p for p in (root / "mnist" / (name + ".gz"), root / "mnist" / name) if p.is_file()]
-
-
-def install_mnist_images(ctx: Context) -> None:
-    """MNIST's image files as ``ROOT/mnist/{train,t10k}-images-idx3-ubyte[.gz]``, as fetched or supplied (no ``.gz``
-    when decompressed)."""
-    def install(path: Path, split: str) -> str:
-        name = MNIST_IMAGE_FILES[split]
-        target = ctx.root / "mnist" / (name + ".gz" if is_gzip(path) else name)
-        if ctx.keep_archives:
-            write_bytes(target, path.read_bytes())  # whole or not at all
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)  # same file system: one rename
-        return f"installed {target}"
-
-    _install_mnist(ctx, "images", MNIST_IMAGE_FILES, lambda split: mnist_image_paths(ctx.root, split),
-                   verify_mnist_images, install)
+        ctx.say(f"MNIST {kind}: installed {target}")
+    if errors:
+        raise DownloadError("\n".join(errors))
 
 
 #: Each source's installer, by the name ``download(sources=...)`` takes.
 INSTALLERS: dict[str, Callable[[Context], None]] = {
     "fsdd": install_fsdd,
     "esc50": install_esc50,
-    "mnist": install_mnist_labels,
-    "mnist_images": install_mnist_images,
+    "mnist": partial(install_mnist, kind="labels"),
+    "mnist_images": partial(install_mnist, kind="images"),
 }

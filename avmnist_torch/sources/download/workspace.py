@@ -1,10 +1,4 @@
-"""The downloader's own files inside a data root: its lock, its temporary trees, its markers.
-
-Several processes may call ``download()`` on one root at once (every rank of a DDP job): whoever
-downloads holds ``ROOT/.downloads/download.lock``, the others wait, then find the verified result.
-Extraction happens in ``ROOT/.avmnist-tmp-<host>-<pid>-<target>-<random>``; ``ROOT/.downloads/<part>
-.verified`` marks a verified part.
-"""
+"""The downloader's own files inside a data root: its lock, its temporary trees, its markers (docs/formats.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +9,8 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import filelock
@@ -27,8 +22,6 @@ DOWNLOADS = ".downloads"
 TMP_PREFIX = ".avmnist-tmp-"
 LOCK_NAME = "download.lock"
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
-
-# host and pid of the process that made a temporary tree; see temp_tree.
 _OWNER = re.compile(r"^" + re.escape(TMP_PREFIX) + r"(?P<host>\w+)-(?P<pid>\d+)-")
 
 
@@ -37,48 +30,42 @@ def _host() -> str:
     return re.sub(r"\W", "_", socket.gethostname()) or "unknown"
 
 
-class RootLock:
-    """One downloader per data root at a time: creates `downloads` (``ROOT/.downloads``), locks a file in it.
+@contextmanager
+def root_lock(downloads: Path, say: Callable[[str], None]) -> Iterator[None]:
+    """Hold the lock of one downloader per data root: creates `downloads` (``ROOT/.downloads``), locks a file in it.
 
     A read-only root (a container image with the data baked in) is checked without a lock: no process
     can change it, and anything that would have to be written there fails naming the file. `say` gets
-    one line when this process waits for another, or the root is read-only. Raises DownloadError when
-    the folder cannot be made in a writable root, or the lock cannot be taken.
+    one line when this process waits for another, or the root is read-only.
+
+    Raises
+    ------
+    DownloadError
+        When the folder cannot be made in a writable root, or the lock cannot be taken.
     """
-
-    def __init__(self, downloads: Path, say: Callable[[str], None]):
-        self.path = downloads / LOCK_NAME
-        self._say = say
-        self._lock = None
-
-    def __enter__(self) -> "RootLock":
-        root = self.path.parent.parent
+    path = downloads / LOCK_NAME
+    lock = file_lock(path)
+    try:
+        downloads.mkdir(parents=True, exist_ok=True)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            lock = file_lock(self.path)
-            try:
-                lock.acquire(timeout=0)
-            except filelock.Timeout:
-                self._say(f"another process is downloading into {root}; waiting for it to finish")
-                lock.acquire()
-        except OSError as err:
-            if root.is_dir() and err.errno in _READ_ONLY:
-                self._say(f"{root} is not writable ({err.filename or self.path} cannot be created); checking what "
-                          "is there without a lock")
-                return self
-            if not self.path.parent.is_dir():
-                raise io_error(err, self.path.parent, "creating the download folder", DownloadError) from None
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            say(f"another process is downloading into {downloads.parent}; waiting for it to finish")
+            lock.acquire()
+    except OSError as err:
+        if not (downloads.parent.is_dir() and err.errno in _READ_ONLY):
+            if not downloads.is_dir():
+                raise io_error(err, downloads, "creating the download folder", DownloadError) from None
             raise DownloadError(
-                f"{self.path}: cannot lock it ({os_error_reason(err)}); this file system may not support file "
+                f"{path}: cannot lock it ({os_error_reason(err)}); this file system may not support file "
                 "locks. Download from one process first (e.g. 'avmnist download --root ROOT'), then start the "
                 "others.") from None
-        self._lock = lock
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        say(f"{downloads.parent} is not writable ({err.filename or path} cannot be created); checking what "
+            "is there without a lock")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def temp_tree(root: Path, target: str) -> Path:
@@ -104,22 +91,17 @@ def remove_stale_temp_trees(root: Path, say: Callable[[str], None]) -> None:
 
 def marker_ok(downloads: Path, name: str, folder: Path) -> bool:
     """Whether part `name` verified before and `folder` still holds as many .wav files as it recorded."""
-    marker = downloads / f"{name}.verified"
-    if not marker.is_file() or not folder.is_dir():
-        return False
     try:
-        info = json.loads(marker.read_text())
-    except (OSError, ValueError):
+        files = json.loads((downloads / f"{name}.verified").read_text())["files"]
+    except (OSError, ValueError, LookupError, TypeError):
         return False
-    return sum(1 for _ in folder.glob("*.wav")) == info.get("files")
+    return folder.is_dir() and sum(1 for _ in folder.glob("*.wav")) == files
 
 
 def write_marker(downloads: Path, name: str, files: int, source: str) -> None:
     """Record that part `name` verified; a root that cannot be written goes without (it only saves time)."""
-    try:
+    with suppress(OSError, StorageError):
         write_json(downloads / f"{name}.verified", {"files": files, "source": source})
-    except (OSError, StorageError):
-        pass
 
 
 def reject(path: Path) -> Path:
