@@ -42,10 +42,10 @@ _REASONS = {errno.ENOSPC: "no space left on device", getattr(errno, "EDQUOT", -1
 Identity = Tuple[int, int, int, int, int]  # (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)
 T = TypeVar("T")
 
-__all__ = ["CACHE_ENV", "default_cache_dir", "os_error_reason", "io_error", "sidecar_path", "temporary_pid",
-           "process_running", "leftover_temporaries", "FileWriter", "write_bytes", "write_json", "read_sidecar",
-           "npy_header", "read_npy_header", "StoredFile", "RowReader", "file_lock", "open_or_make", "open_cached",
-           "stat_identity"]
+__all__ = ["CACHE_ENV", "default_cache_dir", "os_error_reason", "io_error", "sidecar_path", "host_name",
+           "temporary_pid", "process_running", "leftover_temporaries", "FileWriter", "write_bytes", "write_json",
+           "read_sidecar", "npy_header", "read_npy_header", "StoredFile", "RowReader", "file_lock", "open_or_make",
+           "open_cached", "stat_identity"]
 
 
 def default_cache_dir() -> Path:
@@ -72,19 +72,20 @@ def sidecar_path(path: PathLike) -> Path:
     return Path(f"{path}.json")
 
 
-def _host() -> str:
-    return re.sub(r"\W", "_", socket.gethostname()) or "host"  # no "-", which separates the name's fields
+def host_name() -> str:
+    """This machine's name as temporary names hold it: letters, digits and "_" (no "-", which separates fields)."""
+    return re.sub(r"\W", "_", socket.gethostname()) or "host"
 
 
 def _temporary_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{_host()}-{os.getpid()}-{secrets.token_hex(4)}")
+    return path.with_name(f".{path.name}.tmp-{host_name()}-{os.getpid()}-{secrets.token_hex(4)}")
 
 
 def temporary_pid(name: str) -> Optional[int]:
     """The pid of the writer of a :class:`FileWriter` temporary file (``.<name>.tmp-<host>-<pid>-<hex>``)
     when it ran on this machine; None for any other name."""
     found = re.fullmatch(r"\..*\.tmp-(\w+)-(\d+)-[0-9a-f]{8}", name)
-    return int(found[2]) if found and found[1] == _host() else None
+    return int(found[2]) if found and found[1] == host_name() else None
 
 
 def process_running(pid: int) -> bool:

@@ -210,7 +210,7 @@ def test_cache_reports_the_size_of_leftover_temporaries_before_removing_them(cap
     from avmnist_torch import files
 
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    leftover = tmp_path / f".clips.f32.tmp-{files._host()}-{int(ended.stdout)}-0a1b2c3d"
+    leftover = tmp_path / f".clips.f32.tmp-{files.host_name()}-{int(ended.stdout)}-0a1b2c3d"
     leftover.write_bytes(b"\0" * 300_000)
     status, out, err = run(capsys, "cache", "--dir", str(tmp_path), action)
     assert status == 0 and err == ""

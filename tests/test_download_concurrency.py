@@ -103,7 +103,7 @@ def test_only_ended_processes_temp_trees_are_removed(tmp_path, closed_port, fsdd
     rec.mkdir()
     for n, b in fsdd.recordings.items():
         (rec / n).write_bytes(b)
-    host = workspace._host()
+    host = workspace.host_name()
     dead = tmp_path / f".avmnist-tmp-{host}-{_dead_pid()}-recordings-abc123"
     live = tmp_path / f".avmnist-tmp-{host}-{os.getpid()}-noise_recordings-def456"
     foreign = tmp_path / ".avmnist-tmp-othernode-1-recordings-ghi789"
@@ -124,7 +124,7 @@ def test_temp_tree_names_its_process(tmp_path):
     assert tree.parent == tmp_path and tree.is_dir()
     owner = workspace._OWNER.match(tree.name)
     assert owner is not None, tree.name
-    assert owner["host"] == workspace._host() and int(owner["pid"]) == os.getpid()
+    assert owner["host"] == workspace.host_name() and int(owner["pid"]) == os.getpid()
 
 
 @pytest.mark.slow

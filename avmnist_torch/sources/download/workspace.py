@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -16,18 +15,13 @@ from pathlib import Path
 import filelock
 
 from ...common import DownloadError, StorageError
-from ...files import file_lock, io_error, os_error_reason, process_running, write_json
+from ...files import file_lock, host_name, io_error, os_error_reason, process_running, write_json
 
 DOWNLOADS = ".downloads"
 TMP_PREFIX = ".avmnist-tmp-"
 LOCK_NAME = "download.lock"
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 _OWNER = re.compile(r"^" + re.escape(TMP_PREFIX) + r"(?P<host>\w+)-(?P<pid>\d+)-")
-
-
-def _host() -> str:
-    # Only letters, digits and "_", so that "-" separates the name's fields unambiguously.
-    return re.sub(r"\W", "_", socket.gethostname()) or "unknown"
 
 
 @contextmanager
@@ -70,7 +64,7 @@ def root_lock(downloads: Path, say: Callable[[str], None]) -> Iterator[None]:
 
 def temp_tree(root: Path, target: str) -> Path:
     """A new, empty temporary folder in `root`, named after this host and process."""
-    return Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{_host()}-{os.getpid()}-{target}-", dir=root))
+    return Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{host_name()}-{os.getpid()}-{target}-", dir=root))
 
 
 def remove_stale_temp_trees(root: Path, say: Callable[[str], None]) -> None:
@@ -80,7 +74,7 @@ def remove_stale_temp_trees(root: Path, say: Callable[[str], None]) -> None:
         owner = _OWNER.match(tree.name)
         if owner is None or not tree.is_dir():
             continue
-        if owner["host"] != _host():
+        if owner["host"] != host_name():
             foreign.append(str(tree))
         elif not process_running(int(owner["pid"])):
             shutil.rmtree(tree, ignore_errors=True)
