@@ -17,7 +17,7 @@ from .sources.fsdd import list_recordings
 from .sources.labels import load_labels
 from .sources.mnist_idx import find_mnist_images
 from .storage import open_recorded
-from .verify import _NOTEBOOK_NAME, header_note
+from .verify import _NOTEBOOK_NAME, header_note, in_range
 
 __all__ = ["info", "format_info", "preview"]
 
@@ -233,7 +233,9 @@ def preview(
         if images is not False and images is not None else None
     datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, **options) for name in schemes}
     n = len(next(iter(datasets.values())))
-    index = 0 if index is None else _check_index(index, n, split, dataset_kwargs.get("labels", root))
+    labels = dataset_kwargs.get("labels", root)
+    where = f"{labels}: the {split} split" if labels is not None else f"the {split} split"
+    index = 0 if index is None else in_range(index, n, where, "index", f"{where} has {n} items")
     tiles = _tiles(schemes, index, n, random_items, seed)
     import matplotlib  # only to draw: the default renderer never needs matplotlib, which takes a second to load
 
@@ -346,12 +348,3 @@ def _pca25_caption(components: int, images: int) -> str:
     if components == 1:
         caption += "; with one, every image is one pattern times a number, so they all look alike"
     return caption
-
-
-def _check_index(index: Any, n: int, split: str, labels: Any) -> int:
-    where = f"{labels}: the {split} split" if labels is not None else f"the {split} split"
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-        raise ParameterError(f"{where}: index must be a whole number from 0 to {n - 1}, got {index!r}")
-    if not 0 <= index < n:
-        raise ParameterError(f"{where} has {n} items (0 to {n - 1}); index {index} is out of range")
-    return int(index)

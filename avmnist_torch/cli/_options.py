@@ -13,9 +13,13 @@ __all__ = ["add_command", "add_source_arguments", "require_sources", "source_kwa
            "positive_int", "non_negative_int", "scheme_name", "scheme_name_or_all"]
 
 
-def add_command(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-    """``subparsers.add_parser(name, **kwargs)`` plus the options every command takes (``--traceback``)."""
+def add_command(subparsers: argparse._SubParsersAction, name: str, run: Any = None,
+                **kwargs: Any) -> argparse.ArgumentParser:
+    """``subparsers.add_parser(name, **kwargs)`` running ``run(args)``, plus the option every command takes
+    (``--traceback``)."""
     p = subparsers.add_parser(name, **kwargs)
+    if run is not None:
+        p.set_defaults(func=run)
     # Also accepted before the command (avmnist --traceback export): SUPPRESS never resets the value given there.
     p.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
                    help="on any error, print the full traceback instead of one line")

@@ -12,11 +12,10 @@ from ._options import (add_command, add_source_arguments, non_negative_int, posi
                        scheme_name, source_kwargs)
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``verify``; returns its parser (``func`` default set)."""
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``verify``."""
     p = add_command(
-        subparsers,
-        "verify",
+        subparsers, "verify", run,
         help="check an exported file against its recorded size and sha256, and regenerate rows to compare",
         description="Check FILE against the size and sha256 recorded when it was written (FILE.json); then "
                     "regenerate a sample of rows (or all) and compare them byte for byte, naming the rows that "
@@ -40,8 +39,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes regenerating rows (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_source_arguments(p, root_help="data root (default: inferred from ROOT/avmnist/audio/FILE)")
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:
