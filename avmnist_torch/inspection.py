@@ -242,13 +242,34 @@ def preview(
     matplotlib.use("Agg", force=False)  # unless a backend is chosen already
     import matplotlib.pyplot as plt
 
-    if paired is not None:
+    if paired is None:  # one tile per (scheme, item)
+        cols = min(len(schemes), 6)
+        rows = -(-len(tiles) // cols)
+        figsize = (2.1 * cols, 2.6 * rows + 0.3)
+    else:  # one row per item
         items = list(dict.fromkeys([index] + [i for _, i in tiles[len(schemes):]]))  # each item once
-        fig = _draw_side_by_side(plt, paired, datasets, items, split=split, seed=seed, renderer=renderer)
+        rows, cols = len(items), 2 + len(datasets)
+        figsize = (max(1.7 * cols, 7.5), 1.9 * rows + 0.8)
+    fig, axes = plt.subplots(rows, cols, figsize=figsize, squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    made = f"seed {seed}, {renderer} renderer, style {datasets[schemes[0]].style or 'installed matplotlib'}"
+    if paired is None:
+        for ax, (name, i) in zip(axes.flat, tiles):
+            _tile(ax, datasets[name].spectrogram(i), f"{name}\n#{i}  digit {int(datasets[name].labels[i])}")
+        fig.suptitle(f"AV-MNIST audio, {split} split ({made}); first row: item {index} under each scheme", fontsize=9)
     else:
-        fig = _draw_audio_grid(plt, datasets, tiles, min(len(schemes), 6), split=split, seed=seed, renderer=renderer,
-                               index=index)
-    return _save(plt, fig, Path(out))
+        fig.suptitle(f"AV-MNIST, {split} split: image and audio of the same item\n({made}; "
+                     + _draw_side_by_side(axes, paired, datasets, items), fontsize=8)
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100)
+    except OSError as err:
+        raise io_error(err, out, "writing the preview") from None
+    finally:
+        plt.close(fig)
+    return out
 
 
 def _tiles(schemes: List[str], index: int, n: int, random_items: int, seed: int) -> List[Tuple[str, int]]:
@@ -261,37 +282,9 @@ def _tiles(schemes: List[str], index: int, n: int, random_items: int, seed: int)
     return tiles
 
 
-def _draw_audio_grid(plt: Any, datasets: Dict[str, AVMNISTAudioDataset], tiles: List[Tuple[str, int]], cols: int,
-                     *, split: str, seed: int, renderer: str, index: int) -> Any:
-    """The audio grid: one tile per (scheme, item), ``cols`` a row, titled with scheme, index and digit."""
-    rows = -(-len(tiles) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.6 * rows + 0.3), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (name, i) in zip(axes.flat, tiles):
-        ds = datasets[name]
-        _tile(ax, ds.spectrogram(i), f"{name}\n#{i}  digit {int(ds.labels[i])}")
-    style_name = next(iter(datasets.values())).style or "installed matplotlib"
-    fig.suptitle(f"AV-MNIST audio, {split} split (seed {seed}, {renderer} renderer, style {style_name}); "
-                 f"first row: item {index} under each scheme", fontsize=9)
-    return fig
-
-
 def _tile(ax: Any, image: np.ndarray, title: str, vmin: float = 0, vmax: float = 255) -> None:
     ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_title(title, fontsize=8)
-
-
-def _save(plt: Any, fig: Any, out: Path) -> Path:
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=100)
-    except OSError as err:
-        raise io_error(err, out, "writing the preview") from None
-    finally:
-        plt.close(fig)
-    return out
 
 
 def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], split: str, scheme: str,
@@ -313,38 +306,24 @@ def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], sp
             for mode in ("raw", "pca25")}
 
 
-def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[str, AVMNISTAudioDataset],
-                       items: Sequence[int], *, split: str, seed: int, renderer: str) -> Any:
-    """One row per item: MNIST's image, the pca25 image half, then the spectrogram under each scheme."""
+def _draw_side_by_side(axes: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[str, AVMNISTAudioDataset],
+                       items: Sequence[int]) -> str:
+    """One row per item: MNIST's image, the pca25 image half, then the spectrogram under each scheme; returns
+    the rest of the title, which says what the pca25 column shows (a column of look-alikes is the recipe)."""
     raw, pca = paired["raw"], paired["pca25"]
-    cols = 2 + len(audio)
-    fig, axes = plt.subplots(len(items), cols, figsize=(max(1.7 * cols, 7.5), 1.9 * len(items) + 0.8), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat:
-        ax.axis("off")
     halves = [pca.image_array(i) for i in items]
     # Centred values (the mean is not added back): one symmetric range for the column keeps 0
     # mid-grey and shows how far each image lies along the kept components.
     limit = max(float(np.abs(h).max()) for h in halves) or 1.0
     kept = pca.n_components
+    plural = "" if kept == 1 else "s"
     for row, i, half in zip(axes, items, halves):
         _tile(row[0], raw.image_array(i), f"#{i}  digit {int(raw.labels[i])}\nMNIST image")
-        _tile(row[1], half, f"pca25 image half\n({kept} component{'' if kept == 1 else 's'}: see the title)",
-              -limit, limit)
+        _tile(row[1], half, f"pca25 image half\n({kept} component{plural}: see the title)", -limit, limit)
         for ax, (name, ds) in zip(row[2:], audio.items()):
             _tile(ax, ds.spectrogram(i), f"audio: {name}\ndigit {int(ds.labels[i])}")
-    style_name = next(iter(audio.values())).style or "installed matplotlib"
-    fig.suptitle(f"AV-MNIST, {split} split: image and audio of the same item\n(seed {seed}, {renderer} renderer, "
-                 f"style {style_name}; images from {raw.image_file.name})\npairing: {raw.pairing}\n"
-                 f"{_pca25_caption(pca.n_components, len(pca))}", fontsize=8)
-    return fig
-
-
-def _pca25_caption(components: int, images: int) -> str:
-    """What the pca25 column shows: a column of look-alikes is the recipe, not a bug."""
-    caption = (f"pca25 image half: each image projected on the first {components} principal "
-               f"component{'' if components == 1 else 's'} of the split's {images:,} images, centred (grey is 0):\n"
-               "the recipe keeps under 25% of their variance (MNIST's splits keep 3 components)")
-    if components == 1:
-        caption += "; with one, every image is one pattern times a number, so they all look alike"
-    return caption
+    return (f"images from {raw.image_file.name})\npairing: {raw.pairing}\n"
+            f"pca25 image half: each image projected on the first {kept} principal component{plural} of the "
+            f"split's {len(pca):,} images, centred (grey is 0):\nthe recipe keeps under 25% of their variance "
+            "(MNIST's splits keep 3 components)"
+            + ("; with one, every image is one pattern times a number, so they all look alike" if kept == 1 else ""))
