@@ -125,32 +125,23 @@ def _exports(folder: Path) -> List[Dict[str, Any]]:
 
 def format_info(report: Dict[str, Any]) -> str:
     """``info``'s answer as text for a person."""
+    rec, noi, labels, images = (report[part] for part in ("recordings", "noises", "labels", "images"))
     lines = [f"data root: {report['root'] or '(none)'}"]
-    rec = report["recordings"]
-    if rec.get("found"):
+    if rec["found"]:
         lines.append(f"recordings: {rec['path']}: {rec['total']} files, speakers {', '.join(rec['speakers'])}")
-        for split in SPLITS:
-            s = rec[split]
-            lines.append(f"  {split:5s} {s['total']:5d}  per digit 0-9: {' '.join(map(str, s['per_digit']))}")
+        lines += [f"  {sp:5s} {rec[sp]['total']:5d}  per digit 0-9: {_digits(rec[sp])}" for sp in SPLITS]
     else:
         lines.append(f"recordings: NOT FOUND: {rec['error']}")
-    noi = report["noises"]
-    if noi.get("found"):
-        lines.append(f"noises: {noi['path']}: train {noi['train']['clips']} clips "
-                     f"({noi['train_categories']} categories), test {noi['test']['clips']} clips")
-        lines.append(f"  test categories: {', '.join(noi['test_categories'])}")
-    else:
-        lines.append(f"noises: NOT FOUND: {noi['error']}")
-    lines.append(f"labels: {report['labels']['source'] or '(none)'}")
-    for split in SPLITS:
-        s = report["labels"][split]
-        lines.append(f"  {split:5s} {s['items']:5d} items, per digit 0-9: {' '.join(map(str, s['per_digit']))}"
-                     if s["found"] else f"  {split:5s} NOT FOUND: {s['error']}")
+    lines.append(f"noises: {noi['path']}: train {noi['train']['clips']} clips ({noi['train_categories']} "
+                 f"categories), test {noi['test']['clips']} clips\n  test categories: {', '.join(noi['test_categories'])}"
+                 if noi["found"] else f"noises: NOT FOUND: {noi['error']}")
+    lines.append(f"labels: {labels['source'] or '(none)'}")
+    lines += [f"  {sp:5s} " + (f"{labels[sp]['items']:5d} items, per digit 0-9: {_digits(labels[sp])}"
+                               if labels[sp]["found"] else f"NOT FOUND: {labels[sp]['error']}") for sp in SPLITS]
     lines.append("MNIST images (for the image half: AVMNISTDataset, modality='both', an export's image/; "
                  "the audio half needs none):")
-    for split in SPLITS:
-        s = report["images"][split]
-        lines.append(f"  {split:5s} {s['path']}" if s["found"] else f"  {split:5s} NOT FOUND: {s['error']}")
+    lines += [f"  {sp:5s} " + (images[sp]["path"] if images[sp]["found"] else f"NOT FOUND: {images[sp]['error']}")
+              for sp in SPLITS]
     if report["exports"]:
         lines.append("exported files:")
     elif report["root"]:
@@ -173,6 +164,10 @@ def format_info(report: Dict[str, Any]) -> str:
         if e.get("header_note"):
             lines.append(f"    WARNING: {e['header_note']}")
     return "\n".join(lines)
+
+
+def _digits(counts: Dict[str, Any]) -> str:
+    return " ".join(map(str, counts["per_digit"]))
 
 
 def preview(

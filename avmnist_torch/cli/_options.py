@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Callable, Dict
 
 from ..common import ParameterError
 from ..schemes import SCHEME_NAMES
@@ -49,25 +50,21 @@ def source_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     return {k: getattr(args, k) for k in ("recordings", "noises", "labels") if getattr(args, k, None) is not None}
 
 
-def _whole_number(text: str, low: int) -> int:
-    # argparse types: a bad value is a usage error naming the option, before any data is read.
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-    return value
+def _whole_number(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= `low`, else a usage error naming the option, before any data is read."""
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return whole_number
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1 (worker and row counts)."""
-    return _whole_number(text, 1)
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse type: a whole number >= 0 (seeds, counts that may be zero)."""
-    return _whole_number(text, 0)
+positive_int = _whole_number(1)  # worker and row counts
+non_negative_int = _whole_number(0)  # seeds, counts that may be zero
 
 
 def scheme_name(text: str, also: tuple = ()) -> str:
@@ -78,6 +75,4 @@ def scheme_name(text: str, also: tuple = ()) -> str:
     return text
 
 
-def scheme_name_or_all(text: str) -> str:
-    """:func:`scheme_name`, or ``all`` for the notebook's five schemes."""
-    return scheme_name(text, also=("all",))
+scheme_name_or_all = functools.partial(scheme_name, also=("all",))  # all: the notebook's five schemes
