@@ -44,10 +44,8 @@ __all__ = ["export", "output_path", "image_half_path", "stopped_note", "LAYOUTS"
 
 def _schemes(scheme: Union[str, Scheme, Sequence[Union[str, Scheme]]]) -> Tuple[Scheme, ...]:
     if isinstance(scheme, str) and scheme.strip().lower() == "all":
-        return tuple(get_scheme(name) for name in NOTEBOOK_SCHEMES)
-    if isinstance(scheme, (str, Scheme)):
-        return (get_scheme(scheme),)
-    return tuple(get_scheme(s) for s in scheme)
+        scheme = NOTEBOOK_SCHEMES
+    return tuple(map(get_scheme, [scheme] if isinstance(scheme, (str, Scheme)) else scheme))
 
 
 def output_path(
@@ -65,12 +63,11 @@ def output_path(
                              + ("avmnist/audio/..." if layout == "notebook" else "the MultiBench layout"))
     if layout == "notebook":
         path = notebook_path(out if out is not None else root, split, scheme, epoch=epoch)
+    elif out is None:
+        folder = scheme + ("" if epoch is None else f"_epoch{epoch}")
+        path = multibench_path(Path(root) / "multibench" / folder, split)
     else:
-        if out is None:
-            directory = Path(root) / "multibench" / (scheme if epoch is None else f"{scheme}_epoch{epoch}")
-        else:
-            directory = Path(out) / scheme if several_schemes else Path(out)
-        path = multibench_path(directory, split)
+        path = multibench_path(Path(out) / scheme if several_schemes else Path(out), split)
     return path if limit is None else path.with_name(f"{path.stem}_first{limit}{path.suffix}")
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 from pathlib import Path
 from typing import List
 
@@ -79,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"in {folder}: {_total(files)}")
     else:
         for path in leftovers:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
+            path.unlink(missing_ok=True)
         files = remove_cached(folder, (lambda info: True) if args.action == "clear" else
                               (lambda info: info.problem is not None))
         print(f"removed from {folder}: {_total(files)}")
