@@ -8,6 +8,7 @@ bytes do not depend on the number of workers. Names and formats: ``docs/formats.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import platform
@@ -228,11 +229,8 @@ def export(
     if images is not None and not with_images:
         raise ParameterError(f"--images {images}: " + ("--out names one .npy file, which gets no image half "
                              "(give an --out folder)" if one_file else "a partial export (--limit) gets no image half"))
-
-    def items_for(sc: Scheme, sp: str) -> AudioItemGenerator:
-        return AudioItemGenerator(root, sp, sc, seed=seed, renderer=renderer, style=style, **dataset_kwargs)
-
-    first = {sp: items_for(schemes[0], sp) for sp in splits} if with_images else {}
+    items_for = functools.partial(AudioItemGenerator, root, seed=seed, renderer=renderer, style=style, **dataset_kwargs)
+    first = {sp: items_for(sp, schemes[0]) for sp in splits} if with_images else {}
     image_sources = _image_sources(root, images, splits, {sp: ds.labels for sp, ds in first.items()},
                                    check_mnist) if with_images else {}
     # Provenance only (not compared): lets `verify` find the sources again.
@@ -244,7 +242,7 @@ def export(
     try:
         for sc, sp, path in targets:
             writing = path
-            items = first.pop(sp) if sc is schemes[0] and sp in first else items_for(sc, sp)
+            items = first.pop(sp) if sc is schemes[0] and sp in first else items_for(sp, sc)
             _export_one(items, path, file_format=file_format, workers=workers, progress=progress,
                         made_from=made_from, limit=limit)
             done.append(path)

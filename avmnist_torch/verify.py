@@ -1,8 +1,7 @@
 """Checking an exported file: its records in full, then regenerated rows byte for byte.
 
-Works on the files :func:`avmnist_torch.export` writes (their sidecar says how they were made) and on the
-notebook's own files (split and scheme from the name). Every item is a pure function of its index, so a
-regenerated row that differs means the file, the sources or the code changed.
+Every item is a pure function of its index, so a regenerated row that differs means the file, the sources or
+the code changed.
 """
 
 from __future__ import annotations
