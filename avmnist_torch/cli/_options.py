@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict
 from ..common import ParameterError
 from ..schemes import SCHEME_NAMES
 
-__all__ = ["add_command", "add_source_arguments", "require_sources", "source_kwargs",
+__all__ = ["add_command", "add_source_arguments", "source_kwargs",
            "positive_int", "non_negative_int", "scheme_name", "scheme_name_or_all"]
 
 
@@ -39,14 +39,11 @@ def add_source_arguments(p: argparse.ArgumentParser,
                         "(default ROOT)")
 
 
-def require_sources(args: argparse.Namespace) -> None:
-    """A :class:`ParameterError` saying what to give when neither --root nor --recordings was given."""
-    if args.root is None and args.recordings is None:
+def source_kwargs(args: argparse.Namespace, required: bool = True) -> Dict[str, Any]:
+    """The dataset keywords given by :func:`add_source_arguments`'s options; `required`: a :class:`ParameterError`
+    saying what to give when neither --root nor --recordings was given."""
+    if required and args.root is None and args.recordings is None:
         raise ParameterError("give --root (or --recordings, --noises and --labels)")
-
-
-def source_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
-    """The dataset keywords given by :func:`add_source_arguments`'s options."""
     return {k: getattr(args, k) for k in ("recordings", "noises", "labels") if getattr(args, k, None) is not None}
 
 

@@ -14,7 +14,7 @@ from ..storage import FILE_FORMATS
 from ..rendering import RENDERERS, STYLES
 from ..schemes import SCHEME_NAMES
 from ._options import (add_command, add_source_arguments, non_negative_int, positive_int,
-                       require_sources, scheme_name_or_all, source_kwargs)
+                       scheme_name_or_all, source_kwargs)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -89,14 +89,13 @@ def _draw_options(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Export what ``args`` asks for and print each completed file; exit status 0."""
-    require_sources(args)
     with warnings.catch_warnings():
         warnings.showwarning = _warn_in_one_line
         paths = export(
             args.root, args.split, args.scheme, out=args.out, layout=args.layout, format=args.format,
             workers=args.workers, seed=args.seed, renderer=args.renderer, style=args.style,
-            progress=not args.quiet, images=args.images, limit=args.limit, **_draw_options(args),
-            **source_kwargs(args),
+            progress=not args.quiet, images=args.images, limit=args.limit, **source_kwargs(args),
+            **_draw_options(args),
         )
     for path in paths:
         print(path)

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     report = verify(
         args.file, args.root, sample=None if args.all else args.sample, rows=args.rows, split=args.split,
         scheme=args.scheme, seed=args.seed, renderer=args.renderer, style=args.style, workers=args.workers,
-        progress=not args.quiet, **source_kwargs(args),
+        progress=not args.quiet, **source_kwargs(args, required=False),
     )
     print(report.summary())
     return 0 if report.ok else 1
