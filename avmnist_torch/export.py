@@ -89,9 +89,8 @@ def _write_labels(path: Path, split: str, labels: np.ndarray) -> None:
             raise StorageError(f"{labels_file}: holds other labels than this export's {split} split; "
                                "delete it or export to another --out")
         return
-    content = io.BytesIO()
-    np.save(content, np.asarray(labels, dtype=np.int64))
-    write_bytes(labels_file, content.getbuffer())
+    rows = np.ascontiguousarray(labels, dtype="<i8")
+    write_bytes(labels_file, npy_header(rows.shape, "<i8") + rows.tobytes())
 
 
 class ImageHalfSkipped(UserWarning):
