@@ -26,16 +26,13 @@ MULTIBENCH_SCHEME = "burst_noise"
 def run_demo(
     out: Path, *, root: Optional[Path] = None, split: str = "test", workers: int = 1, items: int = 100
 ) -> int:
-    """Make (or use) a data tree, time items per scheme, export, check the files, draw previews.
-
-    With nothing downloaded, a small synthetic tree (:mod:`avmnist_torch.sources.synthetic`) shows what the
-    package does; the exports are checked against the datasets they came from.
+    """Make (or use) a data tree, time items per scheme, export, check the files against the datasets, draw previews.
 
     Parameters
     ----------
     out : path
-        Folder for everything written: ``data`` (the synthetic tree), ``avmnist/audio``, ``multibench``,
-        ``preview.png`` and ``preview_av.png``.
+        Folder for everything written: ``data`` (the synthetic tree, :mod:`avmnist_torch.sources.synthetic`),
+        ``avmnist/audio``, ``multibench``, ``preview.png`` and ``preview_av.png``.
     root : path, optional
         A real data root instead of the synthetic tree (MultiBench's export then covers `split` only).
     split : {"train", "test"}

@@ -8,6 +8,7 @@ bytes do not depend on the number of workers. Names and formats: ``docs/formats.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import platform
@@ -42,20 +43,10 @@ __all__ = ["export", "output_path", "image_half_path", "stopped_note", "LAYOUTS"
            "ImageHalfSkipped"]
 
 
-def _splits(split: str) -> Tuple[str, ...]:
-    if split == "all":
-        return SPLITS
-    if split not in SPLITS:
-        raise ParameterError(f"unknown split {split!r}: choose 'train', 'test' or 'all'")
-    return (split,)
-
-
 def _schemes(scheme: Union[str, Scheme, Sequence[Union[str, Scheme]]]) -> Tuple[Scheme, ...]:
     if isinstance(scheme, str) and scheme.strip().lower() == "all":
-        return tuple(get_scheme(name) for name in NOTEBOOK_SCHEMES)
-    if isinstance(scheme, (str, Scheme)):
-        return (get_scheme(scheme),)
-    return tuple(get_scheme(s) for s in scheme)
+        scheme = NOTEBOOK_SCHEMES
+    return tuple(map(get_scheme, [scheme] if isinstance(scheme, (str, Scheme)) else scheme))
 
 
 def output_path(
@@ -73,12 +64,11 @@ def output_path(
                              + ("avmnist/audio/..." if layout == "notebook" else "the MultiBench layout"))
     if layout == "notebook":
         path = notebook_path(out if out is not None else root, split, scheme, epoch=epoch)
+    elif out is None:
+        folder = scheme + ("" if epoch is None else f"_epoch{epoch}")
+        path = multibench_path(Path(root) / "multibench" / folder, split)
     else:
-        if out is None:
-            directory = Path(root) / "multibench" / (scheme if epoch is None else f"{scheme}_epoch{epoch}")
-        else:
-            directory = Path(out) / scheme if several_schemes else Path(out)
-        path = multibench_path(directory, split)
+        path = multibench_path(Path(out) / scheme if several_schemes else Path(out), split)
     return path if limit is None else path.with_name(f"{path.stem}_first{limit}{path.suffix}")
 
 
@@ -99,9 +89,8 @@ def _write_labels(path: Path, split: str, labels: np.ndarray) -> None:
             raise StorageError(f"{labels_file}: holds other labels than this export's {split} split; "
                                "delete it or export to another --out")
         return
-    content = io.BytesIO()
-    np.save(content, np.asarray(labels, dtype=np.int64))
-    write_bytes(labels_file, content.getbuffer())
+    rows = np.ascontiguousarray(labels, dtype="<i8")
+    write_bytes(labels_file, npy_header(rows.shape, "<i8") + rows.tobytes())
 
 
 class ImageHalfSkipped(UserWarning):
@@ -112,27 +101,22 @@ def _image_sources(root: Optional[PathLike], images: Optional[PathLike], splits:
                    labels: Dict[str, np.ndarray], check_mnist: bool = True) -> Dict[str, Tuple[Path, np.ndarray]]:
     """Each split's MNIST image file and pixels, checked against its labels before any row is rendered; a
     split without images under `root` (no `images` given) is left out, with one :class:`ImageHalfSkipped`."""
+    given = None if images is None else Path(images)
+    if given is not None and given.is_file() and len(splits) > 1:
+        raise ParameterError(f"--images {given} is one file, but {len(splits)} splits are exported: "
+                             "give the folder holding both splits' MNIST image files, or one --split")
     found: Dict[str, Tuple[Path, np.ndarray]] = {}
-    missing: List[str] = []
-    for split in splits:
-        if images is not None:
-            given = Path(images)
-            if given.is_file() and len(splits) > 1:
-                raise ParameterError(f"--images {given} is one file, but {len(splits)} splits are exported: "
-                                     "give the folder holding both splits' MNIST image files, or one --split")
-            image_file = given if given.is_file() else find_mnist_images(given, split)
-        elif root is None:
-            missing.append(split)
+    for split in splits if given is not None or root is not None else ():
+        try:
+            image_file = given if given is not None and given.is_file() else find_mnist_images(given or root, split)
+        except SourceError:
+            if given is not None:  # where the user said they are
+                raise
             continue
-        else:
-            try:
-                image_file = find_mnist_images(root, split)
-            except SourceError:
-                missing.append(split)
-                continue
         pixels = read_idx_images(image_file, check=check_mnist)
         check_pairing(image_file, pixels, labels[split], split, check_mnist=check_mnist)
         found[split] = (image_file, pixels)
+    missing = [split for split in splits if split not in found]
     if missing:
         where = f"no MNIST {'/'.join(missing)} image file under {root}" if root is not None else \
             "no --root to look for MNIST's image files in"
@@ -221,8 +205,8 @@ def export(
     """
     if workers < 1:
         raise ParameterError(f"workers must be at least 1, got {workers}")
-    if layout not in LAYOUTS:
-        raise ParameterError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+    if split != "all" and split not in SPLITS:
+        raise ParameterError(f"unknown split {split!r}: choose 'train', 'test' or 'all'")
     file_format = ("raw" if layout == "notebook" else "npy") if format is None else format
     if file_format not in FILE_FORMATS:
         raise ParameterError(f"unknown format {format!r}: choose one of {', '.join(FILE_FORMATS)}")
@@ -231,22 +215,21 @@ def export(
                              "loader reads it with np.load")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
         raise ParameterError(f"limit must be a whole number of items, 1 or more, got {limit!r}")
-    splits, schemes = _splits(split), _schemes(scheme)
+    splits, schemes = SPLITS if split == "all" else (split,), _schemes(scheme)
     one_file = out is not None and str(out).endswith(".npy")
     if one_file and len(splits) * len(schemes) > 1:
         raise ParameterError(f"--out {out} names one file, but {len(splits) * len(schemes)} are to be written")
-    # A partial export is the audio alone: labels and image half of the whole split would not pair with it.
-    with_images = not one_file and limit is None
     # One epoch of per-epoch items carries its epoch in its name, as from_export="auto" looks for it.
     epoch = int(dataset_kwargs.get("epoch", 0)) if dataset_kwargs.get("draws") == "per_epoch" else None
+    targets = [(sc, sp, output_path(root, sp, sc.name, out=out, layout=layout, several_schemes=len(schemes) > 1,
+                                    epoch=epoch, limit=limit)) for sc in schemes for sp in splits]
+    # A partial export is the audio alone: labels and image half of the whole split would not pair with it.
+    with_images = not one_file and limit is None
     if images is not None and not with_images:
         raise ParameterError(f"--images {images}: " + ("--out names one .npy file, which gets no image half "
                              "(give an --out folder)" if one_file else "a partial export (--limit) gets no image half"))
-
-    def items_for(sc: Scheme, sp: str) -> AudioItemGenerator:
-        return AudioItemGenerator(root, sp, sc, seed=seed, renderer=renderer, style=style, **dataset_kwargs)
-
-    first = {sp: items_for(schemes[0], sp) for sp in splits} if with_images else {}
+    items_for = functools.partial(AudioItemGenerator, root, seed=seed, renderer=renderer, style=style, **dataset_kwargs)
+    first = {sp: items_for(sp, schemes[0]) for sp in splits} if with_images else {}
     image_sources = _image_sources(root, images, splits, {sp: ds.labels for sp, ds in first.items()},
                                    check_mnist) if with_images else {}
     # Provenance only (not compared): lets `verify` find the sources again.
@@ -256,23 +239,18 @@ def export(
     done: List[Path] = []
     writing: Optional[Path] = None
     try:
-        for sc in schemes:
-            for sp in splits:
-                path = output_path(root, sp, sc.name, out=out, layout=layout, several_schemes=len(schemes) > 1,
-                                   epoch=epoch, limit=limit)
-                writing = path
-                items = first.pop(sp) if sc is schemes[0] and sp in first else items_for(sc, sp)
-                _export_one(items, path, file_format=file_format, workers=workers, progress=progress,
-                            made_from=made_from, limit=limit)
-                done.append(path)
-                if with_images:
-                    writing = image_half_path(path, sp)
-                    _write_labels(path, sp, items.labels)
-                    written = _write_image_half(path, sp, *image_sources[sp], progress=progress) \
-                        if sp in image_sources else None
-                    if written is not None:
-                        done.append(written)
-                writing = None
+        for sc, sp, path in targets:
+            writing = path
+            items = first.pop(sp) if sc is schemes[0] and sp in first else items_for(sp, sc)
+            _export_one(items, path, file_format=file_format, workers=workers, progress=progress,
+                        made_from=made_from, limit=limit)
+            done.append(path)
+            if with_images:
+                writing = image_half_path(path, sp)
+                _write_labels(path, sp, items.labels)
+                if sp in image_sources and _write_image_half(writing, *image_sources[sp], progress=progress):
+                    done.append(writing)
+            writing = None
     except KeyboardInterrupt as stop:
         # Ctrl-C, or SIGTERM as the command line raises it: the workers are stopped and the temporary
         # file removed by now; say once what is kept.
@@ -290,22 +268,21 @@ def stopped_note(unfinished: Optional[Path], finished: Sequence[Path]) -> str:
     return "; ".join(said + [f"{kept} kept: the same command run again checks {it}, skips {it} and writes the rest"])
 
 
-def _write_image_half(audio_path: Path, split: str, image_file: Path, pixels: np.ndarray, *,
-                      progress: bool) -> Optional[Path]:
-    """Write the split's image half beside its audio; None when another file there is kept."""
-    path = image_half_path(audio_path, split)
+def _write_image_half(path: Path, image_file: Path, pixels: np.ndarray, *, progress: bool) -> bool:
+    """Write the image half of `pixels` to `path`; False when another file there is kept."""
     if path.exists():  # perhaps the user's copy of the published file, put there on purpose
         if holds_image_half(path, image_half(pixels)):
-            return path
+            return True
         warnings.warn(
             f"{path}: kept as it is, not replaced by the image half made from {image_file}: it holds other "
             "values (a copy of the published file, or another recipe's); delete it and run this export again "
             "to have it written",
             ImageHalfSkipped, stacklevel=3,
         )
-        return None
+        return False
     _note(progress, f"{path}: image half from {image_file} (PCA recipe, see avmnist_torch.image_pca)")
-    return write_image_half(path, pixels)
+    write_image_half(path, pixels)
+    return True
 
 
 _REMEDY = "delete it (and its .json) to replace it, or export to another --out"
@@ -348,10 +325,8 @@ def _already_there(path: Path, identity: Dict[str, Any], file_format: str, progr
 
 def _export_one(items: AudioItemGenerator, path: Path, *, file_format: str, workers: int, progress: bool,
                 made_from: Dict[str, Any], limit: Optional[int]) -> None:
-    identity = items.metadata()
     n = len(items) if limit is None else min(limit, len(items))
-    if limit is not None:
-        identity = first_items_identity(identity, n)
+    identity = items.metadata() if limit is None else first_items_identity(items.metadata(), n)
     if _already_there(path, identity, file_format, progress):
         return
     header = npy_header((n, *ITEM_SHAPE)) if file_format == "npy" else b""

@@ -17,7 +17,7 @@ from .sources.fsdd import list_recordings
 from .sources.labels import load_labels
 from .sources.mnist_idx import find_mnist_images
 from .storage import open_recorded
-from .verify import _NOTEBOOK_NAME, header_note
+from .verify import _NOTEBOOK_NAME, header_note, in_range
 
 __all__ = ["info", "format_info", "preview"]
 
@@ -125,32 +125,23 @@ def _exports(folder: Path) -> List[Dict[str, Any]]:
 
 def format_info(report: Dict[str, Any]) -> str:
     """``info``'s answer as text for a person."""
+    rec, noi, labels, images = (report[part] for part in ("recordings", "noises", "labels", "images"))
     lines = [f"data root: {report['root'] or '(none)'}"]
-    rec = report["recordings"]
-    if rec.get("found"):
+    if rec["found"]:
         lines.append(f"recordings: {rec['path']}: {rec['total']} files, speakers {', '.join(rec['speakers'])}")
-        for split in SPLITS:
-            s = rec[split]
-            lines.append(f"  {split:5s} {s['total']:5d}  per digit 0-9: {' '.join(map(str, s['per_digit']))}")
+        lines += [f"  {sp:5s} {rec[sp]['total']:5d}  per digit 0-9: {_digits(rec[sp])}" for sp in SPLITS]
     else:
         lines.append(f"recordings: NOT FOUND: {rec['error']}")
-    noi = report["noises"]
-    if noi.get("found"):
-        lines.append(f"noises: {noi['path']}: train {noi['train']['clips']} clips "
-                     f"({noi['train_categories']} categories), test {noi['test']['clips']} clips")
-        lines.append(f"  test categories: {', '.join(noi['test_categories'])}")
-    else:
-        lines.append(f"noises: NOT FOUND: {noi['error']}")
-    lines.append(f"labels: {report['labels']['source'] or '(none)'}")
-    for split in SPLITS:
-        s = report["labels"][split]
-        lines.append(f"  {split:5s} {s['items']:5d} items, per digit 0-9: {' '.join(map(str, s['per_digit']))}"
-                     if s["found"] else f"  {split:5s} NOT FOUND: {s['error']}")
+    lines.append(f"noises: {noi['path']}: train {noi['train']['clips']} clips ({noi['train_categories']} "
+                 f"categories), test {noi['test']['clips']} clips\n  test categories: {', '.join(noi['test_categories'])}"
+                 if noi["found"] else f"noises: NOT FOUND: {noi['error']}")
+    lines.append(f"labels: {labels['source'] or '(none)'}")
+    lines += [f"  {sp:5s} " + (f"{labels[sp]['items']:5d} items, per digit 0-9: {_digits(labels[sp])}"
+                               if labels[sp]["found"] else f"NOT FOUND: {labels[sp]['error']}") for sp in SPLITS]
     lines.append("MNIST images (for the image half: AVMNISTDataset, modality='both', an export's image/; "
                  "the audio half needs none):")
-    for split in SPLITS:
-        s = report["images"][split]
-        lines.append(f"  {split:5s} {s['path']}" if s["found"] else f"  {split:5s} NOT FOUND: {s['error']}")
+    lines += [f"  {sp:5s} " + (images[sp]["path"] if images[sp]["found"] else f"NOT FOUND: {images[sp]['error']}")
+              for sp in SPLITS]
     if report["exports"]:
         lines.append("exported files:")
     elif report["root"]:
@@ -173,6 +164,10 @@ def format_info(report: Dict[str, Any]) -> str:
         if e.get("header_note"):
             lines.append(f"    WARNING: {e['header_note']}")
     return "\n".join(lines)
+
+
+def _digits(counts: Dict[str, Any]) -> str:
+    return " ".join(map(str, counts["per_digit"]))
 
 
 def preview(
@@ -233,20 +228,43 @@ def preview(
         if images is not False and images is not None else None
     datasets = {name: AVMNISTAudioDataset(root, split=split, scheme=name, **options) for name in schemes}
     n = len(next(iter(datasets.values())))
-    index = 0 if index is None else _check_index(index, n, split, dataset_kwargs.get("labels", root))
+    labels = dataset_kwargs.get("labels", root)
+    where = f"{labels}: the {split} split" if labels is not None else f"the {split} split"
+    index = 0 if index is None else in_range(index, n, where, "index", f"{where} has {n} items")
     tiles = _tiles(schemes, index, n, random_items, seed)
     import matplotlib  # only to draw: the default renderer never needs matplotlib, which takes a second to load
 
     matplotlib.use("Agg", force=False)  # unless a backend is chosen already
     import matplotlib.pyplot as plt
 
-    if paired is not None:
+    if paired is None:  # one tile per (scheme, item)
+        cols = min(len(schemes), 6)
+        rows = -(-len(tiles) // cols)
+        figsize = (2.1 * cols, 2.6 * rows + 0.3)
+    else:  # one row per item
         items = list(dict.fromkeys([index] + [i for _, i in tiles[len(schemes):]]))  # each item once
-        fig = _draw_side_by_side(plt, paired, datasets, items, split=split, seed=seed, renderer=renderer)
+        rows, cols = len(items), 2 + len(datasets)
+        figsize = (max(1.7 * cols, 7.5), 1.9 * rows + 0.8)
+    fig, axes = plt.subplots(rows, cols, figsize=figsize, squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    made = f"seed {seed}, {renderer} renderer, style {datasets[schemes[0]].style or 'installed matplotlib'}"
+    if paired is None:
+        for ax, (name, i) in zip(axes.flat, tiles):
+            _tile(ax, datasets[name].spectrogram(i), f"{name}\n#{i}  digit {int(datasets[name].labels[i])}")
+        fig.suptitle(f"AV-MNIST audio, {split} split ({made}); first row: item {index} under each scheme", fontsize=9)
     else:
-        fig = _draw_audio_grid(plt, datasets, tiles, min(len(schemes), 6), split=split, seed=seed, renderer=renderer,
-                               index=index)
-    return _save(plt, fig, Path(out))
+        fig.suptitle(f"AV-MNIST, {split} split: image and audio of the same item\n({made}; "
+                     + _draw_side_by_side(axes, paired, datasets, items), fontsize=8)
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100)
+    except OSError as err:
+        raise io_error(err, out, "writing the preview") from None
+    finally:
+        plt.close(fig)
+    return out
 
 
 def _tiles(schemes: List[str], index: int, n: int, random_items: int, seed: int) -> List[Tuple[str, int]]:
@@ -259,37 +277,9 @@ def _tiles(schemes: List[str], index: int, n: int, random_items: int, seed: int)
     return tiles
 
 
-def _draw_audio_grid(plt: Any, datasets: Dict[str, AVMNISTAudioDataset], tiles: List[Tuple[str, int]], cols: int,
-                     *, split: str, seed: int, renderer: str, index: int) -> Any:
-    """The audio grid: one tile per (scheme, item), ``cols`` a row, titled with scheme, index and digit."""
-    rows = -(-len(tiles) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols, 2.6 * rows + 0.3), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (name, i) in zip(axes.flat, tiles):
-        ds = datasets[name]
-        _tile(ax, ds.spectrogram(i), f"{name}\n#{i}  digit {int(ds.labels[i])}")
-    style_name = next(iter(datasets.values())).style or "installed matplotlib"
-    fig.suptitle(f"AV-MNIST audio, {split} split (seed {seed}, {renderer} renderer, style {style_name}); "
-                 f"first row: item {index} under each scheme", fontsize=9)
-    return fig
-
-
 def _tile(ax: Any, image: np.ndarray, title: str, vmin: float = 0, vmax: float = 255) -> None:
     ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_title(title, fontsize=8)
-
-
-def _save(plt: Any, fig: Any, out: Path) -> Path:
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=100)
-    except OSError as err:
-        raise io_error(err, out, "writing the preview") from None
-    finally:
-        plt.close(fig)
-    return out
 
 
 def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], split: str, scheme: str,
@@ -311,47 +301,24 @@ def _paired_datasets(root: Optional[PathLike], images: Union[bool, PathLike], sp
             for mode in ("raw", "pca25")}
 
 
-def _draw_side_by_side(plt: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[str, AVMNISTAudioDataset],
-                       items: Sequence[int], *, split: str, seed: int, renderer: str) -> Any:
-    """One row per item: MNIST's image, the pca25 image half, then the spectrogram under each scheme."""
+def _draw_side_by_side(axes: Any, paired: Dict[str, AVMNISTDataset], audio: Dict[str, AVMNISTAudioDataset],
+                       items: Sequence[int]) -> str:
+    """One row per item: MNIST's image, the pca25 image half, then the spectrogram under each scheme; returns
+    the rest of the title, which says what the pca25 column shows (a column of look-alikes is the recipe)."""
     raw, pca = paired["raw"], paired["pca25"]
-    cols = 2 + len(audio)
-    fig, axes = plt.subplots(len(items), cols, figsize=(max(1.7 * cols, 7.5), 1.9 * len(items) + 0.8), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat:
-        ax.axis("off")
     halves = [pca.image_array(i) for i in items]
     # Centred values (the mean is not added back): one symmetric range for the column keeps 0
     # mid-grey and shows how far each image lies along the kept components.
     limit = max(float(np.abs(h).max()) for h in halves) or 1.0
     kept = pca.n_components
+    plural = "" if kept == 1 else "s"
     for row, i, half in zip(axes, items, halves):
         _tile(row[0], raw.image_array(i), f"#{i}  digit {int(raw.labels[i])}\nMNIST image")
-        _tile(row[1], half, f"pca25 image half\n({kept} component{'' if kept == 1 else 's'}: see the title)",
-              -limit, limit)
+        _tile(row[1], half, f"pca25 image half\n({kept} component{plural}: see the title)", -limit, limit)
         for ax, (name, ds) in zip(row[2:], audio.items()):
             _tile(ax, ds.spectrogram(i), f"audio: {name}\ndigit {int(ds.labels[i])}")
-    style_name = next(iter(audio.values())).style or "installed matplotlib"
-    fig.suptitle(f"AV-MNIST, {split} split: image and audio of the same item\n(seed {seed}, {renderer} renderer, "
-                 f"style {style_name}; images from {raw.image_file.name})\npairing: {raw.pairing}\n"
-                 f"{_pca25_caption(pca.n_components, len(pca))}", fontsize=8)
-    return fig
-
-
-def _pca25_caption(components: int, images: int) -> str:
-    """What the pca25 column shows: a column of look-alikes is the recipe, not a bug."""
-    caption = (f"pca25 image half: each image projected on the first {components} principal "
-               f"component{'' if components == 1 else 's'} of the split's {images:,} images, centred (grey is 0):\n"
-               "the recipe keeps under 25% of their variance (MNIST's splits keep 3 components)")
-    if components == 1:
-        caption += "; with one, every image is one pattern times a number, so they all look alike"
-    return caption
-
-
-def _check_index(index: Any, n: int, split: str, labels: Any) -> int:
-    where = f"{labels}: the {split} split" if labels is not None else f"the {split} split"
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-        raise ParameterError(f"{where}: index must be a whole number from 0 to {n - 1}, got {index!r}")
-    if not 0 <= index < n:
-        raise ParameterError(f"{where} has {n} items (0 to {n - 1}); index {index} is out of range")
-    return int(index)
+    return (f"images from {raw.image_file.name})\npairing: {raw.pairing}\n"
+            f"pca25 image half: each image projected on the first {kept} principal component{plural} of the "
+            f"split's {len(pca):,} images, centred (grey is 0):\nthe recipe keeps under 25% of their variance "
+            "(MNIST's splits keep 3 components)"
+            + ("; with one, every image is one pattern times a number, so they all look alike" if kept == 1 else ""))

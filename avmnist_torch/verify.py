@@ -1,13 +1,11 @@
 """Checking an exported file: its records in full, then regenerated rows byte for byte.
 
-Works on the files :func:`avmnist_torch.export` writes (their sidecar says how they were made) and on the
-notebook's own files (split and scheme from the name). Every item is a pure function of its index, so a
-regenerated row that differs means the file, the sources or the code changed.
+Every item is a pure function of its index, so a regenerated row that differs means the file, the sources or
+the code changed.
 """
 
 from __future__ import annotations
 
-import operator
 import re
 import sys
 from collections.abc import Iterable
@@ -65,24 +63,23 @@ class VerifyReport:
 
 
 def _check_rows(rows: Iterable[Any], n: int, where: str) -> List[int]:
-    """``rows`` as sorted distinct ints in ``0 .. n-1`` (negative ones refused: a typo must not check another
-    row than meant), else a :class:`ParameterError` naming ``where``."""
+    """``rows`` as sorted distinct ints in ``0 .. n-1``, else a :class:`ParameterError` naming ``where``."""
     if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
         raise ParameterError(f"{where}: rows must be a list of row numbers, got {rows!r}")
-    picked = set()
-    for r in rows:
-        try:
-            if isinstance(r, (bool, np.bool_)):
-                raise TypeError
-            row = operator.index(r)
-        except TypeError:
-            raise ParameterError(f"{where}: row {r!r} is not a whole number; rows count from 0 to {n - 1}") from None
-        if not 0 <= row < n:
-            raise ParameterError(f"{where}: has {n} rows (0 to {n - 1}); row {row} is out of range")
-        picked.add(row)
+    picked = {in_range(r, n, where, "row", f"{where}: has {n} rows") for r in rows}
     if not picked:
         raise ParameterError(f"{where}: no rows given to check; give row numbers from 0 to {n - 1}")
     return sorted(picked)
+
+
+def in_range(value: Any, n: int, where: str, what: str, has: str) -> int:
+    """``value`` as a whole number in ``0 .. n-1``, else a :class:`ParameterError` naming ``where`` (or saying
+    ``has``, "... has N items", when out of range): negative ones too, since a typo must not mean another item."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ParameterError(f"{where}: {what} must be a whole number from 0 to {n - 1}, got {value!r}")
+    if not 0 <= value < n:
+        raise ParameterError(f"{has} (0 to {n - 1}); {what} {value} is out of range")
+    return int(value)
 
 
 def verify(

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Callable, Dict
 
 from ..common import ParameterError
 from ..schemes import SCHEME_NAMES
 
-__all__ = ["add_command", "add_source_arguments", "require_sources", "source_kwargs",
+__all__ = ["add_command", "add_source_arguments", "source_kwargs",
            "positive_int", "non_negative_int", "scheme_name", "scheme_name_or_all"]
 
 
-def add_command(subparsers: argparse._SubParsersAction, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-    """``subparsers.add_parser(name, **kwargs)`` plus the options every command takes (``--traceback``)."""
+def add_command(subparsers: argparse._SubParsersAction, name: str, run: Any = None,
+                **kwargs: Any) -> argparse.ArgumentParser:
+    """``subparsers.add_parser(name, **kwargs)`` running ``run(args)``, plus the option every command takes
+    (``--traceback``)."""
     p = subparsers.add_parser(name, **kwargs)
+    if run is not None:
+        p.set_defaults(func=run)
     # Also accepted before the command (avmnist --traceback export): SUPPRESS never resets the value given there.
     p.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
                    help="on any error, print the full traceback instead of one line")
@@ -34,36 +39,29 @@ def add_source_arguments(p: argparse.ArgumentParser,
                         "(default ROOT)")
 
 
-def require_sources(args: argparse.Namespace) -> None:
-    """A :class:`ParameterError` saying what to give when neither --root nor --recordings was given."""
-    if args.root is None and args.recordings is None:
+def source_kwargs(args: argparse.Namespace, required: bool = True) -> Dict[str, Any]:
+    """The dataset keywords given by :func:`add_source_arguments`'s options; `required`: a :class:`ParameterError`
+    saying what to give when neither --root nor --recordings was given."""
+    if required and args.root is None and args.recordings is None:
         raise ParameterError("give --root (or --recordings, --noises and --labels)")
-
-
-def source_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
-    """The dataset keywords given by :func:`add_source_arguments`'s options."""
     return {k: getattr(args, k) for k in ("recordings", "noises", "labels") if getattr(args, k, None) is not None}
 
 
-def _whole_number(text: str, low: int) -> int:
-    # argparse types: a bad value is a usage error naming the option, before any data is read.
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-    return value
+def _whole_number(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= `low`, else a usage error naming the option, before any data is read."""
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return whole_number
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1 (worker and row counts)."""
-    return _whole_number(text, 1)
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse type: a whole number >= 0 (seeds, counts that may be zero)."""
-    return _whole_number(text, 0)
+positive_int = _whole_number(1)  # worker and row counts
+non_negative_int = _whole_number(0)  # seeds, counts that may be zero
 
 
 def scheme_name(text: str, also: tuple = ()) -> str:
@@ -74,6 +72,4 @@ def scheme_name(text: str, also: tuple = ()) -> str:
     return text
 
 
-def scheme_name_or_all(text: str) -> str:
-    """:func:`scheme_name`, or ``all`` for the notebook's five schemes."""
-    return scheme_name(text, also=("all",))
+scheme_name_or_all = functools.partial(scheme_name, also=("all",))  # all: the notebook's five schemes

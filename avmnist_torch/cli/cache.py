@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 from pathlib import Path
 from typing import List
 
@@ -26,11 +24,10 @@ item, only the time of its first use.
 """
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``cache`` with its actions ``list`` (the default), ``clear`` and ``prune``."""
     p = add_command(
-        subparsers,
-        "cache",
+        subparsers, "cache", run,
         help="list the clip tables and image halves in the cache folder (size, kind, sources, last use), "
              "or remove them",
         description=DESCRIPTION,
@@ -45,8 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     ):
         # ``--dir`` after the action too; SUPPRESS keeps a --dir given before it.
         _add_dir(add_command(actions, name, help=help), default=argparse.SUPPRESS)
-    p.set_defaults(func=run, action="list")
-    return p
+    p.set_defaults(action="list")
 
 
 def _add_dir(p: argparse.ArgumentParser, default=None) -> None:
@@ -81,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"in {folder}: {_total(files)}")
     else:
         for path in leftovers:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
+            path.unlink(missing_ok=True)
         files = remove_cached(folder, (lambda info: True) if args.action == "clear" else
                               (lambda info: info.problem is not None))
         print(f"removed from {folder}: {_total(files)}")

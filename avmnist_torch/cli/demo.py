@@ -18,11 +18,10 @@ on real data instead.
 """
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``demo``; returns its parser (``func`` default set)."""
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``demo``."""
     p = add_command(
-        subparsers,
-        "demo",
+        subparsers, "demo", run,
         help="run the whole job on a small synthetic tree (or --root DATA): items, exports (notebook, "
              "MultiBench with the image half), checks, preview PNGs",
         description=DESCRIPTION,
@@ -34,8 +33,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="the split generated, timed and exported in the notebook's layout (default test)")
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes for the exports (default 1)")
     p.add_argument("--items", type=positive_int, default=100, help="synthetic items per split, and items timed per scheme")
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

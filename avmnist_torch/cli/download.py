@@ -9,11 +9,10 @@ from ..sources.download import MIRROR_ENV, SOURCES, download
 from ._options import add_command
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``download``; returns its parser (``func`` default set)."""
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``download``."""
     p = add_command(
-        subparsers,
-        "download",
+        subparsers, "download", run,
         help="download and verify FSDD, ESC-50 and MNIST's labels and images into the notebook's layout",
         description=(
             "Download FSDD v1.0.10, ESC-50 (a pinned commit), MNIST's labels and MNIST's image "
@@ -31,8 +30,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--keep-archives", action="store_true",
                    help="keep the downloaded archives in ROOT/.downloads")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,14 +14,13 @@ from ..storage import FILE_FORMATS
 from ..rendering import RENDERERS, STYLES
 from ..schemes import SCHEME_NAMES
 from ._options import (add_command, add_source_arguments, non_negative_int, positive_int,
-                       require_sources, scheme_name_or_all, source_kwargs)
+                       scheme_name_or_all, source_kwargs)
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``export``; returns its parser (``func`` default set)."""
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``export``."""
     p = add_command(
-        subparsers,
-        "export",
+        subparsers, "export", run,
         help="generate whole splits into files (notebook or MultiBench layout), with labels and image half",
         description=(
             "Generate splits into files of (N, 112, 112) uint8 items: the notebook's "
@@ -71,8 +70,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "recorded in FILE.json, no labels or image half; from_export= refuses it for a whole split")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_source_arguments(p)
-    p.set_defaults(func=run)
-    return p
 
 
 def _warn_in_one_line(message, category, filename, lineno, file=None, line=None) -> None:
@@ -82,26 +79,23 @@ def _warn_in_one_line(message, category, filename, lineno, file=None, line=None)
 
 def _draw_options(args: argparse.Namespace) -> dict:
     """The per-epoch options given, for the item generator (none for the default fixed items)."""
-    if args.draws == "fixed":
-        given = [flag for flag, value in (("--epoch", args.epoch), ("--redraw-recording", args.redraw_recording),
-                                          ("--snr-range-db", args.snr_range_db)) if value is not None and value is not False]
-        if given:
-            raise ParameterError(f"{', '.join(given)}: only with --draws per_epoch")
-        return {}
-    return dict(draws=args.draws, epoch=args.epoch or 0, redraw_recording=args.redraw_recording,
-                snr_range_db=args.snr_range_db)
+    given = [flag for flag, value in (("--epoch", args.epoch), ("--redraw-recording", args.redraw_recording or None),
+                                      ("--snr-range-db", args.snr_range_db)) if value is not None]
+    if args.draws == "fixed" and given:  # said here to name the flags, not the keywords
+        raise ParameterError(f"{', '.join(given)}: only with --draws per_epoch")
+    return {} if args.draws == "fixed" else dict(draws=args.draws, epoch=args.epoch or 0,
+                                                 redraw_recording=args.redraw_recording, snr_range_db=args.snr_range_db)
 
 
 def run(args: argparse.Namespace) -> int:
     """Export what ``args`` asks for and print each completed file; exit status 0."""
-    require_sources(args)
     with warnings.catch_warnings():
         warnings.showwarning = _warn_in_one_line
         paths = export(
             args.root, args.split, args.scheme, out=args.out, layout=args.layout, format=args.format,
             workers=args.workers, seed=args.seed, renderer=args.renderer, style=args.style,
-            progress=not args.quiet, images=args.images, limit=args.limit, **_draw_options(args),
-            **source_kwargs(args),
+            progress=not args.quiet, images=args.images, limit=args.limit, **source_kwargs(args),
+            **_draw_options(args),
         )
     for path in paths:
         print(path)

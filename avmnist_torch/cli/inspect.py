@@ -5,19 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Tuple
 
 from ..common import SPLITS
 from ..inspection import format_info, info, preview
 from ..rendering import RENDERERS, STYLES
-from ._options import add_command, add_source_arguments, non_negative_int, require_sources, source_kwargs
+from ._options import add_command, add_source_arguments, non_negative_int, source_kwargs
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    """Register ``info`` and ``preview``; returns their parsers (``func`` defaults set)."""
-    info_parser = p = add_command(
-        subparsers,
-        "info",
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``info`` and ``preview``."""
+    p = add_command(
+        subparsers, "info", run_info,
         help="what data was found where: counts per split and digit, test noise categories, MNIST's images, "
              "exports",
         description="Report the recordings, noises and labels found (per split and digit), the five "
@@ -28,11 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> Tuple[argparse.Argumen
     )
     add_source_arguments(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=run_info)
 
     p = add_command(
-        subparsers,
-        "preview",
+        subparsers, "preview", run_preview,
         help="a PNG grid: one digit under each scheme and clean, plus random items (--images: image and audio)",
         description="Draw one item under every scheme and clean, then a few random items, "
                     "each tile titled with its scheme, index and digit. With --images, AV-MNIST side by side: "
@@ -55,13 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> Tuple[argparse.Argumen
                    help="draw MNIST's image beside the audio; its image files are looked for under ROOT "
                         "('avmnist download --root ROOT --only mnist_images' puts them there), or in PATH "
                         "(the split's idx3 file or a folder holding it)")
-    p.set_defaults(func=run_preview)
-    return info_parser, p
 
 
 def run_info(args: argparse.Namespace) -> int:
     """Print what was found; exit status 0 when every source is there, else 1."""
-    require_sources(args)
     report = info(args.root, **source_kwargs(args))
     print(json.dumps(report, indent=1) if args.json else format_info(report))
     ok = report["recordings"].get("found") and report["noises"].get("found") and all(
@@ -71,7 +64,6 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_preview(args: argparse.Namespace) -> int:
     """Draw the grid and print where it went; exit status 0."""
-    require_sources(args)
     out = preview(args.root, args.out, split=args.split, index=args.index, random_items=args.random,
                   seed=args.seed, renderer=args.renderer, style=args.style, images=args.images,
                   **source_kwargs(args))

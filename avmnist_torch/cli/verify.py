@@ -12,11 +12,10 @@ from ._options import (add_command, add_source_arguments, non_negative_int, posi
                        scheme_name, source_kwargs)
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``verify``; returns its parser (``func`` default set)."""
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``verify``."""
     p = add_command(
-        subparsers,
-        "verify",
+        subparsers, "verify", run,
         help="check an exported file against its recorded size and sha256, and regenerate rows to compare",
         description="Check FILE against the size and sha256 recorded when it was written (FILE.json); then "
                     "regenerate a sample of rows (or all) and compare them byte for byte, naming the rows that "
@@ -40,8 +39,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes regenerating rows (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_source_arguments(p, root_help="data root (default: inferred from ROOT/avmnist/audio/FILE)")
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     report = verify(
         args.file, args.root, sample=None if args.all else args.sample, rows=args.rows, split=args.split,
         scheme=args.scheme, seed=args.seed, renderer=args.renderer, style=args.style, workers=args.workers,
-        progress=not args.quiet, **source_kwargs(args),
+        progress=not args.quiet, **source_kwargs(args, required=False),
     )
     print(report.summary())
     return 0 if report.ok else 1
