@@ -177,7 +177,7 @@ def verify(
                               **dataset_kwargs}
         elif path.parent.name == "audio" and path.parent.parent.name == "avmnist":
             root = path.parent.parent.parent
-        if root is None:
+        if root is None and "recordings" not in dataset_kwargs:
             raise ParameterError(f"{path}: give --root (the data root the file was made from)")
     if isinstance(scheme, str) and meta is not None and scheme not in SCHEME_NAMES:
         raise ParameterError(f"{path}: made with the custom scheme {scheme!r}; "

@@ -47,3 +47,12 @@ def test_counts_below_one_are_refused(exported, kwargs):
 def test_rows_inside_the_file_are_checked_as_given(exported):
     report = verify(exported, rows=[N_TEST - 1, np.int64(0), 5, 5])
     assert report.ok and report.checked == [0, 5, N_TEST - 1]
+
+
+def test_a_file_made_from_parts_without_a_root_is_checked_against_those_parts(synthetic_tree, tmp_path):
+    root = synthetic_tree(n_train=4, n_test=N_TEST, noise_seconds=0.5)
+    parts = {"recordings": root / "recordings", "noises": root / "noise_recordings",
+             "labels": root / "avmnist" / "test_labels.npy"}
+    [path] = export(None, split="test", scheme="distorted", out=tmp_path, progress=False, **parts)
+    report = verify(path, sample=None)  # the sidecar's made_from names the parts: no root needed
+    assert report.ok and report.checked == list(range(N_TEST))
