@@ -68,10 +68,7 @@ def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, 
     _check_count(len(pixels), labels, image_file, split)
     beside = find_labels_beside(image_file, split)
     if beside is not None:
-        try:
-            theirs = read_idx_labels(beside, check=check_mnist)
-        except ValueError as err:
-            raise SourceError(str(err)) from None
+        theirs = read_idx_labels(beside, check=check_mnist)
         if len(theirs) != len(labels) or not np.array_equal(theirs, labels):
             raise SourceError(
                 f"{beside}: the labels of the images in {image_file} differ from the AV-MNIST {split} labels "

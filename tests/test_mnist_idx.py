@@ -90,7 +90,7 @@ def test_label_out_of_range(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope"):
+    with pytest.raises(SourceError, match="nope"):
         read_idx_labels(tmp_path / "nope")
 
 

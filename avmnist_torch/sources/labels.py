@@ -65,8 +65,5 @@ def load_labels(source: LabelsLike, split: str) -> np.ndarray:
         except Exception as err:
             raise SourceError(f"{path}: not a readable .npy labels file ({err})") from None
     else:
-        try:
-            arr = read_idx_labels(path)
-        except ValueError as err:
-            raise SourceError(str(err)) from None
+        arr = read_idx_labels(path)
     return validate_labels(arr, origin=str(path))

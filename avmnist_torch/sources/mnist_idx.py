@@ -167,6 +167,43 @@ def check_published(path: str | Path, data: Optional[bytes] = None,
     )
 
 
+def _read_idx(path: str | Path, magic: int, check: bool,
+              shape: tuple[int, int] | None = None) -> Tuple[bytes, Tuple[int, ...]]:
+    """An idx file's content, after the checks common to idx1 and idx3 files; and its header's dimensions."""
+    path = Path(path)
+    labels = magic == IDX1_MAGIC
+    if not path.is_file():
+        raise SourceError(f"MNIST {'label' if labels else 'image'} file not found: {path} (pass download=True, "
+                          "or run 'avmnist download --root DATA')")
+    identity = _identity(path) if check else None
+    data = _read_bytes(path)
+    kind = idx_kind(magic.to_bytes(4, "big"))
+    found = int.from_bytes(data[:4], "big")
+    if len(data) >= 4 and found != magic:
+        raise SourceError(f"{path}: magic number {found} (0x{found:08x}), expected {magic} (0x{magic:08x}, {kind}); "
+                          f"this is {idx_kind(data)}")
+    header = _HEADER if labels else _IDX3_HEADER
+    if len(data) < header.size:
+        raise SourceError(f"{path}: {len(data)} bytes, too short for an idx{1 if labels else 3} header "
+                          f"({header.size} bytes); the file is truncated or not an MNIST file")
+    dims = header.unpack_from(data)[1:]
+    if shape is not None and dims[1:] != tuple(shape):
+        raise SourceError(f"{path}: images are {dims[1]}x{dims[2]} pixels, expected {shape[0]}x{shape[1]} "
+                          "(MNIST's size)")
+    expected = header.size + int(np.prod(dims))
+    if len(data) != expected:
+        what = f"{dims[0]} labels" if labels else f"{dims[0]} images of {dims[1]}x{dims[2]}"
+        problem = "truncated" if len(data) < expected else "has trailing bytes"
+        raise SourceError(f"{path}: header says {what}, so {expected} bytes, but the file has {len(data)} bytes "
+                          f"({problem}); download it again")
+    bad = np.flatnonzero(np.frombuffer(data, np.uint8, offset=header.size) > 9) if labels else ()
+    if len(bad):
+        raise SourceError(f"{path}: label {data[header.size + bad[0]]} at index {bad[0]} is not a digit 0-9")
+    if check:  # after the format checks, whose messages say more about a broken file
+        check_published(path, data, identity)
+    return data, dims
+
+
 def read_idx_labels(path: str | Path, *, check: bool = True) -> np.ndarray:
     """Read an idx1 label file, raw or gzip (``t10k-labels-idx1-ubyte[.gz]``, ...), as int64 labels in file order.
 
@@ -174,35 +211,12 @@ def read_idx_labels(path: str | Path, *, check: bool = True) -> np.ndarray:
 
     Raises
     ------
-    FileNotFoundError
-        If `path` does not exist.
-    ValueError
-        Naming the file and what is wrong: unreadable, not idx1, a length that does not match its
-        header, a label outside 0-9, or (a SourceError) not MNIST's under MNIST's name.
+    SourceError
+        Naming the file and what is wrong: missing, unreadable, not idx1, a length that does not match its
+        header, a label outside 0-9, or not MNIST's under MNIST's name.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"MNIST label file not found: {path}")
-    identity = _identity(path) if check else None
-    data = _read_bytes(path)
-    if len(data) < _HEADER.size:
-        raise ValueError(f"{path}: {len(data)} bytes, too short for an idx1 header ({_HEADER.size} bytes)")
-    magic, count = _HEADER.unpack_from(data)
-    if magic != IDX1_MAGIC:
-        hint = " (2051 is an MNIST image file, not labels)" if magic == IDX3_MAGIC else ""
-        raise ValueError(f"{path}: magic number {magic} (0x{magic:08x}), expected {IDX1_MAGIC} "
-                         f"(0x{IDX1_MAGIC:08x}, an idx1 label file){hint}")
-    expected = _HEADER.size + count
-    if len(data) != expected:
-        raise ValueError(f"{path}: header says {count} labels, so {expected} bytes, but the file has "
-                         f"{len(data)} bytes (truncated or not an idx1 file)")
-    labels = np.frombuffer(data, dtype=np.uint8, offset=_HEADER.size).astype(np.int64)
-    if labels.size and labels.max() > 9:
-        bad = int(np.argmax(labels > 9))
-        raise ValueError(f"{path}: label {labels[bad]} at index {bad} is not a digit 0-9")
-    if check:  # after the format checks, whose messages say more about a broken file
-        check_published(path, data, identity)
-    return labels
+    data, _ = _read_idx(path, IDX1_MAGIC, check)
+    return np.frombuffer(data, dtype=np.uint8, offset=_HEADER.size).astype(np.int64)
 
 
 def idx1_label_bytes(labels: np.ndarray) -> bytes:
@@ -262,32 +276,9 @@ def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_I
         Naming the file and what is wrong: missing, unreadable, not idx3, images of another size than
         `shape`, a length that does not match its header, or not MNIST's under MNIST's name.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SourceError(f"MNIST image file not found: {path} (pass download=True, or run "
-                          "'avmnist download --root DATA')")
-    identity = _identity(path) if check else None
-    data = _read_bytes(path)
-    magic = struct.unpack_from(">I", data)[0] if len(data) >= 4 else None
-    if magic is not None and magic != IDX3_MAGIC:
-        hint = " (2049 is an MNIST label file, not images)" if magic == IDX1_MAGIC else ""
-        raise SourceError(f"{path}: magic number {magic} (0x{magic:08x}), expected {IDX3_MAGIC} "
-                          f"(0x{IDX3_MAGIC:08x}, an idx3 image file of unsigned bytes){hint}")
-    if len(data) < _IDX3_HEADER.size:
-        raise SourceError(f"{path}: {len(data)} bytes, too short for an idx3 header ({_IDX3_HEADER.size} bytes); "
-                          "the file is truncated or not an MNIST image file")
-    _, count, rows, cols = _IDX3_HEADER.unpack_from(data)
-    if shape is not None and (rows, cols) != tuple(shape):
-        raise SourceError(f"{path}: images are {rows}x{cols} pixels, expected {shape[0]}x{shape[1]} (MNIST's size)")
-    expected = _IDX3_HEADER.size + count * rows * cols
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise SourceError(f"{path}: header says {count} images of {rows}x{cols}, so {expected} bytes, but the file "
-                          f"has {len(data)} bytes ({what}); download it again")
-    if check:  # after the format checks, whose messages say more about a broken file
-        check_published(path, data, identity)
+    data, dims = _read_idx(path, IDX3_MAGIC, check, shape)
     # frombuffer over bytes: already read-only
-    return np.frombuffer(data, dtype=np.uint8, offset=_IDX3_HEADER.size).reshape(count, rows, cols)
+    return np.frombuffer(data, dtype=np.uint8, offset=_IDX3_HEADER.size).reshape(dims)
 
 
 def idx3_image_bytes(images: np.ndarray) -> bytes:
