@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .common import ParameterError, PathLike
+from .common import ParameterError, PathLike, check_index
 from .exported import ExportedItems, resolve_export
 from .generator import CLASSES, AudioItemGenerator
 from .item_options import check_epoch
@@ -17,7 +17,7 @@ from .rendering import IMAGE_SIZE
 from .schemes import Scheme
 from .sources.labels import LabelsLike
 
-__all__ = ["AVMNISTAudioDataset", "dataset_repr", "apply_transform"]
+__all__ = ["AVMNISTAudioDataset", "apply_transform"]
 
 
 def apply_transform(transform: Optional[Callable], value: Any) -> Any:
@@ -25,17 +25,30 @@ def apply_transform(transform: Optional[Callable], value: Any) -> Any:
     return value if transform is None else transform(value)
 
 
-def dataset_repr(dataset: Any, lines: Sequence[str], transforms: Mapping[str, Optional[Callable]]) -> str:
-    """A torchvision ``VisionDataset``-style description: name, size, root, options, then the transforms."""
-    body = [f"Number of datapoints: {len(dataset)}"]
-    if getattr(dataset, "root", None) is not None:
-        body.append(f"Root location: {dataset.root}")
-    body += list(lines)
-    body += [f"{name}: {transform!r}" for name, transform in transforms.items() if transform is not None]
-    return "\n".join([f"Dataset {type(dataset).__name__}"] + ["    " + line for line in body])
+class LabelledDataset(torch.utils.data.Dataset):
+    """What the datasets share: ``classes``, ``targets`` and the length from ``labels``, index checks, the repr."""
+
+    classes = CLASSES
+    targets = property(lambda self: torch.as_tensor(np.array(self.labels, dtype=np.int64)),
+                       doc="Every item's label, as torchvision's datasets give them.")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def _check_index(self, index: int) -> int:
+        return check_index(index, len(self), self.split)
+
+    def _repr(self, lines: Sequence[str], transforms: Mapping[str, Optional[Callable]]) -> str:
+        """A torchvision ``VisionDataset``-style description: name, size, root, options, then the transforms."""
+        body = [f"Number of datapoints: {len(self)}"]
+        if getattr(self, "root", None) is not None:
+            body.append(f"Root location: {self.root}")
+        body += list(lines)
+        body += [f"{name}: {transform!r}" for name, transform in transforms.items() if transform is not None]
+        return "\n".join([f"Dataset {type(self).__name__}"] + ["    " + line for line in body])
 
 
-class AVMNISTAudioDataset(torch.utils.data.Dataset):
+class AVMNISTAudioDataset(LabelledDataset):
     """The audio half of AV-MNIST: item ``i`` is ``(spectrogram, label)``, the spoken digit for MNIST item ``i``.
 
     ``spectrogram`` is a ``(1, 112, 112)`` uint8 tensor (dark = loud, as the reference notebook draws it) and
@@ -103,8 +116,6 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         What makes the items (numpy, no torch).
     """
 
-    classes = CLASSES
-
     def __init__(
         self,
         root: Optional[PathLike] = None,
@@ -155,8 +166,6 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     index = property(lambda self: self.generator.index, doc="Which recording and noise every item takes.")
     draws = property(lambda self: self.generator.draws, doc="``'fixed'`` or ``'per_epoch'``.")
     labels = property(lambda self: self.generator.labels, doc="Every item's label, as a read-only numpy array.")
-    targets = property(lambda self: torch.as_tensor(np.array(self.generator.labels, dtype=np.int64)),
-                       doc="Every item's label, as torchvision's datasets give them.")
     epoch = property(lambda self: int(self._epoch[0]), doc="The epoch whose items are served (0 until set_epoch).")
 
     @property
@@ -191,16 +200,13 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         # Fixed items: no epoch= at all, so their calls stay what they always were.
         return {"epoch": int(self._epoch[0])} if self.generator.per_epoch else {}
 
-    def __len__(self) -> int:
-        return len(self.generator)
-
     def metadata(self) -> Dict[str, Any]:
         """The identity of the items (of the current epoch), as an export records it (see ``AudioItemGenerator``)."""
         return self.generator.metadata(**self._epoch_option())
 
     def _noise_path(self, index: int) -> Optional[str]:
         # The notebook-equivalence tests compare the item -> noise mapping through this name.
-        noise_id = self.generator._noise_id(self.generator.check_index(index))
+        noise_id = self.generator._noise_id(self._check_index(index))
         return None if noise_id is None else self.generator.index.noises[noise_id]
 
     def waveform(self, index: int) -> Tuple[np.ndarray, int, List[dict]]:
@@ -211,7 +217,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         """Items ``indices`` as an (N, 112, 112) uint8 array, computed as one batch (or read from the export)."""
         if self.export is None:
             return self.generator.spectrograms(indices, **self._epoch_option())
-        checked = [self.generator.check_index(i) for i in indices]
+        checked = [self._check_index(i) for i in indices]
         out, served = self.export.read(checked)
         if not served.all():  # from_export="auto" only: rows that failed their checks are generated instead
             missing = np.flatnonzero(~served)
@@ -229,12 +235,12 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
                 apply_transform(self.target_transform, int(self.generator.labels[index])))
 
     def __getitem__(self, index: int) -> Tuple[Any, Any]:
-        index = self.generator.check_index(index)
+        index = self._check_index(index)
         return self._item(index, self.spectrogram(index))
 
     def __getitems__(self, indices: Sequence[int]) -> List[Tuple[Any, Any]]:
         """``[self[i] for i in indices]``, the same types and bytes, computed as one batch (``DataLoader`` calls it)."""
-        checked = [self.generator.check_index(i) for i in indices]
+        checked = [self._check_index(i) for i in indices]
         pixels = self.spectrograms(checked)
         # each its own copy: an item holds its own 12 kB, not the whole batch, as self[i]'s does
         return [self._item(index, pixels[k].copy()) for k, index in enumerate(checked)]
@@ -259,4 +265,4 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
                          f"snr_range_db={self.generator.snr_range_db})")
         if self.export is not None:
             lines.append(f"Served from: {self.export.path}")
-        return dataset_repr(self, lines, {"Transform": self.transform, "Target transform": self.target_transform})
+        return self._repr(lines, {"Transform": self.transform, "Target transform": self.target_transform})
