@@ -53,9 +53,7 @@ class AVMNISTAudioDataset(LabelledDataset):
 
     ``spectrogram`` is a ``(1, 112, 112)`` uint8 tensor (dark = loud, as the reference notebook draws it) and
     ``label`` the digit. An item is a pure function of (data, split, scheme, index, seed, options): the same
-    bytes in any order, with any number of DataLoader workers, on any machine. A ``DataLoader`` with a
-    ``batch_size`` asks for whole batches through ``__getitems__``, which returns exactly what ``ds[i]`` gives
-    for each index.
+    bytes in any order, with any number of DataLoader workers (batched or not), on any machine.
 
     With ``draws="per_epoch"`` the items are drawn anew every epoch (masks, noise clip and window, and as chosen
     the recording and the SNR): call :meth:`set_epoch` before each epoch, as for a ``DistributedSampler``. Item
@@ -142,8 +140,7 @@ class AVMNISTAudioDataset(LabelledDataset):
             labels=labels, clip_tables=clip_tables, download=download, draws=draws,
             redraw_recording=redraw_recording, snr_range_db=snr_range_db,
         )
-        if from_export is not None and self.generator.per_epoch and not (isinstance(from_export, str)
-                                                                         and from_export == "auto"):
+        if from_export is not None and from_export != "auto" and self.generator.per_epoch:
             raise ParameterError(f"from_export={str(from_export)!r} serves one file of items, and draws='per_epoch' "
                                  "draws other items every epoch: give from_export='auto', which serves each epoch "
                                  "from its own export ('avmnist export --draws per_epoch --epoch K' writes it)")
@@ -168,19 +165,16 @@ class AVMNISTAudioDataset(LabelledDataset):
     labels = property(lambda self: self.generator.labels, doc="Every item's label, as a read-only numpy array.")
     epoch = property(lambda self: int(self._epoch[0]), doc="The epoch whose items are served (0 until set_epoch).")
 
-    @property
-    def export(self) -> Optional[ExportedItems]:
-        """The finished export the items (of the current epoch, per epoch) are served from; None: generated."""
-        return self._find_export()
-
     def _find_export(self) -> Optional[ExportedItems]:
         epoch = self.epoch if self.generator.per_epoch else None
         if epoch not in self._exports:
-            metadata = self.generator.metadata if epoch is None else \
-                functools.partial(self.generator.metadata, epoch=epoch)
+            metadata = functools.partial(self.generator.metadata, epoch=epoch)  # epoch None: the fixed items'
             self._exports[epoch] = resolve_export(self._from_export, self.root, self.split,
                                                   self.generator.scheme.name, metadata, epoch=epoch)
         return self._exports[epoch]
+
+    export = property(_find_export, doc="The finished export the items (of the current epoch, per epoch) are "
+                                        "served from; None: generated.")
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)

@@ -2,7 +2,7 @@
 
 idx1: big-endian uint32 magic 2049 and count, then one unsigned byte per label. idx3: magic 2051, count,
 rows, columns, then the pixels, row-major. A file under one of MNIST's names (``t10k-images-idx3-ubyte
-[.gz]``, ...) must hold MNIST's published content (:func:`check_published`) unless ``check=False``.
+[.gz]``, ...) must hold MNIST's published content (the md5 of its decompressed bytes) unless ``check=False``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ __all__ = [
     "MNIST_IMAGE_FILES", "MNIST_IMAGE_GZ_MD5", "MNIST_IMAGE_RAW_MD5",
     "read_idx_labels", "idx1_label_bytes", "labels_md5", "find_torchvision_mnist_labels",
     "read_idx_images", "idx3_image_bytes", "find_mnist_images", "find_labels_beside",
-    "content_md5", "check_published",
+    "content_md5",
 ]
 
 IDX1_MAGIC = 2049
@@ -111,34 +111,23 @@ def content_md5(path: str | Path, data: Optional[bytes] = None, identity: Option
 
 
 def _what_it_is(path: Path, data: bytes, kind: str, split: str) -> str:
-    """What a file under MNIST's name holds instead, for the message."""
+    """What a well-formed idx file under MNIST's name holds instead, for the message."""
     what = []
     header = _IDX3_HEADER.size if kind == "images" else _HEADER.size
     size = header + MNIST_LABEL_COUNTS[split] * (784 if kind == "images" else 1)
     if len(data) != size:
         what.append(f"{len(data):,} bytes uncompressed where MNIST's file has {size:,}")
-    if len(data) >= 4 and int.from_bytes(data[:4], "big") != (IDX3_MAGIC if kind == "images" else IDX1_MAGIC):
-        what.append(f"it is {idx_kind(data)}")
-    if data and not data.strip(b"\x00"):
-        what.append("every byte is 0")
-    elif len(data) > header and not data[header:].strip(b"\x00"):
+    if int.from_bytes(data[:4], "big") != (IDX3_MAGIC if kind == "images" else IDX1_MAGIC):
+        what.append(f"it is {idx_kind(data)}")  # an idx1 file under an idx3 name, or the reverse
+    if len(data) > header and not data[header:].strip(b"\x00"):
         what.append(f"every {'pixel' if kind == 'images' else 'label'} is 0")
     if not path.name.endswith(".gz") and path.with_name(path.name + ".gz").is_file():
         what.append(f"it is read before the {path.name}.gz beside it")
     return "; ".join(what) or "other content"
 
 
-def check_published(path: str | Path, data: Optional[bytes] = None,
-                    identity: Optional[Tuple[int, ...]] = None) -> None:
-    """Refuse a file under one of MNIST's names whose decompressed content is not MNIST's (`data`, `identity`:
-    as for :func:`content_md5`).
-
-    Raises
-    ------
-    SourceError
-        Naming the file, the md5s, what it is instead, and what to do.
-    """
-    path = Path(path)
+def _check_published(path: Path, data: bytes, identity: Optional[Tuple[int, ...]]) -> None:
+    """A SourceError if `path` is under one of MNIST's names and its content `data` is not MNIST's."""
     published = _PUBLISHED.get(path.name.removesuffix(".gz"))
     if published is None:
         return
@@ -150,8 +139,6 @@ def check_published(path: str | Path, data: Optional[bytes] = None,
         raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if got == want:
         return
-    if data is None:
-        data = _read_bytes(path)
     if kind == "images":
         how = "'avmnist download --root DATA --only mnist_images' fetches MNIST's, checked"
         own = "give the file another name and pass it as images=FILE (--images FILE), or pass check_mnist=False"
@@ -200,14 +187,14 @@ def _read_idx(path: str | Path, magic: int, check: bool,
     if len(bad):
         raise SourceError(f"{path}: label {data[header.size + bad[0]]} at index {bad[0]} is not a digit 0-9")
     if check:  # after the format checks, whose messages say more about a broken file
-        check_published(path, data, identity)
+        _check_published(path, data, identity)
     return data, dims
 
 
 def read_idx_labels(path: str | Path, *, check: bool = True) -> np.ndarray:
     """Read an idx1 label file, raw or gzip (``t10k-labels-idx1-ubyte[.gz]``, ...), as int64 labels in file order.
 
-    With `check`, a file under one of MNIST's names goes through :func:`check_published`.
+    With `check`, a file under one of MNIST's names must hold MNIST's content.
 
     Raises
     ------
@@ -268,7 +255,7 @@ def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_I
     ``(count, rows, columns)``.
 
     `shape` is the image size the file must hold (None: any). With `check`, a file under one of
-    MNIST's names goes through :func:`check_published`.
+    MNIST's names must hold MNIST's content.
 
     Raises
     ------
