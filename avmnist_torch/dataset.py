@@ -85,8 +85,8 @@ class AVMNISTAudioDataset(LabelledDataset):
         ``meta/esc50.csv``), and the split's labels (an array, a .npy file, an MNIST idx file or a folder).
     clip_tables : path, "auto" or None
         Folder for the clip tables (decoded recordings, resampled noises), made once and read by every process
-        instead of decoding again; "auto" is ``$AVMNIST_CACHE`` or
-        the user cache folder; None keeps them in each process's memory. Never changes an item's bytes.
+        instead of decoding again; "auto" is ``$AVMNIST_CACHE`` or the user cache folder; None keeps them in
+        each process's memory. Never changes an item's bytes.
     download : bool
         Download whatever is missing under ``root`` first.
     from_export : path or "auto", optional

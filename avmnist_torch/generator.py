@@ -188,10 +188,7 @@ class AudioItemGenerator:
             # Fail here, not in a worker, if matplotlib is absent or the style cannot be drawn.
             get_renderer(renderer, self.style)
 
-    @property
-    def labels(self) -> np.ndarray:
-        """The split's digit labels, one per item, read-only."""
-        return self.index.labels
+    labels = property(lambda self: self.index.labels, doc="The split's digit labels, one per item, read-only.")
 
     def __len__(self) -> int:
         return len(self.index)
