@@ -190,13 +190,9 @@ class AVMNISTAudioDataset(LabelledDataset):
         """
         self._epoch[0] = check_epoch(epoch)
 
-    def _epoch_option(self) -> Dict[str, int]:
-        # Fixed items: no epoch= at all, so their calls stay what they always were.
-        return {"epoch": int(self._epoch[0])} if self.generator.per_epoch else {}
-
     def metadata(self) -> Dict[str, Any]:
         """The identity of the items (of the current epoch), as an export records it (see ``AudioItemGenerator``)."""
-        return self.generator.metadata(**self._epoch_option())
+        return self.generator.metadata(epoch=self.epoch)
 
     def _noise_path(self, index: int) -> Optional[str]:
         # The notebook-equivalence tests compare the item -> noise mapping through this name.
@@ -205,23 +201,23 @@ class AVMNISTAudioDataset(LabelledDataset):
 
     def waveform(self, index: int) -> Tuple[np.ndarray, int, List[dict]]:
         """The degraded waveform of item ``index`` (of the current epoch), its sample rate and its random draws."""
-        return self.generator.waveform(index, **self._epoch_option())
+        return self.generator.waveform(index, epoch=self.epoch)
 
     def spectrograms(self, indices: Sequence[int]) -> np.ndarray:
         """Items ``indices`` as an (N, 112, 112) uint8 array, computed as one batch (or read from the export)."""
         if self.export is None:
-            return self.generator.spectrograms(indices, **self._epoch_option())
+            return self.generator.spectrograms(indices, epoch=self.epoch)
         checked = [self._check_index(i) for i in indices]
         out, served = self.export.read(checked)
         if not served.all():  # from_export="auto" only: rows that failed their checks are generated instead
             missing = np.flatnonzero(~served)
-            out[missing] = self.generator.spectrograms([checked[k] for k in missing], **self._epoch_option())
+            out[missing] = self.generator.spectrograms([checked[k] for k in missing], epoch=self.epoch)
         return out
 
     def spectrogram(self, index: int) -> np.ndarray:
         """Item ``index`` as a (112, 112) uint8 numpy array."""
         if self.export is None:
-            return self.generator.spectrogram(index, **self._epoch_option())
+            return self.generator.spectrogram(index, epoch=self.epoch)
         return self.spectrograms([index])[0]
 
     def _item(self, index: int, pixels: np.ndarray) -> Tuple[Any, Any]:
@@ -241,7 +237,7 @@ class AVMNISTAudioDataset(LabelledDataset):
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where item ``index`` comes from and what was drawn for it (in the current epoch, per epoch)."""
-        out = self.generator.describe(index, **self._epoch_option())
+        out = self.generator.describe(index, epoch=self.epoch)
         out["export"] = None if self.export is None else {
             "path": self.export.path,
             "provenance": self.export.provenance,

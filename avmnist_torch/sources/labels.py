@@ -23,8 +23,7 @@ def validate_labels(labels, *, origin: str = "labels") -> np.ndarray:
         raise SourceError(f"{origin}: labels are empty")
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         raise SourceError(f"{origin}: labels must be integers 0-9, got dtype {arr.dtype}")
-    low, high = int(arr.min()), int(arr.max())
-    if low < 0 or high > 9:
+    if arr.min() < 0 or arr.max() > 9:
         bad = int(np.flatnonzero((arr < 0) | (arr > 9))[0])
         raise SourceError(f"{origin}: labels must be digits 0-9; item {bad} is {int(arr[bad])}")
     out = arr.astype(np.int64, copy=True)
@@ -54,9 +53,9 @@ def load_labels(source: LabelsLike, split: str) -> np.ndarray:
         try:
             return load_labels(find_torchvision_mnist_labels(path, split), split)
         except FileNotFoundError:
-            pass
-        raise SourceError(f"{path}: no {split} labels found; expected avmnist/{split}_labels.npy, {split}_labels.npy "
-                          "or a torchvision MNIST root (pass download=True, or run 'avmnist download --root DATA')")
+            raise SourceError(f"{path}: no {split} labels found; expected avmnist/{split}_labels.npy, "
+                              f"{split}_labels.npy or a torchvision MNIST root (pass download=True, or run "
+                              "'avmnist download --root DATA')") from None
     if not path.is_file():
         raise SourceError(f"{path}: labels file not found (pass download=True, or run 'avmnist download --root DATA')")
     if path.suffix == ".npy":

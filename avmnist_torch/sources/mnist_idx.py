@@ -61,10 +61,6 @@ _PUBLISHED = {name: (kind, split) for kind, files in (("images", MNIST_IMAGE_FIL
               for split, name in files.items()}
 
 
-def _identity(path: Path) -> Tuple[int, ...]:
-    return stat_identity(os.stat(path))
-
-
 def is_gzip(path: Path) -> bool:
     """Whether `path` starts with gzip's magic bytes (users rename files: content, not name, decides)."""
     with open(path, "rb") as f:
@@ -96,7 +92,7 @@ def content_md5(path: str | Path, data: Optional[bytes] = None, identity: Option
     """md5 of `path`'s decompressed content, once per process per file (`data`: that content, if read already;
     `identity`: the file's identity taken before it was read)."""
     path = Path(path)
-    key = _identity(path) if identity is None else identity
+    key = stat_identity(os.stat(path)) if identity is None else identity
     with _CONTENT_MD5_LOCK:
         known = _CONTENT_MD5.get(key)
     if known is not None:
@@ -104,7 +100,7 @@ def content_md5(path: str | Path, data: Optional[bytes] = None, identity: Option
     if data is None:
         data = _read_bytes(path)
     digest = hashlib.md5(data).hexdigest()
-    if _identity(path) == key:  # not changed while it was read
+    if stat_identity(os.stat(path)) == key:  # not changed while it was read
         with _CONTENT_MD5_LOCK:
             _CONTENT_MD5[key] = digest
     return digest
@@ -162,7 +158,7 @@ def _read_idx(path: str | Path, magic: int, check: bool,
     if not path.is_file():
         raise SourceError(f"MNIST {'label' if labels else 'image'} file not found: {path} (pass download=True, "
                           "or run 'avmnist download --root DATA')")
-    identity = _identity(path) if check else None
+    identity = stat_identity(os.stat(path)) if check else None
     data = _read_bytes(path)
     kind = idx_kind(magic.to_bytes(4, "big"))
     found = int.from_bytes(data[:4], "big")
