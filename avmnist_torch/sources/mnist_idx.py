@@ -190,8 +190,6 @@ def _read_idx(path: str | Path, magic: int, check: bool,
 def read_idx_labels(path: str | Path, *, check: bool = True) -> np.ndarray:
     """Read an idx1 label file, raw or gzip (``t10k-labels-idx1-ubyte[.gz]``, ...), as int64 labels in file order.
 
-    With `check`, a file under one of MNIST's names must hold MNIST's content.
-
     Raises
     ------
     SourceError
@@ -250,8 +248,7 @@ def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_I
     """Read an idx3 image file, raw or gzip (``t10k-images-idx3-ubyte[.gz]``, ...), as read-only uint8
     ``(count, rows, columns)``.
 
-    `shape` is the image size the file must hold (None: any). With `check`, a file under one of
-    MNIST's names must hold MNIST's content.
+    `shape` is the image size the file must hold (None: any); `check`: see the module's docstring.
 
     Raises
     ------
