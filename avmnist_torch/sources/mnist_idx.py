@@ -18,14 +18,14 @@ from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
-from ..common import SourceError
+from ..common import SourceError, check_split
 from ..files import stat_identity
 
 __all__ = [
     "IDX1_MAGIC", "IDX3_MAGIC", "MNIST_IMAGE_SHAPE",
     "MNIST_LABEL_FILES", "MNIST_LABEL_COUNTS", "MNIST_GZ_MD5", "MNIST_RAW_MD5",
     "MNIST_IMAGE_FILES", "MNIST_IMAGE_GZ_MD5", "MNIST_IMAGE_RAW_MD5",
-    "read_idx_labels", "idx1_label_bytes", "labels_md5", "find_torchvision_mnist_labels",
+    "read_idx_labels", "idx1_label_bytes", "labels_md5",
     "read_idx_images", "idx3_image_bytes", "find_mnist_images", "find_labels_beside",
     "content_md5",
 ]
@@ -219,30 +219,6 @@ def _candidates(folders: Iterable[Path], names: Iterable[str]) -> list[Path]:
     return [folder / file for folder in folders for name in names for file in (name, name + ".gz")]
 
 
-def find_torchvision_mnist_labels(root: str | Path, split: str) -> Path:
-    """A split's label file under the `root` given to torchvision (or its ``MNIST`` or ``MNIST/raw`` folder):
-    the decompressed file if present, else the ``.gz``.
-
-    Raises
-    ------
-    ValueError
-        If `split` is neither ``"train"`` nor ``"test"``.
-    FileNotFoundError
-        If there is none; the message lists every path looked at.
-    """
-    if split not in MNIST_LABEL_FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    root = Path(root)
-    name = MNIST_LABEL_FILES[split]
-    tried = _candidates((root / "MNIST" / "raw", root / "raw", root), [name])
-    found = next(filter(Path.is_file, tried), None)
-    if found is not None:
-        return found
-    listing = "\n  ".join(str(p) for p in tried)
-    raise FileNotFoundError(f"no MNIST {split} label file under {root} (torchvision layout "
-                            f"root/MNIST/raw/{name}[.gz]); looked at:\n  {listing}")
-
-
 def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_IMAGE_SHAPE,
                     check: bool = True) -> np.ndarray:
     """Read an idx3 image file, raw or gzip (``t10k-images-idx3-ubyte[.gz]``, ...), as read-only uint8
@@ -279,13 +255,13 @@ def find_mnist_images(root: str | Path, split: str) -> Path:
 
     Raises
     ------
+    ParameterError
+        If `split` is unknown.
     SourceError
-        If `split` is unknown, or there is none (naming every folder looked in and how to fetch it).
+        If there is none (naming every folder looked in and how to fetch it).
     """
-    if split not in MNIST_IMAGE_FILES:
-        raise SourceError(f"split must be 'train' or 'test', got {split!r}")
     base = Path(root)
-    name = MNIST_IMAGE_FILES[split]
+    name = MNIST_IMAGE_FILES[check_split(split)]
     folders = (base / "mnist", base / "MNIST" / "raw", base / "raw", base)
     found = next(filter(Path.is_file, _candidates(folders, [name])), None)
     if found is not None:
