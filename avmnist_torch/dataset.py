@@ -239,8 +239,7 @@ class AVMNISTAudioDataset(LabelledDataset):
         """Where item ``index`` comes from and what was drawn for it (in the current epoch, per epoch)."""
         out = self.generator.describe(index, epoch=self.epoch)
         out["export"] = None if self.export is None else {
-            "path": self.export.path,
-            "provenance": self.export.provenance,
+            "path": self.export.path, "provenance": self.export.provenance,
             "note": "rows made by this package with these options" if self.export.provenance == "sidecar"
             else "rows served as stored (no metadata, e.g. the notebook's file): the draws above are what "
                  "this dataset would generate, not what made them",

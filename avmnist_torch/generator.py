@@ -85,10 +85,9 @@ def resolve_sources(root: Optional[PathLike], *, recordings: Optional[PathLike] 
 
 
 class ItemNoise:
-    """One item's noise clip, as a scheme's noise steps read it: ``noise()`` the clip, ``window(length, draws)``
-    ``length`` samples of it. A fixed item (``rng`` None) has all of its clip any item can use and takes its start;
-    a per-epoch item has the whole clip and a window drawn from its steps stream (docs/items.md, "Fresh draws
-    every epoch")."""
+    """One item's noise clip for a scheme's noise steps: ``noise()`` the clip (a fixed item's, ``rng`` None: as much
+    as any item can use), ``window(length, draws)`` ``length`` samples of it (a fixed item's: its start; a per-epoch
+    item's: a window drawn from its steps stream, docs/items.md "Fresh draws every epoch")."""
 
     __slots__ = ("_bank", "_noise_id", "_rate", "_rng")
 

@@ -199,10 +199,8 @@ class ImageHalf:
     def __len__(self) -> int:
         return len(self._rows)
 
-    @property
-    def dtype(self) -> np.dtype:
-        """What rows are served as: uint8 for ``"raw"``, else float32."""
-        return np.dtype(np.uint8) if self.mode == "raw" else np.dtype(np.float32)
+    dtype = property(lambda self: np.dtype(np.uint8 if self.mode == "raw" else np.float32),
+                     doc="What rows are served as: uint8 for ``'raw'``, else float32.")
 
     def image(self, index: int) -> np.ndarray:
         """Row ``index`` (a checked, non-negative position) as a (28, 28) array of :attr:`dtype`."""
