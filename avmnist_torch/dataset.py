@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .common import ParameterError, PathLike
+from .common import ParameterError, PathLike, check_index
 from .exported import ExportedItems, resolve_export
 from .generator import CLASSES, AudioItemGenerator
 from .item_options import check_epoch
@@ -17,7 +17,7 @@ from .rendering import IMAGE_SIZE
 from .schemes import Scheme
 from .sources.labels import LabelsLike
 
-__all__ = ["AVMNISTAudioDataset", "dataset_repr", "apply_transform"]
+__all__ = ["AVMNISTAudioDataset", "apply_transform"]
 
 
 def apply_transform(transform: Optional[Callable], value: Any) -> Any:
@@ -25,24 +25,35 @@ def apply_transform(transform: Optional[Callable], value: Any) -> Any:
     return value if transform is None else transform(value)
 
 
-def dataset_repr(dataset: Any, lines: Sequence[str], transforms: Mapping[str, Optional[Callable]]) -> str:
-    """A torchvision ``VisionDataset``-style description: name, size, root, options, then the transforms."""
-    body = [f"Number of datapoints: {len(dataset)}"]
-    if getattr(dataset, "root", None) is not None:
-        body.append(f"Root location: {dataset.root}")
-    body += list(lines)
-    body += [f"{name}: {transform!r}" for name, transform in transforms.items() if transform is not None]
-    return "\n".join([f"Dataset {type(dataset).__name__}"] + ["    " + line for line in body])
+class LabelledDataset(torch.utils.data.Dataset):
+    """What the datasets share: ``classes``, ``targets`` and the length from ``labels``, index checks, the repr."""
+
+    classes = CLASSES
+    targets = property(lambda self: torch.as_tensor(np.array(self.labels, dtype=np.int64)),
+                       doc="Every item's label, as torchvision's datasets give them.")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def _check_index(self, index: int) -> int:
+        return check_index(index, len(self), self.split)
+
+    def _repr(self, lines: Sequence[str], transforms: Mapping[str, Optional[Callable]]) -> str:
+        """A torchvision ``VisionDataset``-style description: name, size, root, options, then the transforms."""
+        body = [f"Number of datapoints: {len(self)}"]
+        if getattr(self, "root", None) is not None:
+            body.append(f"Root location: {self.root}")
+        body += list(lines)
+        body += [f"{name}: {transform!r}" for name, transform in transforms.items() if transform is not None]
+        return "\n".join([f"Dataset {type(self).__name__}"] + ["    " + line for line in body])
 
 
-class AVMNISTAudioDataset(torch.utils.data.Dataset):
+class AVMNISTAudioDataset(LabelledDataset):
     """The audio half of AV-MNIST: item ``i`` is ``(spectrogram, label)``, the spoken digit for MNIST item ``i``.
 
     ``spectrogram`` is a ``(1, 112, 112)`` uint8 tensor (dark = loud, as the reference notebook draws it) and
     ``label`` the digit. An item is a pure function of (data, split, scheme, index, seed, options): the same
-    bytes in any order, with any number of DataLoader workers, on any machine. A ``DataLoader`` with a
-    ``batch_size`` asks for whole batches through ``__getitems__``, which returns exactly what ``ds[i]`` gives
-    for each index.
+    bytes in any order, with any number of DataLoader workers (batched or not), on any machine.
 
     With ``draws="per_epoch"`` the items are drawn anew every epoch (masks, noise clip and window, and as chosen
     the recording and the SNR): call :meth:`set_epoch` before each epoch, as for a ``DistributedSampler``. Item
@@ -74,8 +85,8 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         ``meta/esc50.csv``), and the split's labels (an array, a .npy file, an MNIST idx file or a folder).
     clip_tables : path, "auto" or None
         Folder for the clip tables (decoded recordings, resampled noises), made once and read by every process
-        instead of decoding again; "auto" is ``$AVMNIST_CACHE`` or
-        the user cache folder; None keeps them in each process's memory. Never changes an item's bytes.
+        instead of decoding again; "auto" is ``$AVMNIST_CACHE`` or the user cache folder; None keeps them in
+        each process's memory. Never changes an item's bytes.
     download : bool
         Download whatever is missing under ``root`` first.
     from_export : path or "auto", optional
@@ -103,8 +114,6 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         What makes the items (numpy, no torch).
     """
 
-    classes = CLASSES
-
     def __init__(
         self,
         root: Optional[PathLike] = None,
@@ -131,8 +140,7 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
             labels=labels, clip_tables=clip_tables, download=download, draws=draws,
             redraw_recording=redraw_recording, snr_range_db=snr_range_db,
         )
-        if from_export is not None and self.generator.per_epoch and not (isinstance(from_export, str)
-                                                                         and from_export == "auto"):
+        if from_export is not None and from_export != "auto" and self.generator.per_epoch:
             raise ParameterError(f"from_export={str(from_export)!r} serves one file of items, and draws='per_epoch' "
                                  "draws other items every epoch: give from_export='auto', which serves each epoch "
                                  "from its own export ('avmnist export --draws per_epoch --epoch K' writes it)")
@@ -155,23 +163,18 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
     index = property(lambda self: self.generator.index, doc="Which recording and noise every item takes.")
     draws = property(lambda self: self.generator.draws, doc="``'fixed'`` or ``'per_epoch'``.")
     labels = property(lambda self: self.generator.labels, doc="Every item's label, as a read-only numpy array.")
-    targets = property(lambda self: torch.as_tensor(np.array(self.generator.labels, dtype=np.int64)),
-                       doc="Every item's label, as torchvision's datasets give them.")
     epoch = property(lambda self: int(self._epoch[0]), doc="The epoch whose items are served (0 until set_epoch).")
-
-    @property
-    def export(self) -> Optional[ExportedItems]:
-        """The finished export the items (of the current epoch, per epoch) are served from; None: generated."""
-        return self._find_export()
 
     def _find_export(self) -> Optional[ExportedItems]:
         epoch = self.epoch if self.generator.per_epoch else None
         if epoch not in self._exports:
-            metadata = self.generator.metadata if epoch is None else \
-                functools.partial(self.generator.metadata, epoch=epoch)
+            metadata = functools.partial(self.generator.metadata, epoch=epoch)  # epoch None: the fixed items'
             self._exports[epoch] = resolve_export(self._from_export, self.root, self.split,
                                                   self.generator.scheme.name, metadata, epoch=epoch)
         return self._exports[epoch]
+
+    export = property(_find_export, doc="The finished export the items (of the current epoch, per epoch) are "
+                                        "served from; None: generated.")
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -187,41 +190,34 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
         """
         self._epoch[0] = check_epoch(epoch)
 
-    def _epoch_option(self) -> Dict[str, int]:
-        # Fixed items: no epoch= at all, so their calls stay what they always were.
-        return {"epoch": int(self._epoch[0])} if self.generator.per_epoch else {}
-
-    def __len__(self) -> int:
-        return len(self.generator)
-
     def metadata(self) -> Dict[str, Any]:
         """The identity of the items (of the current epoch), as an export records it (see ``AudioItemGenerator``)."""
-        return self.generator.metadata(**self._epoch_option())
+        return self.generator.metadata(epoch=self.epoch)
 
     def _noise_path(self, index: int) -> Optional[str]:
         # The notebook-equivalence tests compare the item -> noise mapping through this name.
-        noise_id = self.generator._noise_id(self.generator.check_index(index))
+        noise_id = self.generator._noise_id(self._check_index(index))
         return None if noise_id is None else self.generator.index.noises[noise_id]
 
     def waveform(self, index: int) -> Tuple[np.ndarray, int, List[dict]]:
         """The degraded waveform of item ``index`` (of the current epoch), its sample rate and its random draws."""
-        return self.generator.waveform(index, **self._epoch_option())
+        return self.generator.waveform(index, epoch=self.epoch)
 
     def spectrograms(self, indices: Sequence[int]) -> np.ndarray:
         """Items ``indices`` as an (N, 112, 112) uint8 array, computed as one batch (or read from the export)."""
         if self.export is None:
-            return self.generator.spectrograms(indices, **self._epoch_option())
-        checked = [self.generator.check_index(i) for i in indices]
+            return self.generator.spectrograms(indices, epoch=self.epoch)
+        checked = [self._check_index(i) for i in indices]
         out, served = self.export.read(checked)
         if not served.all():  # from_export="auto" only: rows that failed their checks are generated instead
             missing = np.flatnonzero(~served)
-            out[missing] = self.generator.spectrograms([checked[k] for k in missing], **self._epoch_option())
+            out[missing] = self.generator.spectrograms([checked[k] for k in missing], epoch=self.epoch)
         return out
 
     def spectrogram(self, index: int) -> np.ndarray:
         """Item ``index`` as a (112, 112) uint8 numpy array."""
         if self.export is None:
-            return self.generator.spectrogram(index, **self._epoch_option())
+            return self.generator.spectrogram(index, epoch=self.epoch)
         return self.spectrograms([index])[0]
 
     def _item(self, index: int, pixels: np.ndarray) -> Tuple[Any, Any]:
@@ -229,22 +225,21 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
                 apply_transform(self.target_transform, int(self.generator.labels[index])))
 
     def __getitem__(self, index: int) -> Tuple[Any, Any]:
-        index = self.generator.check_index(index)
+        index = self._check_index(index)
         return self._item(index, self.spectrogram(index))
 
     def __getitems__(self, indices: Sequence[int]) -> List[Tuple[Any, Any]]:
         """``[self[i] for i in indices]``, the same types and bytes, computed as one batch (``DataLoader`` calls it)."""
-        checked = [self.generator.check_index(i) for i in indices]
+        checked = [self._check_index(i) for i in indices]
         pixels = self.spectrograms(checked)
         # each its own copy: an item holds its own 12 kB, not the whole batch, as self[i]'s does
         return [self._item(index, pixels[k].copy()) for k, index in enumerate(checked)]
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where item ``index`` comes from and what was drawn for it (in the current epoch, per epoch)."""
-        out = self.generator.describe(index, **self._epoch_option())
+        out = self.generator.describe(index, epoch=self.epoch)
         out["export"] = None if self.export is None else {
-            "path": self.export.path,
-            "provenance": self.export.provenance,
+            "path": self.export.path, "provenance": self.export.provenance,
             "note": "rows made by this package with these options" if self.export.provenance == "sidecar"
             else "rows served as stored (no metadata, e.g. the notebook's file): the draws above are what "
                  "this dataset would generate, not what made them",
@@ -259,4 +254,4 @@ class AVMNISTAudioDataset(torch.utils.data.Dataset):
                          f"snr_range_db={self.generator.snr_range_db})")
         if self.export is not None:
             lines.append(f"Served from: {self.export.path}")
-        return dataset_repr(self, lines, {"Transform": self.transform, "Target transform": self.target_transform})
+        return self._repr(lines, {"Transform": self.transform, "Target transform": self.target_transform})

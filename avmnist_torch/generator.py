@@ -84,39 +84,29 @@ def resolve_sources(root: Optional[PathLike], *, recordings: Optional[PathLike] 
     return root, recordings, (Path(noises) if noises is not None else None), (labels if labels is not None else root)
 
 
-class WindowedNoise:
-    """One per-epoch item's noise: ``noise()`` the whole resampled clip, ``window(length, draws)`` a random window
-    drawn from the item's steps stream (docs/items.md, "Fresh draws every epoch")."""
+class ItemNoise:
+    """One item's noise clip for a scheme's noise steps: ``noise()`` the clip (a fixed item's, ``rng`` None: as much
+    as any item can use), ``window(length, draws)`` ``length`` samples of it (a fixed item's: its start; a per-epoch
+    item's: a window drawn from its steps stream, docs/items.md "Fresh draws every epoch")."""
 
     __slots__ = ("_bank", "_noise_id", "_rate", "_rng")
 
-    def __init__(self, bank: NoiseBank, noise_id: int, rate: int, rng: ItemRandom) -> None:
+    def __init__(self, bank: NoiseBank, noise_id: int, rate: int, rng: Optional[ItemRandom]) -> None:
         self._bank, self._noise_id, self._rate, self._rng = bank, noise_id, rate, rng
 
     def __call__(self) -> np.ndarray:
+        if self._rng is None:
+            return self._bank.get(self._noise_id, self._rate)
         return self._bank.get_full(self._noise_id, self._rate)
 
     def window(self, length: int, draws: List[dict]) -> np.ndarray:
+        if self._rng is None:
+            return self._bank.get(self._noise_id, self._rate, length)
         n = self._bank.full_length(self._noise_id, self._rate)
         start = self._rng.integers(0, n - length) if n > length else 0
         draws.append({"step": "noise_window", "start": start, "length": min(length, n), "clip_length": n})
         # only the window is read: fit_noise_length(clip[start:], length) uses no more of the clip
         return fit_noise_length(self._bank.get_full(self._noise_id, self._rate, start, start + length), length)
-
-
-class FixedNoise:
-    """One fixed item's noise: ``noise()`` all of its clip any item can use, ``window`` its first ``length`` samples."""
-
-    __slots__ = ("_bank", "_noise_id", "_rate")
-
-    def __init__(self, bank: NoiseBank, noise_id: int, rate: int) -> None:
-        self._bank, self._noise_id, self._rate = bank, noise_id, rate
-
-    def __call__(self) -> np.ndarray:
-        return self._bank.get(self._noise_id, self._rate)
-
-    def window(self, length: int, draws: List[dict]) -> np.ndarray:
-        return self._bank.get(self._noise_id, self._rate, length)
 
 
 def load_prepared(path: str, steps) -> Tuple[np.ndarray, int]:
@@ -128,8 +118,7 @@ def load_prepared(path: str, steps) -> Tuple[np.ndarray, int]:
 class AudioItemGenerator:
     """The audio items of one split: item ``i`` is the spoken digit for MNIST item ``i``, as numpy arrays.
 
-    An item is a pure function of (data, split, scheme, index, seed, options): the same bytes in any
-    order, in any process, on any machine (docs/items.md).
+    An item is a pure function of its options and sources, as the dataset's docstring says (docs/items.md).
 
     Parameters
     ----------
@@ -198,10 +187,7 @@ class AudioItemGenerator:
             # Fail here, not in a worker, if matplotlib is absent or the style cannot be drawn.
             get_renderer(renderer, self.style)
 
-    @property
-    def labels(self) -> np.ndarray:
-        """The split's digit labels, one per item, read-only."""
-        return self.index.labels
+    labels = property(lambda self: self.index.labels, doc="The split's digit labels, one per item, read-only.")
 
     def __len__(self) -> int:
         return len(self.index)
@@ -219,10 +205,8 @@ class AudioItemGenerator:
         """``index`` as a non-negative position, or ``TypeError`` / ``IndexError`` saying why not."""
         return check_index(index, len(self), self.split)
 
-    @property
-    def per_epoch(self) -> bool:
-        """Whether items are drawn anew every epoch (``draws="per_epoch"``)."""
-        return self.draws == "per_epoch"
+    per_epoch = property(lambda self: self.options.per_epoch,
+                         doc="Whether items are drawn anew every epoch (``draws='per_epoch'``).")
 
     def _noise_id(self, index: int) -> Optional[int]:
         if not self.scheme.uses_noise or not self.index.noises:
@@ -269,12 +253,8 @@ class AudioItemGenerator:
         """What item ``index`` (checked) starts from: recording, rate, steps stream, noise, and the sources drawn."""
         recording_id, noise_id, rng, sources, drawn = self._sources(index, epoch)
         samples, rate = self._recording(recording_id)
-        noise = None
-        if noise_id is not None:
-            if sources is None:
-                noise = FixedNoise(self.noise_bank, noise_id, rate)
-            else:
-                noise = WindowedNoise(self.noise_bank, noise_id, rate, rng)
+        noise = None if noise_id is None else ItemNoise(self.noise_bank, noise_id, rate,
+                                                        None if sources is None else rng)
         return samples, rate, rng, noise, drawn
 
     def waveform(self, index: int, *, epoch: Optional[int] = None) -> Tuple[np.ndarray, int, List[dict]]:
@@ -330,7 +310,7 @@ class AudioItemGenerator:
                 "draw_mode": self.draws, "epoch": epoch, "label": int(self.index.labels[index]),
                 "recording": self.index.recordings[recording_id],
                 "noise": None if noise_id is None else self.index.noises[noise_id], "sample_rate": rate,
-                "draws": draws, "renderer": self.renderer, "style": self.style or get_renderer(self.renderer).style}
+                "draws": draws, "renderer": self.renderer, "style": self.options.drawn_style}
 
     def __repr__(self) -> str:
         extra = ""

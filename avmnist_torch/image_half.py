@@ -54,6 +54,17 @@ def _check_count(count: int, labels: np.ndarray, origin: Path, split: str) -> No
         )
 
 
+def _check_same_labels(theirs: np.ndarray, labels: np.ndarray, split: str, whose: str, hint: str = "") -> None:
+    if theirs.shape == labels.shape and np.array_equal(theirs, labels):
+        return
+    if len(theirs) != len(labels):
+        where = f"{len(theirs):,} labels against {len(labels):,}"
+    else:
+        i = int(np.flatnonzero(np.asarray(theirs) != np.asarray(labels))[0])
+        where = f"first at item {i}: {int(theirs[i])} against {int(labels[i])}"
+    raise SourceError(f"{whose} differ from the AV-MNIST {split} labels ({where}){hint}")
+
+
 def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, split: str, *,
                   check_mnist: bool = True) -> str:
     """Check that image ``i`` of `image_file` (its ``pixels``) shows digit ``labels[i]`` (the split's AV-MNIST
@@ -68,16 +79,9 @@ def check_pairing(image_file: PathLike, pixels: np.ndarray, labels: np.ndarray, 
     _check_count(len(pixels), labels, image_file, split)
     beside = find_labels_beside(image_file, split)
     if beside is not None:
-        try:
-            theirs = read_idx_labels(beside, check=check_mnist)
-        except ValueError as err:
-            raise SourceError(str(err)) from None
-        if len(theirs) != len(labels) or not np.array_equal(theirs, labels):
-            raise SourceError(
-                f"{beside}: the labels of the images in {image_file} differ from the AV-MNIST {split} labels "
-                f"({_first_difference(theirs, labels)}); the images and the labels are not from the same MNIST "
-                "split or order"
-            )
+        _check_same_labels(read_idx_labels(beside, check=check_mnist), labels, split,
+                           f"{beside}: the labels of the images in {image_file}",
+                           "; the images and the labels are not from the same MNIST split or order")
         return f"labels beside the images ({beside.name}) equal the AV-MNIST labels"
     if hashlib.md5(idx3_image_bytes(pixels)).hexdigest() == MNIST_IMAGE_RAW_MD5[split]:
         if labels_md5(labels) != MNIST_RAW_MD5[split]:
@@ -99,12 +103,8 @@ def _check_file_pairing(image_file: Path, stored: np.ndarray, labels: np.ndarray
     for candidate in (image_file.parent.parent / f"{split}_labels.npy",
                       image_file.parent / f"{split}_labels.npy"):
         if candidate.is_file():
-            theirs = np.load(candidate, allow_pickle=False)
-            if theirs.shape != labels.shape or not np.array_equal(theirs, labels):
-                raise SourceError(
-                    f"{candidate}: the labels stored with {image_file} differ from the AV-MNIST "
-                    f"{split} labels ({_first_difference(theirs, labels)})"
-                )
+            _check_same_labels(np.load(candidate, allow_pickle=False), labels, split,
+                               f"{candidate}: the labels stored with {image_file}")
             return f"labels stored with the images ({candidate}) equal the AV-MNIST labels"
     return "by count only: no labels stored with the images"
 
@@ -117,10 +117,8 @@ class ImageHalf:
 
     Parameters
     ----------
-    root : path, optional
-        A data root holding MNIST's image files in ``root/mnist/`` (as ``download`` lays them out) or in
-        torchvision's ``root/MNIST/raw/``.
-    split : {"train", "test"}
+    root, split, images, image_cache, check_mnist
+        As for :class:`~avmnist_torch.paired.AVMNISTDataset`.
     labels : numpy.ndarray
         The split's AV-MNIST labels, which image ``i`` must show.
     image : {"pca25", "raw"}
@@ -130,8 +128,6 @@ class ImageHalf:
         A user's copy of the published image half instead, served as float32: a folder holding
         ``image/{split}_data.npy`` (MultiBench's) or ``{split}_data.npy``, or the ``.npy`` file itself;
         ``N`` rows of 784 (or 28x28) values.
-    images, image_cache, check_mnist
-        As for :class:`~avmnist_torch.paired.AVMNISTDataset`.
 
     Raises
     ------
@@ -203,10 +199,8 @@ class ImageHalf:
     def __len__(self) -> int:
         return len(self._rows)
 
-    @property
-    def dtype(self) -> np.dtype:
-        """What rows are served as: uint8 for ``"raw"``, else float32."""
-        return np.dtype(np.uint8) if self.mode == "raw" else np.dtype(np.float32)
+    dtype = property(lambda self: np.dtype(np.uint8 if self.mode == "raw" else np.float32),
+                     doc="What rows are served as: uint8 for ``'raw'``, else float32.")
 
     def image(self, index: int) -> np.ndarray:
         """Row ``index`` (a checked, non-negative position) as a (28, 28) array of :attr:`dtype`."""
@@ -228,9 +222,3 @@ class ImageHalf:
             out.update(note="the user's stored values, served as float32")
         return out
 
-
-def _first_difference(a: np.ndarray, b: np.ndarray) -> str:
-    if len(a) != len(b):
-        return f"{len(a):,} labels against {len(b):,}"
-    i = int(np.flatnonzero(np.asarray(a) != np.asarray(b))[0])
-    return f"first at item {i}: {int(a[i])} against {int(b[i])}"

@@ -1,8 +1,7 @@
 """What decides an item's bytes besides its sources: one frozen options object.
 
-:class:`ItemOptions` is made once by the generator from its keyword options, checked there. Its
-:meth:`identity`, with the sources' fingerprint, the package version and the shape, is the identity of
-every file of items the package stores (:func:`items_identity`): equal identities, the same bytes.
+:class:`ItemOptions` is made once by the generator from its keyword options, checked there.
+:func:`items_identity` is the identity of every file of items the package stores: equal identities, the same bytes.
 """
 
 from __future__ import annotations
@@ -77,9 +76,7 @@ class ItemOptions:
                             ("redraw_recording", bool(self.redraw_recording))):
             object.__setattr__(self, name, value)
 
-    @property
-    def per_epoch(self) -> bool:
-        return self.draws == "per_epoch"
+    per_epoch = property(lambda self: self.draws == "per_epoch", doc="Whether items are drawn anew every epoch.")
 
     @property
     def drawn_style(self) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from .common import ParameterError, PathLike, check_split
+from .common import ParameterError, PathLike, check_seed, check_split
 from .dataset import AVMNISTAudioDataset
 from .paired import AVMNISTDataset, AVMNISTImageDataset
 from .sampling import EpochSampler, epoch_target
@@ -64,13 +64,12 @@ def train_validation_split(n: int, val_size: int = 5000, *, seed: int = 0,
     if not isinstance(val_size, (int, np.integer)) or not 0 < val_size < n:
         raise ParameterError(f"val_size must be an integer from 1 to {n - 1} (the train split has {n:,} items), "
                              f"got {val_size!r}")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"split_seed must be a non-negative integer, got {seed!r}")
+    seed = check_seed(seed)
     if how == "last":
         order = np.arange(n, dtype=np.int64)
     else:
         generator = torch.Generator()
-        generator.manual_seed(int(seed))
+        generator.manual_seed(seed)
         order = torch.randperm(n, generator=generator).numpy().astype(np.int64)
     cut = n - int(val_size)
     return order[:cut], order[cut:]
@@ -150,8 +149,7 @@ class AVMNISTDataModule(pl.LightningDataModule):
             raise ParameterError(f"unknown modality {modality!r}: choose one of {', '.join(MODALITIES)}")
         if validation not in VALIDATION_SPLITS:
             raise ParameterError(f"unknown validation split {validation!r}: choose one of {', '.join(VALIDATION_SPLITS)}")
-        for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
-                                 ("split_seed", split_seed, 0)):
+        for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ParameterError(f"{name} must be a {'positive' if low else 'non-negative'} integer, got {value!r}")
         if draws is not None and modality == "image":
@@ -181,7 +179,7 @@ class AVMNISTDataModule(pl.LightningDataModule):
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.val_size = val_size
-        self.split_seed = int(split_seed)
+        self.split_seed = check_seed(split_seed)
         self.validation = validation
         self.shuffle = bool(shuffle)
         self.draws = draws
@@ -210,14 +208,13 @@ class AVMNISTDataModule(pl.LightningDataModule):
             if export is not None:
                 options["from_export"] = export
         if self.modality == "audio":
-            return AVMNISTAudioDataset(self.root, split, self.scheme, seed=self.seed,
-                                       transform=self.transform_audio, **options)
+            return AVMNISTAudioDataset(self.root, split, self.scheme, seed=self.seed, transform=self.transform_audio,
+                                       **options)
+        options.update(image=self.image, image_file=self.image_file)
         if self.modality == "both":
-            return AVMNISTDataset(self.root, split, self.scheme, seed=self.seed, image=self.image,
-                                  image_file=self.image_file, transform_image=self.transform_image,
+            return AVMNISTDataset(self.root, split, self.scheme, seed=self.seed, transform_image=self.transform_image,
                                   transform_audio=self.transform_audio, **options)
-        return AVMNISTImageDataset(self.root, split, image=self.image, image_file=self.image_file,
-                                   transform=self.transform_image, **options)
+        return AVMNISTImageDataset(self.root, split, transform=self.transform_image, **options)
 
     def setup(self, stage: Optional[str] = None) -> None:
         """Build the datasets `stage` needs (``"fit"``, ``"validate"``, ``"test"``, ``"predict"`` or None for all)."""
@@ -241,11 +238,10 @@ class AVMNISTDataModule(pl.LightningDataModule):
     def _loader(self, dataset: Optional[torch.utils.data.Dataset], name: str, **kwargs: Any) -> torch.utils.data.DataLoader:
         if dataset is None:
             raise RuntimeError(f"{name} is not set up yet: call setup() first (the trainer does)")
-        workers = self.num_workers
         return torch.utils.data.DataLoader(
-            dataset, batch_size=self.batch_size, num_workers=workers, pin_memory=self.pin_memory,
-            persistent_workers=self.persistent_workers and workers > 0,
-            multiprocessing_context=self.multiprocessing_context if workers > 0 else None, **kwargs,
+            dataset, batch_size=self.batch_size, num_workers=self.num_workers, pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers and self.num_workers > 0,
+            multiprocessing_context=self.multiprocessing_context if self.num_workers > 0 else None, **kwargs,
         )
 
     def train_sampler(self) -> EpochSampler:
@@ -255,8 +251,7 @@ class AVMNISTDataModule(pl.LightningDataModule):
         return EpochSampler(self.train_dataset, seed=self.split_seed, shuffle=self.shuffle, epoch=self._trainer_epoch)
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
-        return self._loader(self.train_dataset, "train_dataset",
-                            sampler=self.train_sampler() if self.train_dataset is not None else None)
+        return self._loader(self.train_dataset, "train_dataset", sampler=self.train_sampler())
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
         return self._loader(self.val_dataset, "val_dataset", shuffle=False)

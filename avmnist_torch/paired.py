@@ -7,9 +7,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from .common import PathLike, check_index
-from .dataset import AVMNISTAudioDataset, apply_transform, dataset_repr
-from .generator import CLASSES, resolve_sources
+from .common import PathLike
+from .dataset import AVMNISTAudioDataset, LabelledDataset, apply_transform
+from .generator import resolve_sources
 from .image_half import ImageHalf, check_pairing
 from .schemes import Scheme
 from .sources.download import AUDIO_SOURCES, SOURCES
@@ -18,7 +18,7 @@ from .sources.labels import LabelsLike, load_labels
 __all__ = ["AVMNISTDataset", "AVMNISTImageDataset", "check_pairing"]
 
 
-class AVMNISTDataset(torch.utils.data.Dataset):
+class AVMNISTDataset(LabelledDataset):
     """AV-MNIST with both modalities: item ``i`` is ``(image, audio, label)`` for MNIST item ``i``.
 
     MNIST's image ``i`` of the split with the spoken digit of the same index, in MultiBench's order (the default
@@ -76,8 +76,6 @@ class AVMNISTDataset(torch.utils.data.Dataset):
         For an unknown split or image mode.
     """
 
-    classes = CLASSES
-
     def __init__(
         self,
         root: Optional[PathLike] = None,
@@ -119,11 +117,6 @@ class AVMNISTDataset(torch.utils.data.Dataset):
     n_components = property(lambda self: self.image_half.n_components,
                             doc="Principal components the ``'pca25'`` image half kept (None otherwise).")
     labels = property(lambda self: self.audio.labels, doc="Every item's label, as a read-only numpy array.")
-    targets = property(lambda self: self.audio.targets, doc="Every item's label, as torchvision's datasets give them.")
-
-    def __len__(self) -> int:
-        return len(self.audio)
-
     epoch = property(lambda self: self.audio.epoch, doc="The epoch whose audio items this dataset serves.")
 
     def set_epoch(self, epoch: int) -> None:
@@ -132,7 +125,7 @@ class AVMNISTDataset(torch.utils.data.Dataset):
 
     def image_array(self, index: int) -> np.ndarray:
         """Image ``index`` as a (28, 28) numpy array: uint8 for ``"raw"``, else float32."""
-        return self.image_half.image(self.audio.generator.check_index(index))
+        return self.image_half.image(self._check_index(index))
 
     def _item(self, index: int, audio: Any, label: Any) -> Tuple[Any, Any, Any]:
         image = torch.from_numpy(self.image_half.image(index)[None])
@@ -140,30 +133,29 @@ class AVMNISTDataset(torch.utils.data.Dataset):
                 apply_transform(self.target_transform, label))
 
     def __getitem__(self, index: int) -> Tuple[Any, Any, Any]:
-        index = self.audio.generator.check_index(index)
+        index = self._check_index(index)
         return self._item(index, *self.audio[index])
 
     def __getitems__(self, indices: Sequence[int]) -> List[Tuple[Any, Any, Any]]:
         """Items ``indices`` at once, exactly ``[self[i] for i in indices]`` (the audio half computed as one batch)."""
-        checked = [self.audio.generator.check_index(i) for i in indices]
+        checked = [self._check_index(i) for i in indices]
         pairs = self.audio.__getitems__(checked)
         return [self._item(index, audio, label) for index, (audio, label) in zip(checked, pairs)]
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where both halves of item ``index`` come from."""
-        index = self.audio.generator.check_index(index)
+        index = self._check_index(index)
         return {"index": index, "split": self.split, "label": int(self.labels[index]),
                 "image": self.image_half.describe(index), "audio": self.audio.describe(index)}
 
     def __repr__(self) -> str:
         lines = [f"Split: {self.split}", f"Scheme: {self.audio.scheme.name}", f"Seed: {self.audio.seed}",
                  f"Image: {self.image_mode} ({self.image_file})"]
-        return dataset_repr(self, lines, {"Image transform": self.transform_image,
-                                          "Audio transform": self.transform_audio,
-                                          "Target transform": self.target_transform})
+        return self._repr(lines, {"Image transform": self.transform_image, "Audio transform": self.transform_audio,
+                                  "Target transform": self.target_transform})
 
 
-class AVMNISTImageDataset(torch.utils.data.Dataset):
+class AVMNISTImageDataset(LabelledDataset):
     """The image half of AV-MNIST alone: item ``i`` is ``(image, label)``, as :class:`AVMNISTDataset` gives them.
 
     Parameters
@@ -178,8 +170,6 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
     transform, target_transform : callable, optional
         Applied to the image tensor and to the label.
     """
-
-    classes = CLASSES
 
     def __init__(
         self,
@@ -207,23 +197,18 @@ class AVMNISTImageDataset(torch.utils.data.Dataset):
                                     images=images, image_cache=image_cache, check_mnist=check_mnist)
 
     labels = property(lambda self: self._labels, doc="Every item's label, as a read-only numpy array.")
-    targets = property(lambda self: torch.as_tensor(np.array(self._labels, dtype=np.int64)),
-                       doc="Every item's label, as torchvision's datasets give them.")
-
-    def __len__(self) -> int:
-        return len(self._labels)
 
     def __getitem__(self, index: int) -> Tuple[Any, Any]:
-        index = check_index(index, len(self), self.split)
+        index = self._check_index(index)
         return (apply_transform(self.transform, torch.from_numpy(self.image_half.image(index)[None])),
                 apply_transform(self.target_transform, int(self._labels[index])))
 
     def describe(self, index: int) -> Dict[str, Any]:
         """Where image ``index`` comes from."""
-        index = check_index(index, len(self), self.split)
+        index = self._check_index(index)
         return {"index": index, "split": self.split, "label": int(self._labels[index]),
                 "image": self.image_half.describe(index)}
 
     def __repr__(self) -> str:
         lines = [f"Split: {self.split}", f"Image: {self.image_half.mode} ({self.image_half.file})"]
-        return dataset_repr(self, lines, {"Transform": self.transform, "Target transform": self.target_transform})
+        return self._repr(lines, {"Transform": self.transform, "Target transform": self.target_transform})

@@ -55,11 +55,8 @@ class EpochSampler(torch.utils.data.Sampler):
 
     def current_epoch(self) -> int:
         """The epoch the next iteration is for."""
-        if self.epoch_source is not None:
-            epoch = self.epoch_source()
-            if epoch is not None:
-                return int(epoch)
-        return self.epoch
+        epoch = None if self.epoch_source is None else self.epoch_source()
+        return self.epoch if epoch is None else int(epoch)
 
     def order(self, epoch: int) -> List[int]:
         """The indices epoch `epoch` yields, in order."""

@@ -20,7 +20,6 @@ from avmnist_torch.sources.mnist_idx import (
     MNIST_RAW_MD5,
     find_labels_beside,
     find_mnist_images,
-    find_torchvision_mnist_labels,
     idx1_label_bytes,
     idx3_image_bytes,
     labels_md5,
@@ -90,16 +89,25 @@ def test_label_out_of_range(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope"):
+    with pytest.raises(SourceError, match="nope"):
         read_idx_labels(tmp_path / "nope")
+
+
+def _take_as_mnists(monkeypatch, labels: np.ndarray) -> None:
+    """Synthetic labels under MNIST's names: their md5 stands in for MNIST's published one, for one test."""
+    from avmnist_torch.sources import mnist_idx
+
+    for split in MNIST_LABEL_FILES:
+        monkeypatch.setitem(mnist_idx.MNIST_RAW_MD5, split, labels_md5(labels))
 
 
 @pytest.mark.parametrize("layout", ["root", "MNIST", "raw"])
 @pytest.mark.parametrize("compressed", [False, True])
-def test_find_torchvision_layouts(tmp_path, layout, compressed):
+def test_load_labels_finds_torchvision_layouts(tmp_path, layout, compressed, monkeypatch):
     raw_dir = tmp_path / "MNIST" / "raw"
     raw_dir.mkdir(parents=True)
     labels = np.arange(10) % 10
+    _take_as_mnists(monkeypatch, labels)
     for split, name in MNIST_LABEL_FILES.items():
         data = idx1_label_bytes(labels)
         if compressed:
@@ -107,29 +115,27 @@ def test_find_torchvision_layouts(tmp_path, layout, compressed):
         else:
             (raw_dir / name).write_bytes(data)
     given = {"root": tmp_path, "MNIST": tmp_path / "MNIST", "raw": raw_dir}[layout]
-    for split, name in MNIST_LABEL_FILES.items():
-        found = find_torchvision_mnist_labels(given, split)
-        assert found.parent == raw_dir
-        assert found.name == name + (".gz" if compressed else "")
-        np.testing.assert_array_equal(read_idx_labels(found, check=False), labels)  # synthetic, under MNIST's names
+    for split in MNIST_LABEL_FILES:
+        np.testing.assert_array_equal(load_labels(given, split), labels)
 
 
-def test_find_prefers_decompressed(tmp_path):
+def test_load_labels_prefers_the_decompressed_file(tmp_path, monkeypatch):
     raw_dir = tmp_path / "MNIST" / "raw"
     raw_dir.mkdir(parents=True)
-    (raw_dir / "t10k-labels-idx1-ubyte").write_bytes(idx1_label_bytes(np.zeros(3)))
-    (raw_dir / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx1_label_bytes(np.zeros(3))))
-    assert find_torchvision_mnist_labels(tmp_path, "test").name == "t10k-labels-idx1-ubyte"
+    _take_as_mnists(monkeypatch, np.array([1, 2, 3]))
+    (raw_dir / "t10k-labels-idx1-ubyte").write_bytes(idx1_label_bytes(np.array([1, 2, 3])))
+    (raw_dir / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx1_label_bytes(np.array([4, 5, 6]))))
+    np.testing.assert_array_equal(load_labels(tmp_path, "test"), [1, 2, 3])
 
 
-def test_find_missing_lists_paths(tmp_path):
-    with pytest.raises(FileNotFoundError) as info:
-        find_torchvision_mnist_labels(tmp_path, "train")
+def test_load_labels_missing_names_where_it_looked(tmp_path):
+    with pytest.raises(SourceError) as info:
+        load_labels(tmp_path, "train")
     msg = str(info.value)
-    assert str(tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte") in msg
-    assert "train-labels-idx1-ubyte.gz" in msg
+    assert str(tmp_path / "MNIST" / "raw") in msg and str(tmp_path / "raw") in msg
+    assert "train-labels-idx1-ubyte[.gz]" in msg
     with pytest.raises(ValueError, match="split"):
-        find_torchvision_mnist_labels(tmp_path, "val")
+        load_labels(tmp_path, "val")
 
 
 @pytest.mark.realdata

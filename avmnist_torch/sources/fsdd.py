@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List
 
-from ..common import PathLike, SourceError, check_split
+from ..common import PathLike, SourceError
 
 _NAME = re.compile(r"^(\d)_(.+)_(\d+)\.wav$")
 
@@ -57,8 +57,7 @@ def list_recordings(folder: PathLike) -> List[Recording]:
 
 
 def recordings_by_digit(recordings: List[Recording], split: str, *, folder: PathLike = "") -> List[List[Path]]:
-    """Paths of one split's recordings, one list per digit 0-9, in sorted-name order."""
-    check_split(split)
+    """Paths of one split's recordings (a checked split), one list per digit 0-9, in sorted-name order."""
     by_digit: List[List[Path]] = [[] for _ in range(10)]
     for rec in recordings:
         if rec.split == split:

@@ -8,8 +8,8 @@ from typing import Union
 
 import numpy as np
 
-from ..common import PathLike, SourceError
-from .mnist_idx import find_torchvision_mnist_labels, read_idx_labels
+from ..common import PathLike, SourceError, check_split
+from .mnist_idx import MNIST_LABEL_FILES, read_idx_labels
 
 LabelsLike = Union[PathLike, np.ndarray, list]
 
@@ -23,8 +23,7 @@ def validate_labels(labels, *, origin: str = "labels") -> np.ndarray:
         raise SourceError(f"{origin}: labels are empty")
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         raise SourceError(f"{origin}: labels must be integers 0-9, got dtype {arr.dtype}")
-    low, high = int(arr.min()), int(arr.max())
-    if low < 0 or high > 9:
+    if arr.min() < 0 or arr.max() > 9:
         bad = int(np.flatnonzero((arr < 0) | (arr > 9))[0])
         raise SourceError(f"{origin}: labels must be digits 0-9; item {bad} is {int(arr[bad])}")
     out = arr.astype(np.int64, copy=True)
@@ -37,7 +36,8 @@ def load_labels(source: LabelsLike, split: str) -> np.ndarray:
 
     `source` is an array or list of digits, a ``.npy`` file (the notebook's ``{split}_labels.npy``), an
     MNIST idx1 file (raw or ``.gz``), or a folder: a notebook data root (``avmnist/{split}_labels.npy``),
-    a folder holding ``{split}_labels.npy``, or a torchvision MNIST root.
+    a folder holding ``{split}_labels.npy``, or a torchvision MNIST root (MNIST's label file in ``MNIST/raw/``,
+    ``raw/`` or the folder itself, the decompressed one first).
 
     Raises
     ------
@@ -48,15 +48,17 @@ def load_labels(source: LabelsLike, split: str) -> np.ndarray:
         return validate_labels(source, origin="labels array")
     path = Path(source)
     if path.is_dir():
-        for candidate in (path / "avmnist" / f"{split}_labels.npy", path / f"{split}_labels.npy"):
-            if candidate.is_file():
-                return load_labels(candidate, split)
-        try:
-            return load_labels(find_torchvision_mnist_labels(path, split), split)
-        except FileNotFoundError:
-            pass
-        raise SourceError(f"{path}: no {split} labels found; expected avmnist/{split}_labels.npy, {split}_labels.npy "
-                          "or a torchvision MNIST root (pass download=True, or run 'avmnist download --root DATA')")
+        name = MNIST_LABEL_FILES[check_split(split)]
+        torchvision = (path / "MNIST" / "raw", path / "raw", path)
+        candidates = [path / "avmnist" / f"{split}_labels.npy", path / f"{split}_labels.npy"]
+        candidates += [folder / file for folder in torchvision for file in (name, name + ".gz")]
+        found = next(filter(Path.is_file, candidates), None)
+        if found is None:
+            raise SourceError(f"{path}: no {split} labels found; expected avmnist/{split}_labels.npy, "
+                              f"{split}_labels.npy or a torchvision MNIST root ({name}[.gz] in "
+                              f"{', '.join(map(str, torchvision))}); pass download=True, or run "
+                              "'avmnist download --root DATA'")
+        return load_labels(found, split)
     if not path.is_file():
         raise SourceError(f"{path}: labels file not found (pass download=True, or run 'avmnist download --root DATA')")
     if path.suffix == ".npy":
@@ -65,8 +67,5 @@ def load_labels(source: LabelsLike, split: str) -> np.ndarray:
         except Exception as err:
             raise SourceError(f"{path}: not a readable .npy labels file ({err})") from None
     else:
-        try:
-            arr = read_idx_labels(path)
-        except ValueError as err:
-            raise SourceError(str(err)) from None
+        arr = read_idx_labels(path)
     return validate_labels(arr, origin=str(path))

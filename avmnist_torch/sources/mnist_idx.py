@@ -2,7 +2,7 @@
 
 idx1: big-endian uint32 magic 2049 and count, then one unsigned byte per label. idx3: magic 2051, count,
 rows, columns, then the pixels, row-major. A file under one of MNIST's names (``t10k-images-idx3-ubyte
-[.gz]``, ...) must hold MNIST's published content (:func:`check_published`) unless ``check=False``.
+[.gz]``, ...) must hold MNIST's published content (the md5 of its decompressed bytes) unless ``check=False``.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
-from ..common import SourceError
+from ..common import SourceError, check_split
 from ..files import stat_identity
 
 __all__ = [
     "IDX1_MAGIC", "IDX3_MAGIC", "MNIST_IMAGE_SHAPE",
     "MNIST_LABEL_FILES", "MNIST_LABEL_COUNTS", "MNIST_GZ_MD5", "MNIST_RAW_MD5",
     "MNIST_IMAGE_FILES", "MNIST_IMAGE_GZ_MD5", "MNIST_IMAGE_RAW_MD5",
-    "read_idx_labels", "idx1_label_bytes", "labels_md5", "find_torchvision_mnist_labels",
+    "read_idx_labels", "idx1_label_bytes", "labels_md5",
     "read_idx_images", "idx3_image_bytes", "find_mnist_images", "find_labels_beside",
-    "content_md5", "check_published",
+    "content_md5",
 ]
 
 IDX1_MAGIC = 2049
@@ -61,10 +61,6 @@ _PUBLISHED = {name: (kind, split) for kind, files in (("images", MNIST_IMAGE_FIL
               for split, name in files.items()}
 
 
-def _identity(path: Path) -> Tuple[int, ...]:
-    return stat_identity(os.stat(path))
-
-
 def is_gzip(path: Path) -> bool:
     """Whether `path` starts with gzip's magic bytes (users rename files: content, not name, decides)."""
     with open(path, "rb") as f:
@@ -96,7 +92,7 @@ def content_md5(path: str | Path, data: Optional[bytes] = None, identity: Option
     """md5 of `path`'s decompressed content, once per process per file (`data`: that content, if read already;
     `identity`: the file's identity taken before it was read)."""
     path = Path(path)
-    key = _identity(path) if identity is None else identity
+    key = stat_identity(os.stat(path)) if identity is None else identity
     with _CONTENT_MD5_LOCK:
         known = _CONTENT_MD5.get(key)
     if known is not None:
@@ -104,41 +100,30 @@ def content_md5(path: str | Path, data: Optional[bytes] = None, identity: Option
     if data is None:
         data = _read_bytes(path)
     digest = hashlib.md5(data).hexdigest()
-    if _identity(path) == key:  # not changed while it was read
+    if stat_identity(os.stat(path)) == key:  # not changed while it was read
         with _CONTENT_MD5_LOCK:
             _CONTENT_MD5[key] = digest
     return digest
 
 
 def _what_it_is(path: Path, data: bytes, kind: str, split: str) -> str:
-    """What a file under MNIST's name holds instead, for the message."""
+    """What a well-formed idx file under MNIST's name holds instead, for the message."""
     what = []
     header = _IDX3_HEADER.size if kind == "images" else _HEADER.size
     size = header + MNIST_LABEL_COUNTS[split] * (784 if kind == "images" else 1)
     if len(data) != size:
         what.append(f"{len(data):,} bytes uncompressed where MNIST's file has {size:,}")
-    if len(data) >= 4 and int.from_bytes(data[:4], "big") != (IDX3_MAGIC if kind == "images" else IDX1_MAGIC):
-        what.append(f"it is {idx_kind(data)}")
-    if data and not data.strip(b"\x00"):
-        what.append("every byte is 0")
-    elif len(data) > header and not data[header:].strip(b"\x00"):
+    if int.from_bytes(data[:4], "big") != (IDX3_MAGIC if kind == "images" else IDX1_MAGIC):
+        what.append(f"it is {idx_kind(data)}")  # an idx1 file under an idx3 name, or the reverse
+    if len(data) > header and not data[header:].strip(b"\x00"):
         what.append(f"every {'pixel' if kind == 'images' else 'label'} is 0")
     if not path.name.endswith(".gz") and path.with_name(path.name + ".gz").is_file():
         what.append(f"it is read before the {path.name}.gz beside it")
     return "; ".join(what) or "other content"
 
 
-def check_published(path: str | Path, data: Optional[bytes] = None,
-                    identity: Optional[Tuple[int, ...]] = None) -> None:
-    """Refuse a file under one of MNIST's names whose decompressed content is not MNIST's (`data`, `identity`:
-    as for :func:`content_md5`).
-
-    Raises
-    ------
-    SourceError
-        Naming the file, the md5s, what it is instead, and what to do.
-    """
-    path = Path(path)
+def _check_published(path: Path, data: bytes, identity: Optional[Tuple[int, ...]]) -> None:
+    """A SourceError if `path` is under one of MNIST's names and its content `data` is not MNIST's."""
     published = _PUBLISHED.get(path.name.removesuffix(".gz"))
     if published is None:
         return
@@ -150,8 +135,6 @@ def check_published(path: str | Path, data: Optional[bytes] = None,
         raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if got == want:
         return
-    if data is None:
-        data = _read_bytes(path)
     if kind == "images":
         how = "'avmnist download --root DATA --only mnist_images' fetches MNIST's, checked"
         own = "give the file another name and pass it as images=FILE (--images FILE), or pass check_mnist=False"
@@ -167,42 +150,54 @@ def check_published(path: str | Path, data: Optional[bytes] = None,
     )
 
 
+def _read_idx(path: str | Path, magic: int, check: bool,
+              shape: tuple[int, int] | None = None) -> Tuple[bytes, Tuple[int, ...]]:
+    """An idx file's content, after the checks common to idx1 and idx3 files; and its header's dimensions."""
+    path = Path(path)
+    labels = magic == IDX1_MAGIC
+    if not path.is_file():
+        raise SourceError(f"MNIST {'label' if labels else 'image'} file not found: {path} (pass download=True, "
+                          "or run 'avmnist download --root DATA')")
+    identity = stat_identity(os.stat(path)) if check else None
+    data = _read_bytes(path)
+    kind = idx_kind(magic.to_bytes(4, "big"))
+    found = int.from_bytes(data[:4], "big")
+    if len(data) >= 4 and found != magic:
+        raise SourceError(f"{path}: magic number {found} (0x{found:08x}), expected {magic} (0x{magic:08x}, {kind}); "
+                          f"this is {idx_kind(data)}")
+    header = _HEADER if labels else _IDX3_HEADER
+    if len(data) < header.size:
+        raise SourceError(f"{path}: {len(data)} bytes, too short for an idx{1 if labels else 3} header "
+                          f"({header.size} bytes); the file is truncated or not an MNIST file")
+    dims = header.unpack_from(data)[1:]
+    if shape is not None and dims[1:] != tuple(shape):
+        raise SourceError(f"{path}: images are {dims[1]}x{dims[2]} pixels, expected {shape[0]}x{shape[1]} "
+                          "(MNIST's size)")
+    expected = header.size + int(np.prod(dims))
+    if len(data) != expected:
+        what = f"{dims[0]} labels" if labels else f"{dims[0]} images of {dims[1]}x{dims[2]}"
+        problem = "truncated" if len(data) < expected else "has trailing bytes"
+        raise SourceError(f"{path}: header says {what}, so {expected} bytes, but the file has {len(data)} bytes "
+                          f"({problem}); download it again")
+    bad = np.flatnonzero(np.frombuffer(data, np.uint8, offset=header.size) > 9) if labels else ()
+    if len(bad):
+        raise SourceError(f"{path}: label {data[header.size + bad[0]]} at index {bad[0]} is not a digit 0-9")
+    if check:  # after the format checks, whose messages say more about a broken file
+        _check_published(path, data, identity)
+    return data, dims
+
+
 def read_idx_labels(path: str | Path, *, check: bool = True) -> np.ndarray:
     """Read an idx1 label file, raw or gzip (``t10k-labels-idx1-ubyte[.gz]``, ...), as int64 labels in file order.
 
-    With `check`, a file under one of MNIST's names goes through :func:`check_published`.
-
     Raises
     ------
-    FileNotFoundError
-        If `path` does not exist.
-    ValueError
-        Naming the file and what is wrong: unreadable, not idx1, a length that does not match its
-        header, a label outside 0-9, or (a SourceError) not MNIST's under MNIST's name.
+    SourceError
+        Naming the file and what is wrong: missing, unreadable, not idx1, a length that does not match its
+        header, a label outside 0-9, or not MNIST's under MNIST's name.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"MNIST label file not found: {path}")
-    identity = _identity(path) if check else None
-    data = _read_bytes(path)
-    if len(data) < _HEADER.size:
-        raise ValueError(f"{path}: {len(data)} bytes, too short for an idx1 header ({_HEADER.size} bytes)")
-    magic, count = _HEADER.unpack_from(data)
-    if magic != IDX1_MAGIC:
-        hint = " (2051 is an MNIST image file, not labels)" if magic == IDX3_MAGIC else ""
-        raise ValueError(f"{path}: magic number {magic} (0x{magic:08x}), expected {IDX1_MAGIC} "
-                         f"(0x{IDX1_MAGIC:08x}, an idx1 label file){hint}")
-    expected = _HEADER.size + count
-    if len(data) != expected:
-        raise ValueError(f"{path}: header says {count} labels, so {expected} bytes, but the file has "
-                         f"{len(data)} bytes (truncated or not an idx1 file)")
-    labels = np.frombuffer(data, dtype=np.uint8, offset=_HEADER.size).astype(np.int64)
-    if labels.size and labels.max() > 9:
-        bad = int(np.argmax(labels > 9))
-        raise ValueError(f"{path}: label {labels[bad]} at index {bad} is not a digit 0-9")
-    if check:  # after the format checks, whose messages say more about a broken file
-        check_published(path, data, identity)
-    return labels
+    data, _ = _read_idx(path, IDX1_MAGIC, check)
+    return np.frombuffer(data, dtype=np.uint8, offset=_HEADER.size).astype(np.int64)
 
 
 def idx1_label_bytes(labels: np.ndarray) -> bytes:
@@ -224,37 +219,12 @@ def _candidates(folders: Iterable[Path], names: Iterable[str]) -> list[Path]:
     return [folder / file for folder in folders for name in names for file in (name, name + ".gz")]
 
 
-def find_torchvision_mnist_labels(root: str | Path, split: str) -> Path:
-    """A split's label file under the `root` given to torchvision (or its ``MNIST`` or ``MNIST/raw`` folder):
-    the decompressed file if present, else the ``.gz``.
-
-    Raises
-    ------
-    ValueError
-        If `split` is neither ``"train"`` nor ``"test"``.
-    FileNotFoundError
-        If there is none; the message lists every path looked at.
-    """
-    if split not in MNIST_LABEL_FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    root = Path(root)
-    name = MNIST_LABEL_FILES[split]
-    tried = _candidates((root / "MNIST" / "raw", root / "raw", root), [name])
-    found = next(filter(Path.is_file, tried), None)
-    if found is not None:
-        return found
-    listing = "\n  ".join(str(p) for p in tried)
-    raise FileNotFoundError(f"no MNIST {split} label file under {root} (torchvision layout "
-                            f"root/MNIST/raw/{name}[.gz]); looked at:\n  {listing}")
-
-
 def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_IMAGE_SHAPE,
                     check: bool = True) -> np.ndarray:
     """Read an idx3 image file, raw or gzip (``t10k-images-idx3-ubyte[.gz]``, ...), as read-only uint8
     ``(count, rows, columns)``.
 
-    `shape` is the image size the file must hold (None: any). With `check`, a file under one of
-    MNIST's names goes through :func:`check_published`.
+    `shape` is the image size the file must hold (None: any); `check`: see the module's docstring.
 
     Raises
     ------
@@ -262,32 +232,9 @@ def read_idx_images(path: str | Path, *, shape: tuple[int, int] | None = MNIST_I
         Naming the file and what is wrong: missing, unreadable, not idx3, images of another size than
         `shape`, a length that does not match its header, or not MNIST's under MNIST's name.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SourceError(f"MNIST image file not found: {path} (pass download=True, or run "
-                          "'avmnist download --root DATA')")
-    identity = _identity(path) if check else None
-    data = _read_bytes(path)
-    magic = struct.unpack_from(">I", data)[0] if len(data) >= 4 else None
-    if magic is not None and magic != IDX3_MAGIC:
-        hint = " (2049 is an MNIST label file, not images)" if magic == IDX1_MAGIC else ""
-        raise SourceError(f"{path}: magic number {magic} (0x{magic:08x}), expected {IDX3_MAGIC} "
-                          f"(0x{IDX3_MAGIC:08x}, an idx3 image file of unsigned bytes){hint}")
-    if len(data) < _IDX3_HEADER.size:
-        raise SourceError(f"{path}: {len(data)} bytes, too short for an idx3 header ({_IDX3_HEADER.size} bytes); "
-                          "the file is truncated or not an MNIST image file")
-    _, count, rows, cols = _IDX3_HEADER.unpack_from(data)
-    if shape is not None and (rows, cols) != tuple(shape):
-        raise SourceError(f"{path}: images are {rows}x{cols} pixels, expected {shape[0]}x{shape[1]} (MNIST's size)")
-    expected = _IDX3_HEADER.size + count * rows * cols
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise SourceError(f"{path}: header says {count} images of {rows}x{cols}, so {expected} bytes, but the file "
-                          f"has {len(data)} bytes ({what}); download it again")
-    if check:  # after the format checks, whose messages say more about a broken file
-        check_published(path, data, identity)
+    data, dims = _read_idx(path, IDX3_MAGIC, check, shape)
     # frombuffer over bytes: already read-only
-    return np.frombuffer(data, dtype=np.uint8, offset=_IDX3_HEADER.size).reshape(count, rows, cols)
+    return np.frombuffer(data, dtype=np.uint8, offset=_IDX3_HEADER.size).reshape(dims)
 
 
 def idx3_image_bytes(images: np.ndarray) -> bytes:
@@ -308,13 +255,13 @@ def find_mnist_images(root: str | Path, split: str) -> Path:
 
     Raises
     ------
+    ParameterError
+        If `split` is unknown.
     SourceError
-        If `split` is unknown, or there is none (naming every folder looked in and how to fetch it).
+        If there is none (naming every folder looked in and how to fetch it).
     """
-    if split not in MNIST_IMAGE_FILES:
-        raise SourceError(f"split must be 'train' or 'test', got {split!r}")
     base = Path(root)
-    name = MNIST_IMAGE_FILES[split]
+    name = MNIST_IMAGE_FILES[check_split(split)]
     folders = (base / "mnist", base / "MNIST" / "raw", base / "raw", base)
     found = next(filter(Path.is_file, _candidates(folders, [name])), None)
     if found is not None:

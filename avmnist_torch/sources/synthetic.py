@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import Sequence
-
 import numpy as np
 
 from ..common import PathLike
@@ -55,12 +53,11 @@ def _noise(category: int, rate: int, seconds: float, rng: np.random.Generator) -
 
 
 def make_synthetic_tree(root: PathLike, *, n_train: int = 200, n_test: int = 50, takes: int = 7,
-                        speakers: Sequence[str] = SPEAKERS, categories: Sequence[str] = CATEGORIES,
                         clips_per_category: int = 2, noise_rate: int = 44100, noise_seconds: float = 5.0,
                         seed: int = 0, mnist_images: bool = False) -> Path:
     """Write a small tree in the notebook's layout under ``root`` and return ``root``.
 
-    ``root/recordings/{digit}_{speaker}_{take}.wav`` (8 kHz int16; takes 0-4 are test, 5 and above
+    ``root/recordings/{digit}_{speaker}_{take}.wav`` (:data:`SPEAKERS`, 8 kHz int16; takes 0-4 are test, 5 and above
     train), ``root/noise_recordings/audio/*.wav`` with ``meta/esc50.csv``, and
     ``root/avmnist/{train,test}_labels.npy``. With ``mnist_images=True``, also MNIST's files for those
     labels (:func:`write_synthetic_mnist`), drawn from a generator of their own so the rest is the same.
@@ -75,12 +72,12 @@ def make_synthetic_tree(root: PathLike, *, n_train: int = 200, n_test: int = 50,
     for folder in (recordings, audio, meta, labels_dir):
         folder.mkdir(parents=True, exist_ok=True)
     for digit in range(10):
-        for s, speaker in enumerate(speakers):
+        for s, speaker in enumerate(SPEAKERS):
             for take in range(takes):
                 _write_wav(recordings / f"{digit}_{speaker}_{take}.wav", _voice(digit, s, take, 8000, rng), 8000)
 
     rows = []
-    for target, category in enumerate(categories):
+    for target, category in enumerate(CATEGORIES):
         for k in range(clips_per_category):
             fold = 1 + (target + k) % 5
             src = 100000 + 1000 * target + k
