@@ -1,11 +1,5 @@
-"""Every file the package writes and reads back (``docs/formats.md``, "One design for every file").
-
-:class:`FileWriter` writes a file whole to an exclusively created temporary file beside it, fsyncs it,
-reads it back, writes its sidecar ``<file>.json`` (what made it, size, sha256) and renames it into place.
-:class:`StoredFile` checks a finished file once per process, then copies bytes out with positioned reads
-while its stat identity stays the one checked: nothing is mapped, so a file changed under a reader is an
-error naming it, never SIGBUS.
-"""
+"""Every file the package writes (:class:`FileWriter`) and reads back (:class:`StoredFile`), one design for
+all: ``docs/formats.md``, "One design for every file"."""
 
 from __future__ import annotations
 
@@ -26,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
+import filelock
 import numpy as np
+import platformdirs
 
 from .common import PathLike, StorageError
 
@@ -52,8 +48,6 @@ def default_cache_dir() -> Path:
     """``$AVMNIST_CACHE``, else the platform's user cache folder (``platformdirs``; see ``docs/formats.md``)."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
-    import platformdirs  # imported on use, so that a missing one names itself where it is needed
-
     return Path(platformdirs.user_cache_dir("avmnist-torch", appauthor=False))
 
 
@@ -134,9 +128,6 @@ def _pwrite(fd: int, data: memoryview, offset: int) -> None:
         data, offset = data[n:], offset + n
 
 
-_SEEK_LOCK = threading.Lock()
-
-
 def _pread_into(fd: int, view: memoryview, offset: int) -> int:
     """Fill ``view`` from ``offset``; returns the bytes read (fewer only at the end of the file)."""
     done = 0
@@ -149,6 +140,8 @@ if hasattr(os, "preadv"):
     def _preadv(fd: int, view: memoryview, offset: int) -> int:
         return os.preadv(fd, [view], offset)
 else:  # Windows has no pread: one seek-and-read at a time per process
+    _SEEK_LOCK = threading.Lock()
+
     def _preadv(fd: int, view: Any, offset: int) -> int:
         view = memoryview(view).cast("B")
         with _SEEK_LOCK:
@@ -297,14 +290,12 @@ def read_sidecar(path: PathLike, remedy: str = _REMEDY) -> Optional[Dict[str, An
     side = sidecar_path(path)
     try:
         with open(side, "rb") as f:
-            data = f.read(1 << 24)
+            meta = json.loads(f.read(1 << 24).decode("utf-8"))
     except FileNotFoundError:
         return None
     except OSError as err:
         raise io_error(err, side, "reading it") from None
-    try:
-        meta = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
+    except ValueError as err:  # UnicodeDecodeError included
         raise StorageError(f"{side}: not a JSON sidecar ({type(err).__name__}: {err}); {remedy}") from None
     if not isinstance(meta, dict):
         raise StorageError(f"{side}: holds {type(meta).__name__}, not a JSON object; {remedy}")
@@ -339,8 +330,6 @@ def read_npy_header(path: PathLike, remedy: str = _REMEDY) -> Tuple[Tuple[int, .
 
 def file_lock(path: PathLike):
     """A whole-file lock between processes (``filelock``), for making one file once."""
-    import filelock
-
     return filelock.FileLock(str(path))
 
 
@@ -477,19 +466,14 @@ class StoredFile:
         while len(_OPEN) > _OPEN_LIMIT:
             os.close(_OPEN.popitem(last=False)[1])
 
-    def _check_sha256(self, fd: int) -> None:
+    def _check_sha256(self, fd: int) -> None:  # a short read hashes fewer bytes: a mismatch
         digest = hashlib.sha256()
         buffer = memoryview(bytearray(_BLOCK))
-        offset = 0
-        while offset < self.size:
-            n = _pread_into(fd, buffer[: min(_BLOCK, self.size - offset)], offset)
-            if n == 0:
-                break
-            digest.update(buffer[:n])
-            offset += n
+        for offset in range(0, self.size, _BLOCK):
+            digest.update(buffer[:_pread_into(fd, buffer[:min(_BLOCK, self.size - offset)], offset)])
         if stat_identity(os.fstat(fd)) != self.identity:
             raise StorageError(f"{self.path}: changed while it was being checked; {self.remedy}")
-        if offset != self.size or digest.hexdigest() != self.sha256:
+        if digest.hexdigest() != self.sha256:
             raise StorageError(f"{self.path}: its sha256 is not the one its sidecar records: changed or damaged "
                                f"since it was written; {self.remedy}")
 
@@ -507,27 +491,21 @@ class StoredFile:
 
     def read_into(self, buffer: Any, offset: int) -> None:
         """Fill ``buffer`` (a writable C-contiguous array or bytearray) with the bytes from ``offset``."""
-        view = memoryview(buffer).cast("B")
-        fd = self._descriptor()
-        if _pread_into(fd, view, offset) != len(view) or stat_identity(os.fstat(fd)) != self.identity:
-            self._changed(fd)
+        self.read_rows((memoryview(buffer).cast("B"),), (offset,))
 
-    def read_rows(self, out: np.ndarray, offsets: Sequence[int]) -> None:
-        """Fill ``out[k]`` (each a C-contiguous row) from ``offsets[k]``; the identity compared once, after."""
+    def read_rows(self, out: Sequence[Any], offsets: Sequence[int]) -> None:
+        """Fill ``out[k]`` (each a writable C-contiguous row) from ``offsets[k]``; the identity compared once, after."""
         fd = self._descriptor()
         whole = True
         for row, offset in zip(out, offsets):
             if _preadv(fd, row, offset) != row.nbytes:
                 view = memoryview(row).cast("B")
                 whole = _pread_into(fd, view, offset) == len(view) and whole
-        if not whole or stat_identity(os.fstat(fd)) != self.identity:
-            self._changed(fd)
-
-    def _changed(self, fd: int) -> None:
         now = stat_identity(os.fstat(fd))
-        self.close()
-        raise StorageError(f"{self.path}: changed while in use ({self.identity[2]} bytes when checked, {now[2]} "
-                           f"now); nothing more is read from it; {self.remedy}")
+        if not whole or now != self.identity:
+            self.close()
+            raise StorageError(f"{self.path}: changed while in use ({self.size} bytes when checked, {now[2]} now); "
+                               f"nothing more is read from it; {self.remedy}")
 
     def read(self, offset: int, size: int) -> bytearray:
         """``size`` bytes from ``offset``, in a new buffer."""
