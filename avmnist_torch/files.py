@@ -84,7 +84,7 @@ def temporary_pid(name: str) -> Optional[int]:
 
 def process_running(pid: int) -> bool:
     """Whether process ``pid`` on this machine still runs (always True on Windows, which cannot tell cheaply)."""
-    if pid == os.getpid() or os.name == "nt":
+    if os.name == "nt":
         return True
     try:
         os.kill(pid, 0)
@@ -103,17 +103,6 @@ def leftover_temporaries(folder: PathLike, prefix: str = ".") -> List[Path]:
         return []
     return [Path(folder, name) for name in names
             if name.startswith(prefix) and (pid := temporary_pid(name)) is not None and not process_running(pid)]
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name == "nt":  # renames on Windows need no directory fsync, and a folder cannot be opened
-        return
-    with contextlib.suppress(OSError):  # some file systems cannot fsync a folder; the rename is atomic all the same
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _pwrite(fd: int, data: memoryview, offset: int) -> None:
@@ -218,10 +207,8 @@ class FileWriter:
         self.write_at(self._end, data)
 
     def commit(self, sidecar: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-        """Check, record and rename the file into place; returns ``sidecar`` with the file's size and sha256.
-
-        With ``sidecar``, ``<file>.json`` is written first, holding that record.
-        """
+        """Check the file, write ``<file>.json`` (with ``sidecar`` only), rename the file into place; returns
+        ``sidecar`` with the file's size and sha256."""
         size = self._end if self.size is None else self.size
         try:
             os.ftruncate(self._fd, size)  # a reservation larger than what was written is not file content
@@ -239,20 +226,23 @@ class FileWriter:
         except OSError as err:
             raise io_error(err, self.path, "renaming the finished file into place") from None
         self.temporary = None
-        _fsync_dir(self.path.parent)
+        with contextlib.suppress(OSError):  # Windows cannot open a folder, nor some file systems fsync one
+            fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         return record
 
     def _read_back(self, size: int) -> str:  # every region read back against its CRC-32, and the sha256
         digest = hashlib.sha256()
         position = 0
-        for offset in sorted(self._regions):
-            length, crc = self._regions[offset]
+        for offset, (length, crc) in sorted(self._regions.items()):
             if offset != position:
                 raise StorageError(f"{self.path}: bytes {position}-{offset} were never written; "
                                    "nothing was renamed into place")
             buffer = bytearray(length)
-            got = _pread_into(self._fd, memoryview(buffer), offset)
-            if got != length or zlib.crc32(buffer) != crc:
+            if _pread_into(self._fd, memoryview(buffer), offset) != length or zlib.crc32(buffer) != crc:
                 raise StorageError(f"{self.path}: bytes {offset}-{offset + length} read back differ from those "
                                    "written (a failing disk?); nothing was renamed into place: write it again")
             digest.update(buffer)
@@ -364,18 +354,15 @@ def open_cached(path: Path, expected: Mapping[str, Any], remedy: str,
         whole = isinstance(meta.get("size"), int) and meta["size"] <= whole_bytes
         stored = StoredFile.open(path, sha256=None if whole else meta.get("sha256"), size=meta.get("size"),
                                  remedy=remedy)
-        data = None
-        if whole:
-            content = stored.read(0, stored.size)
-            if hashlib.sha256(content).hexdigest() != meta.get("sha256"):
-                return None
-            data = np.frombuffer(content, dtype=np.uint8)  # a new buffer, the caller's own
+        data = stored.read(0, stored.size) if whole else None  # a new buffer, the caller's own
+        if whole and hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+            return None
     except StorageError:
         return None
     if os.utime in os.supports_follow_symlinks:  # a link planted at the sidecar's name: its target untouched
         with contextlib.suppress(OSError):
             os.utime(sidecar_path(path), follow_symlinks=False)
-    return stored, meta, data
+    return stored, meta, None if data is None else np.frombuffer(data, dtype=np.uint8)
 
 
 def stat_identity(st: os.stat_result) -> Identity:
@@ -459,9 +446,8 @@ class StoredFile:
         except BaseException:
             os.close(fd)
             raise
-        old = _OPEN.pop(key, None)
-        if old is not None and old != fd:
-            os.close(old)
+        if key in _OPEN:  # opened again: the new descriptor replaces the old
+            os.close(_OPEN.pop(key))
         _OPEN[key] = fd
         while len(_OPEN) > _OPEN_LIMIT:
             os.close(_OPEN.popitem(last=False)[1])
