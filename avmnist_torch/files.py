@@ -46,9 +46,7 @@ __all__ = ["CACHE_ENV", "default_cache_dir", "os_error_reason", "io_error", "sid
 
 def default_cache_dir() -> Path:
     """``$AVMNIST_CACHE``, else the platform's user cache folder (``platformdirs``; see ``docs/formats.md``)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(platformdirs.user_cache_dir("avmnist-torch", appauthor=False))
+    return Path(os.environ.get(CACHE_ENV) or platformdirs.user_cache_dir("avmnist-torch", appauthor=False))
 
 
 def os_error_reason(err: OSError) -> str:
@@ -76,8 +74,7 @@ def _temporary_name(path: Path) -> Path:
 
 
 def temporary_pid(name: str) -> Optional[int]:
-    """The pid of the writer of a :class:`FileWriter` temporary file (``.<name>.tmp-<host>-<pid>-<hex>``)
-    when it ran on this machine; None for any other name."""
+    """The pid in a :class:`FileWriter` temporary name, ``.<name>.tmp-<host>-<pid>-<hex>``, of this host; else None."""
     found = re.fullmatch(r"\..*\.tmp-(\w+)-(\d+)-[0-9a-f]{8}", name)
     return int(found[2]) if found and found[1] == host_name() else None
 
@@ -171,17 +168,16 @@ class FileWriter:
         for leftover in leftover_temporaries(self.path.parent, f".{self.path.name}.tmp-"):  # a killed writer's
             with contextlib.suppress(OSError):
                 os.unlink(leftover)  # a link is removed itself, its target untouched
-        for _ in range(16):
-            self.temporary = _temporary_name(self.path)
-            try:
-                self._fd = os.open(self.temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | _FLAGS, 0o666)
-                break
-            except FileExistsError:
-                continue
-            except OSError as err:
-                raise io_error(err, self.path, "creating its temporary file") from None
-        else:
-            raise StorageError(f"{self.path}: could not create a temporary file beside it")
+        try:
+            for _ in range(16):  # a name taken, or a link planted at it, is never opened: another is drawn
+                self.temporary = _temporary_name(self.path)
+                with contextlib.suppress(FileExistsError):
+                    self._fd = os.open(self.temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | _FLAGS, 0o666)
+                    break
+            else:
+                raise StorageError(f"{self.path}: could not create a temporary file beside it")
+        except OSError as err:
+            raise io_error(err, self.path, "creating its temporary file") from None
         if self.size and hasattr(os, "posix_fallocate"):
             try:
                 os.posix_fallocate(self._fd, 0, self.size)
@@ -256,11 +252,10 @@ class FileWriter:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
-            self._fd = None
         if self.temporary is not None:
             with contextlib.suppress(OSError):
                 self.temporary.unlink()
-            self.temporary = None
+        self._fd = self.temporary = None
 
 
 def write_bytes(path: PathLike, data: Any, sidecar: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
@@ -343,10 +338,9 @@ def open_or_make(path: Path, open_: Callable[[], Optional[T]], make: Callable[[]
 
 def open_cached(path: Path, expected: Mapping[str, Any], remedy: str,
                 whole_bytes: int = 0) -> Optional[Tuple["StoredFile", Dict[str, Any], Optional[np.ndarray]]]:
-    """A cached file whose sidecar records ``expected``, checked: ``(stored file, sidecar, its bytes, read whole
-    into a new writable array and checked on the bytes read when at most ``whole_bytes``, else None)``; None
-    when missing, not whole or made from something else. Its sidecar's mtime records the last use, for
-    ``avmnist cache``."""
+    """A cached file whose sidecar records ``expected``, checked: ``(stored file, sidecar, its bytes read whole into
+    a new writable array and checked on the bytes read when at most ``whole_bytes``, else None)``; None when
+    missing, not whole or made from something else. Marks its last use (the sidecar's mtime, ``avmnist cache``)."""
     try:
         meta = read_sidecar(path, remedy)
         if meta is None or any(meta.get(key) != value for key, value in expected.items()):
