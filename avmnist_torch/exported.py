@@ -1,10 +1,6 @@
-"""Serving a dataset's items from an exported file, only while the file holds them.
-
-A ``from_export=`` file's sidecar must record the dataset's identity
-(:func:`~avmnist_torch.item_options.items_identity`): the same identity means the same bytes, so a served
-file changes speed, never bytes. One changed under a running dataset is a :class:`StorageError` (or, with
-``from_export="auto"``, those rows generated instead), never SIGBUS.
-"""
+"""Serving a dataset's items from an exported file whose sidecar records the dataset's identity (the same
+identity, the same bytes: a served file changes speed, never bytes), only while the file holds them; what is
+checked when: ``docs/formats.md``."""
 
 from __future__ import annotations
 

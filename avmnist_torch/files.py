@@ -1,11 +1,5 @@
-"""Every file the package writes and reads back (``docs/formats.md``, "One design for every file").
-
-:class:`FileWriter` writes a file whole to an exclusively created temporary file beside it, fsyncs it,
-reads it back, writes its sidecar ``<file>.json`` (what made it, size, sha256) and renames it into place.
-:class:`StoredFile` checks a finished file once per process, then copies bytes out with positioned reads
-while its stat identity stays the one checked: nothing is mapped, so a file changed under a reader is an
-error naming it, never SIGBUS.
-"""
+"""Every file the package writes (:class:`FileWriter`) and reads back (:class:`StoredFile`), one design for
+all: ``docs/formats.md``, "One design for every file"."""
 
 from __future__ import annotations
 
@@ -26,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
+import filelock
 import numpy as np
+import platformdirs
 
 from .common import PathLike, StorageError
 
@@ -50,11 +46,7 @@ __all__ = ["CACHE_ENV", "default_cache_dir", "os_error_reason", "io_error", "sid
 
 def default_cache_dir() -> Path:
     """``$AVMNIST_CACHE``, else the platform's user cache folder (``platformdirs``; see ``docs/formats.md``)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    import platformdirs  # imported on use, so that a missing one names itself where it is needed
-
-    return Path(platformdirs.user_cache_dir("avmnist-torch", appauthor=False))
+    return Path(os.environ.get(CACHE_ENV) or platformdirs.user_cache_dir("avmnist-torch", appauthor=False))
 
 
 def os_error_reason(err: OSError) -> str:
@@ -82,15 +74,14 @@ def _temporary_name(path: Path) -> Path:
 
 
 def temporary_pid(name: str) -> Optional[int]:
-    """The pid of the writer of a :class:`FileWriter` temporary file (``.<name>.tmp-<host>-<pid>-<hex>``)
-    when it ran on this machine; None for any other name."""
+    """The pid in a :class:`FileWriter` temporary name, ``.<name>.tmp-<host>-<pid>-<hex>``, of this host; else None."""
     found = re.fullmatch(r"\..*\.tmp-(\w+)-(\d+)-[0-9a-f]{8}", name)
     return int(found[2]) if found and found[1] == host_name() else None
 
 
 def process_running(pid: int) -> bool:
     """Whether process ``pid`` on this machine still runs (always True on Windows, which cannot tell cheaply)."""
-    if pid == os.getpid() or os.name == "nt":
+    if os.name == "nt":
         return True
     try:
         os.kill(pid, 0)
@@ -111,17 +102,6 @@ def leftover_temporaries(folder: PathLike, prefix: str = ".") -> List[Path]:
             if name.startswith(prefix) and (pid := temporary_pid(name)) is not None and not process_running(pid)]
 
 
-def _fsync_dir(folder: Path) -> None:
-    if os.name == "nt":  # renames on Windows need no directory fsync, and a folder cannot be opened
-        return
-    with contextlib.suppress(OSError):  # some file systems cannot fsync a folder; the rename is atomic all the same
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _pwrite(fd: int, data: memoryview, offset: int) -> None:
     while data:
         if hasattr(os, "pwrite"):
@@ -132,9 +112,6 @@ def _pwrite(fd: int, data: memoryview, offset: int) -> None:
         if n == 0:
             raise OSError(errno.EIO, "short write")
         data, offset = data[n:], offset + n
-
-
-_SEEK_LOCK = threading.Lock()
 
 
 def _pread_into(fd: int, view: memoryview, offset: int) -> int:
@@ -149,6 +126,8 @@ if hasattr(os, "preadv"):
     def _preadv(fd: int, view: memoryview, offset: int) -> int:
         return os.preadv(fd, [view], offset)
 else:  # Windows has no pread: one seek-and-read at a time per process
+    _SEEK_LOCK = threading.Lock()
+
     def _preadv(fd: int, view: Any, offset: int) -> int:
         view = memoryview(view).cast("B")
         with _SEEK_LOCK:
@@ -189,17 +168,16 @@ class FileWriter:
         for leftover in leftover_temporaries(self.path.parent, f".{self.path.name}.tmp-"):  # a killed writer's
             with contextlib.suppress(OSError):
                 os.unlink(leftover)  # a link is removed itself, its target untouched
-        for _ in range(16):
-            self.temporary = _temporary_name(self.path)
-            try:
-                self._fd = os.open(self.temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | _FLAGS, 0o666)
-                break
-            except FileExistsError:
-                continue
-            except OSError as err:
-                raise io_error(err, self.path, "creating its temporary file") from None
-        else:
-            raise StorageError(f"{self.path}: could not create a temporary file beside it")
+        try:
+            for _ in range(16):  # a name taken, or a link planted at it, is never opened: another is drawn
+                self.temporary = _temporary_name(self.path)
+                with contextlib.suppress(FileExistsError):
+                    self._fd = os.open(self.temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | _FLAGS, 0o666)
+                    break
+            else:
+                raise StorageError(f"{self.path}: could not create a temporary file beside it")
+        except OSError as err:
+            raise io_error(err, self.path, "creating its temporary file") from None
         if self.size and hasattr(os, "posix_fallocate"):
             try:
                 os.posix_fallocate(self._fd, 0, self.size)
@@ -225,10 +203,8 @@ class FileWriter:
         self.write_at(self._end, data)
 
     def commit(self, sidecar: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-        """Check, record and rename the file into place; returns ``sidecar`` with the file's size and sha256.
-
-        With ``sidecar``, ``<file>.json`` is written first, holding that record.
-        """
+        """Check the file, write ``<file>.json`` (with ``sidecar`` only), rename the file into place; returns
+        ``sidecar`` with the file's size and sha256."""
         size = self._end if self.size is None else self.size
         try:
             os.ftruncate(self._fd, size)  # a reservation larger than what was written is not file content
@@ -246,20 +222,23 @@ class FileWriter:
         except OSError as err:
             raise io_error(err, self.path, "renaming the finished file into place") from None
         self.temporary = None
-        _fsync_dir(self.path.parent)
+        with contextlib.suppress(OSError):  # Windows cannot open a folder, nor some file systems fsync one
+            fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         return record
 
     def _read_back(self, size: int) -> str:  # every region read back against its CRC-32, and the sha256
         digest = hashlib.sha256()
         position = 0
-        for offset in sorted(self._regions):
-            length, crc = self._regions[offset]
+        for offset, (length, crc) in sorted(self._regions.items()):
             if offset != position:
                 raise StorageError(f"{self.path}: bytes {position}-{offset} were never written; "
                                    "nothing was renamed into place")
             buffer = bytearray(length)
-            got = _pread_into(self._fd, memoryview(buffer), offset)
-            if got != length or zlib.crc32(buffer) != crc:
+            if _pread_into(self._fd, memoryview(buffer), offset) != length or zlib.crc32(buffer) != crc:
                 raise StorageError(f"{self.path}: bytes {offset}-{offset + length} read back differ from those "
                                    "written (a failing disk?); nothing was renamed into place: write it again")
             digest.update(buffer)
@@ -273,11 +252,10 @@ class FileWriter:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
-            self._fd = None
         if self.temporary is not None:
             with contextlib.suppress(OSError):
                 self.temporary.unlink()
-            self.temporary = None
+        self._fd = self.temporary = None
 
 
 def write_bytes(path: PathLike, data: Any, sidecar: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
@@ -297,14 +275,12 @@ def read_sidecar(path: PathLike, remedy: str = _REMEDY) -> Optional[Dict[str, An
     side = sidecar_path(path)
     try:
         with open(side, "rb") as f:
-            data = f.read(1 << 24)
+            meta = json.loads(f.read(1 << 24).decode("utf-8"))
     except FileNotFoundError:
         return None
     except OSError as err:
         raise io_error(err, side, "reading it") from None
-    try:
-        meta = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
+    except ValueError as err:  # UnicodeDecodeError included
         raise StorageError(f"{side}: not a JSON sidecar ({type(err).__name__}: {err}); {remedy}") from None
     if not isinstance(meta, dict):
         raise StorageError(f"{side}: holds {type(meta).__name__}, not a JSON object; {remedy}")
@@ -339,8 +315,6 @@ def read_npy_header(path: PathLike, remedy: str = _REMEDY) -> Tuple[Tuple[int, .
 
 def file_lock(path: PathLike):
     """A whole-file lock between processes (``filelock``), for making one file once."""
-    import filelock
-
     return filelock.FileLock(str(path))
 
 
@@ -364,10 +338,9 @@ def open_or_make(path: Path, open_: Callable[[], Optional[T]], make: Callable[[]
 
 def open_cached(path: Path, expected: Mapping[str, Any], remedy: str,
                 whole_bytes: int = 0) -> Optional[Tuple["StoredFile", Dict[str, Any], Optional[np.ndarray]]]:
-    """A cached file whose sidecar records ``expected``, checked: ``(stored file, sidecar, its bytes, read whole
-    into a new writable array and checked on the bytes read when at most ``whole_bytes``, else None)``; None
-    when missing, not whole or made from something else. Its sidecar's mtime records the last use, for
-    ``avmnist cache``."""
+    """A cached file whose sidecar records ``expected``, checked: ``(stored file, sidecar, its bytes read whole into
+    a new writable array and checked on the bytes read when at most ``whole_bytes``, else None)``; None when
+    missing, not whole or made from something else. Marks its last use (the sidecar's mtime, ``avmnist cache``)."""
     try:
         meta = read_sidecar(path, remedy)
         if meta is None or any(meta.get(key) != value for key, value in expected.items()):
@@ -375,18 +348,15 @@ def open_cached(path: Path, expected: Mapping[str, Any], remedy: str,
         whole = isinstance(meta.get("size"), int) and meta["size"] <= whole_bytes
         stored = StoredFile.open(path, sha256=None if whole else meta.get("sha256"), size=meta.get("size"),
                                  remedy=remedy)
-        data = None
-        if whole:
-            content = stored.read(0, stored.size)
-            if hashlib.sha256(content).hexdigest() != meta.get("sha256"):
-                return None
-            data = np.frombuffer(content, dtype=np.uint8)  # a new buffer, the caller's own
+        data = stored.read(0, stored.size) if whole else None  # a new buffer, the caller's own
+        if whole and hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+            return None
     except StorageError:
         return None
     if os.utime in os.supports_follow_symlinks:  # a link planted at the sidecar's name: its target untouched
         with contextlib.suppress(OSError):
             os.utime(sidecar_path(path), follow_symlinks=False)
-    return stored, meta, data
+    return stored, meta, None if data is None else np.frombuffer(data, dtype=np.uint8)
 
 
 def stat_identity(st: os.stat_result) -> Identity:
@@ -470,26 +440,20 @@ class StoredFile:
         except BaseException:
             os.close(fd)
             raise
-        old = _OPEN.pop(key, None)
-        if old is not None and old != fd:
-            os.close(old)
+        if key in _OPEN:  # opened again: the new descriptor replaces the old
+            os.close(_OPEN.pop(key))
         _OPEN[key] = fd
         while len(_OPEN) > _OPEN_LIMIT:
             os.close(_OPEN.popitem(last=False)[1])
 
-    def _check_sha256(self, fd: int) -> None:
+    def _check_sha256(self, fd: int) -> None:  # a short read hashes fewer bytes: a mismatch
         digest = hashlib.sha256()
         buffer = memoryview(bytearray(_BLOCK))
-        offset = 0
-        while offset < self.size:
-            n = _pread_into(fd, buffer[: min(_BLOCK, self.size - offset)], offset)
-            if n == 0:
-                break
-            digest.update(buffer[:n])
-            offset += n
+        for offset in range(0, self.size, _BLOCK):
+            digest.update(buffer[:_pread_into(fd, buffer[:min(_BLOCK, self.size - offset)], offset)])
         if stat_identity(os.fstat(fd)) != self.identity:
             raise StorageError(f"{self.path}: changed while it was being checked; {self.remedy}")
-        if offset != self.size or digest.hexdigest() != self.sha256:
+        if digest.hexdigest() != self.sha256:
             raise StorageError(f"{self.path}: its sha256 is not the one its sidecar records: changed or damaged "
                                f"since it was written; {self.remedy}")
 
@@ -507,27 +471,21 @@ class StoredFile:
 
     def read_into(self, buffer: Any, offset: int) -> None:
         """Fill ``buffer`` (a writable C-contiguous array or bytearray) with the bytes from ``offset``."""
-        view = memoryview(buffer).cast("B")
-        fd = self._descriptor()
-        if _pread_into(fd, view, offset) != len(view) or stat_identity(os.fstat(fd)) != self.identity:
-            self._changed(fd)
+        self.read_rows((memoryview(buffer).cast("B"),), (offset,))
 
-    def read_rows(self, out: np.ndarray, offsets: Sequence[int]) -> None:
-        """Fill ``out[k]`` (each a C-contiguous row) from ``offsets[k]``; the identity compared once, after."""
+    def read_rows(self, out: Sequence[Any], offsets: Sequence[int]) -> None:
+        """Fill ``out[k]`` (each a writable C-contiguous row) from ``offsets[k]``; the identity compared once, after."""
         fd = self._descriptor()
         whole = True
         for row, offset in zip(out, offsets):
             if _preadv(fd, row, offset) != row.nbytes:
                 view = memoryview(row).cast("B")
                 whole = _pread_into(fd, view, offset) == len(view) and whole
-        if not whole or stat_identity(os.fstat(fd)) != self.identity:
-            self._changed(fd)
-
-    def _changed(self, fd: int) -> None:
         now = stat_identity(os.fstat(fd))
-        self.close()
-        raise StorageError(f"{self.path}: changed while in use ({self.identity[2]} bytes when checked, {now[2]} "
-                           f"now); nothing more is read from it; {self.remedy}")
+        if not whole or now != self.identity:
+            self.close()
+            raise StorageError(f"{self.path}: changed while in use ({self.size} bytes when checked, {now[2]} now); "
+                               f"nothing more is read from it; {self.remedy}")
 
     def read(self, offset: int, size: int) -> bytearray:
         """``size`` bytes from ``offset``, in a new buffer."""

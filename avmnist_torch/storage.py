@@ -1,14 +1,10 @@
-"""Files of rendered items, knowing nothing of datasets: their names, their two formats, what made them.
-
-A finished export is ``(N, 112, 112) uint8`` rows, raw (no header, as the notebook wrote them) or a real
-.npy file, with its sidecar ``<file>.json`` (``docs/formats.md``), read as every file of the package is
-(:mod:`avmnist_torch.files`). Serving a dataset's items from one is :mod:`avmnist_torch.exported`.
-"""
+"""Files of rendered items, knowing nothing of datasets: their names, their two formats (raw rows as the
+notebook wrote them, or .npy), what made them (``docs/formats.md``)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import os
 import zlib
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
@@ -16,7 +12,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .common import PathLike, StorageError
-from .files import RowReader, StoredFile, io_error, read_npy_header, read_sidecar, stat_identity
+from .files import Identity, RowReader, StoredFile, read_npy_header, read_sidecar, stat_identity
 
 ITEM_SHAPE = (112, 112)
 ROW_BYTES = ITEM_SHAPE[0] * ITEM_SHAPE[1]
@@ -45,34 +41,27 @@ def multibench_path(directory: PathLike, split: str) -> Path:
     return Path(directory) / "audio" / f"{split}_data.npy"
 
 
-_CRC_MEMO: Dict[Tuple[str, int, int, int, int, int], int] = {}
-
-
-def _file_crc32(path: PathLike) -> int:
-    """CRC-32 of a file's bytes, remembered per process while its stat (change time included) stays the same."""
-    key = (os.fspath(path), *stat_identity(os.stat(path)))
-    crc = _CRC_MEMO.get(key)
-    if crc is None:
-        crc = 0
-        with open(path, "rb", buffering=0) as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                crc = zlib.crc32(block, crc)
-        _CRC_MEMO[key] = crc
+@functools.lru_cache(maxsize=None)
+def _file_crc32(path: Path, identity: Identity) -> int:
+    """CRC-32 of a file's bytes, read once per process per stat identity (change time included)."""
+    crc = 0
+    with open(path, "rb", buffering=0) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            crc = zlib.crc32(block, crc)
     return crc
 
 
 def sources_fingerprint(recordings: Sequence[PathLike], noises: Sequence[PathLike], labels: np.ndarray) -> str:
     """sha256 over the recordings' and noises' names, sizes and contents, in index order, and the labels.
 
-    The exact recipe, and why names and CRC-32s: ``docs/formats.md`` ("The export sidecar"). Each file is
-    read once per process while its stat stays the same.
+    The exact recipe, and why names and CRC-32s: ``docs/formats.md`` ("The export sidecar").
     """
     h = hashlib.sha256()
     for kind, paths in (("recordings", recordings), ("noises", noises)):
         h.update(f"{kind}:{len(paths)}\n".encode())
-        for p in paths:
-            p = Path(p)
-            h.update(f"{p.name}\t{p.stat().st_size}\t{_file_crc32(p):08x}\n".encode())
+        for p in map(Path, paths):
+            identity = stat_identity(p.stat())
+            h.update(f"{p.name}\t{identity[2]}\t{_file_crc32(p, identity):08x}\n".encode())
     h.update(b"labels:")
     h.update(np.ascontiguousarray(np.asarray(labels, dtype=np.int64)).tobytes())
     return h.hexdigest()
@@ -91,14 +80,9 @@ def open_items(path: PathLike, rows: Optional[int] = None, file_format: Optional
     if file_format not in (None, *FILE_FORMATS):
         raise StorageError(f"{path}: its sidecar records the file format {file_format!r}, which this version "
                            f"does not know ({', '.join(FILE_FORMATS)}); export it again")
-    try:
-        with open(path, "rb") as f:
-            has_magic = f.read(6) == b"\x93NUMPY"
-            size = os.fstat(f.fileno()).st_size
-    except FileNotFoundError:
-        raise StorageError(f"{path}: no such file") from None
-    except OSError as err:
-        raise io_error(err, path, "reading it") from None
+    stored = StoredFile.open(path, remedy=remedy)  # missing or not a regular file: an error naming it
+    size = stored.size
+    has_magic = size >= 6 and stored.read(0, 6) == b"\x93NUMPY"
     if (file_format or ("npy" if has_magic else "raw")) == "npy":
         if not has_magic:
             raise StorageError(f"{path}: its sidecar says a .npy file, but it has no .npy header; export it again")
