@@ -18,7 +18,6 @@ images, written and read as every file is (:mod:`avmnist_torch.files`; ``docs/fo
 from __future__ import annotations
 
 import hashlib
-import operator
 import os
 import sys
 import warnings
@@ -156,24 +155,11 @@ def image_half_path(fingerprint: str, cache_dir: PathLike) -> Path:
 
 
 @dataclass(frozen=True)
-class ImageHalfCache:
-    """A cached image half, made by :func:`image_half_cache`: ``(N, 784)`` float64 rows read as every stored
-    file is (:class:`~avmnist_torch.files.StoredFile`); pickles as its reader's few fields."""
+class ImageHalfCache(RowReader):
+    """A cached image half, made by :func:`image_half_cache`: its ``(N, 784)`` float64 rows, read as every stored
+    file is, and the recipe's number of components."""
 
-    path: Path
-    reader: RowReader
     n_components: int
-
-    def __len__(self) -> int:
-        return len(self.reader)
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        """Row ``index``: ``(784,)`` float64."""
-        return self.reader.row(operator.index(index) % len(self.reader))
-
-    def array(self) -> np.ndarray:
-        """All rows, in memory."""
-        return self.reader.all()
 
 
 def _open_cached(path: Path, n_rows: int, fingerprint: str,
@@ -185,7 +171,7 @@ def _open_cached(path: Path, n_rows: int, fingerprint: str,
     stored, meta, data = found
     if in_memory:  # the bytes its sha256 was checked on, not a second read
         return data.view("<f8").reshape(n_rows, 784)
-    return ImageHalfCache(path, RowReader(stored, 0, (n_rows, 784), "<f8"), int(meta["n_components"]))
+    return ImageHalfCache(stored, 0, (n_rows, 784), "<f8", int(meta["n_components"]))
 
 
 def _write_cached(path: Path, images: np.ndarray, fingerprint: str) -> None:
