@@ -175,19 +175,14 @@ class ClipBank:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def _identity(self) -> Tuple[Path, dict]:
-        sources = describe_sources(self.paths)
-        identity = {"layout": _LAYOUT, "kind": self.kind, "keep": self.keep, "key": self.key,
-                    "avmnist_torch": __version__, "sources": sources}
-        digest = hashlib.sha256(repr(sorted(identity.items())).encode()).hexdigest()[:24]
-        name = f"{self.kind}-{len(self.paths)}x{self.keep or 'all'}-{digest}.f32"
-        sidecar = dict(identity, what="clip table", rows=len(self.paths))
-        return self.cache_dir / name, sidecar
-
     def _open_or_build(self) -> Optional[_Table]:
         if self.cache_dir is None or not self.paths or os.path.abspath(self.cache_dir) in _unusable:
             return None
-        path, sidecar = self._identity()
+        identity = {"layout": _LAYOUT, "kind": self.kind, "keep": self.keep, "key": self.key,
+                    "avmnist_torch": __version__, "sources": describe_sources(self.paths)}
+        digest = hashlib.sha256(repr(sorted(identity.items())).encode()).hexdigest()[:24]
+        path = self.cache_dir / f"{self.kind}-{len(self.paths)}x{self.keep or 'all'}-{digest}.f32"
+        sidecar = dict(identity, what="clip table", rows=len(self.paths))
         try:
             table = open_or_make(path, lambda: _Table.open(path, len(self.paths)),
                                  lambda: _build(path, self._load_all(), sidecar))
