@@ -84,15 +84,12 @@ def list_cached(cache_dir: Optional[PathLike] = None) -> List[CachedFile]:
     Raises :class:`CacheError` when ``cache_dir`` is a file or cannot be read.
     """
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    if not folder.exists():
-        return []
-    if not folder.is_dir():
+    if folder.exists() and not folder.is_dir():
         raise CacheError(f"{folder}: not a folder; give the cache folder with --dir, or set $AVMNIST_CACHE")
-    try:
-        sides = sorted(folder.glob("*.json"))
+    try:  # a missing folder holds nothing
+        found = [info for info in map(_cached_file, folder.glob("*.json")) if info is not None]
     except OSError as err:
         raise io_error(err, folder, "listing the cache folder", CacheError) from None
-    found = [info for info in map(_cached_file, sides) if info is not None]
     return sorted(found, key=lambda info: (info.last_used, info.path.name))
 
 
@@ -106,9 +103,7 @@ def remove_cached(cache_dir: Optional[PathLike], which: Callable[[CachedFile], b
     for info in removed:
         for path in (sidecar_path(info.path), info.path):  # the sidecar first: a file without one is never used
             try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+                path.unlink(missing_ok=True)
             except OSError as err:
                 raise io_error(err, path, "removing it (in use by a running process?)", CacheError) from None
     return removed

@@ -153,7 +153,7 @@ class ImageHalf:
         check_split(split)
         self.split = split
         # rows held in this process, a user's .npy file or the cached "pca25" file (read by each process)
-        self._rows: Union[np.ndarray, RowReader, ImageHalfCache]
+        self._rows: Union[np.ndarray, RowReader]
         self.n_components: Optional[int] = None
         if image_file is not None:
             self.mode = "file"
@@ -213,7 +213,7 @@ class ImageHalf:
         out: Dict[str, Any] = {"mode": self.mode, "file": str(self.file), "row": index, "pairing": self.pairing}
         if self.mode == "pca25":
             out.update(recipe=RECIPE, n_components=self.n_components,
-                       cache=str(self._rows.path) if isinstance(self._rows, ImageHalfCache) else None,
+                       cache=self._rows.stored.path if isinstance(self._rows, ImageHalfCache) else None,
                        note="MNIST image projected on the split's first n principal components, centred "
                             "(mean not added back), served as float32")
         elif self.mode == "raw":

@@ -18,7 +18,6 @@ images, written and read as every file is (:mod:`avmnist_torch.files`; ``docs/fo
 from __future__ import annotations
 
 import hashlib
-import operator
 import os
 import sys
 import warnings
@@ -156,24 +155,11 @@ def image_half_path(fingerprint: str, cache_dir: PathLike) -> Path:
 
 
 @dataclass(frozen=True)
-class ImageHalfCache:
-    """A cached image half, made by :func:`image_half_cache`: ``(N, 784)`` float64 rows read as every stored
-    file is (:class:`~avmnist_torch.files.StoredFile`); pickles as its reader's few fields."""
+class ImageHalfCache(RowReader):
+    """A cached image half, made by :func:`image_half_cache`: its ``(N, 784)`` float64 rows, read as every stored
+    file is, and the recipe's number of components."""
 
-    path: Path
-    reader: RowReader
     n_components: int
-
-    def __len__(self) -> int:
-        return len(self.reader)
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        """Row ``index``: ``(784,)`` float64."""
-        return self.reader.row(operator.index(index) % len(self.reader))
-
-    def array(self) -> np.ndarray:
-        """All rows, in memory."""
-        return self.reader.all()
 
 
 def _open_cached(path: Path, n_rows: int, fingerprint: str,
@@ -185,7 +171,7 @@ def _open_cached(path: Path, n_rows: int, fingerprint: str,
     stored, meta, data = found
     if in_memory:  # the bytes its sha256 was checked on, not a second read
         return data.view("<f8").reshape(n_rows, 784)
-    return ImageHalfCache(path, RowReader(stored, 0, (n_rows, 784), "<f8"), int(meta["n_components"]))
+    return ImageHalfCache(stored, 0, (n_rows, 784), "<f8", int(meta["n_components"]))
 
 
 def _write_cached(path: Path, images: np.ndarray, fingerprint: str) -> None:
@@ -205,18 +191,13 @@ def _write_cached(path: Path, images: np.ndarray, fingerprint: str) -> None:
         })
 
 
-def image_half_cache(
-    images: Union[np.ndarray, PathLike],
-    split: Optional[str] = None,
-    *,
-    cache_dir: Union[PathLike, str] = "auto",
-    in_memory: bool = False,
-) -> Union[ImageHalfCache, np.ndarray]:
-    """One split's image half from the cache folder, as a checked :class:`ImageHalfCache` (with
-    ``in_memory``: the whole array, read once); computed (once, under a lock) when missing or failing its
-    checks. Where an ``"auto"`` folder cannot be used, computed in memory instead, with a warning, and
-    returned as an array. Parameters as for :func:`image_half` (``cache_dir`` not None)."""
-    rows = _images_rows(images, split)
+def image_half_cache(images: np.ndarray, *, cache_dir: Union[PathLike, str] = "auto",
+                     in_memory: bool = False) -> Union[ImageHalfCache, np.ndarray]:
+    """The image half of ``images`` (one split's, ``(N, 28, 28)`` or ``(N, 784)``) from the cache folder, as a
+    checked :class:`ImageHalfCache` (with ``in_memory``: the whole array, read once); computed (once, under a
+    lock) when missing or failing its checks. Where an ``"auto"`` folder cannot be used, computed in memory
+    instead, with a warning, and returned as an array. ``cache_dir`` as for :func:`image_half`, not None."""
+    rows = _images_rows(images, None)
     explicit = not (isinstance(cache_dir, str) and cache_dir == "auto")
     fingerprint = images_fingerprint(rows)
     path = image_half_path(fingerprint, cache_dir if explicit else default_cache_dir())
@@ -248,12 +229,8 @@ def _images_rows(images: Union[np.ndarray, PathLike], split: Optional[str]) -> n
     return rows
 
 
-def image_half(
-    images: Union[np.ndarray, PathLike],
-    split: Optional[str] = None,
-    *,
-    cache_dir: Union[PathLike, str, None] = "auto",
-) -> np.ndarray:
+def image_half(images: Union[np.ndarray, PathLike], split: Optional[str] = None, *,
+               cache_dir: Union[PathLike, str, None] = "auto") -> np.ndarray:
     """One split's image half of AV-MNIST: ``(N, 784)`` float64 in memory, the recipe's values as stored.
 
     Parameters
@@ -280,13 +257,8 @@ def image_half(
     return image_half_cache(rows, cache_dir=cache_dir, in_memory=True)
 
 
-def write_image_half(
-    path: PathLike,
-    images: Union[np.ndarray, PathLike],
-    split: Optional[str] = None,
-    *,
-    cache_dir: Union[PathLike, str, None] = "auto",
-) -> Path:
+def write_image_half(path: PathLike, images: Union[np.ndarray, PathLike], split: Optional[str] = None, *,
+                     cache_dir: Union[PathLike, str, None] = "auto") -> Path:
     """Write one split's image half where MultiBench reads it (``{dir}/image/{split}_data.npy``).
 
     A standard ``.npy`` of float64, shape ``(N, 784)`` (MultiBench's loader divides it by 255 in place),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -11,7 +10,7 @@ import numpy as np
 from . import dsp
 from .common import PathLike
 from .sources.audio import load_wav
-from .sources.clip_tables import ClipBank, folder_found_unusable, package_versions
+from .sources.clip_tables import ClipBank, package_versions, resolve_cache_dir, worker_state
 
 __all__ = ["NoiseBank", "resample_noise"]
 
@@ -39,46 +38,31 @@ class NoiseBank:
                  cache_dir: Union[PathLike, str, None] = "auto") -> None:
         self.paths = [str(p) for p in paths]
         self.keep = keep
-        self.cache_dir = cache_dir
-        self._banks: Dict[Tuple[int, bool], ClipBank] = {}
-        self._lock = threading.Lock()
+        self.cache_dir = resolve_cache_dir(cache_dir)
+        self._banks: Dict[Tuple[int, Optional[int]], ClipBank] = {}
 
-    def __getstate__(self):
-        # The banks hold a closure and, once used, a memory map: each process makes its own.
-        state = self.__dict__.copy()
-        state["_banks"] = {}
-        del state["_lock"]
-        if folder_found_unusable(self.cache_dir):
-            state["cache_dir"] = None  # this process already warned: workers go straight to memory
-        return state
+    def __getstate__(self):  # each process makes its own banks
+        return worker_state(self, _banks={})
 
-    def __setstate__(self, state) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
-    def _bank(self, rate: int, whole: bool) -> ClipBank:
-        bank = self._banks.get((rate, whole))
-        if bank is None:
-            with self._lock:  # one bank per rate, even when threads ask for a new rate at once
-                bank = self._banks.get((rate, whole))
-                if bank is None:
-                    bank = self._banks[(rate, whole)] = ClipBank(
-                        self.paths, functools.partial(_resampled, rate=rate), kind=f"noise-{rate}hz",
-                        keep=None if whole else self.keep, cache_dir=self.cache_dir,
-                        key=package_versions("soxr", "numpy"))
+    def _bank(self, rate: int, keep: Optional[int]) -> ClipBank:
+        bank = self._banks.get((rate, keep))
+        if bank is None:  # threads asking at once may each make one (nothing read yet): setdefault keeps one
+            bank = self._banks.setdefault((rate, keep), ClipBank(
+                self.paths, functools.partial(_resampled, rate=rate), kind=f"noise-{rate}hz", keep=keep,
+                cache_dir=self.cache_dir, key=package_versions("soxr", "numpy")))
         return bank
 
     def get(self, noise_id: int, rate: int, length: Optional[int] = None) -> np.ndarray:
         """Noise ``noise_id`` resampled to ``rate``: its first ``keep`` samples (at most ``length``), read-only."""
-        return self._bank(rate, self.keep is None).get(noise_id, 0, length)[0]
+        return self._bank(rate, self.keep).get(noise_id, 0, length)[0]
 
     def full_length(self, noise_id: int, rate: int) -> int:
         """How many samples the whole clip ``noise_id`` has at ``rate``."""
-        return self._bank(rate, True).length(noise_id)
+        return self._bank(rate, None).length(noise_id)
 
     def get_full(self, noise_id: int, rate: int, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
         """Samples ``start:stop`` of the whole clip ``noise_id`` resampled to ``rate``, read-only."""
-        return self._bank(rate, True).get(noise_id, start, stop)[0]
+        return self._bank(rate, None).get(noise_id, start, stop)[0]
 
 
 def _resampled(path: str, rate: int):

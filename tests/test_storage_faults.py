@@ -250,15 +250,15 @@ def test_the_image_half_cache_truncated_or_changed_is_computed_again(tmp_path, t
     images = np.random.default_rng(0).integers(0, 256, (30, 28, 28), dtype=np.uint8)
     cached = image_half_cache(images, cache_dir=tmp_path)
     want = pca25(images)
-    assert np.array_equal(cached.array(), want)
+    assert np.array_equal(cached.all(), want)
     (path,) = tmp_path.glob("pca25-*.f64")
     os.truncate(path, 100)
     with pytest.raises(StorageError, match="changed while in use"):
-        cached[3]
-    assert np.array_equal(image_half_cache(images, cache_dir=tmp_path).array(), want)
+        cached.row(3)
+    assert np.array_equal(image_half_cache(images, cache_dir=tmp_path).all(), want)
     with open(path, "r+b") as f:
         f.write(b"\x00" * 8)
-    assert np.array_equal(image_half_cache(images, cache_dir=tmp_path).array(), want)
+    assert np.array_equal(image_half_cache(images, cache_dir=tmp_path).all(), want)
     with open(path, "r+b") as f:
         f.write(b"\x00" * 8)
     rows = image_half(images, cache_dir=tmp_path)  # read whole once, checked on the bytes read

@@ -21,7 +21,7 @@ from typing import Callable, List, Optional, Sequence, Set, Tuple, Union
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..common import ParameterError, PathLike, StorageError, __version__
+from ..common import PathLike, StorageError, __version__
 from ..cache_folder import describe_sources
 from ..files import CACHE_ENV, FileWriter, StoredFile, default_cache_dir, open_cached, open_or_make
 
@@ -31,7 +31,7 @@ _MAX_IN_MEMORY = 4096  # clips a bank without a table keeps (least recently used
 #: Tables up to this size are read whole into each process's memory when opened; larger ones row by row.
 WHOLE_TABLE_BYTES = 256 << 20
 
-__all__ = ["ClipBank", "ClipCacheWarning", "package_versions", "folder_found_unusable"]
+__all__ = ["ClipBank", "ClipCacheWarning", "package_versions", "resolve_cache_dir", "worker_state"]
 
 
 class ClipCacheWarning(RuntimeWarning):
@@ -53,41 +53,36 @@ def resolve_cache_dir(cache_dir: Union[PathLike, str, None]) -> Optional[Path]:
     """``"auto"`` is :func:`~avmnist_torch.files.default_cache_dir`, None stays None, a path is a path."""
     if cache_dir is None:
         return None
-    if isinstance(cache_dir, str) and cache_dir == "auto":
-        return default_cache_dir()
-    if not isinstance(cache_dir, (str, os.PathLike)):
-        raise ParameterError(f"clip_tables={cache_dir!r}: give a folder, 'auto' (the cache folder) or None "
-                             "(each process keeps clips in memory)")
-    return Path(cache_dir)
+    return default_cache_dir() if isinstance(cache_dir, str) and cache_dir == "auto" else Path(cache_dir)
 
 
 #: Folders this process found unusable: later tables there go to memory without another warning.
 _unusable: Set[str] = set()
 
 
-def _in_secondary_dataloader_worker() -> bool:
-    """Whether this is a DataLoader worker other than worker 0 (which speaks for all: they meet the same folder)."""
-    data = getattr(getattr(sys.modules.get("torch"), "utils", None), "data", None)
-    info = data.get_worker_info() if data is not None else None
-    return info is not None and info.id != 0
-
-
 def _give_up_on(folder: Path, why: str) -> None:
     key = os.path.abspath(folder)
-    if key not in _unusable:
-        _unusable.add(key)
-        if not _in_secondary_dataloader_worker():
-            warnings.warn(
-                f"cannot use the clip cache in {folder}: {why}; this process keeps clips in memory instead (slower, "
-                f"and a copy per DataLoader worker). Choose a writable folder with ${CACHE_ENV} or the dataset's "
-                "clip_tables= option; clip_tables=None keeps clips in memory without this warning",
-                ClipCacheWarning, stacklevel=5)
+    if key in _unusable:
+        return
+    _unusable.add(key)
+    # DataLoader workers meet the same folder: worker 0 speaks for all
+    data = getattr(getattr(sys.modules.get("torch"), "utils", None), "data", None)
+    worker = data.get_worker_info() if data is not None else None
+    if worker is None or worker.id == 0:
+        warnings.warn(
+            f"cannot use the clip cache in {folder}: {why}; this process keeps clips in memory instead (slower, "
+            f"and a copy per DataLoader worker). Choose a writable folder with ${CACHE_ENV} or the dataset's "
+            "clip_tables= option; clip_tables=None keeps clips in memory without this warning",
+            ClipCacheWarning, stacklevel=5)
 
 
-def folder_found_unusable(cache_dir: Union[PathLike, str, None]) -> bool:
-    """Whether this process already fell back to memory for ``cache_dir``."""
-    folder = resolve_cache_dir(cache_dir)
-    return folder is not None and os.path.abspath(folder) in _unusable
+def worker_state(bank: object, **fresh) -> dict:
+    """What a bank pickles as: its fields, ``fresh`` over them (what each process makes itself), and its
+    ``cache_dir`` None when this process already warned about that folder, so that workers go straight to memory."""
+    state = dict(bank.__dict__, **fresh)
+    if state["cache_dir"] is not None and os.path.abspath(state["cache_dir"]) in _unusable:
+        state["cache_dir"] = None
+    return state
 
 
 class _Table:
@@ -174,30 +169,20 @@ class ClipBank:
         self._memory: "OrderedDict[int, Tuple[np.ndarray, int]]" = OrderedDict()
 
     def __getstate__(self):  # each process opens (and checks) the table itself
-        state = self.__dict__.copy()
-        del state["_lock"]
-        state.update(_table=None, _opened=False, _memory=OrderedDict())
-        if folder_found_unusable(self.cache_dir):
-            state["cache_dir"] = None  # this process already warned: workers go straight to memory
-        return state
+        return worker_state(self, _lock=None, _table=None, _opened=False, _memory=OrderedDict())
 
     def __setstate__(self, state) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def _identity(self) -> Tuple[Path, dict]:
-        sources = describe_sources(self.paths)
-        identity = {"layout": _LAYOUT, "kind": self.kind, "keep": self.keep, "key": self.key,
-                    "avmnist_torch": __version__, "sources": sources}
-        digest = hashlib.sha256(repr(sorted(identity.items())).encode()).hexdigest()[:24]
-        name = f"{self.kind}-{len(self.paths)}x{self.keep or 'all'}-{digest}.f32"
-        sidecar = dict(identity, what="clip table", rows=len(self.paths))
-        return self.cache_dir / name, sidecar
-
     def _open_or_build(self) -> Optional[_Table]:
-        if self.cache_dir is None or not self.paths or folder_found_unusable(self.cache_dir):
+        if self.cache_dir is None or not self.paths or os.path.abspath(self.cache_dir) in _unusable:
             return None
-        path, sidecar = self._identity()
+        identity = {"layout": _LAYOUT, "kind": self.kind, "keep": self.keep, "key": self.key,
+                    "avmnist_torch": __version__, "sources": describe_sources(self.paths)}
+        digest = hashlib.sha256(repr(sorted(identity.items())).encode()).hexdigest()[:24]
+        path = self.cache_dir / f"{self.kind}-{len(self.paths)}x{self.keep or 'all'}-{digest}.f32"
+        sidecar = dict(identity, what="clip table", rows=len(self.paths))
         try:
             table = open_or_make(path, lambda: _Table.open(path, len(self.paths)),
                                  lambda: _build(path, self._load_all(), sidecar))
@@ -210,10 +195,8 @@ class ClipBank:
 
     def _load_all(self) -> List[Tuple[np.ndarray, int]]:
         bar = tqdm(self.paths, desc=f"building the {self.kind} clip table", unit="clip", file=sys.stderr,
-                   disable=None, leave=False)
-        clips = [(samples[: self.keep] if self.keep else samples, rate) for samples, rate in map(self.load, bar)]
-        bar.close()
-        return clips
+                   disable=None, leave=False)  # closes itself when the clips are loaded
+        return [(samples[: self.keep] if self.keep else samples, rate) for samples, rate in map(self.load, bar)]
 
     def get(self, i: int, start: int = 0, stop: Optional[int] = None) -> Tuple[np.ndarray, int]:
         """Clip ``i``: its first ``keep`` samples (read-only), or ``[start:stop]`` of them (only that part is read
@@ -237,9 +220,7 @@ class ClipBank:
         """How many samples :meth:`get` gives for clip ``i`` (read from the table's index when there is one)."""
         self.get(i, 0, 0)
         table = self._table
-        if table is not None:
-            return table._lengths[i]
-        return len(self._in_memory(i)[0])
+        return table._lengths[i] if table is not None else len(self._in_memory(i)[0])
 
     def _in_memory(self, i: int) -> Tuple[np.ndarray, int]:
         with self._lock:
