@@ -140,7 +140,8 @@ class AVMNISTAudioDataset(LabelledDataset):
             labels=labels, clip_tables=clip_tables, download=download, draws=draws,
             redraw_recording=redraw_recording, snr_range_db=snr_range_db,
         )
-        if from_export is not None and from_export != "auto" and self.generator.per_epoch:
+        if self.generator.per_epoch and from_export is not None and not (isinstance(from_export, str)
+                                                                         and from_export == "auto"):
             raise ParameterError(f"from_export={str(from_export)!r} serves one file of items, and draws='per_epoch' "
                                  "draws other items every epoch: give from_export='auto', which serves each epoch "
                                  "from its own export ('avmnist export --draws per_epoch --epoch K' writes it)")

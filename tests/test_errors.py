@@ -133,6 +133,9 @@ def test_digit_without_recordings(root):
         ({"style": "3.8"}, "unknown style '3.8'"),
         ({"seed": -1}, "seed must be a non-negative integer"),
         ({"clip_tables": 3}, r"clip_tables=3: give a folder \(a path\), 'auto' .* or None"),
+        ({"from_export": 3}, "from_export=3: give a file, 'auto' or None"),
+        ({"from_export": np.zeros(2)}, r"from_export=array\(\[0., 0.\]\): give a file, 'auto' or None"),
+        ({"from_export": np.zeros(2), "draws": "per_epoch"}, "serves one file of items"),
     ],
 )
 def test_bad_options(root, kw, message):
